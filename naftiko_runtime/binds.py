@@ -1,0 +1,130 @@
+"""Bind variables: values from the environment or from JSON/YAML files (CONTRACT D10-D13).
+
+Values are read once at start-up. A variable whose source is unset stays ``None``: that is a
+warning (D13) naming every place of the document that uses it, and an error under ``--strict``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from .diagnostics import DocPath, Finding, path_text
+from .expressions import TEMPLATE_REFERENCE, Reference
+from .model import Bind
+
+
+@dataclass
+class BindValues:
+    """Every bind variable of one capability, by name and by bind namespace."""
+
+    values: dict[str, str | None] = field(default_factory=dict)
+    namespaces: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+    def lookup(self, reference: Reference) -> tuple[bool, str | None]:
+        """``(is a bind variable, value)``; an unset variable is a bind variable with no value."""
+        if reference.namespace is not None:
+            scope = self.namespaces.get(reference.namespace)
+            if scope is None:
+                return False, None
+            return (True, scope[reference.name]) if reference.name in scope else (False, None)
+        if reference.name in self.values:
+            return True, self.values[reference.name]
+        return False, None
+
+    def secrets(self) -> list[str]:
+        """Every resolved value, so that logs and error bodies can be scrubbed of them (D55)."""
+        return [v for v in self.values.values() if v]
+
+
+def file_location(location: str, base_dir: Path) -> Path | None:
+    """``file:///abs``, ``file:///./rel`` or ``file://./rel`` -> a path (relative to the file)."""
+    if not location.startswith("file://"):
+        return None
+    rest = location[len("file://"):]
+    if rest.startswith("/./") or rest.startswith("/../"):
+        return base_dir / rest[1:]
+    if rest.startswith("./") or rest.startswith("../"):
+        return base_dir / rest
+    return Path(rest)
+
+
+def _read_bind_file(path: Path) -> Mapping[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        data = json.loads(text)
+    else:
+        data = YAML(typ="safe", pure=False).load(text)
+    if not isinstance(data, dict):
+        raise ValueError("its top level is not a mapping of keys to values")
+    return data
+
+
+def resolve_binds(binds: tuple[Bind, ...], base_dir: Path, environ: Mapping[str, str] | None = None
+                  ) -> tuple[BindValues, list[Finding]]:
+    environ = os.environ if environ is None else environ
+    resolved, findings = BindValues(), []
+    for bind in binds:
+        source: Mapping[str, Any] = environ
+        if bind.location:
+            path = file_location(bind.location, base_dir)
+            if path is None:
+                findings.append(Finding.error(bind.at + ("location",),
+                                              f"bind location '{bind.location}' is not a file:// URI; "
+                                              "secret-manager locations are not implemented by this runtime yet"))
+                continue
+            try:
+                source = _read_bind_file(path)
+            except (OSError, ValueError, YAMLError) as exc:
+                findings.append(Finding.error(bind.at + ("location",),
+                                              f"cannot read bind file {path}: {getattr(exc, 'strerror', None) or exc}"))
+                continue
+        scope = resolved.namespaces.setdefault(bind.namespace, {})
+        for variable, key in bind.keys.items():
+            value = source.get(key)
+            text = None if value is None else (value if isinstance(value, str) else json.dumps(value))
+            scope[variable] = text
+            resolved.values[variable] = text
+    return resolved, findings
+
+
+def template_uses(data: Any, at: DocPath = ()) -> Iterator[tuple[DocPath, Reference]]:
+    """Every ``{{...}}`` reference in every string of the document, with its path."""
+    stack: list[tuple[Any, DocPath]] = [(data, at)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((value, path + (key,)) for key, value in node.items())
+        elif isinstance(node, list):
+            stack.extend((value, path + (i,)) for i, value in enumerate(node))
+        elif isinstance(node, str) and "{{" in node:
+            for match in TEMPLATE_REFERENCE.finditer(node):
+                namespace, _, name = match.group(1).rpartition(".")
+                yield path, Reference(namespace or None, name)
+
+
+def unset_variable_findings(data: Any, binds: tuple[Bind, ...], values: BindValues, strict: bool) -> list[Finding]:
+    """D13: one finding per declared-but-unset variable, listing the places that use it."""
+    uses: dict[str, list[DocPath]] = {}
+    for path, reference in template_uses(data):
+        found, _ = values.lookup(reference)
+        if found:
+            uses.setdefault(reference.name, []).append(path)
+    findings = []
+    for bind in binds:
+        for variable, key in bind.keys.items():
+            if values.namespaces.get(bind.namespace, {}).get(variable) is not None:
+                continue
+            places = uses.get(variable, [])
+            where = ", ".join(path_text(place) for place in places) or "nowhere in this file"
+            source = f"file key '{key}'" if bind.location else f"environment variable {key}"
+            message = f"bind variable {variable} ({source}) is not set; used at: {where}"
+            at = bind.at + ("keys", variable)
+            findings.append(Finding.error(at, message) if strict else Finding.warning(at, message))
+    return findings

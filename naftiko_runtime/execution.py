@@ -1,0 +1,65 @@
+"""The one execution core: inputs in, one upstream call, a mapped reply out.
+
+Both adapters call ``Executor.execute`` with inputs already checked against the plan (the REST
+adapter from an HTTP request, the MCP adapter from tool arguments); nothing about calling an
+upstream exists anywhere else. Runtime errors are raised as ``Problem``; an upstream's own error
+is a ``Reply`` with ``ok = False`` and the upstream body untouched (D51).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .plans import CallPlan
+from .problems import Problem
+from .upstream import UpstreamClients, build_request
+
+PASSED_BACK_HEADERS = re.compile(
+    r"^(location|retry-after|etag|last-modified|cache-control|link|x-ratelimit-[a-z-]+|ratelimit(-[a-z-]+)?"
+    r"|x-rate-limit-[a-z-]+)$")
+"""D52: response headers worth passing back; Content-Type is handled on its own."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str | None
+    headers: tuple[tuple[str, str], ...]
+    value: Any
+    """The mapped result for a 2xx reply (``None`` for an empty body); unused for errors."""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+class Executor:
+    def __init__(self, clients: UpstreamClients):
+        self.clients = clients
+
+    async def execute(self, plan: CallPlan, inputs: dict[str, Any]) -> Reply:
+        request = build_request(plan, inputs)
+        response = await self.clients.send(plan, request)
+        headers = tuple((k, v) for k, v in response.headers.multi_items() if PASSED_BACK_HEADERS.match(k.lower()))
+        content_type = response.headers.get("content-type")
+        if not 200 <= response.status < 300 or not response.body:
+            return Reply(response.status, response.body, content_type, headers, None)
+        try:
+            document = orjson.loads(response.body)
+        except orjson.JSONDecodeError as exc:
+            raise Problem(502, f"upstream {plan.route.namespace}.{plan.route.operation} answered {response.status} "
+                               f"with a body that is not JSON ({content_type or 'no Content-Type'}): {exc}",
+                          upstream_status=response.status) from exc
+        if plan.mapper.passthrough:
+            # D46: the upstream bytes go back as they came; decoding above only proved them JSON.
+            return Reply(response.status, response.body, content_type or "application/json", headers, document)
+        value = plan.mapper.apply(document, plan.lookup(inputs))
+        return Reply(response.status, orjson.dumps(value), "application/json", headers, value)

@@ -1,0 +1,110 @@
+"""Checking a caller's inputs against a plan's ``InputSpec``s (CONTRACT D25-D29).
+
+REST inputs arrive as strings (path, query, header, cookie) or JSON (body) and are converted to
+their declared types here (D27). MCP arguments arrive as JSON and are checked against the tool's
+input schema, built from the same specs (D28). Either way every problem is listed at once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping
+
+from .plans import InputSpec
+
+TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+class ConversionError(ValueError):
+    pass
+
+
+def convert_text(text: str, kind: str | None) -> Any:
+    """A string from a URL or header as the declared scalar type."""
+    if kind == "integer":
+        if not INTEGER.match(text.strip()):
+            raise ConversionError(f"expected an integer, got {text!r}")
+        return int(text)
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            raise ConversionError(f"expected a number, got {text!r}") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ConversionError(f"expected a finite number, got {text!r}")
+        return int(text) if INTEGER.match(text.strip()) else number
+    if kind == "boolean":
+        lowered = text.strip().lower()
+        if lowered in TRUE:
+            return True
+        if lowered in FALSE:
+            return False
+        raise ConversionError(f"expected true or false, got {text!r}")
+    return text
+
+
+def json_type_problem(value: Any, kind: str | None) -> str | None:
+    """For JSON values (REST bodies, MCP arguments): why ``value`` is not of ``kind``."""
+    checks = {
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "array": lambda v: isinstance(v, list),
+        "object": lambda v: isinstance(v, dict),
+    }
+    check = checks.get(kind or "")
+    if check is None or check(value):
+        return None
+    return f"expected {kind}, got {_json_type(value)}"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(type(value), "value")
+
+
+def check_value(spec: InputSpec, value: Any, from_text: bool) -> tuple[Any, str | None]:
+    """Convert and check one present value; returns ``(value, problem)``."""
+    try:
+        if from_text and isinstance(value, str) and spec.type not in ("object", "array"):
+            value = convert_text(value, spec.type)
+        elif from_text and isinstance(value, list) and spec.type != "array":
+            value = convert_text(value[-1], spec.type)
+        elif from_text and spec.type == "array" and not isinstance(value, list):
+            value = [value]
+        elif not from_text:
+            problem = json_type_problem(value, spec.type)
+            if problem:
+                return value, problem
+    except ConversionError as exc:
+        return value, str(exc)
+    if spec.pattern is not None and isinstance(value, str) and not spec.pattern.search(value):
+        return value, f"does not match pattern {spec.pattern.pattern!r}"
+    return value, None
+
+
+def check_inputs(specs: Iterable[InputSpec], raw: Mapping[str, tuple[Any, bool]]) -> tuple[dict[str, Any], list[dict]]:
+    """``raw`` maps input names to ``(value, came_as_text)``; returns the inputs and the problems."""
+    inputs: dict[str, Any] = {}
+    problems: list[dict] = []
+    for spec in specs:
+        if spec.name not in raw:
+            if spec.required:
+                problems.append({"name": spec.name, "in": spec.location, "problem": "required"})
+            continue
+        value, from_text = raw[spec.name]
+        if value is None:
+            if spec.required:
+                problems.append({"name": spec.name, "in": spec.location, "problem": "must not be null"})
+            continue
+        value, problem = check_value(spec, value, from_text)
+        if problem:
+            problems.append({"name": spec.name, "in": spec.location, "problem": problem})
+        else:
+            inputs[spec.name] = value
+    return inputs, problems

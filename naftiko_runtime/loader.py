@@ -1,0 +1,97 @@
+"""Loading capability files: source -> shape check -> model -> binds -> plans (CONTRACT D1-D5).
+
+``load_file`` never raises for a bad document: it returns a ``FileReport`` whose diagnostics
+list every problem with its ``file:line:column`` (D4: all of them, not only the first), and a
+``LoadedCapability`` only when there is no error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from .binds import BindValues, resolve_binds, unset_variable_findings
+from .builder import ModelBuilder
+from .diagnostics import Diagnostic, Finding, Severity
+from .model import Capability, Exposed
+from .plans import CallPlan, PlanCompiler
+from .schema import check_shape
+from .settings import Settings
+from .source import SourceDocument, SourceError, read_source
+
+
+@dataclass
+class LoadedCapability:
+    source: SourceDocument
+    capability: Capability
+    binds: BindValues
+    plans: dict[int, CallPlan]
+    """By ``id()`` of the ``Exposed`` operation or tool they were compiled from."""
+
+    def plan(self, exposed: Exposed) -> CallPlan:
+        return self.plans[id(exposed)]
+
+
+@dataclass
+class FileReport:
+    path: Path
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    loaded: LoadedCapability | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.loaded is not None and not self.errors
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+
+
+def load_file(path: Path, settings: Settings, environ: Mapping[str, str] | None = None) -> FileReport:
+    report = FileReport(path)
+    try:
+        source = read_source(path)
+    except SourceError as exc:
+        report.diagnostics.append(exc.diagnostic)
+        return report
+    return load_source(source, settings, environ)
+
+
+def load_source(source: SourceDocument, settings: Settings, environ: Mapping[str, str] | None = None) -> FileReport:
+    environ = os.environ if environ is None else environ
+    report = FileReport(source.path)
+    shape = [Finding.warning(f.path, f.message) for f in check_shape(source.data)]
+    builder = ModelBuilder(source.path)
+    capability = builder.build(source.data)
+    findings = list(builder.findings)
+    binds, plans = BindValues(), {}
+    if capability is not None:
+        binds, bind_findings = resolve_binds(capability.binds, source.path.resolve().parent, environ)
+        findings += bind_findings
+        findings += unset_variable_findings(source.data, capability.binds, binds, settings.strict)
+        base_uris = {ns: uri for ns in capability.consumes if (uri := settings.base_uri_for(ns, environ))}
+        compiler = PlanCompiler(capability, binds, base_uris)
+        for adapter in capability.rest_adapters:
+            for exposed in adapter.operations:
+                if (plan := compiler.compile(exposed)) is not None:
+                    plans[id(exposed)] = plan
+        for mcp_adapter in capability.mcp_adapters:
+            for exposed in mcp_adapter.tools:
+                if (plan := compiler.compile(exposed)) is not None:
+                    plans[id(exposed)] = plan
+        findings += compiler.findings
+    error_paths = {f.at for f in findings if f.severity is Severity.ERROR}
+    findings += [f for f in shape if f.at not in error_paths]
+    if settings.strict:
+        findings = [Finding.error(f.at, f.message) if f.severity is Severity.WARNING else f for f in findings]
+    report.diagnostics = sorted({source.diagnostic(f) for f in findings},
+                                key=lambda d: (d.line, d.column, d.severity.value, d.message))
+    if capability is not None and not report.errors:
+        report.loaded = LoadedCapability(source, capability, binds, plans)
+    return report

@@ -1,0 +1,50 @@
+"""Errors made by the runtime itself, as RFC 9457 problem details (CONTRACT D53).
+
+Every such error is a ``Problem``: raised anywhere in the execution core, rendered by the REST
+adapter as ``application/problem+json`` and by the MCP adapter as an ``isError`` tool result.
+A 500 is always a bug.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+TITLES = {
+    400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large",
+    415: "Unsupported Media Type", 500: "Internal Server Error", 502: "Bad Gateway", 504: "Gateway Timeout",
+}
+
+
+class Problem(Exception):
+    def __init__(self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None, upstream_status: int | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.upstream_status = upstream_status
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.status, "Error")
+
+    def document(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": "about:blank", "title": self.title, "status": self.status,
+                                "detail": self.detail}
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+    def body(self, instance: str | None = None) -> bytes:
+        return orjson.dumps(self.document(instance))
+
+
+def bad_input(errors: list[dict[str, Any]]) -> Problem:
+    """D27: every problem with the inputs at once, so that a caller fixes them in one go."""
+    summary = "; ".join(f"{e['name']} ({e['in']}): {e['problem']}" for e in errors)
+    return Problem(400, f"invalid input: {summary}", errors=errors)

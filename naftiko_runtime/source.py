@@ -1,0 +1,125 @@
+"""Reading capability files: fast parsing, positions only when a message needs them (D1).
+
+The document is parsed once with ruamel.yaml's C-accelerated safe loader. Positions are
+needed only to print a diagnostic; then the file is parsed a second time in round-trip mode,
+which keeps line and column for every key and item, and the finding's document path is walked
+down that tree.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .diagnostics import Diagnostic, DocPath, Finding, Severity
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+"""Capability files are hand-written or generated specs; anything larger is refused unread."""
+
+
+class SourceError(Exception):
+    """The file cannot be read or parsed; carries one positioned diagnostic."""
+
+    def __init__(self, diagnostic: Diagnostic):
+        self.diagnostic = diagnostic
+        super().__init__(str(diagnostic))
+
+
+@dataclass
+class SourceDocument:
+    """A parsed capability file: its decoded data, and positions on demand."""
+
+    path: Path
+    text: str
+    data: Any
+    _positions: Any = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def diagnostic(self, finding: Finding) -> Diagnostic:
+        line, column = self.position(finding.at)
+        return Diagnostic(self.name, line, column, finding.severity, finding.message)
+
+    def position(self, at: DocPath) -> tuple[int, int]:
+        """1-based line and column of the deepest node of ``at`` that exists in the file."""
+        if self._positions is None:
+            try:
+                self._positions = _round_trip_yaml().load(self.text)
+            except YAMLError:
+                return 1, 1
+        node, line, column = self._positions, 0, 0
+        for part in at:
+            located = _child_position(node, part)
+            if located is None:
+                break
+            node, line, column = located
+        return line + 1, column + 1
+
+
+def _child_position(node: Any, part: str | int) -> tuple[Any, int, int] | None:
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return None
+    try:
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            line, column = lc.item(part)
+            return node[part], line, column
+        if isinstance(part, str) and isinstance(node, dict) and part in node:
+            line, column = lc.key(part)
+            return node[part], line, column
+    except (KeyError, IndexError, TypeError):
+        return None
+    return None
+
+
+def _safe_yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=False)
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def _round_trip_yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def read_source(path: Path) -> SourceDocument:
+    """Read and parse one file; any failure is a ``SourceError`` with ``file:line:col``."""
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(Diagnostic(name, 1, 1, Severity.ERROR, f"cannot read file: {exc.strerror}")) from exc
+    if len(raw) > MAX_FILE_BYTES:
+        raise SourceError(Diagnostic(name, 1, 1, Severity.ERROR,
+                                     f"file is {len(raw)} bytes; capability files are limited to {MAX_FILE_BYTES}"))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SourceError(Diagnostic(name, line, column, Severity.ERROR,
+                                     f"file is not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded")) from exc
+    return parse_text(text, path)
+
+
+def parse_text(text: str, path: Path) -> SourceDocument:
+    """Parse YAML text already in memory (conformance cases carry capabilities inline)."""
+    try:
+        data = _safe_yaml().load(io.StringIO(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        raise SourceError(Diagnostic(str(path), line, column, Severity.ERROR, f"invalid YAML: {problem}")) from exc
+    except (YAMLError, RecursionError, ValueError) as exc:
+        raise SourceError(Diagnostic(str(path), 1, 1, Severity.ERROR, f"invalid YAML: {exc}")) from exc
+    return SourceDocument(path, text, data)
