@@ -77,6 +77,10 @@ def parser() -> argparse.ArgumentParser:
 
     routes = commands.add_parser("routes", help="list every REST route and MCP tool with the operation it calls")
     _add_loading_options(routes)
+
+    conformance = commands.add_parser("conformance", add_help=False,
+                                      help="run the conformance suite (see `naftiko conformance --help`)")
+    conformance.add_argument("arguments", nargs=argparse.REMAINDER)
     return root
 
 
@@ -155,9 +159,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run(list(listeners.listeners.values()), settings, sockets)
 
 
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from .conformance.command import main as conformance_main
+
+    return conformance_main(args.arguments)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes}[args.command]
+    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes,
+               "conformance": cmd_conformance}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
