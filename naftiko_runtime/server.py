@@ -33,7 +33,7 @@ def build_app(listener: Listener, executor: Executor, settings: Settings) -> Sta
     if listener.mcp:
         from .mcp_adapter import McpEndpoints  # `import mcp` costs ~0.8 s: only ports serving MCP pay it
 
-        endpoints = McpEndpoints(listener.mcp, executor)
+        endpoints = McpEndpoints(listener.mcp, executor, settings.max_request_body)
         app = Starlette(routes=endpoints.routes(), lifespan=endpoints.lifespan)
     else:
         app = Starlette()

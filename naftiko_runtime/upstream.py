@@ -24,6 +24,7 @@ from .plans import CallPlan
 from .problems import Problem
 from .settings import Settings
 
+USER_AGENT = f"naftiko-runtime/{__version__}"
 FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
 BODY_CONTENT_TYPES = {"json": "application/json", "text": "text/plain; charset=utf-8",
                       "xml": "application/xml", "sparql": "application/sparql-query",
@@ -117,7 +118,7 @@ def build_request(plan: CallPlan, inputs: dict[str, Any]) -> httpx.Request:
                           errors=[{"name": part.name, "in": "path", "problem": "required"}])
         path.append(encode_segment(part.name, values[key]))
     query: list[tuple[str, str]] = []
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = {"User-Agent": USER_AGENT}
     cookies: list[str] = []
     body_fields: dict[str, Any] = {}
     whole_body: Any = None
@@ -208,7 +209,7 @@ class UpstreamClients:
         for namespace in sorted(namespaces - set(self._clients)):
             self._clients[namespace] = httpx.AsyncClient(
                 transport=_transport(self.settings), timeout=self._timeout, follow_redirects=False,
-                cookies=_no_cookies(), trust_env=False, headers={"User-Agent": f"naftiko-runtime/{__version__}"})
+                cookies=_no_cookies(), trust_env=False)
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}

@@ -1,0 +1,7 @@
+"""``python -m naftiko_runtime`` is the ``naftiko`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,189 @@
+"""The MCP adapter: tools over Streamable HTTP and stdio, thin over the execution core (D28, D60-D64).
+
+Each endpoint (the merged ``/mcp`` of a port, and ``/mcp/<namespace>`` per adapter) is one
+low-level ``mcp`` ``Server`` whose tool list is built once at start-up from the plans. A call
+checks the arguments against the same ``InputSpec``s the REST adapter uses, then hands them to
+``Executor.execute``: nothing about calling an upstream lives here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+import mcp_types as types
+import orjson
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+from starlette.routing import Route
+
+from . import __version__
+from .execution import Executor
+from .inputs import check_inputs
+from .listeners import MCP_PATH, ListenerSet, McpMount
+from .model import Exposed
+from .plans import CallPlan
+from .problems import Problem
+from .settings import Settings
+from .tool_schemas import annotations, input_schema, output_schema, tool_arguments
+from .upstream import UpstreamClients
+
+log = logging.getLogger("naftiko.mcp")
+MERGED_NAME = "naftiko"
+
+
+@dataclass(frozen=True)
+class Tool:
+    plan: CallPlan
+    definition: types.Tool
+    input_schema: dict[str, Any]
+
+
+def _definition(exposed: Exposed, plan: CallPlan) -> Tool:
+    schema = input_schema(plan)
+    hints = annotations(plan)
+    definition = types.Tool(
+        name=exposed.name, title=exposed.label, description=exposed.description or exposed.label or exposed.name,
+        input_schema=schema, output_schema=output_schema(plan),
+        annotations=types.ToolAnnotations(**{_snake(k): v for k, v in hints.items()}) if hints else None,
+    )
+    return Tool(plan, definition, schema)
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
+def _text_result(text: str, *, is_error: bool, structured: dict[str, Any] | None = None) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured,
+                                is_error=is_error)
+
+
+class ToolEndpoint:
+    """One MCP server over a set of tools: what a client connected to one URL sees."""
+
+    def __init__(self, name: str, instructions: str | None, tools: list[tuple[Exposed, CallPlan]], executor: Executor):
+        self.executor = executor
+        self.tools = {exposed.name: _definition(exposed, plan) for exposed, plan in tools}
+        self.listing = types.ListToolsResult(tools=[tool.definition for tool in self.tools.values()])
+        self.secrets = sorted({s for _, plan in tools for s in plan.binds.secrets() + list(plan.route.credentials.secrets)
+                               if s}, key=len, reverse=True)
+        self.server = Server(name, version=__version__, instructions=instructions, on_list_tools=self.list_tools,
+                             on_call_tool=self.call_tool, get_tool_input_schema=self.input_schema)
+        # The default OpenTelemetry middleware costs 5-40% per message and exports nothing here.
+        self.server.middleware = []
+
+    def input_schema(self, name: str) -> dict[str, Any] | None:
+        tool = self.tools.get(name)
+        return tool.input_schema if tool else None
+
+    async def list_tools(self, context: Any, params: Any) -> types.ListToolsResult:
+        return self.listing
+
+    async def call_tool(self, context: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = self.tools.get(params.name)
+        if tool is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+        arguments = params.arguments or {}
+        specs = tool_arguments(tool.plan)
+        inputs, problems = check_inputs(specs, {name: (value, False) for name, value in arguments.items()})
+        if problems:
+            listed = "; ".join(f"{p['name']}: {p['problem']}" for p in problems)
+            return _text_result(f"Invalid arguments for tool {params.name}: {listed}", is_error=True)
+        try:
+            reply = await self.executor.execute(tool.plan, inputs)
+        except Problem as problem:
+            return _text_result(self._scrub(f"Error {problem.status} ({problem.title}): {problem.detail}"), is_error=True)
+        except Exception:
+            log.exception("internal error in tool %s", params.name)
+            return _text_result("Internal error in the gateway; see its log.", is_error=True)
+        if not reply.ok:
+            return _text_result(self._scrub(f"Upstream answered HTTP {reply.status}: {reply.text()}"), is_error=True)
+        value = reply.value
+        text = orjson.dumps(value).decode()
+        if self.secrets and any(secret in text for secret in self.secrets):
+            text = self._scrub(text)
+            value = orjson.loads(text)
+        return _text_result(text, is_error=False, structured=value if isinstance(value, dict) else {"result": value})
+
+    def _scrub(self, text: str) -> str:
+        """D55: a secret the upstream echoed back never reaches the agent."""
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+
+class _HttpEndpoint:
+    """Streamable HTTP for one ``ToolEndpoint``: stateless, JSON responses (D60)."""
+
+    def __init__(self, endpoint: ToolEndpoint, max_body: int):
+        self.manager = StreamableHTTPSessionManager(endpoint.server, json_response=True, stateless=True,
+                                                    max_request_body_size=max_body)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["method"] != "POST":
+            # Stateless mode keeps no session: a GET stream would never close and DELETE has nothing to end.
+            body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"use POST: this endpoint is stateless"}}'
+            await send({"type": "http.response.start", "status": 405, "headers": [
+                (b"allow", b"POST"), (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.manager.handle_request(scope, receive, send)
+
+
+def _instructions(mounts: list[McpMount]) -> str | None:
+    return "\n\n".join(m.adapter.description for m in mounts if m.adapter.description) or None
+
+
+def merged_endpoint(mounts: list[McpMount], executor: Executor) -> ToolEndpoint:
+    """D31/D61: all tools of the adapters on one port, named after the adapter when alone."""
+    name = mounts[0].adapter.namespace if len(mounts) == 1 else MERGED_NAME
+    return ToolEndpoint(name, _instructions(mounts), [t for m in mounts for t in m.tools], executor)
+
+
+class McpEndpoints:
+    """The MCP side of one listener: ``/mcp`` (merged) and ``/mcp/<namespace>`` (each adapter)."""
+
+    def __init__(self, mounts: list[McpMount], executor: Executor, max_body: int):
+        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounts, executor), max_body)}
+        for mount in mounts:
+            single = ToolEndpoint(mount.adapter.namespace, mount.adapter.description, mount.tools, executor)
+            self.endpoints[f"{MCP_PATH}/{mount.adapter.namespace}"] = _HttpEndpoint(single, max_body)
+
+    def routes(self) -> list[Route]:
+        return [Route(path, endpoint, methods=None) for path, endpoint in self.endpoints.items()]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for endpoint in self.endpoints.values():
+                await stack.enter_async_context(endpoint.manager.run())
+            yield
+
+
+async def serve_stdio(listeners: ListenerSet, settings: Settings) -> int:
+    """D64: every MCP tool of every file over stdin/stdout; only protocol messages on stdout."""
+    mounts = [m for listener in listeners.listeners.values() for m in listener.mcp] + listeners.stdio
+    if not mounts:
+        log.error("no MCP adapter to serve over stdio")
+        return 1
+    names = [tool.name for mount in mounts for tool in mount.adapter.tools]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        log.error("tool names used twice across files, cannot merge them over stdio: %s", ", ".join(duplicates))
+        return 1
+    clients = UpstreamClients(settings)
+    clients.open({plan.route.namespace for mount in mounts for _, plan in mount.tools})
+    endpoint = merged_endpoint(mounts, Executor(clients))
+    try:
+        async with stdio_server() as (read_stream, write_stream):
+            await endpoint.server.run(read_stream, write_stream, endpoint.server.create_initialization_options())
+    finally:
+        await clients.aclose()
+    return 0
+
+

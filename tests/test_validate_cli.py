@@ -1,0 +1,105 @@
+"""Issue 2, acceptance 3: `naftiko validate` as a user runs it, a real subprocess (D1-D5, D13, D32)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from support import API_KEY, CAPABILITIES, ROOT
+
+FIXTURES = Path(__file__).parent / "fixtures"
+POSITIONED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning): (?P<message>.+)$")
+
+
+def naftiko(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k != "POLYTOMIC_API_KEY"} | (env or {})
+    return subprocess.run([sys.executable, "-m", "naftiko_runtime", *args], capture_output=True, text=True,
+                          env=environ, cwd=ROOT, timeout=60)
+
+
+def diagnostics(output: str) -> list[re.Match]:
+    return [m for line in output.splitlines() if (m := POSITIONED.match(line))]
+
+
+def test_polytomic_files_are_valid_without_warnings():
+    result = naftiko("validate", *map(str, CAPABILITIES), env={"POLYTOMIC_API_KEY": API_KEY})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert diagnostics(result.stdout) == []
+    assert "2 of 2 files valid; 0 errors, 0 warnings" in result.stdout
+    assert API_KEY not in result.stdout + result.stderr
+
+
+def test_bad_yaml_names_line_and_column():
+    result = naftiko("validate", str(FIXTURES / "bad-yaml.yml"))
+    assert result.returncode == 1
+    [found] = diagnostics(result.stdout)
+    assert found["file"].endswith("bad-yaml.yml") and found["severity"] == "error"
+    assert (found["line"], found["col"]) == ("6", "5")
+    assert "invalid YAML" in found["message"]
+
+
+def test_all_problems_of_a_file_are_reported_at_once():
+    """D4: the unresolved call, the non-http baseUri and the unknown template variable."""
+    result = naftiko("validate", str(FIXTURES / "missing-call.yml"))
+    assert result.returncode == 1
+    errors = {(m["line"], m["message"].split(" ")[0]) for m in diagnostics(result.stdout) if m["severity"] == "error"}
+    messages = " | ".join(m["message"] for m in diagnostics(result.stdout))
+    assert ("8", "baseUri") in errors, messages
+    assert ("23", "call") in errors, messages
+    assert any(line == "25" for line, _ in errors), messages
+    assert "api.list" in messages, "the known operations are suggested"
+
+
+def test_route_conflict_names_both_files():
+    """D32: same method and path shape (placeholder names ignored) on one port."""
+    result = naftiko("validate", str(FIXTURES / "conflict-a.yml"), str(FIXTURES / "conflict-b.yml"))
+    assert result.returncode == 1
+    [found] = [m for m in diagnostics(result.stdout) if m["severity"] == "error"]
+    assert found["file"].endswith("conflict-b.yml") and found["line"] == "22"
+    assert re.search(r"conflict-a\.yml:22:\d+", found["message"]), found["message"]
+
+
+def test_unknown_adapter_type_is_an_error_naming_it():
+    result = naftiko("validate", str(FIXTURES / "unknown-adapter.yml"))
+    assert result.returncode == 1
+    errors = [m for m in diagnostics(result.stdout) if m["severity"] == "error"]
+    assert any(m["line"] == "15" and "grpc" in m["message"] for m in errors), result.stdout
+
+
+def test_unknown_key_is_a_warning_and_an_error_under_strict():
+    """D3: never silently ignored; a warning by default, an error under --strict."""
+    result = naftiko("validate", str(FIXTURES / "unknown-key.yml"))
+    assert result.returncode == 0, result.stdout
+    [found] = diagnostics(result.stdout)
+    assert (found["severity"], found["line"]) == ("warning", "23")
+    assert "timeuot" in found["message"]
+    strict = naftiko("validate", "--strict", str(FIXTURES / "unknown-key.yml"))
+    assert strict.returncode == 1
+    assert [m["severity"] for m in diagnostics(strict.stdout)] == ["error"]
+
+
+def test_unset_bind_variable_is_a_positioned_warning():
+    """D13: names the variable and where it is used; fatal under --strict."""
+    result = naftiko("validate", str(CAPABILITIES[0]))
+    assert result.returncode == 0
+    [found] = diagnostics(result.stdout)
+    assert found["severity"] == "warning" and found["line"] == "14"
+    assert "POLYTOMIC_API_KEY" in found["message"] and "authentication.token" in found["message"]
+    assert naftiko("validate", "--strict", str(CAPABILITIES[0])).returncode == 1
+
+
+def test_routes_lists_every_route_and_tool():
+    result = naftiko("routes", *map(str, CAPABILITIES), env={"POLYTOMIC_API_KEY": API_KEY})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert sum(" rest " in f" {line} " for line in lines) == 23
+    assert any("GET /v1/api/syncs/{id}" in line and "polytomic-subpackage-modelsync.get" in line for line in lines)
+
+
+def test_help_and_version():
+    for command in ([], ["serve"], ["validate"], ["routes"]):
+        assert naftiko(*command, "--help").returncode == 0
+    assert naftiko("--version").stdout.startswith("naftiko-runtime ")
