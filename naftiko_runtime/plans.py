@@ -139,6 +139,7 @@ class PlanCompiler:
             known = ", ".join(sorted(f"{c.namespace}.{o}" for c in self.capability.consumes.values() for o in c.operations))
             self.findings.append(Finding.error(exposed.at + ("call",), f"call '{exposed.call}' does not resolve to a consumed "
                                                f"operation (D4); known: {known or 'none'}"))
+            self._check_templates(exposed, (), ())
             return None
         route_names: tuple[str | None, ...] = ()
         if exposed.alias == "rest":
@@ -152,7 +153,7 @@ class PlanCompiler:
         inputs = self._inputs(exposed, inferred, route_names, credentials)
         mapper, output_findings = compile_outputs(exposed.outputs)
         self.findings.extend(output_findings)
-        self._check_templates(exposed, operation, inputs)
+        self._check_templates(exposed, operation.parameters, inputs)
         base_uri = self.base_uris.get(namespace, consumes.base_uri)
         route = UpstreamRoute(namespace, operation.name, operation.method, base_uri,
                               _path_parts(_join("", operation.path)), operation.body, credentials)
@@ -225,9 +226,9 @@ class PlanCompiler:
                 inputs[name] = InputSpec(name, "path", "string", None, True, None, name)
         return tuple(inputs.values())
 
-    def _check_templates(self, exposed: Exposed, operation: ConsumedOperation, inputs: tuple[InputSpec, ...]) -> None:
+    def _check_templates(self, exposed: Exposed, parameters: tuple[Parameter, ...], inputs: tuple[InputSpec, ...]) -> None:
         """D4: every ``{{X}}`` in a ``with`` value names a bind variable or an input in scope."""
-        scope = {spec.name for spec in inputs} | {p.name for p in operation.parameters}
+        scope = {spec.name for spec in inputs} | {p.name for p in parameters} | {p.name for p in exposed.inputs}
         for key, value in exposed.with_.items():
             if not is_template(value):
                 continue

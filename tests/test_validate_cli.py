@@ -37,7 +37,7 @@ def test_bad_yaml_names_line_and_column():
     assert result.returncode == 1
     [found] = diagnostics(result.stdout)
     assert found["file"].endswith("bad-yaml.yml") and found["severity"] == "error"
-    assert (found["line"], found["col"]) == ("6", "5")
+    assert (found["line"], found["col"]) == ("7", "5")
     assert "invalid YAML" in found["message"]
 
 
@@ -47,9 +47,9 @@ def test_all_problems_of_a_file_are_reported_at_once():
     assert result.returncode == 1
     errors = {(m["line"], m["message"].split(" ")[0]) for m in diagnostics(result.stdout) if m["severity"] == "error"}
     messages = " | ".join(m["message"] for m in diagnostics(result.stdout))
-    assert ("8", "baseUri") in errors, messages
-    assert ("23", "call") in errors, messages
-    assert any(line == "25" for line, _ in errors), messages
+    assert ("9", "baseUri") in errors, messages
+    assert ("24", "call") in errors, messages
+    assert ("26", "'{{nowhere}}'") in errors, messages
     assert "api.list" in messages, "the known operations are suggested"
 
 
@@ -58,15 +58,15 @@ def test_route_conflict_names_both_files():
     result = naftiko("validate", str(FIXTURES / "conflict-a.yml"), str(FIXTURES / "conflict-b.yml"))
     assert result.returncode == 1
     [found] = [m for m in diagnostics(result.stdout) if m["severity"] == "error"]
-    assert found["file"].endswith("conflict-b.yml") and found["line"] == "22"
-    assert re.search(r"conflict-a\.yml:22:\d+", found["message"]), found["message"]
+    assert found["file"].endswith("conflict-b.yml") and found["line"] == "23"
+    assert re.search(r"conflict-a\.yml:23:9", found["message"]), found["message"]
 
 
 def test_unknown_adapter_type_is_an_error_naming_it():
     result = naftiko("validate", str(FIXTURES / "unknown-adapter.yml"))
     assert result.returncode == 1
     errors = [m for m in diagnostics(result.stdout) if m["severity"] == "error"]
-    assert any(m["line"] == "15" and "grpc" in m["message"] for m in errors), result.stdout
+    assert any(m["line"] == "17" and "grpc" in m["message"] for m in errors), result.stdout
 
 
 def test_unknown_key_is_a_warning_and_an_error_under_strict():
@@ -74,7 +74,7 @@ def test_unknown_key_is_a_warning_and_an_error_under_strict():
     result = naftiko("validate", str(FIXTURES / "unknown-key.yml"))
     assert result.returncode == 0, result.stdout
     [found] = diagnostics(result.stdout)
-    assert (found["severity"], found["line"]) == ("warning", "23")
+    assert (found["severity"], found["line"]) == ("warning", "25")
     assert "timeuot" in found["message"]
     strict = naftiko("validate", "--strict", str(FIXTURES / "unknown-key.yml"))
     assert strict.returncode == 1
