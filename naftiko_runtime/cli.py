@@ -69,6 +69,8 @@ def parser() -> argparse.ArgumentParser:
                        help="largest request body accepted (413 beyond)")
     serve.add_argument("--transport", choices=("aiohttp", "httpx"), default="aiohttp",
                        help="HTTP transport under the httpx client for upstream calls")
+    serve.add_argument("--workers", type=_positive(int), default=1, metavar="N",
+                       help="worker processes sharing the ports (default 1); MCP is stateless, so any worker serves it")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     validate = commands.add_parser("validate", help="check capability files; exit 1 if any is invalid",
@@ -156,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"naftiko: {exc}; nothing served", file=sys.stderr)
         return 1
-    return run(list(listeners.listeners.values()), settings, sockets)
+    return run(list(listeners.listeners.values()), settings, sockets, args.workers)
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:

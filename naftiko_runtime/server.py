@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 from typing import Any, Iterator
@@ -135,8 +136,8 @@ def _describe(listener: Listener) -> str:
     return ", ".join(parts)
 
 
-def run(listeners: list[Listener], settings: Settings, sockets: list[socket.socket]) -> int:
-    """Run ``serve`` on uvloop when it is installed (about 4x asyncio's throughput here)."""
+def _run_one(listeners: list[Listener], settings: Settings, sockets: list[socket.socket]) -> int:
+    """One worker: ``Runtime.serve`` on uvloop when installed (about 4x asyncio's throughput here)."""
     try:
         import uvloop
         factory = uvloop.new_event_loop
@@ -144,3 +145,35 @@ def run(listeners: list[Listener], settings: Settings, sockets: list[socket.sock
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(Runtime(listeners, settings, sockets).serve())
+
+
+def run(listeners: list[Listener], settings: Settings, sockets: list[socket.socket], workers: int = 1) -> int:
+    """Serve in this process, or fork ``workers`` processes that accept on the same sockets.
+
+    The sockets are bound once, before forking, so the kernel spreads connections over the
+    workers; the parent only forwards SIGINT/SIGTERM and reports the worst exit code.
+    """
+    if workers <= 1:
+        return _run_one(listeners, settings, sockets)
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os._exit(_run_one(listeners, settings, sockets))
+        children.append(pid)
+
+    def forward(signum: int, frame: Any) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    log.info("serving with %d worker processes", workers)
+    codes = []
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        codes.append(os.waitstatus_to_exitcode(status))
+    for sock in sockets:
+        sock.close()
+    return max((abs(code) for code in codes), default=0)
