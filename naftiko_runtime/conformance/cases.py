@@ -1,0 +1,261 @@
+"""Reading case files and preparing a case's capability files (the format: conformance/README.md)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ruamel.yaml import YAML
+
+CASE_KEYS = {"id", "title", "checks", "features", "capability", "capabilities", "env", "files", "serve_options",
+             "upstream_down", "validate", "serve_fails", "steps", "request", "mcp", "upstream", "expect", "note"}
+STEP_KEYS = {"request", "mcp", "upstream", "expect", "note"}
+REQUEST_KEYS = {"method", "path", "port", "query", "headers", "json", "text", "form", "bytes"}
+MCP_KEYS = {"method", "params", "id", "notification", "namespace", "path", "port", "headers", "raw"}
+EXPECT_KEYS = {"status", "headers", "json", "json_subset", "jsonpath", "text", "empty", "problem", "result", "error"}
+VALIDATE_KEYS = {"strict", "exit", "diagnostics", "absent", "errors", "warnings"}
+
+
+class CaseError(Exception):
+    """A case file that does not follow the format: reported as ERROR, never as a runtime failure."""
+
+
+@dataclass
+class Case:
+    id: str
+    area: str
+    file: Path
+    data: dict[str, Any]
+    title: str = ""
+    checks: list[str] = field(default_factory=list)
+    features: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        if "validate" in self.data:
+            return "validate"
+        return "serve"
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        if "steps" in self.data:
+            return list(self.data["steps"] or [])
+        step = {k: self.data[k] for k in ("request", "mcp", "upstream", "expect") if k in self.data}
+        return [step] if ("request" in step or "mcp" in step) else []
+
+
+def _yaml_safe() -> YAML:
+    return YAML(typ="safe", pure=False)
+
+
+def _check_keys(where: str, data: Any, allowed: set[str]) -> None:
+    if not isinstance(data, dict):
+        raise CaseError(f"{where}: expected a mapping, got {type(data).__name__}")
+    unknown = sorted(set(map(str, data)) - allowed)
+    if unknown:
+        raise CaseError(f"{where}: unknown keys {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+
+
+def validate_case_shape(case: Case) -> None:
+    from .stub import EXCHANGE_KEYS, RESPONSE_KEYS
+
+    data = case.data
+    _check_keys(case.id, data, CASE_KEYS)
+    if "capability" not in data and "capabilities" not in data:
+        raise CaseError(f"{case.id}: a case needs `capability` or `capabilities`")
+    if "validate" in data:
+        _check_keys(f"{case.id} validate", data["validate"], VALIDATE_KEYS)
+        return
+    if data.get("serve_fails"):
+        return
+    if not case.steps:
+        raise CaseError(f"{case.id}: a serving case needs `request`/`mcp` (or `steps`)")
+    for n, step in enumerate(case.steps):
+        where = f"{case.id} step {n + 1}"
+        _check_keys(where, step, STEP_KEYS)
+        if ("request" in step) == ("mcp" in step):
+            raise CaseError(f"{where}: exactly one of `request` or `mcp`")
+        if "request" in step:
+            _check_keys(f"{where} request", step["request"], REQUEST_KEYS)
+        else:
+            _check_keys(f"{where} mcp", step["mcp"], MCP_KEYS)
+        _check_keys(f"{where} expect", step.get("expect") or {}, EXPECT_KEYS)
+        exchanges = step.get("upstream") or []
+        if not isinstance(exchanges, list):
+            raise CaseError(f"{where}: `upstream` is a list of exchanges")
+        for i, exchange in enumerate(exchanges):
+            _check_keys(f"{where} upstream[{i}]", exchange, EXCHANGE_KEYS)
+            _check_keys(f"{where} upstream[{i}] respond", exchange.get("respond") or {}, RESPONSE_KEYS)
+
+
+def load_cases(paths: list[Path]) -> list[Case]:
+    """Every case under ``paths`` (files or folders, recursively ``*.yaml``/``*.yml``), sorted by id.
+
+    A file holds one case (a mapping), or several: ``{shared: {...}, cases: [...]}`` where each
+    case starts from ``shared`` (top-level keys replaced, not merged).
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            # Only files under a folder named `cases` are cases (shared capability files live beside them).
+            files += [p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and "cases" in p.resolve().parts]
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CaseError(f"{path}: no such file or folder")
+    files = sorted(set(files))
+    cases: list[Case] = []
+    for file in files:
+        cases += _cases_in(file)
+    seen: dict[str, Path] = {}
+    for case in cases:
+        if case.id in seen:
+            raise CaseError(f"case id {case.id!r} used twice: {seen[case.id]} and {case.file}")
+        seen[case.id] = case.file
+    return cases
+
+
+def _area(file: Path) -> str:
+    parts = file.resolve().parts
+    if "cases" in parts:
+        index = len(parts) - 1 - parts[::-1].index("cases")
+        if index + 2 < len(parts):
+            return parts[index + 1]
+    return file.parent.name
+
+
+def _cases_in(file: Path) -> list[Case]:
+    try:
+        document = _yaml_safe().load(file.read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise CaseError(f"{file}: not YAML: {exc}") from exc
+    area = _area(file)
+    if isinstance(document, dict) and "cases" in document:
+        shared = document.get("shared") or {}
+        entries = [dict(shared, **entry) for entry in document["cases"]]
+    else:
+        entries = [document]
+    cases = []
+    for n, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise CaseError(f"{file}: case {n + 1} is not a mapping")
+        default_id = f"{area}/{file.stem}" + (f"/{n + 1}" if len(entries) > 1 else "")
+        case_id = str(entry.get("id") or default_id)
+        if "/" not in case_id:
+            case_id = f"{area}/{case_id}"
+        cases.append(Case(case_id, area, file, entry, str(entry.get("title", "")),
+                          [str(c) for c in entry.get("checks") or []], [str(f) for f in entry.get("features") or []]))
+    return cases
+
+
+# --- capability files --------------------------------------------------------------------------------
+
+def _yaml_rt() -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    return yaml
+
+
+@dataclass
+class Prepared:
+    files: list[Path]
+    ports: dict[int, int]
+    """Original exposed port -> the free port it was moved to."""
+    default_rest_port: int | None
+    default_mcp_port: int | None
+
+
+def capability_sources(case: Case) -> list[tuple[str, str]]:
+    """``(file name, YAML text)`` of each capability of the case, as written."""
+    entries = case.data.get("capabilities")
+    if entries is None:
+        entries = [case.data["capability"]]
+    sources = []
+    for n, entry in enumerate(entries):
+        name = "capability.yaml" if len(entries) == 1 else f"capability-{n + 1}.yaml"
+        if isinstance(entry, str):
+            sources.append((name, entry))
+        elif isinstance(entry, dict) and set(entry) <= {"file", "name"} and "file" in entry:
+            path = (case.file.parent / entry["file"]).resolve()
+            if not path.is_file():
+                raise CaseError(f"{case.id}: capability file {path} not found")
+            sources.append((entry.get("name", name), path.read_text(encoding="utf-8")))
+        elif isinstance(entry, dict):
+            stream = io.StringIO()
+            _yaml_rt().dump(entry, stream)
+            sources.append((name, stream.getvalue()))
+        else:
+            raise CaseError(f"{case.id}: a capability is YAML text, a mapping, or {{file: path}}")
+    return sources
+
+
+def prepare(case: Case, directory: Path, stub_url: str | None, port_for) -> Prepared:
+    """Write the case's capability files into ``directory``; when serving, point consumed baseUris
+    at ``stub_url`` (keeping their path) and move exposed ports with ``port_for(original)``."""
+    files: list[Path] = []
+    ports: dict[int, int] = {}
+    rest_port = mcp_port = None
+    for name, text in capability_sources(case):
+        path = directory / name
+        if stub_url is None:
+            path.write_text(text, encoding="utf-8")
+            files.append(path)
+            continue
+        yaml = _yaml_rt()
+        try:
+            document = yaml.load(text)
+        except Exception:
+            path.write_text(text, encoding="utf-8")  # the runtime will report it
+            files.append(path)
+            continue
+        capability = document.get("capability") if isinstance(document, dict) else None
+        if isinstance(capability, dict):
+            for consumed in capability.get("consumes") or []:
+                base = consumed.get("baseUri") if isinstance(consumed, dict) else None
+                if isinstance(base, str) and base.startswith(("http://", "https://")) and "{{" not in base:
+                    consumed["baseUri"] = stub_url + urlsplit(base).path
+            for exposed in capability.get("exposes") or []:
+                if not isinstance(exposed, dict) or not isinstance(exposed.get("port"), int):
+                    continue
+                original = exposed["port"]
+                if original not in ports:
+                    ports[original] = port_for(original)
+                exposed["port"] = ports[original]
+                if exposed.get("type") == "rest" and rest_port is None:
+                    rest_port = original
+                if exposed.get("type") == "mcp" and mcp_port is None:
+                    mcp_port = original
+        stream = io.StringIO()
+        yaml.dump(document, stream)
+        path.write_text(stream.getvalue(), encoding="utf-8")
+        files.append(path)
+    return Prepared(files, ports, rest_port, mcp_port)
+
+
+def write_files(case: Case, directory: Path, substitutions: dict[str, str]) -> None:
+    """The case's ``files`` (bind files), beside the capability."""
+    for name, content in (case.data.get("files") or {}).items():
+        target = (directory / name).resolve()
+        if directory.resolve() not in target.parents:
+            raise CaseError(f"{case.id}: file {name} would be written outside the case folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            text = substitute(content, substitutions)
+        elif name.endswith(".json"):
+            text = json.dumps(content, indent=2)
+        else:
+            stream = io.StringIO()
+            _yaml_rt().dump(content, stream)
+            text = stream.getvalue()
+        target.write_text(text, encoding="utf-8")
+
+
+def substitute(text: str, substitutions: dict[str, str]) -> str:
+    """``{stub}`` (the stub's URL), ``{dir}`` (the case folder) in env values and file contents."""
+    return re.sub(r"\{(stub|dir|port:\d+)\}", lambda m: substitutions.get(m.group(1), m.group(0)), text)
