@@ -19,7 +19,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .execution import Executor
-from .listeners import Listener
+from .listeners import MCP_PATH, Listener
 from .rest import RestApp
 from .settings import Settings
 from .upstream import UpstreamClients
@@ -28,8 +28,28 @@ log = logging.getLogger("naftiko")
 GRACEFUL_SHUTDOWN_SECONDS = 30
 
 
-def build_app(listener: Listener, executor: Executor, settings: Settings) -> Starlette:
-    """The ASGI app of one port: the MCP endpoints (if any) and the REST routes as the fallback."""
+class PortApp:
+    """The ASGI app of one port: REST requests go straight to the route table; Starlette runs the
+    lifespan and the MCP endpoints, so the REST hot path skips its router and middleware stack."""
+
+    def __init__(self, rest: RestApp, app: Starlette, serves_mcp: bool):
+        self.rest = rest
+        self.app = app
+        self.serves_mcp = serves_mcp
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not (self.serves_mcp and _is_mcp_path(scope["path"])):
+            await self.rest(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _is_mcp_path(path: str) -> bool:
+    return path == MCP_PATH or path.startswith(MCP_PATH + "/")
+
+
+def build_app(listener: Listener, executor: Executor, settings: Settings) -> PortApp:
+    """The MCP endpoints (if any) and the REST routes of one port."""
     rest = RestApp(listener.routes, executor, settings.max_request_body)
     if listener.mcp:
         from .mcp_adapter import McpEndpoints  # `import mcp` costs ~0.8 s: only ports serving MCP pay it
@@ -40,7 +60,7 @@ def build_app(listener: Listener, executor: Executor, settings: Settings) -> Sta
         app = Starlette()
     app.router.default = rest
     app.router.redirect_slashes = False
-    return app
+    return PortApp(rest, app, bool(listener.mcp))
 
 
 class _Server(uvicorn.Server):
