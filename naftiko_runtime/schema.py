@@ -122,21 +122,25 @@ class _Ctx:
     def scratch(self) -> _Ctx:
         return _Ctx(self.shared)
 
-    def enter(self, v: object, path: Path) -> bool:
-        """Account for one container; False (with a finding) when it must not be descended."""
+    def walk(self, container: object, path: Path, children: Iterable[tuple[PathElem, object, Shape]]) -> None:
+        """Check the children of one container, unless it is cyclic, too deep or over budget."""
         s = self.shared
         s["nodes"] += 1
-        if id(v) in s["active"]:
-            self.add(path, f"{_where(path)} contains itself (a recursive YAML alias); not checked further")
-        elif len(path) > MAX_DEPTH:
-            self.add(path, f"{_where(path)} is nested deeper than {MAX_DEPTH} levels; not checked further")
-        elif s["nodes"] > MAX_NODES:
+        if id(container) in s["active"]:
+            return self.add(path, f"{_where(path)} contains itself (a recursive YAML alias); not checked further")
+        if len(path) > MAX_DEPTH:
+            return self.add(path, f"{_where(path)} is nested deeper than {MAX_DEPTH} levels; not checked further")
+        if s["nodes"] > MAX_NODES:
             if not s["stopped"]:
                 s["stopped"] = True
                 self.add(path, f"document too large to check (more than {MAX_NODES} nodes); stopped here")
-        else:
-            return True
-        return False
+            return
+        s["active"].add(id(container))
+        try:
+            for elem, value, shape in children:
+                shape.check(value, path + (elem,), self)
+        finally:
+            s["active"].discard(id(container))
 
 
 class Shape:
@@ -145,21 +149,10 @@ class Shape:
 
 
 @dataclass(frozen=True, eq=False)
-class Any_(Shape):
-    """Any value, or any value but null (the ``const`` of a mapped output)."""
-
-    nullable: bool = True
-
-    def check(self, v, path, ctx):
-        if v is None and not self.nullable:
-            ctx.add(path, f"{_subject(path)} must not be null")
-
-
-@dataclass(frozen=True, eq=False)
 class Kinds(Shape):
-    """A value of one of the given JSON types, not further checked (``data`` of a JSON body)."""
+    """A value of one of the given JSON types, not looked into (booleans, ``with`` values, body data)."""
 
-    kinds: tuple[str, ...]
+    kinds: tuple[str, ...] = ("string", "number", "boolean", "object", "array", "null")
 
     def check(self, v, path, ctx):
         t = _json_type(v)
@@ -225,12 +218,6 @@ class Num(Shape):
         ctx.add(path, f"{_subject(path)} must be {kind}, got {_show(v)}")
 
 
-class Bool(Shape):
-    def check(self, v, path, ctx):
-        if not isinstance(v, bool):
-            ctx.add(path, f"{_subject(path)} must be a boolean (true or false), got {_show(v)}")
-
-
 @dataclass(frozen=True, eq=False)
 class Arr(Shape):
     items: Shape
@@ -242,11 +229,7 @@ class Arr(Shape):
             return
         if len(v) < self.min_items:
             ctx.add(path, f"{_subject(path)} must have at least {self.min_items} item(s)")
-        if ctx.enter(v, path):
-            ctx.shared["active"].add(id(v))
-            for i, item in enumerate(v):
-                self.items.check(item, path + (i,), ctx)
-            ctx.shared["active"].discard(id(v))
+        ctx.walk(v, path, ((i, item, self.items) for i, item in enumerate(v)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -260,14 +243,12 @@ class Map(Shape):
         if not isinstance(v, dict):
             ctx.add(path, f"{_subject(path)} must be an object, got {_show(v)}")
             return
-        if ctx.enter(v, path):
-            ctx.shared["active"].add(id(v))
-            for k, item in v.items():
-                p = path + (_key(k),)
-                if self.keys is not None and not (isinstance(k, str) and _regex(self.keys.pattern or "").search(k)):
-                    ctx.add(p, f"key {_show(k)} in {_where(path)} must match {self.keys.pattern} ({self.keys.hint})")
-                self.values.check(item, p, ctx)
-            ctx.shared["active"].discard(id(v))
+        if self.keys is not None:
+            for k in v:
+                if not (isinstance(k, str) and _regex(self.keys.pattern or "").search(k)):
+                    ctx.add(path + (_key(k),), f"key {_show(k)} in {_where(path)} must match "
+                            f"{self.keys.pattern} ({self.keys.hint})")
+        ctx.walk(v, path, ((_key(k), item, self.values) for k, item in v.items()))
 
 
 @dataclass(frozen=True, eq=False)
@@ -282,34 +263,31 @@ class Obj(Shape):
     forbid: Mapping[str, str] = field(default_factory=dict)
 
     def check(self, v, path, ctx):
-        where = f"{_where(path)} ({self.label})" if self.label else _where(path)
+        named = self.label and not (path and self.label == path[-1])  # not "info (info)"
+        where = f"{_where(path)} ({self.label})" if named else _where(path)
         if not isinstance(v, dict):
             ctx.add(path, f"{_subject(path)} must be an object ({self.label}), got {_show(v)}")
             return
-        if not ctx.enter(v, path):
-            return
-        ctx.shared["active"].add(id(v))
         allowed = sorted(self.props)
-        for k, item in v.items():
+        for k in v:
             if k in self.forbid:
                 ctx.add(path + (_key(k),), f"'{k}' is not allowed in {where}: {self.forbid[k]}")
-            elif isinstance(k, str) and k in self.props:
-                self.props[k].check(item, path + (k,), ctx)
-            elif self.closed:
+            elif self.closed and not (isinstance(k, str) and k in self.props):
                 ctx.add(path + (_key(k),), f"unknown key {_show(k)} in {where}; allowed: {', '.join(allowed)}"
                         + _did_you_mean(k, allowed))
         for k in self.required:
             if k not in v:
                 ctx.add(path, f"missing required key '{k}' in {where}")
-        for rule in self.rules:
+        ctx.walk(v, path, ((k, item, self.props[k]) for k, item in v.items()
+                           if isinstance(k, str) and k in self.props and k not in self.forbid))
+        for rule in self.rules:  # rules look at this same object again (anyOf/oneOf branches)
             rule.check(v, path, ctx)
-        ctx.shared["active"].discard(id(v))
 
 
 def Open(required: tuple[str, ...] = (), props: Mapping[str, Shape] | None = None,
-         forbid: Mapping[str, str] | None = None, label: str = "") -> Obj:
+         forbid: Mapping[str, str] | None = None) -> Obj:
     """A partial constraint on an object already checked by its closed ``Obj`` (one ``anyOf`` branch)."""
-    return Obj(label, props or {}, required, closed=False, forbid=forbid or {})
+    return Obj("", props or {}, required, closed=False, forbid=forbid or {})
 
 
 @dataclass(frozen=True, eq=False)
@@ -407,7 +385,7 @@ def _some_of(*keys: str, why: str = "") -> Check:
 # --------------------------------------------------------------------------------------------
 # The alpha2 model
 
-ANY, BOOL, STR = Any_(), Bool(), Str()
+ANY, BOOL, STR = Kinds(), Kinds(("boolean",)), Str()
 KEBAB = Str(r"^[a-zA-Z0-9-]+$", "letters, digits and '-'")
 EXTENDED = Str(r"^[a-zA-Z0-9-_*]+$", "letters, digits, '-', '_' and '*'")
 NAME = Str(r"^[a-zA-Z0-9_-]+$", "letters, digits, '-' and '_'")  # D3: '_' in resource/operation names
@@ -462,7 +440,7 @@ def _mode(v: dict, *keys: str) -> int | None:
     return next((i for i, k in enumerate(keys) if k and k in v), None)
 
 
-MAPPED_BASE = {"type": ANY, "mapping": STR, "const": Any_(nullable=False), "value": STR}
+MAPPED_BASE = {"type": ANY, "mapping": STR, "const": Kinds(Kinds().kinds[:-1]), "value": STR}
 MAPPED_SCALAR = Obj("mapped output parameter", MAPPED_BASE, rules=(_exactly_one("mapping", "value"),))
 ORCH_SCALAR = Obj("orchestrated output parameter", {"name": EXTENDED, "type": ANY}, ("name", "type"))
 _DEFS: dict[str, Shape] = {
