@@ -56,8 +56,7 @@ class Executor:
             document = orjson.loads(response.body)
         except orjson.JSONDecodeError as exc:
             raise Problem(502, f"upstream {plan.route.namespace}.{plan.route.operation} answered {response.status} "
-                               f"with a body that is not JSON ({content_type or 'no Content-Type'}): {exc}",
-                          upstream_status=response.status) from exc
+                               f"with a body that is not JSON ({content_type or 'no Content-Type'}): {exc}") from exc
         if plan.mapper.passthrough:
             # D46: the upstream bytes go back as they came; decoding above only proved them JSON.
             return Reply(response.status, response.body, content_type or "application/json", headers, document)

@@ -27,8 +27,6 @@ def render_scalar(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)) or value is None:
-        return orjson.dumps(value).decode()
     return orjson.dumps(value).decode()
 
 

@@ -70,6 +70,8 @@ def _json_type(value: Any) -> str:
 
 def check_value(spec: InputSpec, value: Any, from_text: bool) -> tuple[Any, str | None]:
     """Convert and check one present value; returns ``(value, problem)``."""
+    if from_text and spec.type == "object" and not isinstance(value, dict):
+        return value, f"expected an object, sent as {spec.name}[key]=value"
     try:
         if from_text and isinstance(value, str) and spec.type not in ("object", "array"):
             value = convert_text(value, spec.type)

@@ -13,19 +13,18 @@ import orjson
 
 TITLES = {
     400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large",
-    415: "Unsupported Media Type", 500: "Internal Server Error", 502: "Bad Gateway", 504: "Gateway Timeout",
+500: "Internal Server Error", 502: "Bad Gateway", 504: "Gateway Timeout",
 }
 
 
 class Problem(Exception):
     def __init__(self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None, upstream_status: int | None = None):
+                 headers: dict[str, str] | None = None):
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
-        self.upstream_status = upstream_status
 
     @property
     def title(self) -> str:
