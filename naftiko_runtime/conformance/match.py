@@ -72,6 +72,8 @@ def compare(expected: Any, actual: Any, where: str = "$", subset: bool = False) 
         key, arg = next(iter(expected.items()))
         if key == "$absent":
             return [] if (actual is ABSENT) == bool(arg) else [f"{where}: expected {'absent' if arg else 'present'}, got {show(actual)}"]
+        if key == "$not":
+            return [f"{where}: expected not {show(arg)}, got {show(actual)}"] if not compare(arg, actual, where, subset) else []
         if actual is ABSENT:
             return [f"{where}: missing (expected {show(expected)})"]
         if key == "$any":
@@ -99,8 +101,6 @@ def compare(expected: Any, actual: Any, where: str = "$", subset: bool = False) 
             return compare(arg, actual, where, False)
         if key == "$subset":
             return compare(arg, actual, where, True)
-        if key == "$not":
-            return [f"{where}: expected not {show(arg)}, got {show(actual)}"] if not compare(arg, actual, where, subset) else []
     if actual is ABSENT:
         return [f"{where}: missing (expected {show(expected)})"]
     if isinstance(expected, dict):
