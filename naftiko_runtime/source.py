@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _ruamel_yaml import CParser
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -20,6 +21,12 @@ from .diagnostics import Diagnostic, DocPath, Finding, Severity
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Capability files are hand-written or generated specs; anything larger is refused unread."""
+MAX_DEPTH = 128
+"""Nesting deeper than this is refused before composing: the C composer recurses and overflows
+the C stack (a segfault) at some 10,000 levels, and the checks after it walk the tree too."""
+MAX_EXPANDED_NODES = 1_000_000
+"""Nodes the document would have with every alias expanded (a published file has a few
+thousand); beyond this it is an alias bomb that every later walk of the tree would pay for."""
 
 
 class SourceError(Exception):
@@ -111,9 +118,54 @@ def read_source(path: Path) -> SourceDocument:
     return parse_text(text, path)
 
 
+def _check_depth(text: str, path: Path) -> None:
+    """Refuse nesting deeper than ``MAX_DEPTH`` from the event stream, which is not recursive."""
+    parser, depth = CParser(text), 0
+    while (event := parser.get_event()) is not None:
+        kind = type(event).__name__
+        if kind in ("SequenceStartEvent", "MappingStartEvent"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise SourceError(Diagnostic(str(path), mark.line + 1, mark.column + 1, Severity.ERROR,
+                                             f"nesting deeper than {MAX_DEPTH} levels"))
+        elif kind in ("SequenceEndEvent", "MappingEndEvent"):
+            depth -= 1
+        elif kind == "StreamEndEvent":
+            return
+
+
+def _alias_problem(data: Any) -> tuple[DocPath, str] | None:
+    """Where the document refers to itself, or expands past ``MAX_EXPANDED_NODES`` through aliases.
+
+    Sizes are memoized per object, so an aliased subtree is counted once: linear in the file.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Any, DocPath, bool]] = [(data, (), False)]
+    while stack:
+        node, at, done = stack.pop()
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else None
+        if children is None or (not done and id(node) in sizes):
+            continue
+        if done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = size = 1 + sum(sizes.get(id(child), 1) for _, child in children)
+            if size > MAX_EXPANDED_NODES:
+                return at, f"aliases expand the document past {MAX_EXPANDED_NODES:,} nodes"
+            continue
+        if id(node) in open_nodes:
+            return at, "an alias refers to a node that contains it (a recursive document)"
+        open_nodes.add(id(node))
+        stack.append((node, at, True))
+        stack.extend((child, at + (key,), False) for key, child in children)
+    return None
+
+
 def parse_text(text: str, path: Path) -> SourceDocument:
     """Parse YAML text already in memory (conformance cases carry capabilities inline)."""
     try:
+        _check_depth(text, path)
         data = _safe_yaml().load(io.StringIO(text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -122,4 +174,9 @@ def parse_text(text: str, path: Path) -> SourceDocument:
         raise SourceError(Diagnostic(str(path), line, column, Severity.ERROR, f"invalid YAML: {problem}")) from exc
     except (YAMLError, RecursionError, ValueError) as exc:
         raise SourceError(Diagnostic(str(path), 1, 1, Severity.ERROR, f"invalid YAML: {exc}")) from exc
-    return SourceDocument(path, text, data)
+    document = SourceDocument(path, text, data)
+    problem = _alias_problem(data)
+    if problem is not None:
+        at, message = problem
+        raise SourceError(document.diagnostic(Finding.error(at, message)))
+    return document
