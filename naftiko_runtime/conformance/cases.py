@@ -97,7 +97,8 @@ def load_cases(paths: list[Path]) -> list[Case]:
     """Every case under ``paths`` (files or folders, recursively ``*.yaml``/``*.yml``), sorted by id.
 
     A file holds one case (a mapping), or several: ``{shared: {...}, cases: [...]}`` where each
-    case starts from ``shared`` (top-level keys replaced, not merged).
+    case starts from ``shared`` (top-level keys replaced, not merged); an ``anchors:`` key is free
+    space for YAML anchors that the cases reuse.
     """
     files: list[Path] = []
     for path in paths:

@@ -35,12 +35,15 @@ class Result:
 
 def run_case(case: Case, driver: Any, keep: bool = False) -> Result:
     started = time.monotonic()
+    try:
+        validate_case_shape(case)  # a malformed case is an ERROR even when its features are missing
+    except CaseError as exc:
+        return Result(case, ERROR, [f"case error: {exc}"], 0.0)
     missing = [f for f in case.features if f not in driver.implemented]
     if missing:
         return Result(case, NOT_IMPLEMENTED, [f"needs {', '.join(missing)}"], 0.0, missing)
     directory = Path(tempfile.mkdtemp(prefix="naftiko-conformance-"))
     try:
-        validate_case_shape(case)
         if case.kind == "validate":
             problems = _run_validate(case, driver, directory)
         else:
