@@ -67,38 +67,41 @@ class ListenerSet:
         """Adds a loaded file, or returns its conflict errors (naming both places) and adds nothing."""
         loaded = report.loaded
         assert loaded is not None
-        source = loaded.source
         claims = list(self._claims(loaded))
+        places: dict[tuple, str] = {}
         problems: list[Finding] = []
-        mine: dict[tuple, str] = {}
         for port, address, key, finding in claims:
             listener = self.listeners.get(port)
-            earlier = (listener.where.get(key) if listener else None) or mine.get((port, key))
+            earlier = (listener.where.get(key) if listener else None) or places.get((port, key))
             if earlier:
                 problems.append(Finding.error(finding.at, f"{finding.message} conflicts with {earlier} (D32)"))
             elif listener and _address(address, self.settings) != listener.host:
                 problems.append(Finding.error(finding.at, f"port {port} is already bound on {listener.host}; "
                                                           f"this adapter asks for {_address(address, self.settings)}"))
-            mine[(port, key)] = _place(source.diagnostic(finding))
-        mcp_ports = {port for port, _, key, _ in claims if key[0] == "mcp"}
-        mcp_ports |= {port for port, listener in self.listeners.items() if listener.mcp}
-        for port, _, key, finding in claims:
-            if key[0] == "route" and key[2][:1] == (MCP_PATH.strip("/"),) and port in mcp_ports:
-                problems.append(Finding.error(finding.at, f"{finding.message} collides with the MCP endpoint "
-                                                          f"{MCP_PATH} (D32)"))
-        for port in mcp_ports & {port for port, _, key, _ in claims if key[0] == "mcp"}:
-            listener = self.listeners.get(port)
-            for key, place in (listener.where.items() if listener else ()):
-                if key[0] == "route" and key[2][:1] == (MCP_PATH.strip("/"),):
-                    problems.append(Finding.error(loaded.capability.mcp_adapters[0].at,
-                                                  f"the MCP endpoint {MCP_PATH} on port {port} collides with the "
-                                                  f"REST route at {place} (D32)"))
+            places.setdefault((port, key), _place(loaded.source.diagnostic(finding)))
+        problems += self._mcp_path_collisions(claims)
         if problems:
-            return sorted({source.diagnostic(f) for f in problems}, key=lambda d: (d.line, d.column))
+            return sorted({loaded.source.diagnostic(f) for f in problems}, key=lambda d: (d.line, d.column))
         self._commit(loaded)
-        for (port, key), place in mine.items():
+        for (port, key), place in places.items():
             self.listeners[port].where.setdefault(key, place)
         return []
+
+    def _mcp_path_collisions(self, claims: list) -> list[Finding]:
+        """D32: a REST route under ``/mcp`` on a port that serves MCP, whichever file came first."""
+        def under_mcp(key: tuple) -> bool:
+            return key[0] == "route" and key[2][:1] == (MCP_PATH.strip("/"),)
+        new_mcp = {port: finding for port, _, key, finding in claims if key[0] == "mcp"}
+        mcp_ports = set(new_mcp) | {port for port, listener in self.listeners.items() if listener.mcp}
+        problems = [Finding.error(finding.at, f"{finding.message} collides with the MCP endpoint {MCP_PATH} (D32)")
+                    for port, _, key, finding in claims if under_mcp(key) and port in mcp_ports]
+        for port, finding in new_mcp.items():
+            listener = self.listeners.get(port)
+            for key, place in (listener.where.items() if listener else ()):
+                if under_mcp(key):
+                    problems.append(Finding.error(finding.at, f"the MCP endpoint {MCP_PATH} on port {port} collides "
+                                                              f"with the REST route at {place} (D32)"))
+        return problems
 
     def _claims(self, loaded: LoadedCapability):
         """What a file wants on each port: route shapes, MCP namespaces and tool names."""
