@@ -65,8 +65,9 @@ def make_driver(args: argparse.Namespace):
     return driver
 
 
-def run(paths: list[Path], driver, filters: Sequence[str] = (), out=sys.stdout, quiet: bool = False,
+def run(paths: list[Path], driver, filters: Sequence[str] = (), out=None, quiet: bool = False,
         keep: bool = False) -> list[Result]:
+    out = out or sys.stdout
     cases = load_cases(paths)
     if filters:
         cases = [c for c in cases if any(f in c.id for f in filters)]

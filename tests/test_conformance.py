@@ -1,0 +1,125 @@
+"""Issue 4: the conformance suite, run the way CI runs it, in-process and as a black box.
+
+- the whole suite in-process: no case may fail or error (not-implemented ones are counted apart);
+- black-box mode: a handful of cases against `naftiko serve` / `naftiko validate` started as
+  subprocesses from their command lines;
+- mutation checks: breaking one behaviour of the runtime makes named cases fail, which shows the
+  suite measures what it claims to.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from naftiko_runtime.conformance import command
+from naftiko_runtime.conformance.drivers import BlackBoxDriver, InProcessDriver
+from naftiko_runtime.conformance.runner import ERROR, FAIL, NOT_IMPLEMENTED, PASS
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = ROOT / "conformance"
+NAFTIKO = shlex.quote(str(Path(sys.executable).parent / "naftiko"))
+
+
+def run(filters=(), driver=None):
+    out = io.StringIO()
+    results = command.run([SUITE], driver or InProcessDriver(), filters, out=out)
+    return {r.case.id: r for r in results}, out.getvalue()
+
+
+def test_whole_suite_in_process_has_no_failure():
+    results, output = run()
+    assert len(results) >= 120
+    bad = {i: r.messages for i, r in results.items() if r.status in (FAIL, ERROR)}
+    assert not bad, output
+    table = command.table(list(results.values()))
+    print(table)
+    statuses = {r.status for r in results.values()}
+    assert PASS in statuses and NOT_IMPLEMENTED in statuses
+    assert sum(r.status == NOT_IMPLEMENTED and r.case.area == "future" for r in results.values()) >= 30
+
+
+BLACK_BOX = ["consumed/path-value-slash-is-one-segment", "consumed/query-array-is-exploded",
+             "auth/digest-answers-a-real-challenge", "rest/slow-upstream-is-504", "rest/oversized-body-is-413",
+             "binds/json-file-relative-to-capability", "mcp/tools-call-structured-and-text",
+             "loading/unknown-key-is-a-warning-with-position", "loading/invalid-file-binds-no-port",
+             "multi-file/route-conflict-names-both-files", "future/mock-rest-operation"]
+
+
+def test_black_box_mode_against_naftiko_serve_subprocess(tmp_path):
+    """The runtime started from its own command line, one process per case, stopped with SIGTERM."""
+    from naftiko_runtime.features import IMPLEMENTED
+
+    driver = BlackBoxDriver(f"{NAFTIKO} serve {{capability}} --log-level WARNING",
+                            f"{NAFTIKO} validate {{capability}}", set(IMPLEMENTED))
+    results, output = run(BLACK_BOX, driver)
+    assert set(results) == set(BLACK_BOX), output
+    assert {i for i, r in results.items() if r.status != PASS} == {"future/mock-rest-operation"}, output
+    assert results["future/mock-rest-operation"].status == NOT_IMPLEMENTED
+
+
+def test_command_line_writes_reports_and_exit_code(tmp_path, capsys):
+    junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
+    code = command.main([str(SUITE / "cases" / "rest"), str(SUITE / "cases" / "bodies"), "--junit", str(junit),
+                         "--json", str(report), "-k", "404", "-k", "multipart"])
+    output = capsys.readouterr().out
+    assert code == 0, output
+    assert "feature" in output and "not-impl" in output
+    suite = ElementTree.parse(junit).getroot()
+    assert suite.get("tests") == "2" and suite.get("skipped") == "1" and suite.get("failures") == "0"
+    document = json.loads(report.read_text())
+    assert document["features"]["bodies.multipart"]["not_implemented"] == 1
+    assert {c["status"] for c in document["cases"]} == {PASS, NOT_IMPLEMENTED}
+
+
+def test_a_failing_case_gives_a_precise_diff_and_exit_1(tmp_path, capsys):
+    case = tmp_path / "cases" / "demo" / "wrong.yaml"
+    case.parent.mkdir(parents=True)
+    case.write_text(f"""
+id: expects-the-wrong-path
+features: [rest, simple]
+capability: {{file: {SUITE / 'capabilities' / 'items.yaml'}}}
+request: {{path: /items/7}}
+upstream: [{{method: GET, path: /api/items/8}}]
+expect: {{status: 200}}
+""")
+    assert command.main([str(tmp_path)]) == 1
+    output = capsys.readouterr().out
+    assert "FAIL            demo/expects-the-wrong-path" in output
+    assert 'path: expected "/api/items/8", got "/api/items/7"' in output
+
+
+@pytest.fixture
+def broken_percent_encoding(monkeypatch):
+    from naftiko_runtime import upstream
+
+    monkeypatch.setattr(upstream, "quote", lambda text, safe="": text)
+
+
+@pytest.fixture
+def broken_dash_underscore(monkeypatch):
+    import naftiko_runtime
+
+    for name in list(sys.modules):
+        module = sys.modules[name]
+        if name.startswith("naftiko_runtime") and hasattr(module, "normalize_name"):
+            monkeypatch.setattr(module, "normalize_name", lambda text: text)
+    assert naftiko_runtime
+
+
+def test_mutation_no_path_percent_encoding_is_caught(broken_percent_encoding):
+    results, output = run(["consumed/path-value", "mcp/tools-and-mcp-aliases"])
+    failed = {i for i, r in results.items() if r.status == FAIL}
+    assert {"consumed/path-value-slash-is-one-segment", "consumed/path-value-space-and-question-mark",
+            "mcp/tools-and-mcp-aliases-and-namespace-reference"} <= failed, output
+
+
+def test_mutation_no_dash_underscore_matching_is_caught(broken_dash_underscore):
+    results, output = run(["inputs/dash-underscore", "inputs/missing-required"])
+    assert results["inputs/dash-underscore-names-match"].status == FAIL, output
