@@ -217,13 +217,15 @@ class PlanCompiler:
             location = "path" if path_name else (declared.location or "query")
             credential = location == "header" and declared.name.lower() in credentials.header_names
             inputs[declared.name] = InputSpec(
-                declared.name, location, declared.type, declared.description,
-                (declared.required or bool(path_name)) and not credential, pattern, path_name,
-                location == "body" and declared.name == BODY_PARAMETER, credential)
+                name=declared.name, location=location, type=declared.type, description=declared.description,
+                required=(declared.required or bool(path_name)) and not credential, pattern=pattern,
+                path_name=path_name, whole_body=location == "body" and declared.name == BODY_PARAMETER,
+                credential=credential)
         known = {normalize_name(n) for n in inputs}
         for name in route_names:
             if name and normalize_name(name) not in known:
-                inputs[name] = InputSpec(name, "path", "string", None, True, None, name)
+                inputs[name] = InputSpec(name=name, location="path", type="string", required=True, description=None,
+                                         pattern=None, path_name=name)
         return tuple(inputs.values())
 
     def _check_templates(self, exposed: Exposed, parameters: tuple[Parameter, ...], inputs: tuple[InputSpec, ...]) -> None:

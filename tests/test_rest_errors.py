@@ -149,3 +149,42 @@ def test_base_uri_from_environment(upstream, tmp_path):
     with running_gateway(CAPABILITIES[1:], environ) as gateway:
         httpx.get(gateway.url(8080) + "/v1/api/syncs/schedules")
     assert upstream.last.path == "/prefix/api/syncs/schedules"
+
+
+def test_declared_rest_inputs_are_optional_unless_required(tmp_path, upstream):
+    """A declared REST query input without `required` is optional; its pattern and type still apply."""
+    capability = tmp_path / "declared.yml"
+    capability.write_text(f"""
+naftiko: 1.0.0-alpha2
+info: {{label: Declared inputs, description: Declared inputs.}}
+capability:
+  consumes:
+  - type: http
+    namespace: api
+    baseUri: {upstream.url}
+    resources:
+    - name: items
+      path: /items
+      operations:
+      - name: list
+        method: GET
+        inputParameters:
+        - {{name: q, in: query}}
+  exposes:
+  - type: rest
+    namespace: api-rest
+    port: 8080
+    resources:
+    - path: /items
+      inputParameters:
+      - {{name: q, in: query, type: string, description: Search text., pattern: "^[a-z]+$"}}
+      operations:
+      - method: GET
+        call: api.list
+        with: {{q: rest.q}}
+""")
+    with running_gateway([capability]) as gateway:
+        assert httpx.get(gateway.url(8080) + "/items").status_code == 200
+        assert upstream.last.query == []
+        refused = httpx.get(gateway.url(8080) + "/items", params={"q": "NOT-LOWER"})
+        assert refused.status_code == 400 and "pattern" in problem(refused)["detail"]
