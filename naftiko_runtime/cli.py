@@ -80,9 +80,8 @@ def parser() -> argparse.ArgumentParser:
     routes = commands.add_parser("routes", help="list every REST route and MCP tool with the operation it calls")
     _add_loading_options(routes)
 
-    conformance = commands.add_parser("conformance", add_help=False,
-                                      help="run the conformance suite (see `naftiko conformance --help`)")
-    conformance.add_argument("arguments", nargs=argparse.REMAINDER)
+    # Listed for `naftiko --help`; `main` hands everything after the word to the suite's runner.
+    commands.add_parser("conformance", add_help=False, help="run the conformance suite (see `naftiko conformance --help`)")
     return root
 
 
@@ -161,12 +160,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run(list(listeners.listeners.values()), settings, sockets, args.workers)
 
 
-def cmd_conformance(args: argparse.Namespace) -> int:
-    from .conformance.command import main as conformance_main
-
-    return conformance_main(args.arguments)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["conformance"]:
@@ -175,8 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return conformance_main(argv[1:])
     args = parser().parse_args(argv)
-    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes,
-               "conformance": cmd_conformance}[args.command]
+    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
