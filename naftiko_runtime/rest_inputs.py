@@ -16,7 +16,7 @@ import orjson
 from .expressions import normalize_name
 from .inputs import check_inputs
 from .plans import CallPlan, InputSpec
-from .problems import Problem, bad_input
+from .problems import bad_input
 
 
 def _query_key(name: str) -> tuple[str, list[str]]:

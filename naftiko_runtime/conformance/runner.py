@@ -16,7 +16,7 @@ import httpx
 
 from .cases import Case, CaseError, prepare, substitute, validate_case_shape, write_files
 from .drivers import ServeFailed, free_port
-from .match import check_body, check_jsonpaths, compare, compare_headers, show
+from .match import check_body, compare, compare_headers, show
 from .stub import StubUpstream, check_step, describe_received
 
 PASS, FAIL, NOT_IMPLEMENTED, ERROR = "PASS", "FAIL", "NOT-IMPLEMENTED", "ERROR"
@@ -138,7 +138,7 @@ def _run_serve(case: Case, driver: Any, directory: Path) -> list[str]:
                         problems += [label + p for p in _run_step(step, client, stub, prepared, n)]
                 return problems
         except ServeFailed as exc:
-            return [f"the runtime refused to serve:\n    " + exc.output.strip().replace("\n", "\n    ")]
+            return ["the runtime refused to serve:\n    " + exc.output.strip().replace("\n", "\n    ")]
 
 
 def _port_open(port: int) -> bool:
