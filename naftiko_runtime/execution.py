@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from .plans import CallPlan
-from .problems import Problem
+from .problems import Problem, encode_json
 from .upstream import UpstreamClients, build_request
 
 PASSED_BACK_HEADERS = re.compile(
@@ -61,4 +61,5 @@ class Executor:
             # D46: the upstream bytes go back as they came; decoding above only proved them JSON.
             return Reply(response.status, response.body, content_type or "application/json", headers, document)
         value = plan.mapper.apply(document, plan.lookup(inputs))
-        return Reply(response.status, orjson.dumps(value), "application/json", headers, value)
+        body = encode_json(value, 502, f"the mapped answer of {plan.route.namespace}.{plan.route.operation}")
+        return Reply(response.status, body, "application/json", headers, value)

@@ -14,6 +14,9 @@ from .plans import InputSpec
 
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 INTEGER = re.compile(r"^[+-]?\d+$")
+MAX_INPUT_DEPTH = 64
+"""JSON inputs nested deeper are refused (D27/D28): the encoders and walkers after this point
+(orjson stops at 254 levels, deepObject query rendering recurses) must never see them."""
 
 
 class ConversionError(ValueError):
@@ -68,8 +71,24 @@ def _json_type(value: Any) -> str:
     return {int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(type(value), "value")
 
 
+def too_deep(value: Any, limit: int = MAX_INPUT_DEPTH) -> bool:
+    """Whether a decoded JSON value nests more than ``limit`` arrays/objects (iterative walk)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def check_value(spec: InputSpec, value: Any, from_text: bool) -> tuple[Any, str | None]:
     """Convert and check one present value; returns ``(value, problem)``."""
+    if isinstance(value, (dict, list)) and too_deep(value):
+        return value, f"nested deeper than {MAX_INPUT_DEPTH} levels"
     if from_text and spec.type == "object" and not isinstance(value, dict):
         return value, f"expected an object, sent as {spec.name}[key]=value"
     try:

@@ -27,7 +27,7 @@ from .inputs import check_inputs
 from .listeners import MCP_PATH, ListenerSet, McpMount
 from .model import Exposed
 from .plans import CallPlan
-from .problems import Problem
+from .problems import Problem, encode_json
 from .settings import Settings
 from .tool_schemas import annotations, input_schema, output_schema, tool_arguments
 from .upstream import UpstreamClients
@@ -104,7 +104,10 @@ class ToolEndpoint:
         if not reply.ok:
             return _text_result(self._scrub(f"Upstream answered HTTP {reply.status}: {reply.text()}"), is_error=True)
         value = reply.value
-        text = orjson.dumps(value).decode()
+        try:
+            text = encode_json(value, 502, f"the answer of tool {params.name}").decode()
+        except Problem as problem:
+            return _text_result(f"Error {problem.status} ({problem.title}): {problem.detail}", is_error=True)
         if self.secrets and any(secret in text for secret in self.secrets):
             text = self._scrub(text)
             value = orjson.loads(text)

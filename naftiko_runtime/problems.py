@@ -43,6 +43,15 @@ class Problem(Exception):
         return orjson.dumps(self.document(instance))
 
 
+def encode_json(value: Any, status: int, what: str) -> bytes:
+    """JSON bytes, or a ``Problem``: orjson decodes 1024 levels but encodes only 254, so a deep
+    document is the caller's (400) or the upstream's (502) fault, never a 500 (D53)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        raise Problem(status, f"{what} cannot be encoded as JSON: {exc}") from exc
+
+
 def bad_input(errors: list[dict[str, Any]]) -> Problem:
     """D27: every problem with the inputs at once, so that a caller fixes them in one go."""
     summary = "; ".join(f"{e['name']} ({e['in']}): {e['problem']}" for e in errors)
