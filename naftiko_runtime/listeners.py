@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .diagnostics import Diagnostic, Finding
+from .diagnostics import Diagnostic, DocPath, Finding
 from .loader import FileReport, LoadedCapability
 from .model import Exposed, McpAdapter
 from .plans import CallPlan
 from .rest_inputs import RestEndpoint
 from .routing import RouteTable, split_template
 from .settings import DEFAULT_HOST, Settings
+from .source import SourceDocument
 
 MCP_PATH = "/mcp"
 
@@ -39,16 +40,25 @@ class Listener:
     port: int
     routes: RouteTable[RestEndpoint] = field(default_factory=RouteTable)
     mcp: list[McpMount] = field(default_factory=list)
-    where: dict[tuple, str] = field(default_factory=dict)
-    """What each route shape, tool name or MCP namespace was declared by: ``file:line:col``."""
+    where: dict[tuple, "Place"] = field(default_factory=dict)
+    """Where each route shape, tool name or MCP namespace was declared, for conflict messages."""
 
     @property
     def plans(self) -> list[CallPlan]:
         return [endpoint.plan for endpoint in self.routes.targets()] + [p for m in self.mcp for _, p in m.tools]
 
 
-def _place(diagnostic: Diagnostic) -> str:
-    return f"{diagnostic.file}:{diagnostic.line}:{diagnostic.column}"
+@dataclass(frozen=True)
+class Place:
+    """A declaration's file and document path; its line is looked up only if a message needs it,
+    since that takes a second, position-keeping parse of the file."""
+
+    source: SourceDocument
+    at: DocPath
+
+    def __str__(self) -> str:
+        line, column = self.source.position(self.at)
+        return f"{self.source.name}:{line}:{column}"
 
 
 def _address(adapter_address: str | None, settings: Settings) -> str:
@@ -68,7 +78,7 @@ class ListenerSet:
         loaded = report.loaded
         assert loaded is not None
         claims = list(self._claims(loaded))
-        places: dict[tuple, str] = {}
+        places: dict[tuple, Place] = {}
         problems: list[Finding] = []
         for port, address, key, finding in claims:
             listener = self.listeners.get(port)
@@ -78,7 +88,7 @@ class ListenerSet:
             elif listener and _address(address, self.settings) != listener.host:
                 problems.append(Finding.error(finding.at, f"port {port} is already bound on {listener.host}; "
                                                           f"this adapter asks for {_address(address, self.settings)}"))
-            places.setdefault((port, key), _place(loaded.source.diagnostic(finding)))
+            places.setdefault((port, key), Place(loaded.source, finding.at))
         problems += self._mcp_path_collisions(claims)
         if problems:
             return sorted({loaded.source.diagnostic(f) for f in problems}, key=lambda d: (d.line, d.column))
