@@ -8,6 +8,7 @@ is a ``Reply`` with ``ok = False`` and the upstream body untouched (D51).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,12 @@ PASSED_BACK_HEADERS = re.compile(
     r"^(location|retry-after|etag|last-modified|cache-control|link|x-ratelimit-[a-z-]+|ratelimit(-[a-z-]+)?"
     r"|x-rate-limit-[a-z-]+)$")
 """D52: response headers worth passing back; Content-Type is handled on its own."""
+
+
+@functools.lru_cache(maxsize=1024)
+def passed_back(name: str) -> bool:
+    """Upstreams send the same few header names on every reply: decide each name once."""
+    return PASSED_BACK_HEADERS.match(name.lower()) is not None
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class Executor:
     async def execute(self, plan: CallPlan, inputs: dict[str, Any]) -> Reply:
         request = build_request(plan, inputs)
         response = await self.clients.send(plan, request)
-        headers = tuple((k, v) for k, v in response.headers.multi_items() if PASSED_BACK_HEADERS.match(k.lower()))
+        headers = tuple((k, v) for k, v in response.headers.multi_items() if passed_back(k))
         content_type = response.headers.get("content-type")
         if not 200 <= response.status < 300 or not response.body:
             return Reply(response.status, response.body, content_type, headers, None)
