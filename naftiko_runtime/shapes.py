@@ -317,17 +317,23 @@ class Alt(Shape):
     exclusive: bool = False
 
     def check(self, v, path, ctx):
-        results = []
-        for name, shape in self.branches:
+        idx = self.choose(v) if isinstance(v, dict) else 0
+        # The branch the author evidently meant goes first: for ``anyOf`` a pass ends the search,
+        # so a valid document pays for one branch, not for every branch's messages.
+        order = ([idx] if idx is not None else []) + [i for i in range(len(self.branches)) if i != idx]
+        results: dict[int, tuple[str, list[ShapeFinding]]] = {}
+        for i in order:
+            name, shape = self.branches[i]
             sub = ctx.scratch()
             shape.check(v, path, sub)
-            results.append((name, sub.findings))
-        passing = [name for name, found in results if not found]
+            results[i] = (name, sub.findings)
+            if not sub.findings and not self.exclusive:
+                return
+        passing = [name for name, found in results.values() if not found]
         if passing and (len(passing) == 1 or not self.exclusive):
             return
         if passing:
             return ctx.add(path, f"{where_text(path)} matches several forms ({', '.join(passing)}); use exactly one")
-        idx = self.choose(v) if isinstance(v, dict) else 0
         if idx is None:
             return ctx.add(path, self.missing.format(where=where_text(path)))
         ctx.findings.extend(results[idx][1])
