@@ -196,6 +196,16 @@ def _is_timeout(exc: BaseException) -> bool:
     return False
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Transport errors that httpx-aiohttp leaves unmapped (a status line that is not HTTP raises
+    aiohttp's ``ClientResponseError``): the upstream broke the exchange, a 502 and never a 500 (D53)."""
+    try:
+        import aiohttp
+    except ImportError:
+        return (OSError,)
+    return (aiohttp.ClientError, OSError)
+
+
 class UpstreamClients:
     """One pooled ``httpx.AsyncClient`` per consumed namespace, opened in the app's lifespan."""
 
@@ -206,6 +216,7 @@ class UpstreamClients:
         self._timeout = httpx.Timeout(connect=settings.connect_timeout, read=settings.read_timeout,
                                       write=settings.read_timeout, pool=settings.connect_timeout)
         self._timeout_extension = self._timeout.as_dict()
+        self._transport_errors = _transport_errors()
 
     def open(self, namespaces: set[str]) -> None:
         for namespace in sorted(namespaces - set(self._clients)):
@@ -262,4 +273,6 @@ class UpstreamClients:
             if _is_timeout(exc):
                 raise Problem(504, f"upstream {where} timed out ({type(exc).__name__})") from exc
             raise Problem(502, f"upstream {where} could not be reached or broke off: {type(exc).__name__}") from exc
+        except self._transport_errors as exc:
+            raise Problem(502, f"upstream {where} broke off or did not answer HTTP: {type(exc).__name__}") from exc
         return UpstreamResponse(response.status_code, response.headers, b"".join(chunks))
