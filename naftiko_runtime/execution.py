@@ -3,7 +3,9 @@
 Both adapters call ``Executor.execute`` with inputs already checked against the plan (the REST
 adapter from an HTTP request, the MCP adapter from tool arguments); nothing about calling an
 upstream exists anywhere else. Runtime errors are raised as ``Problem``; an upstream's own error
-is a ``Reply`` with ``ok = False`` and the upstream body untouched (D51).
+is a ``Reply`` with ``ok = False`` and the upstream body untouched (D51) - except that a secret
+the gateway holds is redacted from every upstream body and passed-back header (D55 wins over D51:
+an upstream that echoes the request's ``Authorization`` must not hand the key to the caller).
 """
 
 from __future__ import annotations
@@ -31,6 +33,26 @@ def passed_back(name: str) -> bool:
     return PASSED_BACK_HEADERS.match(name.lower()) is not None
 
 
+REDACTED = b"[redacted]"
+
+
+def secret_forms(plan: CallPlan) -> tuple[bytes, ...]:
+    """The plan's secrets as they may appear in an upstream body: raw and JSON-escaped, longest first."""
+    forms: set[bytes] = set()
+    for secret in plan.binds.secrets() + list(plan.route.credentials.secrets):
+        if secret and len(secret) >= 4:
+            forms.add(secret.encode())
+            forms.add(orjson.dumps(secret)[1:-1])
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def redact(data: bytes, secrets: tuple[bytes, ...]) -> bytes:
+    for secret in secrets:
+        if secret in data:
+            data = data.replace(secret, REDACTED)
+    return data
+
+
 @dataclass(frozen=True)
 class Reply:
     status: int
@@ -51,22 +73,35 @@ class Reply:
 class Executor:
     def __init__(self, clients: UpstreamClients):
         self.clients = clients
+        self._secrets: dict[int, tuple[bytes, ...]] = {}
+
+    def secrets(self, plan: CallPlan) -> tuple[bytes, ...]:
+        """Computed once per plan: binds are resolved at start-up and never change."""
+        found = self._secrets.get(id(plan))
+        if found is None:
+            found = self._secrets[id(plan)] = secret_forms(plan)
+        return found
 
     async def execute(self, plan: CallPlan, inputs: dict[str, Any]) -> Reply:
         request = build_request(plan, inputs)
         response = await self.clients.send(plan, request)
         headers = tuple((k, v) for k, v in response.headers.multi_items() if passed_back(k))
         content_type = response.headers.get("content-type")
-        if not 200 <= response.status < 300 or not response.body:
-            return Reply(response.status, response.body, content_type, headers, None)
+        body = response.body
+        secrets = self.secrets(plan)
+        if secrets:
+            body = redact(body, secrets)
+            headers = tuple((k, redact(v.encode(), secrets).decode()) for k, v in headers)
+        if not 200 <= response.status < 300 or not body:
+            return Reply(response.status, body, content_type, headers, None)
         try:
-            document = orjson.loads(response.body)
+            document = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise Problem(502, f"upstream {plan.route.namespace}.{plan.route.operation} answered {response.status} "
                                f"with a body that is not JSON ({content_type or 'no Content-Type'}): {exc}") from exc
         if plan.mapper.passthrough:
             # D46: the upstream bytes go back as they came; decoding above only proved them JSON.
-            return Reply(response.status, response.body, content_type or "application/json", headers, document)
+            return Reply(response.status, body, content_type or "application/json", headers, document)
         value = plan.mapper.apply(document, plan.lookup(inputs))
         body = encode_json(value, 502, f"the mapped answer of {plan.route.namespace}.{plan.route.operation}")
         return Reply(response.status, body, "application/json", headers, value)
