@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Mapping, Sequence
 
 from . import __version__, logs
 from .diagnostics import Diagnostic
-from .listeners import ListenerSet
+from .listeners import Listener, ListenerSet
 from .loader import FileReport, load_file
 from .settings import BASE_URI_ENV_PREFIX, Settings
 
@@ -128,6 +129,25 @@ def cmd_routes(args: argparse.Namespace) -> int:
     return 1 if any(not r.ok for r in reports) else 0
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def warn_exposed(listeners: Sequence[Listener]) -> None:
+    """D34: exposing beyond loopback is deliberate, and it is said out loud. Exposed adapters have no
+    authentication yet, so whoever reaches the port calls every operation with the gateway's keys."""
+    for listener in listeners:
+        if not is_loopback(listener.host):
+            log.warning("listening on %s:%d, which is not a loopback address, and no adapter on it has exposed "
+                        "authentication: anyone who can reach this port can call every operation with the "
+                        "credentials this gateway holds (D34)", listener.host, listener.port)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import bind_sockets, run
 
@@ -157,6 +177,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"naftiko: {exc}; nothing served", file=sys.stderr)
         return 1
+    warn_exposed(list(listeners.listeners.values()))
     return run(list(listeners.listeners.values()), settings, sockets, args.workers)
 
 
