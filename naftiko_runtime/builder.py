@@ -8,18 +8,20 @@ named with its line so that the author knows exactly which construct to change.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from .diagnostics import DocPath, Finding
 from .model import (
-    Authentication, Bind, Capability, ConsumedOperation, Consumes, Exposed, McpAdapter,
-    OutputParameter, Parameter, RestAdapter,
+    Authentication, Bind, Capability, ConsumedOperation, Consumes, Exposed, McpAdapter, OutputParameter, Parameter,
+    RestAdapter,
 )
 
 SUPPORTED_VERSIONS = ("1.0.0-alpha2", "1.0.0-alpha1", "0.5")
 CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
 NOT_YET = "is not implemented by this runtime yet"
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 class ModelBuilder:
@@ -275,6 +277,9 @@ class ModelBuilder:
             self.error(at, f"mock mode (no 'call') {NOT_YET}")
             return None
         name = self.text(node, "name", at, required=alias != "rest") or str(resource_name or "")
+        if alias == "tools" and not TOOL_NAME.match(name):
+            self.error(at + ("name",), f"tool name '{name[:80]}' must be 1 to 64 letters, digits, '_', '-' or '.' "
+                                       "(MCP's limit)")
         method = (self.text(node, "method", at) or "GET").upper()
         with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
         inputs = {p.name: p for p in inherited}

@@ -36,16 +36,6 @@ def passed_back(name: str) -> bool:
 REDACTED = b"[redacted]"
 
 
-def secret_forms(plan: CallPlan) -> tuple[bytes, ...]:
-    """The plan's secrets as they may appear in an upstream body: raw and JSON-escaped, longest first."""
-    forms: set[bytes] = set()
-    for secret in plan.binds.secrets() + list(plan.route.credentials.secrets):
-        if secret and len(secret) >= 4:
-            forms.add(secret.encode())
-            forms.add(orjson.dumps(secret)[1:-1])
-    return tuple(sorted(forms, key=len, reverse=True))
-
-
 def redact(data: bytes, secrets: tuple[bytes, ...]) -> bytes:
     for secret in secrets:
         if secret in data:
@@ -73,14 +63,6 @@ class Reply:
 class Executor:
     def __init__(self, clients: UpstreamClients):
         self.clients = clients
-        self._secrets: dict[int, tuple[bytes, ...]] = {}
-
-    def secrets(self, plan: CallPlan) -> tuple[bytes, ...]:
-        """Computed once per plan: binds are resolved at start-up and never change."""
-        found = self._secrets.get(id(plan))
-        if found is None:
-            found = self._secrets[id(plan)] = secret_forms(plan)
-        return found
 
     async def execute(self, plan: CallPlan, inputs: dict[str, Any]) -> Reply:
         request = build_request(plan, inputs)
@@ -88,7 +70,7 @@ class Executor:
         headers = tuple((k, v) for k, v in response.headers.multi_items() if passed_back(k))
         content_type = response.headers.get("content-type")
         body = response.body
-        secrets = self.secrets(plan)
+        secrets = plan.secret_forms
         if secrets:
             body = redact(body, secrets)
             headers = tuple((k, redact(v.encode(), secrets).decode()) for k, v in headers)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 import mcp_types as types
-import orjson
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from starlette.routing import Route
 
@@ -70,8 +70,6 @@ class ToolEndpoint:
         self.executor = executor
         self.tools = {exposed.name: _definition(exposed, plan) for exposed, plan in tools}
         self.listing = types.ListToolsResult(tools=[tool.definition for tool in self.tools.values()])
-        self.secrets = sorted({s for _, plan in tools for s in plan.binds.secrets() + list(plan.route.credentials.secrets)
-                               if s}, key=len, reverse=True)
         self.server = Server(name, version=__version__, instructions=instructions, on_list_tools=self.list_tools,
                              on_call_tool=self.call_tool, get_tool_input_schema=self.input_schema)
         # The default OpenTelemetry middleware costs 5-40% per message and exports nothing here.
@@ -97,35 +95,42 @@ class ToolEndpoint:
         try:
             reply = await self.executor.execute(tool.plan, inputs)
         except Problem as problem:
-            return _text_result(self._scrub(f"Error {problem.status} ({problem.title}): {problem.detail}"), is_error=True)
+            return _text_result(f"Error {problem.status} ({problem.title}): {problem.detail}", is_error=True)
         except Exception:
             log.exception("internal error in tool %s", params.name)
             return _text_result("Internal error in the gateway; see its log.", is_error=True)
         if not reply.ok:
-            return _text_result(self._scrub(f"Upstream answered HTTP {reply.status}: {reply.text()}"), is_error=True)
+            # The executor has already redacted the gateway's secrets from the upstream body (D55).
+            return _text_result(f"Upstream answered HTTP {reply.status}: {reply.text()}", is_error=True)
         value = reply.value
         try:
             text = encode_json(value, 502, f"the answer of tool {params.name}").decode()
         except Problem as problem:
             return _text_result(f"Error {problem.status} ({problem.title}): {problem.detail}", is_error=True)
-        if self.secrets and any(secret in text for secret in self.secrets):
-            text = self._scrub(text)
-            value = orjson.loads(text)
         return _text_result(text, is_error=False, structured=value if isinstance(value, dict) else {"result": value})
 
-    def _scrub(self, text: str) -> str:
-        """D55: a secret the upstream echoed back never reaches the agent."""
-        for secret in self.secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _transport_security(host: str) -> TransportSecuritySettings:
+    """A loopback listener only answers requests addressed to loopback: a web page the user visits
+    cannot reach it through DNS rebinding. A listener deliberately exposed on another address is
+    left to its operator's network controls (the serve command warns about it, D34)."""
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    return TransportSecuritySettings(
+        allowed_hosts=[h for name in LOOPBACK_NAMES for h in (name, f"{name}:*")],
+        allowed_origins=[f"http://{name}{port}" for name in LOOPBACK_NAMES for port in ("", ":*")])
 
 
 class _HttpEndpoint:
     """Streamable HTTP for one ``ToolEndpoint``: stateless, JSON responses (D60)."""
 
-    def __init__(self, endpoint: ToolEndpoint, max_body: int):
+    def __init__(self, endpoint: ToolEndpoint, max_body: int, host: str):
         self.manager = StreamableHTTPSessionManager(endpoint.server, json_response=True, stateless=True,
-                                                    max_request_body_size=max_body)
+                                                    max_request_body_size=max_body,
+                                                    security_settings=_transport_security(host))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["method"] != "POST":
@@ -151,11 +156,11 @@ def merged_endpoint(mounts: list[McpMount], executor: Executor) -> ToolEndpoint:
 class McpEndpoints:
     """The MCP side of one listener: ``/mcp`` (merged) and ``/mcp/<namespace>`` (each adapter)."""
 
-    def __init__(self, mounts: list[McpMount], executor: Executor, max_body: int):
-        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounts, executor), max_body)}
+    def __init__(self, mounts: list[McpMount], executor: Executor, max_body: int, host: str):
+        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounts, executor), max_body, host)}
         for mount in mounts:
             single = ToolEndpoint(mount.adapter.namespace, mount.adapter.description, mount.tools, executor)
-            self.endpoints[f"{MCP_PATH}/{mount.adapter.namespace}"] = _HttpEndpoint(single, max_body)
+            self.endpoints[f"{MCP_PATH}/{mount.adapter.namespace}"] = _HttpEndpoint(single, max_body, host)
 
     def routes(self) -> list[Route]:
         return [Route(path, endpoint, methods=None) for path, endpoint in self.endpoints.items()]

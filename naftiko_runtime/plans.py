@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from .binds import BindValues
 from .credentials import Credentials, compile_credentials
 from .diagnostics import Finding
@@ -74,6 +76,9 @@ class CallPlan:
     arguments: tuple[Argument, ...]
     mapper: Mapper
     binds: BindValues
+    secret_forms: tuple[bytes, ...] = ()
+    """The gateway's secrets as they may appear in an upstream body, raw and JSON-escaped, longest
+    first: redacted from every reply before an adapter sees it (D55)."""
 
     @property
     def key(self) -> str:
@@ -113,6 +118,15 @@ def _path_parts(path: str) -> tuple[str | Reference, ...]:
         position = match.end()
     parts.append(path[position:])
     return tuple(p for p in parts if p != "")
+
+
+def _secret_forms(secrets: list[str]) -> tuple[bytes, ...]:
+    forms: set[bytes] = set()
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            forms.add(secret.encode())
+            forms.add(orjson.dumps(secret)[1:-1])
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def _join(base_uri: str, path: str) -> str:
@@ -157,7 +171,8 @@ class PlanCompiler:
         base_uri = self.base_uris.get(namespace, consumes.base_uri)
         route = UpstreamRoute(namespace, operation.name, operation.method, base_uri,
                               _path_parts(_join("", operation.path)), operation.body, credentials)
-        return CallPlan(exposed, route, inputs, arguments, mapper, self.binds)
+        return CallPlan(exposed, route, inputs, arguments, mapper, self.binds,
+                        _secret_forms(self.binds.secrets() + list(credentials.secrets)))
 
     def _arguments(self, exposed: Exposed, operation: ConsumedOperation, route_names: tuple[str | None, ...],
                    credentials: Credentials) -> tuple[tuple[Argument, ...], dict[str, InputSpec]]:

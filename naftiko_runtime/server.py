@@ -53,9 +53,11 @@ def build_app(listener: Listener, executor: Executor, settings: Settings) -> Por
     """The MCP endpoints (if any) and the REST routes of one port."""
     rest = RestApp(listener.routes, executor, settings.max_request_body)
     if listener.mcp:
-        from .mcp_adapter import McpEndpoints  # `import mcp` costs ~0.8 s: only ports serving MCP pay it
+        from .mcp_adapter import (
+            McpEndpoints,  # `import mcp` costs ~0.8 s: only ports serving MCP pay it
+        )
 
-        endpoints = McpEndpoints(listener.mcp, executor, settings.max_request_body)
+        endpoints = McpEndpoints(listener.mcp, executor, settings.max_request_body, listener.host)
         app = Starlette(routes=endpoints.routes(), lifespan=endpoints.lifespan)
     else:
         app = Starlette()

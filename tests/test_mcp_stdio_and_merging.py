@@ -139,3 +139,25 @@ def test_rest_path_under_mcp_collides(tmp_path, upstream, path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "collides with the MCP endpoint" in done.stdout
+
+
+def _initialize(url: str, **headers: str) -> httpx.Response:
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    return httpx.post(url, json=message, headers={"Accept": "application/json, text/event-stream",
+                                                   "MCP-Protocol-Version": "2025-06-18", **headers})
+
+
+def test_loopback_endpoint_refuses_rebound_hosts(polytomic):
+    """A page on another site cannot reach a loopback MCP endpoint through DNS rebinding."""
+    url = polytomic.url(9090) + "/mcp"
+    assert _initialize(url).status_code == 200
+    assert _initialize(url, Host="attacker.example").status_code == 421
+    assert _initialize(url, Origin="http://attacker.example").status_code == 403
+
+
+def test_tool_names_stay_within_64_characters(tmp_path, upstream):
+    capability = _mcp_only_capability(tmp_path / "a.yml", "alpha", "t" * 65, upstream.url)
+    done = subprocess.run([sys.executable, "-m", "naftiko_runtime", "validate", str(capability)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "64" in done.stdout and ":21:7:" in done.stdout
