@@ -19,11 +19,22 @@ NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
-    offset = random.randrange(10000, 40000)
+    offset = next(o for o in iter(lambda: random.randrange(10000, 40000), None) if ports_free(8080 + o, 9090 + o))
     process = subprocess.Popen([sys.executable, "-m", "naftiko_runtime", "serve", "--port-offset", str(offset), *args],
                                cwd=ROOT, env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     return process, offset
+
+
+def ports_free(*ports: int) -> bool:
+    """The serve binds the file's ports moved by the offset: pick an offset whose ports are free now."""
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
 
 
 def wait_listening(process: subprocess.Popen, port: int, timeout: float = 20) -> None:
