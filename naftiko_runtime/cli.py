@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 from . import __version__, logs
 from .diagnostics import Diagnostic
 from .listeners import Listener, ListenerSet
-from .loader import FileReport, load_file
+from .loader import FileReport, load_files
 from .settings import BASE_URI_ENV_PREFIX, Settings
 
 log = logging.getLogger("naftiko")
@@ -99,7 +99,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def load_all(files: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None
              ) -> tuple[list[FileReport], ListenerSet, list[Diagnostic]]:
     """D30: every file loaded and checked (conflicts included) before anything is served."""
-    reports = [load_file(path, settings, environ) for path in files]
+    reports = load_files(files, settings, environ)
     listeners = ListenerSet(settings)
     for report in reports:
         if report.ok:

@@ -10,6 +10,8 @@ consumed namespace and bounds every exchange in time and size.
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Callable
@@ -171,17 +173,24 @@ def _no_cookies() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """One verifying TLS context for every upstream: building one loads the CA bundle (~20 ms), which
+    per namespace made a 1,000-file serve spend 70% of its start-up here."""
+    return httpx.create_ssl_context()
+
+
 def _transport(settings: Settings) -> httpx.AsyncBaseTransport:
     limits = httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections)
     if settings.transport == "httpx":
-        return httpx.AsyncHTTPTransport(limits=limits)
+        return httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits)
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
 
     def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=30)
+        connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=30, ssl=_tls_context())
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-    return AiohttpTransport(limits=limits, client=session)
+    return AiohttpTransport(verify=_tls_context(), limits=limits, client=session)
 
 
 def _is_timeout(exc: BaseException) -> bool:
