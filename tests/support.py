@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from urllib.parse import parse_qsl, urlsplit
 
 from naftiko_runtime.cli import load_all
+from naftiko_runtime.conformance.stub import Received
 from naftiko_runtime.server import Runtime, bind_sockets
 from naftiko_runtime.settings import Settings
 
@@ -25,20 +25,8 @@ SHARED = ROOT.parent / "shared"
 API_KEY = "pk-test-9f8e7d6c5b4a-SECRET"
 
 
-@dataclass
-class Recorded:
-    method: str
-    target: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.target).path
-
-    @property
-    def query(self) -> list[tuple[str, str]]:
-        return parse_qsl(urlsplit(self.target).query, keep_blank_values=True)
+class Recorded(Received):
+    """A request the upstream received: the conformance stub's record, plus its JSON body."""
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
