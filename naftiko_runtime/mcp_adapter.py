@@ -26,7 +26,7 @@ from .execution import Executor
 from .inputs import check_inputs
 from .listeners import MCP_PATH, ListenerSet, McpMount
 from .model import Exposed
-from .plans import CallPlan
+from .plans import CallPlan, InputSpec
 from .problems import Problem, encode_json
 from .settings import Settings
 from .tool_schemas import annotations, input_schema, output_schema, tool_arguments
@@ -38,9 +38,12 @@ MERGED_NAME = "naftiko"
 
 @dataclass(frozen=True)
 class Tool:
+    """A tool as served: built once per adapter, shared by ``/mcp`` and ``/mcp/<namespace>``."""
+
     plan: CallPlan
     definition: types.Tool
     input_schema: dict[str, Any]
+    arguments: tuple[InputSpec, ...]
 
 
 def _definition(exposed: Exposed, plan: CallPlan) -> Tool:
@@ -51,7 +54,11 @@ def _definition(exposed: Exposed, plan: CallPlan) -> Tool:
         input_schema=schema, output_schema=output_schema(plan),
         annotations=types.ToolAnnotations(**{_snake(k): v for k, v in hints.items()}) if hints else None,
     )
-    return Tool(plan, definition, schema)
+    return Tool(plan, definition, schema, tuple(tool_arguments(plan)))
+
+
+def mount_tools(mount: McpMount) -> list[Tool]:
+    return [_definition(exposed, plan) for exposed, plan in mount.tools]
 
 
 def _snake(name: str) -> str:
@@ -66,9 +73,9 @@ def _text_result(text: str, *, is_error: bool, structured: dict[str, Any] | None
 class ToolEndpoint:
     """One MCP server over a set of tools: what a client connected to one URL sees."""
 
-    def __init__(self, name: str, instructions: str | None, tools: list[tuple[Exposed, CallPlan]], executor: Executor):
+    def __init__(self, name: str, instructions: str | None, tools: list[Tool], executor: Executor):
         self.executor = executor
-        self.tools = {exposed.name: _definition(exposed, plan) for exposed, plan in tools}
+        self.tools = {tool.definition.name: tool for tool in tools}
         self.listing = types.ListToolsResult(tools=[tool.definition for tool in self.tools.values()])
         self.server = Server(name, version=__version__, instructions=instructions, on_list_tools=self.list_tools,
                              on_call_tool=self.call_tool, get_tool_input_schema=self.input_schema)
@@ -87,8 +94,7 @@ class ToolEndpoint:
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = params.arguments or {}
-        specs = tool_arguments(tool.plan)
-        inputs, problems = check_inputs(specs, {name: (value, False) for name, value in arguments.items()})
+        inputs, problems = check_inputs(tool.arguments, {name: (value, False) for name, value in arguments.items()})
         if problems:
             listed = "; ".join(f"{p['name']}: {p['problem']}" for p in problems)
             return _text_result(f"Invalid arguments for tool {params.name}: {listed}", is_error=True)
@@ -147,19 +153,20 @@ def _instructions(mounts: list[McpMount]) -> str | None:
     return "\n\n".join(m.adapter.description for m in mounts if m.adapter.description) or None
 
 
-def merged_endpoint(mounts: list[McpMount], executor: Executor) -> ToolEndpoint:
+def merged_endpoint(mounts: list[McpMount], tools: list[list[Tool]], executor: Executor) -> ToolEndpoint:
     """D31/D61: all tools of the adapters on one port, named after the adapter when alone."""
     name = mounts[0].adapter.namespace if len(mounts) == 1 else MERGED_NAME
-    return ToolEndpoint(name, _instructions(mounts), [t for m in mounts for t in m.tools], executor)
+    return ToolEndpoint(name, _instructions(mounts), [tool for each in tools for tool in each], executor)
 
 
 class McpEndpoints:
     """The MCP side of one listener: ``/mcp`` (merged) and ``/mcp/<namespace>`` (each adapter)."""
 
     def __init__(self, mounts: list[McpMount], executor: Executor, max_body: int, host: str):
-        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounts, executor), max_body, host)}
-        for mount in mounts:
-            single = ToolEndpoint(mount.adapter.namespace, mount.adapter.description, mount.tools, executor)
+        tools = [mount_tools(mount) for mount in mounts]
+        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounts, tools, executor), max_body, host)}
+        for mount, own in zip(mounts, tools):
+            single = ToolEndpoint(mount.adapter.namespace, mount.adapter.description, own, executor)
             self.endpoints[f"{MCP_PATH}/{mount.adapter.namespace}"] = _HttpEndpoint(single, max_body, host)
 
     def routes(self) -> list[Route]:
@@ -186,7 +193,7 @@ async def serve_stdio(listeners: ListenerSet, settings: Settings) -> int:
         return 1
     clients = UpstreamClients(settings)
     clients.open({plan.route.namespace for mount in mounts for _, plan in mount.tools})
-    endpoint = merged_endpoint(mounts, Executor(clients))
+    endpoint = merged_endpoint(mounts, [mount_tools(mount) for mount in mounts], Executor(clients))
     try:
         async with stdio_server() as (read_stream, write_stream):
             await endpoint.server.run(read_stream, write_stream, endpoint.server.create_initialization_options())

@@ -215,6 +215,17 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return (aiohttp.ClientError, OSError)
 
 
+class _Where:
+    """Names the exchange in an error message; built into text only when an error is raised."""
+
+    def __init__(self, plan: CallPlan, request: httpx.Request):
+        self.route, self.request = plan.route, request
+
+    def __str__(self) -> str:
+        route = self.route
+        return f"{route.namespace}.{route.operation} ({route.method} {self.request.url.path})"
+
+
 class UpstreamClients:
     """One pooled ``httpx.AsyncClient`` per consumed namespace, opened in the app's lifespan."""
 
@@ -258,8 +269,7 @@ class UpstreamClients:
         return response
 
     async def send(self, plan: CallPlan, request: httpx.Request) -> UpstreamResponse:
-        route = plan.route
-        where = f"{route.namespace}.{route.operation} ({route.method} {request.url.path})"
+        where = _Where(plan, request)
         limit = self.settings.max_upstream_body
         try:
             async with asyncio.timeout(self.settings.total_timeout):
