@@ -1,13 +1,18 @@
-"""Serve-time settings: everything the command line (or a test) can change (D18, D34, D54)."""
+"""Serve-time settings: everything the command line, the environment or an embedding program can
+change (D18, D34, D54). Every default lives here and only here: ``cli`` shows them in its help.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_HOST = "127.0.0.1"
 BASE_URI_ENV_PREFIX = "NAFTIKO_BASE_URI_"
+TRANSPORTS = ("aiohttp", "httpx")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def base_uri_env_name(namespace: str) -> str:
@@ -20,20 +25,31 @@ class Settings:
     host: str | None = None
     """Overrides every adapter's address; ``None`` keeps each adapter's own, else 127.0.0.1 (D34)."""
     port_offset: int = 0
+    """Added to every adapter's port: two sets of the same files side by side."""
     base_uris: dict[str, str] = field(default_factory=dict)
     """``--base-uri NAMESPACE=URL``; wins over the environment variable of the namespace."""
     strict: bool = False
+    """Warnings (schema violations, unset bind variables) become errors."""
     keep_going: bool = False
+    """Serve the valid files and list the rejected ones instead of stopping (D32b)."""
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     total_timeout: float = 60.0
+    """Seconds for one whole upstream exchange, body included (D54)."""
     max_request_body: int = 10 * 1024 * 1024
     max_upstream_body: int = 32 * 1024 * 1024
     max_connections: int = 256
+    """Pooled connections per consumed namespace."""
     transport: str = "aiohttp"
     """The httpx transport for upstream calls: ``aiohttp`` (fast pool) or ``httpx`` (its own)."""
+    workers: int = 1
+    """Worker processes sharing the ports; MCP is stateless, so any worker serves any request."""
+    log_level: str = "INFO"
 
-    def base_uri_for(self, namespace: str, environ: dict[str, str] | None = None) -> str | None:
+    def base_uri_for(self, namespace: str, environ: Mapping[str, str] | None = None) -> str | None:
         if namespace in self.base_uris:
             return self.base_uris[namespace]
         return (os.environ if environ is None else environ).get(base_uri_env_name(namespace)) or None
+
+
+DEFAULTS = Settings()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -14,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from naftiko_runtime.cli import load_all
+from naftiko_runtime import Runtime, Settings, load
+from naftiko_runtime.conformance.drivers import free_port
 from naftiko_runtime.conformance.stub import Received
-from naftiko_runtime.server import Runtime, bind_sockets
-from naftiko_runtime.settings import Settings
+from naftiko_runtime.serving.server import bind_sockets
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPABILITIES = sorted((ROOT / "capabilities").glob("*.yaml"))
@@ -107,12 +106,6 @@ class RecordingUpstream:
         return self.requests[-1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class Gateway:
     runtime: Runtime
@@ -127,16 +120,17 @@ def running_gateway(files: list[Path], environ: dict[str, str] | None = None, **
     """Load ``files`` and serve them in a background thread, on ports moved by a free offset."""
     for _ in range(20):
         config = Settings(port_offset=random.randrange(10000, 40000), **settings)
-        reports, listeners, diagnostics = load_all(files, config, environ if environ is not None else {})
-        assert all(r.ok for r in reports), "\n".join(map(str, diagnostics))
+        loaded = load(files, config, environ if environ is not None else {})
+        assert not loaded.rejected, "\n".join(map(str, loaded.diagnostics))
+        listeners = list(loaded.listeners.listeners.values())
         try:
-            sockets = bind_sockets(list(listeners.listeners.values()))
+            sockets = bind_sockets(listeners)
             break
         except OSError:
             continue
     else:
         raise RuntimeError("no free port offset")
-    runtime = Runtime(list(listeners.listeners.values()), config, sockets)
+    runtime = Runtime(listeners, config, sockets)
     thread = threading.Thread(target=lambda: asyncio.run(runtime.serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

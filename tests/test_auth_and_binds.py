@@ -120,7 +120,7 @@ def test_digest_answers_the_challenge(tmp_path, upstream):
 def test_missing_bind_file_is_a_positioned_error(tmp_path, upstream):
     path = tmp_path / "auth.yml"
     path.write_text(CAPABILITY.format(upstream=upstream.url, auth="{type: bearer, token: '{{TOKEN}}'}"))
-    from naftiko_runtime.loader import load_file
+    from naftiko_runtime.serving.loading import load_file
     from naftiko_runtime.settings import Settings
 
     report = load_file(path, Settings(), environ={})

@@ -54,7 +54,7 @@ BLACK_BOX = ["consumed/path-value-slash-is-one-segment", "consumed/query-array-i
 
 def test_black_box_mode_against_naftiko_serve_subprocess(tmp_path):
     """The runtime started from its own command line, one process per case, stopped with SIGTERM."""
-    from naftiko_runtime.features import IMPLEMENTED
+    from naftiko_runtime.serving.features import IMPLEMENTED
 
     driver = BlackBoxDriver(f"{NAFTIKO} serve {{capability}} --log-level WARNING",
                             f"{NAFTIKO} validate {{capability}}", set(IMPLEMENTED))
@@ -97,9 +97,9 @@ expect: {{status: 200}}
 
 @pytest.fixture
 def broken_percent_encoding(monkeypatch):
-    from naftiko_runtime import upstream
+    from naftiko_runtime.core import requests
 
-    monkeypatch.setattr(upstream, "quote", lambda text, safe="": text)
+    monkeypatch.setattr(requests, "quote", lambda text, safe="": text)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from naftiko_runtime.loader import PARALLEL_FROM, load_file, load_files
+from naftiko_runtime.serving.loading import PARALLEL_FROM, load_file, load_files
 from naftiko_runtime.settings import Settings
 
 from support import CAPABILITIES

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from naftiko_runtime.loader import load_source
-from naftiko_runtime.problems import Problem
+from naftiko_runtime.core.problems import Problem
+from naftiko_runtime.core.requests import build_request
+from naftiko_runtime.serving.loading import load_source
 from naftiko_runtime.settings import Settings
-from naftiko_runtime.source import SourceDocument
-from naftiko_runtime.upstream import build_request
+from naftiko_runtime.spec.source import SourceDocument
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
@@ -66,15 +66,21 @@ def compile_plan(parameters):
     source = SourceDocument(Path("generated.yml"), json.dumps(document), document)
     report = load_source(source, Settings(), environ={})
     assert report.ok, [str(d) for d in report.diagnostics]
-    [plan] = report.loaded.plans.values()
+    [plans] = report.loaded.plans.values()
+    [plan] = plans.values()
     return plan, inputs
+
+
+def request_for(plan, inputs):
+    """The upstream request of the plan's one step, as the executor builds it."""
+    return build_request(plan.steps[0].call, inputs, plan.lookup(inputs))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations())
 def test_upstream_request_decodes_back_to_the_values_given(parameters):
     plan, inputs = compile_plan(parameters)
-    request = build_request(plan, inputs)
+    request = request_for(plan, inputs)
     raw_path = request.url.raw_path.decode().partition("?")[0]
     segments = raw_path.split("/")[3:]
     expected_path = [v for _, loc, _, v in parameters if loc == "path"]
@@ -94,7 +100,7 @@ def test_header_values_with_line_breaks_are_refused(before, breaker, after):
     """D14: a header value carrying CR, LF or NUL is refused, never sent."""
     plan, _ = compile_plan([("token", "header", "input", "x")])
     with pytest.raises(Problem) as raised:
-        build_request(plan, {"in_token": before + breaker + after})
+        request_for(plan, {"in_token": before + breaker + after})
     assert raised.value.status == 400
 
 
@@ -103,6 +109,6 @@ def test_header_values_with_line_breaks_are_refused(before, breaker, after):
 def test_objects_in_query_are_deep_objects(value):
     """D16: an object goes as name[key]=value, a list value as repeated name[key]."""
     plan, _ = compile_plan([("params", "query", "input", "x")])
-    request = build_request(plan, {"in_params": value})
+    request = request_for(plan, {"in_params": value})
     expected = [(f"params[{k}]", item) for k, v in value.items() for item in (v if isinstance(v, list) else [v])]
     assert parse_qsl(request.url.query.decode(), keep_blank_values=True) == expected

@@ -1,4 +1,4 @@
-"""Tests of ``naftiko_runtime.schema``: the hand-written model of the alpha2 schema (CONTRACT D2/D3).
+"""Tests of ``naftiko_runtime.spec.schema``: the hand-written model of the alpha2 schema (CONTRACT D2/D3).
 
 The official JSON Schema (``shared/spec``) is only read here, as an oracle: our verdict (findings
 or none) must agree with ``jsonschema.Draft202012Validator`` on the reference corpus, on hand-written
@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from naftiko_runtime.schema import ShapeFinding, check_shape
+from naftiko_runtime.spec.schema import ShapeFinding, check_shape
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 POLYTOMIC = sorted((SHARED / "capabilities").glob("*.yaml"))

@@ -54,7 +54,7 @@ def make_driver(args: argparse.Namespace):
         if args.features is not None:
             features = {f.strip() for f in args.features.split(",") if f.strip()}
         else:
-            from naftiko_runtime.features import IMPLEMENTED
+            from naftiko_runtime.serving.features import IMPLEMENTED
             features = set(IMPLEMENTED)
         return BlackBoxDriver(args.server_command, args.validate_command, features, args.startup_timeout)
     from .drivers import InProcessDriver

@@ -49,12 +49,12 @@ def free_port() -> int:
 
 
 class InProcessDriver:
-    """The ``naftiko_runtime`` in this interpreter: ``load_all`` then ``Runtime`` in a thread."""
+    """The ``naftiko_runtime`` in this interpreter: ``load`` then ``Runtime`` in a thread."""
 
     name = "in-process"
 
     def __init__(self) -> None:
-        from naftiko_runtime.features import IMPLEMENTED
+        from naftiko_runtime.serving.features import IMPLEMENTED
 
         self.implemented = set(IMPLEMENTED)
 
@@ -74,31 +74,30 @@ class InProcessDriver:
         return settings
 
     def validate(self, files: list[Path], env: dict[str, str], options: dict[str, Any]) -> tuple[int, list[str]]:
-        from naftiko_runtime.cli import load_all
+        from naftiko_runtime import load
 
-        reports, _, diagnostics = load_all(files, self._settings(options), dict(env))
-        lines = [str(d) for d in diagnostics]
-        invalid = [r for r in reports if r.errors or r.loaded is None]
+        loaded = load(files, self._settings(options), dict(env))
+        lines = [str(d) for d in loaded.diagnostics]
+        invalid = [r for r in loaded.reports if r.errors or r.loaded is None]
         return (1 if invalid else 0), lines
 
     @contextmanager
     def serve(self, files: list[Path], env: dict[str, str], options: dict[str, Any], ports: list[int]) -> Iterator[None]:
-        from naftiko_runtime.cli import load_all
-        from naftiko_runtime.server import Runtime, bind_sockets
+        from naftiko_runtime import Runtime, load
+        from naftiko_runtime.serving import logs
+        from naftiko_runtime.serving.server import bind_sockets
 
         settings = self._settings(options)
-        reports, listeners, diagnostics = load_all(files, settings, dict(env))
-        if not all(r.ok for r in reports):
-            raise ServeFailed("\n".join(str(d) for d in diagnostics), 1)
-        for report in reports:  # as `naftiko serve` does: secrets scrubbed from logs (D55)
-            if report.loaded:
-                from naftiko_runtime import logs
-                logs.SECRETS.add(report.loaded.binds.secrets())
+        loaded = load(files, settings, dict(env))
+        if loaded.rejected:
+            raise ServeFailed("\n".join(str(d) for d in loaded.diagnostics), 1)
+        logs.SECRETS.add(loaded.secrets)  # as `naftiko serve` does: secrets scrubbed from logs (D55)
+        listeners = list(loaded.listeners.listeners.values())
         try:
-            sockets = bind_sockets(list(listeners.listeners.values()))
+            sockets = bind_sockets(listeners)
         except OSError as exc:
             raise ServeFailed(str(exc), 1) from exc
-        runtime = Runtime(list(listeners.listeners.values()), settings, sockets)
+        runtime = Runtime(listeners, settings, sockets)
         failure: list[BaseException] = []
 
         def run() -> None:

@@ -22,6 +22,8 @@ import json
 import re
 from typing import Any
 
+from ..spec.jsontypes import json_type
+
 ABSENT = object()
 MATCHERS = {"$absent", "$any", "$regex", "$contains", "$type", "$len", "$exact", "$subset", "$not"}
 
@@ -38,24 +40,6 @@ def show(value: Any) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _scalar_equal(expected: Any, actual: Any) -> bool:
@@ -91,7 +75,7 @@ def compare(expected: Any, actual: Any, where: str = "$", subset: bool = False) 
             return [f"{where}: expected a string or list containing {show(arg)}, got {show(actual)}"]
         if key == "$type":
             kinds = arg if isinstance(arg, list) else [arg]
-            kind = _json_type(actual)
+            kind = json_type(actual)
             ok = kind in kinds or (kind == "integer" and "number" in kinds)
             return [] if ok else [f"{where}: expected type {arg}, got {kind} {show(actual)}"]
         if key == "$len":

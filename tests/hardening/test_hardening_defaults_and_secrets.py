@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from hardening_support import FaultUpstream, report, served
-from naftiko_runtime.cli import load_all, main as naftiko
-from naftiko_runtime.settings import Settings
+from naftiko_runtime import Settings, load
+from naftiko_runtime.cli import main as naftiko
 from support import CAPABILITIES
 
 KEY = "pk-CANARY-5b1e7d03c9f24a68-DO-NOT-LEAK"
@@ -37,7 +37,7 @@ def _listening_addresses(port: int) -> set[str]:
 
 def test_default_bind_is_loopback():
     """D34: no --host and no adapter address gives 127.0.0.1 for every listener."""
-    _, listeners, _ = load_all(CAPABILITIES, Settings(), {})
+    listeners = load(CAPABILITIES, Settings(), {}).listeners
     assert {listener.host for listener in listeners.listeners.values()} == {"127.0.0.1"}
 
 

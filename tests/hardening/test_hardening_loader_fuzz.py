@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 
 from hardening_support import COUNTS, report
 from naftiko_runtime.cli import main as naftiko
-from naftiko_runtime.loader import load_file
+from naftiko_runtime.serving.loading import load_file
 from naftiko_runtime.settings import Settings
 from support import CAPABILITIES
 

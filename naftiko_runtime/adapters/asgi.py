@@ -1,0 +1,51 @@
+"""Raw ASGI helpers shared by the HTTP adapters: reading a bounded body, answering, problems.
+
+The adapters speak raw ASGI rather than building Starlette ``Request``/``Response`` objects:
+every call pays this path, and these few functions are all it needs.
+"""
+
+from __future__ import annotations
+
+from starlette.types import Receive, Send
+
+from ..core.problems import Problem
+
+
+async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
+    """The whole request body, or ``Problem(413)`` as soon as it passes ``limit``."""
+    if declared is not None and declared > limit:
+        raise Problem(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError("client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+async def send_response(send: Send, status: int, body: bytes, content_type: str | None,
+                        headers: tuple[tuple[str, str], ...] = (), head: bool = False) -> None:
+    raw = [(b"content-length", str(len(body)).encode())]
+    if content_type and body:
+        raw.append((b"content-type", content_type.encode("latin-1")))
+    raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers)
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def send_problem(send: Send, problem: Problem, instance: str | None = None) -> None:
+    await send_response(send, problem.status, problem.body(instance), "application/problem+json",
+                        tuple(problem.headers.items()))

@@ -1,0 +1,113 @@
+"""What every adapter kind provides: the ``AdapterKind`` protocol and the values it trades in.
+
+An adapter kind (``rest``, ``mcp``, ...) is one module or folder under ``adapters/`` and one entry
+in ``adapters.registry``. It knows four things about its ``exposes`` entries: how to read them into
+the model (``parse``), what they need exclusively on a port (``claims``: route shapes, endpoint
+paths, tool names — the serving layer finds conflicts between files from these alone, D32), how
+to serve them on a port (``mount``: an ASGI handler over the shared executor), and how to list them
+for ``naftiko routes`` (``describe``). Nothing outside its folder knows what a kind does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from starlette.types import ASGIApp
+
+from ..core.execution import Executor
+from ..core.plans import OperationPlan
+from ..settings import Settings
+from ..spec.builder import ModelBuilder
+from ..spec.diagnostics import DocPath
+from ..spec.model import Exposed, ExposedAdapter
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Something an adapter needs exclusively on its port.
+
+    ``key`` conflicts with the same key from any adapter on the port (same file or not). A claim
+    with ``route`` (a REST path shape, placeholders as ``None``) also conflicts with any claimed
+    ``prefix`` on the port that the route falls under: a REST route at ``/mcp/x`` would be
+    unreachable behind the MCP endpoint.
+    """
+
+    key: tuple[object, ...]
+    at: DocPath
+    label: str
+    """How a conflict message names the claim: ``GET /syncs on port 8080``."""
+    route: tuple[str | None, ...] | None = None
+    prefix: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Mounted:
+    """One adapter as served, with the plans of its operations (looked up by ``Exposed.key``)."""
+
+    adapter: ExposedAdapter
+    plans: Mapping[str, OperationPlan]
+
+    def plan(self, exposed: Exposed) -> OperationPlan:
+        return self.plans[exposed.key]
+
+    @property
+    def operations(self) -> list[tuple[Exposed, OperationPlan]]:
+        return [(exposed, self.plans[exposed.key]) for exposed in self.adapter.operations]
+
+
+@dataclass(frozen=True)
+class MountContext:
+    """What a kind's handler gets from the server: the shared executor, the settings, the host."""
+
+    executor: Executor
+    settings: Settings
+    host: str
+
+
+@dataclass(frozen=True)
+class PortPart:
+    """A kind's handler on one port: the paths it owns and, if it needs one, a lifespan.
+
+    ``prefixes`` are paths owned whole and below (``/mcp`` owns ``/mcp`` and ``/mcp/...``); a part
+    with no prefixes takes every request no other part owns (REST).
+    """
+
+    app: ASGIApp
+    prefixes: tuple[str, ...] = ()
+    lifespan: Callable[[], AbstractAsyncContextManager[None]] | None = None
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    """One line of ``naftiko routes``: the adapter, what a caller uses, and the plan it runs."""
+
+    adapter: str
+    entry: str
+    plan: OperationPlan
+
+
+class AdapterKind(Protocol):
+    type: str
+    """The spec's ``exposes[].type`` this kind serves."""
+    features: frozenset[str]
+    """Conformance features this kind implements (``serving.features``)."""
+    reference_roots: tuple[str, ...]
+    """The roots a ``with`` reference may use in this kind besides the namespace (D20)."""
+
+    def parse(self, builder: ModelBuilder, node: dict[str, object], at: DocPath) -> ExposedAdapter | None: ...
+
+    def claims(self, adapter: ExposedAdapter, port: int) -> Iterable[Claim]: ...
+
+    def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart: ...
+
+    def describe(self, mounted: Mounted) -> Iterable[RouteRow]: ...
+
+
+@runtime_checkable
+class StdioServing(Protocol):
+    """A kind that can also serve its adapters over stdin/stdout (MCP, D64)."""
+
+    async def serve_stdio(self, mounted: Sequence[Mounted], context: MountContext) -> int: ...

@@ -1,0 +1,198 @@
+"""The MCP adapter: tools over Streamable HTTP and stdio, thin over the execution core (D28, D60-D64).
+
+Each endpoint (the merged ``/mcp`` of a port, and ``/mcp/<namespace>`` per adapter) is one
+low-level ``mcp`` ``Server`` whose tool list is built once at start-up from the plans. A call
+checks the arguments against the same ``InputSpec``s the REST adapter uses, then hands them to
+``Executor.execute``: nothing about calling an upstream lives here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import mcp_types as types
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from starlette.types import Receive, Scope, Send
+
+from ...core.execution import Executor
+from ...core.inputs import InputSpec, check_inputs
+from ...core.plans import OperationPlan
+from ...core.problems import Problem, encode_json
+from ...spec.model import Exposed
+from ...version import __version__
+from ..asgi import send_problem
+from ..base import Mounted
+from .schemas import MCP_PATH, annotations, input_schema, output_schema, tool_arguments
+
+log = logging.getLogger("naftiko.mcp")
+MERGED_NAME = "naftiko"
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool as served: built once per adapter, shared by ``/mcp`` and ``/mcp/<namespace>``."""
+
+    plan: OperationPlan
+    definition: types.Tool
+    input_schema: dict[str, Any]
+    arguments: tuple[InputSpec, ...]
+
+
+def _definition(exposed: Exposed, plan: OperationPlan) -> Tool:
+    schema = input_schema(plan)
+    hints = annotations(plan)
+    definition = types.Tool(
+        name=exposed.name, title=exposed.label, description=exposed.description or exposed.label or exposed.name,
+        input_schema=schema, output_schema=output_schema(plan),
+        annotations=types.ToolAnnotations(**{_snake(k): v for k, v in hints.items()}) if hints else None,
+    )
+    return Tool(plan, definition, schema, tuple(tool_arguments(plan)))
+
+
+def adapter_tools(mounted: Mounted) -> list[Tool]:
+    return [_definition(exposed, plan) for exposed, plan in mounted.operations]
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
+def _text_result(text: str, *, is_error: bool, structured: dict[str, Any] | None = None) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured,
+                                is_error=is_error)
+
+
+class ToolEndpoint:
+    """One MCP server over a set of tools: what a client connected to one URL sees."""
+
+    def __init__(self, name: str, instructions: str | None, tools: list[Tool], executor: Executor):
+        self.executor = executor
+        self.tools = {tool.definition.name: tool for tool in tools}
+        self.listing = types.ListToolsResult(tools=[tool.definition for tool in self.tools.values()])
+        self.server = Server(name, version=__version__, instructions=instructions, on_list_tools=self.list_tools,
+                             on_call_tool=self.call_tool, get_tool_input_schema=self.input_schema)
+        # The default OpenTelemetry middleware costs 5-40% per message and exports nothing here.
+        self.server.middleware = []
+
+    def input_schema(self, name: str) -> dict[str, Any] | None:
+        tool = self.tools.get(name)
+        return tool.input_schema if tool else None
+
+    async def list_tools(self, context: Any, params: Any) -> types.ListToolsResult:
+        return self.listing
+
+    async def call_tool(self, context: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = self.tools.get(params.name)
+        if tool is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+        arguments = params.arguments or {}
+        inputs, problems = check_inputs(tool.arguments, {name: (value, False) for name, value in arguments.items()})
+        if problems:
+            listed = "; ".join(f"{p.name}: {p.problem}" for p in problems)
+            return _text_result(f"Invalid arguments for tool {params.name}: {listed}", is_error=True)
+        try:
+            reply = await self.executor.execute(tool.plan, inputs)
+        except Problem as problem:
+            return _text_result(f"Error {problem.status} ({problem.title}): {problem.detail}", is_error=True)
+        except Exception:
+            log.exception("internal error in tool %s", params.name)
+            return _text_result("Internal error in the gateway; see its log.", is_error=True)
+        if not reply.ok:
+            # The executor has already redacted the gateway's secrets from the upstream body (D55).
+            return _text_result(f"Upstream answered HTTP {reply.status}: {reply.text()}", is_error=True)
+        value = reply.value
+        try:
+            text = encode_json(value, 502, f"the answer of tool {params.name}").decode()
+        except Problem as problem:
+            return _text_result(f"Error {problem.status} ({problem.title}): {problem.detail}", is_error=True)
+        return _text_result(text, is_error=False, structured=value if isinstance(value, dict) else {"result": value})
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _transport_security(host: str) -> TransportSecuritySettings:
+    """A loopback listener only answers requests addressed to loopback: a web page the user visits
+    cannot reach it through DNS rebinding. A listener deliberately exposed on another address is
+    left to its operator's network controls (the serve command warns about it, D34)."""
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    return TransportSecuritySettings(
+        allowed_hosts=[h for name in LOOPBACK_NAMES for h in (name, f"{name}:*")],
+        allowed_origins=[f"http://{name}{port}" for name in LOOPBACK_NAMES for port in ("", ":*")])
+
+
+class _HttpEndpoint:
+    """Streamable HTTP for one ``ToolEndpoint``: stateless, JSON responses (D60)."""
+
+    def __init__(self, endpoint: ToolEndpoint, max_body: int, host: str):
+        self.manager = StreamableHTTPSessionManager(endpoint.server, json_response=True, stateless=True,
+                                                    max_request_body_size=max_body,
+                                                    security_settings=_transport_security(host))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":
+            # Stateless mode keeps no session: a GET stream would never close and DELETE has nothing to end.
+            body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"use POST: this endpoint is stateless"}}'
+            await send({"type": "http.response.start", "status": 405, "headers": [
+                (b"allow", b"POST"), (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.manager.handle_request(scope, receive, send)
+
+
+def _instructions(mounted: Sequence[Mounted]) -> str | None:
+    return "\n\n".join(m.adapter.description for m in mounted if m.adapter.description) or None
+
+
+def merged_endpoint(mounted: Sequence[Mounted], tools: list[list[Tool]], executor: Executor) -> ToolEndpoint:
+    """D31/D61: all tools of the adapters on one port, named after the adapter when alone."""
+    name = mounted[0].adapter.namespace if len(mounted) == 1 else MERGED_NAME
+    return ToolEndpoint(name, _instructions(mounted), [tool for each in tools for tool in each], executor)
+
+
+class McpEndpoints:
+    """The MCP side of one port: ``/mcp`` (merged) and ``/mcp/<namespace>`` (each adapter), D31."""
+
+    def __init__(self, mounted: Sequence[Mounted], executor: Executor, max_body: int, host: str):
+        tools = [adapter_tools(each) for each in mounted]
+        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounted, tools, executor), max_body, host)}
+        for each, own in zip(mounted, tools):
+            single = ToolEndpoint(each.adapter.namespace, each.adapter.description, own, executor)
+            self.endpoints[f"{MCP_PATH}/{each.adapter.namespace}"] = _HttpEndpoint(single, max_body, host)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.endpoints.get(scope["path"])
+        if endpoint is None:
+            await send_problem(send, Problem(404, f"no MCP endpoint at {scope['path']}; this port serves "
+                                                  f"{', '.join(self.endpoints)}"), scope["path"])
+            return
+        await endpoint(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for endpoint in self.endpoints.values():
+                await stack.enter_async_context(endpoint.manager.run())
+            yield
+
+
+async def serve_stdio(mounted: Sequence[Mounted], executor: Executor) -> int:
+    """D64: the given MCP adapters' tools over stdin/stdout; only protocol messages on stdout."""
+    names = [tool.name for each in mounted for tool in each.adapter.operations]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        log.error("tool names used twice across files, cannot merge them over stdio: %s", ", ".join(duplicates))
+        return 1
+    endpoint = merged_endpoint(mounted, [adapter_tools(each) for each in mounted], executor)
+    async with stdio_server() as (read_stream, write_stream):
+        await endpoint.server.run(read_stream, write_stream, endpoint.server.create_initialization_options())
+    return 0

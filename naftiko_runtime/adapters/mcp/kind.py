@@ -1,0 +1,80 @@
+"""The ``mcp`` adapter kind: its model, its claims on a port, its handler and its tools listing.
+
+The ``mcp`` package is imported only when an MCP adapter is actually served (``import mcp`` costs
+most of a second): parsing, validating and listing never pay for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ...spec.builder import ModelBuilder
+from ...spec.diagnostics import DocPath
+from ...spec.model import ExposedAdapter
+from ..base import Claim, Mounted, MountContext, PortPart, RouteRow
+from .schemas import MCP_PATH, tool_arguments
+
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+TRANSPORTS = ("http", "stdio")
+
+
+@dataclass(frozen=True)
+class McpAdapter(ExposedAdapter):
+    transport: str = "http"
+
+
+class McpKind:
+    type = "mcp"
+    features = frozenset({"mcp", "mcp.stdio"})
+    reference_roots = ("tools", "mcp")
+
+    def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
+        namespace = builder.text(node, "namespace", at, required=True) or ""
+        transport = builder.text(node, "transport", at) or "http"
+        if transport not in TRANSPORTS:
+            builder.error(at + ("transport",), f"unknown MCP transport '{transport}': expected http or stdio")
+        port = builder.port(node, at) if transport == "http" else None
+        for key, feature in (("resources", "MCP resources"), ("prompts", "MCP prompts")):
+            builder.refuse(node, key, at, feature)
+        tools = []
+        for tool, t_at in builder.items(node, "tools", at):
+            tool = builder.mapping(tool, t_at, "a tool")
+            name = builder.text(tool, "name", t_at, required=True) or ""
+            if not TOOL_NAME.match(name):
+                builder.error(t_at + ("name",), f"tool name '{name[:80]}' must be 1 to 64 letters, digits, '_', '-' "
+                                                "or '.' (MCP's limit)")
+            exposed = builder.exposed(tool, t_at, namespace=namespace, kind=self.type, key=name, name=name,
+                                      reference_roots=self.reference_roots, tool=True)
+            if exposed:
+                tools.append(exposed)
+        return McpAdapter(self.type, namespace, port, builder.text(node, "address", at),
+                          builder.text(node, "description", at), tuple(tools), at, transport)
+
+    def claims(self, adapter: ExposedAdapter, port: int) -> Iterable[Claim]:
+        """D32: the namespace's endpoint and every tool name once per port; ``/mcp`` owned whole."""
+        yield Claim(("mcp", adapter.namespace), adapter.at,
+                    f"the MCP endpoint {MCP_PATH} (adapter '{adapter.namespace}' on port {port})",
+                    prefix=(MCP_PATH.strip("/"),))
+        for tool in adapter.operations:
+            yield Claim(("tool", tool.name), tool.at, f"tool '{tool.name}' on the MCP endpoint of port {port}")
+
+    def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
+        from .endpoints import McpEndpoints
+
+        endpoints = McpEndpoints(mounted, context.executor, context.settings.max_request_body, context.host)
+        return PortPart(endpoints, prefixes=(MCP_PATH,), lifespan=endpoints.lifespan)
+
+    def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
+        namespace = mounted.adapter.namespace
+        adapter = f"mcp {MCP_PATH}/{namespace}" if mounted.adapter.port is not None else f"mcp {namespace}"
+        for tool, plan in mounted.operations:
+            required = ", ".join(spec.name for spec in tool_arguments(plan) if spec.required)
+            yield RouteRow(adapter, f"{tool.name}({required})", plan)
+
+    async def serve_stdio(self, mounted: Sequence[Mounted], context: MountContext) -> int:
+        from .endpoints import serve_stdio
+
+        return await serve_stdio(mounted, context.executor)

@@ -1,0 +1,18 @@
+"""The adapter kinds this runtime serves, keyed by the spec's ``exposes[].type``.
+
+Adding a kind is a folder under ``adapters/`` with a class following ``base.AdapterKind``, and one
+entry here; the loader, the listeners, the server and ``naftiko routes`` find it through this table.
+"""
+
+from __future__ import annotations
+
+from .base import AdapterKind
+from .mcp.kind import McpKind
+from .rest.kind import RestKind
+
+KINDS: dict[str, AdapterKind] = {kind.type: kind for kind in (RestKind(), McpKind())}
+
+
+def reference_roots() -> frozenset[str]:
+    """Every adapter-kind root a ``with`` reference may start with (D20), for wrong-root warnings."""
+    return frozenset(root for kind in KINDS.values() for root in kind.reference_roots)

@@ -1,0 +1,56 @@
+"""The REST adapter: an ASGI app over one port's route table, thin over the execution core.
+
+Request -> route (D32a) -> inputs (D27) -> ``Executor.execute`` -> response (D50-D53). It speaks
+raw ASGI rather than building Starlette ``Request`` objects: every SDK call pays this path.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import Receive, Scope, Send
+
+from ...core.execution import Executor, Reply
+from ...core.problems import Problem
+from ..asgi import content_length, read_body, send_problem, send_response
+from .endpoints import RestEndpoint
+from .routing import MethodNotAllowed, RouteTable
+
+log = logging.getLogger("naftiko.rest")
+
+
+class RestApp:
+    def __init__(self, routes: RouteTable[RestEndpoint], executor: Executor, max_body: int):
+        self.routes = routes
+        self.executor = executor
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1").partition("?")[0]
+        try:
+            reply = await self._handle(scope, receive, method, path)
+        except Problem as problem:
+            await send_problem(send, problem, scope["path"])
+            return
+        except ConnectionAbortedError:
+            return
+        except Exception:
+            log.exception("internal error on %s %s", method, scope["path"])
+            await send_problem(send, Problem(500, "internal error in the gateway; see its log"), scope["path"])
+            return
+        await send_response(send, reply.status, reply.body, reply.content_type, reply.headers, head=method == "HEAD")
+
+    async def _handle(self, scope: Scope, receive: Receive, method: str, path: str) -> Reply:
+        matched = self.routes.match(method, path)
+        if matched is None:
+            raise Problem(404, f"no operation is exposed at {scope['path']}")
+        if isinstance(matched, MethodNotAllowed):
+            raise Problem(405, f"{method} is not allowed on {scope['path']}; allowed: {', '.join(matched.allowed)}",
+                          headers={"Allow": ", ".join(matched.allowed)})
+        endpoint = matched.target
+        headers = scope["headers"]
+        body = await read_body(receive, self.max_body, content_length(headers))
+        inputs = endpoint.inputs(matched.params, scope.get("query_string", b""), headers, body)
+        return await self.executor.execute(endpoint.plan, inputs)

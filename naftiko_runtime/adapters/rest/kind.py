@@ -1,0 +1,66 @@
+"""The ``rest`` adapter kind: its model, its claims on a port, its handler and its routes listing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ...spec.builder import ModelBuilder
+from ...spec.diagnostics import DocPath
+from ...spec.model import ExposedAdapter
+from ..base import Claim, Mounted, MountContext, PortPart, RouteRow
+from .app import RestApp
+from .endpoints import RestEndpoint
+from .routing import PathTemplateError, RouteTable, split_template
+
+
+class RestKind:
+    type = "rest"
+    features = frozenset({"rest"})
+    reference_roots = ("rest",)
+
+    def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
+        namespace = builder.text(node, "namespace", at, required=True) or ""
+        port = builder.port(node, at)
+        adapter_inputs = builder.parameters(node, at, consumed=False)
+        operations = []
+        for resource, r_at in builder.items(node, "resources", at):
+            resource = builder.mapping(resource, r_at, "a resource")
+            builder.refuse(resource, "forward", r_at, "'forward' (pass-through proxying)")
+            path = builder.text(resource, "path", r_at, required=True) or "/"
+            try:
+                path_parameters = tuple(name for name in split_template(path)[1] if name)
+            except PathTemplateError as exc:
+                builder.error(r_at + ("path",), str(exc))
+                continue
+            inherited = adapter_inputs + builder.parameters(resource, r_at, consumed=False)
+            for op, o_at in builder.items(resource, "operations", r_at):
+                op = builder.mapping(op, o_at, "an operation")
+                method = (builder.text(op, "method", o_at) or "GET").upper()
+                name = builder.text(op, "name", o_at) or str(resource.get("name") or "")
+                exposed = builder.exposed(op, o_at, namespace=namespace, kind=self.type, key=f"{method} {path}",
+                                          name=name, reference_roots=self.reference_roots, inherited=inherited,
+                                          method=method, path=path, path_parameters=path_parameters)
+                if exposed:
+                    operations.append(exposed)
+        return ExposedAdapter(self.type, namespace, port, builder.text(node, "address", at),
+                              builder.text(node, "description", at), tuple(operations), at)
+
+    def claims(self, adapter: ExposedAdapter, port: int) -> Iterable[Claim]:
+        """D32: a method and path shape (placeholder names ignored) once per port."""
+        for operation in adapter.operations:
+            shape = split_template(operation.path)[0]
+            yield Claim(("route", operation.method, shape), operation.at,
+                        f"{operation.method} {operation.path} on port {port}", route=shape)
+
+    def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
+        routes: RouteTable[RestEndpoint] = RouteTable()
+        for each in mounted:
+            for operation, plan in each.operations:
+                routes.add(operation.method, operation.path, RestEndpoint.compile(plan))
+        return PortPart(RestApp(routes, context.executor, context.settings.max_request_body))
+
+    def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
+        for operation, plan in mounted.operations:
+            yield RouteRow("rest", f"{operation.method} {operation.path}", plan)
+

@@ -1,0 +1,152 @@
+"""Output mapping: from the decoded upstream response to what the caller receives (D40-D46).
+
+Each exposed operation's ``outputParameters`` compile once into a ``Mapper``. JSONPath
+expressions are compiled at load time; the common simple ones (``$.a.b``, ``$.a[0]``) take a
+fast path of dictionary lookups, and jsonpath-ng handles the full grammar.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+from jsonpath_ng.ext import parse as parse_jsonpath
+
+from ..spec.diagnostics import Finding
+from ..spec.expressions import Lookup, Template
+from ..spec.model import OutputParameter
+
+ROOT_PATHS = ("$", "$.")
+SIMPLE_PATH = re.compile(r"^\$((?:\.[A-Za-z_][A-Za-z0-9_-]*|\[\d+\]|\['[^']*'\])+)$")
+SIMPLE_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\['([^']*)'\]")
+MULTI_MATCH = re.compile(r"\[\*\]|\.\.|\[\?|\.\*|\[[^\]]*[:,][^\]]*\]")
+
+Extract = Callable[[Any], Any]
+
+
+class MappingError(ValueError):
+    """A JSONPath that cannot be compiled (reported at load time, with its position)."""
+
+
+def compile_path(expression: str) -> Extract:
+    """D41: one match as itself, a multi-match path as a list, no match as ``None``."""
+    expression = expression.strip()
+    if expression in ROOT_PATHS:
+        return lambda node: node
+    simple = SIMPLE_PATH.match(expression)
+    if simple:
+        steps = tuple(int(m.group(2)) if m.group(2) is not None else (m.group(1) or m.group(3))
+                      for m in SIMPLE_STEP.finditer(simple.group(1)))
+        return lambda node: _walk(node, steps)
+    try:
+        compiled = parse_jsonpath(expression)
+    except (JsonPathLexerError, JsonPathParserError, Exception) as exc:  # jsonpath-ng raises bare Exceptions too
+        raise MappingError(f"invalid JSONPath '{expression}': {exc}") from exc
+    if MULTI_MATCH.search(expression):
+        return lambda node: [match.value for match in compiled.find(node)]
+
+    def single(node: Any) -> Any:
+        matches = compiled.find(node)
+        return matches[0].value if matches else None
+    return single
+
+
+def _walk(node: Any, steps: tuple[str | int, ...]) -> Any:
+    for step in steps:
+        if isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                return None
+        elif not isinstance(node, dict) or step not in node:
+            return None
+        node = node[step]
+    return node
+
+
+def convert(value: Any, kind: str) -> Any:
+    """D43: a static or templated value converted to its declared type ("42" -> 42)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if kind == "number":
+            number = float(value)
+            return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+        if kind == "integer":
+            return int(value)
+        if kind == "boolean":
+            return {"true": True, "false": False}.get(value.strip().lower(), value)
+    except ValueError:
+        return value
+    return value
+
+
+@dataclass(frozen=True)
+class Mapper:
+    """A compiled output: ``passthrough`` means the response is returned as it came (D40, D46)."""
+
+    passthrough: bool
+    build: Callable[[Any, Lookup], Any]
+
+    def apply(self, document: Any, lookup: Lookup) -> Any:
+        return document if self.passthrough else self.build(document, lookup)
+
+
+PASSTHROUGH = Mapper(True, lambda document, lookup: document)
+
+
+def compile_outputs(outputs: tuple[OutputParameter, ...]) -> tuple[Mapper, list[Finding]]:
+    """D44: several named outputs -> an object by name; one unnamed output -> its value."""
+    findings: list[Finding] = []
+    if not outputs:
+        return PASSTHROUGH, findings
+    if len(outputs) == 1 and not outputs[0].name and _is_passthrough(outputs[0]):
+        return PASSTHROUGH, findings
+    compiled = []
+    for output in outputs:
+        try:
+            compiled.append((output.name, _compile_node(output)))
+        except MappingError as exc:
+            findings.append(Finding.error(output.at, str(exc)))
+    if findings:
+        return PASSTHROUGH, findings
+    if len(compiled) == 1 and not compiled[0][0]:
+        return Mapper(False, compiled[0][1]), findings
+    named = tuple((name or f"output{i}", build) for i, (name, build) in enumerate(compiled))
+    return Mapper(False, lambda doc, lookup: {name: build(doc, lookup) for name, build in named}), findings
+
+
+def _is_passthrough(output: OutputParameter) -> bool:
+    path = (output.mapping or output.value or "").strip()
+    return path in ROOT_PATHS and output.properties is None and output.items is None and output.const is None
+
+
+def _compile_node(output: OutputParameter) -> Callable[[Any, Lookup], Any]:
+    """One output parameter; ``properties`` and ``items`` are mapped relative to its node (D42)."""
+    if output.const is not None:
+        constant = output.const
+        return lambda doc, lookup: constant
+    if output.mapping is None and output.value is not None and not output.value.strip().startswith("$"):
+        template, kind = Template.parse(output.value), output.type
+        return lambda doc, lookup: convert(template.render(lookup)[1], kind)
+    expression = output.mapping or output.value
+    select = compile_path(expression) if expression else (lambda node: node)
+    if output.type == "object" and output.properties is not None:
+        fields = tuple((name, _compile_node(child)) for name, child in output.properties.items())
+
+        def build_object(doc: Any, lookup: Lookup) -> Any:
+            node = select(doc)
+            if node is None:
+                return None
+            return {name: build(node, lookup) for name, build in fields}
+        return build_object
+    if output.type == "array" and output.items is not None:
+        item = _compile_node(output.items)
+
+        def build_array(doc: Any, lookup: Lookup) -> Any:
+            node = select(doc)
+            if node is None:
+                return None
+            return [item(element, lookup) for element in (node if isinstance(node, list) else [node])]
+        return build_array
+    return lambda doc, lookup: select(doc)

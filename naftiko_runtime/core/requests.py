@@ -1,0 +1,115 @@
+"""Building the upstream request of one step (CONTRACT D14-D17, D33).
+
+Path values are percent-encoded as one segment (D15), parameters placed by their ``in`` (D16),
+absent values omitted (D17), header values checked for CR/LF (D14), and the gateway's credentials
+applied last so that a caller can never replace them (D33).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+import orjson
+
+from ..spec.expressions import Lookup, Reference, normalize_name, render_scalar, resolve
+from ..version import __version__
+from .codecs import add_query
+from .inputs import WHOLE_BODY
+from .plans import UpstreamCall
+from .problems import InputProblem, Problem
+
+USER_AGENT = f"naftiko-runtime/{__version__}"
+FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
+
+
+def encode_segment(name: str, value: Any) -> str:
+    """D15: one path segment, whatever the value holds; dot segments and empty values refused."""
+    text = render_scalar(value)
+    if text in ("", ".", ".."):
+        raise Problem(400, f"path parameter '{name}' cannot be {text!r}: it would change the upstream path",
+                      errors=[InputProblem(name, "path", f"{text!r} is not a valid path segment")])
+    return quote(text, safe="")
+
+
+def header_value(name: str, value: Any) -> str:
+    text = render_scalar(value)
+    if any(c in text for c in FORBIDDEN_IN_HEADERS):
+        raise Problem(400, f"header parameter '{name}' contains CR, LF or NUL",
+                      errors=[InputProblem(name, "header", "contains CR, LF or NUL")])
+    return text
+
+
+def build_request(call: UpstreamCall, inputs: Mapping[str, Any], lookup: Lookup) -> httpx.Request:
+    """The upstream request of one step: arguments placed by their ``in`` (D16), credentials last (D33)."""
+    values: dict[str, Any] = {}
+    placed: list[tuple[str, str, Any]] = []
+    for argument in call.arguments:
+        present, value = resolve(argument.source, lookup, inputs)
+        if present and value is not None:
+            parameter = argument.parameter
+            values[normalize_name(parameter.name)] = value
+            placed.append((parameter.location or "query", parameter.name, value))
+
+    path = []
+    for part in call.path_parts:
+        if isinstance(part, str):
+            path.append(part)
+            continue
+        key = normalize_name(part.name)
+        if key not in values:
+            raise Problem(400, f"no value for upstream path parameter '{part.name}'",
+                          errors=[InputProblem(part.name, "path", "required")])
+        path.append(encode_segment(part.name, values[key]))
+    query: list[tuple[str, str]] = []
+    headers: dict[str, str] = {"User-Agent": USER_AGENT}
+    cookies: list[str] = []
+    body_fields: dict[str, Any] = {}
+    whole_body: Any = None
+    for location, name, value in placed:
+        if location == "query":
+            add_query(query, name, value)
+        elif location == "header":
+            headers[name] = header_value(name, value)
+        elif location == "cookie":
+            cookies.append(f"{name}={quote(render_scalar(value), safe='')}")
+        elif location == "body":
+            if name == WHOLE_BODY:
+                whole_body = value
+            else:
+                body_fields[name] = value
+    content, content_type = None, None
+    if call.body is not None:
+        content, content_type = call.body.encode(_with_arguments(lookup, values))
+    elif whole_body is not None or body_fields:
+        document = whole_body if whole_body is not None else body_fields
+        if isinstance(whole_body, dict) and body_fields:
+            document = {**whole_body, **body_fields}
+        content, content_type = orjson.dumps(document), "application/json"
+    if content_type and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = content_type
+    if cookies:
+        headers["Cookie"] = "; ".join(cookies)
+    credentials = call.credentials
+    if credentials.headers:
+        for name, value in credentials.headers:
+            for existing in [k for k in headers if k.lower() == name.lower()]:
+                del headers[existing]
+            headers[name] = value
+    query.extend(credentials.query)
+    url = call.base_uri.rstrip("/") + "".join(path)
+    if query:
+        url += "?" + urlencode(query)
+    return httpx.Request(call.method, url, headers=headers, content=content)
+
+
+def _with_arguments(lookup: Lookup, values: Mapping[str, Any]) -> Lookup:
+    """Body templates may also name the consumed parameters the ``with`` entries filled."""
+    def find(reference: Reference) -> tuple[bool, Any]:
+        found, value = lookup(reference)
+        if not found and normalize_name(reference.name) in values:
+            return True, values[normalize_name(reference.name)]
+        return found, value
+    return find

@@ -1,0 +1,31 @@
+"""``naftiko routes``: every route and tool of every adapter, with the consumed operations it calls."""
+
+from __future__ import annotations
+
+from ..adapters.base import Mounted
+from ..adapters.registry import KINDS
+from ..core.plans import OperationPlan
+from .listeners import ListenerSet
+
+
+def _calls(plan: OperationPlan) -> str:
+    calls = []
+    for step in plan.steps:
+        call = step.call
+        path = "".join(p if isinstance(p, str) else "{" + p.name + "}" for p in call.path_parts)
+        calls.append(f"{call.label}  {call.method} {call.base_uri.rstrip('/')}{path}")
+    return "; ".join(calls)
+
+
+def route_rows(listeners: ListenerSet) -> list[str]:
+    rows: list[tuple[str, ...]] = [("ADDRESS", "ADAPTER", "ROUTE OR TOOL(REQUIRED ARGUMENTS)", "CALLS")]
+    placed: list[tuple[str, Mounted]] = [
+        (f"{listener.host}:{port}", mounted)
+        for port, listener in sorted(listeners.listeners.items())
+        for each in listener.mounted.values() for mounted in each]
+    placed += [("stdio", mounted) for mounted in listeners.portless]
+    for address, mounted in placed:
+        for row in KINDS[mounted.adapter.kind].describe(mounted):
+            rows.append((address, row.adapter, row.entry, _calls(row.plan)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return ["  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)).rstrip() for row in rows]

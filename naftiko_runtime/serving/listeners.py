@@ -1,0 +1,135 @@
+"""Serving several files at once: adapters grouped by port, conflicts found (CONTRACT D30-D34).
+
+All files are loaded before any port is bound (D30). Each port becomes a ``Listener`` holding the
+adapters that share it, grouped by kind (D31). What each adapter needs exclusively on its port
+comes from its kind's ``claims``; a file whose claims collide with an earlier file's (or with its
+own) gets errors naming both places (D32), and is left out whole, so that ``--keep-going`` can
+serve the others (D32b).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..adapters.base import Claim, Mounted
+from ..adapters.registry import KINDS
+from ..core.plans import OperationPlan
+from ..settings import DEFAULT_HOST, Settings
+from ..spec.diagnostics import Diagnostic, DocPath, Finding
+from ..spec.source import SourceDocument
+
+
+@dataclass(frozen=True)
+class Place:
+    """A declaration's file and document path; its line is looked up only if a message needs it,
+    since that takes a second, position-keeping parse of the file."""
+
+    source: SourceDocument
+    at: DocPath
+
+    def __str__(self) -> str:
+        line, column = self.source.position(self.at)
+        return f"{self.source.name}:{line}:{column}"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    claim: Claim
+    place: Place
+
+
+@dataclass
+class Listener:
+    host: str
+    port: int
+    mounted: dict[str, list[Mounted]] = field(default_factory=dict)
+    """The adapters served on this port, by kind, in load order."""
+    claimed: dict[tuple[object, ...], Claimed] = field(default_factory=dict)
+
+    @property
+    def plans(self) -> list[OperationPlan]:
+        return [plan for each in self.mounted.values() for m in each for _, plan in m.operations]
+
+    def described(self) -> str:
+        return ", ".join(f"{kind} ({sum(len(m.adapter.operations) for m in each)} operations)"
+                         for kind, each in self.mounted.items())
+
+
+def _shadows(owner: Claim, claim: Claim) -> bool:
+    """Whether ``claim``'s route lies under a path prefix that ``owner`` takes whole."""
+    return owner.prefix is not None and claim.route is not None and claim.route[:len(owner.prefix)] == owner.prefix
+
+
+class ListenerSet:
+    """Accumulates files into listeners, one file at a time, refusing a file that conflicts."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.listeners: dict[int, Listener] = {}
+        self.portless: list[Mounted] = []
+        """Adapters that listen on no port (MCP over stdio), served only by ``serve --stdio``."""
+
+    def address(self, adapter_address: str | None) -> str:
+        return self.settings.host or adapter_address or DEFAULT_HOST
+
+    def add(self, source: SourceDocument, mounted: Sequence[Mounted]) -> list[Diagnostic]:
+        """Adds a loaded file's adapters, or returns its conflict errors (naming both places) and adds nothing."""
+        claimed: dict[int, list[Claimed]] = {}
+        problems: list[Finding] = []
+        for each in mounted:
+            adapter = each.adapter
+            if adapter.port is None:
+                continue
+            port = adapter.port + self.settings.port_offset
+            listener = self.listeners.get(port)
+            if listener and self.address(adapter.address) != listener.host:
+                problems.append(Finding.error(adapter.at, f"port {port} is already bound on {listener.host}; "
+                                                          f"this adapter asks for {self.address(adapter.address)}"))
+            for claim in KINDS[adapter.kind].claims(adapter, port):
+                claimed.setdefault(port, []).append(Claimed(claim, Place(source, claim.at)))
+        for port, claims in claimed.items():
+            problems += self._conflicts(port, claims)
+        if problems:
+            return sorted({source.diagnostic(f) for f in problems}, key=lambda d: (d.line, d.column))
+        for each in mounted:
+            self._mount(each)
+        for port, claims in claimed.items():
+            for entry in claims:
+                self.listeners[port].claimed.setdefault(entry.claim.key, entry)
+        return []
+
+    def _conflicts(self, port: int, claims: list[Claimed]) -> list[Finding]:
+        """D32: a key claimed twice, or a route under a path prefix that another adapter owns."""
+        listener = self.listeners.get(port)
+        earlier = list(listener.claimed.values()) if listener else []
+        problems: list[Finding] = []
+        seen: dict[tuple[object, ...], Claimed] = {entry.claim.key: entry for entry in earlier}
+        for entry in claims:
+            claim = entry.claim
+            if claim.key in seen:
+                problems.append(Finding.error(claim.at, f"{claim.label} conflicts with {seen[claim.key].place} (D32)"))
+            else:
+                seen[claim.key] = entry
+        for entry in claims:
+            for other in [*earlier, *claims]:
+                if _shadows(other.claim, entry.claim):
+                    problems.append(Finding.error(entry.claim.at, f"{entry.claim.label} collides with "
+                                                                  f"{other.claim.label} (D32)"))
+                if other in earlier and _shadows(entry.claim, other.claim):
+                    problems.append(Finding.error(entry.claim.at, f"{entry.claim.label} collides with the route "
+                                                                  f"{other.claim.label} at {other.place} (D32)"))
+        return problems
+
+    def _mount(self, mounted: Mounted) -> None:
+        adapter = mounted.adapter
+        if adapter.port is None:
+            self.portless.append(mounted)
+            return
+        port = adapter.port + self.settings.port_offset
+        listener = self.listeners.setdefault(port, Listener(self.address(adapter.address), port))
+        listener.mounted.setdefault(adapter.kind, []).append(mounted)
+
+    def every_mounted(self) -> list[Mounted]:
+        return [m for listener in self.listeners.values() for each in listener.mounted.values() for m in each] + \
+            self.portless

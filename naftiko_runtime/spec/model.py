@@ -1,0 +1,152 @@
+"""The typed model of a loaded capability document.
+
+Only what the runtime acts on is modelled; each object keeps ``at``, its path in the source
+document, so that later stages (plans, conflicts between files) can still point at a line.
+Values are already validated by the loader: code past this point never re-checks YAML types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .diagnostics import DocPath
+
+
+@dataclass(frozen=True)
+class Bind:
+    """``binds[]``: variables taken from the environment or from a JSON/YAML file (D10)."""
+
+    namespace: str
+    location: str | None
+    keys: dict[str, str]
+    at: DocPath
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """An ``authentication`` block; secret-bearing fields are still templates (``{{X}}``)."""
+
+    type: str
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    key: str | None = None
+    value: str | None = None
+    placement: str = "header"
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """An input parameter, consumed or exposed; ``location`` is the spec's ``in``."""
+
+    name: str
+    location: str | None
+    type: str | None = None
+    description: str | None = None
+    required: bool = False
+    value: str | None = None
+    pattern: str | None = None
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
+class ConsumedOperation:
+    """One callable upstream operation: ``<namespace>.<name>`` in a ``call``."""
+
+    namespace: str
+    name: str
+    method: str
+    path: str
+    parameters: tuple[Parameter, ...]
+    """Consumes-, resource- and operation-level parameters merged, the later overriding."""
+    body: Any = None
+    output_raw_format: str = "json"
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
+class Consumes:
+    namespace: str
+    base_uri: str
+    authentication: Authentication | None
+    operations: dict[str, ConsumedOperation]
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
+class OutputParameter:
+    """A mapped output (``type`` + ``mapping`` JSONPath, or a static ``value``), recursive."""
+
+    type: str
+    name: str | None = None
+    mapping: str | None = None
+    value: str | None = None
+    const: Any = None
+    properties: dict[str, "OutputParameter"] | None = None
+    items: "OutputParameter | None" = None
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
+class Exposed:
+    """A REST operation or an MCP tool in simple mode: ``call`` + ``with`` + mapped outputs."""
+
+    namespace: str
+    """The namespace of the adapter that exposes it."""
+    adapter_kind: str
+    """The spec's ``type`` of that adapter: ``rest``, ``mcp``."""
+    key: str
+    """Unique within its adapter: the tool name, or ``METHOD /path`` for a REST operation."""
+    name: str
+    call: str
+    with_: dict[str, Any]
+    inputs: tuple[Parameter, ...]
+    outputs: tuple[OutputParameter, ...]
+    reference_roots: tuple[str, ...] = ()
+    """The adapter-kind roots a ``with`` reference may start with besides the namespace (D20):
+    ``rest`` in a REST adapter, ``tools`` and ``mcp`` in an MCP adapter."""
+    path_parameters: tuple[str, ...] = ()
+    """Placeholders of the exposed path, always inputs of the operation (D25); empty for tools."""
+    description: str | None = None
+    label: str | None = None
+    method: str = "GET"
+    path: str = ""
+    hints: dict[str, bool] = field(default_factory=dict)
+    at: DocPath = ()
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Every root that makes a ``with`` value a reference to the caller's input (D20)."""
+        return (self.namespace, *self.reference_roots)
+
+
+@dataclass(frozen=True)
+class ExposedAdapter:
+    """One ``exposes`` entry. Each adapter kind subclasses it with what only it needs."""
+
+    kind: str
+    namespace: str
+    port: int | None
+    """``None`` for an adapter that listens on no port (MCP over stdio)."""
+    address: str | None
+    description: str | None
+    operations: tuple[Exposed, ...]
+    """What the adapter exposes that calls upstream (REST operations, MCP tools): each gets a plan."""
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One capability file, loaded."""
+
+    file: Path
+    version: str
+    label: str | None
+    description: str | None
+    binds: tuple[Bind, ...]
+    consumes: dict[str, Consumes]
+    adapters: tuple[ExposedAdapter, ...]
+
