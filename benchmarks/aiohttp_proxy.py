@@ -6,6 +6,7 @@ The fastest Python gateway design we know, ~20 lines; not part of the product.
 """
 
 import sys
+
 import aiohttp
 import uvicorn
 from starlette.applications import Starlette
@@ -18,7 +19,7 @@ session: aiohttp.ClientSession | None = None
 async def proxy(scope, receive, send):
     global session
     if scope["type"] == "lifespan":
-        while (message := await receive())["type"] != "lifespan.shutdown":
+        while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await session.close() if session else None
         return await send({"type": "lifespan.shutdown.complete"})
@@ -33,5 +34,12 @@ app = Starlette()
 app.router.default = proxy  # every path, one GET upstream: as thin as a Starlette app gets
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
-                access_log=False, log_level="warning")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )

@@ -52,10 +52,13 @@ PROJECTING = """        outputParameters:
           items:
             type: object
             properties:
-""" + "".join(f"""              {name}:
+""" + "".join(
+    f"""              {name}:
                 type: string
                 mapping: $.{name}
-""" for name in PROJECTED_FIELDS)
+"""
+    for name in PROJECTED_FIELDS
+)
 
 
 def single(upstream: str, port: int, *, adapter: str, mapping: str = "pass") -> str:

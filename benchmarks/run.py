@@ -27,9 +27,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -41,8 +42,9 @@ MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, 
 
 
 def mcp_call(tool: str) -> bytes:
-    return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                       "params": {"name": tool, "arguments": {}}}).encode()
+    return json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": {}}}
+    ).encode()
 
 
 MCP_CALL = mcp_call("list-items")
@@ -51,6 +53,7 @@ CONNECTIONS = 32
 
 
 # -- processes ------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -123,10 +126,16 @@ class Proc:
     popen: subprocess.Popen | None = None
     started_at: float = 0.0
 
-    def start(self) -> "Proc":
+    def start(self) -> Proc:
         self.started_at = time.perf_counter()
-        self.popen = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.log.open("wb"),
-                                      env=self.env, cwd=ROOT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            self.argv,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("wb"),
+            env=self.env,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         return self
 
     @property
@@ -165,8 +174,9 @@ class _suppress:
         return kind is not None and issubclass(kind, (ProcessLookupError, PermissionError))
 
 
-def http(url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 5.0) -> tuple[int, bytes]:
+def http(
+    url: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 5.0
+) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, headers=headers or {}, method="POST" if body else "GET")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -194,6 +204,7 @@ def wait_answering(proc: Proc, urls: list[str], timeout: float) -> float:
 
 
 # -- load -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Load:
@@ -278,6 +289,7 @@ def run_async_client(load: Load, seconds: float) -> Sample:
         rng = random.Random(42)
         connector = aiohttp.TCPConnector(limit=CONNECTIONS)
         async with aiohttp.ClientSession(connector=connector) as session:
+
             async def worker() -> None:
                 nonlocal errors
                 while time.perf_counter() < deadline:
@@ -293,6 +305,7 @@ def run_async_client(load: Load, seconds: float) -> Sample:
                     except aiohttp.ClientError:
                         errors += 1
                     latencies.append(time.perf_counter() - began)
+
             began = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
             elapsed = time.perf_counter() - began
@@ -304,6 +317,7 @@ def run_async_client(load: Load, seconds: float) -> Sample:
 
 
 # -- rows -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Row:
@@ -335,13 +349,19 @@ def naftiko_argv(files: list[Path], *extra: str) -> list[str]:
     return [sys.executable, "-m", "naftiko_runtime", "serve", *map(str, files), "--log-level", "WARNING", *extra]
 
 
-def check_json(url: str, predicate: Callable[[Any], bool], what: str,
-               body: bytes | None = None, headers: dict[str, str] | None = None) -> Callable[[], None]:
+def check_json(
+    url: str,
+    predicate: Callable[[Any], bool],
+    what: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> Callable[[], None]:
     def check() -> None:
         status, payload = http(url, body, headers)
         document = json.loads(payload) if payload else None
         if status != 200 or not predicate(document):
             raise RuntimeError(f"{what}: unexpected answer {status} {payload[:300]!r}")
+
     return check
 
 
@@ -352,13 +372,17 @@ def mcp_ok(document: Any) -> bool:
 
 
 def projected_ok(document: Any) -> bool:
-    return (isinstance(document, list) and len(document) == 6
-            and all(sorted(item) == sorted(capgen.PROJECTED_FIELDS) for item in document))
+    return (
+        isinstance(document, list)
+        and len(document) == 6
+        and all(sorted(item) == sorted(capgen.PROJECTED_FIELDS) for item in document)
+    )
 
 
 def has_workers_option() -> bool:
-    help_text = subprocess.run([sys.executable, "-m", "naftiko_runtime", "serve", "--help"],
-                               capture_output=True, text=True, cwd=ROOT).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "naftiko_runtime", "serve", "--help"], capture_output=True, text=True, cwd=ROOT
+    ).stdout
     return "--workers" in help_text
 
 
@@ -368,8 +392,9 @@ def fastmcp_python(setup: bool) -> tuple[str | None, str]:
     if not python.exists() and setup:
         print(f"setting up {BENCH_VENV} (fastmcp<3) ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=False)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "fastmcp<3", "uvloop", "httptools"],
-                       check=False, timeout=600)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "fastmcp<3", "uvloop", "httptools"], check=False, timeout=600
+        )
     if not python.exists():
         return None, f"no {BENCH_VENV} (run with --setup, or set NAFTIKO_BENCH_VENV)"
     probe_run = subprocess.run(probe, capture_output=True, text=True)
@@ -392,6 +417,7 @@ def find_wrk(setup: bool) -> str | None:
 
 # -- the run --------------------------------------------------------------------------------
 
+
 @dataclass
 class Plan:
     quick: bool
@@ -413,8 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="each row once for ~1 s with tiny sizes (CI)")
     parser.add_argument("--runs", type=int, default=3, help="runs per row in full mode (median reported)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load run in full mode")
-    parser.add_argument("--setup", action="store_true",
-                        help="install what is missing first: wrk (apt-get) and the FastMCP venv")
+    parser.add_argument(
+        "--setup", action="store_true", help="install what is missing first: wrk (apt-get) and the FastMCP venv"
+    )
     parser.add_argument("--only", default="", help="comma-separated row keys to run (debugging)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, generated files)")
@@ -436,12 +463,22 @@ def main(argv: list[str] | None = None) -> int:
         ports = iter(free_ports(16))
         up_port = next(ports)
         upstream_url = f"http://127.0.0.1:{up_port}"
-        upstream = Proc("upstream", [sys.executable, str(HERE / "upstream.py"), str(up_port)], work / "upstream.log", env)
+        upstream = Proc(
+            "upstream", [sys.executable, str(HERE / "upstream.py"), str(up_port)], work / "upstream.log", env
+        )
         procs.append(upstream.start())
         wait_answering(upstream, [upstream_url + "/items"], 20)
 
-        def add(key: str, label: str, *, reference: str | None = None, proc: Proc | None = None,
-                load: Load | None = None, check: Callable[[], None] | None = None, skipped: str | None = None) -> None:
+        def add(
+            key: str,
+            label: str,
+            *,
+            reference: str | None = None,
+            proc: Proc | None = None,
+            load: Load | None = None,
+            check: Callable[[], None] | None = None,
+            skipped: str | None = None,
+        ) -> None:
             if only and key not in only and key != "upstream":
                 return
             rows.append(Row(key, label, load, proc, reference, skipped=skipped, check=check))
@@ -449,60 +486,95 @@ def main(argv: list[str] | None = None) -> int:
         add("upstream", "1. upstream alone (2 kB JSON list)", load=Load(upstream_url + "/items"))
 
         port = next(ports)
-        add("aiohttp", "2. Starlette + aiohttp minimal proxy", reference="upstream",
-            proc=Proc("aiohttp-proxy", [sys.executable, str(HERE / "aiohttp_proxy.py"), str(port), upstream_url],
-                      work / "aiohttp.log", env),
+        add(
+            "aiohttp",
+            "2. Starlette + aiohttp minimal proxy",
+            reference="upstream",
+            proc=Proc(
+                "aiohttp-proxy",
+                [sys.executable, str(HERE / "aiohttp_proxy.py"), str(port), upstream_url],
+                work / "aiohttp.log",
+                env,
+            ),
             load=Load(f"http://127.0.0.1:{port}/items"),
-            check=check_json(f"http://127.0.0.1:{port}/items", lambda d: len(d["data"]) == 6, "aiohttp proxy"))
+            check=check_json(f"http://127.0.0.1:{port}/items", lambda d: len(d["data"]) == 6, "aiohttp proxy"),
+        )
 
         for key, label, mapping, reference, predicate in (
-                ("rest", "3. naftiko REST pass-through ($.)", "pass", "aiohttp", lambda d: len(d["data"]) == 6),
-                ("project", "4. naftiko REST projecting (5 fields)", "project", "aiohttp", projected_ok)):
+            ("rest", "3. naftiko REST pass-through ($.)", "pass", "aiohttp", lambda d: len(d["data"]) == 6),
+            ("project", "4. naftiko REST projecting (5 fields)", "project", "aiohttp", projected_ok),
+        ):
             port = next(ports)
             path = work / f"{key}.yaml"
             path.write_text(capgen.single(upstream_url, port, adapter="rest", mapping=mapping))
-            add(key, label, reference=reference, proc=Proc(f"naftiko-{key}", naftiko_argv([path]), work / f"{key}.log", env),
+            add(
+                key,
+                label,
+                reference=reference,
+                proc=Proc(f"naftiko-{key}", naftiko_argv([path]), work / f"{key}.log", env),
                 load=Load(f"http://127.0.0.1:{port}/items"),
-                check=check_json(f"http://127.0.0.1:{port}/items", predicate, label))
+                check=check_json(f"http://127.0.0.1:{port}/items", predicate, label),
+            )
 
         port = next(ports)
         path = work / "mcp.yaml"
         path.write_text(capgen.single(upstream_url, port, adapter="mcp"))
         mcp_url = f"http://127.0.0.1:{port}/mcp"
-        add("mcp", "5. naftiko MCP tools/call", reference="fastmcp",
+        add(
+            "mcp",
+            "5. naftiko MCP tools/call",
+            reference="fastmcp",
             proc=Proc("naftiko-mcp", naftiko_argv([path]), work / "mcp.log", env),
             load=Load(mcp_url, "POST", MCP_CALL, MCP_HEADERS),
-            check=check_json(mcp_url, mcp_ok, "naftiko MCP", MCP_CALL, MCP_HEADERS))
+            check=check_json(mcp_url, mcp_ok, "naftiko MCP", MCP_CALL, MCP_HEADERS),
+        )
 
         port = next(ports)
         fastmcp_url = f"http://127.0.0.1:{port}/mcp"
-        add("fastmcp", f"6. FastMCP {fastmcp_info if bench_python else ''} from_openapi tools/call".replace("  ", " "),
-            proc=Proc("fastmcp", [bench_python, str(HERE / "fastmcp_server.py"), str(port), upstream_url],
-                      work / "fastmcp.log", env) if bench_python else None,
+        add(
+            "fastmcp",
+            f"6. FastMCP {fastmcp_info if bench_python else ''} from_openapi tools/call".replace("  ", " "),
+            proc=Proc(
+                "fastmcp",
+                [bench_python, str(HERE / "fastmcp_server.py"), str(port), upstream_url],
+                work / "fastmcp.log",
+                env,
+            )
+            if bench_python
+            else None,
             load=Load(fastmcp_url, "POST", FASTMCP_CALL, MCP_HEADERS),
             check=check_json(fastmcp_url, mcp_ok, "FastMCP", FASTMCP_CALL, MCP_HEADERS),
-            skipped=None if bench_python else fastmcp_info)
+            skipped=None if bench_python else fastmcp_info,
+        )
 
         for count in plan.route_counts:
             port = next(ports)
             path = work / f"routes-{count}.yaml"
             path.write_text(capgen.many_routes(upstream_url, port, count))
             base = f"http://127.0.0.1:{port}"
-            add(f"routes{count}", f"7. naftiko {count:,} routes (random paths)",
+            add(
+                f"routes{count}",
+                f"7. naftiko {count:,} routes (random paths)",
                 reference=None if count == plan.route_counts[0] else f"routes{plan.route_counts[0]}",
                 proc=Proc(f"naftiko-routes-{count}", naftiko_argv([path]), work / f"routes-{count}.log", env),
                 load=Load(base, route_count=count),
-                check=check_json(f"{base}/v1/r{count - 1}/items/42", lambda d: len(d["data"]) == 6, f"{count} routes"))
+                check=check_json(f"{base}/v1/r{count - 1}/items/42", lambda d: len(d["data"]) == 6, f"{count} routes"),
+            )
 
         port = next(ports)
         path = work / "workers.yaml"
         path.write_text(capgen.single(upstream_url, port, adapter="rest"))
-        add("workers2", "9. naftiko REST pass-through, --workers 2", reference="rest",
+        add(
+            "workers2",
+            "9. naftiko REST pass-through, --workers 2",
+            reference="rest",
             proc=Proc("naftiko-workers2", naftiko_argv([path], "--workers", "2"), work / "workers2.log", env)
-            if workers else None,
+            if workers
+            else None,
             load=Load(f"http://127.0.0.1:{port}/items"),
             check=check_json(f"http://127.0.0.1:{port}/items", lambda d: len(d["data"]) == 6, "--workers 2"),
-            skipped=None if workers else "`naftiko serve --help` has no --workers")
+            skipped=None if workers else "`naftiko serve --help` has no --workers",
+        )
 
         # Start every server at once (they idle while others are measured), then check each answers.
         for row in rows:
@@ -526,8 +598,11 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(plan.runs):  # round robin, so that drift on a noisy machine hits every row alike
             for row in live:
                 row.samples.append(measure(row.load, plan.seconds))
-                print(f"  run {run + 1}/{plan.runs} {row.key}: {row.samples[-1].rps:,.0f} req/s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  run {run + 1}/{plan.runs} {row.key}: {row.samples[-1].rps:,.0f} req/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         for row in rows:
             if row.proc and row.proc.alive():
                 row.peak_mb = memory_mb(row.proc.pid, "VmHWM")
@@ -567,8 +642,12 @@ def measure_startups(plan: Plan, work: Path, env: dict[str, str]) -> list[Startu
         offset = free_offset((8080, 9090))
         urls = [f"http://127.0.0.1:{8080 + offset}/", f"http://127.0.0.1:{9090 + offset}/mcp"]
         for run in range(plan.runs):
-            proc = Proc(f"startup-{count}", naftiko_argv(files, "--port-offset", str(offset)),
-                        work / f"startup-{count}-{run}.log", env)
+            proc = Proc(
+                f"startup-{count}",
+                naftiko_argv(files, "--port-offset", str(offset)),
+                work / f"startup-{count}-{run}.log",
+                env,
+            )
             try:
                 proc.start()
                 startup.seconds.append(wait_answering(proc, urls, plan.startup_timeout))
@@ -587,6 +666,7 @@ def measure_startups(plan: Plan, work: Path, env: dict[str, str]) -> list[Startu
 
 # -- the table ------------------------------------------------------------------------------
 
+
 def _ratio(rows: dict[str, Row], row: Row) -> float | None:
     reference = rows.get(row.reference or "")
     if reference is None or not row.samples or not reference.samples:
@@ -594,12 +674,24 @@ def _ratio(rows: dict[str, Row], row: Row) -> float | None:
     return row.median("rps") / reference.median("rps")
 
 
-def render(rows: list[Row], startups: list[Startup], plan: Plan, wrk: str | None, bench_python: str | None,
-           fastmcp_info: str, elapsed: float) -> str:
+def render(
+    rows: list[Row],
+    startups: list[Startup],
+    plan: Plan,
+    wrk: str | None,
+    bench_python: str | None,
+    fastmcp_info: str,
+    elapsed: float,
+) -> str:
     by_key = {row.key: row for row in rows}
-    load = (f"wrk -c{CONNECTIONS} -t1 -d{round(plan.seconds)}s --latency" if wrk
-            else f"bounded aiohttp client, {CONNECTIONS} connections, {plan.seconds:g} s (wrk not installed)")
-    mode = "quick (1 run each, tiny sizes: figures are not goals)" if plan.quick else f"full (median of {plan.runs} runs)"
+    load = (
+        f"wrk -c{CONNECTIONS} -t1 -d{round(plan.seconds)}s --latency"
+        if wrk
+        else f"bounded aiohttp client, {CONNECTIONS} connections, {plan.seconds:g} s (wrk not installed)"
+    )
+    mode = (
+        "quick (1 run each, tiny sizes: figures are not goals)" if plan.quick else f"full (median of {plan.runs} runs)"
+    )
     out = [f"naftiko-runtime benchmarks — {mode}; load: {load}; {os.cpu_count()} cores", ""]
     out.append("| row | req/s | p50 ms | p99 ms | peak RSS MB | ratio | vs | errors |")
     out.append("|---|---:|---:|---:|---:|---:|---|---:|")
@@ -608,18 +700,25 @@ def render(rows: list[Row], startups: list[Startup], plan: Plan, wrk: str | None
             out.append(f"| {row.label} | skipped: {row.skipped or 'no sample'} | | | | | | |")
             continue
         ratio = _ratio(by_key, row)
-        out.append(f"| {row.label} | {row.median('rps'):,.0f} | {row.median('p50_ms'):.2f} | {row.median('p99_ms'):.2f} "
-                   f"| {row.peak_mb or 0:.0f} | {'' if ratio is None else f'{ratio:.2f}x'} "
-                   f"| {row.reference or ''} | {sum(s.errors for s in row.samples)} |")
+        out.append(
+            f"| {row.label} | {row.median('rps'):,.0f} | {row.median('p50_ms'):.2f} | {row.median('p99_ms'):.2f} "
+            f"| {row.peak_mb or 0:.0f} | {'' if ratio is None else f'{ratio:.2f}x'} "
+            f"| {row.reference or ''} | {sum(s.errors for s in row.samples)} |"
+        )
     if startups:
-        out += ["", "| 8. start-up: files | seconds to answering | RSS after start-up MB | runs | note |",
-                "|---:|---:|---:|---:|---|"]
+        out += [
+            "",
+            "| 8. start-up: files | seconds to answering | RSS after start-up MB | runs | note |",
+            "|---:|---:|---:|---:|---|",
+        ]
         for startup in startups:
             if startup.skipped and not startup.seconds:
                 out.append(f"| {startup.files:,} | skipped: {startup.skipped} | | | |")
                 continue
-            out.append(f"| {startup.files:,} | {statistics.median(startup.seconds):.2f} "
-                       f"| {statistics.median(startup.rss_mb):.0f} | {len(startup.seconds)} | {startup.note} |")
+            out.append(
+                f"| {startup.files:,} | {statistics.median(startup.seconds):.2f} "
+                f"| {statistics.median(startup.rss_mb):.0f} | {len(startup.seconds)} | {startup.note} |"
+            )
     out += ["", "Goals (ratios from this run):"]
     for text, verdict in goals(by_key, startups, plan):
         out.append(f"- [{verdict}] {text}")
@@ -641,21 +740,31 @@ def goals(rows: dict[str, Row], startups: list[Startup], plan: Plan) -> list[tup
         return "n/a" if value is None else f"{value:.2f}{unit}"
 
     results = []
-    for key, target, text in (("rest", 0.8, "REST pass-through >= 0.8x aiohttp proxy"),
-                              ("project", 0.7, "REST projecting >= 0.7x aiohttp proxy"),
-                              ("mcp", 2.0, "MCP tools/call >= 2x FastMCP from_openapi")):
+    for key, target, text in (
+        ("rest", 0.8, "REST pass-through >= 0.8x aiohttp proxy"),
+        ("project", 0.7, "REST projecting >= 0.7x aiohttp proxy"),
+        ("mcp", 2.0, "MCP tools/call >= 2x FastMCP from_openapi"),
+    ):
         value = ratio(key)
         results.append((f"{text}: {fmt(value)}", verdict(None if value is None else value >= target)))
     big = f"routes{plan.route_counts[-1]}"
     value = ratio(big)
-    results.append((f"{plan.route_counts[-1]:,} routes >= 0.9x {plan.route_counts[0]} routes: {fmt(value)}",
-                    verdict(None if value is None else value >= 0.9)))
+    results.append(
+        (
+            f"{plan.route_counts[-1]:,} routes >= 0.9x {plan.route_counts[0]} routes: {fmt(value)}",
+            verdict(None if value is None else value >= 0.9),
+        )
+    )
     by_files = {s.files: s for s in startups if s.seconds}
     for files, limit in ((21, 1.0), (1000, 10.0)):
         s = by_files.get(files)
         seconds = statistics.median(s.seconds) if s else None
-        results.append((f"{files:,} files answering in < {limit:g} s: {fmt(seconds, ' s')}",
-                        verdict(None if seconds is None else seconds < limit)))
+        results.append(
+            (
+                f"{files:,} files answering in < {limit:g} s: {fmt(seconds, ' s')}",
+                verdict(None if seconds is None else seconds < limit),
+            )
+        )
     s = by_files.get(21)
     rss = statistics.median(s.rss_mb) if s else None
     results.append((f"RSS < 120 MB for 21 files: {fmt(rss, ' MB')}", verdict(None if rss is None else rss < 120)))
@@ -666,10 +775,22 @@ def goals(rows: dict[str, Row], startups: list[Startup], plan: Plan) -> list[tup
 
 def to_json(rows: list[Row], startups: list[Startup], plan: Plan, elapsed: float) -> dict[str, Any]:
     return {
-        "quick": plan.quick, "runs": plan.runs, "seconds": plan.seconds, "elapsed": elapsed,
+        "quick": plan.quick,
+        "runs": plan.runs,
+        "seconds": plan.seconds,
+        "elapsed": elapsed,
         "machine": {"nproc": os.cpu_count(), "uname": " ".join(platform.uname()), "python": sys.version},
-        "rows": [{"key": r.key, "label": r.label, "skipped": r.skipped, "peak_mb": r.peak_mb, "reference": r.reference,
-                  "samples": [vars(s) for s in r.samples]} for r in rows],
+        "rows": [
+            {
+                "key": r.key,
+                "label": r.label,
+                "skipped": r.skipped,
+                "peak_mb": r.peak_mb,
+                "reference": r.reference,
+                "samples": [vars(s) for s in r.samples],
+            }
+            for r in rows
+        ],
         "startups": [vars(s) for s in startups],
     }
 

@@ -20,24 +20,30 @@ def document() -> dict:
     statuses = ("active", "paused", "failed", "running")
     items = []
     for i in range(6):
-        items.append({
-            "id": f"2f7c1d9e-4b3a-4c8e-9a1b-{i:012d}",
-            "name": f"Nightly sync of accounts #{i}",
-            "status": statuses[i % len(statuses)],
-            "active": i % 2 == 0,
-            "mode": "updateOrCreate",
-            "created_at": "2026-05-19T08:12:44Z",
-            "updated_at": "2026-11-02T17:45:03Z",
-            "schedule": {"frequency": "daily", "hour": str(i % 24), "minute": "30"},
-            "target_connection_id": f"a81bc81b-dead-4e5d-abff-{i:012d}",
-            "fields_count": 12 + i,
-        })
+        items.append(
+            {
+                "id": f"2f7c1d9e-4b3a-4c8e-9a1b-{i:012d}",
+                "name": f"Nightly sync of accounts #{i}",
+                "status": statuses[i % len(statuses)],
+                "active": i % 2 == 0,
+                "mode": "updateOrCreate",
+                "created_at": "2026-05-19T08:12:44Z",
+                "updated_at": "2026-11-02T17:45:03Z",
+                "schedule": {"frequency": "daily", "hour": str(i % 24), "minute": "30"},
+                "target_connection_id": f"a81bc81b-dead-4e5d-abff-{i:012d}",
+                "fields_count": 12 + i,
+            }
+        )
     return {"data": items, "pagination": {"next_page_token": "eyJvZmZzZXQiOjZ9", "total": 2481}}
 
 
 BODY = json.dumps(document(), separators=(",", ":")).encode()
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-            + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(BODY)).encode()
+    + b"\r\n\r\n"
+    + BODY
+)
 RESPONSE_CLOSE = RESPONSE.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
 
 
@@ -72,6 +78,7 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     try:
         import uvloop
+
         uvloop.install()
     except ImportError:
         pass

@@ -35,40 +35,104 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
+
     return parse
 
 
 def _add_loading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="capability files (YAML)")
-    parser.add_argument("--strict", action="store_true", default=None,
-                        help="treat warnings (schema violations, unset bind variables) as errors")
-    parser.add_argument("--base-uri", action="append", type=_base_uri, dest="base_uris", metavar="NAMESPACE=URL",
-                        help="call a consumed namespace at another base URI (repeatable); also settable "
-                             f"with the environment variable {BASE_URI_ENV_PREFIX}<NAMESPACE>")
-    parser.add_argument("--port-offset", type=int, metavar="N",
-                        help=f"add N to every adapter's port (default {DEFAULTS.port_offset})")
-    parser.add_argument("--host", help="address to listen on for every adapter (default: each adapter's address, "
-                                       "else 127.0.0.1)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="treat warnings (schema violations, unset bind variables) as errors",
+    )
+    parser.add_argument(
+        "--base-uri",
+        action="append",
+        type=_base_uri,
+        dest="base_uris",
+        metavar="NAMESPACE=URL",
+        help="call a consumed namespace at another base URI (repeatable); also settable "
+        f"with the environment variable {BASE_URI_ENV_PREFIX}<NAMESPACE>",
+    )
+    parser.add_argument(
+        "--port-offset", type=int, metavar="N", help=f"add N to every adapter's port (default {DEFAULTS.port_offset})"
+    )
+    parser.add_argument(
+        "--host", help="address to listen on for every adapter (default: each adapter's address, else 127.0.0.1)"
+    )
 
 
 def _add_serving_options(serve: argparse.ArgumentParser) -> None:
-    serve.add_argument("--keep-going", action="store_true", default=None,
-                       help="serve the valid files and list the rejected ones instead of stopping (D32b)")
+    serve.add_argument(
+        "--keep-going",
+        action="store_true",
+        default=None,
+        help="serve the valid files and list the rejected ones instead of stopping (D32b)",
+    )
     serve.add_argument("--stdio", action="store_true", help="serve the MCP tools over stdin/stdout (D64)")
-    serve.add_argument("--connect-timeout", type=_positive(float), metavar="SECONDS",
-                       help=f"to open an upstream connection (default {DEFAULTS.connect_timeout:g})")
-    serve.add_argument("--read-timeout", type=_positive(float), metavar="SECONDS",
-                       help=f"between upstream bytes (default {DEFAULTS.read_timeout:g})")
-    serve.add_argument("--timeout", type=_positive(float), dest="total_timeout", metavar="SECONDS",
-                       help=f"for one whole upstream exchange (default {DEFAULTS.total_timeout:g})")
-    serve.add_argument("--max-body-size", type=_positive(int), dest="max_request_body", metavar="BYTES",
-                       help=f"largest request body accepted, 413 beyond (default {DEFAULTS.max_request_body})")
-    serve.add_argument("--transport", choices=TRANSPORTS,
-                       help=f"HTTP transport under the httpx client for upstream calls (default {DEFAULTS.transport})")
-    serve.add_argument("--workers", type=_positive(int), metavar="N",
-                       help=f"worker processes sharing the ports (default {DEFAULTS.workers}); MCP is stateless, "
-                            "so any worker serves it")
+    serve.add_argument(
+        "--connect-timeout",
+        type=_positive(float),
+        metavar="SECONDS",
+        help=f"to open an upstream connection (default {DEFAULTS.connect_timeout:g})",
+    )
+    serve.add_argument(
+        "--read-timeout",
+        type=_positive(float),
+        metavar="SECONDS",
+        help=f"between upstream bytes (default {DEFAULTS.read_timeout:g})",
+    )
+    serve.add_argument(
+        "--timeout",
+        type=_positive(float),
+        dest="total_timeout",
+        metavar="SECONDS",
+        help=f"for one whole upstream exchange (default {DEFAULTS.total_timeout:g})",
+    )
+    serve.add_argument(
+        "--max-body-size",
+        type=_positive(int),
+        dest="max_request_body",
+        metavar="BYTES",
+        help=f"largest request body accepted, 413 beyond (default {DEFAULTS.max_request_body})",
+    )
+    serve.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        help=f"HTTP transport under the httpx client for upstream calls (default {DEFAULTS.transport})",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive(int),
+        metavar="N",
+        help=f"worker processes sharing the ports (default {DEFAULTS.workers}); MCP is stateless, "
+        "so any worker serves it",
+    )
     serve.add_argument("--log-level", choices=LOG_LEVELS, help=f"(default {DEFAULTS.log_level})")
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        metavar="HOST",
+        help="a Host name the ports answer for besides loopback names (repeatable; '*' for any): "
+        "DNS rebinding protection, 421 otherwise",
+    )
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        dest="allowed_origins",
+        metavar="ORIGIN",
+        help="a browser origin allowed to call (repeatable; '*' for any); other origins get 403",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        dest="cors_origins",
+        metavar="ORIGIN",
+        help="answer CORS preflights from ORIGIN and add CORS headers for it (repeatable; off by default)",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,20 +140,28 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--version", action="version", version=f"naftiko-runtime {__version__}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve_parser = commands.add_parser("serve", help="serve the REST and MCP adapters of capability files",
-                                       description="Load and validate every file, then serve all their adapters.")
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve the REST and MCP adapters of capability files",
+        description="Load and validate every file, then serve all their adapters.",
+    )
     _add_loading_options(serve_parser)
     _add_serving_options(serve_parser)
 
-    validate = commands.add_parser("validate", help="check capability files; exit 1 if any is invalid",
-                                   description="Print every error and warning as file:line:column.")
+    validate = commands.add_parser(
+        "validate",
+        help="check capability files; exit 1 if any is invalid",
+        description="Print every error and warning as file:line:column.",
+    )
     _add_loading_options(validate)
 
     routes = commands.add_parser("routes", help="list every REST route and MCP tool with the operation it calls")
     _add_loading_options(routes)
 
     # Listed for `naftiko --help`; `main` hands everything after the word to the suite's runner.
-    commands.add_parser("conformance", add_help=False, help="run the conformance suite (see `naftiko conformance --help`)")
+    commands.add_parser(
+        "conformance", add_help=False, help="run the conformance suite (see `naftiko conformance --help`)"
+    )
     return root
 
 
@@ -101,6 +173,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     given = {name: value for name, value in vars(args).items() if name in SETTING_NAMES and value is not None}
     if "base_uris" in given:
         given["base_uris"] = dict(given["base_uris"])
+    for repeated in ("allowed_hosts", "allowed_origins", "cors_origins"):
+        if repeated in given:
+            given[repeated] = tuple(given[repeated])
     return Settings(**given)
 
 
@@ -110,8 +185,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(diagnostic)
     reports = loaded.reports
     invalid = [r for r in reports if r.errors or r.loaded is None]
-    print(f"{len(reports) - len(invalid)} of {len(reports)} files valid; "
-          f"{sum(len(r.errors) for r in reports)} errors, {sum(len(r.warnings) for r in reports)} warnings")
+    print(
+        f"{len(reports) - len(invalid)} of {len(reports)} files valid; "
+        f"{sum(len(r.errors) for r in reports)} errors, {sum(len(r.warnings) for r in reports)} warnings"
+    )
     return 1 if invalid else 0
 
 
@@ -130,8 +207,11 @@ def _report_loading(loaded: Loaded, settings: Settings) -> bool:
         print(diagnostic, file=sys.stderr)
     rejected = loaded.rejected
     if rejected and not settings.keep_going:
-        print(f"naftiko: {len(rejected)} of {len(loaded.reports)} files invalid; nothing served (D5). "
-              "Use --keep-going to serve the valid ones.", file=sys.stderr)
+        print(
+            f"naftiko: {len(rejected)} of {len(loaded.reports)} files invalid; nothing served (D5). "
+            "Use --keep-going to serve the valid ones.",
+            file=sys.stderr,
+        )
         return False
     for report in rejected:
         print(f"naftiko: rejected {report.path} ({len(report.errors)} errors)", file=sys.stderr)

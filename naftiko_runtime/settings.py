@@ -4,15 +4,26 @@ change (D18, D34, D54). Every default lives here and only here: ``cli`` shows th
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_HOST = "127.0.0.1"
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 BASE_URI_ENV_PREFIX = "NAFTIKO_BASE_URI_"
 TRANSPORTS = ("aiohttp", "httpx")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def base_uri_env_name(namespace: str) -> str:
@@ -45,6 +56,12 @@ class Settings:
     workers: int = 1
     """Worker processes sharing the ports; MCP is stateless, so any worker serves any request."""
     log_level: str = "INFO"
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names a port answers for besides loopback ones (``*``: any); DNS rebinding protection."""
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call (``*``: any); others get 403 before any adapter runs."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins whose CORS preflights are answered and whose answers carry CORS headers (off when empty)."""
 
     def base_uri_for(self, namespace: str, environ: Mapping[str, str] | None = None) -> str | None:
         if namespace in self.base_uris:

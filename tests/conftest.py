@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from support import API_KEY, CAPABILITIES, Gateway, RecordingUpstream, running_gateway
 
 NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
@@ -24,6 +23,7 @@ def _fresh_upstream(request):
 def polytomic(upstream) -> Gateway:
     """The two Polytomic files served against the recording upstream, with a known API key."""
     environ = {"POLYTOMIC_API_KEY": API_KEY}
-    with running_gateway(CAPABILITIES, environ, base_uris={ns: upstream.url for ns in NAMESPACES},
-                         read_timeout=2.0, total_timeout=3.0) as gateway:
+    with running_gateway(
+        CAPABILITIES, environ, base_uris={ns: upstream.url for ns in NAMESPACES}, read_timeout=2.0, total_timeout=3.0
+    ) as gateway:
         yield gateway

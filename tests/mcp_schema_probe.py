@@ -12,4 +12,5 @@ def tool_schema(url: str, name: str) -> dict:
         async with Client(url) as client:
             tools = {tool.name: tool for tool in (await client.list_tools()).tools}
             return tools[name].input_schema
+
     return asyncio.run(fetch())

@@ -55,10 +55,18 @@ def _case(tool: str, method: str, path: str, **kwargs: Any) -> Case:
 
 MODEL_SYNC = [
     _case("get-sync-source", "GET", "/api/connections/{id}/modelsync/source", query={"params": {"database": "sales"}}),
-    _case("model-sync-field-query", "GET", "/api/connections/{id}/modelsync/source/fields",
-          query={"params": {"table": "users"}}),
-    _case("list-syncs", "GET", "/api/syncs",
-          query={"active": True, "mode": "create", "target_connection_id": "c-1", "page_token": "p2", "limit": 5}),
+    _case(
+        "model-sync-field-query",
+        "GET",
+        "/api/connections/{id}/modelsync/source/fields",
+        query={"params": {"table": "users"}},
+    ),
+    _case(
+        "list-syncs",
+        "GET",
+        "/api/syncs",
+        query={"active": True, "mode": "create", "target_connection_id": "c-1", "page_token": "p2", "limit": 5},
+    ),
     _case("create-sync", "POST", "/api/syncs", body=BODY),
     _case("get-sync-schedule-options", "GET", "/api/syncs/schedules"),
     _case("get-sync", "GET", "/api/syncs/{id}"),

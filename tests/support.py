@@ -7,14 +7,14 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from naftiko_runtime import Runtime, Settings, load
-from naftiko_runtime.conformance.drivers import free_port
 from naftiko_runtime.conformance.stub import Received
 from naftiko_runtime.serving.server import bind_sockets
 
@@ -88,7 +88,7 @@ class RecordingUpstream:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "RecordingUpstream":
+    def __enter__(self) -> RecordingUpstream:
         self.thread.start()
         return self
 

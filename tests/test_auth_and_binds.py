@@ -9,7 +9,6 @@ import re
 
 import httpx
 import pytest
-
 from support import Canned, running_gateway
 
 CAPABILITY = """
@@ -63,17 +62,24 @@ def serve(tmp_path, upstream, auth: str):
     return running_gateway([path])
 
 
-@pytest.mark.parametrize("auth, header, expected", [
-    ("{type: bearer, token: '{{TOKEN}}'}", "authorization", "Bearer tok-123"),
-    ("{type: basic, username: '{{secrets.USER}}', password: '{{PASSWORD}}'}", "authorization",
-     "Basic " + base64.b64encode("ada:p@ss:wörd".encode()).decode()),
-    ("{type: apikey, key: X-Api-Key, value: '{{TOKEN}}', placement: header}", "x-api-key", "tok-123"),
-])
+@pytest.mark.parametrize(
+    "auth, header, expected",
+    [
+        ("{type: bearer, token: '{{TOKEN}}'}", "authorization", "Bearer tok-123"),
+        (
+            "{type: basic, username: '{{secrets.USER}}', password: '{{PASSWORD}}'}",
+            "authorization",
+            "Basic " + base64.b64encode("ada:p@ss:wörd".encode()).decode(),
+        ),
+        ("{type: apikey, key: X-Api-Key, value: '{{TOKEN}}', placement: header}", "x-api-key", "tok-123"),
+    ],
+)
 def test_header_credentials_come_from_the_bind_file(tmp_path, upstream, auth, header, expected):
     """D10: a relative file location is read next to the capability; D33: the bind wins."""
     with serve(tmp_path, upstream, auth) as gateway:
-        response = httpx.get(gateway.url(8080) + "/items", headers={"Authorization": "Bearer caller",
-                                                                   "X-Api-Key": "caller"})
+        response = httpx.get(
+            gateway.url(8080) + "/items", headers={"Authorization": "Bearer caller", "X-Api-Key": "caller"}
+        )
     assert response.status_code == 200
     assert upstream.last.headers[header] == expected
 
@@ -100,9 +106,15 @@ def digest_upstream(request):
     """A real digest challenge (RFC 7616, MD5, qop=auth) checked against the real password."""
     header = request.headers.get("authorization", "")
     if not header.startswith("Digest "):
-        return Canned(401, b"{}", {"WWW-Authenticate": 'Digest realm="api", qop="auth", nonce="n0nce", opaque="op"',
-                                   "Content-Type": "application/json"})
-    fields = dict(re.findall(r'(\w+)="?([^",]+)"?', header[len("Digest "):]))
+        return Canned(
+            401,
+            b"{}",
+            {
+                "WWW-Authenticate": 'Digest realm="api", qop="auth", nonce="n0nce", opaque="op"',
+                "Content-Type": "application/json",
+            },
+        )
+    fields = dict(re.findall(r'(\w+)="?([^",]+)"?', header[len("Digest ") :]))
     ha1 = hashlib.md5(f"{SECRETS['user']}:api:{SECRETS['password']}".encode()).hexdigest()
     ha2 = hashlib.md5(f"{request.method}:{fields['uri']}".encode()).hexdigest()
     expected = hashlib.md5(f"{ha1}:n0nce:{fields['nc']}:{fields['cnonce']}:auth:{ha2}".encode()).hexdigest()

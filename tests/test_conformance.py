@@ -45,19 +45,28 @@ def test_whole_suite_in_process_has_no_failure():
     assert sum(r.status == NOT_IMPLEMENTED and r.case.area == "future" for r in results.values()) >= 30
 
 
-BLACK_BOX = ["consumed/path-value-slash-is-one-segment", "consumed/query-array-is-exploded",
-             "auth/digest-answers-a-real-challenge", "rest/slow-upstream-is-504", "rest/oversized-body-is-413",
-             "binds/json-file-relative-to-capability", "mcp/tools-call-structured-and-text",
-             "loading/unknown-key-is-a-warning-with-position", "loading/invalid-file-binds-no-port",
-             "multi-file/route-conflict-names-both-files", "future/mock-rest-operation"]
+BLACK_BOX = [
+    "consumed/path-value-slash-is-one-segment",
+    "consumed/query-array-is-exploded",
+    "auth/digest-answers-a-real-challenge",
+    "rest/slow-upstream-is-504",
+    "rest/oversized-body-is-413",
+    "binds/json-file-relative-to-capability",
+    "mcp/tools-call-structured-and-text",
+    "loading/unknown-key-is-a-warning-with-position",
+    "loading/invalid-file-binds-no-port",
+    "multi-file/route-conflict-names-both-files",
+    "future/mock-rest-operation",
+]
 
 
 def test_black_box_mode_against_naftiko_serve_subprocess(tmp_path):
     """The runtime started from its own command line, one process per case, stopped with SIGTERM."""
     from naftiko_runtime.serving.features import IMPLEMENTED
 
-    driver = BlackBoxDriver(f"{NAFTIKO} serve {{capability}} --log-level WARNING",
-                            f"{NAFTIKO} validate {{capability}}", set(IMPLEMENTED))
+    driver = BlackBoxDriver(
+        f"{NAFTIKO} serve {{capability}} --log-level WARNING", f"{NAFTIKO} validate {{capability}}", set(IMPLEMENTED)
+    )
     results, output = run(BLACK_BOX, driver)
     assert set(results) == set(BLACK_BOX), output
     assert {i for i, r in results.items() if r.status != PASS} == {"future/mock-rest-operation"}, output
@@ -66,8 +75,20 @@ def test_black_box_mode_against_naftiko_serve_subprocess(tmp_path):
 
 def test_command_line_writes_reports_and_exit_code(tmp_path, capsys):
     junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
-    code = command.main([str(SUITE / "cases" / "rest"), str(SUITE / "cases" / "bodies"), "--junit", str(junit),
-                         "--json", str(report), "-k", "404", "-k", "multipart"])
+    code = command.main(
+        [
+            str(SUITE / "cases" / "rest"),
+            str(SUITE / "cases" / "bodies"),
+            "--junit",
+            str(junit),
+            "--json",
+            str(report),
+            "-k",
+            "404",
+            "-k",
+            "multipart",
+        ]
+    )
     output = capsys.readouterr().out
     assert code == 0, output
     assert "feature" in output and "not-impl" in output
@@ -84,7 +105,7 @@ def test_a_failing_case_gives_a_precise_diff_and_exit_1(tmp_path, capsys):
     case.write_text(f"""
 id: expects-the-wrong-path
 features: [rest, simple]
-capability: {{file: {SUITE / 'capabilities' / 'items.yaml'}}}
+capability: {{file: {SUITE / "capabilities" / "items.yaml"}}}
 request: {{path: /items/7}}
 upstream: [{{method: GET, path: /api/items/8}}]
 expect: {{status: 200}}
@@ -116,8 +137,11 @@ def broken_dash_underscore(monkeypatch):
 def test_mutation_no_path_percent_encoding_is_caught(broken_percent_encoding):
     results, output = run(["consumed/path-value", "mcp/tools-and-mcp-aliases"])
     failed = {i for i, r in results.items() if r.status == FAIL}
-    assert {"consumed/path-value-slash-is-one-segment", "consumed/path-value-space-and-question-mark",
-            "mcp/tools-and-mcp-aliases-and-namespace-reference"} <= failed, output
+    assert {
+        "consumed/path-value-slash-is-one-segment",
+        "consumed/path-value-space-and-question-mark",
+        "mcp/tools-and-mcp-aliases-and-namespace-reference",
+    } <= failed, output
 
 
 def test_mutation_no_dash_underscore_matching_is_caught(broken_dash_underscore):

@@ -7,7 +7,6 @@ import json
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
-
 from polytomic_cases import CASES, SYNC_ID, Case
 from support import API_KEY, Canned
 from test_rest_polytomic import rest_request

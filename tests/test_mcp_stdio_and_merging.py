@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 from mcp import Client, StdioServerParameters
-
 from polytomic_cases import CASES
 from support import API_KEY, CAPABILITIES, ROOT, running_gateway
 
@@ -46,16 +45,25 @@ async def test_stdio_gives_the_same_results(upstream):
 def test_stdio_stdout_carries_only_json_rpc(upstream):
     """D64: every stdout line is a JSON-RPC message; logs and warnings go to stderr."""
     messages = [
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        },
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "get-sync", "arguments": {"id": "x"}}},
     ]
     stdin = "".join(json.dumps(m) + "\n" for m in messages)
     env = {k: v for k, v in stdio_env().items() if k != "POLYTOMIC_API_KEY"}  # unset key: a warning on stderr
-    done = subprocess.run(stdio_command(upstream.url), input=stdin, capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=60)
+    done = subprocess.run(
+        stdio_command(upstream.url), input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     replies = [json.loads(line) for line in lines]
     assert all(reply.get("jsonrpc") == "2.0" for reply in replies)
@@ -104,8 +112,10 @@ capability:
 
 async def test_two_adapters_share_one_port(tmp_path, upstream):
     """D31: /mcp lists both sets, /mcp/<ns> only its own; REST on the same port still works."""
-    files = [_mcp_only_capability(tmp_path / "a.yml", "alpha", "list-alpha", upstream.url),
-             _mcp_only_capability(tmp_path / "b.yml", "beta", "list-beta", upstream.url)]
+    files = [
+        _mcp_only_capability(tmp_path / "a.yml", "alpha", "list-alpha", upstream.url),
+        _mcp_only_capability(tmp_path / "b.yml", "beta", "list-beta", upstream.url),
+    ]
     with running_gateway(files) as gateway:
         base = gateway.url(9300)
         async with Client(base + "/mcp") as client:
@@ -124,8 +134,12 @@ def test_duplicate_tool_names_on_one_endpoint_name_both_files(tmp_path, upstream
     """D32: the same tool name twice on one MCP endpoint is a load error naming both files."""
     first = _mcp_only_capability(tmp_path / "a.yml", "alpha", "list-things", upstream.url)
     second = _mcp_only_capability(tmp_path / "b.yml", "beta", "list-things", upstream.url)
-    done = subprocess.run([sys.executable, "-m", "naftiko_runtime", "validate", str(first), str(second)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "naftiko_runtime", "validate", str(first), str(second)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     [line] = [line for line in done.stdout.splitlines() if "list-things" in line]
     assert line.startswith(str(second)) and str(first) in line
@@ -135,16 +149,23 @@ def test_duplicate_tool_names_on_one_endpoint_name_both_files(tmp_path, upstream
 def test_rest_path_under_mcp_collides(tmp_path, upstream, path):
     capability = _mcp_only_capability(tmp_path / "a.yml", "alpha", "list-alpha", upstream.url)
     capability.write_text(capability.read_text().replace("- path: /alpha/things", f"- path: {path}"))
-    done = subprocess.run([sys.executable, "-m", "naftiko_runtime", "validate", str(capability)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "naftiko_runtime", "validate", str(capability)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert "collides with the MCP endpoint" in done.stdout
 
 
 def _initialize(url: str, **headers: str) -> httpx.Response:
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-    return httpx.post(url, json=message, headers={"Accept": "application/json, text/event-stream",
-                                                   "MCP-Protocol-Version": "2025-06-18", **headers})
+    return httpx.post(
+        url,
+        json=message,
+        headers={"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18", **headers},
+    )
 
 
 def test_loopback_endpoint_refuses_rebound_hosts(polytomic):
@@ -157,7 +178,11 @@ def test_loopback_endpoint_refuses_rebound_hosts(polytomic):
 
 def test_tool_names_stay_within_64_characters(tmp_path, upstream):
     capability = _mcp_only_capability(tmp_path / "a.yml", "alpha", "t" * 65, upstream.url)
-    done = subprocess.run([sys.executable, "-m", "naftiko_runtime", "validate", str(capability)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "naftiko_runtime", "validate", str(capability)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert "64" in done.stdout and ":21:7:" in done.stdout

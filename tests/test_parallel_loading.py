@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from support import CAPABILITIES
+
 from naftiko_runtime.serving.loading import PARALLEL_FROM, load_file, load_files
 from naftiko_runtime.settings import Settings
-
-from support import CAPABILITIES
 
 
 def test_parallel_reports_match_sequential_ones(tmp_path):

@@ -20,13 +20,26 @@ def calls(client):
     """(name, call, expected method, expected upstream path) for every one of the 23 operations."""
     ms, bs = client.model_sync, client.bulk_sync
     model_body = dict(fields=[], mode="create", name="n", schedule=SCHEDULE, target={"connection_id": "c"})
-    bulk_body = dict(default_schedule=SCHEDULE, destination_configuration={}, destination_connection_id="d",
-                     name="n", source_connection_id="s")
+    bulk_body = dict(
+        default_schedule=SCHEDULE,
+        destination_configuration={},
+        destination_connection_id="d",
+        name="n",
+        source_connection_id="s",
+    )
     return [
-        ("model_sync.get_source", lambda: ms.get_source(SYNC_ID, params={"db": ["sales"]}), "GET",
-         f"/api/connections/{SYNC_ID}/modelsync/source"),
-        ("model_sync.get_source_fields", lambda: ms.get_source_fields(SYNC_ID, params={"t": ["u"]}), "GET",
-         f"/api/connections/{SYNC_ID}/modelsync/source/fields"),
+        (
+            "model_sync.get_source",
+            lambda: ms.get_source(SYNC_ID, params={"db": ["sales"]}),
+            "GET",
+            f"/api/connections/{SYNC_ID}/modelsync/source",
+        ),
+        (
+            "model_sync.get_source_fields",
+            lambda: ms.get_source_fields(SYNC_ID, params={"t": ["u"]}),
+            "GET",
+            f"/api/connections/{SYNC_ID}/modelsync/source/fields",
+        ),
         ("model_sync.list", lambda: ms.list(active=True, limit=5), "GET", "/api/syncs"),
         ("model_sync.create", lambda: ms.create(**model_body), "POST", "/api/syncs"),
         ("model_sync.get_schedule_options", lambda: ms.get_schedule_options(), "GET", "/api/syncs/schedules"),
@@ -42,22 +55,35 @@ def calls(client):
         ("bulk_sync.get", lambda: bs.get(SYNC_ID, refresh_schemas=True), "GET", f"/api/bulk/syncs/{SYNC_ID}"),
         ("bulk_sync.update", lambda: bs.update(SYNC_ID, **bulk_body), "PUT", f"/api/bulk/syncs/{SYNC_ID}"),
         ("bulk_sync.delete", lambda: bs.delete(SYNC_ID, refresh_schemas=True), "DELETE", f"/api/bulk/syncs/{SYNC_ID}"),
-        ("bulk_sync.activate", lambda: bs.activate(SYNC_ID, active=False), "POST",
-         f"/api/bulk/syncs/{SYNC_ID}/activate"),
+        (
+            "bulk_sync.activate",
+            lambda: bs.activate(SYNC_ID, active=False),
+            "POST",
+            f"/api/bulk/syncs/{SYNC_ID}/activate",
+        ),
         ("bulk_sync.cancel", lambda: bs.cancel(SYNC_ID), "POST", f"/api/bulk/syncs/{SYNC_ID}/cancel"),
         ("bulk_sync.start", lambda: bs.start(SYNC_ID, test=True), "POST", f"/api/bulk/syncs/{SYNC_ID}/executions"),
         ("bulk_sync.get_status", lambda: bs.get_status(SYNC_ID), "GET", f"/api/bulk/syncs/{SYNC_ID}/status"),
-        ("bulk_sync.get_source", lambda: bs.get_source(SYNC_ID, include_fields=True), "GET",
-         f"/api/connections/{SYNC_ID}/bulksync/source"),
-        ("bulk_sync.get_destination", lambda: bs.get_destination(SYNC_ID), "GET",
-         f"/api/connections/{SYNC_ID}/bulksync/target"),
+        (
+            "bulk_sync.get_source",
+            lambda: bs.get_source(SYNC_ID, include_fields=True),
+            "GET",
+            f"/api/connections/{SYNC_ID}/bulksync/source",
+        ),
+        (
+            "bulk_sync.get_destination",
+            lambda: bs.get_destination(SYNC_ID),
+            "GET",
+            f"/api/connections/{SYNC_ID}/bulksync/target",
+        ),
     ]
 
 
 @pytest.fixture
 def client(polytomic):
-    return polytomic_sdk.Polytomic(base_url=polytomic.url(8080) + "/v1", token="anything", version="2024-02-08",
-                                   max_retries=0)
+    return polytomic_sdk.Polytomic(
+        base_url=polytomic.url(8080) + "/v1", token="anything", version="2024-02-08", max_retries=0
+    )
 
 
 def test_sdk_drives_all_23_operations(client, upstream):

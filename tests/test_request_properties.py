@@ -40,7 +40,7 @@ def operations(draw):
 def compile_plan(parameters):
     consumed_path = "/base" + "".join("/{" + n + "}" for n, loc, *_ in parameters if loc == "path")
     with_map, inputs = {}, {}
-    for name, location, source, value in parameters:
+    for name, _, source, value in parameters:
         if source == "input":
             with_map[name] = f"rest.in_{name}"
             inputs[f"in_{name}"] = value
@@ -53,13 +53,51 @@ def compile_plan(parameters):
         "naftiko": "1.0.0-alpha2",
         "info": {"label": "generated", "description": "generated"},
         "capability": {
-            "consumes": [{"type": "http", "namespace": "api", "baseUri": "http://upstream.test/v2", "resources": [{
-                "name": "r", "path": consumed_path, "operations": [{"name": "op", "method": "POST", "inputParameters": [
-                    {"name": n, "in": loc, "type": "string"} for n, loc, *_ in parameters]}]}]}],
-            "exposes": [{"type": "rest", "namespace": "api-rest", "port": 8080, "resources": [{
-                "path": "/x", "operations": [{"method": "POST", "call": "api.op", "with": with_map,
-                                              "inputParameters": [{"name": f"in_{n}", "in": "query", "type": "string",
-                                                                   "description": "d"} for n, *_ in parameters]}]}]}],
+            "consumes": [
+                {
+                    "type": "http",
+                    "namespace": "api",
+                    "baseUri": "http://upstream.test/v2",
+                    "resources": [
+                        {
+                            "name": "r",
+                            "path": consumed_path,
+                            "operations": [
+                                {
+                                    "name": "op",
+                                    "method": "POST",
+                                    "inputParameters": [
+                                        {"name": n, "in": loc, "type": "string"} for n, loc, *_ in parameters
+                                    ],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+            "exposes": [
+                {
+                    "type": "rest",
+                    "namespace": "api-rest",
+                    "port": 8080,
+                    "resources": [
+                        {
+                            "path": "/x",
+                            "operations": [
+                                {
+                                    "method": "POST",
+                                    "call": "api.op",
+                                    "with": with_map,
+                                    "inputParameters": [
+                                        {"name": f"in_{n}", "in": "query", "type": "string", "description": "d"}
+                                        for n, *_ in parameters
+                                    ],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
         },
     }
     # The values are the subject, not YAML's escaping rules: hand the decoded document over directly.
@@ -86,7 +124,8 @@ def test_upstream_request_decodes_back_to_the_values_given(parameters):
     expected_path = [v for _, loc, _, v in parameters if loc == "path"]
     assert [unquote(s) for s in segments] == expected_path, "D15: each value is exactly one segment"
     assert parse_qsl(request.url.query.decode(), keep_blank_values=True) == [
-        (n, v) for n, loc, _, v in parameters if loc == "query"]
+        (n, v) for n, loc, _, v in parameters if loc == "query"
+    ]
     for name, location, _, value in parameters:
         if location == "header":
             assert request.headers[name] == value

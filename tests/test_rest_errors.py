@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import httpx
-
 from support import CAPABILITIES, Canned, running_gateway
 
 NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
@@ -29,8 +28,9 @@ def test_non_integer_limit_is_400_and_nothing_is_sent(polytomic, upstream):
 
 
 def test_non_json_body_is_400(polytomic, upstream):
-    response = httpx.post(polytomic.url(8080) + "/v1/api/syncs", content=b"{not json",
-                          headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        polytomic.url(8080) + "/v1/api/syncs", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert problem(response)["errors"][0]["name"] == "body"
     assert upstream.requests == []
@@ -93,8 +93,9 @@ def test_unknown_path_is_404_problem(polytomic):
 
 
 def test_oversized_body_is_413(tmp_path, upstream):
-    with running_gateway(CAPABILITIES, {}, base_uris={ns: upstream.url for ns in NAMESPACES},
-                         max_request_body=1024) as gateway:
+    with running_gateway(
+        CAPABILITIES, {}, base_uris={ns: upstream.url for ns in NAMESPACES}, max_request_body=1024
+    ) as gateway:
         response = httpx.post(gateway.url(8080) + "/v1/api/syncs", json={"name": "x" * 4096})
         assert response.status_code == 413
         problem(response)

@@ -7,7 +7,6 @@ import json
 
 import httpx
 import pytest
-
 from polytomic_cases import CASES, SYNC_ID, Case
 from support import API_KEY, Canned
 
@@ -20,8 +19,9 @@ def rest_request(gateway, case: Case, **overrides) -> httpx.Response:
         else:
             params.append((name, json.dumps(value) if isinstance(value, bool) else str(value)))
     headers = {"Authorization": "Bearer caller-token", "X-Polytomic-Version": "2024-02-08"}
-    return httpx.request(case.method, gateway.url(8080) + case.rest_path, params=params, headers=headers,
-                         json=case.body, **overrides)
+    return httpx.request(
+        case.method, gateway.url(8080) + case.rest_path, params=params, headers=headers, json=case.body, **overrides
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.tool)
@@ -53,9 +53,10 @@ def test_path_value_stays_one_segment(polytomic, upstream, hostile):
     raw = upstream.last.target.partition("?")[0]
     prefix = "/api/syncs/"
     assert raw.startswith(prefix)
-    segment = raw[len(prefix):]
+    segment = raw[len(prefix) :]
     assert "/" not in segment and "?" not in segment and "#" not in segment
     from urllib.parse import unquote
+
     assert unquote(segment) == hostile
     assert upstream.last.query == []
 
@@ -71,6 +72,7 @@ def test_dot_segments_are_refused(polytomic, upstream, dots):
 
 def _quote(value: str) -> str:
     from urllib.parse import quote
+
     return quote(value, safe="")
 
 
@@ -87,8 +89,11 @@ def test_empty_bodied_delete_stays_empty(polytomic, upstream):
 def test_upstream_error_passes_through_unchanged(polytomic, upstream, status):
     """D51: the upstream status and body unchanged, so the SDK can parse them."""
     body = json.dumps({"message": "nope", "status": status, "metadata": {"id": SYNC_ID}}).encode()
-    upstream.reset(lambda request: Canned(status, body, {"Content-Type": "application/json", "Retry-After": "7",
-                                                         "X-Internal": "secret-host"}))
+    upstream.reset(
+        lambda request: Canned(
+            status, body, {"Content-Type": "application/json", "Retry-After": "7", "X-Internal": "secret-host"}
+        )
+    )
     response = httpx.get(polytomic.url(8080) + f"/v1/api/syncs/{SYNC_ID}")
     assert response.status_code == status
     assert response.content == body
@@ -106,8 +111,11 @@ def test_caller_cannot_add_query_parameters(polytomic, upstream):
 
 def test_undeclared_query_parameters_are_not_forwarded(polytomic, upstream):
     """Only parameters the capability declares reach the upstream (D52)."""
-    httpx.get(polytomic.url(8080) + "/v1/api/syncs", params={"limit": 3, "admin": "true"},
-              headers={"X-Forwarded-For": "1.2.3.4", "Cookie": "session=abc"})
+    httpx.get(
+        polytomic.url(8080) + "/v1/api/syncs",
+        params={"limit": 3, "admin": "true"},
+        headers={"X-Forwarded-For": "1.2.3.4", "Cookie": "session=abc"},
+    )
     assert upstream.last.query == [("limit", "3")]
     assert "x-forwarded-for" not in upstream.last.headers
     assert "cookie" not in upstream.last.headers

@@ -36,8 +36,12 @@ def corpus() -> list[tuple[str, dict]]:
     if not SHARED.is_dir():
         return []
     files = sorted((SHARED / "reference" / "src").rglob("*.y*ml"))
-    return [(f"{f.relative_to(SHARED)}#{i}", d) for f in files for i, d in enumerate(load_all(f))
-            if isinstance(d, dict) and "naftiko" in d]
+    return [
+        (f"{f.relative_to(SHARED)}#{i}", d)
+        for f in files
+        for i, d in enumerate(load_all(f))
+        if isinstance(d, dict) and "naftiko" in d
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +81,27 @@ def to_official(doc: object) -> object:
                 if isinstance(node.get(key), datetime.date):
                     node[key] = node[key].isoformat()
         if holder == "inputParameters" and ("consumes" in path):  # D3: documented consumed inputs
-            for key, ok in (("type", lambda v: v in PARAM_TYPES), ("description", lambda v: isinstance(v, str)),
-                            ("required", lambda v: isinstance(v, bool))):
+            for key, ok in (
+                ("type", lambda v: v in PARAM_TYPES),
+                ("description", lambda v: isinstance(v, str)),
+                ("required", lambda v: isinstance(v, bool)),
+            ):
                 if key in node and isinstance(node[key], (str, bool)) and ok(node[key]):
                     del node[key]
-        if "outputParameters" in path and node.get("type") == "object" and "properties" not in node \
-                and ("mapping" in node or "value" in node) and "consumes" not in path:
+        if (
+            "outputParameters" in path
+            and node.get("type") == "object"
+            and "properties" not in node
+            and ("mapping" in node or "value" in node)
+            and "consumes" not in path
+        ):
             node["properties"] = {}  # D3/D40: pass-through object output
-        if len(path) == 3 and path[:2] == ("capability", "exposes") and node.get("type") == "rest" \
-                and isinstance(node.get("description"), str):
+        if (
+            len(path) == 3
+            and path[:2] == ("capability", "exposes")
+            and node.get("type") == "rest"
+            and isinstance(node.get("description"), str)
+        ):
             del node["description"]  # D3: description on a REST adapter
         if holder in ("resources", "operations") and isinstance(node.get("name"), str):
             node["name"] = node["name"].replace("_", "-")  # D3: '_' in resource and operation names
@@ -105,6 +121,7 @@ def to_official(doc: object) -> object:
 
 # ------------------------------------------------------------------------------------------------
 # (a) The Polytomic files: the reason the dialect exists
+
 
 @needs_shared
 @pytest.mark.parametrize("path", POLYTOMIC, ids=lambda p: p.name)
@@ -139,11 +156,24 @@ def base() -> dict:
         "naftiko": "1.0.0-alpha2",
         "info": {"label": "Demo", "description": "A demo capability."},
         "capability": {
-            "consumes": [{"type": "http", "namespace": "api", "baseUri": "https://api.example.com/v1",
-                          "resources": [{"name": "items", "path": "/items",
-                                         "operations": [{"name": "list", "method": "GET"}]}]}],
-            "exposes": [{"type": "rest", "port": 8080, "namespace": "demo",
-                         "resources": [{"path": "/items", "operations": [{"method": "GET", "call": "api.list"}]}]}],
+            "consumes": [
+                {
+                    "type": "http",
+                    "namespace": "api",
+                    "baseUri": "https://api.example.com/v1",
+                    "resources": [
+                        {"name": "items", "path": "/items", "operations": [{"name": "list", "method": "GET"}]}
+                    ],
+                }
+            ],
+            "exposes": [
+                {
+                    "type": "rest",
+                    "port": 8080,
+                    "namespace": "demo",
+                    "resources": [{"path": "/items", "operations": [{"method": "GET", "call": "api.list"}]}],
+                }
+            ],
         },
     }
 
@@ -167,11 +197,23 @@ DEL = object()
 EX = "capability.exposes.0"
 OP = "capability.exposes.0.resources.0.operations.0"
 COP = "capability.consumes.0.resources.0.operations.0"
-MCP = {"type": "mcp", "namespace": "tools", "port": 9090,
-       "tools": [{"name": "list-items", "description": "List items.", "call": "api.list"}]}
-STEPS = [{"type": "call", "name": "fetch", "call": "api.list"},
-         {"type": "lookup", "name": "pick", "index": "fetch", "match": "id", "lookupValue": "$.id",
-          "outputParameters": ["name"]}]
+MCP = {
+    "type": "mcp",
+    "namespace": "tools",
+    "port": 9090,
+    "tools": [{"name": "list-items", "description": "List items.", "call": "api.list"}],
+}
+STEPS = [
+    {"type": "call", "name": "fetch", "call": "api.list"},
+    {
+        "type": "lookup",
+        "name": "pick",
+        "index": "fetch",
+        "match": "id",
+        "lookupValue": "$.id",
+        "outputParameters": ["name"],
+    },
+]
 
 # (id, document, expected substring of our first finding, or None when the document is valid)
 FIXTURES = [
@@ -179,8 +221,7 @@ FIXTURES = [
     ("mcp-http-valid", edit((EX, MCP)), None),
     ("mcp-stdio-valid", edit((EX, {k: v for k, v in MCP.items() if k != "port"} | {"transport": "stdio"})), None),
     ("mcp-stdio-with-port", edit((EX, {**MCP, "transport": "stdio"})), "'port' is not allowed"),
-    ("mcp-http-without-port", edit((EX, {k: v for k, v in MCP.items() if k != "port"})),
-     "missing required key 'port'"),
+    ("mcp-http-without-port", edit((EX, {k: v for k, v in MCP.items() if k != "port"})), "missing required key 'port'"),
     ("operation-without-method", edit((OP + ".method", DEL)), "missing required key 'method'"),
     ("port-not-integer", edit((EX + ".port", "abc")), "'port' must be an integer between 1 and 65535, got 'abc'"),
     ("port-out-of-range", edit((EX + ".port", 70000)), "between 1 and 65535"),
@@ -192,53 +233,183 @@ FIXTURES = [
     ("info-without-description", edit(("info.description", DEL)), "missing required key 'description'"),
     ("unknown-adapter-type", edit((EX + ".type", "grpc")), "unsupported adapter type 'grpc'"),
     ("bearer-auth-valid", edit(("capability.consumes.0.authentication", {"type": "bearer", "token": "{{T}}"})), None),
-    ("unknown-auth-type", edit(("capability.consumes.0.authentication", {"type": "oauth1"})),
-     "unsupported authentication type"),
-    ("basic-auth-with-token", edit(("capability.consumes.0.authentication", {"type": "basic", "token": "x"})),
-     "unknown key 'token'"),
+    (
+        "unknown-auth-type",
+        edit(("capability.consumes.0.authentication", {"type": "oauth1"})),
+        "unsupported authentication type",
+    ),
+    (
+        "basic-auth-with-token",
+        edit(("capability.consumes.0.authentication", {"type": "basic", "token": "x"})),
+        "unknown key 'token'",
+    ),
     ("tags-not-a-list", edit(("info.tags", "a,b")), "'tags' must be a list"),
     ("bad-created-date", edit(("info.created", "2024-13-01")), "YYYY-MM-DD"),
     ("capability-and-root-consumes", edit(("consumes", base()["capability"]["consumes"])), "not both"),
     ("empty-capability", edit(("capability", {})), "needs 'exposes' or 'consumes'"),
-    ("tool-without-description", edit((EX, MCP), (EX + ".tools.0.description", DEL)),
-     "missing required key 'description'"),
+    (
+        "tool-without-description",
+        edit((EX, MCP), (EX + ".tools.0.description", DEL)),
+        "missing required key 'description'",
+    ),
     ("tool-without-mode", edit((EX, MCP), (EX + ".tools.0.call", DEL)), "needs one of 'call', 'steps'"),
-    ("mock-tool-valid", edit((EX, MCP), (EX + ".tools.0.call", DEL),
-                             (EX + ".tools.0.outputParameters", [{"name": "n", "type": "string", "value": "x"}])), None),
-    ("orchestrated-operation-valid", edit((OP + ".call", DEL), (OP + ".name", "pick"), (OP + ".steps", STEPS),
-                                          (OP + ".mappings", [{"targetName": "n", "value": "$.pick.name"}]),
-                                          (OP + ".outputParameters", [{"name": "n", "type": "string"}])), None),
-    ("unknown-step-type", edit((OP + ".name", "x"), (OP + ".steps", [{"type": "loop", "name": "a"}])),
-     "unsupported step type 'loop'"),
+    (
+        "mock-tool-valid",
+        edit(
+            (EX, MCP),
+            (EX + ".tools.0.call", DEL),
+            (EX + ".tools.0.outputParameters", [{"name": "n", "type": "string", "value": "x"}]),
+        ),
+        None,
+    ),
+    (
+        "orchestrated-operation-valid",
+        edit(
+            (OP + ".call", DEL),
+            (OP + ".name", "pick"),
+            (OP + ".steps", STEPS),
+            (OP + ".mappings", [{"targetName": "n", "value": "$.pick.name"}]),
+            (OP + ".outputParameters", [{"name": "n", "type": "string"}]),
+        ),
+        None,
+    ),
+    (
+        "unknown-step-type",
+        edit((OP + ".name", "x"), (OP + ".steps", [{"type": "loop", "name": "a"}])),
+        "unsupported step type 'loop'",
+    ),
     ("json-body-valid", edit((COP + ".body", {"type": "json", "data": {"a": 1}})), None),
     ("raw-body-valid", edit((COP + ".body", '{"a": "{{x}}"}')), None),
     ("bad-body-type", edit((COP + ".body", {"type": "yaml", "data": "a"})), "unsupported request body type"),
-    ("control-valid", edit((EX, {"type": "control", "port": 9000, "management": {"health": True, "logs": True},
-                                 "observability": {"traces": {"sampling": 0.5, "propagation": "w3c"}}})), None),
-    ("trace-sampling-above-1", edit((EX, {"type": "control", "port": 9000,
-                                          "observability": {"traces": {"sampling": 2}}})), "between 0 and 1"),
-    ("skill-tool-from-and-instruction", edit((EX, {"type": "skill", "port": 7000, "namespace": "s", "skills": [
-        {"name": "s", "description": "d", "tools": [{"name": "t", "description": "d", "instruction": "i",
-                                                     "from": {"sourceNamespace": "a", "action": "b"}}]}]})),
-     "has both 'from' and 'instruction'"),
-    ("bind-key-lowercase", edit(("binds", [{"namespace": "env", "keys": {"api_key": "API_KEY"}}])),
-     "SCREAMING_SNAKE_CASE"),
-    ("static-mcp-resource-with-call", edit((EX, {**MCP, "resources": [
-        {"name": "r", "label": "R", "uri": "data://r", "description": "d", "location": "file:///tmp",
-         "call": "api.list"}]})), "'location' is not allowed"),
-    ("prompt-template-and-location", edit((EX, {**MCP, "prompts": [
-        {"name": "p", "label": "P", "description": "d", "location": "file:///p",
-         "template": [{"role": "user", "content": "hi"}]}]})), "has both 'template' and 'location'"),
-    ("forward-resource-valid", edit((EX + ".resources.0", {"path": "/proxy", "forward": {"targetNamespace": "api"}})),
-     None),
+    (
+        "control-valid",
+        edit(
+            (
+                EX,
+                {
+                    "type": "control",
+                    "port": 9000,
+                    "management": {"health": True, "logs": True},
+                    "observability": {"traces": {"sampling": 0.5, "propagation": "w3c"}},
+                },
+            )
+        ),
+        None,
+    ),
+    (
+        "trace-sampling-above-1",
+        edit((EX, {"type": "control", "port": 9000, "observability": {"traces": {"sampling": 2}}})),
+        "between 0 and 1",
+    ),
+    (
+        "skill-tool-from-and-instruction",
+        edit(
+            (
+                EX,
+                {
+                    "type": "skill",
+                    "port": 7000,
+                    "namespace": "s",
+                    "skills": [
+                        {
+                            "name": "s",
+                            "description": "d",
+                            "tools": [
+                                {
+                                    "name": "t",
+                                    "description": "d",
+                                    "instruction": "i",
+                                    "from": {"sourceNamespace": "a", "action": "b"},
+                                }
+                            ],
+                        }
+                    ],
+                },
+            )
+        ),
+        "has both 'from' and 'instruction'",
+    ),
+    (
+        "bind-key-lowercase",
+        edit(("binds", [{"namespace": "env", "keys": {"api_key": "API_KEY"}}])),
+        "SCREAMING_SNAKE_CASE",
+    ),
+    (
+        "static-mcp-resource-with-call",
+        edit(
+            (
+                EX,
+                {
+                    **MCP,
+                    "resources": [
+                        {
+                            "name": "r",
+                            "label": "R",
+                            "uri": "data://r",
+                            "description": "d",
+                            "location": "file:///tmp",
+                            "call": "api.list",
+                        }
+                    ],
+                },
+            )
+        ),
+        "'location' is not allowed",
+    ),
+    (
+        "prompt-template-and-location",
+        edit(
+            (
+                EX,
+                {
+                    **MCP,
+                    "prompts": [
+                        {
+                            "name": "p",
+                            "label": "P",
+                            "description": "d",
+                            "location": "file:///p",
+                            "template": [{"role": "user", "content": "hi"}],
+                        }
+                    ],
+                },
+            )
+        ),
+        "has both 'template' and 'location'",
+    ),
+    (
+        "forward-resource-valid",
+        edit((EX + ".resources.0", {"path": "/proxy", "forward": {"targetNamespace": "api"}})),
+        None,
+    ),
     ("resource-without-operations", edit((EX + ".resources.0.operations", DEL)), "needs 'operations' or 'forward'"),
-    ("aggregate-ref-tool-valid", edit(("capability.aggregates", [{"label": "A", "namespace": "agg", "functions": [
-        {"name": "list", "description": "d", "call": "api.list"}]}]), (EX, {**MCP, "tools": [{"ref": "agg.list"}]})),
-     None),
-    ("output-mapping-and-value", edit((OP + ".outputParameters", [{"type": "string", "mapping": "$.a", "value": "b"}])),
-     "has both 'mapping' and 'value'"),
-    ("mapped-output-with-name", edit((OP + ".outputParameters", [{"name": "a", "type": "string", "mapping": "$.a"}])),
-     "unknown key 'name'"),
+    (
+        "aggregate-ref-tool-valid",
+        edit(
+            (
+                "capability.aggregates",
+                [
+                    {
+                        "label": "A",
+                        "namespace": "agg",
+                        "functions": [{"name": "list", "description": "d", "call": "api.list"}],
+                    }
+                ],
+            ),
+            (EX, {**MCP, "tools": [{"ref": "agg.list"}]}),
+        ),
+        None,
+    ),
+    (
+        "output-mapping-and-value",
+        edit((OP + ".outputParameters", [{"type": "string", "mapping": "$.a", "value": "b"}])),
+        "has both 'mapping' and 'value'",
+    ),
+    (
+        "mapped-output-with-name",
+        edit((OP + ".outputParameters", [{"name": "a", "type": "string", "mapping": "$.a"}])),
+        "unknown key 'name'",
+    ),
     ("shared-consumer-file-valid", {"naftiko": "1.0.0-alpha2", "consumes": base()["capability"]["consumes"]}, None),
     ("with-number-valid", edit((OP + ".with", {"limit": 10, "q": "{{x}}"})), None),
     ("unsupported-version", edit(("naftiko", "2.0")), "unsupported naftiko version '2.0'"),
@@ -261,20 +432,43 @@ def test_fixture_verdict_agrees_with_official_schema(name, doc, expected, offici
 DIALECT_CASES = [
     ("D2-version-alpha1", edit(("naftiko", "1.0.0-alpha1")), "D2: alpha1 documents are read"),
     ("D2-version-0.5-float", edit(("naftiko", 0.5)), "D2: 0.5 documents are read (unquoted YAML 0.5)"),
-    ("D3-consumed-input-documented", edit((COP + ".inputParameters", [
-        {"name": "id", "in": "query", "type": "string", "description": "Id.", "required": True}])),
-     "D3: consumed inputParameters may carry type, description, required"),
+    (
+        "D3-consumed-input-documented",
+        edit(
+            (
+                COP + ".inputParameters",
+                [{"name": "id", "in": "query", "type": "string", "description": "Id.", "required": True}],
+            )
+        ),
+        "D3: consumed inputParameters may carry type, description, required",
+    ),
     ("D3-info-title", edit(("info", {"title": "Demo", "description": "d"})), "D3: info.title synonym of label"),
-    ("D3-object-output-passthrough", edit((OP + ".outputParameters", [{"type": "object", "mapping": "$."}])),
-     "D3/D40: object output with mapping and no properties"),
+    (
+        "D3-object-output-passthrough",
+        edit((OP + ".outputParameters", [{"type": "object", "mapping": "$."}])),
+        "D3/D40: object output with mapping and no properties",
+    ),
     ("D3-rest-adapter-description", edit((EX + ".description", "REST surface.")), "D3: description on REST adapter"),
-    ("D3-underscore-names", edit((COP + ".name", "list_all"), ("capability.consumes.0.resources.0.name", "all_items"),
-                                 (OP + ".name", "list_all"), (OP + ".call", "api.list_all")),
-     "D3: '_' in resource, operation and parameter names"),
-    ("D3-with-literals", edit((OP + ".with", {"a": True, "b": None, "c": {"x": 1}, "d": [1]})),
-     "D3/D20: with values of any JSON type"),
-    ("D1-unquoted-yaml-date", edit(("info.created", datetime.date(2026, 5, 19))),
-     "D1: a YAML loader makes datetime.date of an unquoted date"),
+    (
+        "D3-underscore-names",
+        edit(
+            (COP + ".name", "list_all"),
+            ("capability.consumes.0.resources.0.name", "all_items"),
+            (OP + ".name", "list_all"),
+            (OP + ".call", "api.list_all"),
+        ),
+        "D3: '_' in resource, operation and parameter names",
+    ),
+    (
+        "D3-with-literals",
+        edit((OP + ".with", {"a": True, "b": None, "c": {"x": 1}, "d": [1]})),
+        "D3/D20: with values of any JSON type",
+    ),
+    (
+        "D1-unquoted-yaml-date",
+        edit(("info.created", datetime.date(2026, 5, 19))),
+        "D1: a YAML loader makes datetime.date of an unquoted date",
+    ),
 ]
 
 
@@ -307,8 +501,27 @@ def at(doc, path):
     return doc
 
 
-TYPE_VALUES = ["rest", "mcp", "skill", "control", "http", "string", "number", "boolean", "object", "array",
-               "call", "lookup", "script", "json", "text", "bearer", "apikey", "basic", "oauth2"]
+TYPE_VALUES = [
+    "rest",
+    "mcp",
+    "skill",
+    "control",
+    "http",
+    "string",
+    "number",
+    "boolean",
+    "object",
+    "array",
+    "call",
+    "lookup",
+    "script",
+    "json",
+    "text",
+    "bearer",
+    "apikey",
+    "basic",
+    "oauth2",
+]
 
 
 def mutate(doc, rng: random.Random, donors: list) -> object | None:
@@ -355,11 +568,18 @@ def test_mutated_corpus_verdicts_agree_with_official_schema_modulo_D2_D3(officia
 # ------------------------------------------------------------------------------------------------
 # (c) Properties: never raises, every finding points into the document
 
-KEYS = sorted({k for _, d in CORPUS for _, n in nodes(d) if isinstance(n, dict) for k in n if isinstance(k, str)}
-              | {"naftiko", "capability", "exposes", "consumes", "type", "port", "tools", "outputParameters"})
+KEYS = sorted(
+    {k for _, d in CORPUS for _, n in nodes(d) if isinstance(n, dict) for k in n if isinstance(k, str)}
+    | {"naftiko", "capability", "exposes", "consumes", "type", "port", "tools", "outputParameters"}
+)
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8) | st.sampled_from(TYPE_VALUES)
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), inner, max_size=5), max_leaves=40)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), inner, max_size=5)
+    ),
+    max_leaves=40,
+)
 
 
 def resolves(doc, path) -> bool:

@@ -12,7 +12,6 @@ import time
 
 import httpx
 import pytest
-
 from support import API_KEY, CAPABILITIES, ROOT
 
 NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
@@ -20,9 +19,14 @@ NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
 
 def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
     offset = next(o for o in iter(lambda: random.randrange(10000, 40000), None) if ports_free(8080 + o, 9090 + o))
-    process = subprocess.Popen([sys.executable, "-m", "naftiko_runtime", "serve", "--port-offset", str(offset), *args],
-                               cwd=ROOT, env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "naftiko_runtime", "serve", "--port-offset", str(offset), *args],
+        cwd=ROOT,
+        env=dict(os.environ, **(env or {})),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     return process, offset
 
 
@@ -51,8 +55,9 @@ def wait_listening(process: subprocess.Popen, port: int, timeout: float = 20) ->
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_answers_then_stops_cleanly_on_sigterm(upstream, workers):
     base_uris = [arg for ns in NAMESPACES for arg in ("--base-uri", f"{ns}={upstream.url}")]
-    process, offset = start("--workers", str(workers), *base_uris, *map(str, CAPABILITIES),
-                            env={"POLYTOMIC_API_KEY": API_KEY})
+    process, offset = start(
+        "--workers", str(workers), *base_uris, *map(str, CAPABILITIES), env={"POLYTOMIC_API_KEY": API_KEY}
+    )
     try:
         wait_listening(process, 8080 + offset)
         wait_listening(process, 9090 + offset)
@@ -81,8 +86,9 @@ def test_keep_going_serves_the_valid_files(tmp_path, upstream):
     """D32b: the rejected file is listed, the valid one is served."""
     broken = tmp_path / "broken.yml"
     broken.write_text("naftiko: 1.0.0-alpha2\ncapability: [\n")
-    process, offset = start("--keep-going", "--base-uri", f"{NAMESPACES[0]}={upstream.url}",
-                            str(CAPABILITIES[1]), str(broken))
+    process, offset = start(
+        "--keep-going", "--base-uri", f"{NAMESPACES[0]}={upstream.url}", str(CAPABILITIES[1]), str(broken)
+    )
     try:
         wait_listening(process, 8080 + offset)
         assert httpx.get(f"http://127.0.0.1:{8080 + offset}/v1/api/syncs/schedules").status_code == 200

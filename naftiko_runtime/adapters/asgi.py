@@ -36,8 +36,14 @@ def content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
-async def send_response(send: Send, status: int, body: bytes, content_type: str | None,
-                        headers: tuple[tuple[str, str], ...] = (), head: bool = False) -> None:
+async def send_response(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str | None,
+    headers: tuple[tuple[str, str], ...] = (),
+    head: bool = False,
+) -> None:
     raw = [(b"content-length", str(len(body)).encode())]
     if content_type and body:
         raw.append((b"content-type", content_type.encode("latin-1")))
@@ -47,5 +53,6 @@ async def send_response(send: Send, status: int, body: bytes, content_type: str 
 
 
 async def send_problem(send: Send, problem: Problem, instance: str | None = None) -> None:
-    await send_response(send, problem.status, problem.body(instance), "application/problem+json",
-                        tuple(problem.headers.items()))
+    await send_response(
+        send, problem.status, problem.body(instance), "application/problem+json", tuple(problem.headers.items())
+    )

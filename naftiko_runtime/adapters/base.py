@@ -60,11 +60,10 @@ class Mounted:
 
 @dataclass(frozen=True)
 class MountContext:
-    """What a kind's handler gets from the server: the shared executor, the settings, the host."""
+    """What a kind's handler gets from the server: the shared executor and the settings."""
 
     executor: Executor
     settings: Settings
-    host: str
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,26 @@ from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 
-CASE_KEYS = {"id", "title", "checks", "features", "capability", "capabilities", "env", "files", "serve_options",
-             "upstream_down", "validate", "serve_fails", "steps", "request", "mcp", "upstream", "expect", "note"}
+CASE_KEYS = {
+    "id",
+    "title",
+    "checks",
+    "features",
+    "capability",
+    "capabilities",
+    "env",
+    "files",
+    "serve_options",
+    "upstream_down",
+    "validate",
+    "serve_fails",
+    "steps",
+    "request",
+    "mcp",
+    "upstream",
+    "expect",
+    "note",
+}
 STEP_KEYS = {"request", "mcp", "upstream", "expect", "note"}
 REQUEST_KEYS = {"method", "path", "port", "query", "headers", "json", "text", "form", "bytes"}
 MCP_KEYS = {"method", "params", "id", "notification", "namespace", "path", "port", "headers", "raw"}
@@ -45,7 +64,7 @@ class Case:
     def steps(self) -> list[dict[str, Any]]:
         if "steps" in self.data:
             return list(self.data["steps"] or [])
-        step = {k: self.data[k] for k in ("request", "mcp", "upstream", "expect") if k in self.data}
+        step: dict[str, Any] = {k: self.data[k] for k in ("request", "mcp", "upstream", "expect") if k in self.data}
         return [step] if ("request" in step or "mcp" in step) else []
 
 
@@ -149,12 +168,22 @@ def _cases_in(file: Path) -> list[Case]:
         case_id = str(entry.get("id") or default_id)
         if "/" not in case_id:
             case_id = f"{area}/{case_id}"
-        cases.append(Case(case_id, area, file, entry, str(entry.get("title", "")),
-                          [str(c) for c in entry.get("checks") or []], [str(f) for f in entry.get("features") or []]))
+        cases.append(
+            Case(
+                case_id,
+                area,
+                file,
+                entry,
+                str(entry.get("title", "")),
+                [str(c) for c in entry.get("checks") or []],
+                [str(f) for f in entry.get("features") or []],
+            )
+        )
     return cases
 
 
 # --- capability files --------------------------------------------------------------------------------
+
 
 def _yaml_rt() -> YAML:
     yaml = YAML()
@@ -196,15 +225,16 @@ def capability_sources(case: Case) -> list[tuple[str, str]]:
     return sources
 
 
-def prepare(case: Case, directory: Path, stub_url: str | None, port_for) -> Prepared:
+def prepare(case: Case, directory: Path, stub_url: str | None, port_for: Callable[[int], int] | None) -> Prepared:
     """Write the case's capability files into ``directory``; when serving, point consumed baseUris
-    at ``stub_url`` (keeping their path) and move exposed ports with ``port_for(original)``."""
+    at ``stub_url`` (keeping their path) and move exposed ports with ``port_for(original)``.
+    Validation passes ``None`` for both: the files are written as they are."""
     files: list[Path] = []
     ports: dict[int, int] = {}
     rest_port = mcp_port = None
     for name, text in capability_sources(case):
         path = directory / name
-        if stub_url is None:
+        if stub_url is None or port_for is None:
             path.write_text(text, encoding="utf-8")
             files.append(path)
             continue

@@ -8,7 +8,6 @@ stub, exposed ports moved to free ones), so a driver only has to serve or valida
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import shlex
 import signal
@@ -16,12 +15,18 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from naftiko_runtime.settings import Settings
 
 SERVE_OPTION_FLAGS = {
-    "timeout": "--timeout", "read_timeout": "--read-timeout", "connect_timeout": "--connect-timeout",
+    "timeout": "--timeout",
+    "read_timeout": "--read-timeout",
+    "connect_timeout": "--connect-timeout",
     "max_body_size": "--max-body-size",
 }
 """Case ``serve_options`` and the ``naftiko serve`` flags they become in black-box mode."""
@@ -45,7 +50,8 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]  # typeshed types socket addresses as Any
+        return port
 
 
 class InProcessDriver:
@@ -58,7 +64,7 @@ class InProcessDriver:
 
         self.implemented = set(IMPLEMENTED)
 
-    def _settings(self, options: dict[str, Any], strict: bool = False):
+    def _settings(self, options: dict[str, Any], strict: bool = False) -> Settings:
         from naftiko_runtime.settings import Settings
 
         settings = Settings(strict=strict or bool(options.get("strict")))
@@ -82,7 +88,9 @@ class InProcessDriver:
         return (1 if invalid else 0), lines
 
     @contextmanager
-    def serve(self, files: list[Path], env: dict[str, str], options: dict[str, Any], ports: list[int]) -> Iterator[None]:
+    def serve(
+        self, files: list[Path], env: dict[str, str], options: dict[str, Any], ports: list[int]
+    ) -> Iterator[None]:
         from naftiko_runtime import Runtime, load
         from naftiko_runtime.serving import logs
         from naftiko_runtime.serving.server import bind_sockets
@@ -112,7 +120,9 @@ class InProcessDriver:
         while not runtime.started:
             if not thread.is_alive() or time.monotonic() > deadline:
                 runtime.stop()
-                raise ServeFailed(f"the runtime did not start: {failure[0]!r}" if failure else "the runtime did not start")
+                raise ServeFailed(
+                    f"the runtime did not start: {failure[0]!r}" if failure else "the runtime did not start"
+                )
             time.sleep(0.01)
         try:
             yield
@@ -131,8 +141,13 @@ class BlackBoxDriver:
 
     name = "black-box"
 
-    def __init__(self, server_command: str | None, validate_command: str | None, features: set[str],
-                 startup_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        server_command: str | None,
+        validate_command: str | None,
+        features: set[str],
+        startup_timeout: float = 20.0,
+    ) -> None:
         self.server_command = server_command
         self.validate_command = validate_command
         self.implemented = set(features)
@@ -163,18 +178,27 @@ class BlackBoxDriver:
         if not self.validate_command:
             raise RuntimeError("validation cases need --validate-command in black-box mode")
         command = self._command(self.validate_command, files, {"strict": options.get("strict")}, files[0].parent)
-        done = subprocess.run(command, capture_output=True, text=True, env=self._environment(env), timeout=60,
-                              cwd=files[0].parent)
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=self._environment(env), timeout=60, cwd=files[0].parent
+        )
         return done.returncode, (done.stdout + done.stderr).splitlines()
 
     @contextmanager
-    def serve(self, files: list[Path], env: dict[str, str], options: dict[str, Any], ports: list[int]) -> Iterator[None]:
+    def serve(
+        self, files: list[Path], env: dict[str, str], options: dict[str, Any], ports: list[int]
+    ) -> Iterator[None]:
         if not self.server_command:
             raise RuntimeError("serving cases need --server-command in black-box mode")
         command = self._command(self.server_command, files, options, files[0].parent)
-        log = io.open(files[0].parent / "server.log", "w+b")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self._environment(env),
-                                   cwd=files[0].parent, start_new_session=True)
+        log = open(files[0].parent / "server.log", "w+b")
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self._environment(env),
+            cwd=files[0].parent,
+            start_new_session=True,
+        )
 
         def output() -> str:
             log.flush()

@@ -55,9 +55,17 @@ def compare(expected: Any, actual: Any, where: str = "$", subset: bool = False) 
     if is_matcher(expected):
         key, arg = next(iter(expected.items()))
         if key == "$absent":
-            return [] if (actual is ABSENT) == bool(arg) else [f"{where}: expected {'absent' if arg else 'present'}, got {show(actual)}"]
+            return (
+                []
+                if (actual is ABSENT) == bool(arg)
+                else [f"{where}: expected {'absent' if arg else 'present'}, got {show(actual)}"]
+            )
         if key == "$not":
-            return [f"{where}: expected not {show(arg)}, got {show(actual)}"] if not compare(arg, actual, where, subset) else []
+            return (
+                [f"{where}: expected not {show(arg)}, got {show(actual)}"]
+                if not compare(arg, actual, where, subset)
+                else []
+            )
         if actual is ABSENT:
             return [f"{where}: missing (expected {show(expected)})"]
         if key == "$any":
@@ -67,7 +75,11 @@ def compare(expected: Any, actual: Any, where: str = "$", subset: bool = False) 
             return [] if ok else [f"{where}: expected to match /{arg}/, got {show(actual)}"]
         if key == "$contains":
             if isinstance(actual, str):
-                return [] if isinstance(arg, str) and arg in actual else [f"{where}: expected to contain {show(arg)}, got {show(actual)}"]
+                return (
+                    []
+                    if isinstance(arg, str) and arg in actual
+                    else [f"{where}: expected to contain {show(arg)}, got {show(actual)}"]
+                )
             if isinstance(actual, list):
                 if any(not compare(arg, item, where, True) for item in actual):
                     return []
@@ -104,7 +116,7 @@ def compare(expected: Any, actual: Any, where: str = "$", subset: bool = False) 
         if len(expected) != len(actual):
             return [f"{where}: expected {len(expected)} elements {show(expected)}, got {len(actual)} {show(actual)}"]
         problems = []
-        for index, (e, a) in enumerate(zip(expected, actual)):
+        for index, (e, a) in enumerate(zip(expected, actual, strict=False)):
             problems += compare(e, a, f"{where}[{index}]", subset)
         return problems
     if not _scalar_equal(expected, actual):
@@ -114,7 +126,7 @@ def compare(expected: Any, actual: Any, where: str = "$", subset: bool = False) 
 
 def jsonpath_values(path: str, document: Any) -> Any:
     """A single match as itself, several as a list, none as ``ABSENT``."""
-    from jsonpath_ng.ext import parse
+    from jsonpath_ng.ext.parser import parse
 
     matches = [m.value for m in parse(path).find(document)]
     if not matches:
@@ -197,13 +209,16 @@ def parse_multipart(body: bytes, content_type: str) -> dict[str, Any] | None:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         disposition = headers.get("content-disposition", "")
-        name = re.search(r'\bname="([^"]*)"', disposition)
+        name_match = re.search(r'\bname="([^"]*)"', disposition)
         filename = re.search(r'\bfilename="([^"]*)"', disposition)
         text = content.decode("utf-8", "replace")
-        key = name.group(1) if name else ""
+        key = name_match.group(1) if name_match else ""
         if filename or "content-type" in headers:
-            parts[key] = {"value": text, "filename": filename.group(1) if filename else None,
-                          "content_type": headers.get("content-type")}
+            parts[key] = {
+                "value": text,
+                "filename": filename.group(1) if filename else None,
+                "content_type": headers.get("content-type"),
+            }
         else:
             parts[key] = text
     return parts

@@ -14,14 +14,17 @@ from typing import Any
 
 import httpx
 
-from .cases import Case, CaseError, prepare, substitute, validate_case_shape, write_files
+from .cases import Case, CaseError, Prepared, prepare, substitute, validate_case_shape, write_files
 from .drivers import ServeFailed, free_port
 from .match import check_body, compare, compare_headers, show
 from .stub import StubUpstream, check_step, describe_received
 
 PASS, FAIL, NOT_IMPLEMENTED, ERROR = "PASS", "FAIL", "NOT-IMPLEMENTED", "ERROR"
-MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-               "MCP-Protocol-Version": "2025-06-18"}
+MCP_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream",
+    "MCP-Protocol-Version": "2025-06-18",
+}
 
 
 @dataclass
@@ -60,11 +63,14 @@ def run_case(case: Case, driver: Any, keep: bool = False) -> Result:
 
 
 def _env(case: Case, substitutions: dict[str, str]) -> dict[str, str]:
-    return {str(k): substitute(str(v if not isinstance(v, bool) else str(v).lower()), substitutions)
-            for k, v in (case.data.get("env") or {}).items()}
+    return {
+        str(k): substitute(str(v if not isinstance(v, bool) else str(v).lower()), substitutions)
+        for k, v in (case.data.get("env") or {}).items()
+    }
 
 
 # --- validation cases --------------------------------------------------------------------------------
+
 
 def _run_validate(case: Case, driver: Any, directory: Path) -> list[str]:
     spec = case.data["validate"] or {}
@@ -80,8 +86,13 @@ def _run_validate(case: Case, driver: Any, directory: Path) -> list[str]:
     def pattern(text: str) -> re.Pattern[str]:
         names = {"file": prepared.files[0]}
         names.update({f"file{n + 1}": f for n, f in enumerate(prepared.files)})
-        return re.compile(re.sub(r"\{(file\d*)\}", lambda m: re.escape(str(names[m.group(1)])) if m.group(1) in names
-                                 else m.group(0), text))
+        return re.compile(
+            re.sub(
+                r"\{(file\d*)\}",
+                lambda m: re.escape(str(names[m.group(1)])) if m.group(1) in names else m.group(0),
+                text,
+            )
+        )
 
     diagnostic_lines = [line for line in lines if re.search(r":\d+:\d+: (error|warning): ", line)]
     for expected in spec.get("diagnostics") or []:
@@ -104,6 +115,7 @@ def _run_validate(case: Case, driver: Any, directory: Path) -> list[str]:
 
 
 # --- serving cases -----------------------------------------------------------------------------------
+
 
 def _closed_port_url() -> str:
     with socket.socket() as sock:  # bound then closed: nothing listens there
@@ -143,10 +155,11 @@ def _run_serve(case: Case, driver: Any, directory: Path) -> list[str]:
 
 def _port_open(port: int) -> bool:
     from .drivers import port_open
+
     return port_open(port)
 
 
-def _url(prepared, port: int | None, default: int | None, path: str) -> str:
+def _url(prepared: Prepared, port: int | None, default: int | None, path: str) -> str:
     original = port if port is not None else default
     if original is None:
         raise CaseError("no port: the capability exposes no adapter of that kind; give `port:`")
@@ -159,7 +172,9 @@ def _url(prepared, port: int | None, default: int | None, path: str) -> str:
 _mcp_ids = iter(range(1, 1 << 30))
 
 
-def _run_step(step: dict[str, Any], client: httpx.Client, stub: StubUpstream, prepared, index: int) -> list[str]:
+def _run_step(
+    step: dict[str, Any], client: httpx.Client, stub: StubUpstream, prepared: Prepared, index: int
+) -> list[str]:
     exchanges = step.get("upstream") or []
     record = stub.expect(exchanges)
     expect = step.get("expect") or {}
@@ -167,9 +182,10 @@ def _run_step(step: dict[str, Any], client: httpx.Client, stub: StubUpstream, pr
         spec = step["request"]
         kwargs: dict[str, Any] = {"headers": {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}}
         if "query" in spec:
-            kwargs["params"] = [(k, v2) for k, v in spec["query"].items()
-                                for v2 in (v if isinstance(v, list) else [v])]
-            kwargs["params"] = [(k, "true" if v is True else "false" if v is False else str(v)) for k, v in kwargs["params"]]
+            kwargs["params"] = [(k, v2) for k, v in spec["query"].items() for v2 in (v if isinstance(v, list) else [v])]
+            kwargs["params"] = [
+                (k, "true" if v is True else "false" if v is False else str(v)) for k, v in kwargs["params"]
+            ]
         if "json" in spec:
             kwargs["content"] = json.dumps(spec["json"]).encode()
             kwargs["headers"].setdefault("Content-Type", "application/json")
@@ -253,8 +269,12 @@ def _check_response(expect: dict[str, Any], response: httpx.Response, label: str
         else:
             for key in ("result", "error"):
                 if key in expect:
-                    problems += compare(expect[key], document.get(key) if isinstance(document, dict) else None,
-                                        f"{label} {key}", subset=True)
+                    problems += compare(
+                        expect[key],
+                        document.get(key) if isinstance(document, dict) else None,
+                        f"{label} {key}",
+                        subset=True,
+                    )
     if problems:
         text = body.decode("utf-8", "replace")
         problems.append(f"{label}: got {response.status_code} {content_type} {show(text[:600])}")

@@ -19,16 +19,30 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-from http.cookies import SimpleCookie
 
-from .match import (ABSENT, check_body, compare, compare_headers, normalize_pairs_expectation, pairs_to_mapping,
-                    show)
+from .match import ABSENT, check_body, compare, compare_headers, normalize_pairs_expectation, pairs_to_mapping, show
 
-MATCH_KEYS = {"method", "path", "query", "query_subset", "query_raw", "headers", "cookies", "digest", "json",
-              "json_subset", "jsonpath", "text", "form", "multipart", "empty"}
+MATCH_KEYS = {
+    "method",
+    "path",
+    "query",
+    "query_subset",
+    "query_raw",
+    "headers",
+    "cookies",
+    "digest",
+    "json",
+    "json_subset",
+    "jsonpath",
+    "text",
+    "form",
+    "multipart",
+    "empty",
+}
 EXCHANGE_KEYS = MATCH_KEYS | {"respond", "optional", "times", "note"}
 RESPONSE_KEYS = {"status", "headers", "json", "text", "delay", "drop"}
 
@@ -138,7 +152,7 @@ class StubUpstream:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
-    def __enter__(self) -> "StubUpstream":
+    def __enter__(self) -> StubUpstream:
         self.thread.start()
         return self
 
@@ -167,22 +181,37 @@ class StubUpstream:
             step = self.step
             index = self._choose(step, request)
             exchange = step.exchanges[index] if index is not None else None
-            if exchange is not None and "digest" in exchange and not digest_ok(exchange["digest"], request, self.nonces):
+            if (
+                exchange is not None
+                and "digest" in exchange
+                and not digest_ok(exchange["digest"], request, self.nonces)
+            ):
                 step.challenges += 1
                 nonce = secrets.token_hex(16)
                 self.nonces.add(nonce)
                 realm = exchange["digest"].get("realm", "conformance")
-                self._send(handler, 401, {"WWW-Authenticate": f'Digest realm="{realm}", qop="auth", nonce="{nonce}", '
-                                                             f'opaque="{secrets.token_hex(8)}", algorithm=MD5'},
-                           b'{"error":"digest credentials required"}')
+                self._send(
+                    handler,
+                    401,
+                    {
+                        "WWW-Authenticate": f'Digest realm="{realm}", qop="auth", nonce="{nonce}", '
+                        f'opaque="{secrets.token_hex(8)}", algorithm=MD5'
+                    },
+                    b'{"error":"digest credentials required"}',
+                )
                 return
             step.received.append((request, index))
             if index is not None:
                 step.uses[index] += 1
         if exchange is None:
-            self._send(handler, 501, {"Content-Type": "application/json"},
-                       json.dumps({"conformance_stub": "no exchange expected this request",
-                                   "request": request.describe()}).encode())
+            self._send(
+                handler,
+                501,
+                {"Content-Type": "application/json"},
+                json.dumps(
+                    {"conformance_stub": "no exchange expected this request", "request": request.describe()}
+                ).encode(),
+            )
             return
         respond = exchange.get("respond") or {}
         if respond.get("delay"):
@@ -232,8 +261,11 @@ def check_step(step: Step) -> list[str]:
         got = [r for r, idx in step.received if idx == i]
         want_at_least = 0 if exchange.get("optional") else exchange.get("times", 1)
         if len(got) < want_at_least:
-            problems.append(f"{label}: never received (expected {exchange.get('method', '')} "
-                            f"{exchange.get('path', '')})".replace("  ", " "))
+            problems.append(
+                f"{label}: never received (expected {exchange.get('method', '')} {exchange.get('path', '')})".replace(
+                    "  ", " "
+                )
+            )
             continue
         for request in got:
             problems += match_request(exchange, request, label)
@@ -252,11 +284,19 @@ def match_request(exchange: dict[str, Any], request: Received, label: str) -> li
     if "query_raw" in exchange:
         problems += compare(exchange["query_raw"], request.raw_query, f"{label} raw query", subset=True)
     if "query" in exchange:
-        problems += compare(normalize_pairs_expectation(exchange["query"] or {}), pairs_to_mapping(request.query),
-                            f"{label} query", subset=False)
+        problems += compare(
+            normalize_pairs_expectation(exchange["query"] or {}),
+            pairs_to_mapping(request.query),
+            f"{label} query",
+            subset=False,
+        )
     if "query_subset" in exchange:
-        problems += compare(normalize_pairs_expectation(exchange["query_subset"]), pairs_to_mapping(request.query),
-                            f"{label} query", subset=True)
+        problems += compare(
+            normalize_pairs_expectation(exchange["query_subset"]),
+            pairs_to_mapping(request.query),
+            f"{label} query",
+            subset=True,
+        )
     if "headers" in exchange:
         problems += compare_headers(exchange["headers"] or {}, request.headers, label)
     if "cookies" in exchange:
@@ -267,8 +307,12 @@ def match_request(exchange: dict[str, Any], request: Received, label: str) -> li
             pass
         cookies = {k: m.value for k, m in jar.items()}
         for name, value in (exchange["cookies"] or {}).items():
-            problems += compare(value if isinstance(value, dict) else str(value), cookies.get(name, ABSENT),
-                                f"{label} cookie {name}", subset=True)
+            problems += compare(
+                value if isinstance(value, dict) else str(value),
+                cookies.get(name, ABSENT),
+                f"{label} cookie {name}",
+                subset=True,
+            )
     problems += check_body(exchange, request.body, request.header("content-type") or "", label)
     return problems
 

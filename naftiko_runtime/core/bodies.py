@@ -50,6 +50,7 @@ def compile_body(template: Any) -> BodyTemplate:
     kind = template.get("type", "json")
     encoder = ENCODERS.get(kind)
     if encoder is None:
-        raise UnknownBodyType(f"request body type '{kind}' is not implemented by this runtime "
-                              f"(known: {', '.join(ENCODERS)})")
+        raise UnknownBodyType(
+            f"request body type '{kind}' is not implemented by this runtime (known: {', '.join(ENCODERS)})"
+        )
     return BodyTemplate(_compile(template.get("data")), encoder)

@@ -65,8 +65,11 @@ def compile_credentials(auth: Authentication | None, binds: BindValues) -> Crede
     names = frozenset({"authorization"})
     if auth.type == "bearer":
         token = _render(auth.token, binds)
-        return Credentials(headers=(("Authorization", f"Bearer {token}"),), header_names=names,
-                           secrets=(token,)) if token else Credentials(header_names=names)
+        return (
+            Credentials(headers=(("Authorization", f"Bearer {token}"),), header_names=names, secrets=(token,))
+            if token
+            else Credentials(header_names=names)
+        )
     username, password = _render(auth.username, binds), _render(auth.password, binds)
     if username is None or password is None:
         return Credentials(header_names=names)
@@ -74,5 +77,6 @@ def compile_credentials(auth: Authentication | None, binds: BindValues) -> Crede
     if auth.type == "digest":
         return Credentials(digest=(username, password), header_names=names, secrets=secrets)
     encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return Credentials(headers=(("Authorization", f"Basic {encoded}"),), header_names=names,
-                       secrets=secrets + (encoded,))
+    return Credentials(
+        headers=(("Authorization", f"Basic {encoded}"),), header_names=names, secrets=secrets + (encoded,)
+    )

@@ -25,7 +25,8 @@ from .upstream import UpstreamClients, UpstreamResponse
 
 PASSED_BACK_HEADERS = re.compile(
     r"^(location|retry-after|etag|last-modified|cache-control|link|x-ratelimit-[a-z-]+|ratelimit(-[a-z-]+)?"
-    r"|x-rate-limit-[a-z-]+)$")
+    r"|x-rate-limit-[a-z-]+)$"
+)
 """D52: response headers worth passing back; Content-Type is handled on its own."""
 
 
@@ -58,8 +59,10 @@ def _redacted(call: UpstreamCall, response: UpstreamResponse) -> tuple[bytes, tu
     forms = call.secret_forms
     if not forms:
         return response.body, headers
-    return (redact_bytes(response.body, forms),
-            tuple((k, redact_bytes(v.encode(), forms).decode()) for k, v in headers))
+    return (
+        redact_bytes(response.body, forms),
+        tuple((k, redact_bytes(v.encode(), forms).decode()) for k, v in headers),
+    )
 
 
 class Executor:
@@ -82,8 +85,11 @@ class Executor:
         try:
             document = call.decoder.decode(body)
         except DecodeError as exc:
-            raise Problem(502, f"upstream {call.label} answered {response.status} with a body that is not "
-                               f"{call.decoder.name} ({content_type or 'no Content-Type'}): {exc}") from exc
+            raise Problem(
+                502,
+                f"upstream {call.label} answered {response.status} with a body that is not "
+                f"{call.decoder.name} ({content_type or 'no Content-Type'}): {exc}",
+            ) from exc
         if plan.mapper.passthrough:
             # D46: the upstream bytes go back as they came; decoding above only proved them well-formed.
             return Reply(response.status, body, content_type or "application/json", headers, document)

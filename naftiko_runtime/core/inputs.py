@@ -116,8 +116,9 @@ def check_value(spec: InputSpec, value: Any, from_text: bool) -> tuple[Any, str 
     return value, None
 
 
-def check_inputs(specs: Iterable[InputSpec], raw: Mapping[str, tuple[Any, bool]]
-                 ) -> tuple[dict[str, Any], list[InputProblem]]:
+def check_inputs(
+    specs: Iterable[InputSpec], raw: Mapping[str, tuple[Any, bool]]
+) -> tuple[dict[str, Any], list[InputProblem]]:
     """``raw`` maps input names to ``(value, came_as_text)``; returns the inputs and the problems."""
     inputs: dict[str, Any] = {}
     problems: list[InputProblem] = []

@@ -8,11 +8,12 @@ fast path of dictionary lookups, and jsonpath-ng handles the full grammar.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-from jsonpath_ng.ext import parse as parse_jsonpath
+from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
 from ..spec.diagnostics import Finding
 from ..spec.expressions import Lookup, Template
@@ -37,8 +38,10 @@ def compile_path(expression: str) -> Extract:
         return lambda node: node
     simple = SIMPLE_PATH.match(expression)
     if simple:
-        steps = tuple(int(m.group(2)) if m.group(2) is not None else (m.group(1) or m.group(3))
-                      for m in SIMPLE_STEP.finditer(simple.group(1)))
+        steps = tuple(
+            int(m.group(2)) if m.group(2) is not None else (m.group(1) or m.group(3))
+            for m in SIMPLE_STEP.finditer(simple.group(1))
+        )
         return lambda node: _walk(node, steps)
     try:
         compiled = parse_jsonpath(expression)
@@ -50,6 +53,7 @@ def compile_path(expression: str) -> Extract:
     def single(node: Any) -> Any:
         matches = compiled.find(node)
         return matches[0].value if matches else None
+
     return single
 
 
@@ -139,6 +143,7 @@ def _compile_node(output: OutputParameter) -> Callable[[Any, Lookup], Any]:
             if node is None:
                 return None
             return {name: build(node, lookup) for name, build in fields}
+
         return build_object
     if output.type == "array" and output.items is not None:
         item = _compile_node(output.items)
@@ -148,5 +153,6 @@ def _compile_node(output: OutputParameter) -> Callable[[Any, Lookup], Any]:
             if node is None:
                 return None
             return [item(element, lookup) for element in (node if isinstance(node, list) else [node])]
+
         return build_array
     return lambda doc, lookup: select(doc)

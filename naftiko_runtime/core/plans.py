@@ -18,8 +18,16 @@ from typing import Any
 from ..spec.binds import BindValues
 from ..spec.diagnostics import Finding
 from ..spec.expressions import (
-    PLACEHOLDER, InputReference, Literal, Lookup, Reference, Template, WithSource, looks_like_reference,
-    normalize_name, with_source,
+    PLACEHOLDER,
+    InputReference,
+    Literal,
+    Lookup,
+    Reference,
+    Template,
+    WithSource,
+    looks_like_reference,
+    normalize_name,
+    with_source,
 )
 from ..spec.model import Capability, ConsumedOperation, Consumes, Exposed, Parameter
 from .bodies import BodyTemplate, UnknownBodyType, compile_body
@@ -87,6 +95,7 @@ class OperationPlan:
             if reference.namespace is None or reference.namespace in aliases:
                 return (reference.name in inputs), inputs.get(reference.name)
             return False, None
+
         return find
 
 
@@ -105,7 +114,7 @@ def _path_parts(path: str) -> tuple[str | Reference, ...]:
     parts: list[str | Reference] = []
     position = 0
     for match in PLACEHOLDER.finditer(path):
-        parts.append(path[position:match.start()])
+        parts.append(path[position : match.start()])
         parts.append(Reference(None, match.group(1)))
         position = match.end()
     parts.append(path[position:])
@@ -119,8 +128,9 @@ def _compile_pattern(text: str | None) -> re.Pattern[str] | None:
 class PlanCompiler:
     """Compiles every exposed operation of one capability; problems become findings."""
 
-    def __init__(self, capability: Capability, binds: BindValues, base_uris: Mapping[str, str],
-                 known_roots: Collection[str]):
+    def __init__(
+        self, capability: Capability, binds: BindValues, base_uris: Mapping[str, str], known_roots: Collection[str]
+    ):
         self.capability = capability
         self.binds = binds
         self.base_uris = base_uris
@@ -140,9 +150,15 @@ class PlanCompiler:
         sources = {key: with_source(value, exposed.aliases) for key, value in exposed.with_.items()}
         resolved = self._resolve(exposed.call)
         if resolved is None:
-            known = ", ".join(sorted(f"{c.namespace}.{o}" for c in self.capability.consumes.values() for o in c.operations))
-            self.findings.append(Finding.error(exposed.at + ("call",), f"call '{exposed.call}' does not resolve to a consumed "
-                                               f"operation (D4); known: {known or 'none'}"))
+            known = ", ".join(
+                sorted(f"{c.namespace}.{o}" for c in self.capability.consumes.values() for o in c.operations)
+            )
+            self.findings.append(
+                Finding.error(
+                    exposed.at + ("call",),
+                    f"call '{exposed.call}' does not resolve to a consumed operation (D4); known: {known or 'none'}",
+                )
+            )
             self._check_templates(exposed, sources, ())
             return None
         consumes, operation = resolved
@@ -171,9 +187,13 @@ class PlanCompiler:
         self._calls[label] = None
         decoder = DECODERS.get(operation.output_raw_format)
         if decoder is None:
-            self.findings.append(Finding.error(operation.at + ("outputRawFormat",),
-                                               f"response format '{operation.output_raw_format}' is not implemented "
-                                               f"by this runtime yet (known: {', '.join(DECODERS)})"))
+            self.findings.append(
+                Finding.error(
+                    operation.at + ("outputRawFormat",),
+                    f"response format '{operation.output_raw_format}' is not implemented "
+                    f"by this runtime yet (known: {', '.join(DECODERS)})",
+                )
+            )
             return None
         try:
             body = compile_body(operation.body) if operation.body is not None else None
@@ -183,15 +203,27 @@ class PlanCompiler:
         credentials = compile_credentials(consumes.authentication, self.binds)
         base_uri = self.base_uris.get(consumes.namespace, consumes.base_uri)
         call = UpstreamCall(
-            namespace=consumes.namespace, operation=operation.name, method=operation.method, base_uri=base_uri,
-            path_parts=_path_parts("/" + operation.path.lstrip("/") if operation.path else ""), arguments=(),
-            body=body, decoder=decoder, credentials=credentials,
-            secret_forms=secret_forms([*self.binds.secrets(), *credentials.secrets]))
+            namespace=consumes.namespace,
+            operation=operation.name,
+            method=operation.method,
+            base_uri=base_uri,
+            path_parts=_path_parts("/" + operation.path.lstrip("/") if operation.path else ""),
+            arguments=(),
+            body=body,
+            decoder=decoder,
+            credentials=credentials,
+            secret_forms=secret_forms([*self.binds.secrets(), *credentials.secrets]),
+        )
         self._calls[label] = call
         return call
 
-    def _arguments(self, exposed: Exposed, operation: ConsumedOperation, sources: Mapping[str, WithSource],
-                   credentials: Credentials) -> tuple[tuple[Argument, ...], dict[str, InputSpec]]:
+    def _arguments(
+        self,
+        exposed: Exposed,
+        operation: ConsumedOperation,
+        sources: Mapping[str, WithSource],
+        credentials: Credentials,
+    ) -> tuple[tuple[Argument, ...], dict[str, InputSpec]]:
         """D20/D21: each ``with`` entry, in YAML order, bound to a consumed parameter."""
         arguments: list[Argument] = []
         inferred: dict[str, InputSpec] = {}
@@ -204,13 +236,19 @@ class PlanCompiler:
             if parameter is None and key in placeholders:
                 parameter = Parameter(key, "path", "string", None, True)
             if parameter is None:
-                self.findings.append(Finding.warning(at, f"'{key}' names no parameter of {exposed.call}; "
-                                                         "its value is not sent (D21)"))
+                self.findings.append(
+                    Finding.warning(at, f"'{key}' names no parameter of {exposed.call}; its value is not sent (D21)")
+                )
                 continue
             if isinstance(source, Literal) and looks_like_reference(source.value, wrong_roots):
-                self.findings.append(Finding.warning(at, f"'{source.value}' looks like a reference but its root is "
-                                                         f"not this adapter's ({', '.join(exposed.aliases)}); it is "
-                                                         "sent as literal text (D20)"))
+                self.findings.append(
+                    Finding.warning(
+                        at,
+                        f"'{source.value}' looks like a reference but its root is "
+                        f"not this adapter's ({', '.join(exposed.aliases)}); it is "
+                        "sent as literal text (D20)",
+                    )
+                )
             arguments.append(Argument(parameter, source))
             if isinstance(source, InputReference):
                 inferred[source.name] = _inferred_input(source.name, parameter, route_by_key, credentials)
@@ -219,8 +257,9 @@ class PlanCompiler:
                 arguments.append(Argument(parameter, with_source(parameter.value, ())))
         return tuple(arguments), inferred
 
-    def _inputs(self, exposed: Exposed, inferred: dict[str, InputSpec], credentials: Credentials
-                ) -> tuple[InputSpec, ...]:
+    def _inputs(
+        self, exposed: Exposed, inferred: dict[str, InputSpec], credentials: Credentials
+    ) -> tuple[InputSpec, ...]:
         """Declared inputs override inferred ones; every path parameter is an input (D25)."""
         inputs = dict(inferred)
         route_by_key = {normalize_name(n): n for n in exposed.path_parameters}
@@ -234,18 +273,26 @@ class PlanCompiler:
             location = "path" if in_path else (declared.location or "query")
             credential = location == "header" and declared.name.lower() in credentials.header_names
             inputs[declared.name] = InputSpec(
-                name=declared.name, location=location, type=declared.type, description=declared.description,
-                required=(declared.required or in_path) and not credential, pattern=pattern, fills=declared.name,
-                credential=credential)
+                name=declared.name,
+                location=location,
+                type=declared.type,
+                description=declared.description,
+                required=(declared.required or in_path) and not credential,
+                pattern=pattern,
+                fills=declared.name,
+                credential=credential,
+            )
         known = {normalize_name(n) for n in inputs}
         for name in exposed.path_parameters:
             if normalize_name(name) not in known:
-                inputs[name] = InputSpec(name=name, location="path", type="string", required=True, description=None,
-                                         pattern=None)
+                inputs[name] = InputSpec(
+                    name=name, location="path", type="string", required=True, description=None, pattern=None
+                )
         return tuple(inputs.values())
 
-    def _check_templates(self, exposed: Exposed, sources: Mapping[str, WithSource],
-                         scope_items: tuple[Parameter | InputSpec, ...]) -> None:
+    def _check_templates(
+        self, exposed: Exposed, sources: Mapping[str, WithSource], scope_items: tuple[Parameter | InputSpec, ...]
+    ) -> None:
         """D4: every ``{{X}}`` in a ``with`` value names a bind variable or an input in scope."""
         scope = {item.name for item in scope_items} | {p.name for p in exposed.inputs}
         for key, source in sources.items():
@@ -254,22 +301,32 @@ class PlanCompiler:
             for reference in source.references:
                 is_bind, _ = self.binds.lookup(reference)
                 in_scope = reference.name in scope and (
-                    reference.namespace is None or reference.namespace in exposed.aliases)
+                    reference.namespace is None or reference.namespace in exposed.aliases
+                )
                 if not is_bind and not in_scope:
-                    self.findings.append(Finding.error(exposed.at + ("with", key),
-                                                       f"'{{{{{reference.text}}}}}' names neither a bind variable nor an "
-                                                       "input of this operation (D4)"))
+                    self.findings.append(
+                        Finding.error(
+                            exposed.at + ("with", key),
+                            f"'{{{{{reference.text}}}}}' names neither a bind variable nor an "
+                            "input of this operation (D4)",
+                        )
+                    )
 
 
-def _inferred_input(name: str, parameter: Parameter, route_by_key: Mapping[str, str],
-                    credentials: Credentials) -> InputSpec:
+def _inferred_input(
+    name: str, parameter: Parameter, route_by_key: Mapping[str, str], credentials: Credentials
+) -> InputSpec:
     """D25: an input inferred from ``with``, typed by the consumed parameter it fills."""
     in_path = normalize_name(name) in route_by_key
     location = "path" if in_path else (parameter.location or "query")
     credential = location == "header" and parameter.name.lower() in credentials.header_names
     return InputSpec(
-        name=name, location=location, type=parameter.type, description=parameter.description,
-        required=(parameter.required or in_path) and not credential, pattern=_compile_pattern(parameter.pattern),
-        fills=parameter.name, credential=credential,
+        name=name,
+        location=location,
+        type=parameter.type,
+        description=parameter.description,
+        required=(parameter.required or in_path) and not credential,
+        pattern=_compile_pattern(parameter.pattern),
+        fills=parameter.name,
+        credential=credential,
     )
-

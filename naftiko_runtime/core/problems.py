@@ -31,8 +31,14 @@ class InputProblem:
 
 
 class Problem(Exception):
-    def __init__(self, status: int, detail: str, *, errors: list[InputProblem] | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[InputProblem] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(detail)
         self.status = status
         self.detail = detail
@@ -47,8 +53,12 @@ class Problem(Exception):
             return "Error"
 
     def document(self, instance: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": "about:blank", "title": self.title, "status": self.status,
-                                "detail": self.detail}
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
         if instance:
             body["instance"] = instance
         if self.errors:

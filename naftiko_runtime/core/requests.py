@@ -22,6 +22,8 @@ from .plans import UpstreamCall
 from .problems import InputProblem, Problem
 
 USER_AGENT = f"naftiko-runtime/{__version__}"
+MAX_URL_LENGTH = 65_536
+"""httpx refuses longer URLs with an exception; a caller's oversized value is a 400 that says why."""
 FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
 
 
@@ -29,16 +31,22 @@ def encode_segment(name: str, value: Any) -> str:
     """D15: one path segment, whatever the value holds; dot segments and empty values refused."""
     text = render_scalar(value)
     if text in ("", ".", ".."):
-        raise Problem(400, f"path parameter '{name}' cannot be {text!r}: it would change the upstream path",
-                      errors=[InputProblem(name, "path", f"{text!r} is not a valid path segment")])
+        raise Problem(
+            400,
+            f"path parameter '{name}' cannot be {text!r}: it would change the upstream path",
+            errors=[InputProblem(name, "path", f"{text!r} is not a valid path segment")],
+        )
     return quote(text, safe="")
 
 
 def header_value(name: str, value: Any) -> str:
     text = render_scalar(value)
     if any(c in text for c in FORBIDDEN_IN_HEADERS):
-        raise Problem(400, f"header parameter '{name}' contains CR, LF or NUL",
-                      errors=[InputProblem(name, "header", "contains CR, LF or NUL")])
+        raise Problem(
+            400,
+            f"header parameter '{name}' contains CR, LF or NUL",
+            errors=[InputProblem(name, "header", "contains CR, LF or NUL")],
+        )
     return text
 
 
@@ -60,8 +68,11 @@ def build_request(call: UpstreamCall, inputs: Mapping[str, Any], lookup: Lookup)
             continue
         key = normalize_name(part.name)
         if key not in values:
-            raise Problem(400, f"no value for upstream path parameter '{part.name}'",
-                          errors=[InputProblem(part.name, "path", "required")])
+            raise Problem(
+                400,
+                f"no value for upstream path parameter '{part.name}'",
+                errors=[InputProblem(part.name, "path", "required")],
+            )
         path.append(encode_segment(part.name, values[key]))
     query: list[tuple[str, str]] = []
     headers: dict[str, str] = {"User-Agent": USER_AGENT}
@@ -102,14 +113,22 @@ def build_request(call: UpstreamCall, inputs: Mapping[str, Any], lookup: Lookup)
     url = call.base_uri.rstrip("/") + "".join(path)
     if query:
         url += "?" + urlencode(query)
+    if len(url) > MAX_URL_LENGTH:
+        raise Problem(
+            400,
+            f"the inputs make an upstream URL of {len(url):,} characters; the limit is "
+            f"{MAX_URL_LENGTH:,} (most servers refuse far less)",
+        )
     return httpx.Request(call.method, url, headers=headers, content=content)
 
 
 def _with_arguments(lookup: Lookup, values: Mapping[str, Any]) -> Lookup:
     """Body templates may also name the consumed parameters the ``with`` entries filled."""
+
     def find(reference: Reference) -> tuple[bool, Any]:
         found, value = lookup(reference)
         if not found and normalize_name(reference.name) in values:
             return True, values[normalize_name(reference.name)]
         return found, value
+
     return find

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
@@ -36,7 +37,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _transport(settings: Settings) -> httpx.AsyncBaseTransport:
+def network_transport(settings: Settings) -> httpx.AsyncBaseTransport:
     limits = httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections)
     if settings.transport == "httpx":
         return httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits)
@@ -46,6 +47,7 @@ def _transport(settings: Settings) -> httpx.AsyncBaseTransport:
     def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=30, ssl=_tls_context())
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
     return AiohttpTransport(verify=_tls_context(), limits=limits, client=session)
 
 
@@ -84,22 +86,39 @@ class _Where:
 class UpstreamClients:
     """One pooled ``httpx.AsyncClient`` per consumed namespace, opened in the app's lifespan."""
 
-    def __init__(self, settings: Settings):
+    def __init__(
+        self, settings: Settings, transport_factory: Callable[[Settings], httpx.AsyncBaseTransport] | None = None
+    ):
+        """``transport_factory`` replaces the pooled network transport of every namespace: an
+        embedding program (or a test) can route upstream calls through any httpx transport,
+        ``httpx.ASGITransport`` over an in-process app included."""
         self.settings = settings
+        self._transport_factory = transport_factory or network_transport
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
-        self._timeout = httpx.Timeout(connect=settings.connect_timeout, read=settings.read_timeout,
-                                      write=settings.read_timeout, pool=settings.connect_timeout)
+        self._timeout = httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.connect_timeout,
+        )
         self._timeout_extension = self._timeout.as_dict()
         self._transport_errors = _transport_errors()
+        self._in_flight: dict[str, int] = {}
+        """Exchanges under way per namespace: a connect timeout while every pooled connection is
+        busy is a full pool, not a network problem, and is named so (issue 10, item 8)."""
 
     def open(self, namespaces: set[str]) -> None:
         for namespace in sorted(namespaces - set(self._clients)):
-            transport = _transport(self.settings)
+            transport = self._transport_factory(self.settings)
             self._transports[namespace] = transport
             self._clients[namespace] = httpx.AsyncClient(
-                transport=transport, timeout=self._timeout, follow_redirects=False, cookies=_no_cookies(),
-                trust_env=False)
+                transport=transport,
+                timeout=self._timeout,
+                follow_redirects=False,
+                cookies=_no_cookies(),
+                trust_env=False,
+            )
 
     async def aclose(self) -> None:
         clients, self._clients, self._transports = self._clients, {}, {}
@@ -124,12 +143,37 @@ class UpstreamClients:
         return response
 
     async def send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
+        namespace = call.namespace
+        self._in_flight[namespace] = self._in_flight.get(namespace, 0) + 1
+        try:
+            return await self._send(call, request)
+        finally:
+            self._in_flight[namespace] -= 1
+
+    def _pool_exhausted(self, call: UpstreamCall, where: _Where) -> Problem:
+        return Problem(
+            503,
+            f"upstream {where}: all {self.settings.max_connections} pooled connections to "
+            f"{call.namespace} are busy and none came free within "
+            f"{self.settings.connect_timeout:g} s (pool exhausted)",
+            headers={"Retry-After": "1"},
+        )
+
+    async def _send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
         where = _Where(call, request)
         limit = self.settings.max_upstream_body
         try:
             async with asyncio.timeout(self.settings.total_timeout):
                 response = await self._exchange(call, request)
                 try:
+                    if not 200 <= response.status_code <= 599:
+                        # 101 would turn the caller's connection over to the upstream; 600+ has no
+                        # status line a server can send (D53).
+                        raise Problem(
+                            502,
+                            f"upstream {where} answered status {response.status_code}, "
+                            "which is not a final HTTP status",
+                        )
                     declared = response.headers.get("content-length", "")
                     if declared.isdigit() and int(declared) > limit:
                         raise Problem(502, f"upstream {where} answered a {declared}-byte body; the limit is {limit}")
@@ -144,6 +188,11 @@ class UpstreamClients:
         except TimeoutError as exc:
             raise Problem(504, f"upstream {where} did not answer within {self.settings.total_timeout:g} s") from exc
         except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.PoolTimeout) or (
+                isinstance(exc, httpx.ConnectTimeout)
+                and self._in_flight.get(call.namespace, 0) > self.settings.max_connections
+            ):
+                raise self._pool_exhausted(call, where) from exc
             if _is_timeout(exc):
                 raise Problem(504, f"upstream {where} timed out ({type(exc).__name__})") from exc
             raise Problem(502, f"upstream {where} could not be reached or broke off: {type(exc).__name__}") from exc

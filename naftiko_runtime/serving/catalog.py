@@ -22,7 +22,9 @@ def route_rows(listeners: ListenerSet) -> list[str]:
     placed: list[tuple[str, Mounted]] = [
         (f"{listener.host}:{port}", mounted)
         for port, listener in sorted(listeners.listeners.items())
-        for each in listener.mounted.values() for mounted in each]
+        for each in listener.mounted.values()
+        for mounted in each
+    ]
     placed += [("stdio", mounted) for mounted in listeners.portless]
     for address, mounted in placed:
         for row in KINDS[mounted.adapter.kind].describe(mounted):

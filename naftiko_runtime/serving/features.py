@@ -6,13 +6,15 @@ kinds bring their own features (``AdapterKind.features``).
 
 from ..adapters.registry import KINDS
 
-CORE_FEATURES = frozenset({
-    "loading",        # D1-D5: YAML, schema, semantic checks, positions
-    "binds",          # D10-D13: environment and file binds, templates
-    "simple",         # call + with + mapped outputs
-    "auth.consumed",  # basic, digest, bearer, apikey on consumed APIs
-    "bodies",         # operation-level body: json, text, xml, sparql, formUrlEncoded
-    "multi-file",     # D30-D34
-})
+CORE_FEATURES = frozenset(
+    {
+        "loading",  # D1-D5: YAML, schema, semantic checks, positions
+        "binds",  # D10-D13: environment and file binds, templates
+        "simple",  # call + with + mapped outputs
+        "auth.consumed",  # basic, digest, bearer, apikey on consumed APIs
+        "bodies",  # operation-level body: json, text, xml, sparql, formUrlEncoded
+        "multi-file",  # D30-D34
+    }
+)
 
 IMPLEMENTED = CORE_FEATURES | frozenset(feature for kind in KINDS.values() for feature in kind.features)

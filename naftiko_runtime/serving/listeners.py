@@ -52,13 +52,14 @@ class Listener:
         return [plan for each in self.mounted.values() for m in each for _, plan in m.operations]
 
     def described(self) -> str:
-        return ", ".join(f"{kind} ({sum(len(m.adapter.operations) for m in each)} operations)"
-                         for kind, each in self.mounted.items())
+        return ", ".join(
+            f"{kind} ({sum(len(m.adapter.operations) for m in each)} operations)" for kind, each in self.mounted.items()
+        )
 
 
 def _shadows(owner: Claim, claim: Claim) -> bool:
     """Whether ``claim``'s route lies under a path prefix that ``owner`` takes whole."""
-    return owner.prefix is not None and claim.route is not None and claim.route[:len(owner.prefix)] == owner.prefix
+    return owner.prefix is not None and claim.route is not None and claim.route[: len(owner.prefix)] == owner.prefix
 
 
 class ListenerSet:
@@ -84,8 +85,13 @@ class ListenerSet:
             port = adapter.port + self.settings.port_offset
             listener = self.listeners.get(port)
             if listener and self.address(adapter.address) != listener.host:
-                problems.append(Finding.error(adapter.at, f"port {port} is already bound on {listener.host}; "
-                                                          f"this adapter asks for {self.address(adapter.address)}"))
+                problems.append(
+                    Finding.error(
+                        adapter.at,
+                        f"port {port} is already bound on {listener.host}; "
+                        f"this adapter asks for {self.address(adapter.address)}",
+                    )
+                )
             for claim in KINDS[adapter.kind].claims(adapter, port):
                 claimed.setdefault(port, []).append(Claimed(claim, Place(source, claim.at)))
         for port, claims in claimed.items():
@@ -114,11 +120,16 @@ class ListenerSet:
         for entry in claims:
             for other in [*earlier, *claims]:
                 if _shadows(other.claim, entry.claim):
-                    problems.append(Finding.error(entry.claim.at, f"{entry.claim.label} collides with "
-                                                                  f"{other.claim.label} (D32)"))
+                    problems.append(
+                        Finding.error(entry.claim.at, f"{entry.claim.label} collides with {other.claim.label} (D32)")
+                    )
                 if other in earlier and _shadows(entry.claim, other.claim):
-                    problems.append(Finding.error(entry.claim.at, f"{entry.claim.label} collides with the route "
-                                                                  f"{other.claim.label} at {other.place} (D32)"))
+                    problems.append(
+                        Finding.error(
+                            entry.claim.at,
+                            f"{entry.claim.label} collides with the route {other.claim.label} at {other.place} (D32)",
+                        )
+                    )
         return problems
 
     def _mount(self, mounted: Mounted) -> None:
@@ -131,5 +142,6 @@ class ListenerSet:
         listener.mounted.setdefault(adapter.kind, []).append(mounted)
 
     def every_mounted(self) -> list[Mounted]:
-        return [m for listener in self.listeners.values() for each in listener.mounted.values() for m in each] + \
-            self.portless
+        return [
+            m for listener in self.listeners.values() for each in listener.mounted.values() for m in each
+        ] + self.portless

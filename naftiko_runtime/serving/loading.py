@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping, Sequence
 
 from ..adapters.base import Mounted
 from ..adapters.registry import KINDS, reference_roots
@@ -74,20 +74,23 @@ def _parse_and_check(path: Path) -> tuple[SourceDocument | Diagnostic, list[Shap
     return source, check_shape(source.data)
 
 
-def load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None
-               ) -> list[FileReport]:
+def load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None) -> list[FileReport]:
     workers = min(os.cpu_count() or 1, 8)
     if len(paths) < PARALLEL_FROM or workers < 2:
-        parsed = map(_parse_and_check, paths)
-        return [_report(path, item, settings, environ) for path, item in zip(paths, parsed)]
+        parsed: Iterator[tuple[SourceDocument | Diagnostic, list[ShapeFinding]]] = map(_parse_and_check, paths)
+        return [_report(path, item, settings, environ) for path, item in zip(paths, parsed, strict=True)]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         parsed = pool.map(_parse_and_check, paths, chunksize=16)
-        return [_report(path, item, settings, environ) for path, item in zip(paths, parsed)]
+        return [_report(path, item, settings, environ) for path, item in zip(paths, parsed, strict=True)]
 
 
-def _report(path: Path, item: tuple[SourceDocument | Diagnostic, list[ShapeFinding]], settings: Settings,
-            environ: Mapping[str, str] | None) -> FileReport:
+def _report(
+    path: Path,
+    item: tuple[SourceDocument | Diagnostic, list[ShapeFinding]],
+    settings: Settings,
+    environ: Mapping[str, str] | None,
+) -> FileReport:
     source, shape = item
     if isinstance(source, Diagnostic):
         return FileReport(path, [source])
@@ -98,8 +101,12 @@ def load_file(path: Path, settings: Settings, environ: Mapping[str, str] | None 
     return load_files([path], settings, environ)[0]
 
 
-def load_source(source: SourceDocument, settings: Settings, environ: Mapping[str, str] | None = None,
-                shape_findings: list[ShapeFinding] | None = None) -> FileReport:
+def load_source(
+    source: SourceDocument,
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    shape_findings: list[ShapeFinding] | None = None,
+) -> FileReport:
     environ = os.environ if environ is None else environ
     report = FileReport(source.path)
     if shape_findings is None:
@@ -108,7 +115,8 @@ def load_source(source: SourceDocument, settings: Settings, environ: Mapping[str
     builder = ModelBuilder(source.path, ADAPTER_PARSERS)
     capability = builder.build(source.data)
     findings = list(builder.findings)
-    binds, plans = BindValues(), {}
+    binds = BindValues()
+    plans: dict[str, dict[str, OperationPlan]] = {}
     if capability is not None:
         binds, bind_findings = resolve_binds(capability.binds, source.path.resolve().parent, environ)
         findings += bind_findings
@@ -127,8 +135,9 @@ def load_source(source: SourceDocument, settings: Settings, environ: Mapping[str
     findings += [f for f in shape if f.at not in error_paths]
     if settings.strict:
         findings = [Finding.error(f.at, f.message) if f.severity is Severity.WARNING else f for f in findings]
-    report.diagnostics = sorted({source.diagnostic(f) for f in findings},
-                                key=lambda d: (d.line, d.column, d.severity.value, d.message))
+    report.diagnostics = sorted(
+        {source.diagnostic(f) for f in findings}, key=lambda d: (d.line, d.column, d.severity.value, d.message)
+    )
     if capability is not None and not report.errors:
         report.loaded = LoadedCapability(source, capability, binds, plans)
     return report

@@ -40,3 +40,5 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # The mcp package logs a line per stateless request ("Terminating session: None"): noise unless debugging.
+    logging.getLogger("mcp.server.streamable_http").setLevel("DEBUG" if level.upper() == "DEBUG" else "WARNING")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import ipaddress
 import logging
 import os
 import signal
@@ -27,8 +26,9 @@ from ..adapters.registry import KINDS
 from ..core.execution import Executor
 from ..core.problems import Problem
 from ..core.upstream import UpstreamClients
-from ..settings import Settings
+from ..settings import Settings, is_loopback
 from .listeners import Listener, ListenerSet
+from .origins import OriginGuard, OriginPolicy
 
 log = logging.getLogger("naftiko")
 GRACEFUL_SHUTDOWN_SECONDS = 30
@@ -59,6 +59,10 @@ class PortApp:
             await self.route(scope["path"])(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+        else:
+            # No adapter speaks WebSocket: refuse the handshake (the server answers 403), never a 500.
+            await receive()
+            await send({"type": "websocket.close", "code": 1008})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Enter every part's lifespan (the MCP session managers) at start-up, leave them at shutdown."""
@@ -76,10 +80,11 @@ class PortApp:
         await send({"type": "lifespan.shutdown.complete"})
 
 
-def build_app(listener: Listener, executor: Executor, settings: Settings) -> PortApp:
-    """Every kind's handler for its adapters on one port."""
-    context = MountContext(executor, settings, listener.host)
-    return PortApp([KINDS[kind].mount(mounted, context) for kind, mounted in listener.mounted.items()])
+def build_app(listener: Listener, executor: Executor, settings: Settings) -> ASGIApp:
+    """Every kind's handler for its adapters on one port, behind the port's browser checks."""
+    context = MountContext(executor, settings)
+    parts = [KINDS[kind].mount(mounted, context) for kind, mounted in listener.mounted.items()]
+    return OriginGuard(PortApp(parts), OriginPolicy.for_listener(listener.host, settings))
 
 
 class _Server(uvicorn.Server):
@@ -117,9 +122,17 @@ def bind_sockets(listeners: list[Listener]) -> list[socket.socket]:
 
 
 def _config(app: Any, settings: Settings) -> uvicorn.Config:
-    return uvicorn.Config(app, loop="auto", http="auto", lifespan="on", access_log=False, log_config=None,
-                          timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS, server_header=False,
-                          proxy_headers=False)
+    return uvicorn.Config(
+        app,
+        loop="auto",
+        http="auto",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        server_header=False,
+        proxy_headers=False,
+    )
 
 
 class Runtime:
@@ -131,7 +144,9 @@ class Runtime:
         self.sockets = sockets
         self.clients = UpstreamClients(settings)
         self.executor = Executor(self.clients)
-        self.servers = [_Server(_config(build_app(listener, self.executor, settings), settings)) for listener in listeners]
+        self.servers = [
+            _Server(_config(build_app(listener, self.executor, settings), settings)) for listener in listeners
+        ]
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -152,16 +167,19 @@ class Runtime:
         """Serve until stopped (SIGINT/SIGTERM in the main thread); returns the exit code."""
         self._loop = asyncio.get_running_loop()
         sockets = self.sockets if self.sockets is not None else bind_sockets(self.listeners)
-        self.clients.open({step.call.namespace for listener in self.listeners for plan in listener.plans
-                           for step in plan.steps})
+        self.clients.open(
+            {step.call.namespace for listener in self.listeners for plan in listener.plans for step in plan.steps}
+        )
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 self._loop.add_signal_handler(sig, self._stop)
         for listener in self.listeners:
             log.info("listening on http://%s:%d: %s", listener.host, listener.port, listener.described())
         try:
-            results = await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in zip(self.servers, sockets)),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                *(server.serve(sockets=[sock]) for server, sock in zip(self.servers, sockets, strict=True)),
+                return_exceptions=True,
+            )
         finally:
             await self.clients.aclose()
             for sock in sockets:
@@ -172,23 +190,18 @@ class Runtime:
         return 1 if failures or any(not s.started for s in self.servers) else 0
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
-
-
 def warn_exposed(listeners: list[Listener]) -> None:
     """D34: exposing beyond loopback is deliberate, and it is said out loud. Exposed adapters have no
     authentication yet, so whoever reaches the port calls every operation with the gateway's keys."""
     for listener in listeners:
         if not is_loopback(listener.host):
-            log.warning("listening on %s:%d, which is not a loopback address, and no adapter on it has exposed "
-                        "authentication: anyone who can reach this port can call every operation with the "
-                        "credentials this gateway holds (D34)", listener.host, listener.port)
+            log.warning(
+                "listening on %s:%d, which is not a loopback address, and no adapter on it has exposed "
+                "authentication: anyone who can reach this port can call every operation with the "
+                "credentials this gateway holds (D34)",
+                listener.host,
+                listener.port,
+            )
 
 
 def serve(listeners: ListenerSet, settings: Settings) -> int:
@@ -208,6 +221,7 @@ def _run_one(listeners: list[Listener], settings: Settings, sockets: list[socket
     gc.freeze()
     try:
         import uvloop
+
         factory = uvloop.new_event_loop
     except ImportError:
         factory = None
@@ -235,6 +249,7 @@ def run(listeners: list[Listener], settings: Settings, sockets: list[socket.sock
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGTERM)
+
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
     log.info("serving with %d worker processes", settings.workers)

@@ -9,7 +9,7 @@ from ..adapters.base import MountContext, StdioServing
 from ..adapters.registry import KINDS
 from ..core.execution import Executor
 from ..core.upstream import UpstreamClients
-from ..settings import DEFAULT_HOST, Settings
+from ..settings import Settings
 from .listeners import ListenerSet
 
 log = logging.getLogger("naftiko")
@@ -29,6 +29,6 @@ async def serve_stdio(listeners: ListenerSet, settings: Settings) -> int:
     clients = UpstreamClients(settings)
     clients.open({step.call.namespace for m in mounted for _, plan in m.operations for step in plan.steps})
     try:
-        return await kind.serve_stdio(mounted, MountContext(Executor(clients), settings, DEFAULT_HOST))
+        return await kind.serve_stdio(mounted, MountContext(Executor(clients), settings))
     finally:
         await clients.aclose()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -47,7 +48,7 @@ def file_location(location: str, base_dir: Path) -> Path | None:
     """``file:///abs``, ``file:///./rel`` or ``file://./rel`` -> a path (relative to the file)."""
     if not location.startswith("file://"):
         return None
-    rest = location[len("file://"):]
+    rest = location[len("file://") :]
     if rest.startswith("/./") or rest.startswith("/../"):
         return base_dir / rest[1:]
     if rest.startswith("./") or rest.startswith("../"):
@@ -66,8 +67,9 @@ def _read_bind_file(path: Path) -> Mapping[str, Any]:
     return data
 
 
-def resolve_binds(binds: tuple[Bind, ...], base_dir: Path, environ: Mapping[str, str] | None = None
-                  ) -> tuple[BindValues, list[Finding]]:
+def resolve_binds(
+    binds: tuple[Bind, ...], base_dir: Path, environ: Mapping[str, str] | None = None
+) -> tuple[BindValues, list[Finding]]:
     environ = os.environ if environ is None else environ
     resolved, findings = BindValues(), []
     for bind in binds:
@@ -75,15 +77,23 @@ def resolve_binds(binds: tuple[Bind, ...], base_dir: Path, environ: Mapping[str,
         if bind.location:
             path = file_location(bind.location, base_dir)
             if path is None:
-                findings.append(Finding.error(bind.at + ("location",),
-                                              f"bind location '{bind.location}' is not a file:// URI; "
-                                              "secret-manager locations are not implemented by this runtime yet"))
+                findings.append(
+                    Finding.error(
+                        bind.at + ("location",),
+                        f"bind location '{bind.location}' is not a file:// URI; "
+                        "secret-manager locations are not implemented by this runtime yet",
+                    )
+                )
                 continue
             try:
                 source = _read_bind_file(path)
             except (OSError, ValueError, YAMLError) as exc:
-                findings.append(Finding.error(bind.at + ("location",),
-                                              f"cannot read bind file {path}: {getattr(exc, 'strerror', None) or exc}"))
+                findings.append(
+                    Finding.error(
+                        bind.at + ("location",),
+                        f"cannot read bind file {path}: {getattr(exc, 'strerror', None) or exc}",
+                    )
+                )
                 continue
         scope = resolved.namespaces.setdefault(bind.namespace, {})
         for variable, key in bind.keys.items():

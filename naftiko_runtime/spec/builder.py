@@ -14,7 +14,15 @@ from typing import Any, Protocol
 
 from .diagnostics import DocPath, Finding
 from .model import (
-    Authentication, Bind, Capability, ConsumedOperation, Consumes, Exposed, ExposedAdapter, OutputParameter, Parameter,
+    Authentication,
+    Bind,
+    Capability,
+    ConsumedOperation,
+    Consumes,
+    Exposed,
+    ExposedAdapter,
+    OutputParameter,
+    Parameter,
 )
 from .schema import VERSIONS
 
@@ -50,21 +58,21 @@ class ModelBuilder:
 
     # -- typed accessors: each reports the field it could not use ------------------------
 
-    def mapping(self, value: Any, at: DocPath, what: str) -> dict:
+    def mapping(self, value: Any, at: DocPath, what: str) -> dict[str, Any]:
         if isinstance(value, dict):
             return value
         if value is not None:
             self.error(at, f"{what} must be a mapping, got {type(value).__name__}")
         return {}
 
-    def sequence(self, value: Any, at: DocPath, what: str) -> list:
+    def sequence(self, value: Any, at: DocPath, what: str) -> list[Any]:
         if isinstance(value, list):
             return value
         if value is not None:
             self.error(at, f"{what} must be a list, got {type(value).__name__}")
         return []
 
-    def text(self, node: dict, key: str, at: DocPath, *, required: bool = False) -> str | None:
+    def text(self, node: dict[str, Any], key: str, at: DocPath, *, required: bool = False) -> str | None:
         value = node.get(key)
         if value is None:
             if required:
@@ -75,7 +83,7 @@ class ModelBuilder:
             return None
         return str(value)
 
-    def refuse(self, node: dict, key: str, at: DocPath, feature: str) -> None:
+    def refuse(self, node: dict[str, Any], key: str, at: DocPath, feature: str) -> None:
         if key in node:
             self.error(at + (key,), f"{feature} {NOT_YET}")
 
@@ -89,8 +97,10 @@ class ModelBuilder:
         if version is None:
             self.error((), "missing required field 'naftiko' (the specification version)")
         elif str(version) not in VERSIONS:
-            self.warning(("naftiko",), f"naftiko version '{version}' is not one of {', '.join(VERSIONS)}; "
-                                       "loading it as 1.0.0-alpha2 (D2)")
+            self.warning(
+                ("naftiko",),
+                f"naftiko version '{version}' is not one of {', '.join(VERSIONS)}; loading it as 1.0.0-alpha2 (D2)",
+            )
         info = self.mapping(data.get("info"), ("info",), "'info'")
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
         self.refuse(capability, "aggregates", ("capability",), "aggregates ('capability.aggregates', 'ref')")
@@ -107,12 +117,16 @@ class ModelBuilder:
             consumes[built.namespace] = built
         adapters = [self.adapter(item, at) for item, at in self.items(capability, "exposes", ("capability",))]
         return Capability(
-            file=self.file, version=str(version or ""), label=info.get("label") or info.get("title"),
-            description=info.get("description"), binds=tuple(b for b in binds if b),
-            consumes=consumes, adapters=tuple(a for a in adapters if a is not None),
+            file=self.file,
+            version=str(version or ""),
+            label=info.get("label") or info.get("title"),
+            description=info.get("description"),
+            binds=tuple(b for b in binds if b),
+            consumes=consumes,
+            adapters=tuple(a for a in adapters if a is not None),
         )
 
-    def items(self, node: dict, key: str, at: DocPath) -> list[tuple[Any, DocPath]]:
+    def items(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]:
         return [(item, at + (key, i)) for i, item in enumerate(self.sequence(node.get(key), at + (key,), f"'{key}'"))]
 
     def bind(self, node: Any, at: DocPath) -> Bind | None:
@@ -158,12 +172,15 @@ class ModelBuilder:
                 if operation is None:
                     continue
                 if operation.name in operations:
-                    self.error(o_at + ("name",), f"duplicate operation name '{operation.name}' in consumes '{namespace}'")
+                    self.error(
+                        o_at + ("name",), f"duplicate operation name '{operation.name}' in consumes '{namespace}'"
+                    )
                 operations[operation.name] = operation
         return Consumes(namespace, base_uri, auth, operations, at)
 
-    def consumed_operation(self, node: Any, at: DocPath, namespace: str, path: str,
-                           inherited: tuple[Parameter, ...]) -> ConsumedOperation | None:
+    def consumed_operation(
+        self, node: Any, at: DocPath, namespace: str, path: str, inherited: tuple[Parameter, ...]
+    ) -> ConsumedOperation | None:
         node = self.mapping(node, at, "an operation")
         name = self.text(node, "name", at, required=True)
         method = (self.text(node, "method", at) or "GET").upper()
@@ -175,7 +192,9 @@ class ModelBuilder:
         merged.update((p.name, p) for p in self.parameters(node, at, consumed=True))
         return ConsumedOperation(namespace, name, method, path, tuple(merged.values()), body, raw_format, at)
 
-    def parameters(self, node: dict, at: DocPath, *, consumed: bool, tool: bool = False) -> tuple[Parameter, ...]:
+    def parameters(
+        self, node: dict[str, Any], at: DocPath, *, consumed: bool, tool: bool = False
+    ) -> tuple[Parameter, ...]:
         built = []
         for item, p_at in self.items(node, "inputParameters", at):
             item = self.mapping(item, p_at, "a parameter")
@@ -188,8 +207,18 @@ class ModelBuilder:
                 # D26: published consumed parameters without `required` are optional; declared
                 # MCP tool inputs keep the spec's default of true; a REST path input always is.
                 required = tool or location == "path"
-            built.append(Parameter(name, location, self.text(item, "type", p_at), self.text(item, "description", p_at),
-                                   required, self.text(item, "value", p_at), self.text(item, "pattern", p_at), p_at))
+            built.append(
+                Parameter(
+                    name,
+                    location,
+                    self.text(item, "type", p_at),
+                    self.text(item, "description", p_at),
+                    required,
+                    self.text(item, "value", p_at),
+                    self.text(item, "pattern", p_at),
+                    p_at,
+                )
+            )
         return tuple(built)
 
     def authentication(self, node: Any, at: DocPath, *, exposed: bool) -> Authentication | None:
@@ -201,12 +230,19 @@ class ModelBuilder:
         node = self.mapping(node, at, "'authentication'")
         kind = node.get("type")
         if kind not in CONSUMED_AUTH_TYPES:
-            self.error(at + ("type",), f"unknown authentication type '{kind}' for a consumed API; "
-                                       f"expected one of {', '.join(CONSUMED_AUTH_TYPES)}")
+            self.error(
+                at + ("type",),
+                f"unknown authentication type '{kind}' for a consumed API; "
+                f"expected one of {', '.join(CONSUMED_AUTH_TYPES)}",
+            )
             return None
         fields = {k: self.text(node, k, at) for k in ("username", "password", "token", "key", "value", "placement")}
-        needed = {"basic": ("username", "password"), "digest": ("username", "password"),
-                  "bearer": ("token",), "apikey": ("key", "value")}[kind]
+        needed = {
+            "basic": ("username", "password"),
+            "digest": ("username", "password"),
+            "bearer": ("token",),
+            "apikey": ("key", "value"),
+        }[kind]
         for key in needed:
             if fields[key] is None:
                 self.error(at, f"{kind} authentication needs '{key}'")
@@ -225,8 +261,10 @@ class ModelBuilder:
             if kind in SPEC_ADAPTER_TYPES:
                 self.error(at + ("type",), f"the '{kind}' adapter {NOT_YET}")
             else:
-                self.error(at + ("type",) if "type" in node else at,
-                           f"unknown adapter type '{kind}': expected {' or '.join(sorted(self.adapter_parsers))}")
+                self.error(
+                    at + ("type",) if "type" in node else at,
+                    f"unknown adapter type '{kind}': expected {' or '.join(sorted(self.adapter_parsers))}",
+                )
             return None
         self.authentication(node.get("authentication"), at + ("authentication",), exposed=True)
         return parse(self, node, at)
@@ -235,14 +273,28 @@ class ModelBuilder:
         """The adapter's ``port``, or ``None`` (reported) when it is not a valid TCP port."""
         port = node.get("port")
         if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-            self.error(at + ("port",) if "port" in node else at,
-                       f"'port' must be an integer between 1 and 65535, got {port!r}")
+            self.error(
+                at + ("port",) if "port" in node else at, f"'port' must be an integer between 1 and 65535, got {port!r}"
+            )
             return None
         return port
 
-    def exposed(self, node: dict[str, Any], at: DocPath, *, namespace: str, kind: str, key: str, name: str,
-                reference_roots: tuple[str, ...], inherited: tuple[Parameter, ...] = (), tool: bool = False,
-                method: str = "GET", path: str = "", path_parameters: tuple[str, ...] = ()) -> Exposed | None:
+    def exposed(
+        self,
+        node: dict[str, Any],
+        at: DocPath,
+        *,
+        namespace: str,
+        kind: str,
+        key: str,
+        name: str,
+        reference_roots: tuple[str, ...],
+        inherited: tuple[Parameter, ...] = (),
+        tool: bool = False,
+        method: str = "GET",
+        path: str = "",
+        path_parameters: tuple[str, ...] = (),
+    ) -> Exposed | None:
         """What every exposed operation has, whatever adapter exposes it: call, with, inputs, outputs."""
         if "steps" in node:
             self.error(at + ("steps",), f"orchestrated mode ('steps') {NOT_YET}")
@@ -257,14 +309,27 @@ class ModelBuilder:
         with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
         inputs = {p.name: p for p in inherited}
         inputs.update((p.name, p) for p in self.parameters(node, at, consumed=False, tool=tool))
-        outputs = tuple(o for o in (self.output(item, o_at) for item, o_at in self.items(node, "outputParameters", at)) if o)
+        outputs = tuple(
+            o for o in (self.output(item, o_at) for item, o_at in self.items(node, "outputParameters", at)) if o
+        )
         hints = self.mapping(node.get("hints"), at + ("hints",), "'hints'")
         return Exposed(
-            namespace=namespace, adapter_kind=kind, key=key, name=name, call=call, with_=dict(with_),
-            inputs=tuple(inputs.values()), outputs=outputs, reference_roots=reference_roots,
-            path_parameters=path_parameters, description=self.text(node, "description", at),
-            label=self.text(node, "label", at), method=method, path=path,
-            hints={k: v for k, v in hints.items() if isinstance(v, bool)}, at=at,
+            namespace=namespace,
+            adapter_kind=kind,
+            key=key,
+            name=name,
+            call=call,
+            with_=dict(with_),
+            inputs=tuple(inputs.values()),
+            outputs=outputs,
+            reference_roots=reference_roots,
+            path_parameters=path_parameters,
+            description=self.text(node, "description", at),
+            label=self.text(node, "label", at),
+            method=method,
+            path=path,
+            hints={k: v for k, v in hints.items() if isinstance(v, bool)},
+            at=at,
         )
 
     def output(self, node: Any, at: DocPath) -> OutputParameter | None:
@@ -279,10 +344,20 @@ class ModelBuilder:
         properties = None
         if properties_node is not None:
             props = self.mapping(properties_node, at + ("properties",), "'properties'")
-            properties = {str(k): o for k, o in ((k, self.output(v, at + ("properties", k))) for k, v in props.items()) if o}
+            properties = {
+                str(k): o for k, o in ((k, self.output(v, at + ("properties", k))) for k, v in props.items()) if o
+            }
         items = self.output(node["items"], at + ("items",)) if "items" in node else None
         if mapping_field is not None and not isinstance(mapping_field, str):
             self.error(at + ("mapping",), "'mapping' must be a JSONPath string")
             mapping_field = None
-        return OutputParameter(kind, self.text(node, "name", at), mapping_field, self.text(node, "value", at),
-                               node.get("const"), properties, items, at)
+        return OutputParameter(
+            kind,
+            self.text(node, "name", at),
+            mapping_field,
+            self.text(node, "value", at),
+            node.get("const"),
+            properties,
+            items,
+            at,
+        )

@@ -9,12 +9,12 @@ pays for position tracking.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 DocPath = tuple[str | int, ...]
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
@@ -28,11 +28,11 @@ class Finding:
     message: str
 
     @classmethod
-    def error(cls, at: DocPath, message: str) -> "Finding":
+    def error(cls, at: DocPath, message: str) -> Finding:
         return cls(Severity.ERROR, at, message)
 
     @classmethod
-    def warning(cls, at: DocPath, message: str) -> "Finding":
+    def warning(cls, at: DocPath, message: str) -> Finding:
         return cls(Severity.WARNING, at, message)
 
 

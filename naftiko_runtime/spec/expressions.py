@@ -7,8 +7,10 @@ template is a loop over pre-split parts, and a ``with`` value is one of three so
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import orjson
 
@@ -56,12 +58,12 @@ class Template:
     parts: tuple[str | Reference, ...]
 
     @classmethod
-    def parse(cls, source: str) -> "Template":
+    def parse(cls, source: str) -> Template:
         parts: list[str | Reference] = []
         position = 0
         for match in TEMPLATE_REFERENCE.finditer(source):
             if match.start() > position:
-                parts.append(source[position:match.start()])
+                parts.append(source[position : match.start()])
             namespace, _, name = match.group(1).rpartition(".")
             parts.append(Reference(namespace or None, name))
             position = match.end()
@@ -123,7 +125,7 @@ def with_source(value: Any, roots: tuple[str, ...]) -> WithSource:
     return Literal(value)
 
 
-def looks_like_reference(value: Any, other_roots: set[str]) -> bool:
+def looks_like_reference(value: Any, other_roots: AbstractSet[str]) -> bool:
     """A literal that a reader would take for a reference with the wrong root (D20 warning)."""
     if not isinstance(value, str):
         return False

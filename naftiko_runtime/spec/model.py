@@ -85,8 +85,8 @@ class OutputParameter:
     mapping: str | None = None
     value: str | None = None
     const: Any = None
-    properties: dict[str, "OutputParameter"] | None = None
-    items: "OutputParameter | None" = None
+    properties: dict[str, OutputParameter] | None = None
+    items: OutputParameter | None = None
     at: DocPath = ()
 
 
@@ -149,4 +149,3 @@ class Capability:
     binds: tuple[Bind, ...]
     consumes: dict[str, Consumes]
     adapters: tuple[ExposedAdapter, ...]
-

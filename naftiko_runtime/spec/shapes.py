@@ -12,8 +12,9 @@ from __future__ import annotations
 import datetime
 import difflib
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Any
 
 from .jsontypes import json_type
 
@@ -38,6 +39,7 @@ class ShapeFinding:
 
 # --------------------------------------------------------------------------------------------
 # Rendering helpers
+
 
 def where_text(path: Path) -> str:
     """``("capability", "exposes", 0)`` -> ``capability.exposes[0]``."""
@@ -89,18 +91,28 @@ def _key(k: object) -> PathElem:
 def _schema_type(v: object) -> str:
     """JSON Schema's view: a float without a fraction is an integer too."""
     kind = json_type(v)
-    return "integer" if kind == "number" and float(v).is_integer() else kind  # type: ignore[arg-type]
+    return "integer" if kind == "number" and isinstance(v, float) and v.is_integer() else kind
 
 
 # --------------------------------------------------------------------------------------------
 # Checking context and combinators
 
+
+@dataclass
+class _Budget:
+    """The walk state shared by a context and its scratch copies."""
+
+    active: set[int] = field(default_factory=set)  # ids of the containers being walked (cycle guard)
+    nodes: int = 0  # containers visited so far
+    stopped: bool = False  # the node budget ran out (reported once)
+
+
 class Context:
     """Collects findings; the container stack and node budget are shared with scratch copies."""
 
-    def __init__(self, shared: dict | None = None) -> None:
+    def __init__(self, shared: _Budget | None = None) -> None:
         self.findings: list[ShapeFinding] = []
-        self.shared = shared if shared is not None else {"active": set(), "nodes": 0, "stopped": False}
+        self.shared = shared if shared is not None else _Budget()
 
     def add(self, path: Path, message: str) -> None:
         self.findings.append(ShapeFinding(path, message))
@@ -111,22 +123,22 @@ class Context:
     def walk(self, container: object, path: Path, children: Iterable[tuple[PathElem, object, Shape]]) -> None:
         """Check the children of one container, unless it is cyclic, too deep or over budget."""
         s = self.shared
-        s["nodes"] += 1
-        if id(container) in s["active"]:
+        s.nodes += 1
+        if id(container) in s.active:
             return self.add(path, f"{where_text(path)} contains itself (a recursive YAML alias); not checked further")
         if len(path) > MAX_DEPTH:
             return self.add(path, f"{where_text(path)} is nested deeper than {MAX_DEPTH} levels; not checked further")
-        if s["nodes"] > MAX_NODES:
-            if not s["stopped"]:
-                s["stopped"] = True
+        if s.nodes > MAX_NODES:
+            if not s.stopped:
+                s.stopped = True
                 self.add(path, f"document too large to check (more than {MAX_NODES} nodes); stopped here")
             return
-        s["active"].add(id(container))
+        s.active.add(id(container))
         try:
             for elem, value, shape in children:
                 shape.check(value, path + (elem,), self)
         finally:
-            s["active"].discard(id(container))
+            s.active.discard(id(container))
 
 
 class Shape:
@@ -140,7 +152,7 @@ class Kinds(Shape):
 
     kinds: tuple[str, ...] = ("string", "number", "boolean", "object", "array", "null")
 
-    def check(self, v, path, ctx):
+    def check(self, v: object, path: Path, ctx: Context) -> None:
         t = _schema_type(v)
         if t not in self.kinds and not (t == "integer" and "number" in self.kinds):
             ctx.add(path, f"{_subject(path)} must be {' or '.join(self.kinds)}, got {show(v)}")
@@ -156,15 +168,14 @@ class Str(Shape):
     min_len: int = 0
     dates: bool = False  # also accept datetime.date (unquoted YAML dates)
 
-    def check(self, v, path, ctx):
+    def check(self, v: object, path: Path, ctx: Context) -> None:
         s = _subject(path)
         if self.dates and isinstance(v, datetime.date):
             return
         if self.const is not None and v != self.const:
             ctx.add(path, f"{s} must be '{self.const}', got {show(v)}")
         elif self.enum is not None and (not isinstance(v, str) or v not in self.enum):
-            ctx.add(path, f"{s} must be one of {', '.join(self.enum)}, got {show(v)}"
-                    + _did_you_mean(v, self.enum))
+            ctx.add(path, f"{s} must be one of {', '.join(self.enum)}, got {show(v)}" + _did_you_mean(v, self.enum))
         elif not isinstance(v, str):
             ctx.add(path, f"{s} must be a string, got {show(v)}")
         elif self.pattern and not _regex(self.pattern).search(v):
@@ -191,10 +202,15 @@ class Num(Shape):
     hi: float | None = None
     integer: bool = False
 
-    def check(self, v, path, ctx):
+    def check(self, v: object, path: Path, ctx: Context) -> None:
         t = _schema_type(v)
-        ok = t == "integer" or (t == "number" and not self.integer)
-        if ok and (self.lo is None or v >= self.lo) and (self.hi is None or v <= self.hi):
+        ok = t == "integer" or (t == "number" and not self.integer)  # so v is an int or a float
+        if (
+            ok
+            and isinstance(v, (int, float))
+            and (self.lo is None or v >= self.lo)
+            and (self.hi is None or v <= self.hi)
+        ):
             return
         kind = "an integer" if self.integer else "a number"
         if self.lo is not None and self.hi is not None:
@@ -209,7 +225,7 @@ class Arr(Shape):
     items: Shape
     min_items: int = 0
 
-    def check(self, v, path, ctx):
+    def check(self, v: object, path: Path, ctx: Context) -> None:
         if not isinstance(v, list):
             ctx.add(path, f"{_subject(path)} must be a list, got {show(v)}")
             return
@@ -225,15 +241,17 @@ class Map(Shape):
     values: Shape
     keys: Str | None = None
 
-    def check(self, v, path, ctx):
+    def check(self, v: object, path: Path, ctx: Context) -> None:
         if not isinstance(v, dict):
             ctx.add(path, f"{_subject(path)} must be an object, got {show(v)}")
             return
         if self.keys is not None:
             for k in v:
                 if not (isinstance(k, str) and _regex(self.keys.pattern or "").search(k)):
-                    ctx.add(path + (_key(k),), f"key {show(k)} in {where_text(path)} must match "
-                            f"{self.keys.pattern} ({self.keys.hint})")
+                    ctx.add(
+                        path + (_key(k),),
+                        f"key {show(k)} in {where_text(path)} must match {self.keys.pattern} ({self.keys.hint})",
+                    )
         ctx.walk(v, path, ((_key(k), item, self.values) for k, item in v.items()))
 
 
@@ -248,7 +266,7 @@ class Obj(Shape):
     closed: bool = True
     forbid: Mapping[str, str] = field(default_factory=dict)
 
-    def check(self, v, path, ctx):
+    def check(self, v: object, path: Path, ctx: Context) -> None:
         named = self.label and not (path and self.label == path[-1])  # not "info (info)"
         where = f"{where_text(path)} ({self.label})" if named else where_text(path)
         if not isinstance(v, dict):
@@ -259,19 +277,29 @@ class Obj(Shape):
             if k in self.forbid:
                 ctx.add(path + (_key(k),), f"'{k}' is not allowed in {where}: {self.forbid[k]}")
             elif self.closed and not (isinstance(k, str) and k in self.props):
-                ctx.add(path + (_key(k),), f"unknown key {show(k)} in {where}; allowed: {', '.join(allowed)}"
-                        + _did_you_mean(k, allowed))
+                ctx.add(
+                    path + (_key(k),),
+                    f"unknown key {show(k)} in {where}; allowed: {', '.join(allowed)}" + _did_you_mean(k, allowed),
+                )
         for k in self.required:
             if k not in v:
                 ctx.add(path, f"missing required key '{k}' in {where}")
-        ctx.walk(v, path, ((k, item, self.props[k]) for k, item in v.items()
-                           if isinstance(k, str) and k in self.props and k not in self.forbid))
+        ctx.walk(
+            v,
+            path,
+            (
+                (k, item, self.props[k])
+                for k, item in v.items()
+                if isinstance(k, str) and k in self.props and k not in self.forbid
+            ),
+        )
         for rule in self.rules:  # rules look at this same object again (anyOf/oneOf branches)
             rule.check(v, path, ctx)
 
 
-def Open(required: tuple[str, ...] = (), props: Mapping[str, Shape] | None = None,
-         forbid: Mapping[str, str] | None = None) -> Obj:
+def Open(
+    required: tuple[str, ...] = (), props: Mapping[str, Shape] | None = None, forbid: Mapping[str, str] | None = None
+) -> Obj:
     """A partial constraint on an object already checked by its closed ``Obj`` (one ``anyOf`` branch)."""
     return Obj("", props or {}, required, closed=False, forbid=forbid or {})
 
@@ -285,7 +313,7 @@ class Switch(Shape):
     what: str
     other: Shape | None = None
 
-    def check(self, v, path, ctx):
+    def check(self, v: object, path: Path, ctx: Context) -> None:
         if not isinstance(v, dict):
             if self.other is not None:
                 return self.other.check(v, path, ctx)
@@ -295,8 +323,11 @@ class Switch(Shape):
         if self.key not in v:
             ctx.add(path, f"missing required key '{self.key}' in {where_text(path)} ({self.what}); one of: {names}")
         elif not isinstance(t, str) or t not in self.cases:
-            ctx.add(path + (self.key,), f"unsupported {self.what} {self.key} {show(t)} in {where_text(path)}; "
-                    f"supported: {names}" + _did_you_mean(t, self.cases))
+            ctx.add(
+                path + (self.key,),
+                f"unsupported {self.what} {self.key} {show(t)} in {where_text(path)}; "
+                f"supported: {names}" + _did_you_mean(t, self.cases),
+            )
         else:
             self.cases[t].check(v, path, ctx)
 
@@ -310,11 +341,11 @@ class Alt(Shape):
     """
 
     branches: tuple[tuple[str, Shape], ...]
-    choose: Callable[[dict], int | None]
+    choose: Callable[[dict[Any, Any]], int | None]
     missing: str = "{where} matches none of the allowed forms"
     exclusive: bool = False
 
-    def check(self, v, path, ctx):
+    def check(self, v: object, path: Path, ctx: Context) -> None:
         idx = self.choose(v) if isinstance(v, dict) else 0
         # The branch the author evidently meant goes first: for ``anyOf`` a pass ends the search,
         # so a valid document pays for one branch, not for every branch's messages.
@@ -343,7 +374,7 @@ class Check(Shape):
 
     fn: Callable[[object, Path], Iterable[tuple[Path, str]]]
 
-    def check(self, v, path, ctx):
+    def check(self, v: object, path: Path, ctx: Context) -> None:
         for p, message in self.fn(v, path):
             ctx.add(p, message)
 
@@ -355,21 +386,23 @@ class Ref(Shape):
     name: str
     table: Mapping[str, Shape]
 
-    def check(self, v, path, ctx):
+    def check(self, v: object, path: Path, ctx: Context) -> None:
         self.table[self.name].check(v, path, ctx)
 
 
 def exactly_one(*keys: str) -> Check:
-    def rule(v, path):
+    def rule(v: Any, path: Path) -> Iterator[tuple[Path, str]]:  # v: a decoded object, checked by its Obj
         present = [k for k in keys if k in v]
         if len(present) != 1:
             told = "has both" if present else "needs one of"
             yield path, f"{where_text(path)} {told} {' and '.join(repr(k) for k in (present or keys))}; use exactly one"
+
     return Check(rule)
 
 
 def some_of(*keys: str, why: str = "") -> Check:
-    def rule(v, path):
+    def rule(v: Any, path: Path) -> Iterator[tuple[Path, str]]:  # v: a decoded object, checked by its Obj
         if not any(k in v for k in keys):
             yield path, f"{where_text(path)} needs {' or '.join(repr(k) for k in keys)}{why}"
+
     return Check(rule)

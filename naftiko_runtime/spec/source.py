@@ -117,15 +117,25 @@ def read_source(path: Path) -> SourceDocument:
     except OSError as exc:
         raise SourceError(Diagnostic(name, 1, 1, Severity.ERROR, f"cannot read file: {exc.strerror}")) from exc
     if len(raw) > MAX_FILE_BYTES:
-        raise SourceError(Diagnostic(name, 1, 1, Severity.ERROR,
-                                     f"file is {len(raw)} bytes; capability files are limited to {MAX_FILE_BYTES}"))
+        raise SourceError(
+            Diagnostic(
+                name,
+                1,
+                1,
+                Severity.ERROR,
+                f"file is {len(raw)} bytes; capability files are limited to {MAX_FILE_BYTES}",
+            )
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SourceError(Diagnostic(name, line, column, Severity.ERROR,
-                                     f"file is not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded")) from exc
+        raise SourceError(
+            Diagnostic(
+                name, line, column, Severity.ERROR, f"file is not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded"
+            )
+        ) from exc
     return parse_text(text, path)
 
 
@@ -138,8 +148,15 @@ def _check_depth(text: str, path: Path) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 mark = event.start_mark
-                raise SourceError(Diagnostic(str(path), mark.line + 1, mark.column + 1, Severity.ERROR,
-                                             f"nesting deeper than {MAX_DEPTH} levels"))
+                raise SourceError(
+                    Diagnostic(
+                        str(path),
+                        mark.line + 1,
+                        mark.column + 1,
+                        Severity.ERROR,
+                        f"nesting deeper than {MAX_DEPTH} levels",
+                    )
+                )
         elif kind in ("SequenceEndEvent", "MappingEndEvent"):
             depth -= 1
         elif kind == "StreamEndEvent":
@@ -186,8 +203,8 @@ def parse_text(text: str, path: Path) -> SourceDocument:
     except (YAMLError, RecursionError, ValueError) as exc:
         raise SourceError(Diagnostic(str(path), 1, 1, Severity.ERROR, f"invalid YAML: {exc}")) from exc
     document = SourceDocument(path, text, data)
-    problem = _alias_problem(data)
-    if problem is not None:
-        at, message = problem
+    alias = _alias_problem(data)
+    if alias is not None:
+        at, message = alias
         raise SourceError(document.diagnostic(Finding.error(at, message)))
     return document

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hardening_support import COUNTS  # noqa: E402
+from hardening_support import COUNTS
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

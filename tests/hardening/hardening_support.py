@@ -16,9 +16,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable, Iterator
 
 from support import CAPABILITIES
 
@@ -45,6 +45,7 @@ def rss_kib(pid: int | str = "self", field_name: str = "VmRSS") -> int:
 
 # --- raw HTTP ---------------------------------------------------------------------------------
 
+
 @dataclass
 class RawResponse:
     status: int | None
@@ -64,7 +65,7 @@ def raw_exchange(port: int, data: bytes, timeout: float = 5.0, host: str = "127.
         while time.monotonic() < deadline:
             try:
                 chunk = sock.recv(65536)
-            except (ConnectionResetError, socket.timeout):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not chunk:
                 break
@@ -137,14 +138,14 @@ class FaultUpstream:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.server.wait_closed(), 2)
 
-    async def __aenter__(self) -> "FaultUpstream":
+    async def __aenter__(self) -> FaultUpstream:
         await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def __enter__(self) -> "FaultUpstream":
+    def __enter__(self) -> FaultUpstream:
         started = threading.Event()
 
         def run() -> None:
@@ -169,7 +170,8 @@ class FaultUpstream:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 method, target = lines[0].split(" ")[:2]
-                headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:] if l)}
+                fields = (line.partition(":") for line in lines[1:] if line)
+                headers = {k.strip().lower(): v.strip() for k, _, v in fields}
                 length = int(headers.get("content-length") or 0)
                 if length:
                     await reader.readexactly(length)
@@ -183,9 +185,11 @@ class FaultUpstream:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _answer(self, mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      headers: dict[str, str]) -> bool:
+    async def _answer(
+        self, mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict[str, str]
+    ) -> bool:
         """Plays one mode; returns whether the connection may serve another request."""
+
         def head(status: str, fields: dict[str, str]) -> bytes:
             return (f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n").encode()
 
@@ -199,11 +203,14 @@ class FaultUpstream:
             writer.write(ok(JSON_BODY))
         elif mode == "echo_headers":
             import json
+
             body = json.dumps({"received": headers}).encode()
-            writer.write(head("401 Unauthorized", {"Content-Type": "application/json",
-                                                   "Content-Length": str(len(body))}) + body)
+            writer.write(
+                head("401 Unauthorized", {"Content-Type": "application/json", "Content-Length": str(len(body))}) + body
+            )
         elif mode == "echo_headers_ok":
             import json
+
             writer.write(ok(json.dumps({"received": headers}).encode()))
         elif mode == "hang":
             await reader.read()  # until the gateway gives up and closes
@@ -226,7 +233,9 @@ class FaultUpstream:
             writer.transport.abort()
             return False
         elif mode == "short_body":
-            writer.write(head("200 OK", {"Content-Type": "application/json", "Content-Length": "100"}) + b'{"data": [1, 2')
+            writer.write(
+                head("200 OK", {"Content-Type": "application/json", "Content-Length": "100"}) + b'{"data": [1, 2'
+            )
             await writer.drain()
             return False
         elif mode == "truncated_json":
@@ -257,7 +266,7 @@ class FaultUpstream:
             await writer.drain()
             return False
         elif mode.startswith("redirect:"):
-            writer.write(head("302 Found", {"Location": mode[len("redirect:"):], "Content-Length": "0"}))
+            writer.write(head("302 Found", {"Location": mode[len("redirect:") :], "Content-Length": "0"}))
         else:
             raise AssertionError(f"unknown mode {mode}")
         await writer.drain()
@@ -284,7 +293,7 @@ class ConnectionCounter:
                 connection, _ = self.sock.accept()
                 self.accepted += 1
                 connection.close()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
 
     def close(self) -> None:
@@ -294,6 +303,7 @@ class ConnectionCounter:
 
 
 # --- the gateway as a subprocess ---------------------------------------------------------------
+
 
 @dataclass
 class ServedGateway:
@@ -325,15 +335,29 @@ def _listening(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def served(tmp_path: Path, upstream_url: str, *extra: str, env: dict[str, str] | None = None,
-           files: list[Path] | None = None, ports: tuple[int, ...] = (8080, 9090)) -> Iterator[ServedGateway]:
+def served(
+    tmp_path: Path,
+    upstream_url: str,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    files: list[Path] | None = None,
+    ports: tuple[int, ...] = (8080, 9090),
+) -> Iterator[ServedGateway]:
     """``naftiko serve`` in a subprocess on a free port offset, stderr captured to a file."""
     for _ in range(10):
         offset = random.randrange(10000, 40000)
         if not any(_listening(p + offset) for p in ports):
             break
-    arguments = [sys.executable, "-m", "naftiko_runtime", "serve", *map(str, files or CAPABILITIES),
-                 "--port-offset", str(offset), *extra]
+    arguments = [
+        sys.executable,
+        "-m",
+        "naftiko_runtime",
+        "serve",
+        *map(str, files or CAPABILITIES),
+        "--port-offset",
+        str(offset),
+        *extra,
+    ]
     for namespace in NAMESPACES:
         arguments += ["--base-uri", f"{namespace}={upstream_url}"]
     stderr_path = tmp_path / f"gateway-{offset}.stderr"

@@ -4,7 +4,6 @@ warning when exposed beyond it (D34). Both run ``naftiko serve`` as a real subpr
 from __future__ import annotations
 
 import io
-import json
 import os
 import subprocess
 import sys
@@ -13,11 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from hardening_support import FaultUpstream, report, served
+from support import CAPABILITIES
+
 from naftiko_runtime import Settings, load
 from naftiko_runtime.cli import main as naftiko
-from support import CAPABILITIES
 
 KEY = "pk-CANARY-5b1e7d03c9f24a68-DO-NOT-LEAK"
 CALLER = "Bearer caller-CANARY-0f9e8d7c6b5a"
@@ -31,7 +30,7 @@ def _listening_addresses(port: int) -> set[str]:
         fields = line.split()
         address, hex_port = fields[1].split(":")
         if int(hex_port, 16) == port and fields[3] == "0A":
-            found.add(".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0)))
+            found.add(".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0)))
     return found
 
 
@@ -67,8 +66,16 @@ def _scenarios(gateway, upstream: FaultUpstream) -> list[str]:
         seen.append(response.text)
         return response.json()
 
-    for mode in ("json", "echo_headers", "echo_headers_ok", "html_as_json", "reset", "hang", "garbage",
-                 "redirect:http://127.0.0.2:9/x?key=" + KEY):
+    for mode in (
+        "json",
+        "echo_headers",
+        "echo_headers_ok",
+        "html_as_json",
+        "reset",
+        "hang",
+        "garbage",
+        "redirect:http://127.0.0.2:9/x?key=" + KEY,
+    ):
         upstream.set(mode)
         for path in ("/v1/api/syncs", "/v1/api/syncs/s-1", "/v1/api/syncs?limit=ten"):
             response = httpx.get(rest + path, headers=headers, timeout=20)
@@ -90,11 +97,23 @@ def test_secrets_never_shown_at_debug(tmp_path):
     env = {"POLYTOMIC_API_KEY": KEY}
     with FaultUpstream("json") as upstream:
         for transport in ("aiohttp", "httpx"):
-            with served(tmp_path, upstream.url, "--log-level", "DEBUG", "--timeout", "1", "--read-timeout", "1",
-                        "--transport", transport, env=env) as gateway:
+            with served(
+                tmp_path,
+                upstream.url,
+                "--log-level",
+                "DEBUG",
+                "--timeout",
+                "1",
+                "--read-timeout",
+                "1",
+                "--transport",
+                transport,
+                env=env,
+            ) as gateway:
                 seen = _scenarios(gateway, upstream)
-                assert any(f"Bearer {KEY}" == h.get("authorization") for _, _, h in upstream.received), \
+                assert any(f"Bearer {KEY}" == h.get("authorization") for _, _, h in upstream.received), (
                     "the upstream did receive the key: the scenario is real"
+                )
                 code = gateway.stop()
                 log = gateway.stderr
             assert code == 0
@@ -105,11 +124,19 @@ def test_secrets_never_shown_at_debug(tmp_path):
             for line in log.splitlines():
                 assert KEY not in line, line
                 assert "caller-CANARY" not in line, line
-            report(f"secrets ({transport})", f"{len(seen)} caller-visible answers and {len(log.splitlines())} "
-                                             "DEBUG log lines, key and caller token in none")
+            report(
+                f"secrets ({transport})",
+                f"{len(seen)} caller-visible answers and {len(log.splitlines())} "
+                "DEBUG log lines, key and caller token in none",
+            )
     for command in ("routes", "validate"):
-        completed = subprocess.run([sys.executable, "-m", "naftiko_runtime", command, *map(str, CAPABILITIES)],
-                                   capture_output=True, text=True, env={**os.environ, **env}, timeout=60)
+        completed = subprocess.run(
+            [sys.executable, "-m", "naftiko_runtime", command, *map(str, CAPABILITIES)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=60,
+        )
         assert completed.returncode == 0, completed.stderr
         assert KEY not in completed.stdout + completed.stderr
 

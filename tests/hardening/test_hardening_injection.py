@@ -9,20 +9,44 @@ from urllib.parse import quote, unquote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from hardening_support import raw_exchange, report
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polytomic_cases import CASES, SYNC_ID
 from support import API_KEY
 
-PROPERTY = settings(max_examples=60, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 DECLARED = [re.compile("^" + re.escape(c.upstream_path).replace(re.escape(SYNC_ID), "[^/?#]+") + "$") for c in CASES]
-HOSTILE = ["..", "../admin", "a/b", "%2F", "?x=1", "#f", "a\r\nX-Evil: 1", "a\nb", "a\x00b", "x" * 10240,
-           "../../../../etc/passwd", "%2e%2e", "a/../../b", "\\..\\admin", "?limit=1000&admin=true", " ", "\t"]
-path_values = st.one_of(st.sampled_from(HOSTILE), st.text(min_size=1, max_size=200),
-                        st.text(alphabet="./%?#&=\\\r\n\x00 ab", min_size=1, max_size=30))
+HOSTILE = [
+    "..",
+    "../admin",
+    "a/b",
+    "%2F",
+    "?x=1",
+    "#f",
+    "a\r\nX-Evil: 1",
+    "a\nb",
+    "a\x00b",
+    "x" * 10240,
+    "../../../../etc/passwd",
+    "%2e%2e",
+    "a/../../b",
+    "\\..\\admin",
+    "?limit=1000&admin=true",
+    " ",
+    "\t",
+]
+path_values = st.one_of(
+    st.sampled_from(HOSTILE),
+    st.text(min_size=1, max_size=200),
+    st.text(alphabet="./%?#&=\\\r\n\x00 ab", min_size=1, max_size=30),
+)
 seen = {"rest path values": 0, "mcp path values": 0, "query values": 0}
 
 
@@ -34,7 +58,7 @@ def _assert_one_segment(upstream, prefix: str, value: str) -> None:
     received = upstream.last
     raw = received.target.partition("?")[0]
     assert raw.startswith(prefix), raw
-    segment = raw[len(prefix):]
+    segment = raw[len(prefix) :]
     assert "/" not in segment and "?" not in segment and "#" not in segment, segment
     assert unquote(segment) == value
     assert received.query == []
@@ -55,17 +79,34 @@ def test_rest_path_values_stay_one_segment(polytomic, upstream, value):
         return
     assert response.status_code == 200, response.text
     _assert_one_segment(upstream, "/api/syncs/", value)
-    assert set(upstream.last.headers) - {"content-length"} <= {"host", "user-agent", "authorization",
-                                                               "accept", "accept-encoding", "connection"}
+    assert set(upstream.last.headers) - {"content-length"} <= {
+        "host",
+        "user-agent",
+        "authorization",
+        "accept",
+        "accept-encoding",
+        "connection",
+    }
 
 
-@pytest.mark.parametrize("raw", ["/v1/api/syncs/../admin", "/v1/api/syncs/..%2Fadmin", "/v1/api/syncs/a/b",
-                                 "/v1/api/syncs/%2e%2e/%2e%2e/admin", "/v1/api/syncs/x%3Fy=1", "/v1/api/syncs//",
-                                 "/v1/api/syncs/%23f", "/v1/api/syncs/a%0d%0aX-Evil:%201", "/v1/api/syncs/a%00"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/v1/api/syncs/../admin",
+        "/v1/api/syncs/..%2Fadmin",
+        "/v1/api/syncs/a/b",
+        "/v1/api/syncs/%2e%2e/%2e%2e/admin",
+        "/v1/api/syncs/x%3Fy=1",
+        "/v1/api/syncs//",
+        "/v1/api/syncs/%23f",
+        "/v1/api/syncs/a%0d%0aX-Evil:%201",
+        "/v1/api/syncs/a%00",
+    ],
+)
 def test_raw_targets_reach_only_declared_upstream_paths(polytomic, upstream, raw):
     """Whatever the raw request target, an upstream call (if any) is on a declared path."""
     before = len(upstream.requests)
-    answer = raw_exchange(polytomic.offset + 8080, f"GET {raw} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), timeout=3)
+    answer = raw_exchange(polytomic.offset + 8080, f"GET {raw} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode(), timeout=3)
     assert answer.status is not None and answer.status < 500
     for request in upstream.requests[before:]:
         assert any(p.match(request.path) for p in DECLARED), request.path
@@ -87,8 +128,11 @@ def test_query_values_cannot_add_parameters(polytomic, upstream, value):
 def test_deep_object_keys_stay_under_their_parameter(polytomic, upstream, key, value):
     """D16: ``params[key]=value`` - a hostile key never escapes ``params[...]``."""
     before = len(upstream.requests)
-    response = httpx.get(polytomic.url(8080) + f"/v1/api/connections/{SYNC_ID}/modelsync/source",
-                         params=[(f"params[{key}]", value)], timeout=10)
+    response = httpx.get(
+        polytomic.url(8080) + f"/v1/api/connections/{SYNC_ID}/modelsync/source",
+        params=[(f"params[{key}]", value)],
+        timeout=10,
+    )
     if response.status_code == 400:  # e.g. ``params[]``: not an object; refused before any call
         assert len(upstream.requests) == before
         return
@@ -123,7 +167,7 @@ def test_header_value_with_cr_lf_is_refused(polytomic, upstream, value):
     result = _tool(polytomic, "get-sync", {"id": "s-1", "X-Polytomic-Version": value})
     assert result["isError"] and "CR, LF or NUL" in result["content"][0]["text"]
     assert upstream.requests == []
-    raw = f"GET /v1/api/syncs HTTP/1.1\r\nHost: x\r\nX-Polytomic-Version: {value}\r\n\r\n".encode()
+    raw = f"GET /v1/api/syncs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Polytomic-Version: {value}\r\n\r\n".encode()
     answer = raw_exchange(polytomic.offset + 8080, raw, timeout=3)
     assert answer.status is None or answer.status < 500
     assert not any("x-evil" in r.headers for r in upstream.requests)

@@ -9,7 +9,6 @@ import signal
 import time
 
 import pytest
-
 from hardening_support import FaultUpstream, percentile, report, rss_kib, served
 
 SECONDS = float(os.environ.get("NAFTIKO_LOAD_SECONDS", "30"))
@@ -20,7 +19,7 @@ FAST, HANGING = "/v1/api/syncs", "/v1/api/syncs/schedules"
 
 async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> tuple[int, bool]:
     """One keep-alive GET over a raw connection; returns the status and whether the server keeps it open."""
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: gateway\r\n\r\n".encode())
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -77,14 +76,24 @@ def test_hanging_upstream_does_not_slow_the_others(tmp_path):
         base_latencies, base_statuses = _summary(baseline, FAST)
         fast, fast_statuses = _summary(loaded, FAST)
         hanging, hanging_statuses = _summary(loaded, HANGING)
-        report("load: clients / seconds", f"{CLIENTS} clients ({CLIENTS // 2} fast, {CLIENTS // 2} hanging) "
-                                         f"for {SECONDS:g} s; upstream timeout {TIMEOUT:g} s")
-        report("load: baseline (100 fast clients alone)", f"{len(base_latencies)} requests {base_statuses}, "
-                                                          f"p50 {_ms(base_latencies, .5)} ms, p99 {_ms(base_latencies, .99)} ms")
-        report("load: fast group beside hanging group", f"{len(fast)} requests {fast_statuses}, p50 {_ms(fast, .5)} ms, "
-                                                        f"p99 {_ms(fast, .99)} ms")
-        report("load: hanging group", f"{len(hanging)} requests {hanging_statuses}, p50 {_ms(hanging, .5)} ms, "
-                                      f"p99 {_ms(hanging, .99)} ms")
+        report(
+            "load: clients / seconds",
+            f"{CLIENTS} clients ({CLIENTS // 2} fast, {CLIENTS // 2} hanging) "
+            f"for {SECONDS:g} s; upstream timeout {TIMEOUT:g} s",
+        )
+        report(
+            "load: baseline (100 fast clients alone)",
+            f"{len(base_latencies)} requests {base_statuses}, "
+            f"p50 {_ms(base_latencies, 0.5)} ms, p99 {_ms(base_latencies, 0.99)} ms",
+        )
+        report(
+            "load: fast group beside hanging group",
+            f"{len(fast)} requests {fast_statuses}, p50 {_ms(fast, 0.5)} ms, p99 {_ms(fast, 0.99)} ms",
+        )
+        report(
+            "load: hanging group",
+            f"{len(hanging)} requests {hanging_statuses}, p50 {_ms(hanging, 0.5)} ms, p99 {_ms(hanging, 0.99)} ms",
+        )
         report("load: gateway RSS", f"{rss_before / 1024:.1f} MiB before, {rss_after / 1024:.1f} MiB after")
         assert base_statuses == {200: len(base_latencies)}
         assert fast_statuses == {200: len(fast)}, "nothing errors but the hanging calls"
@@ -92,8 +101,8 @@ def test_hanging_upstream_does_not_slow_the_others(tmp_path):
         assert all(TIMEOUT - 0.1 < s < TIMEOUT + 1.0 for s in hanging)
         # On two shared cores the 100 fast clients saturate the CPU: latency is concurrency/throughput.
         # The hanging half must not add more than the CPU its own 504s cost.
-        assert percentile(fast, .5) < 2 * percentile(base_latencies, .5) + 0.02
-        assert percentile(fast, .99) < 3 * percentile(base_latencies, .99) + 0.1
+        assert percentile(fast, 0.5) < 2 * percentile(base_latencies, 0.5) + 0.02
+        assert percentile(fast, 0.99) < 3 * percentile(base_latencies, 0.99) + 0.1
         assert rss_after < rss_before * 1.25 + 10 * 1024, (rss_before, rss_after)
 
     asyncio.run(scenario())
@@ -102,6 +111,7 @@ def test_hanging_upstream_does_not_slow_the_others(tmp_path):
 @pytest.mark.slow
 def test_sigterm_completes_in_flight_and_refuses_new(tmp_path):
     """D-shutdown: in-flight requests finish, new connections are refused, exit 0, nothing lost."""
+
     async def scenario() -> None:
         async with FaultUpstream("delay") as upstream:
             upstream.delay = 1.5
@@ -147,9 +157,12 @@ def test_sigterm_completes_in_flight_and_refuses_new(tmp_path):
                 await asyncio.gather(*tasks)
                 code = await asyncio.to_thread(gateway.process.wait, 40)
                 drained = time.monotonic() - started
-        report("shutdown: requests", f"{outcome['sent']} sent, {outcome['answered']} answered, {outcome['lost']} lost; "
-                                     f"{in_flight} in flight at SIGTERM, {outcome['answered_after_signal']} answered after "
-                                     f"it; {outcome['refused']} new connections refused; exit {code} after {drained:.2f} s")
+        report(
+            "shutdown: requests",
+            f"{outcome['sent']} sent, {outcome['answered']} answered, {outcome['lost']} lost; "
+            f"{in_flight} in flight at SIGTERM, {outcome['answered_after_signal']} answered after "
+            f"it; {outcome['refused']} new connections refused; exit {code} after {drained:.2f} s",
+        )
         assert refused_while_draining, "a new connection was accepted while draining"
         assert in_flight > 0 and outcome["answered_after_signal"] >= in_flight
         assert outcome["lost"] == 0 and outcome["sent"] == outcome["answered"]

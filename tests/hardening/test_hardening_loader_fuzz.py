@@ -13,14 +13,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
-from ruamel.yaml import YAML
-
 from hardening_support import COUNTS, report
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+from support import CAPABILITIES
+
 from naftiko_runtime.cli import main as naftiko
 from naftiko_runtime.serving.loading import load_file
 from naftiko_runtime.settings import Settings
-from support import CAPABILITIES
 
 SMALL = """\
 naftiko: 1.0.0-alpha2
@@ -82,12 +83,24 @@ BASE_DATA = [_yaml_data(text) for text in BASES]
 
 # --- mutations ------------------------------------------------------------------------------------
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
-                    st.text(max_size=30), st.just("{{"), st.just("{{nope.MISSING}}"), st.just("$.[*"),
-                    st.just("rest."), st.just("../../etc/passwd"), st.just("ftp://x"))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-                      max_leaves=12)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.just("{{"),
+    st.just("{{nope.MISSING}}"),
+    st.just("$.[*"),
+    st.just("rest."),
+    st.just("../../etc/passwd"),
+    st.just("ftp://x"),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 def _paths(node: Any, at: tuple = ()) -> list[tuple]:
@@ -163,8 +176,11 @@ def textual(draw) -> bytes:
     """A valid document's text with one textual change: aliases, bad bytes, duplicates, truncation."""
     text = draw(st.sampled_from(BASES))
     lines = text.splitlines(keepends=True)
-    action = draw(st.sampled_from(["bomb", "recursive", "bytes", "duplicate", "truncate", "insert", "deep_flow",
-                                   "deep_block", "tabs"]))
+    action = draw(
+        st.sampled_from(
+            ["bomb", "recursive", "bytes", "duplicate", "truncate", "insert", "deep_flow", "deep_block", "tabs"]
+        )
+    )
     index = draw(st.integers(0, len(lines) - 1))
     if action == "bomb":
         return (_bomb(draw(st.integers(3, 10)), draw(st.integers(2, 10))) + text).encode()
@@ -173,8 +189,15 @@ def textual(draw) -> bytes:
     if action == "bytes":
         raw = text.encode()
         offset = draw(st.integers(0, len(raw)))
-        return raw[:offset] + draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x00", b"\xfe\xff",
-                                                    b"\x1b[31m", b"\xef\xbb\xbf"])) + raw[offset:]
+        return (
+            raw[:offset]
+            + draw(
+                st.sampled_from(
+                    [b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x00", b"\xfe\xff", b"\x1b[31m", b"\xef\xbb\xbf"]
+                )
+            )
+            + raw[offset:]
+        )
     if action == "duplicate":
         line = lines[index]
         if ":" in line:
@@ -196,6 +219,7 @@ def textual(draw) -> bytes:
 
 
 # --- the property -----------------------------------------------------------------------------------
+
 
 def _load_bounded(path: Path) -> tuple[Any, float]:
     started = time.monotonic()
@@ -221,12 +245,18 @@ def check_document(raw: bytes) -> None:
         COUNTS["loader documents tried"] = int(COUNTS.get("loader documents tried", 0)) + 1
         if not report_.ok:
             COUNTS["loader documents rejected"] = int(COUNTS.get("loader documents rejected", 0)) + 1
-        COUNTS["loader slowest document (s)"] = round(max(float(COUNTS.get("loader slowest document (s)", 0)),
-                                                          elapsed), 2)
+        COUNTS["loader slowest document (s)"] = round(
+            max(float(COUNTS.get("loader slowest document (s)", 0)), elapsed), 2
+        )
 
 
-FUZZ = settings(max_examples=120, deadline=None, derandomize=False, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+FUZZ = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=False,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
 
 
 @FUZZ
@@ -243,8 +273,9 @@ def test_textual_mutations_never_crash_or_hang(raw):
 
 FIXED = {
     "billion laughs": _bomb(9, 9) + SMALL,
-    "alias bomb inside info": SMALL.replace("info: {label: Fuzz base, description: a small valid capability}",
-                                            "info:\n  label: x\n  tags: *b8\n").replace("naftiko:", _bomb(9, 9) + "naftiko:"),
+    "alias bomb inside info": SMALL.replace(
+        "info: {label: Fuzz base, description: a small valid capability}", "info:\n  label: x\n  tags: *b8\n"
+    ).replace("naftiko:", _bomb(9, 9) + "naftiko:"),
     "recursive alias": "a: &a {self: *a}\n" + SMALL,
     "deep flow list (segfaulted the C composer)": SMALL + "x: " + "[" * 100000 + "]" * 100000 + "\n",
     "deep block list": SMALL + "x:\n" + "- " * 100000 + "1\n",
@@ -261,7 +292,7 @@ FIXED = {
 
 
 def test_fixed_hostile_documents(tmp_path):
-    for name, text in FIXED.items():
+    for text in FIXED.values():
         raw = text.encode() if isinstance(text, str) else text
         check_document(raw)
     for raw in (b"\xff\xfe" + SMALL.encode("utf-16-le"), b"\x00" * 1000, SMALL.encode()[:100] + b"\x80"):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from hardening_support import NAMESPACES, ConnectionCounter, FaultUpstream, report, rss_kib
 from support import CAPABILITIES, running_gateway
 
@@ -48,8 +47,14 @@ def gateway(faulty):
         closed.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{closed.getsockname()[1]}"  # bound, never listening: connection refused
         base_uris = {NAMESPACES[0]: faulty.url, NAMESPACES[1]: dead}
-        with running_gateway(CAPABILITIES, {"POLYTOMIC_API_KEY": "k-faults-0000"}, base_uris=base_uris,
-                             total_timeout=TOTAL, read_timeout=READ, connect_timeout=CONNECT) as served:
+        with running_gateway(
+            CAPABILITIES,
+            {"POLYTOMIC_API_KEY": "k-faults-0000"},
+            base_uris=base_uris,
+            total_timeout=TOTAL,
+            read_timeout=READ,
+            connect_timeout=CONNECT,
+        ) as served:
             yield served
 
 
@@ -132,8 +137,9 @@ def test_deeply_nested_upstream_answer_is_502(tmp_path):
 
     class Deep(FaultUpstream):
         async def _answer(self, mode, reader, writer, headers):
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                         % (len(deep), deep))
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(deep), deep)
+            )
             await writer.drain()
             return True
 

@@ -30,7 +30,7 @@ from ...spec.model import Exposed
 from ...version import __version__
 from ..asgi import send_problem
 from ..base import Mounted
-from .schemas import MCP_PATH, annotations, input_schema, output_schema, tool_arguments
+from .schemas import MCP_PATH, input_schema, output_schema, tool_annotations, tool_arguments
 
 log = logging.getLogger("naftiko.mcp")
 MERGED_NAME = "naftiko"
@@ -48,11 +48,14 @@ class Tool:
 
 def _definition(exposed: Exposed, plan: OperationPlan) -> Tool:
     schema = input_schema(plan)
-    hints = annotations(plan)
+    hints = tool_annotations(plan)
     definition = types.Tool(
-        name=exposed.name, title=exposed.label, description=exposed.description or exposed.label or exposed.name,
-        input_schema=schema, output_schema=output_schema(plan),
-        annotations=types.ToolAnnotations(**{_snake(k): v for k, v in hints.items()}) if hints else None,
+        name=exposed.name,
+        title=exposed.label,
+        description=exposed.description or exposed.label or exposed.name,
+        input_schema=schema,
+        output_schema=output_schema(plan),
+        annotations=types.ToolAnnotations.model_validate({_snake(k): v for k, v in hints.items()}) if hints else None,
     )
     return Tool(plan, definition, schema, tuple(tool_arguments(plan)))
 
@@ -66,8 +69,9 @@ def _snake(name: str) -> str:
 
 
 def _text_result(text: str, *, is_error: bool, structured: dict[str, Any] | None = None) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured,
-                                is_error=is_error)
+    return types.CallToolResult(
+        content=[types.TextContent(text=text)], structured_content=structured, is_error=is_error
+    )
 
 
 class ToolEndpoint:
@@ -77,8 +81,14 @@ class ToolEndpoint:
         self.executor = executor
         self.tools = {tool.definition.name: tool for tool in tools}
         self.listing = types.ListToolsResult(tools=[tool.definition for tool in self.tools.values()])
-        self.server = Server(name, version=__version__, instructions=instructions, on_list_tools=self.list_tools,
-                             on_call_tool=self.call_tool, get_tool_input_schema=self.input_schema)
+        self.server = Server(
+            name,
+            version=__version__,
+            instructions=instructions,
+            on_list_tools=self.list_tools,
+            on_call_tool=self.call_tool,
+            get_tool_input_schema=self.input_schema,
+        )
         # The default OpenTelemetry middleware costs 5-40% per message and exports nothing here.
         self.server.middleware = []
 
@@ -116,34 +126,41 @@ class ToolEndpoint:
         return _text_result(text, is_error=False, structured=value if isinstance(value, dict) else {"result": value})
 
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-
-
-def _transport_security(host: str) -> TransportSecuritySettings:
-    """A loopback listener only answers requests addressed to loopback: a web page the user visits
-    cannot reach it through DNS rebinding. A listener deliberately exposed on another address is
-    left to its operator's network controls (the serve command warns about it, D34)."""
-    if host not in ("127.0.0.1", "::1", "localhost"):
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    return TransportSecuritySettings(
-        allowed_hosts=[h for name in LOOPBACK_NAMES for h in (name, f"{name}:*")],
-        allowed_origins=[f"http://{name}{port}" for name in LOOPBACK_NAMES for port in ("", ":*")])
+NO_TRANSPORT_CHECKS = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+"""Host and Origin are checked for every path of the port, with the operator's settings, before a
+request reaches an adapter (``serving.origins``); a second, differently configured check here
+would refuse what the operator allowed."""
 
 
 class _HttpEndpoint:
     """Streamable HTTP for one ``ToolEndpoint``: stateless, JSON responses (D60)."""
 
-    def __init__(self, endpoint: ToolEndpoint, max_body: int, host: str):
-        self.manager = StreamableHTTPSessionManager(endpoint.server, json_response=True, stateless=True,
-                                                    max_request_body_size=max_body,
-                                                    security_settings=_transport_security(host))
+    def __init__(self, endpoint: ToolEndpoint, max_body: int):
+        self.manager = StreamableHTTPSessionManager(
+            endpoint.server,
+            json_response=True,
+            stateless=True,
+            max_request_body_size=max_body,
+            security_settings=NO_TRANSPORT_CHECKS,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             # Stateless mode keeps no session: a GET stream would never close and DELETE has nothing to end.
-            body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"use POST: this endpoint is stateless"}}'
-            await send({"type": "http.response.start", "status": 405, "headers": [
-                (b"allow", b"POST"), (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+            body = (
+                b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"use POST: this endpoint is stateless"}}'
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 405,
+                    "headers": [
+                        (b"allow", b"POST"),
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.manager.handle_request(scope, receive, send)
@@ -162,18 +179,21 @@ def merged_endpoint(mounted: Sequence[Mounted], tools: list[list[Tool]], executo
 class McpEndpoints:
     """The MCP side of one port: ``/mcp`` (merged) and ``/mcp/<namespace>`` (each adapter), D31."""
 
-    def __init__(self, mounted: Sequence[Mounted], executor: Executor, max_body: int, host: str):
+    def __init__(self, mounted: Sequence[Mounted], executor: Executor, max_body: int):
         tools = [adapter_tools(each) for each in mounted]
-        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounted, tools, executor), max_body, host)}
-        for each, own in zip(mounted, tools):
+        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounted, tools, executor), max_body)}
+        for each, own in zip(mounted, tools, strict=True):
             single = ToolEndpoint(each.adapter.namespace, each.adapter.description, own, executor)
-            self.endpoints[f"{MCP_PATH}/{each.adapter.namespace}"] = _HttpEndpoint(single, max_body, host)
+            self.endpoints[f"{MCP_PATH}/{each.adapter.namespace}"] = _HttpEndpoint(single, max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.endpoints.get(scope["path"])
         if endpoint is None:
-            await send_problem(send, Problem(404, f"no MCP endpoint at {scope['path']}; this port serves "
-                                                  f"{', '.join(self.endpoints)}"), scope["path"])
+            await send_problem(
+                send,
+                Problem(404, f"no MCP endpoint at {scope['path']}; this port serves {', '.join(self.endpoints)}"),
+                scope["path"],
+            )
             return
         await endpoint(scope, receive, send)
 

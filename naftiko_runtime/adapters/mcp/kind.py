@@ -14,7 +14,7 @@ from typing import Any
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
-from ..base import Claim, Mounted, MountContext, PortPart, RouteRow
+from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .schemas import MCP_PATH, tool_arguments
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -27,9 +27,9 @@ class McpAdapter(ExposedAdapter):
 
 
 class McpKind:
-    type = "mcp"
-    features = frozenset({"mcp", "mcp.stdio"})
-    reference_roots = ("tools", "mcp")
+    type: str = "mcp"
+    features: frozenset[str] = frozenset({"mcp", "mcp.stdio"})
+    reference_roots: tuple[str, ...] = ("tools", "mcp")
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
         namespace = builder.text(node, "namespace", at, required=True) or ""
@@ -44,27 +44,48 @@ class McpKind:
             tool = builder.mapping(tool, t_at, "a tool")
             name = builder.text(tool, "name", t_at, required=True) or ""
             if not TOOL_NAME.match(name):
-                builder.error(t_at + ("name",), f"tool name '{name[:80]}' must be 1 to 64 letters, digits, '_', '-' "
-                                                "or '.' (MCP's limit)")
-            exposed = builder.exposed(tool, t_at, namespace=namespace, kind=self.type, key=name, name=name,
-                                      reference_roots=self.reference_roots, tool=True)
+                builder.error(
+                    t_at + ("name",),
+                    f"tool name '{name[:80]}' must be 1 to 64 letters, digits, '_', '-' or '.' (MCP's limit)",
+                )
+            exposed = builder.exposed(
+                tool,
+                t_at,
+                namespace=namespace,
+                kind=self.type,
+                key=name,
+                name=name,
+                reference_roots=self.reference_roots,
+                tool=True,
+            )
             if exposed:
                 tools.append(exposed)
-        return McpAdapter(self.type, namespace, port, builder.text(node, "address", at),
-                          builder.text(node, "description", at), tuple(tools), at, transport)
+        return McpAdapter(
+            self.type,
+            namespace,
+            port,
+            builder.text(node, "address", at),
+            builder.text(node, "description", at),
+            tuple(tools),
+            at,
+            transport,
+        )
 
     def claims(self, adapter: ExposedAdapter, port: int) -> Iterable[Claim]:
         """D32: the namespace's endpoint and every tool name once per port; ``/mcp`` owned whole."""
-        yield Claim(("mcp", adapter.namespace), adapter.at,
-                    f"the MCP endpoint {MCP_PATH} (adapter '{adapter.namespace}' on port {port})",
-                    prefix=(MCP_PATH.strip("/"),))
+        yield Claim(
+            ("mcp", adapter.namespace),
+            adapter.at,
+            f"the MCP endpoint {MCP_PATH} (adapter '{adapter.namespace}' on port {port})",
+            prefix=(MCP_PATH.strip("/"),),
+        )
         for tool in adapter.operations:
             yield Claim(("tool", tool.name), tool.at, f"tool '{tool.name}' on the MCP endpoint of port {port}")
 
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
         from .endpoints import McpEndpoints
 
-        endpoints = McpEndpoints(mounted, context.executor, context.settings.max_request_body, context.host)
+        endpoints = McpEndpoints(mounted, context.executor, context.settings.max_request_body)
         return PortPart(endpoints, prefixes=(MCP_PATH,), lifespan=endpoints.lifespan)
 
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]:

@@ -14,8 +14,12 @@ from ...spec.model import OutputParameter
 
 MCP_PATH = "/mcp"
 """Where a port serves its merged MCP endpoint; each adapter alone is at ``/mcp/<namespace>`` (D60)."""
-HINTS = {"readOnly": "readOnlyHint", "destructive": "destructiveHint", "idempotent": "idempotentHint",
-         "openWorld": "openWorldHint"}
+HINTS = {
+    "readOnly": "readOnlyHint",
+    "destructive": "destructiveHint",
+    "idempotent": "idempotentHint",
+    "openWorld": "openWorldHint",
+}
 
 
 def tool_arguments(plan: OperationPlan) -> list[InputSpec]:
@@ -66,5 +70,5 @@ def output_schema(plan: OperationPlan) -> dict[str, Any] | None:
     return {"type": "object", "properties": {o.name or f"output{i}": _output_node(o) for i, o in enumerate(outputs)}}
 
 
-def annotations(plan: OperationPlan) -> dict[str, bool]:
+def tool_annotations(plan: OperationPlan) -> dict[str, bool]:
     return {HINTS[key]: value for key, value in plan.exposed.hints.items() if key in HINTS}

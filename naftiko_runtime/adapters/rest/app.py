@@ -19,6 +19,14 @@ from .routing import MethodNotAllowed, RouteTable
 log = logging.getLogger("naftiko.rest")
 
 
+def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"content-type":
+            media = value.partition(b";")[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return False
+
+
 class RestApp:
     def __init__(self, routes: RouteTable[RestEndpoint], executor: Executor, max_body: int):
         self.routes = routes
@@ -47,10 +55,21 @@ class RestApp:
         if matched is None:
             raise Problem(404, f"no operation is exposed at {scope['path']}")
         if isinstance(matched, MethodNotAllowed):
-            raise Problem(405, f"{method} is not allowed on {scope['path']}; allowed: {', '.join(matched.allowed)}",
-                          headers={"Allow": ", ".join(matched.allowed)})
+            raise Problem(
+                405,
+                f"{method} is not allowed on {scope['path']}; allowed: {', '.join(matched.allowed)}",
+                headers={"Allow": ", ".join(matched.allowed)},
+            )
         endpoint = matched.target
         headers = scope["headers"]
         body = await read_body(receive, self.max_body, content_length(headers))
+        if body and not _is_json(headers):
+            # A page on any origin may send a text/plain or form body without a preflight: only a
+            # JSON content type proves the caller is not a browser's "simple" request (issue 10).
+            raise Problem(
+                415,
+                "a request body must be JSON, sent with Content-Type: application/json",
+                headers={"Accept": "application/json"},
+            )
         inputs = endpoint.inputs(matched.params, scope.get("query_string", b""), headers, body)
         return await self.executor.execute(endpoint.plan, inputs)

@@ -56,8 +56,10 @@ class RestEndpoint:
 
     @classmethod
     def compile(cls, plan: OperationPlan) -> RestEndpoint:
-        by = {location: [s for s in plan.inputs if s.location == location]
-              for location in ("path", "query", "header", "cookie", "body")}
+        by = {
+            location: [s for s in plan.inputs if s.location == location]
+            for location in ("path", "query", "header", "cookie", "body")
+        }
         placeholders = {normalize_name(name): name for name in plan.exposed.path_parameters}
         return cls(
             plan=plan,
@@ -73,8 +75,9 @@ class RestEndpoint:
     def reads_body(self) -> bool:
         return bool(self.body_fields) or self.whole_body is not None
 
-    def inputs(self, path_params: dict[str, str], query_string: bytes, headers: list[tuple[bytes, bytes]],
-               body: bytes) -> dict[str, Any]:
+    def inputs(
+        self, path_params: dict[str, str], query_string: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> dict[str, Any]:
         """The checked inputs of one request, or ``Problem(400)`` listing every problem (D27)."""
         raw: dict[str, tuple[Any, bool]] = {}
         for spec, placeholder in self.path:
@@ -84,9 +87,9 @@ class RestEndpoint:
             self._read_query(query_string, raw)
         if self.headers or self.cookies:
             for name, value in headers:
-                spec = self.headers.get(name)
-                if spec is not None:
-                    raw[spec.name] = (value.decode("latin-1"), True)
+                header_spec = self.headers.get(name)
+                if header_spec is not None:
+                    raw[header_spec.name] = (value.decode("latin-1"), True)
                 elif name == b"cookie" and self.cookies:
                     self._read_cookies(value.decode("latin-1"), raw)
         if body and self.reads_body:
@@ -109,8 +112,8 @@ class RestEndpoint:
                 raw[spec.name] = (raw[spec.name][0] + [value], True)
             else:
                 raw[spec.name] = ([value] if spec.type == "array" else value, True)
-        for name, value in objects.items():
-            raw[name] = (value, False)
+        for name, object_value in objects.items():
+            raw[name] = (object_value, False)
 
     def _read_cookies(self, header: str, raw: dict[str, tuple[Any, bool]]) -> None:
         for pair in header.split(";"):

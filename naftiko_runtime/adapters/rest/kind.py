@@ -8,16 +8,16 @@ from typing import Any
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
-from ..base import Claim, Mounted, MountContext, PortPart, RouteRow
+from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .app import RestApp
 from .endpoints import RestEndpoint
 from .routing import PathTemplateError, RouteTable, split_template
 
 
 class RestKind:
-    type = "rest"
-    features = frozenset({"rest"})
-    reference_roots = ("rest",)
+    type: str = "rest"
+    features: frozenset[str] = frozenset({"rest"})
+    reference_roots: tuple[str, ...] = ("rest",)
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
         namespace = builder.text(node, "namespace", at, required=True) or ""
@@ -38,20 +38,41 @@ class RestKind:
                 op = builder.mapping(op, o_at, "an operation")
                 method = (builder.text(op, "method", o_at) or "GET").upper()
                 name = builder.text(op, "name", o_at) or str(resource.get("name") or "")
-                exposed = builder.exposed(op, o_at, namespace=namespace, kind=self.type, key=f"{method} {path}",
-                                          name=name, reference_roots=self.reference_roots, inherited=inherited,
-                                          method=method, path=path, path_parameters=path_parameters)
+                exposed = builder.exposed(
+                    op,
+                    o_at,
+                    namespace=namespace,
+                    kind=self.type,
+                    key=f"{method} {path}",
+                    name=name,
+                    reference_roots=self.reference_roots,
+                    inherited=inherited,
+                    method=method,
+                    path=path,
+                    path_parameters=path_parameters,
+                )
                 if exposed:
                     operations.append(exposed)
-        return ExposedAdapter(self.type, namespace, port, builder.text(node, "address", at),
-                              builder.text(node, "description", at), tuple(operations), at)
+        return ExposedAdapter(
+            self.type,
+            namespace,
+            port,
+            builder.text(node, "address", at),
+            builder.text(node, "description", at),
+            tuple(operations),
+            at,
+        )
 
     def claims(self, adapter: ExposedAdapter, port: int) -> Iterable[Claim]:
         """D32: a method and path shape (placeholder names ignored) once per port."""
         for operation in adapter.operations:
             shape = split_template(operation.path)[0]
-            yield Claim(("route", operation.method, shape), operation.at,
-                        f"{operation.method} {operation.path} on port {port}", route=shape)
+            yield Claim(
+                ("route", operation.method, shape),
+                operation.at,
+                f"{operation.method} {operation.path} on port {port}",
+                route=shape,
+            )
 
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
         routes: RouteTable[RestEndpoint] = RouteTable()
@@ -63,4 +84,3 @@ class RestKind:
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
         for operation, plan in mounted.operations:
             yield RouteRow("rest", f"{operation.method} {operation.path}", plan)
-

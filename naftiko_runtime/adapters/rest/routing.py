@@ -8,12 +8,12 @@ encoded ``%2F`` stays inside one segment value (D15).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 from urllib.parse import unquote
 
 from ...spec.expressions import PLACEHOLDER
-
 
 Target = TypeVar("Target")
 
@@ -30,7 +30,7 @@ class PathTemplateError(ValueError):
     pass
 
 
-def split_template(path: str) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
+def split_template(path: str) -> tuple[tuple[str | None, ...], tuple[str | None, ...]]:
     """``/syncs/{id}`` -> shape ``("syncs", None)`` and placeholder names ``(None, "id")``."""
     segments = [s for s in path.strip().strip("/").split("/") if s != ""] if path.strip("/ ") else []
     shape: list[str | None] = []
@@ -45,13 +45,13 @@ def split_template(path: str) -> tuple[tuple[str, ...], tuple[str | None, ...]]:
         else:
             shape.append(segment)
             names.append(None)
-    return tuple(shape), tuple(names)  # type: ignore[return-value]
+    return tuple(shape), tuple(names)
 
 
 @dataclass
 class _Node(Generic[Target]):
-    literals: dict[str, "_Node[Target]"] = field(default_factory=dict)
-    placeholder: "_Node[Target] | None" = None
+    literals: dict[str, _Node[Target]] = field(default_factory=dict)
+    placeholder: _Node[Target] | None = None
     methods: dict[str, tuple[Target, tuple[str | None, ...]]] = field(default_factory=dict)
 
 
@@ -97,15 +97,21 @@ class RouteTable(Generic[Target]):
             found = node.methods.get(method) or (node.methods.get("GET") if method == "HEAD" else None)
             if found:
                 target, names = found
-                params = {name: unquote(value) for name, value in zip(names, values) if name is not None}
+                # A named (placeholder) segment always has a value; a literal one has neither.
+                params = {
+                    name: unquote(value)
+                    for name, value in zip(names, values, strict=True)
+                    if name is not None and value is not None
+                }
                 return Match(target, params)
             allowed.update(node.methods)
         if allowed:
             return MethodNotAllowed(tuple(sorted(allowed)))
         return None
 
-    def _candidates(self, node: _Node[Target], segments: list[str], index: int, values: tuple[str, ...]
-                    ) -> Iterator[tuple[_Node[Target], tuple[str, ...]]]:
+    def _candidates(
+        self, node: _Node[Target], segments: list[str], index: int, values: tuple[str | None, ...]
+    ) -> Iterator[tuple[_Node[Target], tuple[str | None, ...]]]:
         """Matching nodes in specificity order: at each depth the literal branch first."""
         if index == len(segments):
             if node.methods:
@@ -114,6 +120,6 @@ class RouteTable(Generic[Target]):
         segment = segments[index]
         literal = node.literals.get(unquote(segment)) if "%" in segment else node.literals.get(segment)
         if literal is not None:
-            yield from self._candidates(literal, segments, index + 1, values + (None,))  # type: ignore[operator]
+            yield from self._candidates(literal, segments, index + 1, values + (None,))
         if node.placeholder is not None and segment:
             yield from self._candidates(node.placeholder, segments, index + 1, values + (segment,))
