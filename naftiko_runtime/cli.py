@@ -144,6 +144,9 @@ def parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the REST and MCP adapters of capability files",
         description="Load and validate every file, then serve all their adapters.",
+        epilog="Signals: SIGTERM and SIGINT stop accepting, let in-flight calls finish, then exit 0. SIGHUP "
+        "reloads the files: a valid set on the same ports replaces the served one without dropping a call; "
+        "an invalid one is logged and the previous files keep serving.",
     )
     _add_loading_options(serve_parser)
     _add_serving_options(serve_parser)
@@ -231,7 +234,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("naftiko: no adapter to serve", file=sys.stderr)
         return 1
     try:
-        return serve(loaded.listeners, settings)
+        return serve(loaded.listeners, settings, reloader=lambda: load(args.files, settings))
     except PortUnavailable as exc:
         print(f"naftiko: {exc}; nothing served", file=sys.stderr)
         return 1

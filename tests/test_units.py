@@ -24,7 +24,7 @@ from naftiko_runtime.core.outputs import compile_outputs, compile_path
 from naftiko_runtime.core.problems import InputProblem, Problem
 from naftiko_runtime.core.upstream import UpstreamClients
 from naftiko_runtime.serving.loading import load_source
-from naftiko_runtime.serving.server import build_app
+from naftiko_runtime.serving.ports import build_app
 from naftiko_runtime.spec.expressions import InputReference, Literal, Reference, Template, with_source
 from naftiko_runtime.spec.model import OutputParameter
 from naftiko_runtime.spec.source import parse_text
@@ -265,7 +265,7 @@ async def gateway():
     listeners = ListenerSet(settings)
     assert listeners.add(loaded.source, loaded.mounted()) == []
     clients = UpstreamClients(settings, transport_factory=lambda _: httpx.ASGITransport(upstream_app))
-    app = build_app(listeners.listeners[8080], Executor(clients), settings)
+    app, _ = build_app(listeners.listeners[8080], Executor(clients), settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://127.0.0.1:8080") as client:
         yield client
     await clients.aclose()

@@ -2,7 +2,9 @@
 
 Every port is bound before any server starts, so that a busy port fails the whole serve with
 a clear message instead of serving half the files. SIGINT/SIGTERM stop every server at once:
-uvicorn stops accepting, lets in-flight requests finish, then the upstream clients close.
+uvicorn stops accepting, lets in-flight requests finish, then the upstream clients close. SIGHUP
+reloads the served files: a valid new set replaces the old one without dropping a request; an
+invalid one is logged and the old set keeps serving.
 """
 
 from __future__ import annotations
@@ -14,77 +16,21 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..adapters.asgi import send_problem
-from ..adapters.base import MountContext, PortPart
-from ..adapters.registry import KINDS
 from ..core.execution import Executor
-from ..core.problems import Problem
 from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
+from . import logs
 from .listeners import Listener, ListenerSet
-from .origins import OriginGuard, OriginPolicy
+from .loading import Loaded
+from .ports import PortApp, build_app, mount_parts
 
 log = logging.getLogger("naftiko")
 GRACEFUL_SHUTDOWN_SECONDS = 30
-
-
-async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:
-    await send_problem(send, Problem(404, f"nothing is exposed at {scope['path']}"), scope["path"])
-
-
-class PortApp:
-    """The ASGI app of one port: each request goes to the kind that owns its path (a prefix such
-    as ``/mcp``), else to the kind that takes the rest (REST). No router or middleware stack sits
-    in front: the REST hot path is one prefix check away from its route table."""
-
-    def __init__(self, parts: list[PortPart]):
-        self.parts = parts
-        self.owned = tuple((prefix, part.app) for part in parts for prefix in part.prefixes)
-        self.default: ASGIApp = next((part.app for part in parts if not part.prefixes), _no_route)
-
-    def route(self, path: str) -> ASGIApp:
-        for prefix, app in self.owned:
-            if path == prefix or path.startswith(prefix + "/"):
-                return app
-        return self.default
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self.route(scope["path"])(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-        else:
-            # No adapter speaks WebSocket: refuse the handshake (the server answers 403), never a 500.
-            await receive()
-            await send({"type": "websocket.close", "code": 1008})
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        """Enter every part's lifespan (the MCP session managers) at start-up, leave them at shutdown."""
-        await receive()
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                for part in self.parts:
-                    if part.lifespan is not None:
-                        await stack.enter_async_context(part.lifespan())
-            except Exception as exc:
-                await send({"type": "lifespan.startup.failed", "message": repr(exc)})
-                return
-            await send({"type": "lifespan.startup.complete"})
-            await receive()
-        await send({"type": "lifespan.shutdown.complete"})
-
-
-def build_app(listener: Listener, executor: Executor, settings: Settings) -> ASGIApp:
-    """Every kind's handler for its adapters on one port, behind the port's browser checks."""
-    context = MountContext(executor, settings)
-    parts = [KINDS[kind].mount(mounted, context) for kind, mounted in listener.mounted.items()]
-    return OriginGuard(PortApp(parts), OriginPolicy.for_listener(listener.host, settings))
 
 
 class _Server(uvicorn.Server):
@@ -135,19 +81,33 @@ def _config(app: Any, settings: Settings) -> uvicorn.Config:
     )
 
 
+Reloader = Callable[[], Loaded]
+"""Loads the served files again (``load(paths, settings)``), for SIGHUP and ``Runtime.reload``."""
+
+
 class Runtime:
     """Every listener of one serve, in one event loop; ``stop`` may be called from any thread."""
 
-    def __init__(self, listeners: list[Listener], settings: Settings, sockets: list[socket.socket] | None = None):
+    def __init__(
+        self,
+        listeners: list[Listener],
+        settings: Settings,
+        sockets: list[socket.socket] | None = None,
+        reloader: Reloader | None = None,
+    ):
         self.listeners = listeners
         self.settings = settings
         self.sockets = sockets
+        self.reloader = reloader
         self.clients = UpstreamClients(settings)
         self.executor = Executor(self.clients)
-        self.servers = [
-            _Server(_config(build_app(listener, self.executor, settings), settings)) for listener in listeners
-        ]
+        apps = [build_app(listener, self.executor, settings) for listener in listeners]
+        self.ports: dict[int, PortApp] = {
+            listener.port: port_app for listener, (_, port_app) in zip(listeners, apps, strict=True)
+        }
+        self.servers = [_Server(_config(app, settings)) for app, _ in apps]
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reloading = asyncio.Lock()
 
     @property
     def started(self) -> bool:
@@ -163,16 +123,65 @@ class Runtime:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._stop)
 
+    def _open_clients(self, listeners: list[Listener]) -> None:
+        self.clients.open(
+            {step.call.namespace for listener in listeners for plan in listener.plans for step in plan.steps}
+        )
+
+    async def reload(self) -> bool:
+        """Load the files again and serve them in place of the current ones; whether it did.
+
+        The new set must be valid (or ``--keep-going``) and keep the same ports on the same
+        addresses: sockets are bound once, before serving (and before forking workers).
+        """
+        if self.reloader is None:
+            log.warning("reload asked, but this runtime was not given its files; nothing changed")
+            return False
+        async with self._reloading:
+            loaded = await asyncio.to_thread(self.reloader)
+            for diagnostic in loaded.diagnostics:
+                log.warning("reload: %s", diagnostic)
+            if loaded.rejected and not self.settings.keep_going:
+                log.error(
+                    "reload refused: %d of %d files invalid; still serving the previous files",
+                    len(loaded.rejected),
+                    len(loaded.reports),
+                )
+                return False
+            listeners = loaded.listeners.listeners
+            before = {(listener.host, listener.port) for listener in self.listeners}
+            after = {(listener.host, listener.port) for listener in listeners.values()}
+            if before != after:
+                log.error(
+                    "reload refused: it would change the ports served (%s -> %s); restart to change them",
+                    sorted(before),
+                    sorted(after),
+                )
+                return False
+            logs.SECRETS.add(loaded.secrets)
+            self._open_clients(list(listeners.values()))
+            for port, port_app in self.ports.items():
+                await port_app.replace(mount_parts(listeners[port], self.executor, self.settings))
+            self.listeners = [listeners[listener.port] for listener in self.listeners]
+            log.info("reloaded %d files", len(loaded.reports) - len(loaded.rejected))
+            return True
+
+    def _reload_in_background(self) -> None:
+        task = asyncio.ensure_future(self.reload())
+        task.add_done_callback(_log_failure)
+
     async def serve(self) -> int:
         """Serve until stopped (SIGINT/SIGTERM in the main thread); returns the exit code."""
         self._loop = asyncio.get_running_loop()
         sockets = self.sockets if self.sockets is not None else bind_sockets(self.listeners)
-        self.clients.open(
-            {step.call.namespace for listener in self.listeners for plan in listener.plans for step in plan.steps}
-        )
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        self._open_clients(self.listeners)
+        for sig, handler in (
+            (signal.SIGINT, self._stop),
+            (signal.SIGTERM, self._stop),
+            (signal.SIGHUP, self._reload_in_background),
+        ):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._loop.add_signal_handler(sig, self._stop)
+                self._loop.add_signal_handler(sig, handler)
         for listener in self.listeners:
             log.info("listening on http://%s:%d: %s", listener.host, listener.port, listener.described())
         try:
@@ -190,6 +199,11 @@ class Runtime:
         return 1 if failures or any(not s.started for s in self.servers) else 0
 
 
+def _log_failure(task: asyncio.Future[bool]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("reload failed: %r", task.exception())
+
+
 def warn_exposed(listeners: list[Listener]) -> None:
     """D34: exposing beyond loopback is deliberate, and it is said out loud. Exposed adapters have no
     authentication yet, so whoever reaches the port calls every operation with the gateway's keys."""
@@ -204,16 +218,20 @@ def warn_exposed(listeners: list[Listener]) -> None:
             )
 
 
-def serve(listeners: ListenerSet, settings: Settings) -> int:
+def serve(listeners: ListenerSet, settings: Settings, reloader: Reloader | None = None) -> int:
     """Bind every port (all or none: ``PortUnavailable`` names the busy one), then serve until
-    SIGINT/SIGTERM; returns the exit code."""
+    SIGINT/SIGTERM; SIGHUP reloads through ``reloader``. Returns the exit code."""
+    # Until the event loop takes SIGHUP over, it must not end the process (its default action).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     bound = list(listeners.listeners.values())
     sockets = bind_sockets(bound)
     warn_exposed(bound)
-    return run(bound, settings, sockets)
+    return run(bound, settings, sockets, reloader)
 
 
-def _run_one(listeners: list[Listener], settings: Settings, sockets: list[socket.socket]) -> int:
+def _run_one(
+    listeners: list[Listener], settings: Settings, sockets: list[socket.socket], reloader: Reloader | None
+) -> int:
     """One worker: ``Runtime.serve`` on uvloop when installed (about 4x asyncio's throughput here)."""
     # Everything loaded so far lives as long as the process: move it out of the collector's
     # sight, or every full collection walks the whole route table (132 ms at 10,000 routes).
@@ -226,32 +244,35 @@ def _run_one(listeners: list[Listener], settings: Settings, sockets: list[socket
     except ImportError:
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(Runtime(listeners, settings, sockets).serve())
+        return runner.run(Runtime(listeners, settings, sockets, reloader).serve())
 
 
-def run(listeners: list[Listener], settings: Settings, sockets: list[socket.socket]) -> int:
+def run(
+    listeners: list[Listener], settings: Settings, sockets: list[socket.socket], reloader: Reloader | None = None
+) -> int:
     """Serve in this process, or fork ``workers`` processes that accept on the same sockets.
 
     The sockets are bound once, before forking, so the kernel spreads connections over the
-    workers; the parent only forwards SIGINT/SIGTERM and reports the worst exit code.
+    workers; the parent only forwards signals (SIGINT/SIGTERM as SIGTERM, SIGHUP as itself, so
+    that each worker reloads) and reports the worst exit code.
     """
     if settings.workers <= 1:
-        return _run_one(listeners, settings, sockets)
+        return _run_one(listeners, settings, sockets, reloader)
     children: list[int] = []
     for _ in range(settings.workers):
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os._exit(_run_one(listeners, settings, sockets))
+            os._exit(_run_one(listeners, settings, sockets, reloader))
         children.append(pid)
 
     def forward(signum: int, frame: Any) -> None:
         for child in children:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGTERM)
+                os.kill(child, signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, forward)
     log.info("serving with %d worker processes", settings.workers)
     codes = []
     for child in children:

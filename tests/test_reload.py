@@ -1,0 +1,136 @@
+"""SIGHUP reloads the served files without dropping a call (issue 10, item 5; `naftiko serve --help`).
+
+A real `naftiko serve` process: its file changes on disk, SIGHUP arrives while callers keep calling,
+and the new routes and tools answer, the removed ones are 404, no call fails. An invalid change or
+one that moves a port is refused with a log line and the previous files keep serving.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+from test_serve_process import start, wait_listening
+
+ITEMS = """
+naftiko: 1.0.0-alpha2
+info: {{label: Reload, description: reloaded by SIGHUP}}
+capability:
+  consumes:
+    - type: http
+      namespace: items
+      baseUri: {upstream}
+      resources:
+        - name: items
+          path: /items
+          operations:
+            - {{name: list, method: GET}}
+            - {{name: count, method: GET, inputParameters: [{{name: kind, in: query, value: count}}]}}
+  exposes:
+    - type: rest
+      namespace: items-rest
+      port: {rest_port}
+      resources:
+        - path: {path}
+          operations:
+            - {{method: GET, call: items.list}}
+    - type: mcp
+      namespace: items-mcp
+      port: {mcp_port}
+      tools:
+        - {{name: {tool}, description: Items., call: items.list}}
+"""
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
+
+def write(path, upstream, path_value="/items", tool="list-items", rest_port=8080, mcp_port=9090) -> None:
+    path.write_text(
+        ITEMS.format(upstream=upstream.url, path=path_value, tool=tool, rest_port=rest_port, mcp_port=mcp_port)
+    )
+
+
+def tools(url: str) -> list[str]:
+    response = httpx.post(
+        url + "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=MCP_HEADERS, timeout=10
+    )
+    return [tool["name"] for tool in response.json()["result"]["tools"]]
+
+
+def wait_for(condition, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the reload did not take effect"
+        time.sleep(0.05)
+
+
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-workers"])
+def served(request, tmp_path, upstream):
+    """With workers, the parent passes SIGHUP on and each worker reloads on its own."""
+    capability = tmp_path / "items.yaml"
+    write(capability, upstream)
+    process, offset = start("--workers", str(request.param), str(capability))
+    wait_listening(process, 8080 + offset)
+    wait_listening(process, 9090 + offset)
+    # The ports accept from the moment they are bound; SIGHUP is handled once the servers run.
+    wait_for(lambda: httpx.get(f"http://127.0.0.1:{8080 + offset}/items", timeout=10).status_code == 200)
+    yield process, offset, capability
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+
+
+def test_sighup_serves_the_changed_file_without_failing_a_call(served, upstream):
+    process, offset, capability = served
+    rest, mcp = f"http://127.0.0.1:{8080 + offset}", f"http://127.0.0.1:{9090 + offset}"
+    assert httpx.get(rest + "/items", timeout=10).status_code == 200 and tools(mcp) == ["list-items"]
+    statuses: list[object] = []
+    stop = threading.Event()
+
+    def caller() -> None:
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                for path in ("/items", "/things"):
+                    try:
+                        statuses.append((path, client.get(rest + path).status_code))
+                    except httpx.HTTPError as exc:
+                        statuses.append((path, type(exc).__name__))
+
+    threads = [threading.Thread(target=caller) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    write(capability, upstream, path_value="/things", tool="list-things")
+    process.send_signal(signal.SIGHUP)
+    wait_for(lambda: all(httpx.get(rest + "/things", timeout=10).status_code == 200 for _ in range(8)))
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert process.poll() is None
+    assert tools(mcp) == ["list-things"]
+    assert httpx.get(rest + "/items", timeout=10).status_code == 404
+    outcomes = {outcome for _, outcome in statuses}
+    assert outcomes <= {200, 404}, f"a call failed across the reload: {outcomes}"
+    assert ("/items", 200) in statuses and ("/things", 200) in statuses, "callers saw both generations"
+
+
+def test_an_invalid_change_keeps_the_previous_files(served, upstream):
+    process, offset, capability = served
+    rest = f"http://127.0.0.1:{8080 + offset}"
+    capability.write_text(capability.read_text().replace("call: items.list}", "call: items.nowhere}", 1))
+    process.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    assert process.poll() is None
+    assert httpx.get(rest + "/items", timeout=10).status_code == 200
+    write(capability, upstream, rest_port=8081)
+    process.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    assert httpx.get(rest + "/items", timeout=10).status_code == 200
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=15)
+    assert "does not resolve to a consumed operation" in stderr
+    assert "reload refused: 1 of 1 files invalid; still serving the previous files" in stderr
+    assert "reload refused: it would change the ports served" in stderr
