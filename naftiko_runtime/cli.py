@@ -111,7 +111,52 @@ def _add_serving_options(serve: argparse.ArgumentParser) -> None:
         "so any worker serves it",
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, help=f"(default {DEFAULTS.log_level})")
-    serve.add_argument(
+    _add_edge_options(serve)
+
+
+def _add_edge_options(serve: argparse.ArgumentParser) -> None:
+    """Limits on callers' connections and who may call from a browser (issue 10; SECURITY.md)."""
+    edge = serve.add_argument_group("callers' connections (414, 431, 408 or 503 beyond the limits)")
+    edge.add_argument(
+        "--max-request-line",
+        type=_positive(int),
+        metavar="BYTES",
+        help=f"request line (default {DEFAULTS.max_request_line})",
+    )
+    edge.add_argument(
+        "--max-header-size",
+        type=_positive(int),
+        metavar="BYTES",
+        help=f"one header line (default {DEFAULTS.max_header_size})",
+    )
+    edge.add_argument(
+        "--max-headers",
+        type=_positive(int),
+        metavar="N",
+        help=f"header lines per request (default {DEFAULTS.max_headers})",
+    )
+    edge.add_argument(
+        "--max-request-head",
+        type=_positive(int),
+        metavar="BYTES",
+        help=f"request line and headers together (default {DEFAULTS.max_request_head})",
+    )
+    edge.add_argument(
+        "--header-timeout",
+        type=_positive(float),
+        metavar="SECONDS",
+        help="time to send a complete request head, from the connection's start or the previous "
+        f"response's end (default {DEFAULTS.header_timeout:g})",
+    )
+    edge.add_argument(
+        "--max-connections",
+        type=_positive(int),
+        metavar="N",
+        help="open client connections per process, all ports together (default 4096, or half the "
+        "open-file limit if lower)",
+    )
+    browsers = serve.add_argument_group("browsers (Host, Origin and CORS checks before any adapter)")
+    browsers.add_argument(
         "--allowed-host",
         action="append",
         dest="allowed_hosts",
@@ -119,14 +164,14 @@ def _add_serving_options(serve: argparse.ArgumentParser) -> None:
         help="a Host name the ports answer for besides loopback names (repeatable; '*' for any): "
         "DNS rebinding protection, 421 otherwise",
     )
-    serve.add_argument(
+    browsers.add_argument(
         "--allowed-origin",
         action="append",
         dest="allowed_origins",
         metavar="ORIGIN",
         help="a browser origin allowed to call (repeatable; '*' for any); other origins get 403",
     )
-    serve.add_argument(
+    browsers.add_argument(
         "--cors-origin",
         action="append",
         dest="cors_origins",

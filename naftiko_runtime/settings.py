@@ -49,13 +49,27 @@ class Settings:
     """Seconds for one whole upstream exchange, body included (D54)."""
     max_request_body: int = 10 * 1024 * 1024
     max_upstream_body: int = 32 * 1024 * 1024
-    max_connections: int = 256
-    """Pooled connections per consumed namespace."""
+    upstream_pool_size: int = 256
+    """Pooled connections per consumed namespace; a call waits at most ``connect_timeout`` for one."""
     transport: str = "aiohttp"
     """The httpx transport for upstream calls: ``aiohttp`` (fast pool) or ``httpx`` (its own)."""
     workers: int = 1
     """Worker processes sharing the ports; MCP is stateless, so any worker serves any request."""
     log_level: str = "INFO"
+    max_request_line: int = 8 * 1024
+    """Bytes of ``METHOD target HTTP/1.1`` a caller may send (414 beyond; nginx's default buffer)."""
+    max_header_size: int = 8 * 1024
+    """Bytes of one ``name: value`` header line (431 beyond)."""
+    max_headers: int = 100
+    """Header lines in one request (431 beyond; Apache's default)."""
+    max_request_head: int = 32 * 1024
+    """Bytes of the request line and every header together (431 beyond)."""
+    header_timeout: float = 10.0
+    """Seconds from a connection's start, or the end of its previous response, to a complete request
+    head (408, or a quiet close when nothing was sent)."""
+    max_connections: int | None = None
+    """Open client connections per process, all ports together (503 beyond); ``None``: 4,096, or half
+    the open-file limit if lower."""
     allowed_hosts: tuple[str, ...] = ()
     """Host names a port answers for besides loopback ones (``*``: any); DNS rebinding protection."""
     allowed_origins: tuple[str, ...] = ()

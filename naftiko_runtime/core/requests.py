@@ -36,7 +36,9 @@ def encode_segment(name: str, value: Any) -> str:
             f"path parameter '{name}' cannot be {text!r}: it would change the upstream path",
             errors=[InputProblem(name, "path", f"{text!r} is not a valid path segment")],
         )
-    return quote(text, safe="")
+    # A REST value keeps the bytes it was sent with, invalid UTF-8 included (routing decodes with
+    # surrogateescape): %FF and %FE stay two ids instead of both becoming U+FFFD.
+    return quote(text.encode("utf-8", "surrogateescape"), safe="")
 
 
 def header_value(name: str, value: Any) -> str:

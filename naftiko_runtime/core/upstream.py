@@ -38,21 +38,19 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def network_transport(settings: Settings) -> httpx.AsyncBaseTransport:
-    limits = httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections)
+    """The pooled transport of one namespace: over aiohttp (the default; URLs sent byte-exact, see
+    ``aiohttp_transport``) or httpx's own."""
     if settings.transport == "httpx":
+        size = settings.upstream_pool_size
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         return httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits)
-    import aiohttp
-    from httpx_aiohttp import AiohttpTransport
+    from .aiohttp_transport import AiohttpTransport
 
-    def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=30, ssl=_tls_context())
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
-
-    return AiohttpTransport(verify=_tls_context(), limits=limits, client=session)
+    return AiohttpTransport(_tls_context(), settings.upstream_pool_size)
 
 
 def _is_timeout(exc: BaseException) -> bool:
-    """httpx-aiohttp maps some connection errors to ``ConnectTimeout``: trust the root cause."""
+    """A transport may map some connection errors to ``ConnectTimeout``: trust the root cause."""
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, TimeoutError):
@@ -61,16 +59,6 @@ def _is_timeout(exc: BaseException) -> bool:
             return isinstance(cause, httpx.TimeoutException)
         cause = cause.__cause__
     return False
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Transport errors that httpx-aiohttp leaves unmapped (a status line that is not HTTP raises
-    aiohttp's ``ClientResponseError``): the upstream broke the exchange, a 502 and never a 500 (D53)."""
-    try:
-        import aiohttp
-    except ImportError:
-        return (OSError,)
-    return (aiohttp.ClientError, OSError)
 
 
 class _Where:
@@ -103,10 +91,6 @@ class UpstreamClients:
             pool=settings.connect_timeout,
         )
         self._timeout_extension = self._timeout.as_dict()
-        self._transport_errors = _transport_errors()
-        self._in_flight: dict[str, int] = {}
-        """Exchanges under way per namespace: a connect timeout while every pooled connection is
-        busy is a full pool, not a network problem, and is named so (issue 10, item 8)."""
 
     def open(self, namespaces: set[str]) -> None:
         for namespace in sorted(namespaces - set(self._clients)):
@@ -142,24 +126,17 @@ class UpstreamClients:
         response.request = request
         return response
 
-    async def send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
-        namespace = call.namespace
-        self._in_flight[namespace] = self._in_flight.get(namespace, 0) + 1
-        try:
-            return await self._send(call, request)
-        finally:
-            self._in_flight[namespace] -= 1
-
     def _pool_exhausted(self, call: UpstreamCall, where: _Where) -> Problem:
+        """Every pooled connection busy is not a network fault: say so (issue 10, item 8)."""
         return Problem(
             503,
-            f"upstream {where}: all {self.settings.max_connections} pooled connections to "
-            f"{call.namespace} are busy and none came free within "
-            f"{self.settings.connect_timeout:g} s (pool exhausted)",
+            f"upstream {where}: all {self.settings.upstream_pool_size} pooled connections to "
+            f"{call.namespace} are busy and none came free within {self.settings.connect_timeout:g} s "
+            "(pool exhausted)",
             headers={"Retry-After": "1"},
         )
 
-    async def _send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
+    async def send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
         where = _Where(call, request)
         limit = self.settings.max_upstream_body
         try:
@@ -188,14 +165,11 @@ class UpstreamClients:
         except TimeoutError as exc:
             raise Problem(504, f"upstream {where} did not answer within {self.settings.total_timeout:g} s") from exc
         except httpx.HTTPError as exc:
-            if isinstance(exc, httpx.PoolTimeout) or (
-                isinstance(exc, httpx.ConnectTimeout)
-                and self._in_flight.get(call.namespace, 0) > self.settings.max_connections
-            ):
+            if isinstance(exc, httpx.PoolTimeout):
                 raise self._pool_exhausted(call, where) from exc
             if _is_timeout(exc):
                 raise Problem(504, f"upstream {where} timed out ({type(exc).__name__})") from exc
             raise Problem(502, f"upstream {where} could not be reached or broke off: {type(exc).__name__}") from exc
-        except self._transport_errors as exc:
-            raise Problem(502, f"upstream {where} broke off or did not answer HTTP: {type(exc).__name__}") from exc
+        except OSError as exc:  # a socket error a transport let through unmapped: still the upstream's fault
+            raise Problem(502, f"upstream {where} broke off: {type(exc).__name__}") from exc
         return UpstreamResponse(response.status_code, response.headers, b"".join(chunks))

@@ -8,7 +8,7 @@ same-origin with the gateway and names its own host in ``Host``). So, before any
 request:
 
 - ``Host`` must be a loopback name when the port is bound to loopback (else 421), or one of the
-  configured ``--allowed-host`` names; HTTP/1.1 requires exactly one ``Host`` (else 400).
+  configured ``--allowed-host`` names (``http_guard`` has already refused a missing or repeated one).
 - A request carrying ``Origin`` must come from a loopback origin, the port's own origin, or one
   configured with ``--allowed-origin``/``--cors-origin`` (else 403). Browsers always send
   ``Origin`` on cross-origin requests and on every POST, so a page's request never gets through.
@@ -77,17 +77,17 @@ class OriginPolicy:
         return (parts.hostname or "") in LOOPBACK_NAMES or parts.netloc == host.lower()
 
 
-def _headers(scope: Scope) -> tuple[list[bytes], bytes | None, bytes | None]:
-    hosts: list[bytes] = []
-    origin = method = None
+def _headers(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """``Host`` (the HTTP guard has made sure there is at most one), ``Origin``, and a preflight's method."""
+    host = origin = method = None
     for name, value in scope["headers"]:
         if name == b"host":
-            hosts.append(value)
+            host = value
         elif name == b"origin":
             origin = value
         elif name == b"access-control-request-method":
             method = value
-    return hosts, origin, method
+    return host, origin, method
 
 
 class OriginGuard:
@@ -101,12 +101,9 @@ class OriginGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        hosts, origin, preflight_method = _headers(scope)
-        if len(hosts) > 1 or (not hosts and scope.get("http_version") == "1.1"):
-            await _refuse(send, scope, 400, f"an HTTP/1.1 request needs exactly one Host header, got {len(hosts)}")
-            return
-        host = hosts[0].decode("latin-1") if hosts else ""
-        if hosts and not self.policy.host_allowed(host):
+        host_header, origin, preflight_method = _headers(scope)
+        host = host_header.decode("latin-1") if host_header is not None else ""
+        if host_header is not None and not self.policy.host_allowed(host):
             await _refuse(
                 send,
                 scope,

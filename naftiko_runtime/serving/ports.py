@@ -73,10 +73,6 @@ class PortApp:
             await self.routing.route(scope["path"])(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        else:
-            # No adapter speaks WebSocket: refuse the handshake (the server answers 403), never a 500.
-            await receive()
-            await send({"type": "websocket.close", "code": 1008})
 
     async def replace(self, parts: Sequence[PortPart]) -> None:
         """Serve ``parts`` from now on; the previous ones finish what they took, then stop."""

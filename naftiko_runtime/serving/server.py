@@ -25,6 +25,7 @@ from ..core.execution import Executor
 from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
 from . import logs
+from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol
 from .listeners import Listener, ListenerSet
 from .loading import Loaded
 from .ports import PortApp, build_app, mount_parts
@@ -67,11 +68,14 @@ def bind_sockets(listeners: list[Listener]) -> list[socket.socket]:
     return sockets
 
 
-def _config(app: Any, settings: Settings) -> uvicorn.Config:
+def _config(app: Any, settings: Settings, gauge: ConnectionGauge) -> uvicorn.Config:
+    """uvicorn behind the HTTP guard: bounded request heads, a head deadline, one connection cap for
+    every port of the process; no WebSocket protocol (the guard refuses upgrades)."""
     return uvicorn.Config(
         app,
         loop="auto",
-        http="auto",
+        http=guarded_protocol(GuardLimits.from_settings(settings), gauge),
+        ws="none",
         lifespan="on",
         access_log=False,
         log_config=None,
@@ -105,7 +109,8 @@ class Runtime:
         self.ports: dict[int, PortApp] = {
             listener.port: port_app for listener, (_, port_app) in zip(listeners, apps, strict=True)
         }
-        self.servers = [_Server(_config(app, settings)) for app, _ in apps]
+        gauge = ConnectionGauge()
+        self.servers = [_Server(_config(app, settings, gauge)) for app, _ in apps]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reloading = asyncio.Lock()
 

@@ -345,7 +345,8 @@ def served(
 ) -> Iterator[ServedGateway]:
     """``naftiko serve`` in a subprocess on a free port offset, stderr captured to a file."""
     for _ in range(10):
-        offset = random.randrange(10000, 40000)
+        # Ports below Linux's ephemeral range (32768-60999): no outgoing connection can hold them.
+        offset = random.randrange(2000, 23000)
         if not any(_listening(p + offset) for p in ports):
             break
     arguments = [

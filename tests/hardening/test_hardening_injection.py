@@ -23,6 +23,7 @@ PROPERTY = settings(
 )
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 DECLARED = [re.compile("^" + re.escape(c.upstream_path).replace(re.escape(SYNC_ID), "[^/?#]+") + "$") for c in CASES]
+# "x" * 8000: long, yet within the 8 KiB request line limit of issue 10 (beyond it: 414, tests/edge).
 HOSTILE = [
     "..",
     "../admin",
@@ -33,7 +34,7 @@ HOSTILE = [
     "a\r\nX-Evil: 1",
     "a\nb",
     "a\x00b",
-    "x" * 10240,
+    "x" * 8000,
     "../../../../etc/passwd",
     "%2e%2e",
     "a/../../b",

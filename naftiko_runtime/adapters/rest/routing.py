@@ -99,7 +99,9 @@ class RouteTable(Generic[Target]):
                 target, names = found
                 # A named (placeholder) segment always has a value; a literal one has neither.
                 params = {
-                    name: unquote(value)
+                    # Invalid UTF-8 stays as its bytes (surrogates) so that %FF and %FE remain two
+                    # values; the upstream request encodes them back byte for byte (D15).
+                    name: unquote(value, errors="surrogateescape")
                     for name, value in zip(names, values, strict=True)
                     if name is not None and value is not None
                 }
