@@ -1,4 +1,4 @@
-"""The ``naftiko`` command: ``serve``, ``validate``, ``routes`` (and ``conformance``).
+"""The ``naftiko`` command: ``serve``, ``validate``, ``routes`` (and ``conformance``, ``import``).
 
 This module only parses arguments into ``Settings`` and calls the public API; every default lives
 in ``Settings``. Diagnostics go to stdout for ``validate`` (they are its output) and to stderr for
@@ -210,6 +210,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "conformance", add_help=False, help="run the conformance suite (see `naftiko conformance --help`)"
     )
+    commands.add_parser("import", add_help=False, help="generate a capability (see `naftiko import openapi --help`)")
     return root
 
 
@@ -292,6 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .conformance.command import main as conformance_main
 
         return conformance_main(argv[1:])
+    if argv[:1] == ["import"]:
+        from .importing import main as import_main
+
+        return import_main(argv[1:])
     args = parser().parse_args(argv)
     handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes}[args.command]
     try:

@@ -24,7 +24,7 @@ LAYERS = (
     ("adapters",),
     ("serving",),
     ("__init__",),
-    ("conformance",),
+    ("conformance", "importing"),
     ("cli", "__main__"),
 )
 """Lowest first. A module's layer is that of its first name below the package."""
