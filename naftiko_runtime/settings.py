@@ -43,6 +43,9 @@ class Settings:
     """Warnings (schema violations, unset bind variables) become errors."""
     keep_going: bool = False
     """Serve the valid files and list the rejected ones instead of stopping (D32b)."""
+    mock: bool = False
+    """Every operation and tool answers from its outputs' static values; no upstream is ever
+    called (D81): front-end and agent development before the upstream exists."""
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     total_timeout: float = 60.0

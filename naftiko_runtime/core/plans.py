@@ -29,13 +29,14 @@ from ..spec.expressions import (
     normalize_name,
     with_source,
 )
-from ..spec.model import Capability, ConsumedOperation, Consumes, Exposed, Parameter
+from ..spec.model import Capability, ConsumedOperation, Consumes, Exposed, LookupStepSpec, Parameter
 from .bodies import BodyTemplate, UnknownBodyType, compile_body
 from .codecs import DECODERS, Decoder
-from .credentials import Credentials, compile_credentials
+from .credentials import NONE, Credentials, compile_credentials
 from .inputs import InputSpec
-from .outputs import Mapper, compile_outputs
+from .outputs import Mapper, MappingError, compile_outputs
 from .redaction import secret_forms
+from .steps import LookupStep, StepValue, compile_lookup, compile_results_mapper, compile_step_value, step_of
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Argument:
     """One consumed parameter and where its value comes from."""
 
     parameter: Parameter
-    source: WithSource
+    source: WithSource | StepValue
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,24 @@ class CallStep:
     call: UpstreamCall
 
 
+Step = CallStep | LookupStep
+
+
 @dataclass(frozen=True)
 class OperationPlan:
     exposed: Exposed
     inputs: tuple[InputSpec, ...]
-    steps: tuple[CallStep, ...]
+    steps: tuple[Step, ...]
     mapper: Mapper
     binds: BindValues
+    orchestrated: bool = False
+    """The mapper reads every step's result by name (``$.<step>.<path>``), not one reply; with
+    no steps at all the plan is a mock and the mapper reads only the inputs (D81)."""
+
+    @property
+    def calls(self) -> tuple[UpstreamCall, ...]:
+        """The upstream calls the plan may make, for opening clients and listing routes."""
+        return tuple(step.call for step in self.steps if isinstance(step, CallStep))
 
     def lookup(self, inputs: Mapping[str, Any]) -> Lookup:
         """Template lookup for this operation: bind variables first, then inputs (D12)."""
@@ -129,9 +141,17 @@ class PlanCompiler:
     """Compiles every exposed operation of one capability; problems become findings."""
 
     def __init__(
-        self, capability: Capability, binds: BindValues, base_uris: Mapping[str, str], known_roots: Collection[str]
+        self,
+        capability: Capability,
+        binds: BindValues,
+        base_uris: Mapping[str, str],
+        known_roots: Collection[str],
+        *,
+        mock: bool = False,
     ):
         self.capability = capability
+        self.mock = mock
+        """``serve --mock``: every operation answers from its outputs' static values (D81)."""
         self.binds = binds
         self.base_uris = base_uris
         self.known_roots = frozenset(known_roots)
@@ -147,30 +167,102 @@ class PlanCompiler:
                 self._upstream_call(consumes, operation)
 
     def compile(self, exposed: Exposed) -> OperationPlan | None:
-        sources = {key: with_source(value, exposed.aliases) for key, value in exposed.with_.items()}
-        resolved = self._resolve(exposed.call)
-        if resolved is None:
-            known = ", ".join(
-                sorted(f"{c.namespace}.{o}" for c in self.capability.consumes.values() for o in c.operations)
-            )
-            self.findings.append(
-                Finding.error(
-                    exposed.at + ("call",),
-                    f"call '{exposed.call}' does not resolve to a consumed operation (D4); known: {known or 'none'}",
+        if self.mock or (exposed.call is None and not exposed.steps):
+            return self._mock(exposed)
+        if exposed.steps:
+            return self._orchestrated(exposed)
+        return self._simple(exposed, exposed.call or "")
+
+    def _mock(self, exposed: Exposed) -> OperationPlan:
+        """Mock mode: no step, the outputs' ``value``/``const`` templated with the inputs (D81)."""
+        mapper, findings = compile_outputs(exposed.outputs)
+        self.findings.extend(findings)
+        return OperationPlan(exposed, self._inputs(exposed, {}, NONE), (), mapper, self.binds, orchestrated=True)
+
+    def _orchestrated(self, exposed: Exposed) -> OperationPlan | None:
+        """Steps in declared order; each ``with`` may read inputs and earlier steps' results (D80)."""
+        known: dict[str, int] = {}
+        steps: list[Step] = []
+        inferred: dict[str, InputSpec] = {}
+        credentials = NONE
+        failed = False
+        for position, spec in enumerate(exposed.steps):
+            if spec.name in known:
+                self.findings.append(Finding.error(spec.at + ("name",), f"duplicate step name '{spec.name}'"))
+            if isinstance(spec, LookupStepSpec):
+                try:
+                    steps.append(
+                        compile_lookup(spec.name, spec.index, spec.match, spec.lookup_value, spec.fields, known)
+                    )
+                except MappingError as exc:
+                    self.findings.append(Finding.error(spec.at, str(exc)))
+                    failed = True
+            else:
+                resolved = self._resolve(spec.call)
+                call = self._upstream_call(*resolved) if resolved else None
+                if resolved is None:
+                    self._unresolved(spec.call, spec.at + ("call",))
+                if call is None or resolved is None:
+                    failed = True
+                    known[spec.name] = position
+                    continue
+                sources = {key: self._step_source(value, exposed, known) for key, value in spec.with_.items()}
+                arguments, step_inferred = self._arguments(exposed, resolved[1], sources, call.credentials, spec.at)
+                inferred.update(step_inferred)
+                credentials = credentials if credentials.header_names else call.credentials
+                scope = resolved[1].parameters + tuple(step_inferred.values())
+                self._check_templates(exposed, sources, scope, spec.at, known)
+                steps.append(CallStep(spec.name, replace(call, arguments=arguments)))
+            known[spec.name] = position
+        for mapping in exposed.mappings:
+            if step_of(mapping.value) not in known:
+                self.findings.append(
+                    Finding.error(
+                        mapping.at + ("value",),
+                        f"'{mapping.value}' reads no step of this operation (known: {', '.join(known)})",
+                    )
                 )
-            )
+                failed = True
+        mapper, findings = compile_results_mapper(exposed.outputs, exposed.mappings, exposed.steps[-1].name)
+        self.findings.extend(findings)
+        if failed or findings:
+            return None
+        inputs = self._inputs(exposed, inferred, credentials)
+        return OperationPlan(exposed, inputs, tuple(steps), mapper, self.binds, orchestrated=True)
+
+    def _step_source(self, value: Any, exposed: Exposed, known: Mapping[str, int]) -> WithSource | StepValue:
+        if isinstance(value, str) and step_of(value) is not None:
+            try:
+                step_value = compile_step_value(value, known)
+            except MappingError:
+                step_value = None
+            if step_value is not None:
+                return step_value
+        return with_source(value, exposed.aliases)
+
+    def _unresolved(self, call: str, at: tuple[str | int, ...]) -> None:
+        known = ", ".join(sorted(f"{c.namespace}.{o}" for c in self.capability.consumes.values() for o in c.operations))
+        self.findings.append(
+            Finding.error(at, f"call '{call}' does not resolve to a consumed operation (D4); known: {known or 'none'}")
+        )
+
+    def _simple(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
+        sources = {key: with_source(value, exposed.aliases) for key, value in exposed.with_.items()}
+        resolved = self._resolve(call_name)
+        if resolved is None:
+            self._unresolved(call_name, exposed.at + ("call",))
             self._check_templates(exposed, sources, ())
             return None
         consumes, operation = resolved
         call = self._upstream_call(consumes, operation)
         if call is None:
             return None
-        arguments, inferred = self._arguments(exposed, operation, sources, call.credentials)
+        arguments, inferred = self._arguments(exposed, operation, sources, call.credentials, exposed.at)
         inputs = self._inputs(exposed, inferred, call.credentials)
         mapper, output_findings = compile_outputs(exposed.outputs)
         self.findings.extend(output_findings)
         self._check_templates(exposed, sources, operation.parameters + tuple(inputs))
-        step = CallStep(exposed.call, replace(call, arguments=arguments))
+        step = CallStep(call_name, replace(call, arguments=arguments))
         return OperationPlan(exposed, inputs, (step,), mapper, self.binds)
 
     def _resolve(self, call: str) -> tuple[Consumes, ConsumedOperation] | None:
@@ -221,8 +313,9 @@ class PlanCompiler:
         self,
         exposed: Exposed,
         operation: ConsumedOperation,
-        sources: Mapping[str, WithSource],
+        sources: Mapping[str, WithSource | StepValue],
         credentials: Credentials,
+        at_step: tuple[str | int, ...],
     ) -> tuple[tuple[Argument, ...], dict[str, InputSpec]]:
         """D20/D21: each ``with`` entry, in YAML order, bound to a consumed parameter."""
         arguments: list[Argument] = []
@@ -231,13 +324,17 @@ class PlanCompiler:
         placeholders = {r.name for r in _path_parts(operation.path) if isinstance(r, Reference)}
         wrong_roots = self.known_roots - set(exposed.aliases)
         for key, source in sources.items():
-            at = exposed.at + ("with", key)
+            at = at_step + ("with", key)
             parameter = _find_parameter(operation, key)
             if parameter is None and key in placeholders:
                 parameter = Parameter(key, "path", "string", None, True)
             if parameter is None:
                 self.findings.append(
-                    Finding.warning(at, f"'{key}' names no parameter of {exposed.call}; its value is not sent (D21)")
+                    Finding.warning(
+                        at,
+                        f"'{key}' names no parameter of {operation.namespace}.{operation.name}; "
+                        "its value is not sent (D21)",
+                    )
                 )
                 continue
             if isinstance(source, Literal) and looks_like_reference(source.value, wrong_roots):
@@ -291,22 +388,28 @@ class PlanCompiler:
         return tuple(inputs.values())
 
     def _check_templates(
-        self, exposed: Exposed, sources: Mapping[str, WithSource], scope_items: tuple[Parameter | InputSpec, ...]
+        self,
+        exposed: Exposed,
+        sources: Mapping[str, WithSource | StepValue],
+        scope_items: tuple[Parameter | InputSpec, ...],
+        at: tuple[str | int, ...] | None = None,
+        steps: Collection[str] = (),
     ) -> None:
-        """D4: every ``{{X}}`` in a ``with`` value names a bind variable or an input in scope."""
+        """D4: every ``{{X}}`` in a ``with`` value names a bind variable, an input in scope or
+        (``{{<step>.<field>}}``) an earlier step's result."""
         scope = {item.name for item in scope_items} | {p.name for p in exposed.inputs}
         for key, source in sources.items():
             if not isinstance(source, Template):
                 continue
             for reference in source.references:
                 is_bind, _ = self.binds.lookup(reference)
-                in_scope = reference.name in scope and (
-                    reference.namespace is None or reference.namespace in exposed.aliases
-                )
+                in_scope = (
+                    reference.name in scope and (reference.namespace is None or reference.namespace in exposed.aliases)
+                ) or reference.namespace in steps
                 if not is_bind and not in_scope:
                     self.findings.append(
                         Finding.error(
-                            exposed.at + ("with", key),
+                            (exposed.at if at is None else at) + ("with", key),
                             f"'{{{{{reference.text}}}}}' names neither a bind variable nor an "
                             "input of this operation (D4)",
                         )

@@ -14,6 +14,10 @@ CORE_FEATURES = frozenset(
         "auth.consumed",  # basic, digest, bearer, apikey on consumed APIs
         "bodies",  # operation-level body: json, text, xml, sparql, formUrlEncoded
         "multi-file",  # D30-D34
+        "orchestrated",  # D80: call steps, mappings
+        "lookup",  # lookup steps over an earlier step's list
+        "aggregates",  # capability.aggregates, ref, semantics -> hints
+        "mock",  # D81: no call, no steps; serve --mock
     }
 )
 

@@ -123,7 +123,7 @@ def load_source(
         findings += unset_variable_findings(source.data, capability.binds, binds, settings.strict)
         base_uris = {ns: uri for ns in capability.consumes if (uri := settings.base_uri_for(ns, environ))}
         roots = reference_roots() | {adapter.namespace for adapter in capability.adapters}
-        compiler = PlanCompiler(capability, binds, base_uris, roots)
+        compiler = PlanCompiler(capability, binds, base_uris, roots, mock=settings.mock)
         compiler.compile_consumed()
         for adapter in capability.adapters:
             own = plans.setdefault(adapter.namespace, {})

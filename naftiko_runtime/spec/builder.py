@@ -16,13 +16,17 @@ from .diagnostics import DocPath, Finding
 from .model import (
     Authentication,
     Bind,
+    CallStepSpec,
     Capability,
     ConsumedOperation,
     Consumes,
     Exposed,
     ExposedAdapter,
+    LookupStepSpec,
     OutputParameter,
     Parameter,
+    StepMapping,
+    StepSpec,
 )
 from .schema import VERSIONS
 
@@ -49,6 +53,8 @@ class ModelBuilder:
         self.file = file
         self.adapter_parsers = adapter_parsers
         self.findings: list[Finding] = []
+        self.functions: dict[str, tuple[dict[str, Any], DocPath]] = {}
+        """``capability.aggregates[].functions[]`` by ``<aggregate-namespace>.<name>``, for ``ref``."""
 
     def error(self, at: DocPath, message: str) -> None:
         self.findings.append(Finding.error(at, message))
@@ -103,7 +109,7 @@ class ModelBuilder:
             )
         info = self.mapping(data.get("info"), ("info",), "'info'")
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
-        self.refuse(capability, "aggregates", ("capability",), "aggregates ('capability.aggregates', 'ref')")
+        self.aggregates(capability)
         binds = [self.bind(item, at) for item, at in self.items(data, "binds", ())]
         binds += [self.bind(item, at) for item, at in self.items(capability, "binds", ("capability",))]
         consumes: dict[str, Consumes] = {}
@@ -125,6 +131,19 @@ class ModelBuilder:
             consumes=consumes,
             adapters=tuple(a for a in adapters if a is not None),
         )
+
+    def aggregates(self, capability: dict[str, Any]) -> None:
+        """Index the aggregate functions; each is built where a ``ref`` uses it (spec: Aggregates)."""
+        for aggregate, a_at in self.items(capability, "aggregates", ("capability",)):
+            aggregate = self.mapping(aggregate, a_at, "an aggregate")
+            namespace = self.text(aggregate, "namespace", a_at, required=True)
+            for function, f_at in self.items(aggregate, "functions", a_at):
+                function = self.mapping(function, f_at, "an aggregate function")
+                name = self.text(function, "name", f_at, required=True)
+                if namespace and name:
+                    if f"{namespace}.{name}" in self.functions:
+                        self.error(f_at + ("name",), f"duplicate aggregate function '{namespace}.{name}'")
+                    self.functions[f"{namespace}.{name}"] = (function, f_at)
 
     def items(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]:
         return [(item, at + (key, i)) for i, item in enumerate(self.sequence(node.get(key), at + (key,), f"'{key}'"))]
@@ -295,24 +314,33 @@ class ModelBuilder:
         path: str = "",
         path_parameters: tuple[str, ...] = (),
     ) -> Exposed | None:
-        """What every exposed operation has, whatever adapter exposes it: call, with, inputs, outputs."""
-        if "steps" in node:
-            self.error(at + ("steps",), f"orchestrated mode ('steps') {NOT_YET}")
-            return None
+        """What every exposed operation has, whatever adapter exposes it: one of the three modes
+        (simple ``call``, orchestrated ``steps``, mock), possibly inherited by ``ref``, with inputs
+        and outputs."""
+        semantics: dict[str, bool] = {}
+        own = node
         if "ref" in node:
-            self.error(at + ("ref",), f"aggregate functions ('ref') {NOT_YET}")
-            return None
+            function = self.referenced(node, at, kind=kind, method=method)
+            if function is None:
+                return None
+            inherited_node, function_at, semantics = function
+            # Fields set on the adapter override the function's (spec: Aggregates).
+            node = {**inherited_node, **{k: v for k, v in node.items() if k != "ref"}}
+            if not any(k in own for k in ("call", "steps", "with", "mappings", "outputParameters")):
+                at = function_at
         call = self.text(node, "call", at)
-        if call is None:
-            self.error(at, f"mock mode (no 'call') {NOT_YET}")
-            return None
+        steps = tuple(s for s in (self.step(i, s_at) for i, s_at in self.items(node, "steps", at)) if s)
+        mappings = tuple(m for m in (self.step_mapping(i, m_at) for i, m_at in self.items(node, "mappings", at)) if m)
         with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
         inputs = {p.name: p for p in inherited}
-        inputs.update((p.name, p) for p in self.parameters(node, at, consumed=False, tool=tool))
+        # A function's inputs have no `in`, like a tool's, whichever adapter inherits them.
+        inherits_inputs = "ref" in own and "inputParameters" not in own
+        inputs.update((p.name, p) for p in self.parameters(node, at, consumed=False, tool=tool or inherits_inputs))
         outputs = tuple(
             o for o in (self.output(item, o_at) for item, o_at in self.items(node, "outputParameters", at)) if o
         )
-        hints = self.mapping(node.get("hints"), at + ("hints",), "'hints'")
+        hints = _semantic_hints(semantics)
+        hints.update(self.mapping(own.get("hints"), at + ("hints",), "'hints'"))
         return Exposed(
             namespace=namespace,
             adapter_kind=kind,
@@ -322,15 +350,79 @@ class ModelBuilder:
             with_=dict(with_),
             inputs=tuple(inputs.values()),
             outputs=outputs,
+            steps=steps,
+            mappings=mappings,
             reference_roots=reference_roots,
             path_parameters=path_parameters,
-            description=self.text(node, "description", at),
+            description=self.text(own, "description", at) or self.text(node, "description", at),
             label=self.text(node, "label", at),
             method=method,
             path=path,
             hints={k: v for k, v in hints.items() if isinstance(v, bool)},
             at=at,
         )
+
+    def referenced(
+        self, node: dict[str, Any], at: DocPath, *, kind: str, method: str
+    ) -> tuple[dict[str, Any], DocPath, dict[str, bool]] | None:
+        """The aggregate function a ``ref`` names, and its ``semantics`` (checked against the REST
+        method: a positioned warning, since the spec makes semantics advisory)."""
+        ref = self.text(node, "ref", at)
+        found = self.functions.get(ref or "")
+        if found is None:
+            known = ", ".join(sorted(self.functions)) or "none"
+            self.error(at + ("ref",), f"ref '{ref}' names no aggregate function (D4); known: {known}")
+            return None
+        function, function_at = found
+        raw = self.mapping(function.get("semantics"), function_at + ("semantics",), "'semantics'")
+        semantics = {k: v for k, v in raw.items() if isinstance(v, bool)}
+        if kind == "rest" and semantics:
+            safe = semantics.get("safe", False)
+            if method in ("GET", "HEAD") and not safe:
+                self.warning(at + ("ref",), f"{method} exposes '{ref}', whose semantics are not safe")
+            elif method not in ("GET", "HEAD", "OPTIONS") and safe:
+                self.warning(at + ("ref",), f"'{ref}' is safe but exposed with {method}; GET fits it")
+            if method in ("PUT", "DELETE") and not semantics.get("idempotent", safe):
+                self.warning(at + ("ref",), f"{method} exposes '{ref}', whose semantics are not idempotent")
+        body = {k: v for k, v in function.items() if k not in ("name", "semantics")}
+        return body, function_at, semantics
+
+    def ref_name(self, node: dict[str, Any]) -> str | None:
+        """The name of the function a ``ref`` names, when it resolves (a tool may inherit it)."""
+        found = self.functions.get(str(node.get("ref")))
+        name = found[0].get("name") if found else None
+        return name if isinstance(name, str) else None
+
+    def step(self, node: Any, at: DocPath) -> StepSpec | None:
+        node = self.mapping(node, at, "a step")
+        kind = node.get("type")
+        name = self.text(node, "name", at, required=True)
+        if kind == "call":
+            call = self.text(node, "call", at, required=True)
+            with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
+            return CallStepSpec(name, call, dict(with_), at) if name and call else None
+        if kind == "lookup":
+            index = self.text(node, "index", at, required=True)
+            match = self.text(node, "match", at, required=True)
+            value = self.text(node, "lookupValue", at, required=True)
+            raw = self.sequence(node.get("outputParameters"), at + ("outputParameters",), "'outputParameters'")
+            fields = tuple(str(f) for f in raw if isinstance(f, (str, int)))
+            if not fields:
+                self.error(at, "a lookup step needs 'outputParameters': the fields to keep")
+            if name and index and match and value is not None and fields:
+                return LookupStepSpec(name, index, match, value, fields, at)
+            return None
+        if kind == "script":
+            self.error(at + ("type",), f"script steps {NOT_YET}")
+            return None
+        self.error(at + ("type",) if "type" in node else at, f"unknown step type {kind!r}: expected call or lookup")
+        return None
+
+    def step_mapping(self, node: Any, at: DocPath) -> StepMapping | None:
+        node = self.mapping(node, at, "a mapping")
+        target = self.text(node, "targetName", at, required=True)
+        value = self.text(node, "value", at, required=True)
+        return StepMapping(target, value, at) if target and value is not None else None
 
     def output(self, node: Any, at: DocPath) -> OutputParameter | None:
         node = self.mapping(node, at, "an output parameter")
@@ -361,3 +453,15 @@ class ModelBuilder:
             items,
             at,
         )
+
+
+def _semantic_hints(semantics: Mapping[str, bool]) -> dict[str, Any]:
+    """spec: Aggregates: safe -> readOnly (and not destructive), idempotent -> idempotent."""
+    hints: dict[str, Any] = {}
+    if "safe" in semantics:
+        hints["readOnly"] = semantics["safe"]
+        if semantics["safe"]:
+            hints["destructive"] = False
+    if "idempotent" in semantics:
+        hints["idempotent"] = semantics["idempotent"]
+    return hints

@@ -91,8 +91,44 @@ class OutputParameter:
 
 
 @dataclass(frozen=True)
+class CallStepSpec:
+    """``steps[]`` of ``type: call``: one consumed operation, its ``with`` may read earlier steps."""
+
+    name: str
+    call: str
+    with_: dict[str, Any]
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
+class LookupStepSpec:
+    """``steps[]`` of ``type: lookup``: entries of an earlier step's list whose ``match`` field
+    equals ``lookup_value`` (a JSONPath over the step results, or a literal), keeping ``fields``."""
+
+    name: str
+    index: str
+    match: str
+    lookup_value: str
+    fields: tuple[str, ...]
+    at: DocPath = ()
+
+
+StepSpec = CallStepSpec | LookupStepSpec
+
+
+@dataclass(frozen=True)
+class StepMapping:
+    """``mappings[]``: the output ``target`` (dot notation nests) takes the JSONPath ``value``."""
+
+    target: str
+    value: str
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
 class Exposed:
-    """A REST operation or an MCP tool in simple mode: ``call`` + ``with`` + mapped outputs."""
+    """A REST operation or an MCP tool: simple (``call``), orchestrated (``steps`` + ``mappings``)
+    or mock (neither: the outputs' static values answer)."""
 
     namespace: str
     """The namespace of the adapter that exposes it."""
@@ -101,10 +137,12 @@ class Exposed:
     key: str
     """Unique within its adapter: the tool name, or ``METHOD /path`` for a REST operation."""
     name: str
-    call: str
+    call: str | None
     with_: dict[str, Any]
     inputs: tuple[Parameter, ...]
     outputs: tuple[OutputParameter, ...]
+    steps: tuple[StepSpec, ...] = ()
+    mappings: tuple[StepMapping, ...] = ()
     reference_roots: tuple[str, ...] = ()
     """The adapter-kind roots a ``with`` reference may start with besides the namespace (D20):
     ``rest`` in a REST adapter, ``tools`` and ``mcp`` in an MCP adapter."""
