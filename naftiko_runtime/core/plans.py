@@ -34,9 +34,12 @@ from .bodies import BodyTemplate, UnknownBodyType, compile_body
 from .codecs import DECODERS, Decoder
 from .credentials import NONE, Credentials, compile_credentials
 from .inputs import InputSpec
-from .outputs import Mapper, MappingError, compile_outputs
+from .outputs import PASSTHROUGH, Mapper, MappingError, compile_outputs
 from .redaction import secret_forms
 from .steps import LookupStep, StepValue, compile_lookup, compile_results_mapper, compile_step_value, step_of
+
+FORWARD_OPERATION = "(forward)"
+"""The operation name of a forward's call: no consumed operation can be named so."""
 
 
 @dataclass(frozen=True)
@@ -167,11 +170,38 @@ class PlanCompiler:
                 self._upstream_call(consumes, operation)
 
     def compile(self, exposed: Exposed) -> OperationPlan | None:
+        if exposed.forward is not None:
+            return self._forward(exposed, exposed.forward.target_namespace)
         if self.mock or (exposed.call is None and not exposed.steps):
             return self._mock(exposed)
         if exposed.steps:
             return self._orchestrated(exposed)
         return self._simple(exposed, exposed.call or "")
+
+    def _forward(self, exposed: Exposed, namespace: str) -> OperationPlan | None:
+        """D82: one step whose call is the namespace itself (no path, no operation): its base URI,
+        credentials and consumes-level ``value`` parameters. Mock mode leaves it without steps."""
+        consumes = self.capability.consumes.get(namespace)
+        if consumes is None:
+            self.findings.append(
+                Finding.error(
+                    (exposed.forward.at if exposed.forward else exposed.at) + ("targetNamespace",),
+                    f"forward targetNamespace '{namespace}' names no consumes namespace of this file (D4); "
+                    f"known: {', '.join(self.capability.consumes) or 'none'}",
+                )
+            )
+            return None
+        if self.mock:
+            return OperationPlan(exposed, (), (), PASSTHROUGH, self.binds, orchestrated=True)
+        whole = ConsumedOperation(
+            namespace, FORWARD_OPERATION, "GET", "", consumes.parameters, None, "json", consumes.at
+        )
+        call = self._upstream_call(consumes, whole)
+        if call is None:
+            return None
+        arguments = tuple(Argument(p, with_source(p.value, ())) for p in consumes.parameters if p.value is not None)
+        step = CallStep("forward", replace(call, arguments=arguments))
+        return OperationPlan(exposed, (), (step,), PASSTHROUGH, self.binds)
 
     def _mock(self, exposed: Exposed) -> OperationPlan:
         """Mock mode: no step, the outputs' ``value``/``const`` templated with the inputs (D81)."""

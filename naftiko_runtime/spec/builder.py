@@ -195,7 +195,7 @@ class ModelBuilder:
                         o_at + ("name",), f"duplicate operation name '{operation.name}' in consumes '{namespace}'"
                     )
                 operations[operation.name] = operation
-        return Consumes(namespace, base_uri, auth, operations, at)
+        return Consumes(namespace, base_uri, auth, operations, at, shared)
 
     def consumed_operation(
         self, node: Any, at: DocPath, namespace: str, path: str, inherited: tuple[Parameter, ...]

@@ -74,6 +74,9 @@ class Consumes:
     authentication: Authentication | None
     operations: dict[str, ConsumedOperation]
     at: DocPath = ()
+    parameters: tuple[Parameter, ...] = ()
+    """Consumes-level parameters (already merged into each operation): a ``forward`` sends
+    their ``value``s, which carry the gateway's own headers and keys (D82)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,15 @@ class StepMapping:
 
 
 @dataclass(frozen=True)
+class ForwardSpec:
+    """A REST resource's ``forward``: the rest of the path goes to ``target_namespace`` (D82)."""
+
+    target_namespace: str
+    trusted_headers: tuple[str, ...]
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
 class Exposed:
     """A REST operation or an MCP tool: simple (``call``), orchestrated (``steps`` + ``mappings``)
     or mock (neither: the outputs' static values answer)."""
@@ -154,6 +166,8 @@ class Exposed:
     path: str = ""
     hints: dict[str, bool] = field(default_factory=dict)
     at: DocPath = ()
+    forward: ForwardSpec | None = None
+    """Set for a REST forward; ``path`` is then the prefix whose rest is forwarded."""
 
     @property
     def aliases(self) -> tuple[str, ...]:
