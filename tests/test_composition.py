@@ -1,5 +1,5 @@
 """Issue 12: what the conformance cases of ``cases/composition`` cannot say - logs, the
-``--mock`` option, secrets around steps (D80, D81, D55)."""
+``--mock`` option, script files and their limits (D80, D81, D83, D55)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from mcp import Client
 from support import API_KEY, Canned, Recorded, running_gateway
 
+from naftiko_runtime import Settings, load
 from naftiko_runtime.cli import parser, settings_from
 
 CHAIN = """\
@@ -88,3 +90,124 @@ def test_mock_mode_serves_outputs_and_never_calls_the_upstream(upstream, tmp_pat
 def test_serve_mock_option_is_a_setting(argv, mock):
     """Every default lives in ``Settings``; the CLI only parses (D81)."""
     assert settings_from(parser().parse_args(argv)).mock is mock
+
+
+SCRIPTED = """\
+naftiko: 1.0.0-alpha2
+info: {label: Scripts, description: Script steps.}
+capability:
+  consumes:
+  - type: http
+    namespace: registry
+    baseUri: "UPSTREAM/api"
+    resources: [{name: crew, path: /crew, operations: [{name: list-crew}]}]
+  exposes:
+  - type: rest
+    namespace: fleet
+    port: 8080
+    resources:
+    - path: "/script/{kind}"
+      operations:
+      - method: GET
+        inputParameters: [{name: kind, in: path, type: string, description: Which script.}]
+        steps:
+        - {name: crew, type: call, call: registry.list-crew}
+        - {name: calc, type: script, language: javascript, location: "LOCATION", file: main.js,
+           dependencies: [lib/helpers.js], with: {bonus: $.crew.total}}
+        mappings: [{targetName: answer, value: $.calc}]
+  - type: mcp
+    namespace: fleet-mcp
+    port: 9090
+    tools:
+    - name: calc
+      description: The same script as a tool.
+      inputParameters: [{name: kind, type: string, description: Which script.}]
+      steps:
+      - {name: crew, type: call, call: registry.list-crew}
+      - {name: calc, type: script, language: javascript, location: "LOCATION", file: main.js,
+         dependencies: [lib/helpers.js], with: {bonus: $.crew.total}}
+"""
+
+MAIN_JS = """
+if (context.kind === "loop") { while (true) {} }
+if (context.kind === "throw") { throw new Error("no such crew"); }
+if (context.kind === "memory") { var hog = []; while (true) { hog.push(new Array(100000).fill(7)); } }
+if (context.kind === "escape") {
+  result = [typeof require, typeof std, typeof os, typeof fetch, typeof XMLHttpRequest, typeof process];
+} else {
+  result = {total: double(context.crew.total) + context.bonus, kind: context.kind};
+}
+"""
+
+
+def scripted_file(tmp_path: Path, upstream_url: str) -> Path:
+    (tmp_path / "scripts" / "lib").mkdir(parents=True)
+    (tmp_path / "scripts" / "main.js").write_text(MAIN_JS)
+    (tmp_path / "scripts" / "lib" / "helpers.js").write_text("function double(x) { return 2 * x; }\n")
+    path = tmp_path / "scripted.yaml"
+    location = (tmp_path / "scripts").as_uri()
+    path.write_text(SCRIPTED.replace("UPSTREAM", upstream_url).replace("LOCATION", location))
+    return path
+
+
+def crew_total(request: Recorded) -> Canned:
+    return Canned(200, b'{"total": 5}')
+
+
+def test_script_steps_compute_and_fail_clearly_while_the_server_keeps_serving(upstream, tmp_path):
+    """D83: a script sees context (inputs, results, with) and sets result; a throw, a loop or a
+    memory hog is a problem naming the step, and the next request is served as usual."""
+    upstream.reset(crew_total)
+    path = scripted_file(tmp_path, upstream.url)
+    with running_gateway([path], {}, script_timeout=0.3, script_memory=16 * 1024 * 1024) as gateway:
+        base = gateway.url(8080) + "/script/"
+        assert httpx.get(base + "sum", timeout=10).json() == {"answer": {"total": 15, "kind": "sum"}}
+        for kind, detail in [
+            ("throw", "step 'calc': the script failed: Error: no such crew"),
+            ("loop", "step 'calc': the script ran longer than its limit of 0.3 s and was stopped"),
+            ("memory", "step 'calc': the script exceeded its memory limit of 16 MiB"),
+        ]:
+            answer = httpx.get(base + kind, timeout=10)
+            assert answer.status_code == 500
+            assert answer.json()["detail"] == detail
+        assert httpx.get(base + "escape", timeout=10).json() == {"answer": ["undefined"] * 6}
+        assert httpx.get(base + "sum", timeout=10).status_code == 200
+
+
+async def test_script_step_error_is_an_mcp_tool_error(upstream, tmp_path):
+    """D83 over MCP: the same core, an isError result naming the step."""
+    upstream.reset(crew_total)
+    path = scripted_file(tmp_path, upstream.url)
+    with running_gateway([path], {}, script_timeout=0.3) as gateway:
+        async with Client(gateway.url(9090) + "/mcp") as client:
+            good = await client.call_tool("calc", {"kind": "sum"})
+            bad = await client.call_tool("calc", {"kind": "throw"})
+    assert good.structured_content == {"total": 15, "kind": "sum"}
+    assert bad.is_error
+    assert "step 'calc': the script failed: Error: no such crew" in bad.content[0].text
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("language: javascript", "language: groovy", 1), "groovy script steps are refused"),
+        (("language: javascript", "language: python", 1), "python script steps are refused"),
+        (("file: main.js", "file: ../main.js", 1), "script path '../main.js' must be relative segments"),
+        (("file: main.js", "file: missing.js", 1), "cannot read script 'missing.js'"),
+    ],
+)
+def test_script_steps_refused_at_load_with_a_position(upstream, tmp_path, edit, message):
+    """D3/D83: what cannot run is refused by name at its line, before anything is served."""
+    path = scripted_file(tmp_path, upstream.url)
+    path.write_text(path.read_text().replace(*edit))
+    loaded = load([path], Settings(), {})
+    lines = [str(d) for d in loaded.diagnostics]
+    assert any(message in line and ":20:" in line for line in lines), lines
+
+
+def test_script_syntax_error_is_a_load_error(upstream, tmp_path):
+    """Scripts are compiled once at load time: a syntax error never waits for a request."""
+    path = scripted_file(tmp_path, upstream.url)
+    (tmp_path / "scripts" / "main.js").write_text("result = ;")
+    lines = [str(d) for d in load([path], Settings(), {}).diagnostics]
+    assert any(":20:" in line and "script of step 'calc': SyntaxError" in line for line in lines), lines

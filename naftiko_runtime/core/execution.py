@@ -24,6 +24,7 @@ from .plans import CallStep, OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
 from .redaction import redact_bytes
 from .requests import build_request
+from .scripts import ScriptStep
 from .steps import with_results
 from .upstream import UpstreamClients, UpstreamResponse
 
@@ -108,6 +109,9 @@ class Executor:
         chain = secrets.token_hex(6) if plan.steps else ""
         lookup = with_results(lookup, results)
         for step in plan.steps:
+            if isinstance(step, ScriptStep):
+                results[step.name] = await step.run(inputs, results, lookup)
+                continue
             if not isinstance(step, CallStep):
                 results[step.name] = step.run(results, lookup)
                 continue

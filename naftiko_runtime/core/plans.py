@@ -29,13 +29,22 @@ from ..spec.expressions import (
     normalize_name,
     with_source,
 )
-from ..spec.model import Capability, ConsumedOperation, Consumes, Exposed, LookupStepSpec, Parameter
+from ..spec.model import (
+    Capability,
+    ConsumedOperation,
+    Consumes,
+    Exposed,
+    LookupStepSpec,
+    Parameter,
+    ScriptStepSpec,
+)
 from .bodies import BodyTemplate, UnknownBodyType, compile_body
 from .codecs import DECODERS, Decoder
 from .credentials import NONE, Credentials, compile_credentials
 from .inputs import InputSpec
 from .outputs import PASSTHROUGH, Mapper, MappingError, compile_outputs
 from .redaction import secret_forms
+from .scripts import ScriptLimits, ScriptStep, ScriptSyntaxError, check_syntax
 from .steps import LookupStep, StepValue, compile_lookup, compile_results_mapper, compile_step_value, step_of
 
 FORWARD_OPERATION = "(forward)"
@@ -80,7 +89,9 @@ class CallStep:
     call: UpstreamCall
 
 
-Step = CallStep | LookupStep
+Step = CallStep | LookupStep | ScriptStep
+DEFAULT_SCRIPT_LIMITS = ScriptLimits(timeout=60.0, memory=64 * 1024 * 1024)
+"""The spec's engine default time (60,000 ms); ``Settings`` passes the served values."""
 
 
 @dataclass(frozen=True)
@@ -151,8 +162,10 @@ class PlanCompiler:
         known_roots: Collection[str],
         *,
         mock: bool = False,
+        script_limits: ScriptLimits = DEFAULT_SCRIPT_LIMITS,
     ):
         self.capability = capability
+        self.script_limits = script_limits
         self.mock = mock
         """``serve --mock``: every operation answers from its outputs' static values (D81)."""
         self.binds = binds
@@ -219,7 +232,12 @@ class PlanCompiler:
         for position, spec in enumerate(exposed.steps):
             if spec.name in known:
                 self.findings.append(Finding.error(spec.at + ("name",), f"duplicate step name '{spec.name}'"))
-            if isinstance(spec, LookupStepSpec):
+            if isinstance(spec, ScriptStepSpec):
+                script = self._script(spec, exposed, known)
+                failed = failed or script is None
+                if script is not None:
+                    steps.append(script)
+            elif isinstance(spec, LookupStepSpec):
                 try:
                     steps.append(
                         compile_lookup(spec.name, spec.index, spec.match, spec.lookup_value, spec.fields, known)
@@ -259,6 +277,18 @@ class PlanCompiler:
             return None
         inputs = self._inputs(exposed, inferred, credentials)
         return OperationPlan(exposed, inputs, tuple(steps), mapper, self.binds, orchestrated=True)
+
+    def _script(self, spec: ScriptStepSpec, exposed: Exposed, known: Mapping[str, int]) -> ScriptStep | None:
+        """D83: every source compiled once now, so that a syntax error stops the load at its step."""
+        sources = (*spec.dependencies, spec.source)
+        for source in sources:
+            try:
+                check_syntax(source)
+            except ScriptSyntaxError as exc:
+                self.findings.append(Finding.error(spec.at + ("file",), f"script of step '{spec.name}': {exc}"))
+                return None
+        with_ = tuple((key, self._step_source(value, exposed, known)) for key, value in spec.with_.items())
+        return ScriptStep(spec.name, sources, with_, self.script_limits)
 
     def _step_source(self, value: Any, exposed: Exposed, known: Mapping[str, int]) -> WithSource | StepValue:
         if isinstance(value, str) and step_of(value) is not None:

@@ -16,6 +16,7 @@ CORE_FEATURES = frozenset(
         "multi-file",  # D30-D34
         "orchestrated",  # D80: call steps, mappings
         "lookup",  # lookup steps over an earlier step's list
+        "script",  # D83: javascript script steps in QuickJS; python and groovy refused by name
         "aggregates",  # capability.aggregates, ref, semantics -> hints
         "mock",  # D81: no call, no steps; serve --mock
     }

@@ -8,9 +8,11 @@ named with its line so that the author knows exactly which construct to change.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from .diagnostics import DocPath, Finding
 from .model import (
@@ -25,6 +27,7 @@ from .model import (
     LookupStepSpec,
     OutputParameter,
     Parameter,
+    ScriptStepSpec,
     StepMapping,
     StepSpec,
 )
@@ -33,6 +36,7 @@ from .schema import VERSIONS
 CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
 SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
+SCRIPT_SEGMENT = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
 class AdapterParser(Protocol):
@@ -413,10 +417,53 @@ class ModelBuilder:
                 return LookupStepSpec(name, index, match, value, fields, at)
             return None
         if kind == "script":
-            self.error(at + ("type",), f"script steps {NOT_YET}")
-            return None
-        self.error(at + ("type",) if "type" in node else at, f"unknown step type {kind!r}: expected call or lookup")
+            return self.script_step(node, at, name) if name else None
+        self.error(
+            at + ("type",) if "type" in node else at, f"unknown step type {kind!r}: expected call, lookup or script"
+        )
         return None
+
+    def script_step(self, node: dict[str, Any], at: DocPath, name: str) -> ScriptStepSpec | None:
+        """D83: JavaScript only; its files are read now, once (no control adapter gives defaults)."""
+        language = self.text(node, "language", at, required=True)
+        if language in ("groovy", "python"):
+            self.error(
+                at + ("language",),
+                f"{language} script steps are refused by this runtime: it has no sandbox for "
+                f"{language} it can defend (SECURITY.md); write the step in javascript",
+            )
+            return None
+        if language is not None and language != "javascript":
+            self.error(at + ("language",), f"unknown script language '{language}': expected javascript")
+            return None
+        location = self.text(node, "location", at, required=True)
+        main = self.text(node, "file", at, required=True)
+        if language is None or location is None or main is None:
+            return None
+        if not location.startswith("file:///"):
+            self.error(at + ("location",), f"location '{location}' must be a file:/// URI")
+            return None
+        root = Path(unquote(location[len("file://") :]))
+        source = self.script_file(root, main, at + ("file",))
+        dependencies = []
+        for item, d_at in self.items(node, "dependencies", at):
+            dependencies.append(self.script_file(root, str(item), d_at))
+        with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
+        if source is None or None in dependencies:
+            return None
+        return ScriptStepSpec(name, source, tuple(d for d in dependencies if d is not None), dict(with_), at)
+
+    def script_file(self, root: Path, relative: str, at: DocPath) -> str | None:
+        """A script below ``root``; segments as the spec allows them (no ``..``, no absolute path)."""
+        parts = relative.split("/")
+        if not all(SCRIPT_SEGMENT.match(p) and p not in (".", "..") for p in parts):
+            self.error(at, f"script path '{relative}' must be relative segments of [a-zA-Z0-9._-], without '..'")
+            return None
+        try:
+            return (root.joinpath(*parts)).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.error(at, f"cannot read script '{relative}' under {root}: {exc.__class__.__name__}: {exc}")
+            return None
 
     def step_mapping(self, node: Any, at: DocPath) -> StepMapping | None:
         node = self.mapping(node, at, "a mapping")

@@ -116,7 +116,20 @@ class LookupStepSpec:
     at: DocPath = ()
 
 
-StepSpec = CallStepSpec | LookupStepSpec
+@dataclass(frozen=True)
+class ScriptStepSpec:
+    """``steps[]`` of ``type: script`` (JavaScript): its files are read at load time; the script
+    sees ``context`` (inputs, earlier results by step name, its ``with``) and sets ``result``."""
+
+    name: str
+    source: str
+    dependencies: tuple[str, ...]
+    """Sources evaluated before the main one, in order."""
+    with_: dict[str, Any]
+    at: DocPath = ()
+
+
+StepSpec = CallStepSpec | LookupStepSpec | ScriptStepSpec
 
 
 @dataclass(frozen=True)
