@@ -211,3 +211,33 @@ def test_script_syntax_error_is_a_load_error(upstream, tmp_path):
     (tmp_path / "scripts" / "main.js").write_text("result = ;")
     lines = [str(d) for d in load([path], Settings(), {}).diagnostics]
     assert any(":20:" in line and "script of step 'calc': SyntaxError" in line for line in lines), lines
+
+
+INDEPENDENT = CHAIN.replace("with: {id: $.ship.crewId}", "with: {id: fleet.imo}")
+
+
+def test_concurrent_steps_group_only_independent_call_steps(upstream, tmp_path):
+    """D80: with ``concurrent_steps`` two call steps that read nothing of each other form one
+    wave; a step reading an earlier result never joins its wave. The answer of a failing wave
+    is its first failing step in declared order."""
+    dependent = chain_file(tmp_path, upstream.url)
+    independent = tmp_path / "independent.yaml"
+    independent.write_text(INDEPENDENT.replace("UPSTREAM", upstream.url))
+    settings = Settings(concurrent_steps=True)
+    for path, sizes in ((dependent, [1, 1]), (independent, [2])):
+        report = load([path], settings, {"FLEET_KEY": API_KEY}).reports[0]
+        assert report.loaded is not None
+        plan = report.loaded.plans["fleet"]["GET /ships/{imo}"]
+        assert [len(wave) for wave in plan.waves] == sizes
+
+    def ship_fails(request: Recorded) -> Canned:
+        if request.path.startswith("/api/ships/"):
+            return Canned(503, b'{"error": "down"}')
+        return Canned(200, b'{"total": 3}')
+
+    upstream.reset(ship_fails)
+    with running_gateway([independent], {"FLEET_KEY": API_KEY}, concurrent_steps=True) as gateway:
+        answer = httpx.get(gateway.url(8080) + "/ships/9", timeout=10)
+    assert answer.status_code == 503
+    assert answer.headers["naftiko-failed-step"] == "ship"
+    assert sorted(r.path for r in upstream.requests) == ["/api/crew", "/api/ships/9"]

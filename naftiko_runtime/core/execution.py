@@ -10,6 +10,7 @@ that echoes the request's ``Authorization`` must not hand the key to the caller)
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import re
@@ -103,36 +104,58 @@ class Executor:
 
     async def _orchestrate(self, plan: OperationPlan, inputs: Mapping[str, Any], lookup: Lookup) -> Reply:
         """D80: steps in declared order, each result kept by step name; the first failing step
-        is the answer and no later step runs. Every upstream request of one chain is logged with
-        one correlation id. A plan without steps is a mock: no network at all (D81)."""
+        (in declared order) is the answer and no later wave runs. Every upstream request of one
+        chain is logged with one correlation id. A plan without steps is a mock: no network (D81).
+
+        A wave is one step, or (``Settings.concurrent_steps``) consecutive call steps that read
+        none of each other's results, sent together."""
         results: dict[str, Any] = {}
         chain = secrets.token_hex(6) if plan.steps else ""
         lookup = with_results(lookup, results)
-        for step in plan.steps:
+        for wave in plan.waves:
+            if len(wave) > 1:
+                calls = [member for member in wave if isinstance(member, CallStep)]
+                outcomes = await asyncio.gather(
+                    *(self._call(call, inputs, lookup, results, chain) for call in calls), return_exceptions=True
+                )
+                for call, outcome in zip(calls, outcomes, strict=True):
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                    if isinstance(outcome, Reply):
+                        return outcome
+                    results[call.name] = outcome
+                continue
+            step = wave[0]
             if isinstance(step, ScriptStep):
                 results[step.name] = await step.run(inputs, results, lookup)
-                continue
-            if not isinstance(step, CallStep):
+            elif isinstance(step, CallStep):
+                answer = await self._call(step, inputs, lookup, results, chain)
+                if isinstance(answer, Reply):
+                    return answer
+                results[step.name] = answer
+            else:
                 results[step.name] = step.run(results, lookup)
-                continue
-            call = step.call
-            request = build_request(call, inputs, lookup, results)
-            try:
-                response = await self.clients.send(call, request)
-            except Problem as problem:
-                log.info("chain %s step %s: %s %s failed: %s", chain, step.name, call.method, call.label, problem)
-                raise Problem(
-                    problem.status, f"step '{step.name}': {problem.detail}", headers=problem.headers
-                ) from problem
-            log.info("chain %s step %s: %s %s -> %d", chain, step.name, request.method, call.label, response.status)
-            body, headers = _redacted(call, response)
-            content_type = response.headers.get("content-type")
-            if not 200 <= response.status < 300:
-                headers += ((FAILED_STEP_HEADER, step.name),)
-                return Reply(response.status, body, content_type, headers, None, step.name)
-            results[step.name] = _decode(call, response.status, body, content_type, step.name) if body else None
         value = plan.mapper.apply(results if plan.steps else None, lookup)
         return Reply(200, encode_json(value, 502, "the mapped answer"), "application/json", (), value)
+
+    async def _call(
+        self, step: CallStep, inputs: Mapping[str, Any], lookup: Lookup, results: Mapping[str, Any], chain: str
+    ) -> Any:
+        """One call step: its decoded result, or the failing ``Reply`` naming it (D80)."""
+        call = step.call
+        request = build_request(call, inputs, lookup, results)
+        try:
+            response = await self.clients.send(call, request)
+        except Problem as problem:
+            log.info("chain %s step %s: %s %s failed: %s", chain, step.name, call.method, call.label, problem)
+            raise Problem(problem.status, f"step '{step.name}': {problem.detail}", headers=problem.headers) from problem
+        log.info("chain %s step %s: %s %s -> %d", chain, step.name, request.method, call.label, response.status)
+        body, headers = _redacted(call, response)
+        content_type = response.headers.get("content-type")
+        if not 200 <= response.status < 300:
+            headers += ((FAILED_STEP_HEADER, step.name),)
+            return Reply(response.status, body, content_type, headers, None, step.name)
+        return _decode(call, response.status, body, content_type, step.name) if body else None
 
 
 def _decode(call: UpstreamCall, status: int, body: bytes, content_type: str | None, step: str) -> Any:

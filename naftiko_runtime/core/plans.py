@@ -11,7 +11,7 @@ reads the plan; nothing is parsed or looked up by name there.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -104,6 +104,9 @@ class OperationPlan:
     orchestrated: bool = False
     """The mapper reads every step's result by name (``$.<step>.<path>``), not one reply; with
     no steps at all the plan is a mock and the mapper reads only the inputs (D81)."""
+    waves: tuple[tuple[Step, ...], ...] = ()
+    """The steps grouped as they run: one by one, or (``Settings.concurrent_steps``) consecutive
+    call steps that read none of each other's results together (D80)."""
 
     @property
     def calls(self) -> tuple[UpstreamCall, ...]:
@@ -163,8 +166,10 @@ class PlanCompiler:
         *,
         mock: bool = False,
         script_limits: ScriptLimits = DEFAULT_SCRIPT_LIMITS,
+        concurrent_steps: bool = False,
     ):
         self.capability = capability
+        self.concurrent_steps = concurrent_steps
         self.script_limits = script_limits
         self.mock = mock
         """``serve --mock``: every operation answers from its outputs' static values (D81)."""
@@ -225,6 +230,7 @@ class PlanCompiler:
     def _orchestrated(self, exposed: Exposed) -> OperationPlan | None:
         """Steps in declared order; each ``with`` may read inputs and earlier steps' results (D80)."""
         known: dict[str, int] = {}
+        reads: dict[str, frozenset[str]] = {}
         steps: list[Step] = []
         inferred: dict[str, InputSpec] = {}
         credentials = NONE
@@ -261,6 +267,7 @@ class PlanCompiler:
                 scope = resolved[1].parameters + tuple(step_inferred.values())
                 self._check_templates(exposed, sources, scope, spec.at, known)
                 steps.append(CallStep(spec.name, replace(call, arguments=arguments)))
+                reads[spec.name] = _reads(sources.values(), known, call.body is not None)
             known[spec.name] = position
         for mapping in exposed.mappings:
             if step_of(mapping.value) not in known:
@@ -276,7 +283,8 @@ class PlanCompiler:
         if failed or findings:
             return None
         inputs = self._inputs(exposed, inferred, credentials)
-        return OperationPlan(exposed, inputs, tuple(steps), mapper, self.binds, orchestrated=True)
+        waves = _waves(tuple(steps), reads, self.concurrent_steps)
+        return OperationPlan(exposed, inputs, tuple(steps), mapper, self.binds, orchestrated=True, waves=waves)
 
     def _script(self, spec: ScriptStepSpec, exposed: Exposed, known: Mapping[str, int]) -> ScriptStep | None:
         """D83: every source compiled once now, so that a syntax error stops the load at its step."""
@@ -493,3 +501,38 @@ def _inferred_input(
         fills=parameter.name,
         credential=credential,
     )
+
+
+def _reads(sources: Iterable[WithSource | StepValue], known: Mapping[str, int], body: bool) -> frozenset[str]:
+    """The earlier steps a call step's ``with`` reads; a body template may read any of them."""
+    if body:
+        return frozenset(known)
+    names: set[str] = set()
+    for source in sources:
+        if isinstance(source, StepValue):
+            names.add(source.step)
+        elif isinstance(source, Template):
+            names.update(r.namespace for r in source.references if r.namespace is not None and r.namespace in known)
+    return frozenset(names)
+
+
+def _waves(
+    steps: tuple[Step, ...], reads: Mapping[str, frozenset[str]], concurrent: bool
+) -> tuple[tuple[Step, ...], ...]:
+    """D80: a call step joins the wave before it when every step of that wave is a call step
+    whose result it does not read; otherwise (or without ``concurrent``) it starts a new wave."""
+    waves: list[list[Step]] = []
+    for step in steps:
+        last = waves[-1] if waves else None
+        joins = (
+            concurrent
+            and last is not None
+            and isinstance(step, CallStep)
+            and all(isinstance(other, CallStep) for other in last)
+            and not reads.get(step.name, frozenset()) & {other.name for other in last}
+        )
+        if joins and last is not None:
+            last.append(step)
+        else:
+            waves.append([step])
+    return tuple(tuple(wave) for wave in waves)

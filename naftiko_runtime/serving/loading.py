@@ -125,7 +125,15 @@ def load_source(
         base_uris = {ns: uri for ns in capability.consumes if (uri := settings.base_uri_for(ns, environ))}
         roots = reference_roots() | {adapter.namespace for adapter in capability.adapters}
         limits = ScriptLimits(settings.script_timeout, settings.script_memory)
-        compiler = PlanCompiler(capability, binds, base_uris, roots, mock=settings.mock, script_limits=limits)
+        compiler = PlanCompiler(
+            capability,
+            binds,
+            base_uris,
+            roots,
+            mock=settings.mock,
+            script_limits=limits,
+            concurrent_steps=settings.concurrent_steps,
+        )
         compiler.compile_consumed()
         for adapter in capability.adapters:
             own = plans.setdefault(adapter.namespace, {})
