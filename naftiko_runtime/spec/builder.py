@@ -333,7 +333,10 @@ class ModelBuilder:
             if not any(k in own for k in ("call", "steps", "with", "mappings", "outputParameters")):
                 at = function_at
         call = self.text(node, "call", at)
-        steps = tuple(s for s in (self.step(i, s_at) for i, s_at in self.items(node, "steps", at)) if s)
+        built_steps = [self.step(item, s_at) for item, s_at in self.items(node, "steps", at)]
+        if None in built_steps:
+            return None  # each failed step is reported; mappings reading it would only repeat that
+        steps = tuple(s for s in built_steps if s is not None)
         mappings = tuple(m for m in (self.step_mapping(i, m_at) for i, m_at in self.items(node, "mappings", at)) if m)
         with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
         inputs = {p.name: p for p in inherited}
