@@ -8,35 +8,28 @@ named with its line so that the author knows exactly which construct to change.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote
 
+from .composition import referenced, semantic_hints, step, step_mapping
 from .diagnostics import DocPath, Finding
 from .model import (
     Authentication,
     Bind,
-    CallStepSpec,
     Capability,
     ConsumedOperation,
     Consumes,
     Exposed,
     ExposedAdapter,
-    LookupStepSpec,
     OutputParameter,
     Parameter,
-    ScriptStepSpec,
-    StepMapping,
-    StepSpec,
 )
 from .schema import VERSIONS
 
 CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
 SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
-SCRIPT_SEGMENT = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
 class AdapterParser(Protocol):
@@ -324,7 +317,7 @@ class ModelBuilder:
         semantics: dict[str, bool] = {}
         own = node
         if "ref" in node:
-            function = self.referenced(node, at, kind=kind, method=method)
+            function = referenced(self, node, at, kind=kind, method=method)
             if function is None:
                 return None
             inherited_node, function_at, semantics = function
@@ -333,11 +326,11 @@ class ModelBuilder:
             if not any(k in own for k in ("call", "steps", "with", "mappings", "outputParameters")):
                 at = function_at
         call = self.text(node, "call", at)
-        built_steps = [self.step(item, s_at) for item, s_at in self.items(node, "steps", at)]
+        built_steps = [step(self, item, s_at) for item, s_at in self.items(node, "steps", at)]
         if None in built_steps:
             return None  # each failed step is reported; mappings reading it would only repeat that
         steps = tuple(s for s in built_steps if s is not None)
-        mappings = tuple(m for m in (self.step_mapping(i, m_at) for i, m_at in self.items(node, "mappings", at)) if m)
+        mappings = tuple(m for m in (step_mapping(self, i, m_at) for i, m_at in self.items(node, "mappings", at)) if m)
         with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
         inputs = {p.name: p for p in inherited}
         # A function's inputs have no `in`, like a tool's, whichever adapter inherits them.
@@ -346,7 +339,7 @@ class ModelBuilder:
         outputs = tuple(
             o for o in (self.output(item, o_at) for item, o_at in self.items(node, "outputParameters", at)) if o
         )
-        hints = _semantic_hints(semantics)
+        hints = semantic_hints(semantics)
         hints.update(self.mapping(own.get("hints"), at + ("hints",), "'hints'"))
         return Exposed(
             namespace=namespace,
@@ -369,110 +362,11 @@ class ModelBuilder:
             at=at,
         )
 
-    def referenced(
-        self, node: dict[str, Any], at: DocPath, *, kind: str, method: str
-    ) -> tuple[dict[str, Any], DocPath, dict[str, bool]] | None:
-        """The aggregate function a ``ref`` names, and its ``semantics`` (checked against the REST
-        method: a positioned warning, since the spec makes semantics advisory)."""
-        ref = self.text(node, "ref", at)
-        found = self.functions.get(ref or "")
-        if found is None:
-            known = ", ".join(sorted(self.functions)) or "none"
-            self.error(at + ("ref",), f"ref '{ref}' names no aggregate function (D4); known: {known}")
-            return None
-        function, function_at = found
-        raw = self.mapping(function.get("semantics"), function_at + ("semantics",), "'semantics'")
-        semantics = {k: v for k, v in raw.items() if isinstance(v, bool)}
-        if kind == "rest" and semantics:
-            safe = semantics.get("safe", False)
-            if method in ("GET", "HEAD") and not safe:
-                self.warning(at + ("ref",), f"{method} exposes '{ref}', whose semantics are not safe")
-            elif method not in ("GET", "HEAD", "OPTIONS") and safe:
-                self.warning(at + ("ref",), f"'{ref}' is safe but exposed with {method}; GET fits it")
-            if method in ("PUT", "DELETE") and not semantics.get("idempotent", safe):
-                self.warning(at + ("ref",), f"{method} exposes '{ref}', whose semantics are not idempotent")
-        body = {k: v for k, v in function.items() if k not in ("name", "semantics")}
-        return body, function_at, semantics
-
     def ref_name(self, node: dict[str, Any]) -> str | None:
         """The name of the function a ``ref`` names, when it resolves (a tool may inherit it)."""
         found = self.functions.get(str(node.get("ref")))
         name = found[0].get("name") if found else None
         return name if isinstance(name, str) else None
-
-    def step(self, node: Any, at: DocPath) -> StepSpec | None:
-        node = self.mapping(node, at, "a step")
-        kind = node.get("type")
-        name = self.text(node, "name", at, required=True)
-        if kind == "call":
-            call = self.text(node, "call", at, required=True)
-            with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
-            return CallStepSpec(name, call, dict(with_), at) if name and call else None
-        if kind == "lookup":
-            index = self.text(node, "index", at, required=True)
-            match = self.text(node, "match", at, required=True)
-            value = self.text(node, "lookupValue", at, required=True)
-            raw = self.sequence(node.get("outputParameters"), at + ("outputParameters",), "'outputParameters'")
-            fields = tuple(str(f) for f in raw if isinstance(f, (str, int)))
-            if not fields:
-                self.error(at, "a lookup step needs 'outputParameters': the fields to keep")
-            if name and index and match and value is not None and fields:
-                return LookupStepSpec(name, index, match, value, fields, at)
-            return None
-        if kind == "script":
-            return self.script_step(node, at, name) if name else None
-        self.error(
-            at + ("type",) if "type" in node else at, f"unknown step type {kind!r}: expected call, lookup or script"
-        )
-        return None
-
-    def script_step(self, node: dict[str, Any], at: DocPath, name: str) -> ScriptStepSpec | None:
-        """D83: JavaScript only; its files are read now, once (no control adapter gives defaults)."""
-        language = self.text(node, "language", at, required=True)
-        if language in ("groovy", "python"):
-            self.error(
-                at + ("language",),
-                f"{language} script steps are refused by this runtime: it has no sandbox for "
-                f"{language} it can defend (SECURITY.md); write the step in javascript",
-            )
-            return None
-        if language is not None and language != "javascript":
-            self.error(at + ("language",), f"unknown script language '{language}': expected javascript")
-            return None
-        location = self.text(node, "location", at, required=True)
-        main = self.text(node, "file", at, required=True)
-        if language is None or location is None or main is None:
-            return None
-        if not location.startswith("file:///"):
-            self.error(at + ("location",), f"location '{location}' must be a file:/// URI")
-            return None
-        root = Path(unquote(location[len("file://") :]))
-        source = self.script_file(root, main, at + ("file",))
-        dependencies = []
-        for item, d_at in self.items(node, "dependencies", at):
-            dependencies.append(self.script_file(root, str(item), d_at))
-        with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
-        if source is None or None in dependencies:
-            return None
-        return ScriptStepSpec(name, source, tuple(d for d in dependencies if d is not None), dict(with_), at)
-
-    def script_file(self, root: Path, relative: str, at: DocPath) -> str | None:
-        """A script below ``root``; segments as the spec allows them (no ``..``, no absolute path)."""
-        parts = relative.split("/")
-        if not all(SCRIPT_SEGMENT.match(p) and p not in (".", "..") for p in parts):
-            self.error(at, f"script path '{relative}' must be relative segments of [a-zA-Z0-9._-], without '..'")
-            return None
-        try:
-            return (root.joinpath(*parts)).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            self.error(at, f"cannot read script '{relative}' under {root}: {exc.__class__.__name__}: {exc}")
-            return None
-
-    def step_mapping(self, node: Any, at: DocPath) -> StepMapping | None:
-        node = self.mapping(node, at, "a mapping")
-        target = self.text(node, "targetName", at, required=True)
-        value = self.text(node, "value", at, required=True)
-        return StepMapping(target, value, at) if target and value is not None else None
 
     def output(self, node: Any, at: DocPath) -> OutputParameter | None:
         node = self.mapping(node, at, "an output parameter")
@@ -503,15 +397,3 @@ class ModelBuilder:
             items,
             at,
         )
-
-
-def _semantic_hints(semantics: Mapping[str, bool]) -> dict[str, Any]:
-    """spec: Aggregates: safe -> readOnly (and not destructive), idempotent -> idempotent."""
-    hints: dict[str, Any] = {}
-    if "safe" in semantics:
-        hints["readOnly"] = semantics["safe"]
-        if semantics["safe"]:
-            hints["destructive"] = False
-    if "idempotent" in semantics:
-        hints["idempotent"] = semantics["idempotent"]
-    return hints
