@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from pathlib import Path
@@ -241,3 +242,34 @@ def test_concurrent_steps_group_only_independent_call_steps(upstream, tmp_path):
     assert answer.status_code == 503
     assert answer.headers["naftiko-failed-step"] == "ship"
     assert sorted(r.path for r in upstream.requests) == ["/api/crew", "/api/ships/9"]
+
+
+FORWARD = """\
+naftiko: 1.0.0-alpha2
+info: {label: Forward, description: A pass-through.}
+capability:
+  consumes:
+  - {type: http, namespace: up, baseUri: "UPSTREAM/v1", resources: [{name: r, path: /r, operations: [{name: r}]}]}
+  exposes:
+  - type: rest
+    namespace: proxy
+    port: 8080
+    resources:
+    - {path: "/p/{path}", forward: {targetNamespace: up, trustedHeaders: [Accept-Encoding]}}
+"""
+
+
+def test_forward_answers_a_compressed_reply_decoded_and_says_so(upstream, tmp_path):
+    """D82: the gateway reads the upstream body decoded, so it never claims the upstream's encoding."""
+    upstream.reset(
+        lambda request: Canned(
+            200, gzip.compress(b'{"ok": true}'), {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        )
+    )
+    path = tmp_path / "forward.yaml"
+    path.write_text(FORWARD.replace("UPSTREAM", upstream.url))
+    with running_gateway([path], {}) as gateway:
+        answer = httpx.get(gateway.url(8080) + "/p/x", headers={"Accept-Encoding": "gzip"}, timeout=10)
+    assert upstream.last.path == "/v1/x"
+    assert "content-encoding" not in answer.headers
+    assert answer.json() == {"ok": True}

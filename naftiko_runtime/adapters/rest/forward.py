@@ -66,6 +66,14 @@ def forward_prefix(path: str) -> str:
     return head if last.startswith("{") else path.rstrip("/")
 
 
+def _callers_query(query: bytes, gateway: httpx.QueryParams) -> str:
+    """The caller's raw query without the parameters the gateway sets (a query API key, D33)."""
+    text = query.decode("latin-1")
+    if not gateway or not text:
+        return text
+    return "&".join(pair for pair in text.split("&") if unquote(pair.partition("=")[0]) not in gateway)
+
+
 def _check_traversal(rest: str) -> None:
     """D82: a dot segment, even percent-encoded or behind an encoded slash, could leave the
     prefix once the upstream normalises the path: refused, whether or not it would."""
@@ -99,7 +107,7 @@ async def forward(
     sent = [(name, value) for name, value in sent if name not in own]
     sent.extend(gateway.headers.multi_items())
     url = call.base_uri.rstrip("/") + rest
-    queries = [q for q in (query.decode("latin-1"), gateway.url.query.decode("latin-1")) if q]
+    queries = [q for q in (_callers_query(query, gateway.url.params), gateway.url.query.decode("latin-1")) if q]
     if queries:
         url += "?" + "&".join(queries)
     response = await clients.send(call, httpx.Request(method, url, headers=sent, content=body or None))
@@ -107,7 +115,8 @@ async def forward(
     passed: list[tuple[str, str]] = []
     for name, value in response.headers.multi_items():
         lower = name.lower()
-        if lower in NEVER_FORWARDED or lower == "content-type":
+        if lower in NEVER_FORWARDED or lower in ("content-type", "content-encoding"):
+            # The body was read decoded: its length and encoding are the gateway's to state.
             continue
         if lower == "set-cookie" and "cookie" not in route.trusted:
             continue
