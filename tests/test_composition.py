@@ -273,3 +273,43 @@ def test_forward_answers_a_compressed_reply_decoded_and_says_so(upstream, tmp_pa
     assert upstream.last.path == "/v1/x"
     assert "content-encoding" not in answer.headers
     assert answer.json() == {"ok": True}
+
+
+BETA4_SHAPES = """\
+naftiko: 1.0.0-alpha2
+info: {label: Keyed, description: Steps and flows keyed by name.}
+capability:
+  aggregates:
+  - label: F
+    namespace: ops
+    flows:
+      two-calls:
+        description: Two calls.
+        steps:
+          ship: {type: call, call: registry.get-ship, with: {imo: "7"}}
+          crew: {type: call, call: registry.list-crew, with: {id: $.ship.crewId}}
+        mappings: [{target: name, value: $.ship.name}, {target: crew, value: $.crew.total}]
+  consumes:
+  - type: http
+    namespace: registry
+    baseUri: "UPSTREAM/api"
+    resources:
+    - {name: ship, path: "/ships/{imo}", operations: [{name: get-ship, inputParameters: [{name: imo, in: path}]}]}
+    - {name: crew, path: /crew, operations: [{name: list-crew, inputParameters: [{name: id, in: query}]}]}
+  exposes:
+  - type: rest
+    namespace: fleet
+    port: 8080
+    resources: [{path: /two, operations: [{method: GET, ref: ops.two-calls}]}]
+"""
+
+
+def test_steps_and_flows_keyed_by_name_as_beta4_writes_them(upstream, tmp_path):
+    """Issue 12 in both dialects: beta4 keys ``steps`` and ``flows`` by name and says ``target``;
+    the model is the same, whichever dialect's shape the builder reads."""
+    upstream.reset(ship_then_crew)
+    path = tmp_path / "keyed.yaml"
+    path.write_text(BETA4_SHAPES.replace("UPSTREAM", upstream.url))
+    with running_gateway([path], {}) as gateway:
+        answer = httpx.get(gateway.url(8080) + "/two", timeout=10)
+    assert answer.json() == {"name": "Aurora", "crew": 3}

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from .composition import referenced, semantic_hints, step, step_mapping
+from .composition import index_aggregates, keyed_items, referenced, semantic_hints, step, step_mapping
 from .diagnostics import DocPath, Finding
 from .model import (
     Authentication,
@@ -106,7 +106,7 @@ class ModelBuilder:
             )
         info = self.mapping(data.get("info"), ("info",), "'info'")
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
-        self.aggregates(capability)
+        index_aggregates(self, capability)
         binds = [self.bind(item, at) for item, at in self.items(data, "binds", ())]
         binds += [self.bind(item, at) for item, at in self.items(capability, "binds", ("capability",))]
         consumes: dict[str, Consumes] = {}
@@ -128,19 +128,6 @@ class ModelBuilder:
             consumes=consumes,
             adapters=tuple(a for a in adapters if a is not None),
         )
-
-    def aggregates(self, capability: dict[str, Any]) -> None:
-        """Index the aggregate functions; each is built where a ``ref`` uses it (spec: Aggregates)."""
-        for aggregate, a_at in self.items(capability, "aggregates", ("capability",)):
-            aggregate = self.mapping(aggregate, a_at, "an aggregate")
-            namespace = self.text(aggregate, "namespace", a_at, required=True)
-            for function, f_at in self.items(aggregate, "functions", a_at):
-                function = self.mapping(function, f_at, "an aggregate function")
-                name = self.text(function, "name", f_at, required=True)
-                if namespace and name:
-                    if f"{namespace}.{name}" in self.functions:
-                        self.error(f_at + ("name",), f"duplicate aggregate function '{namespace}.{name}'")
-                    self.functions[f"{namespace}.{name}"] = (function, f_at)
 
     def items(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]:
         return [(item, at + (key, i)) for i, item in enumerate(self.sequence(node.get(key), at + (key,), f"'{key}'"))]
@@ -326,7 +313,7 @@ class ModelBuilder:
             if not any(k in own for k in ("call", "steps", "with", "mappings", "outputParameters")):
                 at = function_at
         call = self.text(node, "call", at)
-        built_steps = [step(self, item, s_at) for item, s_at in self.items(node, "steps", at)]
+        built_steps = [step(self, item, s_at) for item, s_at in keyed_items(self, node, "steps", at)]
         if None in built_steps:
             return None  # each failed step is reported; mappings reading it would only repeat that
         steps = tuple(s for s in built_steps if s is not None)

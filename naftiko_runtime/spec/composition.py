@@ -34,6 +34,34 @@ class Builder(Protocol):
     def items(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]: ...
 
 
+def keyed_items(builder: Builder, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]:
+    """A list of named entries (alpha2) or a mapping keyed by name (beta4 ``steps``, ``flows``):
+    either way, entries that carry their ``name``."""
+    value = node.get(key)
+    if isinstance(value, dict):
+        return [
+            ({"name": name, **entry} if isinstance(entry, dict) else entry, at + (key, name))
+            for name, entry in value.items()
+        ]
+    return builder.items(node, key, at)
+
+
+def index_aggregates(builder: Builder, capability: dict[str, Any]) -> None:
+    """Index the aggregate functions (alpha2 ``functions``, beta4 ``flows``); each is built
+    where a ``ref`` uses it (spec: Aggregates)."""
+    for aggregate, a_at in builder.items(capability, "aggregates", ("capability",)):
+        aggregate = builder.mapping(aggregate, a_at, "an aggregate")
+        namespace = builder.text(aggregate, "namespace", a_at, required=True)
+        key = "flows" if "flows" in aggregate else "functions"
+        for function, f_at in keyed_items(builder, aggregate, key, a_at):
+            function = builder.mapping(function, f_at, "an aggregate function")
+            name = builder.text(function, "name", f_at, required=True)
+            if namespace and name:
+                if f"{namespace}.{name}" in builder.functions:
+                    builder.error(f_at, f"duplicate aggregate function '{namespace}.{name}'")
+                builder.functions[f"{namespace}.{name}"] = (function, f_at)
+
+
 def referenced(
     builder: Builder, node: dict[str, Any], at: DocPath, *, kind: str, method: str
 ) -> tuple[dict[str, Any], DocPath, dict[str, bool]] | None:
@@ -133,7 +161,8 @@ def script_file(builder: Builder, root: Path, relative: str, at: DocPath) -> str
 
 def step_mapping(builder: Builder, node: Any, at: DocPath) -> StepMapping | None:
     node = builder.mapping(node, at, "a mapping")
-    target = builder.text(node, "targetName", at, required=True)
+    # alpha2 says `targetName`, beta4 `target`.
+    target = builder.text(node, "target" if "target" in node else "targetName", at, required=True)
     value = builder.text(node, "value", at, required=True)
     return StepMapping(target, value, at) if target and value is not None else None
 
