@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import gzip
 import json
 import logging
+import time
 from pathlib import Path
 
 import httpx
@@ -313,3 +315,19 @@ def test_steps_and_flows_keyed_by_name_as_beta4_writes_them(upstream, tmp_path):
     with running_gateway([path], {}) as gateway:
         answer = httpx.get(gateway.url(8080) + "/two", timeout=10)
     assert answer.json() == {"name": "Aurora", "crew": 3}
+
+
+def test_a_looping_script_does_not_stop_other_requests(upstream, tmp_path):
+    """D83: while one script loops towards its limit, other requests (scripts included) are served."""
+    upstream.reset(crew_total)
+    path = scripted_file(tmp_path, upstream.url)
+    with running_gateway([path], {}, script_timeout=2.0) as gateway:
+        base = gateway.url(8080) + "/script/"
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            looping = pool.submit(httpx.get, base + "loop", timeout=30)
+            while not upstream.requests:
+                time.sleep(0.01)
+            served = httpx.get(base + "sum", timeout=30)
+            assert not looping.done()
+            assert served.status_code == 200
+            assert looping.result().status_code == 500

@@ -4,15 +4,16 @@ Each run gets a fresh QuickJS context: nothing survives from one request to the 
 has only the language itself - no ``std``/``os`` modules, no ``require``, no host callables - so a
 script reads no file, opens no connection, starts no process and sees no environment. It gets one
 global, ``context`` (JSON: the inputs, every earlier step's result by name, its own ``with``), and
-answers by setting ``result`` (JSON-serialisable). Time and memory are limited per run; the run
-happens on a worker thread, so a script that loops holds one thread for at most its time limit
-while the event loop keeps serving.
+answers by setting ``result`` (JSON-serialisable). Time (QuickJS counts CPU time) and memory are
+limited per run; the run happens on a script thread, so a script that loops holds one thread for
+at most its time limit while the event loop keeps serving.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,9 @@ from .steps import Results, StepValue
 READ_RESULT = "typeof result === 'undefined' ? undefined : JSON.stringify(result)"
 STACK_LIMIT = 512 * 1024
 """Bytes of native stack for one run: deep recursion is a RangeError, not a crash."""
+SCRIPT_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="naftiko-script")
+"""Scripts run on their own threads (QuickJS releases the GIL while it runs): looping scripts
+can only keep other scripts waiting, never the default executor that resolves upstream names."""
 
 
 class ScriptSyntaxError(ValueError):
@@ -61,7 +65,7 @@ class ScriptStep:
             document = orjson.dumps(context).decode()
         except TypeError as exc:
             raise Problem(500, f"step '{self.name}': its context is not JSON: {exc}") from exc
-        return await asyncio.to_thread(self._run, document)
+        return await asyncio.get_running_loop().run_in_executor(SCRIPT_THREADS, self._run, document)
 
     def _run(self, document: str) -> Any:
         js = quickjs.Context()
