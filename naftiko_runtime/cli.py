@@ -78,6 +78,12 @@ def _add_serving_options(serve: argparse.ArgumentParser) -> None:
         help="answer every operation and tool from its outputs' static values, calling no upstream (D81)",
     )
     serve.add_argument(
+        "--script-timeout",
+        type=_positive(float),
+        metavar="SECONDS",
+        help=f"CPU time one script step may run (default {DEFAULTS.script_timeout:g}, the spec's; D83)",
+    )
+    serve.add_argument(
         "--concurrent-steps",
         action="store_true",
         default=None,

@@ -95,6 +95,14 @@ def test_serve_mock_option_is_a_setting(argv, mock):
     assert settings_from(parser().parse_args(argv)).mock is mock
 
 
+def test_step_options_are_settings():
+    """D80, D83: the concurrency and script limit options fill ``Settings`` fields."""
+    args = parser().parse_args(["serve", "--concurrent-steps", "--script-timeout", "2.5", "x.yaml"])
+    settings = settings_from(args)
+    assert (settings.concurrent_steps, settings.script_timeout) == (True, 2.5)
+    assert settings_from(parser().parse_args(["serve", "x.yaml"])).script_timeout == Settings().script_timeout
+
+
 SCRIPTED = """\
 naftiko: 1.0.0-alpha2
 info: {label: Scripts, description: Script steps.}
