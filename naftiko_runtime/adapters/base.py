@@ -50,9 +50,6 @@ class Mounted:
     adapter: ExposedAdapter
     plans: Mapping[str, OperationPlan]
 
-    def plan(self, exposed: Exposed) -> OperationPlan:
-        return self.plans[exposed.key]
-
     @property
     def operations(self) -> list[tuple[Exposed, OperationPlan]]:
         return [(exposed, self.plans[exposed.key]) for exposed in self.adapter.operations]
