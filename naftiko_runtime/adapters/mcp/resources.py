@@ -167,7 +167,7 @@ def _static_folder(builder: ModelBuilder, item: dict[str, Any], at: DocPath, uri
         return None
     location = builder.text(item, "location", at) or ""
     folder = file_location(location, builder.file.resolve().parent)
-    if folder is None or not folder.is_dir():
+    if folder is None or "\0" in location or not folder.is_dir():
         builder.error(at + ("location",), f"static resource location '{location}' is not a folder (a file:/// URI)")
         return None
     return folder.resolve()
@@ -226,7 +226,7 @@ def _messages(builder: ModelBuilder, item: dict[str, Any], at: DocPath) -> list[
         path = file_location(location, builder.file.resolve().parent)
         try:
             text = path.read_text(encoding="utf-8") if path else None
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             builder.error(at + ("location",), f"cannot read prompt file '{location}': {exc.__class__.__name__}")
             return None
         if text is None:
