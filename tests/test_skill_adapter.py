@@ -4,6 +4,8 @@ follow each tool's reference to the sibling MCP tool or REST operation and call 
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -110,6 +112,13 @@ async def test_an_agent_reads_the_catalogue_and_follows_the_tools(tmp_path, upst
 
             files = (await http.get("/skills/order-management/contents")).json()["files"]
             assert [f["path"] for f in files] == ["examples.md", "order-guide.md"]
+            archive = zipfile.ZipFile(io.BytesIO((await http.get("/skills/order-management/download")).content))
+            assert archive.namelist() == [
+                "order-management/SKILL.md",
+                "order-management/examples.md",
+                "order-management/order-guide.md",
+            ]
+            assert archive.read("order-management/SKILL.md").decode() == document.text
             for bad in ("contents/../secret.txt", "contents/%2e%2e/secret.txt", "nothing"):
                 answer = await http.get(f"/skills/order-management/{bad}")
                 assert answer.status_code == 404 and "do not serve" not in answer.text

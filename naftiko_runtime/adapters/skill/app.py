@@ -5,15 +5,19 @@
 - ``GET /skills/{name}/SKILL.md``: the Agent Skills document (YAML frontmatter + Markdown);
 - ``GET /skills/{name}/contents`` and ``.../contents/{path}``: the instruction files read at load
   time, then the files of the skill's ``location`` folder (plain path segments only, nothing
-  outside the folder once symlinks are resolved).
+  outside the folder once symlinks are resolved);
+- ``GET /skills/{name}/download``: all of it as a ZIP archive (``SKILL.md`` first), the folder a
+  framework installs a skill from.
 
 Documents are built at start-up; only a folder's files are read per request.
 """
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +70,8 @@ class SkillApp:
             return documents.markdown.encode(), "text/markdown; charset=utf-8"
         if below == "contents":
             return orjson.dumps({"name": name, "files": self.listing(documents)}), "application/json"
+        if below == "download":
+            return self.archive(documents), "application/zip"
         if below.startswith("contents/"):
             return self.file(documents, below[len("contents/") :])
         raise Problem(404, f"nothing at {SKILLS_PATH}/{rest}")
@@ -77,6 +83,16 @@ class SkillApp:
             for file in sorted(p for p in folder.rglob("*") if p.is_file())[:1000]:
                 files.setdefault(file.relative_to(folder).as_posix(), file.stat().st_size)
         return [{"path": path, "size": size, "type": _type(path)} for path, size in sorted(files.items())]
+
+    def archive(self, documents: SkillDocuments) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(f"{documents.skill.name}/SKILL.md", documents.markdown)
+            for entry in self.listing(documents):
+                path = str(entry["path"])
+                if path != "SKILL.md":
+                    archive.writestr(f"{documents.skill.name}/{path}", self.file(documents, path)[0])
+        return buffer.getvalue()
 
     def file(self, documents: SkillDocuments, relative: str) -> tuple[bytes, str]:
         if relative in documents.files:
