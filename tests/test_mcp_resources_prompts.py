@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
-from support import ROOT, Canned, running_gateway
+from support import ROOT, SHARED, Canned, running_gateway
 
 from naftiko_runtime import Settings, load
 from naftiko_runtime.adapters.mcp.resources import UriTemplate, UriTemplateError
@@ -168,3 +168,23 @@ def test_uri_templates_compile_once_and_match_in_reverse():
     for bad in ("x://{a}{", "x://{a}/{a}", "x://{?q}"):
         with pytest.raises(UriTemplateError):
             UriTemplate.compile(bad)
+
+
+REFERENCE = SHARED / "reference/src/test/resources/mcp/mcp-resources-prompts-capability.yaml"
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="needs ../shared (the reference engine's test files)")
+async def test_the_reference_engines_resources_and_prompts_file(upstream):
+    """The reference engine's own fixture serves as that engine's tests expect it to."""
+    with running_gateway([REFERENCE], base_uris={"mock-api": upstream.url}) as gateway:
+        async with Client(gateway.url(9096) + "/mcp") as client:
+            assert [r.uri for r in (await client.list_resources()).resources] == ["data://databases/pre-release/schema"]
+            templates = (await client.list_resource_templates()).resource_templates
+            assert [t.uri_template for t in templates] == ["data://users/{userId}/profile"]
+            read = await client.read_resource("data://users/42/profile")
+            assert upstream.last.method == "POST" and upstream.last.path == "/databases/42/query"
+            assert read.contents[0].mime_type == "application/json"
+            assert json.loads(upstream.last.body)["filter"]["property"] == "Status"
+            got = await client.get_prompt("summary-prompt", {"data": "1,2,3", "format": "table"})
+            assert [m.role for m in got.messages] == ["user", "assistant", "user"]
+            assert got.messages[0].content.text == "Summarize the following data in table format:\n\n1,2,3"
