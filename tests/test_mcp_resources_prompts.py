@@ -68,6 +68,8 @@ def write(tmp_path: Path, upstream_url: str, *, stdio: bool = False) -> Path:
     (tmp_path / "docs" / "intro.md").write_text("# Intro\n")
     (tmp_path / "docs" / "sub" / "data.json").write_text('{"a": 1}')
     (tmp_path / "outside.txt").write_text("do not serve")
+    if not (tmp_path / "docs" / "link.txt").is_symlink():
+        (tmp_path / "docs" / "link.txt").symlink_to(tmp_path / "outside.txt")
     (tmp_path / "prompt.md").write_text("Explain {{topic}} briefly.")
     transport = "transport: stdio" if stdio else ""
     text = CAPABILITY.format(upstream=upstream_url, transport=transport)
@@ -100,7 +102,8 @@ async def exercise(client: Client, upstream) -> None:
     assert read.contents[0].text == '{"a": 1}'
 
     calls = len(upstream.requests)
-    for uri in ("docs://guide/../outside.txt", "docs://guide/sub/../../outside.txt", "data://users/a/b/profile"):
+    unknown = ("docs://guide/../outside.txt", "docs://guide/sub/../../outside.txt", "docs://guide/link.txt")
+    for uri in (*unknown, "data://users/a/b/profile"):
         with pytest.raises(MCPError) as raised:
             await client.read_resource(uri)
         assert raised.value.error.code == -32002 and "do not serve" not in str(raised.value)

@@ -68,6 +68,8 @@ def write(tmp_path: Path, upstream_url: str) -> Path:
     (folder / "order-guide.md").write_text("Always confirm the order id.\n")
     (folder / "examples.md").write_text("# Examples\n")
     (tmp_path / "secret.txt").write_text("do not serve")
+    if not (folder / "link.md").is_symlink():
+        (folder / "link.md").symlink_to(tmp_path / "secret.txt")
     path = tmp_path / "skills.yml"
     path.write_text(CAPABILITY.format(upstream=upstream_url))
     return path
@@ -119,7 +121,7 @@ async def test_an_agent_reads_the_catalogue_and_follows_the_tools(tmp_path, upst
                 "order-management/order-guide.md",
             ]
             assert archive.read("order-management/SKILL.md").decode() == document.text
-            for bad in ("contents/../secret.txt", "contents/%2e%2e/secret.txt", "nothing"):
+            for bad in ("contents/../secret.txt", "contents/%2e%2e/secret.txt", "contents/link.md", "nothing"):
                 answer = await http.get(f"/skills/order-management/{bad}")
                 assert answer.status_code == 404 and "do not serve" not in answer.text
             assert (await http.get("/skills/unknown")).status_code == 404

@@ -87,7 +87,8 @@ class Resources:
         return types.ListResourcesResult(resources=listed)
 
     def _files(self, resource: McpResource, folder: Path) -> list[types.Resource]:
-        files = sorted(p for p in folder.rglob("*") if p.is_file())[:MAX_LISTED_FILES]
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.resolve().is_relative_to(folder))
+        files = files[:MAX_LISTED_FILES]
         return [
             types.Resource(
                 name=resource.name,

@@ -80,7 +80,8 @@ class SkillApp:
         files = {path: len(data) for path, data in documents.files.items()}
         folder = documents.skill.folder
         if folder is not None:
-            for file in sorted(p for p in folder.rglob("*") if p.is_file())[:1000]:
+            inside = (p for p in folder.rglob("*") if p.is_file() and p.resolve().is_relative_to(folder))
+            for file in sorted(inside)[:1000]:
                 files.setdefault(file.relative_to(folder).as_posix(), file.stat().st_size)
         return [{"path": path, "size": size, "type": _type(path)} for path, size in sorted(files.items())]
 
