@@ -81,7 +81,9 @@ class Extras:
         for each in mounted:
             adapter = each.adapter
             if isinstance(adapter, McpAdapter):
-                resources += [Served(r, each.plan(r.exposed) if r.exposed else None) for r in adapter.resources]
+                for resource in adapter.resources:
+                    plan = each.plan(resource.exposed) if resource.exposed is not None else None
+                    resources.append(Served(resource, plan))
                 prompts += adapter.prompts
         return cls(tuple(resources), tuple(prompts))
 
