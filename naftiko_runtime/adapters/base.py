@@ -53,6 +53,9 @@ class Mounted:
     """Every adapter of the same file by namespace (itself included, their own ``siblings``
     empty): what a kind that describes other adapters (skill ``from``) reads, never imports."""
 
+    def plan(self, exposed: Exposed) -> OperationPlan:
+        return self.plans[exposed.key]
+
     @property
     def operations(self) -> list[tuple[Exposed, OperationPlan]]:
         return [(exposed, self.plans[exposed.key]) for exposed in self.adapter.operations]
