@@ -16,6 +16,7 @@ from pathlib import Path
 from .serving import logs
 from .serving.catalog import route_rows
 from .serving.loading import Loaded, load
+from .serving.reloading import FileSet
 from .serving.server import PortUnavailable, serve
 from .serving.stdio import serve_stdio
 from .settings import BASE_URI_ENV_PREFIX, DEFAULTS, LOG_LEVELS, TRANSPORTS, Settings
@@ -40,7 +41,13 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 
 def _add_loading_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="capability files (YAML)")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="capability files (YAML), or folders: each serves its *.yml and *.yaml files, sorted",
+    )
     parser.add_argument(
         "--strict",
         action="store_true",
@@ -72,6 +79,20 @@ def _add_serving_options(serve: argparse.ArgumentParser) -> None:
         help="serve the valid files and list the rejected ones instead of stopping (D32b)",
     )
     serve.add_argument("--stdio", action="store_true", help="serve the MCP tools over stdin/stdout (D64)")
+    serve.add_argument(
+        "--watch",
+        action="store_true",
+        default=None,
+        help="apply added, changed and removed capability files while serving; an invalid change keeps "
+        "that file's last good version",
+    )
+    serve.add_argument(
+        "--no-docs",
+        action="store_false",
+        dest="docs",
+        default=None,
+        help="serve neither /openapi.json nor /docs on the REST ports",
+    )
     serve.add_argument(
         "--connect-timeout",
         type=_positive(float),
@@ -270,7 +291,8 @@ def _report_loading(loaded: Loaded, settings: Settings) -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logs.configure(settings.log_level)
-    loaded = load(args.files, settings)
+    files = FileSet(args.files, settings)
+    loaded = files()
     if not _report_loading(loaded, settings):
         return 1
     logs.SECRETS.add(loaded.secrets)
@@ -280,7 +302,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("naftiko: no adapter to serve", file=sys.stderr)
         return 1
     try:
-        return serve(loaded.listeners, settings, reloader=lambda: load(args.files, settings))
+        return serve(loaded.listeners, settings, reloader=files, watched=args.files if settings.watch else ())
     except PortUnavailable as exc:
         print(f"naftiko: {exc}; nothing served", file=sys.stderr)
         return 1
