@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .serving import logs
-from .serving.catalog import route_rows
+from .serving.catalog import openapi_documents, route_rows
 from .serving.loading import Loaded, load
 from .serving.reloading import FileSet
 from .serving.server import PortUnavailable, serve
@@ -227,6 +228,16 @@ def parser() -> argparse.ArgumentParser:
     routes = commands.add_parser("routes", help="list every REST route and MCP tool with the operation it calls")
     _add_loading_options(routes)
 
+    openapi = commands.add_parser(
+        "openapi",
+        help="print the OpenAPI 3.1 document of a REST port (what it serves at /openapi.json)",
+        description="Print, as JSON, the OpenAPI document a REST port serves at /openapi.json.",
+    )
+    _add_loading_options(openapi)
+    openapi.add_argument(
+        "--port", type=int, metavar="P", help="the REST port, after --port-offset (needed when there are several)"
+    )
+
     # Listed for `naftiko --help`; `main` hands everything after the word to the suite's runner.
     commands.add_parser(
         "conformance", add_help=False, help="run the conformance suite (see `naftiko conformance --help`)"
@@ -269,6 +280,25 @@ def cmd_routes(args: argparse.Namespace) -> int:
     for row in route_rows(loaded.listeners):
         print(row)
     return 1 if loaded.rejected else 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    loaded = load(args.files, settings_from(args))
+    for diagnostic in loaded.diagnostics:
+        print(diagnostic, file=sys.stderr)
+    if loaded.rejected:
+        return 1
+    documents = openapi_documents(loaded.listeners)
+    ports = ", ".join(map(str, documents)) or "none"
+    if args.port is None and len(documents) != 1:
+        print(f"naftiko: choose a REST port with --port (REST ports: {ports})", file=sys.stderr)
+        return 1
+    document = documents.get(args.port if args.port is not None else next(iter(documents)))
+    if document is None:
+        print(f"naftiko: no REST adapter on port {args.port} (REST ports: {ports})", file=sys.stderr)
+        return 1
+    print(json.dumps(document, indent=2))
+    return 0
 
 
 def _report_loading(loaded: Loaded, settings: Settings) -> bool:
@@ -320,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return import_main(argv[1:])
     args = parser().parse_args(argv)
-    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes}[args.command]
+    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes, "openapi": cmd_openapi}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -7,12 +7,14 @@ raw ASGI rather than building Starlette ``Request`` objects: every SDK call pays
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.types import Receive, Scope, Send
 
 from ...core.execution import Executor, Reply
 from ...core.problems import Problem
 from ..asgi import content_length, read_body, send_problem, send_response
+from .docs import Page
 from .endpoints import RestEndpoint
 from .routing import MethodNotAllowed, RouteTable
 
@@ -28,10 +30,18 @@ def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 class RestApp:
-    def __init__(self, routes: RouteTable[RestEndpoint], executor: Executor, max_body: int):
+    def __init__(
+        self,
+        routes: RouteTable[RestEndpoint],
+        executor: Executor,
+        max_body: int,
+        pages: Mapping[str, Page] | None = None,
+    ):
         self.routes = routes
         self.executor = executor
         self.max_body = max_body
+        self.pages = pages or {}
+        """Built-in pages (``/openapi.json``, ``/docs``), answered where no declared route matches."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
@@ -53,6 +63,9 @@ class RestApp:
     async def _handle(self, scope: Scope, receive: Receive, method: str, path: str) -> Reply:
         matched = self.routes.match(method, path)
         if matched is None:
+            page = self.pages.get(path) if method in ("GET", "HEAD") else None
+            if page is not None:
+                return Reply(200, page.body(), page.content_type, (), None)
             raise Problem(404, f"no operation is exposed at {scope['path']}")
         if isinstance(matched, MethodNotAllowed):
             raise Problem(

@@ -10,7 +10,9 @@ from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .app import RestApp
+from .docs import docs_pages
 from .endpoints import RestEndpoint
+from .openapi import openapi_document
 from .routing import PathTemplateError, RouteTable, split_template
 
 
@@ -75,12 +77,23 @@ class RestKind:
             )
 
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
-        routes: RouteTable[RestEndpoint] = RouteTable()
-        for each in mounted:
-            for operation, plan in each.operations:
-                routes.add(operation.method, operation.path, RestEndpoint.compile(plan))
-        return PortPart(RestApp(routes, context.executor, context.settings.max_request_body))
+        routes = _routes(mounted)
+        pages = docs_pages(self.openapi(mounted, routes)) if context.settings.docs else None
+        return PortPart(RestApp(routes, context.executor, context.settings.max_request_body, pages))
+
+    def openapi(self, mounted: Sequence[Mounted], routes: RouteTable[RestEndpoint] | None = None) -> dict[str, Any]:
+        """The OpenAPI document of these adapters on one port (``/openapi.json``, ``naftiko openapi``)."""
+        endpoints = (routes or _routes(mounted)).targets()
+        return openapi_document((each.adapter for each in mounted), endpoints)
 
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
         for operation, plan in mounted.operations:
             yield RouteRow("rest", f"{operation.method} {operation.path}", plan)
+
+
+def _routes(mounted: Sequence[Mounted]) -> RouteTable[RestEndpoint]:
+    routes: RouteTable[RestEndpoint] = RouteTable()
+    for each in mounted:
+        for operation, plan in each.operations:
+            routes.add(operation.method, operation.path, RestEndpoint.compile(plan))
+    return routes
