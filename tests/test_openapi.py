@@ -13,9 +13,12 @@ import sys
 import httpx
 import pytest
 from openapi_spec_validator import validate
-from support import CAPABILITIES, running_gateway
+from support import CAPABILITIES, ROOT, running_gateway
 
 from naftiko_runtime.cli import main
+from naftiko_runtime.serving.catalog import openapi_documents
+from naftiko_runtime.serving.loading import load
+from naftiko_runtime.settings import Settings
 
 SYNC = "/v1/api/syncs/{id}"
 
@@ -126,3 +129,22 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(polytomic, t
     summary = "\n".join(result.stdout.splitlines()[-25:])
     print(summary)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+CONFORMANCE = sorted((ROOT / "conformance" / "capabilities").glob("*.y*ml"))
+
+
+@pytest.mark.parametrize("capability", CONFORMANCE, ids=lambda path: path.name)
+def test_every_conformance_capability_gives_a_valid_document(capability):
+    loaded = load([capability], Settings(), {})
+    for document in openapi_documents(loaded.listeners).values():
+        validate(document)
+
+
+def test_response_schemas_come_from_the_output_parameters():
+    loaded = load([ROOT / "conformance" / "capabilities" / "outputs.yaml"], Settings(), {})
+    (document,) = openapi_documents(loaded.listeners).values()
+    schema = document["paths"]["/object-properties"]["get"]["responses"]["200"]["content"]["application/json"]
+    properties = schema["schema"]["properties"]
+    assert properties["id"] == {"type": ["string", "null"]}, "a mapped value is null when nothing matches (D41)"
+    assert properties["address"]["properties"]["city"] == {"type": ["string", "null"]}
