@@ -15,7 +15,7 @@ import pytest
 from openapi_spec_validator import validate
 from support import CAPABILITIES, ROOT, running_gateway
 
-from naftiko_runtime.cli import main
+from naftiko_runtime.cli import main, parser, settings_from
 from naftiko_runtime.serving.catalog import openapi_documents
 from naftiko_runtime.serving.loading import load
 from naftiko_runtime.settings import Settings
@@ -85,7 +85,13 @@ def test_a_declared_route_at_openapi_json_wins(tmp_path, upstream):
     with running_gateway([capability]) as gateway:
         assert httpx.get(gateway.url(8080) + "/openapi.json", timeout=10).status_code == 200
         assert upstream.last.path == "/spec"
-        assert httpx.get(gateway.url(8080) + "/docs", timeout=10).status_code == 200
+        for path in ("/docs", "/docs/", "/docs/swagger-ui-bundle.js"):
+            assert httpx.get(gateway.url(8080) + path, timeout=10).status_code == 200
+
+
+def test_no_docs_is_a_serve_option():
+    assert settings_from(parser().parse_args(["serve", "--no-docs", "x.yaml"])).docs is False
+    assert settings_from(parser().parse_args(["serve", "x.yaml"])).docs is True
 
 
 def test_no_docs_serves_neither(upstream):

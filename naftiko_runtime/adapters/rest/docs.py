@@ -67,6 +67,7 @@ def docs_pages(document: Mapping[str, Any]) -> dict[str, Page]:
         OPENAPI_PATH: Page("application/json", lambda: openapi),
         DOCS_PATH: Page("text/html; charset=utf-8", lambda: page.encode()),
     }
+    pages[DOCS_PATH + "/"] = pages[DOCS_PATH]  # the page's links are absolute: the same page works here
     for name in ASSETS:
         media = mimetypes.guess_type(name)[0] or "application/octet-stream"
         pages[f"{DOCS_PATH}/{name}"] = Page(media, functools.partial(_asset, name))
