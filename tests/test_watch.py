@@ -161,6 +161,7 @@ def test_a_broken_file_keeps_its_last_good_version(watched, upstream):
     assert "items.yaml is invalid; still serving its last good version" in stderr
     assert re.search(r"broken-new\.yml:\d+:\d+: error", stderr), stderr
     assert "broken-new.yml is invalid and new; it is not served until it is fixed" in stderr
+    assert "Traceback" not in stderr, "retired generations leave their lifespans cleanly"
 
 
 def test_validate_and_routes_take_folders(tmp_path, upstream, capsys):
