@@ -125,9 +125,8 @@ def _relaxed(schema: dict[str, Any]) -> dict[str, Any]:
     """A mapped value may be null (D41) and a static one converted (D43): ``type`` admits null."""
     if "type" in schema:
         schema = dict(schema, type=[schema["type"], "null"])
-    for key in ("properties",):
-        if key in schema:
-            schema[key] = {name: _relaxed(child) for name, child in schema[key].items()}
+    if "properties" in schema:
+        schema["properties"] = {name: _relaxed(child) for name, child in schema["properties"].items()}
     if "items" in schema:
         schema["items"] = _relaxed(schema["items"])
     return schema
