@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .serving import logs
-from .serving.catalog import route_rows
+from .serving.catalog import openapi_documents, route_rows
 from .serving.loading import Loaded, load
+from .serving.reloading import FileSet
 from .serving.server import PortUnavailable, serve
 from .serving.stdio import serve_stdio
 from .settings import BASE_URI_ENV_PREFIX, DEFAULTS, LOG_LEVELS, TRANSPORTS, Settings
@@ -40,7 +42,13 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 
 def _add_loading_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="capability files (YAML)")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="capability files (YAML), or folders: each serves its *.yml and *.yaml files, sorted",
+    )
     parser.add_argument(
         "--strict",
         action="store_true",
@@ -90,6 +98,20 @@ def _add_serving_options(serve: argparse.ArgumentParser) -> None:
         help="send consecutive orchestrated call steps that read none of each other's results together (D80)",
     )
     serve.add_argument("--stdio", action="store_true", help="serve the MCP tools over stdin/stdout (D64)")
+    serve.add_argument(
+        "--watch",
+        action="store_true",
+        default=None,
+        help="apply added, changed and removed capability files while serving; an invalid change keeps "
+        "that file's last good version",
+    )
+    serve.add_argument(
+        "--no-docs",
+        action="store_false",
+        dest="docs",
+        default=None,
+        help="serve neither /openapi.json nor /docs on the REST ports",
+    )
     serve.add_argument(
         "--connect-timeout",
         type=_positive(float),
@@ -224,6 +246,16 @@ def parser() -> argparse.ArgumentParser:
     routes = commands.add_parser("routes", help="list every REST route and MCP tool with the operation it calls")
     _add_loading_options(routes)
 
+    openapi = commands.add_parser(
+        "openapi",
+        help="print the OpenAPI 3.1 document of a REST port (what it serves at /openapi.json)",
+        description="Print, as JSON, the OpenAPI document a REST port serves at /openapi.json.",
+    )
+    _add_loading_options(openapi)
+    openapi.add_argument(
+        "--port", type=int, metavar="P", help="the REST port, after --port-offset (needed when there are several)"
+    )
+
     # Listed for `naftiko --help`; `main` hands everything after the word to the suite's runner.
     commands.add_parser(
         "conformance", add_help=False, help="run the conformance suite (see `naftiko conformance --help`)"
@@ -268,6 +300,25 @@ def cmd_routes(args: argparse.Namespace) -> int:
     return 1 if loaded.rejected else 0
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    loaded = load(args.files, settings_from(args))
+    for diagnostic in loaded.diagnostics:
+        print(diagnostic, file=sys.stderr)
+    if loaded.rejected:
+        return 1
+    documents = openapi_documents(loaded.listeners)
+    ports = ", ".join(map(str, documents)) or "none"
+    if args.port is None and len(documents) != 1:
+        print(f"naftiko: choose a REST port with --port (REST ports: {ports})", file=sys.stderr)
+        return 1
+    document = documents.get(args.port if args.port is not None else next(iter(documents)))
+    if document is None:
+        print(f"naftiko: no REST adapter on port {args.port} (REST ports: {ports})", file=sys.stderr)
+        return 1
+    print(json.dumps(document, indent=2))
+    return 0
+
+
 def _report_loading(loaded: Loaded, settings: Settings) -> bool:
     """Print every diagnostic; whether serving may go on (D5, D32b)."""
     for diagnostic in loaded.diagnostics:
@@ -288,7 +339,8 @@ def _report_loading(loaded: Loaded, settings: Settings) -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     logs.configure(settings.log_level)
-    loaded = load(args.files, settings)
+    files = FileSet(args.files, settings)
+    loaded = files()
     if not _report_loading(loaded, settings):
         return 1
     logs.SECRETS.add(loaded.secrets)
@@ -298,7 +350,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("naftiko: no adapter to serve", file=sys.stderr)
         return 1
     try:
-        return serve(loaded.listeners, settings, reloader=lambda: load(args.files, settings))
+        return serve(loaded.listeners, settings, reloader=files, watched=args.files if settings.watch else ())
     except PortUnavailable as exc:
         print(f"naftiko: {exc}; nothing served", file=sys.stderr)
         return 1
@@ -316,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return import_main(argv[1:])
     args = parser().parse_args(argv)
-    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes}[args.command]
+    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes, "openapi": cmd_openapi}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -86,6 +86,14 @@ class Settings:
     """Browser origins allowed to call (``*``: any); others get 403 before any adapter runs."""
     cors_origins: tuple[str, ...] = ()
     """Origins whose CORS preflights are answered and whose answers carry CORS headers (off when empty)."""
+    watch: bool = False
+    """Reload when a served file, or a capability file in a served folder, is added, changed or removed."""
+    watch_step_ms: int = 50
+    """A batch of file changes is applied once no further change came for this long."""
+    watch_debounce_ms: int = 500
+    """A batch is applied after this long even while changes keep coming (issue 14: within 1 s)."""
+    docs: bool = True
+    """Every REST port serves ``/openapi.json`` and ``/docs`` (the API for people, Swagger UI)."""
 
     def base_uri_for(self, namespace: str, environ: Mapping[str, str] | None = None) -> str | None:
         if namespace in self.base_uris:

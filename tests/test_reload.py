@@ -2,7 +2,8 @@
 
 A real `naftiko serve` process: its file changes on disk, SIGHUP arrives while callers keep calling,
 and the new routes and tools answer, the removed ones are 404, no call fails. An invalid change or
-one that moves a port is refused with a log line and the previous files keep serving.
+one that moves a port is refused with a log line and the previous files keep serving (an invalid
+file its last good version: tests/test_watch.py).
 """
 
 from __future__ import annotations
@@ -132,5 +133,6 @@ def test_an_invalid_change_keeps_the_previous_files(served, upstream):
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=15)
     assert "does not resolve to a consumed operation" in stderr
-    assert "reload refused: 1 of 1 files invalid; still serving the previous files" in stderr
+    # Per file (issue 14, item 4): the invalid file keeps serving its last good version.
+    assert "items.yaml is invalid; still serving its last good version" in stderr
     assert "reload refused: it would change the ports served" in stderr

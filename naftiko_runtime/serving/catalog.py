@@ -1,9 +1,13 @@
-"""``naftiko routes``: every route and tool of every adapter, with the consumed operations it calls."""
+"""``naftiko routes``: every route and tool of every adapter, with the consumed operations it calls;
+``naftiko openapi``: the OpenAPI document each REST port serves at ``/openapi.json``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..adapters.base import Mounted
 from ..adapters.registry import KINDS
+from ..adapters.rest.kind import RestKind
 from ..core.plans import OperationPlan
 from .listeners import ListenerSet
 
@@ -30,3 +34,12 @@ def route_rows(listeners: ListenerSet) -> list[str]:
             rows.append((address, row.adapter, row.entry, _calls(row.plan)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return ["  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)).rstrip() for row in rows]
+
+
+def openapi_documents(listeners: ListenerSet) -> dict[int, dict[str, Any]]:
+    """By port, the document of every port that serves REST adapters."""
+    return {
+        port: RestKind().openapi(listener.mounted["rest"])
+        for port, listener in sorted(listeners.listeners.items())
+        if listener.mounted.get("rest")
+    }

@@ -184,9 +184,29 @@ class Loaded:
         return [s for report in self.reports if report.loaded for s in report.loaded.binds.secrets()]
 
 
+CAPABILITY_SUFFIXES = (".yml", ".yaml")
+
+
+def expand(paths: Sequence[Path]) -> list[Path]:
+    """Each folder becomes its ``*.yml``/``*.yaml`` files (not recursive), sorted, so that a folder
+    serves the same way whatever order the file system lists it in; files stay as given."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix in CAPABILITY_SUFFIXES and p.is_file())
+        else:
+            files.append(path)
+    return files
+
+
 def load(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None) -> Loaded:
-    """D30: every file loaded and checked (conflicts between files included) before anything is served."""
-    reports = load_files(paths, settings, environ)
+    """D30: every file (folders expanded) loaded and checked, conflicts between files included,
+    before anything is served."""
+    return place(load_files(expand(paths), settings, environ), settings)
+
+
+def place(reports: list[FileReport], settings: Settings) -> Loaded:
+    """The valid reports' adapters on their ports; a file conflicting with an earlier one gets errors."""
     listeners = ListenerSet(settings)
     for report in reports:
         if report.ok and report.loaded is not None:

@@ -59,13 +59,47 @@ class _Routing:
         return self.default
 
 
+class _Lifespans:
+    """One generation's lifespans, entered and left by a task of their own: the MCP session
+    managers hold anyio cancel scopes, which only the task that entered them may exit. Left from
+    another task (the reload's, or a retiring one), they raised at every retirement and shutdown."""
+
+    def __init__(self, parts: Sequence[PortPart]):
+        self.parts = parts
+        self._leave = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def enter(self) -> None:
+        """Returns once every lifespan is entered; raises what entering one raised."""
+        entered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._hold(entered))
+        await entered
+
+    async def _hold(self, entered: asyncio.Future[None]) -> None:
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                await _enter(stack, self.parts)
+                entered.set_result(None)
+                await self._leave.wait()
+        except Exception as exc:
+            if entered.done():
+                log.exception("leaving a generation of handlers failed")
+            else:
+                entered.set_exception(exc)
+
+    async def leave(self) -> None:
+        self._leave.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
 class PortApp:
     def __init__(self, parts: Sequence[PortPart], drain_seconds: float):
         self.parts = list(parts)
         self.routing = _Routing.of(parts)
         self.drain_seconds = drain_seconds
         """How long a replaced generation keeps running for the requests it already took."""
-        self._lifespans = contextlib.AsyncExitStack()
+        self._lifespans = _Lifespans(self.parts)
         self._retiring: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -76,25 +110,25 @@ class PortApp:
 
     async def replace(self, parts: Sequence[PortPart]) -> None:
         """Serve ``parts`` from now on; the previous ones finish what they took, then stop."""
-        lifespans = contextlib.AsyncExitStack()
-        await _enter(lifespans, parts)
+        lifespans = _Lifespans(parts)
+        await lifespans.enter()
         previous, self._lifespans = self._lifespans, lifespans
         self.parts, self.routing = list(parts), _Routing.of(parts)
         task = asyncio.create_task(self._retire(previous))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
-    async def _retire(self, lifespans: contextlib.AsyncExitStack) -> None:
+    async def _retire(self, lifespans: _Lifespans) -> None:
         try:
             await asyncio.sleep(self.drain_seconds)
         finally:
-            await lifespans.aclose()
+            await lifespans.leave()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Enter every part's lifespan at start-up; at shutdown leave them, retired ones included."""
         await receive()
         try:
-            await _enter(self._lifespans, self.parts)
+            await self._lifespans.enter()
         except Exception as exc:
             await send({"type": "lifespan.startup.failed", "message": repr(exc)})
             return
@@ -104,7 +138,7 @@ class PortApp:
         for task in retiring:
             task.cancel()
         await asyncio.gather(*retiring, return_exceptions=True)
-        await self._lifespans.aclose()
+        await self._lifespans.leave()
         await send({"type": "lifespan.shutdown.complete"})
 
 

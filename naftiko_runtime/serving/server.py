@@ -16,7 +16,8 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -29,6 +30,7 @@ from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol
 from .listeners import Listener, ListenerSet
 from .loading import Loaded
 from .ports import PortApp, build_app, mount_parts
+from .reloading import Watcher
 
 log = logging.getLogger("naftiko")
 GRACEFUL_SHUTDOWN_SECONDS = 30
@@ -98,11 +100,14 @@ class Runtime:
         settings: Settings,
         sockets: list[socket.socket] | None = None,
         reloader: Reloader | None = None,
+        watched: Sequence[Path] = (),
     ):
         self.listeners = listeners
         self.settings = settings
         self.sockets = sockets
         self.reloader = reloader
+        self.watched = watched
+        """Files and folders whose changes reload this runtime (``--watch``); none when empty."""
         self.clients = UpstreamClients(settings)
         self.executor = Executor(self.clients)
         apps = [build_app(listener, self.executor, settings) for listener in listeners]
@@ -173,6 +178,11 @@ class Runtime:
         task = asyncio.ensure_future(self.reload())
         task.add_done_callback(_log_failure)
 
+    def request_reload(self) -> None:
+        """Reload soon, from any thread (the ``--watch`` thread)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._reload_in_background)
+
     async def serve(self) -> int:
         """Serve until stopped (SIGINT/SIGTERM in the main thread); returns the exit code."""
         self._loop = asyncio.get_running_loop()
@@ -187,12 +197,17 @@ class Runtime:
                 self._loop.add_signal_handler(sig, handler)
         for listener in self.listeners:
             log.info("listening on http://%s:%d: %s", listener.host, listener.port, listener.described())
+        watcher = Watcher(self.watched, self.request_reload, self.settings) if self.watched else None
+        if watcher is not None:
+            watcher.start()
         try:
             results = await asyncio.gather(
                 *(server.serve(sockets=[sock]) for server, sock in zip(self.servers, sockets, strict=True)),
                 return_exceptions=True,
             )
         finally:
+            if watcher is not None:
+                watcher.stop()
             await self.clients.aclose()
             for sock in sockets:
                 sock.close()
@@ -221,19 +236,26 @@ def warn_exposed(listeners: list[Listener]) -> None:
             )
 
 
-def serve(listeners: ListenerSet, settings: Settings, reloader: Reloader | None = None) -> int:
+def serve(
+    listeners: ListenerSet, settings: Settings, reloader: Reloader | None = None, watched: Sequence[Path] = ()
+) -> int:
     """Bind every port (all or none: ``PortUnavailable`` names the busy one), then serve until
-    SIGINT/SIGTERM; SIGHUP reloads through ``reloader``. Returns the exit code."""
+    SIGINT/SIGTERM; SIGHUP, and a change to ``watched`` files, reload through ``reloader``.
+    Returns the exit code."""
     # Until the event loop takes SIGHUP over, it must not end the process (its default action).
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     bound = list(listeners.listeners.values())
     sockets = bind_sockets(bound)
     warn_exposed(bound)
-    return run(bound, settings, sockets, reloader)
+    return run(bound, settings, sockets, reloader, watched)
 
 
 def _run_one(
-    listeners: list[Listener], settings: Settings, sockets: list[socket.socket], reloader: Reloader | None
+    listeners: list[Listener],
+    settings: Settings,
+    sockets: list[socket.socket],
+    reloader: Reloader | None,
+    watched: Sequence[Path] = (),
 ) -> int:
     """One worker: ``Runtime.serve`` on uvloop when installed (about 4x asyncio's throughput here)."""
     # Everything loaded so far lives as long as the process: move it out of the collector's
@@ -247,20 +269,25 @@ def _run_one(
     except ImportError:
         factory = None
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(Runtime(listeners, settings, sockets, reloader).serve())
+        return runner.run(Runtime(listeners, settings, sockets, reloader, watched).serve())
 
 
 def run(
-    listeners: list[Listener], settings: Settings, sockets: list[socket.socket], reloader: Reloader | None = None
+    listeners: list[Listener],
+    settings: Settings,
+    sockets: list[socket.socket],
+    reloader: Reloader | None = None,
+    watched: Sequence[Path] = (),
 ) -> int:
     """Serve in this process, or fork ``workers`` processes that accept on the same sockets.
 
     The sockets are bound once, before forking, so the kernel spreads connections over the
     workers; the parent only forwards signals (SIGINT/SIGTERM as SIGTERM, SIGHUP as itself, so
-    that each worker reloads) and reports the worst exit code.
+    that each worker reloads) and reports the worst exit code. With ``watched``, the parent
+    watches and sends each worker SIGHUP, so that one watcher serves them all.
     """
     if settings.workers <= 1:
-        return _run_one(listeners, settings, sockets, reloader)
+        return _run_one(listeners, settings, sockets, reloader, watched)
     children: list[int] = []
     for _ in range(settings.workers):
         pid = os.fork()
@@ -277,6 +304,9 @@ def run(
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, forward)
     log.info("serving with %d worker processes", settings.workers)
+    if watched:
+        # Started after the forks: a thread does not survive fork().
+        Watcher(watched, lambda: forward(signal.SIGHUP, None), settings).start()
     codes = []
     for child in children:
         _, status = os.waitpid(child, 0)

@@ -7,12 +7,14 @@ raw ASGI rather than building Starlette ``Request`` objects: every SDK call pays
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.types import Receive, Scope, Send
 
 from ...core.execution import Executor, Reply
 from ...core.problems import Problem
 from ..asgi import content_length, read_body, send_problem, send_response
+from .docs import Page
 from .endpoints import RestEndpoint
 from .forward import ForwardRoute, forward
 from .routing import MethodNotAllowed, RouteTable
@@ -35,12 +37,15 @@ class RestApp:
         executor: Executor,
         max_body: int,
         forwards: tuple[ForwardRoute, ...] = (),
+        pages: Mapping[str, Page] | None = None,
     ):
         self.routes = routes
         self.executor = executor
         self.max_body = max_body
         self.forwards = forwards
         """Longest prefix first; consulted only when no operation takes the request (D82)."""
+        self.pages = pages or {}
+        """Built-in pages (``/openapi.json``, ``/docs``), answered where no declared route matches."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
@@ -70,6 +75,9 @@ class RestApp:
                     query = scope.get("query_string", b"")
                     return await forward(route, rest, method, query, headers, body, self.executor.clients)
         if matched is None:
+            page = self.pages.get(path) if method in ("GET", "HEAD") else None
+            if page is not None:
+                return Reply(200, page.body(), page.content_type, (), None)
             raise Problem(404, f"no operation is exposed at {scope['path']}")
         if isinstance(matched, MethodNotAllowed):
             raise Problem(

@@ -10,8 +10,10 @@ from ...spec.diagnostics import DocPath
 from ...spec.model import Exposed, ExposedAdapter, ForwardSpec
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .app import RestApp
+from .docs import docs_pages
 from .endpoints import RestEndpoint
 from .forward import ForwardRoute, forward_prefix
+from .openapi import openapi_document
 from .routing import PathTemplateError, RouteTable, split_template
 
 FORWARD = "*"
@@ -110,17 +112,14 @@ class RestKind:
             )
 
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
-        routes: RouteTable[RestEndpoint] = RouteTable()
-        forwards: list[ForwardRoute] = []
-        for each in mounted:
-            for operation, plan in each.operations:
-                if operation.forward is not None:
-                    trusted = frozenset(h.lower() for h in operation.forward.trusted_headers)
-                    forwards.append(ForwardRoute(operation.path, plan, trusted))
-                else:
-                    routes.add(operation.method, operation.path, RestEndpoint.compile(plan))
-        forwards.sort(key=lambda route: len(route.prefix), reverse=True)
-        return PortPart(RestApp(routes, context.executor, context.settings.max_request_body, tuple(forwards)))
+        routes, forwards = _routes(mounted)
+        pages = docs_pages(self.openapi(mounted, routes)) if context.settings.docs else None
+        return PortPart(RestApp(routes, context.executor, context.settings.max_request_body, forwards, pages))
+
+    def openapi(self, mounted: Sequence[Mounted], routes: RouteTable[RestEndpoint] | None = None) -> dict[str, Any]:
+        """The OpenAPI document of these adapters on one port (``/openapi.json``, ``naftiko openapi``)."""
+        endpoints = (routes or _routes(mounted)[0]).targets()
+        return openapi_document((each.adapter for each in mounted), endpoints)
 
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
         for operation, plan in mounted.operations:
@@ -128,3 +127,18 @@ class RestKind:
                 yield RouteRow("rest", f"* {operation.path}/** (forward)", plan)
             else:
                 yield RouteRow("rest", f"{operation.method} {operation.path}", plan)
+
+
+def _routes(mounted: Sequence[Mounted]) -> tuple[RouteTable[RestEndpoint], tuple[ForwardRoute, ...]]:
+    """The route table of these adapters, and their forwards, longest prefix first (D82)."""
+    routes: RouteTable[RestEndpoint] = RouteTable()
+    forwards: list[ForwardRoute] = []
+    for each in mounted:
+        for operation, plan in each.operations:
+            if operation.forward is not None:
+                trusted = frozenset(h.lower() for h in operation.forward.trusted_headers)
+                forwards.append(ForwardRoute(operation.path, plan, trusted))
+            else:
+                routes.add(operation.method, operation.path, RestEndpoint.compile(plan))
+    forwards.sort(key=lambda route: len(route.prefix), reverse=True)
+    return routes, tuple(forwards)
