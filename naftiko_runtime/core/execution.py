@@ -90,8 +90,9 @@ class Executor:
                 f"upstream {call.label} answered {response.status} with a body that is not "
                 f"{call.decoder.name} ({content_type or 'no Content-Type'}): {exc}",
             ) from exc
-        if plan.mapper.passthrough:
+        if plan.mapper.passthrough and call.decoder.format == "json":
             # D46: the upstream bytes go back as they came; decoding above only proved them well-formed.
+            # Another format passes through as its decoded structure, in JSON (D50).
             return Reply(response.status, body, content_type or "application/json", headers, document)
         value = plan.mapper.apply(document, lookup)
         body = encode_json(value, 502, f"the mapped answer of {call.label}")

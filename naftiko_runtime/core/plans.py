@@ -31,7 +31,7 @@ from ..spec.expressions import (
 )
 from ..spec.model import Capability, ConsumedOperation, Consumes, Exposed, Parameter
 from .bodies import BodyTemplate, UnknownBodyType, compile_body
-from .codecs import DECODERS, Decoder
+from .codecs import DECODERS, Decoder, FormatSetupError
 from .credentials import Credentials, compile_credentials
 from .inputs import InputSpec
 from .outputs import Mapper, compile_outputs
@@ -185,8 +185,8 @@ class PlanCompiler:
         if label in self._calls:
             return self._calls[label]
         self._calls[label] = None
-        decoder = DECODERS.get(operation.output_raw_format)
-        if decoder is None:
+        response_format = DECODERS.get(operation.output_raw_format)
+        if response_format is None:
             self.findings.append(
                 Finding.error(
                     operation.at + ("outputRawFormat",),
@@ -194,6 +194,11 @@ class PlanCompiler:
                     f"by this runtime yet (known: {', '.join(DECODERS)})",
                 )
             )
+            return None
+        try:
+            decoder = response_format.decoder(operation.output_schema, self.capability.file.parent)
+        except FormatSetupError as exc:
+            self.findings.append(Finding.error(operation.at + ("outputSchema",), str(exc)))
             return None
         try:
             body = compile_body(operation.body) if operation.body is not None else None

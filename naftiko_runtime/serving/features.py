@@ -13,6 +13,14 @@ CORE_FEATURES = frozenset(
         "simple",  # call + with + mapped outputs
         "auth.consumed",  # basic, digest, bearer, apikey on consumed APIs
         "bodies",  # operation-level body: json, text, xml, sparql, formUrlEncoded
+        "bodies.multipart",  # multipartForm bodies: fields and files
+        "formats.xml",  # outputRawFormat decoders (core/formats), besides json
+        "formats.yaml",
+        "formats.csv",
+        "formats.tsv",
+        "formats.psv",
+        "formats.html",
+        "formats.markdown",
         "multi-file",  # D30-D34
     }
 )

@@ -190,7 +190,17 @@ class ModelBuilder:
             return None
         merged = {p.name: p for p in inherited}
         merged.update((p.name, p) for p in self.parameters(node, at, consumed=True))
-        return ConsumedOperation(namespace, name, method, path, tuple(merged.values()), body, raw_format, at)
+        return ConsumedOperation(
+            namespace,
+            name,
+            method,
+            path,
+            tuple(merged.values()),
+            body,
+            raw_format,
+            at,
+            output_schema=self.text(node, "outputSchema", at),
+        )
 
     def parameters(
         self, node: dict[str, Any], at: DocPath, *, consumed: bool, tool: bool = False

@@ -65,6 +65,9 @@ class ConsumedOperation:
     body: Any = None
     output_raw_format: str = "json"
     at: DocPath = ()
+    output_schema: str | None = None
+    """``outputSchema``: a CSS selector (html), a heading prefix (markdown), a schema file (avro,
+    protobuf; relative to the capability file)."""
 
 
 @dataclass(frozen=True)
