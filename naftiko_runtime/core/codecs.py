@@ -154,6 +154,8 @@ DECODERS: dict[str, Format] = {
     "psv": Format("psv", "PSV (pipe-separated values)", _fixed(delimited_decoder("|"))),
     "html": Format("html", "HTML", lambda schema, directory: html_decoder(schema)),
     "markdown": Format("markdown", "Markdown", lambda schema, directory: markdown_decoder(schema)),
+    # beta4: the body is streamed to the caller as it came (core.execution), never decoded.
+    "binary": Format("binary", "binary content", _fixed(bytes)),
 }
 
 __all__ = ["DECODERS", "ENCODERS", "DecodeError", "Decoder", "Encoder", "Format", "FormatSetupError"]

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .codecs import DecodeError
 from .plans import OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
-from .redaction import redact_bytes
+from .redaction import redact_bytes, redact_stream
 from .requests import build_request
 from .upstream import UpstreamClients, UpstreamResponse
 
@@ -44,6 +44,9 @@ class Reply:
     headers: tuple[tuple[str, str], ...]
     value: Any
     """The mapped result for a 2xx reply (``None`` for an empty body); unused for errors."""
+    stream: AsyncGenerator[bytes, None] | None = None
+    """A binary 2xx answer still arriving (``outputRawFormat: binary``): ``body`` is empty, and the
+    adapter passes the chunks on (REST) or collects them (MCP). Closing it closes the exchange."""
 
     @property
     def ok(self) -> bool:
@@ -73,6 +76,8 @@ class Executor:
         """Run the steps in order; the first that fails is the answer (D80), else the last one's
         answer, mapped by the plan's outputs (D45)."""
         lookup = plan.lookup(inputs)
+        if len(plan.steps) == 1 and plan.steps[0].call.binary is not None:
+            return await self._binary(plan, plan.steps[0].call, inputs, lookup)
         for step in plan.steps:
             call = step.call
             response = await self.clients.send(call, build_request(call, inputs, lookup))
@@ -97,3 +102,28 @@ class Executor:
         value = plan.mapper.apply(document, lookup)
         body = encode_json(value, 502, f"the mapped answer of {call.label}")
         return Reply(response.status, body, "application/json", headers, value)
+
+    async def _binary(self, plan: OperationPlan, call: UpstreamCall, inputs: Mapping[str, Any], lookup: Any) -> Reply:
+        """``outputRawFormat: binary``: the body goes to the caller as it arrives, within
+        ``maxBinarySize``, with the declared media type (the exposed response's, else the
+        operation's ``outputMediaType``, else the upstream's) and the upstream's Content-Disposition
+        and Content-Length."""
+        assert call.binary is not None
+        limit = call.binary.max_size or self.clients.settings.max_upstream_body
+        response = await self.clients.stream(call, build_request(call, inputs, lookup), limit)
+        passed = UpstreamResponse(response.status, response.headers, response.body)
+        body, headers = _redacted(call, passed)
+        upstream_type = response.headers.get("content-type")
+        if response.chunks is None:
+            return Reply(response.status, body, upstream_type, headers, None)
+        extra = tuple(
+            (name, redact_bytes(value.encode(), call.secret_forms).decode() if call.secret_forms else value)
+            # A redacted body may change length: then it goes chunked, without the upstream's length.
+            for name in ("content-disposition", "content-length")[: 1 if call.secret_forms else 2]
+            if (value := response.headers.get(name)) is not None
+        )
+        media_type = plan.exposed.response_media_type or call.binary.media_type or upstream_type
+        stream = redact_stream(response.chunks, call.secret_forms) if call.secret_forms else response.chunks
+        return Reply(
+            response.status, b"", media_type or "application/octet-stream", headers + extra, None, stream=stream
+        )

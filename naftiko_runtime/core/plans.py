@@ -47,6 +47,16 @@ class Argument:
 
 
 @dataclass(frozen=True)
+class BinaryOutput:
+    """``outputRawFormat: binary`` (beta4): the body is streamed to the caller, never decoded."""
+
+    media_type: str | None
+    """``outputMediaType``; ``None`` passes the upstream's Content-Type on."""
+    max_size: int | None
+    """``maxBinarySize`` in bytes; ``None`` means the serve-time ``--max-body-size``."""
+
+
+@dataclass(frozen=True)
 class UpstreamCall:
     """The consumed side of one step: everything needed to build, send and decode one request."""
 
@@ -62,6 +72,7 @@ class UpstreamCall:
     secret_forms: tuple[bytes, ...]
     """The gateway's secrets as they may appear in an upstream reply: redacted from every reply
     before an adapter sees it (D55, D56)."""
+    binary: BinaryOutput | None = None
 
     @property
     def label(self) -> str:
@@ -218,6 +229,11 @@ class PlanCompiler:
             decoder=decoder,
             credentials=credentials,
             secret_forms=secret_forms([*self.binds.secrets(), *credentials.secrets]),
+            binary=(
+                BinaryOutput(operation.output_media_type, operation.max_binary_size)
+                if operation.output_raw_format == "binary"
+                else None
+            ),
         )
         self._calls[label] = call
         return call

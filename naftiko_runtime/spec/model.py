@@ -68,6 +68,10 @@ class ConsumedOperation:
     output_schema: str | None = None
     """``outputSchema``: a CSS selector (html), a heading prefix (markdown), a schema file (avro,
     protobuf; relative to the capability file)."""
+    output_media_type: str | None = None
+    """beta4 ``outputMediaType``: the media type callers are told, whatever the upstream says."""
+    max_binary_size: int | None = None
+    """beta4 ``maxBinarySize`` in bytes, for ``outputRawFormat: binary`` (else the serve-time limit)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,9 @@ class Exposed:
     path: str = ""
     hints: dict[str, bool] = field(default_factory=dict)
     at: DocPath = ()
+    response_media_type: str | None = None
+    """beta4 ``responseBinary.mediaType`` (or the media type a 2xx ``responses`` entry marks
+    ``binary: true``): the Content-Type of a REST operation's binary answer."""
 
     @property
     def aliases(self) -> tuple[str, ...]:
