@@ -18,6 +18,7 @@ import orjson
 
 from ..spec.expressions import render_scalar
 from .formats import Decode, DecodeError, FormatSetupError
+from .formats.binary import avro_decoder
 from .formats.markup import decode_xml, html_decoder
 from .formats.text import decode_yaml, delimited_decoder, markdown_decoder
 
@@ -154,6 +155,7 @@ DECODERS: dict[str, Format] = {
     "psv": Format("psv", "PSV (pipe-separated values)", _fixed(delimited_decoder("|"))),
     "html": Format("html", "HTML", lambda schema, directory: html_decoder(schema)),
     "markdown": Format("markdown", "Markdown", lambda schema, directory: markdown_decoder(schema)),
+    "avro": Format("avro", "Avro", avro_decoder),
     # beta4: the body is streamed to the caller as it came (core.execution), never decoded.
     "binary": Format("binary", "binary content", _fixed(bytes)),
 }

@@ -21,6 +21,7 @@ CORE_FEATURES = frozenset(
         "formats.psv",
         "formats.html",
         "formats.markdown",
+        "formats.avro",
         "binary",  # outputRawFormat binary (beta4 keys in the alpha2-shaped model): streamed, MCP blobs
         "multi-file",  # D30-D34
     }
