@@ -431,3 +431,84 @@ def test_reference_avro_capability_serves_with_its_schema_added(tmp_path, upstre
             {"id": "2", "title": "Alien", "description": None},
         ]
         assert upstream.last.header("accept") == "application/avro"
+
+
+# -- protobuf ------------------------------------------------------------------------------------
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out += bytes([low | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def _field(number: int, value: bytes | int) -> bytes:
+    """One protobuf wire field: a length-delimited value or a varint."""
+    if isinstance(value, bytes):
+        return _varint(number << 3 | 2) + _varint(len(value)) + value
+    return _varint(number << 3) + _varint(value)
+
+
+PROTO_BODY = (
+    _field(1, _field(1, b"1") + _field(2, b"Dune") + _field(3, b"Desert planet") + _field(4, 1) + _field(5, b"\0\1"))
+    + _field(1, _field(1, b"2") + _field(2, b"Alien") + _field(6, 2**40))
+    + _field(2, _field(1, b"a") + _field(2, 3))
+)
+
+
+def test_protobuf_message_read_with_the_proto_file():
+    document = DECODERS["protobuf"].decoder("records.proto", FIXTURES).decode(PROTO_BODY)
+    assert document == {
+        "records": [
+            {"id": "1", "title": "Dune", "description": "Desert planet", "kind": "FILM", "checksum": "AAE="},
+            {"id": "2", "title": "Alien", "views": 2**40},
+        ],
+        "counts": {"a": 3},
+    }
+    with pytest.raises(DecodeError, match="RecordList"):
+        DECODERS["protobuf"].decoder("records.proto", FIXTURES).decode(b"\x0a\xff")
+
+
+def test_protobuf_schema_is_compiled_at_load(tmp_path):
+    with pytest.raises(FormatSetupError, match="needs outputSchema"):
+        DECODERS["protobuf"].decoder(None, tmp_path)
+    (tmp_path / "bad.proto").write_text("message {")
+    with pytest.raises(FormatSetupError, match="does not compile"):
+        DECODERS["protobuf"].decoder("bad.proto", tmp_path)
+
+
+PROTOBUF = DECODERS["protobuf"].decoder("records.proto", FIXTURES)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=300))
+def test_any_bytes_give_a_protobuf_message_or_a_decode_error(body):
+    try:
+        document = PROTOBUF.decode(body)
+    except DecodeError:
+        return
+    orjson.dumps(document)
+
+
+@needs_reference
+def test_reference_protobuf_capability_serves_with_its_schema_added(tmp_path, upstream):
+    """Like avro: the reference proto-capability.yaml names no outputSchema, which protobuf needs."""
+    text = (REFERENCE / "formats" / "proto-capability.yaml").read_text()
+    file = tmp_path / "proto-capability.yaml"
+    file.write_text(
+        text.replace(
+            'outputRawFormat: "protobuf"', 'outputRawFormat: "protobuf"\n              outputSchema: "r.proto"'
+        )
+    )
+    (tmp_path / "r.proto").write_bytes((FIXTURES / "records.proto").read_bytes())
+    with running_gateway([file], {}, base_uris={"mock-proto": upstream.url}) as gw:
+        upstream.reset(lambda r: Canned(200, PROTO_BODY, {"Content-Type": "application/protobuf"}))
+        response = httpx.get(gw.url(9092) + "/proto/records")
+        assert response.status_code == 200, response.text
+        assert response.json() == [
+            {"id": "1", "title": "Dune", "description": "Desert planet"},
+            {"id": "2", "title": "Alien", "description": None},
+        ]

@@ -18,7 +18,7 @@ import orjson
 
 from ..spec.expressions import render_scalar
 from .formats import Decode, DecodeError, FormatSetupError
-from .formats.binary import avro_decoder
+from .formats.binary import avro_decoder, protobuf_decoder
 from .formats.markup import decode_xml, html_decoder
 from .formats.text import decode_yaml, delimited_decoder, markdown_decoder
 
@@ -156,6 +156,7 @@ DECODERS: dict[str, Format] = {
     "html": Format("html", "HTML", lambda schema, directory: html_decoder(schema)),
     "markdown": Format("markdown", "Markdown", lambda schema, directory: markdown_decoder(schema)),
     "avro": Format("avro", "Avro", avro_decoder),
+    "protobuf": Format("protobuf", "Protobuf", protobuf_decoder),
     # beta4: the body is streamed to the caller as it came (core.execution), never decoded.
     "binary": Format("binary", "binary content", _fixed(bytes)),
 }

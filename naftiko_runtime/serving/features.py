@@ -22,6 +22,7 @@ CORE_FEATURES = frozenset(
         "formats.html",
         "formats.markdown",
         "formats.avro",
+        "formats.protobuf",
         "binary",  # outputRawFormat binary (beta4 keys in the alpha2-shaped model): streamed, MCP blobs
         "multi-file",  # D30-D34
     }
