@@ -9,6 +9,7 @@ whose contents are a base64 blob.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import Canned, running_gateway
+
+from naftiko_runtime.core.redaction import redact_bytes, redact_stream, secret_forms
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -193,3 +198,26 @@ def test_bad_max_binary_size_is_a_load_error(tmp_path):
 
     loaded = load([capability(tmp_path, "\n              maxBinarySize: 5MB")], Settings(), {})
     assert loaded.rejected and any("maxBinarySize '5MB'" in str(d) for d in loaded.diagnostics)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.binary(max_size=40),
+    after=st.binary(max_size=40),
+    cuts=st.lists(st.integers(min_value=0, max_value=120), max_size=6),
+)
+def test_redaction_across_chunks_equals_redaction_of_the_whole(before, after, cuts):
+    """D56 on a streamed body: a secret split between chunks is still replaced."""
+    forms = secret_forms(["sk-live-SECRET", "short-key"])
+    body = before + b"sk-live-SECRET" + after + b"short-key"
+    points = sorted({min(c, len(body)) for c in cuts} | {0, len(body)})
+    chunks = [body[a:b] for a, b in zip(points, points[1:], strict=False)]
+
+    async def source():
+        for chunk in chunks:
+            yield chunk
+
+    async def collect():
+        return b"".join([c async for c in redact_stream(source(), forms)])
+
+    assert asyncio.run(collect()) == redact_bytes(body, forms)

@@ -84,6 +84,13 @@ def test_xml_entities_are_refused_before_expansion(body):
         decode("xml", body)
 
 
+@pytest.mark.parametrize("format", ["xml", "yaml"])
+def test_deep_nesting_is_a_decode_error(format):
+    body = b"<a>" * 5000 + b"</a>" * 5000 if format == "xml" else b"[" * 5000 + b"]" * 5000
+    with pytest.raises(DecodeError):
+        decode(format, body)
+
+
 def test_yaml_aliases_cannot_expand_a_small_body():
     assert len(YAML_ALIAS_BOMB) < 500
     with pytest.raises(DecodeError, match="alias"):

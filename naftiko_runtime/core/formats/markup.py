@@ -51,7 +51,7 @@ def _element(element: Element) -> Any:
     return node
 
 
-def decode_xml(body: bytes) -> Any:
+def _xml(body: bytes) -> Any:
     try:
         root = fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
@@ -59,6 +59,9 @@ def decode_xml(body: bytes) -> Any:
     except (ParseError, ValueError) as exc:
         raise DecodeError(str(exc)) from exc
     return _element(root)
+
+
+decode_xml = guarded(_xml)
 
 
 def _text(node: LexborNode) -> str:
