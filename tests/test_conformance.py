@@ -75,10 +75,21 @@ def test_black_box_mode_against_naftiko_serve_subprocess(tmp_path):
 
 def test_command_line_writes_reports_and_exit_code(tmp_path, capsys):
     junit, report = tmp_path / "junit.xml", tmp_path / "report.json"
+    unclaimed = tmp_path / "cases" / "demo" / "unclaimed.yaml"
+    unclaimed.parent.mkdir(parents=True)
+    unclaimed.write_text(f"""
+id: never-implemented
+features: [rest, a-feature-no-runtime-claims]
+capability: {{file: {SUITE / "capabilities" / "items.yaml"}}}
+request: {{path: /items/7}}
+upstream: [{{method: GET, path: /api/items/7}}]
+expect: {{status: 200}}
+""")
     code = command.main(
         [
             str(SUITE / "cases" / "rest"),
             str(SUITE / "cases" / "bodies"),
+            str(unclaimed),
             "--junit",
             str(junit),
             "--json",
@@ -87,15 +98,18 @@ def test_command_line_writes_reports_and_exit_code(tmp_path, capsys):
             "404",
             "-k",
             "multipart",
+            "-k",
+            "never-implemented",
         ]
     )
     output = capsys.readouterr().out
     assert code == 0, output
     assert "feature" in output and "not-impl" in output
     suite = ElementTree.parse(junit).getroot()
-    assert suite.get("tests") == "2" and suite.get("skipped") == "1" and suite.get("failures") == "0"
+    assert suite.get("tests") == "3" and suite.get("skipped") == "1" and suite.get("failures") == "0"
     document = json.loads(report.read_text())
-    assert document["features"]["bodies.multipart"]["not_implemented"] == 1
+    assert document["features"]["a-feature-no-runtime-claims"]["not_implemented"] == 1
+    assert document["features"]["bodies.multipart"]["passed"] == 1
     assert {c["status"] for c in document["cases"]} == {PASS, NOT_IMPLEMENTED}
 
 
