@@ -9,8 +9,9 @@ from __future__ import annotations
 from .base import AdapterKind
 from .mcp.kind import McpKind
 from .rest.kind import RestKind
+from .skill.kind import SkillKind
 
-KINDS: dict[str, AdapterKind] = {kind.type: kind for kind in (RestKind(), McpKind())}
+KINDS: dict[str, AdapterKind] = {kind.type: kind for kind in (RestKind(), McpKind(), SkillKind())}
 
 
 def reference_roots() -> frozenset[str]:

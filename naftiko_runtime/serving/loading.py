@@ -12,10 +12,10 @@ import multiprocessing
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..adapters.base import Mounted
+from ..adapters.base import Mounted, SiblingChecking
 from ..adapters.registry import KINDS, reference_roots
 from ..core.plans import OperationPlan, PlanCompiler
 from ..settings import Settings
@@ -39,7 +39,14 @@ class LoadedCapability:
     """By adapter namespace, then by ``Exposed.key`` (tool name, ``METHOD /path``)."""
 
     def mounted(self) -> list[Mounted]:
-        return [Mounted(adapter, self.plans[adapter.namespace]) for adapter in self.capability.adapters]
+        return mounted_adapters(self.capability, self.plans)
+
+
+def mounted_adapters(capability: Capability, plans: Mapping[str, Mapping[str, OperationPlan]]) -> list[Mounted]:
+    """Each adapter with its plans, and every adapter of the file as its ``siblings``."""
+    bare = [Mounted(adapter, plans.get(adapter.namespace, {})) for adapter in capability.adapters]
+    siblings = {each.adapter.namespace: each for each in bare}
+    return [replace(each, siblings=siblings) for each in bare]
 
 
 @dataclass
@@ -131,6 +138,10 @@ def load_source(
                 if (plan := compiler.compile(exposed)) is not None:
                     own[exposed.key] = plan
         findings += compiler.findings
+        for each in mounted_adapters(capability, plans):
+            kind = KINDS[each.adapter.kind]
+            if isinstance(kind, SiblingChecking):
+                findings += kind.check(each)
     error_paths = {f.at for f in findings if f.severity is Severity.ERROR}
     findings += [f for f in shape if f.at not in error_paths]
     if settings.strict:
