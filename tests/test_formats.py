@@ -105,6 +105,7 @@ def test_yaml_values_become_json_data():
     document = decode("yaml", b"1: one\nwhen: 2024-05-01\nat: 2024-05-01T10:00:00Z\nok: yes\nn: null\n")
     assert document["1"] == "one" and document["when"] == "2024-05-01" and document["at"].startswith("2024-05-01T10")
     orjson.dumps(document)
+    assert decode("yaml", b"big: 123456789012345678901234567890") == {"big": "123456789012345678901234567890"}
 
 
 def test_delimited_rows_are_keyed_by_the_header_line():

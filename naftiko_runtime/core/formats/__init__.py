@@ -48,7 +48,7 @@ def node_budget(body: bytes) -> _Budget:
 
 def plain(value: Any, budget: _Budget) -> Any:
     """A parsed value as JSON-compatible data: text keys, dates as ISO 8601 text, bytes as base64,
-    sets as lists. Aliased nodes are copied, each copy paid for from ``budget``."""
+    sets as lists, integers beyond 64 bits as text. Aliased nodes are copied, each copy paid for from ``budget``."""
     budget.spend()
     if isinstance(value, dict):
         return {_key(k): plain(v, budget) for k, v in value.items()}
@@ -58,6 +58,8 @@ def plain(value: Any, budget: _Budget) -> Any:
         return value.isoformat()
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode("ascii")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value)  # beyond what a JSON encoder writes as a number without losing digits
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
