@@ -25,6 +25,11 @@ CORE_FEATURES = frozenset(
         "formats.protobuf",
         "binary",  # outputRawFormat binary (beta4 keys in the alpha2-shaped model): streamed, MCP blobs
         "multi-file",  # D30-D34
+        "orchestrated",  # D80: call steps, mappings
+        "lookup",  # lookup steps over an earlier step's list
+        "script",  # D83: javascript script steps in QuickJS; python and groovy refused by name
+        "aggregates",  # capability.aggregates, ref, semantics -> hints
+        "mock",  # D81: no call, no steps; serve --mock
     }
 )
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..adapters.base import Mounted, SiblingChecking
 from ..adapters.registry import KINDS, reference_roots
 from ..core.plans import OperationPlan, PlanCompiler
+from ..core.scripts import ScriptLimits
 from ..settings import Settings
 from ..spec.binds import BindValues, resolve_binds, unset_variable_findings
 from ..spec.builder import ModelBuilder
@@ -130,7 +131,16 @@ def load_source(
         findings += unset_variable_findings(source.data, capability.binds, binds, settings.strict)
         base_uris = {ns: uri for ns in capability.consumes if (uri := settings.base_uri_for(ns, environ))}
         roots = reference_roots() | {adapter.namespace for adapter in capability.adapters}
-        compiler = PlanCompiler(capability, binds, base_uris, roots)
+        limits = ScriptLimits(settings.script_timeout, settings.script_memory)
+        compiler = PlanCompiler(
+            capability,
+            binds,
+            base_uris,
+            roots,
+            mock=settings.mock,
+            script_limits=limits,
+            concurrent_steps=settings.concurrent_steps,
+        )
         compiler.compile_consumed()
         for adapter in capability.adapters:
             own = plans.setdefault(adapter.namespace, {})

@@ -173,7 +173,8 @@ class ToolEndpoint:
             return _text_result("Internal error in the gateway; see its log.", is_error=True)
         if not reply.ok:
             # The executor has already redacted the gateway's secrets from the upstream body (D55).
-            return _text_result(f"Upstream answered HTTP {reply.status}: {reply.text()}", is_error=True)
+            step = f"Step '{reply.step}': " if reply.step else ""
+            return _text_result(f"{step}Upstream answered HTTP {reply.status}: {reply.text()}", is_error=True)
         if reply.stream is not None:
             return await _blob_result(reply, f"naftiko://{tool.plan.exposed.namespace}/{params.name}")
         value = reply.value

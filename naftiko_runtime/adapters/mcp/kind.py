@@ -36,7 +36,8 @@ class McpKind:
         tools = []
         for tool, t_at in builder.items(node, "tools", at):
             tool = builder.mapping(tool, t_at, "a tool")
-            name = builder.text(tool, "name", t_at, required=True) or ""
+            # A tool with `ref` may leave its name to the aggregate function (spec: Aggregates).
+            name = builder.text(tool, "name", t_at, required="ref" not in tool) or builder.ref_name(tool) or ""
             if not TOOL_NAME.match(name):
                 builder.error(
                     t_at + ("name",),
