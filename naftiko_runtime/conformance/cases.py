@@ -34,9 +34,21 @@ CASE_KEYS = {
     "note",
 }
 STEP_KEYS = {"request", "mcp", "upstream", "expect", "note"}
-REQUEST_KEYS = {"method", "path", "port", "query", "headers", "json", "text", "form", "bytes"}
+REQUEST_KEYS = {"method", "path", "port", "query", "headers", "json", "text", "form", "bytes", "base64"}
 MCP_KEYS = {"method", "params", "id", "notification", "namespace", "path", "port", "headers", "raw"}
-EXPECT_KEYS = {"status", "headers", "json", "json_subset", "jsonpath", "text", "empty", "problem", "result", "error"}
+EXPECT_KEYS = {
+    "status",
+    "headers",
+    "json",
+    "json_subset",
+    "jsonpath",
+    "text",
+    "base64",
+    "empty",
+    "problem",
+    "result",
+    "error",
+}
 VALIDATE_KEYS = {"strict", "exit", "diagnostics", "absent", "errors", "warnings"}
 
 

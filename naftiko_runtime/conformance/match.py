@@ -18,6 +18,7 @@ match element by element. ``exact`` mode: mappings have exactly the expected key
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -188,7 +189,12 @@ def compare_headers(expected: dict[str, Any], actual: dict[str, str], label: str
     return problems
 
 
-BODY_KEYS = ("json", "json_subset", "jsonpath", "text", "form", "multipart", "empty")
+BODY_KEYS = ("json", "json_subset", "jsonpath", "text", "form", "multipart", "empty", "base64")
+
+
+def base64_body(value: Any) -> bytes:
+    """A ``base64:`` body of a case: binary content (images, Avro, Protobuf) written as text."""
+    return base64.b64decode(str(value).replace("\n", "").replace(" ", ""), validate=True)
 
 
 def parse_multipart(body: bytes, content_type: str) -> dict[str, Any] | None:
@@ -234,6 +240,12 @@ def check_body(spec: dict[str, Any], body: bytes, content_type: str, label: str)
         problems.append(f"{label} body: expected empty, got {show(text)}")
     if spec.get("empty") is False and not body:
         problems.append(f"{label} body: expected a body, got none")
+    if "base64" in spec:
+        want = spec["base64"]
+        if is_matcher(want):
+            problems += compare(want, base64.b64encode(body).decode(), f"{label} body base64", subset=True)
+        elif body != base64_body(want):
+            problems.append(f"{label} body: expected {len(base64_body(want))} exact bytes, got {len(body)} others")
     if "text" in spec:
         want = spec["text"]
         problems += compare(want if is_matcher(want) else str(want), text, f"{label} body text", subset=True)

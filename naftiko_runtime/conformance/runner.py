@@ -16,7 +16,7 @@ import httpx
 
 from .cases import Case, CaseError, Prepared, prepare, substitute, validate_case_shape, write_files
 from .drivers import ServeFailed, free_port
-from .match import check_body, compare, compare_headers, show
+from .match import base64_body, check_body, compare, compare_headers, show
 from .stub import StubUpstream, check_step, describe_received
 
 PASS, FAIL, NOT_IMPLEMENTED, ERROR = "PASS", "FAIL", "NOT-IMPLEMENTED", "ERROR"
@@ -193,6 +193,8 @@ def _run_step(
             kwargs["content"] = str(spec["text"]).encode()
         elif "form" in spec:
             kwargs["data"] = spec["form"]
+        elif "base64" in spec:
+            kwargs["content"] = base64_body(spec["base64"])
         elif "bytes" in spec:
             kwargs["content"] = b"x" * int(spec["bytes"])
             kwargs["headers"].setdefault("Content-Type", "application/json")

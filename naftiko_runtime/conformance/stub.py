@@ -24,7 +24,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .match import ABSENT, check_body, compare, compare_headers, normalize_pairs_expectation, pairs_to_mapping, show
+from .match import (
+    ABSENT,
+    base64_body,
+    check_body,
+    compare,
+    compare_headers,
+    normalize_pairs_expectation,
+    pairs_to_mapping,
+    show,
+)
 
 MATCH_KEYS = {
     "method",
@@ -42,9 +51,10 @@ MATCH_KEYS = {
     "form",
     "multipart",
     "empty",
+    "base64",
 }
 EXCHANGE_KEYS = MATCH_KEYS | {"respond", "optional", "times", "note"}
-RESPONSE_KEYS = {"status", "headers", "json", "text", "delay", "drop"}
+RESPONSE_KEYS = {"status", "headers", "json", "text", "base64", "delay", "drop"}
 
 
 @dataclass
@@ -229,6 +239,8 @@ class StubUpstream:
             headers.setdefault("Content-Type", "application/json")
         elif "text" in respond:
             payload = str(respond["text"]).encode()
+        elif "base64" in respond:
+            payload = base64_body(respond["base64"])
         else:
             payload = b"" if "status" in respond or respond else b"{}"
             if not respond:

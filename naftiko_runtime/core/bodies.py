@@ -40,7 +40,7 @@ class BodyTemplate:
     encoder: Encoder
 
     def encode(self, lookup: Lookup) -> tuple[bytes, str]:
-        return self.encoder.encode(self.render(lookup)), self.encoder.content_type
+        return self.encoder.encode_body(self.render(lookup))
 
 
 def compile_body(template: Any) -> BodyTemplate:

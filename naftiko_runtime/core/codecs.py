@@ -7,14 +7,20 @@ by name, never guessed at per request. A new format is one entry here.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 
 from ..spec.expressions import render_scalar
+from .formats import Decode, DecodeError, FormatSetupError
+from .formats.binary import avro_decoder, protobuf_decoder
+from .formats.markup import decode_xml, html_decoder
+from .formats.text import decode_yaml, delimited_decoder, markdown_decoder
 
 
 def add_query(pairs: list[tuple[str, str]], name: str, value: Any) -> None:
@@ -37,6 +43,40 @@ class Encoder:
 
     content_type: str
     encode: Callable[[Any], bytes]
+
+    def encode_body(self, data: Any) -> tuple[bytes, str]:
+        """The body and its ``Content-Type``."""
+        return self.encode(data), self.content_type
+
+
+class MultipartEncoder(Encoder):
+    """``multipartForm`` (RFC 7578): each part by name, a file part with its filename and media
+    type. The boundary is fresh per request, so that no part's content can be made to contain it."""
+
+    def encode_body(self, data: Any) -> tuple[bytes, str]:
+        boundary = "naftiko-" + secrets.token_hex(16)
+        return _multipart(data, boundary), f"{self.content_type}; boundary={boundary}"
+
+
+def _quoted(text: str) -> str:
+    """A Content-Disposition parameter: quotes and line breaks escaped as browsers do (WHATWG)."""
+    return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _multipart(parts: Any, boundary: str) -> bytes:
+    """Part values are text, sent as UTF-8: the spec's ``value`` is a string (its templates rendered)."""
+    out = bytearray()
+    for part in parts or ():
+        disposition = f'form-data; name="{_quoted(str(part.get("name", "")))}"'
+        if part.get("filename") is not None:
+            disposition += f'; filename="{_quoted(str(part["filename"]))}"'
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        if part.get("contentType"):
+            media_type = render_scalar(part["contentType"]).replace("\r", "").replace("\n", "")
+            out += f"Content-Type: {media_type}\r\n".encode()
+        out += b"\r\n" + _text(part.get("value")) + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out)
 
 
 def _json(data: Any) -> bytes:
@@ -63,13 +103,10 @@ ENCODERS: dict[str, Encoder] = {
     "xml": Encoder("application/xml", _text),
     "sparql": Encoder("application/sparql-query", _text),
     "formUrlEncoded": Encoder("application/x-www-form-urlencoded", _form),
+    "multipartForm": MultipartEncoder("multipart/form-data", _text),
 }
 TEMPLATE_BODY = Encoder("application/json", lambda data: render_scalar(data).encode())
 """``body: "..."`` written as one string: the author's JSON text, with its templates rendered."""
-
-
-class DecodeError(ValueError):
-    """An upstream body that does not decode as its operation's ``outputRawFormat`` (502, D53)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +127,38 @@ def _decode_json(body: bytes) -> Any:
         raise DecodeError(str(exc)) from exc
 
 
-DECODERS: dict[str, Decoder] = {
-    "json": Decoder("json", "JSON", _decode_json),
+@dataclass(frozen=True)
+class Format:
+    """One ``outputRawFormat``: builds the operation's decoder from its ``outputSchema`` (a CSS
+    selector, a heading prefix; ``None`` when absent) and the capability file's folder, at load time."""
+
+    format: str
+    name: str
+    build: Callable[[str | None, Path], Decode]
+
+    def decoder(self, schema: str | None = None, directory: Path = Path()) -> Decoder:
+        """Raises ``FormatSetupError`` for an ``outputSchema`` that cannot be used."""
+        return Decoder(self.format, self.name, self.build(schema, directory))
+
+
+def _fixed(decode: Decode) -> Callable[[str | None, Path], Decode]:
+    """A format whose spec gives ``outputSchema`` no meaning ("other formats - unused")."""
+    return lambda schema, directory: decode
+
+
+DECODERS: dict[str, Format] = {
+    "json": Format("json", "JSON", _fixed(_decode_json)),
+    "xml": Format("xml", "XML", _fixed(decode_xml)),
+    "yaml": Format("yaml", "YAML", _fixed(decode_yaml)),
+    "csv": Format("csv", "CSV", _fixed(delimited_decoder(","))),
+    "tsv": Format("tsv", "TSV (tab-separated values)", _fixed(delimited_decoder("\t"))),
+    "psv": Format("psv", "PSV (pipe-separated values)", _fixed(delimited_decoder("|"))),
+    "html": Format("html", "HTML", lambda schema, directory: html_decoder(schema)),
+    "markdown": Format("markdown", "Markdown", lambda schema, directory: markdown_decoder(schema)),
+    "avro": Format("avro", "Avro", avro_decoder),
+    "protobuf": Format("protobuf", "Protobuf", protobuf_decoder),
+    # beta4: the body is streamed to the caller as it came (core.execution), never decoded.
+    "binary": Format("binary", "binary content", _fixed(bytes)),
 }
+
+__all__ = ["DECODERS", "ENCODERS", "DecodeError", "Decoder", "Encoder", "Format", "FormatSetupError"]

@@ -15,7 +15,7 @@ import functools
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from ..spec.expressions import Lookup
 from .codecs import DecodeError
 from .plans import CallStep, OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
-from .redaction import redact_bytes
+from .redaction import redact_bytes, redact_stream
 from .requests import build_request
 from .scripts import ScriptStep
 from .steps import with_results
@@ -55,6 +55,9 @@ class Reply:
     """The mapped result for a 2xx reply (``None`` for an empty body); unused for errors."""
     step: str | None = None
     """The failing step of an orchestrated operation (D80)."""
+    stream: AsyncGenerator[bytes, None] | None = None
+    """A binary 2xx answer still arriving (``outputRawFormat: binary``): ``body`` is empty, and the
+    adapter passes the chunks on (REST) or collects them (MCP). Closing it closes the exchange."""
 
     @property
     def ok(self) -> bool:
@@ -89,18 +92,48 @@ class Executor:
         step = plan.steps[0]
         assert isinstance(step, CallStep)
         call = step.call
+        if call.binary is not None:
+            return await self._binary(plan, call, inputs, lookup)
         response = await self.clients.send(call, build_request(call, inputs, lookup))
         body, headers = _redacted(call, response)
         content_type = response.headers.get("content-type")
         if not 200 <= response.status < 300 or not body:
             return Reply(response.status, body, content_type, headers, None)
         document = _decode(call, response.status, body, content_type, "")
-        if plan.mapper.passthrough:
+        if plan.mapper.passthrough and call.decoder.format == "json":
             # D46: the upstream bytes go back as they came; decoding above only proved them well-formed.
+            # Another format passes through as its decoded structure, in JSON (D50).
             return Reply(response.status, body, content_type or "application/json", headers, document)
         value = plan.mapper.apply(document, lookup)
         body = encode_json(value, 502, f"the mapped answer of {call.label}")
         return Reply(response.status, body, "application/json", headers, value)
+
+    async def _binary(
+        self, plan: OperationPlan, call: UpstreamCall, inputs: Mapping[str, Any], lookup: Lookup
+    ) -> Reply:
+        """``outputRawFormat: binary``: the body goes to the caller as it arrives, within
+        ``maxBinarySize``, with the declared media type (the exposed response's, else the
+        operation's ``outputMediaType``, else the upstream's) and the upstream's Content-Disposition
+        and Content-Length."""
+        assert call.binary is not None
+        limit = call.binary.max_size or self.clients.settings.max_upstream_body
+        response = await self.clients.stream(call, build_request(call, inputs, lookup), limit)
+        passed = UpstreamResponse(response.status, response.headers, response.body)
+        body, headers = _redacted(call, passed)
+        upstream_type = response.headers.get("content-type")
+        if response.chunks is None:
+            return Reply(response.status, body, upstream_type, headers, None)
+        extra = tuple(
+            (name, redact_bytes(value.encode(), call.secret_forms).decode() if call.secret_forms else value)
+            # A redacted body may change length: then it goes chunked, without the upstream's length.
+            for name in ("content-disposition", "content-length")[: 1 if call.secret_forms else 2]
+            if (value := response.headers.get(name)) is not None
+        )
+        media_type = plan.exposed.response_media_type or call.binary.media_type or upstream_type
+        stream = redact_stream(response.chunks, call.secret_forms) if call.secret_forms else response.chunks
+        return Reply(
+            response.status, b"", media_type or "application/octet-stream", headers + extra, None, stream=stream
+        )
 
     async def _orchestrate(self, plan: OperationPlan, inputs: Mapping[str, Any], lookup: Lookup) -> Reply:
         """D80: steps in declared order, each result kept by step name; the first failing step

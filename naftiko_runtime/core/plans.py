@@ -39,7 +39,7 @@ from ..spec.model import (
     ScriptStepSpec,
 )
 from .bodies import BodyTemplate, UnknownBodyType, compile_body
-from .codecs import DECODERS, Decoder
+from .codecs import DECODERS, Decoder, FormatSetupError
 from .credentials import NONE, Credentials, compile_credentials
 from .inputs import InputSpec
 from .outputs import PASSTHROUGH, Mapper, MappingError, compile_outputs
@@ -60,6 +60,16 @@ class Argument:
 
 
 @dataclass(frozen=True)
+class BinaryOutput:
+    """``outputRawFormat: binary`` (beta4): the body is streamed to the caller, never decoded."""
+
+    media_type: str | None
+    """``outputMediaType``; ``None`` passes the upstream's Content-Type on."""
+    max_size: int | None
+    """``maxBinarySize`` in bytes; ``None`` means the serve-time ``--max-body-size``."""
+
+
+@dataclass(frozen=True)
 class UpstreamCall:
     """The consumed side of one step: everything needed to build, send and decode one request."""
 
@@ -75,6 +85,7 @@ class UpstreamCall:
     secret_forms: tuple[bytes, ...]
     """The gateway's secrets as they may appear in an upstream reply: redacted from every reply
     before an adapter sees it (D55, D56)."""
+    binary: BinaryOutput | None = None
 
     @property
     def label(self) -> str:
@@ -345,8 +356,8 @@ class PlanCompiler:
         if label in self._calls:
             return self._calls[label]
         self._calls[label] = None
-        decoder = DECODERS.get(operation.output_raw_format)
-        if decoder is None:
+        response_format = DECODERS.get(operation.output_raw_format)
+        if response_format is None:
             self.findings.append(
                 Finding.error(
                     operation.at + ("outputRawFormat",),
@@ -354,6 +365,11 @@ class PlanCompiler:
                     f"by this runtime yet (known: {', '.join(DECODERS)})",
                 )
             )
+            return None
+        try:
+            decoder = response_format.decoder(operation.output_schema, self.capability.file.parent)
+        except FormatSetupError as exc:
+            self.findings.append(Finding.error(operation.at + ("outputSchema",), str(exc)))
             return None
         try:
             body = compile_body(operation.body) if operation.body is not None else None
@@ -373,6 +389,11 @@ class PlanCompiler:
             decoder=decoder,
             credentials=credentials,
             secret_forms=secret_forms([*self.binds.secrets(), *credentials.secrets]),
+            binary=(
+                BinaryOutput(operation.output_media_type, operation.max_binary_size)
+                if operation.output_raw_format == "binary"
+                else None
+            ),
         )
         self._calls[label] = call
         return call

@@ -6,7 +6,7 @@ bodies and passed-back headers) and the log filter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 
 import orjson
 
@@ -42,3 +42,21 @@ def redact_bytes(data: bytes, forms: tuple[bytes, ...]) -> bytes:
         if form in data:
             data = data.replace(form, REDACTED.encode())
     return data
+
+
+async def redact_stream(chunks: AsyncGenerator[bytes, None], forms: tuple[bytes, ...]) -> AsyncGenerator[bytes, None]:
+    """``redact_bytes`` over a body that arrives in chunks: the last few bytes of each chunk wait
+    for the next, so that a secret split across two chunks is still found whole."""
+    keep = max(map(len, forms)) - 1
+    pending = b""
+    try:
+        async for chunk in chunks:
+            data = redact_bytes(pending + chunk, forms)
+            cut = max(len(data) - keep, 0)
+            pending = data[cut:]
+            if cut:
+                yield data[:cut]
+        if pending:
+            yield redact_bytes(pending, forms)
+    finally:
+        await chunks.aclose()

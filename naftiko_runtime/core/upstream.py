@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
@@ -23,6 +24,17 @@ class UpstreamResponse:
     status: int
     headers: httpx.Headers
     body: bytes
+
+
+@dataclass(frozen=True)
+class UpstreamStream:
+    """An answer whose 2xx body is still arriving: ``chunks`` yields it (and closes the exchange
+    when done or closed); a non-2xx answer has its whole ``body`` and no ``chunks``."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    chunks: AsyncGenerator[bytes, None] | None
 
 
 def _no_cookies() -> CookieJar:
@@ -136,32 +148,11 @@ class UpstreamClients:
             headers={"Retry-After": "1"},
         )
 
-    async def send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
-        where = _Where(call, request)
-        limit = self.settings.max_upstream_body
+    @contextlib.contextmanager
+    def _mapped_errors(self, call: UpstreamCall, where: _Where) -> Iterator[None]:
+        """Every way an exchange can fail, as the Problem a caller is given (D53, D54)."""
         try:
-            async with asyncio.timeout(self.settings.total_timeout):
-                response = await self._exchange(call, request)
-                try:
-                    if not 200 <= response.status_code <= 599:
-                        # 101 would turn the caller's connection over to the upstream; 600+ has no
-                        # status line a server can send (D53).
-                        raise Problem(
-                            502,
-                            f"upstream {where} answered status {response.status_code}, "
-                            "which is not a final HTTP status",
-                        )
-                    declared = response.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > limit:
-                        raise Problem(502, f"upstream {where} answered a {declared}-byte body; the limit is {limit}")
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > limit:
-                            raise Problem(502, f"upstream {where} answered more than {limit} bytes")
-                        chunks.append(chunk)
-                finally:
-                    await response.aclose()
+            yield
         except TimeoutError as exc:
             raise Problem(504, f"upstream {where} did not answer within {self.settings.total_timeout:g} s") from exc
         except httpx.HTTPError as exc:
@@ -172,4 +163,75 @@ class UpstreamClients:
             raise Problem(502, f"upstream {where} could not be reached or broke off: {type(exc).__name__}") from exc
         except OSError as exc:  # a socket error a transport let through unmapped: still the upstream's fault
             raise Problem(502, f"upstream {where} broke off: {type(exc).__name__}") from exc
+
+    async def _open(self, call: UpstreamCall, request: httpx.Request, where: _Where, limit: int) -> httpx.Response:
+        """The answer's head, checked: a final status, and no declared length beyond ``limit``."""
+        response = await self._exchange(call, request)
+        if not 200 <= response.status_code <= 599:
+            await response.aclose()
+            # 101 would turn the caller's connection over to the upstream; 600+ has no status line a
+            # server can send (D53).
+            raise Problem(
+                502, f"upstream {where} answered status {response.status_code}, which is not a final HTTP status"
+            )
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await response.aclose()
+            raise Problem(502, f"upstream {where} answered a {declared}-byte body; the limit is {limit}")
+        return response
+
+    async def send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
+        where = _Where(call, request)
+        limit = self.settings.max_upstream_body
+        with self._mapped_errors(call, where):
+            async with asyncio.timeout(self.settings.total_timeout):
+                response = await self._open(call, request, where, limit)
+                try:
+                    chunks = [chunk async for chunk in _bounded(response, where, limit)]
+                finally:
+                    await response.aclose()
         return UpstreamResponse(response.status_code, response.headers, b"".join(chunks))
+
+    async def stream(self, call: UpstreamCall, request: httpx.Request, limit: int) -> UpstreamStream:
+        """Send a request whose 2xx answer is passed on as it arrives (``outputRawFormat: binary``):
+        at most ``limit`` bytes, all within the total timeout. A non-2xx answer is read whole, within
+        the usual limit, so that it passes back like any other (D51)."""
+        where = _Where(call, request)
+        deadline = asyncio.get_running_loop().time() + self.settings.total_timeout
+        with self._mapped_errors(call, where):
+            async with asyncio.timeout_at(deadline):
+                response = await self._open(call, request, where, limit)
+                if not 200 <= response.status_code < 300:
+                    try:
+                        body = b"".join([c async for c in _bounded(response, where, self.settings.max_upstream_body)])
+                    finally:
+                        await response.aclose()
+                    return UpstreamStream(response.status_code, response.headers, body, None)
+        return UpstreamStream(
+            response.status_code, response.headers, b"", self._chunks(call, response, where, limit, deadline)
+        )
+
+    async def _chunks(
+        self, call: UpstreamCall, response: httpx.Response, where: _Where, limit: int, deadline: float
+    ) -> AsyncGenerator[bytes, None]:
+        try:
+            with self._mapped_errors(call, where):
+                chunks = _bounded(response, where, limit)
+                while True:
+                    async with asyncio.timeout_at(deadline):
+                        chunk = await anext(chunks, None)
+                    if chunk is None:
+                        return
+                    yield chunk
+        finally:
+            await response.aclose()
+
+
+async def _bounded(response: httpx.Response, where: _Where, limit: int) -> AsyncIterator[bytes]:
+    """The body as it arrives, refused past ``limit`` bytes whatever its declared length."""
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(502, f"upstream {where} answered more than {limit} bytes")
+        yield chunk

@@ -13,6 +13,17 @@ CORE_FEATURES = frozenset(
         "simple",  # call + with + mapped outputs
         "auth.consumed",  # basic, digest, bearer, apikey on consumed APIs
         "bodies",  # operation-level body: json, text, xml, sparql, formUrlEncoded
+        "bodies.multipart",  # multipartForm bodies: fields and files
+        "formats.xml",  # outputRawFormat decoders (core/formats), besides json
+        "formats.yaml",
+        "formats.csv",
+        "formats.tsv",
+        "formats.psv",
+        "formats.html",
+        "formats.markdown",
+        "formats.avro",
+        "formats.protobuf",
+        "binary",  # outputRawFormat binary (beta4 keys in the alpha2-shaped model): streamed, MCP blobs
         "multi-file",  # D30-D34
         "orchestrated",  # D80: call steps, mappings
         "lookup",  # lookup steps over an earlier step's list

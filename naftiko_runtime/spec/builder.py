@@ -8,6 +8,7 @@ named with its line so that the author knows exactly which construct to change.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +31,10 @@ from .schema import VERSIONS
 CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
 SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
+
+
+BINARY_SIZE = re.compile(r"(\d+(?:\.\d+)?)(B|KiB|MiB|GiB)")
+BINARY_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 
 
 class AdapterParser(Protocol):
@@ -193,7 +198,45 @@ class ModelBuilder:
             return None
         merged = {p.name: p for p in inherited}
         merged.update((p.name, p) for p in self.parameters(node, at, consumed=True))
-        return ConsumedOperation(namespace, name, method, path, tuple(merged.values()), body, raw_format, at)
+        return ConsumedOperation(
+            namespace,
+            name,
+            method,
+            path,
+            tuple(merged.values()),
+            body,
+            raw_format,
+            at,
+            output_schema=self.text(node, "outputSchema", at),
+            output_media_type=self.text(node, "outputMediaType", at),
+            max_binary_size=self.binary_size(node, at),
+        )
+
+    def binary_size(self, node: dict[str, Any], at: DocPath) -> int | None:
+        """beta4 ``maxBinarySize``: a number with a mandatory unit (``512KiB``, ``5MiB``)."""
+        text = self.text(node, "maxBinarySize", at)
+        if text is None:
+            return None
+        match = BINARY_SIZE.fullmatch(text.strip())
+        if match is None:
+            self.error(at + ("maxBinarySize",), f"maxBinarySize '{text}' is not a size such as 512KiB, 5MiB or 1GiB")
+            return None
+        return int(float(match.group(1)) * BINARY_UNITS[match.group(2)])
+
+    def response_media_type(self, node: dict[str, Any], at: DocPath) -> str | None:
+        """beta4 ``responseBinary`` or a 2xx ``responses`` entry whose content is ``binary: true``."""
+        shorthand = node.get("responseBinary")
+        if isinstance(shorthand, dict):
+            return self.text(shorthand, "mediaType", at + ("responseBinary",))
+        responses = node.get("responses")
+        if isinstance(responses, dict):
+            for status, response in responses.items():
+                content = response.get("content") if isinstance(response, dict) else None
+                if str(status).startswith("2") and isinstance(content, dict):
+                    for media_type, entry in content.items():
+                        if isinstance(entry, dict) and entry.get("binary") is True:
+                            return str(media_type)
+        return None
 
     def parameters(
         self, node: dict[str, Any], at: DocPath, *, consumed: bool, tool: bool = False
@@ -347,6 +390,7 @@ class ModelBuilder:
             path=path,
             hints={k: v for k, v in hints.items() if isinstance(v, bool)},
             at=at,
+            response_media_type=self.response_media_type(node, at),
         )
 
     def ref_name(self, node: dict[str, Any]) -> str | None:

@@ -65,6 +65,13 @@ class ConsumedOperation:
     body: Any = None
     output_raw_format: str = "json"
     at: DocPath = ()
+    output_schema: str | None = None
+    """``outputSchema``: a CSS selector (html), a heading prefix (markdown), a schema file (avro,
+    protobuf; relative to the capability file)."""
+    output_media_type: str | None = None
+    """beta4 ``outputMediaType``: the media type callers are told, whatever the upstream says."""
+    max_binary_size: int | None = None
+    """beta4 ``maxBinarySize`` in bytes, for ``outputRawFormat: binary`` (else the serve-time limit)."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +188,9 @@ class Exposed:
     at: DocPath = ()
     forward: ForwardSpec | None = None
     """Set for a REST forward; ``path`` is then the prefix whose rest is forwarded."""
+    response_media_type: str | None = None
+    """beta4 ``responseBinary.mediaType`` (or the media type a 2xx ``responses`` entry marks
+    ``binary: true``): the Content-Type of a REST operation's binary answer."""
 
     @property
     def aliases(self) -> tuple[str, ...]:

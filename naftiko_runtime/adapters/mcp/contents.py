@@ -154,6 +154,17 @@ class Resources:
             # The executor has already redacted the gateway's secrets from the upstream body (D55).
             raise MCPError(types.INTERNAL_ERROR, f"Upstream answered HTTP {reply.status}: {reply.text()}")
         mime = resource.mime_type or (reply.content_type or "application/json").split(";")[0].strip()
+        if reply.stream is not None:
+            # outputRawFormat binary: the bytes as a base64 blob (beta4 `binary: true` resources).
+            try:
+                data = b"".join([chunk async for chunk in reply.stream])
+            except Problem as problem:
+                message = f"Error {problem.status} ({problem.title}): {problem.detail}"
+                raise MCPError(types.INTERNAL_ERROR, message) from None
+            finally:
+                await reply.stream.aclose()
+            blob = types.BlobResourceContents(uri=uri, mime_type=mime, blob=base64.b64encode(data).decode())
+            return types.ReadResourceResult(contents=[blob])
         contents = types.TextResourceContents(uri=uri, mime_type=mime, text=reply.text())
         return types.ReadResourceResult(contents=[contents])
 

@@ -8,6 +8,7 @@ checks the arguments against the same ``InputSpec``s the REST adapter uses, then
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -22,7 +23,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from starlette.types import Receive, Scope, Send
 
-from ...core.execution import Executor
+from ...core.execution import Executor, Reply
 from ...core.inputs import InputSpec, check_inputs
 from ...core.plans import OperationPlan
 from ...core.problems import Problem, encode_json
@@ -98,6 +99,23 @@ def _text_result(text: str, *, is_error: bool, structured: dict[str, Any] | None
     )
 
 
+async def _blob_result(reply: Reply, uri: str) -> types.CallToolResult:
+    """A binary answer as the MCP spec carries bytes in a tool result: an embedded resource whose
+    contents are a base64 ``blob`` with its ``mimeType``. The stream is already bounded by
+    ``maxBinarySize``; it has to be whole before it can be encoded."""
+    assert reply.stream is not None
+    try:
+        data = b"".join([chunk async for chunk in reply.stream])
+    except Problem as problem:
+        return _text_result(f"Error {problem.status} ({problem.title}): {problem.detail}", is_error=True)
+    finally:
+        await reply.stream.aclose()
+    contents = types.BlobResourceContents(
+        uri=uri, mime_type=reply.content_type or "application/octet-stream", blob=base64.b64encode(data).decode()
+    )
+    return types.CallToolResult(content=[types.EmbeddedResource(type="resource", resource=contents)], is_error=False)
+
+
 class ToolEndpoint:
     """One MCP server over a set of tools: what a client connected to one URL sees."""
 
@@ -157,6 +175,8 @@ class ToolEndpoint:
             # The executor has already redacted the gateway's secrets from the upstream body (D55).
             step = f"Step '{reply.step}': " if reply.step else ""
             return _text_result(f"{step}Upstream answered HTTP {reply.status}: {reply.text()}", is_error=True)
+        if reply.stream is not None:
+            return await _blob_result(reply, f"naftiko://{tool.plan.exposed.namespace}/{params.name}")
         value = reply.value
         try:
             text = encode_json(value, 502, f"the answer of tool {params.name}").decode()

@@ -62,7 +62,30 @@ class RestApp:
             log.exception("internal error on %s %s", method, scope["path"])
             await send_problem(send, Problem(500, "internal error in the gateway; see its log"), scope["path"])
             return
+        if reply.stream is not None:
+            await self._send_stream(send, reply, head=method == "HEAD")
+            return
         await send_response(send, reply.status, reply.body, reply.content_type, reply.headers, head=method == "HEAD")
+
+    @staticmethod
+    async def _send_stream(send: Send, reply: Reply, *, head: bool) -> None:
+        """A binary answer, passed on chunk by chunk as the upstream sends it (never held whole).
+        Once the head is sent a failure can no longer become a problem document: the response is
+        cut short instead (no final empty chunk), which a client sees as an incomplete body."""
+        assert reply.stream is not None
+        headers = [(b"content-type", (reply.content_type or "application/octet-stream").encode("latin-1"))]
+        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers)
+        try:
+            await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+            if not head:
+                async for chunk in reply.stream:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except Problem as problem:
+            log.warning("binary answer cut short: %s", problem.detail)
+            raise ConnectionAbortedError(problem.detail) from problem
+        finally:
+            await reply.stream.aclose()
 
     async def _handle(self, scope: Scope, receive: Receive, method: str, path: str) -> Reply:
         matched = self.routes.match(method, path)
