@@ -76,6 +76,13 @@ class Settings:
     """Browser origins allowed to call (``*``: any); others get 403 before any adapter runs."""
     cors_origins: tuple[str, ...] = ()
     """Origins whose CORS preflights are answered and whose answers carry CORS headers (off when empty)."""
+    token_leeway: int = 30
+    """Seconds of clock skew allowed on an exposed oauth2 token's ``exp`` and ``nbf``."""
+    jwks_max_age: float = 300.0
+    """Seconds an authorization server's key set is used before it is fetched again."""
+    jwks_min_refresh: float = 10.0
+    """Seconds between fetches when a token names an unknown ``kid``: a flood of forged key ids
+    cannot make the gateway hammer the authorization server."""
 
     def base_uri_for(self, namespace: str, environ: Mapping[str, str] | None = None) -> str | None:
         if namespace in self.base_uris:

@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import DocPath
 from ..spec.model import Exposed, ExposedAdapter
+from .auth.gates import Gate
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Mounted:
 
     adapter: ExposedAdapter
     plans: Mapping[str, OperationPlan]
+    gate: Gate | None = None
+    """What a caller must present (D90), compiled from ``adapter.authentication``; ``None``: open."""
 
     def plan(self, exposed: Exposed) -> OperationPlan:
         return self.plans[exposed.key]

@@ -15,6 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..adapters.auth.compile import compile_gate
+from ..adapters.auth.gates import Gate
 from ..adapters.base import Mounted
 from ..adapters.registry import KINDS, reference_roots
 from ..core.plans import OperationPlan, PlanCompiler
@@ -37,9 +39,14 @@ class LoadedCapability:
     binds: BindValues
     plans: dict[str, dict[str, OperationPlan]]
     """By adapter namespace, then by ``Exposed.key`` (tool name, ``METHOD /path``)."""
+    gates: dict[str, Gate] = field(default_factory=dict)
+    """By adapter namespace: the adapters that declare exposed ``authentication`` (D90)."""
 
     def mounted(self) -> list[Mounted]:
-        return [Mounted(adapter, self.plans[adapter.namespace]) for adapter in self.capability.adapters]
+        return [
+            Mounted(adapter, self.plans[adapter.namespace], self.gates.get(adapter.namespace))
+            for adapter in self.capability.adapters
+        ]
 
 
 @dataclass
@@ -117,6 +124,7 @@ def load_source(
     findings = list(builder.findings)
     binds = BindValues()
     plans: dict[str, dict[str, OperationPlan]] = {}
+    gates: dict[str, Gate] = {}
     if capability is not None:
         binds, bind_findings = resolve_binds(capability.binds, source.path.resolve().parent, environ)
         findings += bind_findings
@@ -127,6 +135,11 @@ def load_source(
         compiler.compile_consumed()
         for adapter in capability.adapters:
             own = plans.setdefault(adapter.namespace, {})
+            if adapter.authentication is not None:
+                gate, gate_findings = compile_gate(adapter.authentication, binds, settings)
+                findings += gate_findings
+                if gate is not None:
+                    gates[adapter.namespace] = gate
             for exposed in adapter.operations:
                 if (plan := compiler.compile(exposed)) is not None:
                     own[exposed.key] = plan
@@ -139,7 +152,7 @@ def load_source(
         {source.diagnostic(f) for f in findings}, key=lambda d: (d.line, d.column, d.severity.value, d.message)
     )
     if capability is not None and not report.errors:
-        report.loaded = LoadedCapability(source, capability, binds, plans)
+        report.loaded = LoadedCapability(source, capability, binds, plans, gates)
     return report
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.asgi import send_problem
+from ..adapters.auth.mounting import guarded, protected_resource_parts
 from ..adapters.base import MountContext, PortPart
 from ..adapters.registry import KINDS
 from ..core.execution import Executor
@@ -35,9 +36,11 @@ async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def mount_parts(listener: Listener, executor: Executor, settings: Settings) -> list[PortPart]:
-    """Every kind's handler for its adapters on one port."""
+    """Every kind's handler for its adapters on one port, behind their authentication (D90)."""
     context = MountContext(executor, settings)
-    return [KINDS[kind].mount(mounted, context) for kind, mounted in listener.mounted.items()]
+    parts = [guarded(KINDS[kind].mount(mounted, context), mounted) for kind, mounted in listener.mounted.items()]
+    every = [m for mounted in listener.mounted.values() for m in mounted]
+    return parts + protected_resource_parts(every)
 
 
 @dataclass(frozen=True)
