@@ -42,7 +42,8 @@ def test_whole_suite_in_process_has_no_failure():
     print(table)
     statuses = {r.status for r in results.values()}
     assert PASS in statuses and NOT_IMPLEMENTED in statuses
-    assert sum(r.status == NOT_IMPLEMENTED and r.case.area == "future" for r in results.values()) >= 30
+    # auth.exposed, control and observability pass since issue 13; the other future areas remain.
+    assert sum(r.status == NOT_IMPLEMENTED and r.case.area == "future" for r in results.values()) >= 20
 
 
 BLACK_BOX = [

@@ -7,10 +7,11 @@ entry here; the loader, the listeners, the server and ``naftiko routes`` find it
 from __future__ import annotations
 
 from .base import AdapterKind
+from .control.kind import ControlKind
 from .mcp.kind import McpKind
 from .rest.kind import RestKind
 
-KINDS: dict[str, AdapterKind] = {kind.type: kind for kind in (RestKind(), McpKind())}
+KINDS: dict[str, AdapterKind] = {kind.type: kind for kind in (RestKind(), McpKind(), ControlKind())}
 
 
 def reference_roots() -> frozenset[str]:

@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from .codecs import DecodeError
+from .observe import Observer
 from .plans import OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
 from .redaction import redact_bytes
@@ -66,16 +69,48 @@ def _redacted(call: UpstreamCall, response: UpstreamResponse) -> tuple[bytes, tu
 
 
 class Executor:
-    def __init__(self, clients: UpstreamClients):
+    def __init__(self, clients: UpstreamClients, observer: Observer | None = None):
         self.clients = clients
+        self.observer = observer
+        """Metrics and traces (``core.observe``); ``None`` when nothing observes."""
 
     async def execute(self, plan: OperationPlan, inputs: Mapping[str, Any]) -> Reply:
+        if self.observer is None:
+            return await self._execute(plan, inputs)
+        observation = self.observer.request(plan)
+        status = 500
+        try:
+            reply = await self._execute(plan, inputs)
+            status = reply.status
+            return reply
+        except Problem as exc:
+            status = exc.status
+            raise
+        finally:
+            observation.finish(status)
+
+    async def _send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
+        if self.observer is None:
+            return await self.clients.send(call, request)
+        observation = self.observer.upstream(call, request)
+        status = 500
+        try:
+            response = await self.clients.send(call, request)
+            status = response.status
+            return response
+        except Problem as exc:
+            status = exc.status
+            raise
+        finally:
+            observation.finish(status)
+
+    async def _execute(self, plan: OperationPlan, inputs: Mapping[str, Any]) -> Reply:
         """Run the steps in order; the first that fails is the answer (D80), else the last one's
         answer, mapped by the plan's outputs (D45)."""
         lookup = plan.lookup(inputs)
         for step in plan.steps:
             call = step.call
-            response = await self.clients.send(call, build_request(call, inputs, lookup))
+            response = await self._send(call, build_request(call, inputs, lookup))
             body, headers = _redacted(call, response)
             content_type = response.headers.get("content-type")
             if not 200 <= response.status < 300:

@@ -94,6 +94,7 @@ class ListenerSet:
                     )
                 )
             problems += self._gate_conflicts(adapter, port, mounted)
+            problems += self._management_conflicts(adapter, port, mounted)
             for claim in KINDS[adapter.kind].claims(adapter, port):
                 claimed.setdefault(port, []).append(Claimed(claim, Place(source, claim.at)))
         for port, claims in claimed.items():
@@ -125,6 +126,25 @@ class ListenerSet:
                         f"authentication as the {other.kind} adapter '{other.namespace}' sharing that port (D90)",
                     )
                 ]
+        return []
+
+    def _management_conflicts(self, adapter: ExposedAdapter, port: int, mounted: Sequence[Mounted]) -> list[Finding]:
+        """A ``control`` adapter has its port to itself: the management plane is never reachable
+        through a business port, nor a business adapter through the management one."""
+        listener = self.listeners.get(port)
+        kinds = {
+            m.adapter.kind
+            for m in mounted
+            if m.adapter.port is not None and m.adapter.port + self.settings.port_offset == port
+        }
+        kinds |= set(listener.mounted) if listener else set()
+        if "control" in kinds and len(kinds) > 1 and adapter.kind == "control":
+            others = ", ".join(sorted(kinds - {"control"}))
+            return [Finding.error(adapter.at, f"the control adapter cannot share port {port} with a {others} adapter")]
+        if adapter.kind != "control" and listener is not None and "control" in listener.mounted:
+            return [
+                Finding.error(adapter.at, f"port {port} is a control port; a {adapter.kind} adapter cannot share it")
+            ]
         return []
 
     def _conflicts(self, port: int, claims: list[Claimed]) -> list[Finding]:

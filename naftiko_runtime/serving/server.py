@@ -25,10 +25,12 @@ from ..core.execution import Executor
 from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
 from . import logs
+from .control import Controls, observability_of
 from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol
 from .listeners import Listener, ListenerSet
 from .loading import Loaded
 from .ports import PortApp, build_app, mount_parts
+from .telemetry import Telemetry
 
 log = logging.getLogger("naftiko")
 GRACEFUL_SHUTDOWN_SECONDS = 30
@@ -104,8 +106,13 @@ class Runtime:
         self.sockets = sockets
         self.reloader = reloader
         self.clients = UpstreamClients(settings)
-        self.executor = Executor(self.clients)
-        apps = [build_app(listener, self.executor, settings) for listener in listeners]
+        observability = observability_of(listeners)
+        self.telemetry = Telemetry(observability) if observability is not None else None
+        self.executor = Executor(self.clients, self.telemetry)
+        self.controls = Controls(self, self.telemetry)
+        self.last_reload: list[str] = []
+        """The diagnostics of the last reload, for the control adapter's answer."""
+        apps = [build_app(listener, self.executor, settings, self.controls) for listener in listeners]
         self.ports: dict[int, PortApp] = {
             listener.port: port_app for listener, (_, port_app) in zip(listeners, apps, strict=True)
         }
@@ -113,6 +120,10 @@ class Runtime:
         self.servers = [_Server(_config(app, settings, gauge)) for app, _ in apps]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reloading = asyncio.Lock()
+
+    @property
+    def reloading(self) -> bool:
+        return self._reloading.locked()
 
     @property
     def started(self) -> bool:
@@ -144,6 +155,7 @@ class Runtime:
             return False
         async with self._reloading:
             loaded = await asyncio.to_thread(self.reloader)
+            self.last_reload = [str(d) for d in loaded.diagnostics]
             for diagnostic in loaded.diagnostics:
                 log.warning("reload: %s", diagnostic)
             if loaded.rejected and not self.settings.keep_going:
@@ -166,7 +178,7 @@ class Runtime:
             logs.SECRETS.add(loaded.secrets)
             self._open_clients(list(listeners.values()))
             for port, port_app in self.ports.items():
-                await port_app.replace(mount_parts(listeners[port], self.executor, self.settings))
+                await port_app.replace(mount_parts(listeners[port], self.executor, self.settings, self.controls))
             self.listeners = [listeners[listener.port] for listener in self.listeners]
             log.info("reloaded %d files", len(loaded.reports) - len(loaded.rejected))
             return True
@@ -210,10 +222,11 @@ def _log_failure(task: asyncio.Future[bool]) -> None:
 
 
 def warn_exposed(listeners: list[Listener]) -> None:
-    """D34: exposing beyond loopback is deliberate, and it is said out loud. Exposed adapters have no
-    authentication yet, so whoever reaches the port calls every operation with the gateway's keys."""
+    """D34: exposing beyond loopback is deliberate, and it is said out loud when an adapter on the
+    port has no exposed authentication: whoever reaches it calls its operations with the gateway's keys."""
     for listener in listeners:
-        if not is_loopback(listener.host):
+        open_adapters = [m for mounted in listener.mounted.values() for m in mounted if m.gate is None]
+        if not is_loopback(listener.host) and open_adapters:
             log.warning(
                 "listening on %s:%d, which is not a loopback address, and no adapter on it has exposed "
                 "authentication: anyone who can reach this port can call every operation with the "
