@@ -117,7 +117,8 @@ class Runtime:
             listener.port: port_app for listener, (_, port_app) in zip(listeners, apps, strict=True)
         }
         gauge = ConnectionGauge()
-        self.servers = [_Server(_config(app, settings, gauge)) for app, _ in apps]
+        continuing = self.telemetry.continuing if self.telemetry else (lambda app: app)
+        self.servers = [_Server(_config(continuing(app), settings, gauge)) for app, _ in apps]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reloading = asyncio.Lock()
 

@@ -25,11 +25,13 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.control.model import Observability
 from ..core.plans import OperationPlan, UpstreamCall
 
 PROPAGATOR = TraceContextTextMapPropagator()
+TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
 
 
 def tracer_for(observability: Observability) -> trace.Tracer | None:
@@ -137,6 +139,25 @@ class Telemetry:
             PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
             request.headers.update(carrier)
         return _Upstream(self, call, span)
+
+    def continuing(self, app: ASGIApp) -> ASGIApp:
+        """``app`` with each request's span continuing the caller's W3C trace, when traces are on."""
+        if self.tracer is None:
+            return app
+
+        async def continued(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in TRACE_HEADERS}
+            token = context.attach(PROPAGATOR.extract(carrier)) if carrier else None
+            try:
+                await app(scope, receive, send)
+            finally:
+                if token is not None:
+                    context.detach(token)
+
+        return continued
 
     def exposition(self) -> tuple[bytes, str] | None:
         return None if self.registry is None else (generate_latest(self.registry), CONTENT_TYPE_LATEST)
