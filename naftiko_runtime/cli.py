@@ -18,7 +18,7 @@ from .serving.catalog import route_rows
 from .serving.loading import Loaded, load
 from .serving.server import PortUnavailable, serve
 from .serving.stdio import serve_stdio
-from .settings import BASE_URI_ENV_PREFIX, DEFAULTS, LOG_LEVELS, TRANSPORTS, Settings
+from .settings import BASE_URI_ENV_PREFIX, DEFAULTS, LOG_FORMATS, LOG_LEVELS, TRANSPORTS, Settings
 from .version import __version__
 
 
@@ -111,6 +111,11 @@ def _add_serving_options(serve: argparse.ArgumentParser) -> None:
         "so any worker serves it",
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, help=f"(default {DEFAULTS.log_level})")
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help=f"json: one object per line, with a line per answered request (default {DEFAULTS.log_format})",
+    )
     _add_edge_options(serve)
 
 
@@ -269,7 +274,7 @@ def _report_loading(loaded: Loaded, settings: Settings) -> bool:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     loaded = load(args.files, settings)
     if not _report_loading(loaded, settings):
         return 1

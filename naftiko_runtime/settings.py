@@ -15,6 +15,7 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 BASE_URI_ENV_PREFIX = "NAFTIKO_BASE_URI_"
 TRANSPORTS = ("aiohttp", "httpx")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 
 
 def is_loopback(host: str) -> bool:
@@ -56,6 +57,9 @@ class Settings:
     workers: int = 1
     """Worker processes sharing the ports; MCP is stateless, so any worker serves any request."""
     log_level: str = "INFO"
+    log_format: str = "text"
+    """``json``: one JSON object per line, and one line per answered exposed request (adapter,
+    operation, status, duration, trace id)."""
     max_request_line: int = 8 * 1024
     """Bytes of ``METHOD target HTTP/1.1`` a caller may send (414 beyond; nginx's default buffer)."""
     max_header_size: int = 8 * 1024

@@ -30,6 +30,10 @@ class Served(Protocol):
     async def reload(self) -> bool: ...
 
 
+OFF = Observability(enabled=False)
+"""No metrics and no traces: what a runtime without a control adapter observes."""
+
+
 def observability_of(listeners: list[Listener]) -> Observability | None:
     """The first control adapter's observability, ``None`` without a control adapter (no cost)."""
     for listener in listeners:

@@ -25,7 +25,7 @@ from ..core.execution import Executor
 from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
 from . import logs
-from .control import Controls, observability_of
+from .control import OFF, Controls, observability_of
 from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol
 from .listeners import Listener, ListenerSet
 from .loading import Loaded
@@ -106,8 +106,9 @@ class Runtime:
         self.sockets = sockets
         self.reloader = reloader
         self.clients = UpstreamClients(settings)
-        observability = observability_of(listeners)
-        self.telemetry = Telemetry(observability) if observability is not None else None
+        observability, request_log = observability_of(listeners), settings.log_format == "json"
+        observed = observability is not None or request_log
+        self.telemetry = Telemetry(observability or OFF, request_log) if observed else None
         self.executor = Executor(self.clients, self.telemetry)
         self.controls = Controls(self, self.telemetry)
         self.last_reload: list[str] = []

@@ -15,6 +15,7 @@ program installed (the tests' in-memory exporter). None by default.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..adapters.control.model import Observability
 from ..core.plans import OperationPlan, UpstreamCall
 
+log = logging.getLogger("naftiko.requests")
 PROPAGATOR = TraceContextTextMapPropagator()
 TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
 
@@ -60,11 +62,22 @@ class _Request:
 
     def finish(self, status: int) -> None:
         exposed, metrics = self.plan.exposed, self.telemetry
+        duration = time.perf_counter() - self.started
         if metrics.registry is not None:
             labels = (exposed.namespace, exposed.key)
             metrics.requests.labels(*labels, str(status)).inc()
-            metrics.latency.labels(*labels).observe(time.perf_counter() - self.started)
+            metrics.latency.labels(*labels).observe(duration)
             metrics.in_flight.labels(exposed.namespace).dec()
+        if metrics.request_log:
+            fields: dict[str, object] = {
+                "adapter": exposed.namespace,
+                "operation": exposed.key,
+                "status": status,
+                "duration_ms": round(duration * 1000, 3),
+            }
+            if self.span is not None:
+                fields["trace_id"] = format(self.span.get_span_context().trace_id, "032x")
+            log.info("%s %s answered %d", exposed.namespace, exposed.key, status, extra=fields)
         if self.span is not None:
             self.span.set_attribute("http.response.status_code", status)
             if status >= 500:
@@ -92,7 +105,9 @@ class _Upstream:
 
 
 class Telemetry:
-    def __init__(self, observability: Observability):
+    def __init__(self, observability: Observability, request_log: bool = False):
+        self.request_log = request_log
+        """A log line per answered exposed request (``--log-format json``)."""
         self.failing: dict[str, bool] = {}
         """By consumed namespace: whether its last upstream exchange failed (readiness, D92)."""
         self.tracer = tracer_for(observability) if observability.enabled else None
