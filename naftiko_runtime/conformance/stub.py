@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .match import ABSENT, check_body, compare, compare_headers, normalize_pairs_expectation, pairs_to_mapping, show
+from .tokens import authorization_server
 
 MATCH_KEYS = {
     "method",
@@ -133,6 +134,10 @@ class StubUpstream:
                 else:
                     body = b""
                 request = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                document = authorization_server(request.path, stub.url) if self.command == "GET" else None
+                if document is not None:  # the stub as an authorization server: never an exchange
+                    stub._send(self, 200, {"Content-Type": "application/json"}, json.dumps(document).encode())
+                    return
                 stub.answer(self, request)
 
             def _read_chunked(self) -> bytes:
