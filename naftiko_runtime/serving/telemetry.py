@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from opentelemetry import context, trace
@@ -53,21 +53,39 @@ def tracer_for(observability: Observability) -> trace.Tracer | None:
 
 
 @dataclass
+class _Series:
+    """One operation's metric children, looked up once: ``labels()`` per request costs more than
+    the counting itself."""
+
+    requests: Counter
+    labels: tuple[str, str]
+    latency: Histogram
+    in_flight: Gauge
+    by_status: dict[int, Counter] = field(default_factory=dict)
+
+    def answered(self, status: int) -> Counter:
+        child = self.by_status.get(status)
+        if child is None:
+            child = self.by_status[status] = self.requests.labels(*self.labels, str(status))
+        return child
+
+
+@dataclass
 class _Request:
     telemetry: Telemetry
     plan: OperationPlan
     started: float
     span: trace.Span | None
     token: object | None
+    series: _Series | None
 
     def finish(self, status: int) -> None:
         exposed, metrics = self.plan.exposed, self.telemetry
         duration = time.perf_counter() - self.started
-        if metrics.registry is not None:
-            labels = (exposed.namespace, exposed.key)
-            metrics.requests.labels(*labels, str(status)).inc()
-            metrics.latency.labels(*labels).observe(duration)
-            metrics.in_flight.labels(exposed.namespace).dec()
+        if self.series is not None:
+            self.series.answered(status).inc()
+            self.series.latency.observe(duration)
+            self.series.in_flight.dec()
         if metrics.request_log:
             fields: dict[str, object] = {
                 "adapter": exposed.namespace,
@@ -108,6 +126,8 @@ class Telemetry:
     def __init__(self, observability: Observability, request_log: bool = False):
         self.request_log = request_log
         """A log line per answered exposed request (``--log-format json``)."""
+        self.series: dict[tuple[str, str], _Series] = {}
+        """By adapter and operation: the metric children of each, made on its first request."""
         self.failing: dict[str, bool] = {}
         """By consumed namespace: whether its last upstream exchange failed (readiness, D92)."""
         self.tracer = tracer_for(observability) if observability.enabled else None
@@ -133,8 +153,13 @@ class Telemetry:
             ProcessCollector(registry=registry)
 
     def request(self, plan: OperationPlan) -> _Request:
+        series = None
         if self.registry is not None:
-            self.in_flight.labels(plan.exposed.namespace).inc()
+            labels = (plan.exposed.namespace, plan.exposed.key)
+            series = self.series.get(labels)
+            if series is None:
+                series = self.series[labels] = self._series(labels)
+            series.in_flight.inc()
         span = token = None
         if self.tracer is not None:
             exposed = plan.exposed
@@ -142,7 +167,11 @@ class Telemetry:
             span.set_attribute("naftiko.adapter", exposed.namespace)
             span.set_attribute("naftiko.operation", exposed.key)
             token = context.attach(trace.set_span_in_context(span))
-        return _Request(self, plan, time.perf_counter(), span, token)
+        return _Request(self, plan, time.perf_counter(), span, token, series)
+
+    def _series(self, labels: tuple[str, str]) -> _Series:
+        latency, in_flight = self.latency.labels(*labels), self.in_flight.labels(labels[0])
+        return _Series(self.requests, labels, latency, in_flight)
 
     def upstream(self, call: UpstreamCall, request: httpx.Request) -> _Upstream:
         span = None
