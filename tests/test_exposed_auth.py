@@ -278,3 +278,13 @@ def test_adapters_sharing_a_port_must_share_authentication(tmp_path):
 def test_secrets_never_in_problems(gates):
     body = get(gates, 8080, headers=bearer("gate-secre")).text
     assert "gate-secret" not in body and "gate-secre" not in body
+
+
+def test_unreachable_authorization_server_is_503_never_open(tmp_path, upstream, auth_server):
+    path = tmp_path / "gone.yml"
+    text = CAPABILITY.format(upstream=upstream.url, route=ROUTE, issuer="http://127.0.0.1:9", audience=AUDIENCE)
+    path.write_text(text)
+    with running_gateway([path], SECRETS) as gateway:
+        response = get(gateway, 8085, headers=bearer(auth_server.token()))
+    assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
+    assert not upstream.requests
