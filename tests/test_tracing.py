@@ -44,3 +44,26 @@ def test_spans_per_request_and_upstream_call_with_traceparent(tmp_path, upstream
     sent = upstream.last.headers["traceparent"]
     assert sent == f"00-{CALLER_TRACE}-{format(client.context.span_id, '016x')}-01"
     assert server.attributes is not None and server.attributes["http.response.status_code"] == 200
+
+
+def test_otlp_exporter_sends_the_spans_when_configured(tmp_path, upstream):
+    """``observability.exporters.otlp`` in a real ``naftiko serve``: the spans reach the endpoint
+    (here the recording upstream) as OTLP/HTTP protobuf, at the latest when the process stops."""
+    import signal
+
+    from test_serve_process import start, wait_listening
+
+    path = tmp_path / "exported.yml"
+    text = CAPABILITY.format(upstream=upstream.url, path="/a", management="{}")
+    path.write_text(text + f'    observability: {{exporters: {{otlp: {{endpoint: "{upstream.url}/v1/traces"}}}}}}\n')
+    process, offset = start(str(path))
+    try:
+        wait_listening(process, 8080 + offset)
+        assert httpx.get(f"http://127.0.0.1:{8080 + offset}/a", timeout=10).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    exported = [r for r in upstream.requests if r.path == "/v1/traces"]
+    assert exported and exported[0].method == "POST"
+    assert exported[0].headers["content-type"] == "application/x-protobuf"
+    assert b"upstream api.get" in b"".join(r.body for r in exported)
