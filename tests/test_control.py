@@ -106,3 +106,21 @@ def test_groups_are_off_unless_the_schema_turns_them_on(tmp_path, upstream):
             assert httpx.request(method, control + endpoint).status_code == 404, endpoint
         assert httpx.get(control + "/metrics").status_code == 200
         assert httpx.delete(control + "/health/live").status_code == 405
+
+
+def test_control_port_behind_authentication(tmp_path, upstream):
+    """The control adapter takes the same exposed ``authentication`` as business adapters (D90)."""
+    path = tmp_path / "gated.yml"
+    text = CAPABILITY.format(upstream=upstream.url, path="/a", management=ALL_ON)
+    text = text.replace("binds", "binds") + "    authentication: {type: bearer, token: '{{OPS_TOKEN}}'}\n"
+    text = text.replace(
+        "capability:\n  consumes:", "binds: [{namespace: env, keys: {OPS_TOKEN: OPS_TOKEN}}]\ncapability:\n  consumes:"
+    )
+    path.write_text(text)
+    with running_gateway([path], {"OPS_TOKEN": "ops-secret"}) as gateway:
+        control = gateway.url(7070)
+        assert httpx.get(control + "/metrics").status_code == 401
+        assert httpx.post(control + "/config/reload").status_code == 401
+        ok = httpx.get(control + "/health/ready", headers={"Authorization": "Bearer ops-secret"})
+        assert ok.status_code == 200
+        assert httpx.get(gateway.url(8080) + "/a").status_code == 200, "the business port stays open"
