@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 DEFAULT_HOST = "127.0.0.1"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 BASE_URI_ENV_PREFIX = "NAFTIKO_BASE_URI_"
+OAUTH_CLIENT_ENV = ("NAFTIKO_OAUTH_CLIENT_ID", "NAFTIKO_OAUTH_CLIENT_SECRET")
+"""The gateway's own OAuth client, for ``tokenValidation: introspection`` (D91: not in the file)."""
 TRANSPORTS = ("aiohttp", "httpx")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
@@ -87,6 +89,11 @@ class Settings:
     jwks_min_refresh: float = 10.0
     """Seconds between fetches when a token names an unknown ``kid``: a flood of forged key ids
     cannot make the gateway hammer the authorization server."""
+
+    def oauth_client(self, environ: Mapping[str, str]) -> tuple[str, str] | None:
+        """The client id and secret that token introspection authenticates with, if both are set."""
+        client_id, secret = (environ.get(name) for name in OAUTH_CLIENT_ENV)
+        return (client_id, secret) if client_id and secret else None
 
     def base_uri_for(self, namespace: str, environ: Mapping[str, str] | None = None) -> str | None:
         if namespace in self.base_uris:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -88,21 +89,31 @@ class AuthorizationServer:
     def __init__(self) -> None:
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)]
         self.fetches = 0
+        now = int(time.time())
+        active = {"active": True, "iss": "", "aud": AUDIENCE, "exp": now + 300, "scope": "tools.read"}
+        self.introspected: dict[str, dict[str, Any]] = {
+            "opaque-good": active,
+            "opaque-expired": {**active, "exp": now - 120},
+            "opaque-elsewhere": {**active, "aud": "https://elsewhere.example"},
+            "opaque-no-scope": {**active, "scope": "other"},
+            "opaque-revoked": {"active": False},
+        }
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:
-                if self.path == "/.well-known/oauth-authorization-server":
-                    body = {"issuer": server.issuer, "jwks_uri": server.issuer + "/jwks"}
-                elif self.path == "/jwks":
-                    server.fetches += 1
-                    body = {"keys": [key.as_dict(private=False) for key in server.keys]}
-                else:
-                    self.send_error(404)
+            def do_POST(self) -> None:
+                """RFC 7662 introspection: only for this test's client, only tokens it issued."""
+                form = dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+                client = base64.b64encode(b"gateway:client-secret").decode()
+                if self.path != "/introspect" or self.headers.get("Authorization") != f"Basic {client}":
+                    self.send_error(401)
                     return
+                self.answer(server.introspected.get(form.get("token", ""), {"active": False}))
+
+            def answer(self, body: Any) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -110,8 +121,26 @@ class AuthorizationServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_GET(self) -> None:
+                if self.path == "/.well-known/oauth-authorization-server":
+                    body = {
+                        "issuer": server.issuer,
+                        "jwks_uri": server.issuer + "/jwks",
+                        "introspection_endpoint": server.issuer + "/introspect",
+                    }
+                elif self.path == "/jwks":
+                    server.fetches += 1
+                    body = {"keys": [key.as_dict(private=False) for key in server.keys]}
+                else:
+                    self.send_error(404)
+                    return
+                self.answer(body)
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.issuer = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        for verdict in self.introspected.values():
+            if "iss" in verdict:
+                verdict["iss"] = self.issuer
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def token(self, key: RSAKey | None = None, alg: str = "RS256", **overrides: Any) -> str:
@@ -288,3 +317,25 @@ def test_unreachable_authorization_server_is_503_never_open(tmp_path, upstream, 
         response = get(gateway, 8085, headers=bearer(auth_server.token()))
     assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
     assert not upstream.requests
+
+
+def test_oauth2_introspection(tmp_path, upstream, auth_server):
+    """``tokenValidation: introspection``: the AS decides (RFC 7662), the gateway still checks it."""
+    path = tmp_path / "introspect.yml"
+    text = CAPABILITY.format(upstream=upstream.url, route=ROUTE, issuer=auth_server.issuer, audience=AUDIENCE)
+    path.write_text(text.replace("scopes: [tools.read]}", "scopes: [tools.read], tokenValidation: introspection}"))
+    loaded = load([path], Settings(), SECRETS)
+    assert any("NAFTIKO_OAUTH_CLIENT_ID" in str(d) for d in loaded.diagnostics), "no client: a load error"
+    client = {"NAFTIKO_OAUTH_CLIENT_ID": "gateway", "NAFTIKO_OAUTH_CLIENT_SECRET": "client-secret"}
+    assert "client-secret" in load([path], Settings(), {**SECRETS, **client}).secrets, "scrubbed from logs"
+    with running_gateway([path], {**SECRETS, **client}) as gateway:
+        answers = {token: get(gateway, 8085, headers=bearer(token)).status_code for token in auth_server.introspected}
+        answers["a signed JWT"] = get(gateway, 8085, headers=bearer(auth_server.token())).status_code
+    assert answers == {
+        "opaque-good": 200,
+        "opaque-expired": 401,
+        "opaque-elsewhere": 401,
+        "opaque-no-scope": 403,
+        "opaque-revoked": 401,
+        "a signed JWT": 401,
+    }

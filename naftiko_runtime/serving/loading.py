@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..adapters.auth.compile import compile_gate
 from ..adapters.auth.gates import Gate
+from ..adapters.auth.oauth2 import OAuth2Gate
 from ..adapters.base import Mounted
 from ..adapters.registry import KINDS, reference_roots
 from ..core.plans import OperationPlan, PlanCompiler
@@ -136,7 +137,7 @@ def load_source(
         for adapter in capability.adapters:
             own = plans.setdefault(adapter.namespace, {})
             if adapter.authentication is not None:
-                gate, gate_findings = compile_gate(adapter.authentication, binds, settings)
+                gate, gate_findings = compile_gate(adapter.authentication, binds, settings, environ)
                 findings += gate_findings
                 if gate is not None:
                     gates[adapter.namespace] = gate
@@ -173,7 +174,10 @@ class Loaded:
 
     @property
     def secrets(self) -> list[str]:
-        return [s for report in self.reports if report.loaded for s in report.loaded.binds.secrets()]
+        """Bind values, and the OAuth client secret when a gate introspects: scrubbed from logs."""
+        found = [s for report in self.reports if report.loaded for s in report.loaded.binds.secrets()]
+        gates = [g for report in self.reports if report.loaded for g in report.loaded.gates.values()]
+        return found + [g.client[1] for g in gates if isinstance(g, OAuth2Gate) and g.client]
 
 
 def load(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None) -> Loaded:

@@ -262,8 +262,10 @@ class ModelBuilder:
         if resource is None and audience is None:
             self.error(at, "oauth2 authentication needs 'resource' (or 'audience') to check a token's audience")
         validation = self.text(node, "tokenValidation", at) or "jwks"
-        if validation != "jwks":
-            self.error(at + ("tokenValidation",), f"oauth2 tokenValidation '{validation}' {NOT_YET} (only 'jwks')")
+        if validation not in ("jwks", "introspection"):
+            self.error(
+                at + ("tokenValidation",), f"oauth2 tokenValidation must be jwks or introspection, got '{validation}'"
+            )
         scopes = tuple(str(s) for s in self.sequence(node.get("scopes"), at + ("scopes",), "'scopes'"))
         return OAuth2(issuer, resource, audience, scopes, validation)
 

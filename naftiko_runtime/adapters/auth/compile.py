@@ -7,8 +7,10 @@ them against, and never takes the literal text ``{{X}}`` as the secret.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ...core.credentials import render_secret
-from ...settings import Settings
+from ...settings import OAUTH_CLIENT_ENV, Settings
 from ...spec.binds import BindValues
 from ...spec.diagnostics import Finding
 from ...spec.model import Authentication
@@ -20,9 +22,18 @@ SECRET_FIELDS = {"bearer": ("token",), "apikey": ("value",), "basic": ("username
 SECRET_FIELDS["digest"] = SECRET_FIELDS["basic"]
 
 
-def compile_gate(auth: Authentication, binds: BindValues, settings: Settings) -> tuple[Gate | None, list[Finding]]:
+def compile_gate(
+    auth: Authentication, binds: BindValues, settings: Settings, environ: Mapping[str, str]
+) -> tuple[Gate | None, list[Finding]]:
     if auth.oauth2 is not None:
-        return OAuth2Gate.of(auth.oauth2, settings), []
+        if auth.oauth2.token_validation != "introspection":
+            return OAuth2Gate.of(auth.oauth2, settings), []
+        client = settings.oauth_client(environ)
+        if client is None:
+            names = " and ".join(OAUTH_CLIENT_ENV)
+            message = f"oauth2 token introspection needs this gateway's OAuth client: set {names} (D91)"
+            return None, [Finding.error(auth.at + ("tokenValidation",), message)]
+        return OAuth2Gate.of(auth.oauth2, settings, client), []
     values: dict[str, str] = {}
     findings = []
     for name in SECRET_FIELDS[auth.type]:

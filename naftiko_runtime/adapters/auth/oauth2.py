@@ -9,6 +9,11 @@ is in the future and ``nbf`` past (within ``token_leeway``), and it carries ever
 (403 ``insufficient_scope`` otherwise). The key set is fetched on first use, kept
 ``jwks_max_age`` seconds, and refetched when a token names an unknown ``kid`` (key rotation), at
 most once per ``jwks_min_refresh`` seconds.
+
+With ``tokenValidation: introspection`` the token is instead sent, on every request, to the
+authorization server's RFC 7662 ``introspection_endpoint`` (from its metadata), authenticated with
+the gateway's own client (``NAFTIKO_OAUTH_CLIENT_ID``/``_SECRET``, D91); it must come back
+``active`` with the audience, and ``iss``, ``exp``, ``nbf`` and scopes are checked as for a JWT.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ class JwksCache:
     settings: Settings
     keys: KeySet | None = None
     fetched_at: float = float("-inf")
-    jwks_uri: str | None = None
+    metadata: dict[str, Any] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def key_set(self, kid: str | None) -> KeySet:
@@ -76,27 +81,48 @@ class JwksCache:
     def _has(self, kid: str) -> bool:
         return self.keys is not None and any(key.kid == kid for key in self.keys.keys)
 
-    async def _fetch(self) -> KeySet:
+    def client(self) -> httpx.AsyncClient:
         timeout = httpx.Timeout(self.settings.total_timeout, connect=self.settings.connect_timeout)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+    async def _fetch(self) -> KeySet:
+        async with self.client() as client:
             try:
-                if self.jwks_uri is None:
-                    self.jwks_uri = await self._discover(client)
-                reply = await client.get(self.jwks_uri)
+                reply = await client.get(await self.endpoint(client, "jwks_uri"))
                 reply.raise_for_status()
                 return KeySet.import_key_set(reply.json())
             except (httpx.HTTPError, ValueError, JoseError) as exc:
                 reason = type(exc).__name__
                 raise KeysUnavailable(f"the authorization server's keys are unavailable ({reason})") from exc
 
-    async def _discover(self, client: httpx.AsyncClient) -> str:
-        for url in metadata_urls(self.issuer):
-            reply = await client.get(url)
-            if reply.status_code == 200:
-                uri = reply.json().get("jwks_uri")
-                if isinstance(uri, str):
-                    return uri
-        raise ValueError("no jwks_uri in the authorization server's metadata")
+    async def endpoint(self, client: httpx.AsyncClient, name: str) -> str:
+        """An endpoint named in the authorization server's metadata (fetched once)."""
+        if self.metadata is None:
+            for url in metadata_urls(self.issuer):
+                reply = await client.get(url)
+                if reply.status_code == 200 and isinstance(document := reply.json(), dict):
+                    self.metadata = document
+                    break
+        uri = (self.metadata or {}).get(name)
+        if not isinstance(uri, str):
+            raise ValueError(f"no {name} in the authorization server's metadata")
+        return uri
+
+    async def introspect(self, token: bytes, client_id: str, secret: str) -> dict[str, Any]:
+        """RFC 7662: the authorization server's verdict on ``token``, asked as this resource server."""
+        async with self.client() as client:
+            try:
+                url = await self.endpoint(client, "introspection_endpoint")
+                form = {"token": token.decode("latin-1"), "token_type_hint": "access_token"}
+                reply = await client.post(url, data=form, auth=(client_id, secret))
+                reply.raise_for_status()
+                verdict = reply.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                reason = type(exc).__name__
+                raise KeysUnavailable(f"the token introspection endpoint is unavailable ({reason})") from exc
+        if not isinstance(verdict, dict):
+            raise KeysUnavailable("the token introspection endpoint answered something other than an object")
+        return verdict
 
 
 def _token_header(token: bytes) -> dict[str, Any] | None:
@@ -122,12 +148,14 @@ class OAuth2Gate:
     policy: OAuth2
     settings: Settings
     cache: JwksCache
+    client: tuple[str, str] | None = None
+    """This resource server's own client id and secret, for introspection (D91: runtime settings)."""
     credential_headers: frozenset[bytes] = frozenset({b"authorization"})
     credential_query: str | None = None
 
     @classmethod
-    def of(cls, policy: OAuth2, settings: Settings) -> OAuth2Gate:
-        return cls(policy, settings, JwksCache(policy.authorization_server, settings))
+    def of(cls, policy: OAuth2, settings: Settings, client: tuple[str, str] | None = None) -> OAuth2Gate:
+        return cls(policy, settings, JwksCache(policy.authorization_server, settings), client)
 
     @property
     def audience(self) -> str:
@@ -155,27 +183,48 @@ class OAuth2Gate:
             document["scopes_supported"] = list(self.policy.scopes)
         return document
 
+    async def _verified(self, token: bytes) -> dict[str, Any] | None:
+        """A JWT's claims once its algorithm, signature and registered claims are checked."""
+        header = _token_header(token)
+        if header is None or header.get("alg") not in ALGORITHMS:
+            return None
+        kid = header.get("kid")
+        keys = await self.cache.key_set(kid if isinstance(kid, str) else None)
+        claims: dict[str, Any] = jwt.decode(token, keys, algorithms=[str(header["alg"])]).claims
+        self._registry(exp=True).validate(claims)
+        return claims
+
+    async def _introspected(self, token: bytes) -> dict[str, Any] | None:
+        """The authorization server's claims for an active token (``iss`` when given, ``aud``
+        always, ``exp``/``nbf`` when given, checked as for a JWT); ``None`` for an inactive one."""
+        assert self.client is not None
+        claims = await self.cache.introspect(token, *self.client)
+        if claims.get("active") is not True:
+            return None
+        claims.setdefault("iss", self.policy.authorization_server)
+        self._registry(exp=False).validate(claims)
+        return claims
+
+    def _registry(self, *, exp: bool) -> jwt.JWTClaimsRegistry:
+        return jwt.JWTClaimsRegistry(
+            leeway=self.settings.token_leeway,
+            iss={"essential": True, "value": self.policy.authorization_server},
+            aud={"essential": True, "value": self.audience},
+            exp={"essential": exp},
+        )
+
     async def admit(self, scope: Scope) -> Refusal | None:
         token = authorization(scope, b"bearer")
         if token is None:
             return Refusal(401, "a bearer access token is required", self.challenge(scope))
         invalid = self.challenge(scope, "invalid_token")
-        header = _token_header(token)
-        if header is None or header.get("alg") not in ALGORITHMS:
-            return Refusal(401, "the access token is not a JWT signed with an accepted algorithm", invalid)
-        kid = header.get("kid")
         try:
-            keys = await self.cache.key_set(kid if isinstance(kid, str) else None)
-            claims = jwt.decode(token, keys, algorithms=[str(header["alg"])]).claims
-            jwt.JWTClaimsRegistry(
-                leeway=self.settings.token_leeway,
-                iss={"essential": True, "value": self.policy.authorization_server},
-                aud={"essential": True, "value": self.audience},
-                exp={"essential": True},
-            ).validate(claims)
+            claims = await (self._introspected(token) if self.client else self._verified(token))
         except KeysUnavailable as exc:
             return Refusal(503, str(exc), None)
         except (JoseError, ValueError, TypeError):
+            claims = None
+        if claims is None:
             return Refusal(401, "the access token is not valid", invalid)
         missing = set(self.policy.scopes) - granted_scopes(claims)
         if missing:
