@@ -112,6 +112,30 @@ def single(upstream: str, port: int, *, adapter: str, mapping: str = "pass") -> 
     return text
 
 
+def two_steps(upstream: str, port: int) -> str:
+    """Issue 12: ``GET /items`` as two call steps of the same upstream operation, mapped from both."""
+    text = HEADER.format(label="two steps", upstream=upstream)
+    text += CONSUMED.format(i="", path="/items", inputs="")
+    text += f"""  exposes:
+  - type: rest
+    namespace: bench-steps
+    port: {port}
+    resources:
+    - path: /items
+      name: items
+      operations:
+      - method: GET
+        name: list-items-twice
+        steps:
+        - {{name: one, type: call, call: bench.list-items}}
+        - {{name: two, type: call, call: bench.list-items}}
+        mappings:
+        - {{targetName: first, value: "$.one.data[0].id"}}
+        - {{targetName: items, value: $.two.data}}
+"""
+    return text
+
+
 def many_routes(upstream: str, port: int, count: int) -> str:
     """``count`` REST routes ``GET /v1/r{i}/items/{id}``, each calling its own consumed operation."""
     parts = [HEADER.format(label=f"{count} routes", upstream=upstream)]

@@ -71,6 +71,24 @@ def _add_serving_options(serve: argparse.ArgumentParser) -> None:
         default=None,
         help="serve the valid files and list the rejected ones instead of stopping (D32b)",
     )
+    serve.add_argument(
+        "--mock",
+        action="store_true",
+        default=None,
+        help="answer every operation and tool from its outputs' static values, calling no upstream (D81)",
+    )
+    serve.add_argument(
+        "--script-timeout",
+        type=_positive(float),
+        metavar="SECONDS",
+        help=f"CPU time one script step may run (default {DEFAULTS.script_timeout:g}, the spec's; D83)",
+    )
+    serve.add_argument(
+        "--concurrent-steps",
+        action="store_true",
+        default=None,
+        help="send consecutive orchestrated call steps that read none of each other's results together (D80)",
+    )
     serve.add_argument("--stdio", action="store_true", help="serve the MCP tools over stdin/stdout (D64)")
     serve.add_argument(
         "--connect-timeout",

@@ -46,6 +46,16 @@ class Settings:
     """Warnings (schema violations, unset bind variables) become errors."""
     keep_going: bool = False
     """Serve the valid files and list the rejected ones instead of stopping (D32b)."""
+    mock: bool = False
+    """Every operation and tool answers from its outputs' static values; no upstream is ever
+    called (D81): front-end and agent development before the upstream exists."""
+    concurrent_steps: bool = False
+    """Send consecutive call steps that read none of each other's results together (D80). Off by
+    default: a later step may then be called although an earlier one fails."""
+    script_timeout: float = 60.0
+    """Seconds one script step may run (the spec's engine default, 60,000 ms; D83)."""
+    script_memory: int = 64 * 1024 * 1024
+    """Bytes of heap one script step may use (D83)."""
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     total_timeout: float = 60.0

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import random
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -146,3 +152,120 @@ def running_gateway(
     finally:
         runtime.stop()
         thread.join(timeout=40)
+
+
+# -- `naftiko serve` as a subprocess, as a user runs it ------------------------------------------
+
+NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class ServedGateway:
+    process: subprocess.Popen[bytes]
+    offset: int
+    stderr_path: Path
+
+    def port(self, base: int) -> int:
+        return base + self.offset
+
+    def url(self, base: int) -> str:
+        return f"http://127.0.0.1:{base + self.offset}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise LookupError("VmRSS")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the gateway process so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+
+    def open_fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        return True
+    return False
+
+
+def _answering(port: int) -> bool:
+    """A port is bound before the app is loaded (and SIGTERM then kills the process): ready means
+    an HTTP answer, whatever it says."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+        sock.settimeout(0.5)
+        sock.sendall(b"GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        return sock.recv(16).startswith(b"HTTP/1.1 ")
+    return False
+
+
+@contextmanager
+def served(
+    tmp_path: Path,
+    upstream_url: str,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    files: list[Path] | None = None,
+    ports: tuple[int, ...] = (8080, 9090),
+) -> Iterator[ServedGateway]:
+    """``python -m naftiko_runtime serve`` of ``files`` (the Polytomic files) on a free port offset,
+    both Polytomic namespaces sent to ``upstream_url``, stderr captured to a file; stopped with
+    SIGTERM (then SIGKILL) whatever the test did."""
+    for _ in range(20):
+        # Ports below Linux's ephemeral range (32768-60999): no outgoing connection can hold them.
+        offset = random.randrange(2000, 23000)
+        if not any(_listening(p + offset) for p in ports):
+            break
+    arguments = [
+        sys.executable,
+        "-m",
+        "naftiko_runtime",
+        "serve",
+        *map(str, files or CAPABILITIES),
+        "--port-offset",
+        str(offset),
+        *extra,
+    ]
+    for namespace in NAMESPACES:
+        arguments += ["--base-uri", f"{namespace}={upstream_url}"]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NAFTIKO_")}
+    environment.update(env or {})
+    stderr_path = tmp_path / f"gateway-{offset}.stderr"
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=stderr, env=environment)
+    gateway = ServedGateway(process, offset, stderr_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not all(_answering(p + offset) for p in ports):
+            assert process.poll() is None, f"the gateway exited {process.returncode}:\n{gateway.stderr}"
+            assert time.monotonic() < deadline, f"the gateway did not start:\n{gateway.stderr}"
+            time.sleep(0.05)
+        yield gateway
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from starlette.types import ASGIApp
@@ -21,7 +21,7 @@ from ..core.execution import Executor
 from ..core.plans import OperationPlan
 from ..settings import Settings
 from ..spec.builder import ModelBuilder
-from ..spec.diagnostics import DocPath
+from ..spec.diagnostics import DocPath, Finding
 from ..spec.model import Exposed, ExposedAdapter
 from .auth.gates import Gate
 
@@ -50,6 +50,9 @@ class Mounted:
 
     adapter: ExposedAdapter
     plans: Mapping[str, OperationPlan]
+    siblings: Mapping[str, Mounted] = field(default_factory=dict)
+    """Every adapter of the same file by namespace (itself included, their own ``siblings``
+    empty): what a kind that describes other adapters (skill ``from``) reads, never imports."""
     gate: Gate | None = None
     """What a caller must present (D90), compiled from ``adapter.authentication``; ``None``: open."""
 
@@ -127,6 +130,14 @@ class AdapterKind(Protocol):
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart: ...
 
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]: ...
+
+
+@runtime_checkable
+class SiblingChecking(Protocol):
+    """A kind whose adapters refer to other adapters of the same file (skill ``from``): checked by
+    the loader once every adapter and plan of the file is built, problems positioned."""
+
+    def check(self, mounted: Mounted) -> Iterable[Finding]: ...
 
 
 @runtime_checkable

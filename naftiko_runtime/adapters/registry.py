@@ -10,8 +10,9 @@ from .base import AdapterKind
 from .control.kind import ControlKind
 from .mcp.kind import McpKind
 from .rest.kind import RestKind
+from .skill.kind import SkillKind
 
-KINDS: dict[str, AdapterKind] = {kind.type: kind for kind in (RestKind(), McpKind(), ControlKind())}
+KINDS: dict[str, AdapterKind] = {kind.type: kind for kind in (RestKind(), McpKind(), SkillKind(), ControlKind())}
 
 
 def reference_roots() -> frozenset[str]:

@@ -10,20 +10,26 @@ that echoes the request's ``Authorization`` must not hand the key to the caller)
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from ..spec.expressions import Lookup
 from .codecs import DecodeError
 from .observe import Observer
-from .plans import OperationPlan, UpstreamCall
+from .plans import CallStep, OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
 from .redaction import redact_bytes
 from .requests import build_request
+from .scripts import ScriptStep
+from .steps import with_results
 from .upstream import UpstreamClients, UpstreamResponse
 
 PASSED_BACK_HEADERS = re.compile(
@@ -31,6 +37,9 @@ PASSED_BACK_HEADERS = re.compile(
     r"|x-rate-limit-[a-z-]+)$"
 )
 """D52: response headers worth passing back; Content-Type is handled on its own."""
+FAILED_STEP_HEADER = "naftiko-failed-step"
+"""D80: names the step whose upstream failed on the error reply of an orchestrated operation."""
+log = logging.getLogger("naftiko_runtime.steps")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -47,6 +56,8 @@ class Reply:
     headers: tuple[tuple[str, str], ...]
     value: Any
     """The mapped result for a 2xx reply (``None`` for an empty body); unused for errors."""
+    step: str | None = None
+    """The failing step of an orchestrated operation (D80)."""
 
     @property
     def ok(self) -> bool:
@@ -105,29 +116,90 @@ class Executor:
             observation.finish(status)
 
     async def _execute(self, plan: OperationPlan, inputs: Mapping[str, Any]) -> Reply:
-        """Run the steps in order; the first that fails is the answer (D80), else the last one's
-        answer, mapped by the plan's outputs (D45)."""
+        """Simple mode: one step whose decoded answer the outputs map (D45); orchestrated and
+        mock plans go through ``_orchestrate``."""
         lookup = plan.lookup(inputs)
-        for step in plan.steps:
-            call = step.call
-            response = await self._send(call, build_request(call, inputs, lookup))
-            body, headers = _redacted(call, response)
-            content_type = response.headers.get("content-type")
-            if not 200 <= response.status < 300:
-                return Reply(response.status, body, content_type, headers, None)
-        if not body:
+        if plan.orchestrated:
+            return await self._orchestrate(plan, inputs, lookup)
+        step = plan.steps[0]
+        assert isinstance(step, CallStep)
+        call = step.call
+        response = await self._send(call, build_request(call, inputs, lookup))
+        body, headers = _redacted(call, response)
+        content_type = response.headers.get("content-type")
+        if not 200 <= response.status < 300 or not body:
             return Reply(response.status, body, content_type, headers, None)
-        try:
-            document = call.decoder.decode(body)
-        except DecodeError as exc:
-            raise Problem(
-                502,
-                f"upstream {call.label} answered {response.status} with a body that is not "
-                f"{call.decoder.name} ({content_type or 'no Content-Type'}): {exc}",
-            ) from exc
+        document = _decode(call, response.status, body, content_type, "")
         if plan.mapper.passthrough:
             # D46: the upstream bytes go back as they came; decoding above only proved them well-formed.
             return Reply(response.status, body, content_type or "application/json", headers, document)
         value = plan.mapper.apply(document, lookup)
         body = encode_json(value, 502, f"the mapped answer of {call.label}")
         return Reply(response.status, body, "application/json", headers, value)
+
+    async def _orchestrate(self, plan: OperationPlan, inputs: Mapping[str, Any], lookup: Lookup) -> Reply:
+        """D80: steps in declared order, each result kept by step name; the first failing step
+        (in declared order) is the answer and no later wave runs. Every upstream request of one
+        chain is logged with one correlation id. A plan without steps is a mock: no network (D81).
+
+        A wave is one step, or (``Settings.concurrent_steps``) consecutive call steps that read
+        none of each other's results, sent together."""
+        results: dict[str, Any] = {}
+        chain = secrets.token_hex(6) if plan.steps else ""
+        lookup = with_results(lookup, results)
+        for wave in plan.waves:
+            if len(wave) > 1:
+                calls = [member for member in wave if isinstance(member, CallStep)]
+                outcomes = await asyncio.gather(
+                    *(self._call(call, inputs, lookup, results, chain) for call in calls), return_exceptions=True
+                )
+                for call, outcome in zip(calls, outcomes, strict=True):
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                    if isinstance(outcome, Reply):
+                        return outcome
+                    results[call.name] = outcome
+                continue
+            step = wave[0]
+            if isinstance(step, ScriptStep):
+                results[step.name] = await step.run(inputs, results, lookup)
+            elif isinstance(step, CallStep):
+                answer = await self._call(step, inputs, lookup, results, chain)
+                if isinstance(answer, Reply):
+                    return answer
+                results[step.name] = answer
+            else:
+                results[step.name] = step.run(results, lookup)
+        value = plan.mapper.apply(results if plan.steps else None, lookup)
+        return Reply(200, encode_json(value, 502, "the mapped answer"), "application/json", (), value)
+
+    async def _call(
+        self, step: CallStep, inputs: Mapping[str, Any], lookup: Lookup, results: Mapping[str, Any], chain: str
+    ) -> Any:
+        """One call step: its decoded result, or the failing ``Reply`` naming it (D80)."""
+        call = step.call
+        request = build_request(call, inputs, lookup, results)
+        try:
+            response = await self._send(call, request)
+        except Problem as problem:
+            log.info("chain %s step %s: %s %s failed: %s", chain, step.name, call.method, call.label, problem)
+            raise Problem(problem.status, f"step '{step.name}': {problem.detail}", headers=problem.headers) from problem
+        log.info("chain %s step %s: %s %s -> %d", chain, step.name, request.method, call.label, response.status)
+        body, headers = _redacted(call, response)
+        content_type = response.headers.get("content-type")
+        if not 200 <= response.status < 300:
+            headers += ((FAILED_STEP_HEADER, step.name),)
+            return Reply(response.status, body, content_type, headers, None, step.name)
+        return _decode(call, response.status, body, content_type, step.name) if body else None
+
+
+def _decode(call: UpstreamCall, status: int, body: bytes, content_type: str | None, step: str) -> Any:
+    try:
+        return call.decoder.decode(body)
+    except DecodeError as exc:
+        where = f"step '{step}': " if step else ""
+        raise Problem(
+            502,
+            f"{where}upstream {call.label} answered {status} with a body that is not "
+            f"{call.decoder.name} ({content_type or 'no Content-Type'}): {exc}",
+        ) from exc

@@ -11,7 +11,7 @@ reads the plan; nothing is parsed or looked up by name there.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,13 +29,26 @@ from ..spec.expressions import (
     normalize_name,
     with_source,
 )
-from ..spec.model import Capability, ConsumedOperation, Consumes, Exposed, Parameter
+from ..spec.model import (
+    Capability,
+    ConsumedOperation,
+    Consumes,
+    Exposed,
+    LookupStepSpec,
+    Parameter,
+    ScriptStepSpec,
+)
 from .bodies import BodyTemplate, UnknownBodyType, compile_body
 from .codecs import DECODERS, Decoder
-from .credentials import Credentials, compile_credentials
+from .credentials import NONE, Credentials, compile_credentials
 from .inputs import InputSpec
-from .outputs import Mapper, compile_outputs
+from .outputs import PASSTHROUGH, Mapper, MappingError, compile_outputs
 from .redaction import secret_forms
+from .scripts import ScriptLimits, ScriptStep, ScriptSyntaxError, check_syntax
+from .steps import LookupStep, StepValue, compile_lookup, compile_results_mapper, compile_step_value, step_of
+
+FORWARD_OPERATION = "(forward)"
+"""The operation name of a forward's call: no consumed operation can be named so."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,7 @@ class Argument:
     """One consumed parameter and where its value comes from."""
 
     parameter: Parameter
-    source: WithSource
+    source: WithSource | StepValue
 
 
 @dataclass(frozen=True)
@@ -76,13 +89,29 @@ class CallStep:
     call: UpstreamCall
 
 
+Step = CallStep | LookupStep | ScriptStep
+DEFAULT_SCRIPT_LIMITS = ScriptLimits(timeout=60.0, memory=64 * 1024 * 1024)
+"""The spec's engine default time (60,000 ms); ``Settings`` passes the served values."""
+
+
 @dataclass(frozen=True)
 class OperationPlan:
     exposed: Exposed
     inputs: tuple[InputSpec, ...]
-    steps: tuple[CallStep, ...]
+    steps: tuple[Step, ...]
     mapper: Mapper
     binds: BindValues
+    orchestrated: bool = False
+    """The mapper reads every step's result by name (``$.<step>.<path>``), not one reply; with
+    no steps at all the plan is a mock and the mapper reads only the inputs (D81)."""
+    waves: tuple[tuple[Step, ...], ...] = ()
+    """The steps grouped as they run: one by one, or (``Settings.concurrent_steps``) consecutive
+    call steps that read none of each other's results together (D80)."""
+
+    @property
+    def calls(self) -> tuple[UpstreamCall, ...]:
+        """The upstream calls the plan may make, for opening clients and listing routes."""
+        return tuple(step.call for step in self.steps if isinstance(step, CallStep))
 
     def lookup(self, inputs: Mapping[str, Any]) -> Lookup:
         """Template lookup for this operation: bind variables first, then inputs (D12)."""
@@ -129,9 +158,21 @@ class PlanCompiler:
     """Compiles every exposed operation of one capability; problems become findings."""
 
     def __init__(
-        self, capability: Capability, binds: BindValues, base_uris: Mapping[str, str], known_roots: Collection[str]
+        self,
+        capability: Capability,
+        binds: BindValues,
+        base_uris: Mapping[str, str],
+        known_roots: Collection[str],
+        *,
+        mock: bool = False,
+        script_limits: ScriptLimits = DEFAULT_SCRIPT_LIMITS,
+        concurrent_steps: bool = False,
     ):
         self.capability = capability
+        self.concurrent_steps = concurrent_steps
+        self.script_limits = script_limits
+        self.mock = mock
+        """``serve --mock``: every operation answers from its outputs' static values (D81)."""
         self.binds = binds
         self.base_uris = base_uris
         self.known_roots = frozenset(known_roots)
@@ -147,30 +188,149 @@ class PlanCompiler:
                 self._upstream_call(consumes, operation)
 
     def compile(self, exposed: Exposed) -> OperationPlan | None:
-        sources = {key: with_source(value, exposed.aliases) for key, value in exposed.with_.items()}
-        resolved = self._resolve(exposed.call)
-        if resolved is None:
-            known = ", ".join(
-                sorted(f"{c.namespace}.{o}" for c in self.capability.consumes.values() for o in c.operations)
-            )
+        if exposed.forward is not None:
+            return self._forward(exposed, exposed.forward.target_namespace)
+        if self.mock or (exposed.call is None and not exposed.steps):
+            return self._mock(exposed)
+        if exposed.steps:
+            return self._orchestrated(exposed)
+        return self._simple(exposed, exposed.call or "")
+
+    def _forward(self, exposed: Exposed, namespace: str) -> OperationPlan | None:
+        """D82: one step whose call is the namespace itself (no path, no operation): its base URI,
+        credentials and consumes-level ``value`` parameters. Mock mode leaves it without steps."""
+        consumes = self.capability.consumes.get(namespace)
+        if consumes is None:
             self.findings.append(
                 Finding.error(
-                    exposed.at + ("call",),
-                    f"call '{exposed.call}' does not resolve to a consumed operation (D4); known: {known or 'none'}",
+                    (exposed.forward.at if exposed.forward else exposed.at) + ("targetNamespace",),
+                    f"forward targetNamespace '{namespace}' names no consumes namespace of this file (D4); "
+                    f"known: {', '.join(self.capability.consumes) or 'none'}",
                 )
             )
+            return None
+        if self.mock:
+            return OperationPlan(exposed, (), (), PASSTHROUGH, self.binds, orchestrated=True)
+        whole = ConsumedOperation(
+            namespace, FORWARD_OPERATION, "GET", "", consumes.parameters, None, "json", consumes.at
+        )
+        call = self._upstream_call(consumes, whole)
+        if call is None:
+            return None
+        arguments = tuple(Argument(p, with_source(p.value, ())) for p in consumes.parameters if p.value is not None)
+        step = CallStep("forward", replace(call, arguments=arguments))
+        return OperationPlan(exposed, (), (step,), PASSTHROUGH, self.binds)
+
+    def _mock(self, exposed: Exposed) -> OperationPlan:
+        """Mock mode: no step, the outputs' ``value``/``const`` templated with the inputs (D81)."""
+        mapper, findings = compile_outputs(exposed.outputs)
+        self.findings.extend(findings)
+        return OperationPlan(exposed, self._inputs(exposed, {}, NONE), (), mapper, self.binds, orchestrated=True)
+
+    def _orchestrated(self, exposed: Exposed) -> OperationPlan | None:
+        """Steps in declared order; each ``with`` may read inputs and earlier steps' results (D80)."""
+        known: dict[str, int] = {}
+        reads: dict[str, frozenset[str]] = {}
+        steps: list[Step] = []
+        inferred: dict[str, InputSpec] = {}
+        credentials = NONE
+        failed = False
+        for position, spec in enumerate(exposed.steps):
+            if spec.name in known:
+                self.findings.append(Finding.error(spec.at + ("name",), f"duplicate step name '{spec.name}'"))
+            if isinstance(spec, ScriptStepSpec):
+                script = self._script(spec, exposed, known)
+                failed = failed or script is None
+                if script is not None:
+                    steps.append(script)
+            elif isinstance(spec, LookupStepSpec):
+                try:
+                    steps.append(
+                        compile_lookup(spec.name, spec.index, spec.match, spec.lookup_value, spec.fields, known)
+                    )
+                except MappingError as exc:
+                    self.findings.append(Finding.error(spec.at, str(exc)))
+                    failed = True
+            else:
+                resolved = self._resolve(spec.call)
+                call = self._upstream_call(*resolved) if resolved else None
+                if resolved is None:
+                    self._unresolved(spec.call, spec.at + ("call",))
+                if call is None or resolved is None:
+                    failed = True
+                    known[spec.name] = position
+                    continue
+                sources = {key: self._step_source(value, exposed, known) for key, value in spec.with_.items()}
+                arguments, step_inferred = self._arguments(exposed, resolved[1], sources, call.credentials, spec.at)
+                inferred.update(step_inferred)
+                credentials = credentials if credentials.header_names else call.credentials
+                scope = resolved[1].parameters + tuple(step_inferred.values())
+                self._check_templates(exposed, sources, scope, spec.at, known)
+                steps.append(CallStep(spec.name, replace(call, arguments=arguments)))
+                reads[spec.name] = _reads(sources.values(), known, call.body is not None)
+            known[spec.name] = position
+        for mapping in exposed.mappings:
+            if step_of(mapping.value) not in known:
+                self.findings.append(
+                    Finding.error(
+                        mapping.at + ("value",),
+                        f"'{mapping.value}' reads no step of this operation (known: {', '.join(known)})",
+                    )
+                )
+                failed = True
+        mapper, findings = compile_results_mapper(exposed.outputs, exposed.mappings, exposed.steps[-1].name)
+        self.findings.extend(findings)
+        if failed or findings:
+            return None
+        inputs = self._inputs(exposed, inferred, credentials)
+        waves = _waves(tuple(steps), reads, self.concurrent_steps)
+        return OperationPlan(exposed, inputs, tuple(steps), mapper, self.binds, orchestrated=True, waves=waves)
+
+    def _script(self, spec: ScriptStepSpec, exposed: Exposed, known: Mapping[str, int]) -> ScriptStep | None:
+        """D83: every source compiled once now, so that a syntax error stops the load at its step."""
+        sources = (*spec.dependencies, spec.source)
+        for source in sources:
+            try:
+                check_syntax(source)
+            except ScriptSyntaxError as exc:
+                self.findings.append(Finding.error(spec.at + ("file",), f"script of step '{spec.name}': {exc}"))
+                return None
+        with_ = tuple((key, self._step_source(value, exposed, known)) for key, value in spec.with_.items())
+        return ScriptStep(spec.name, sources, with_, self.script_limits)
+
+    def _step_source(self, value: Any, exposed: Exposed, known: Mapping[str, int]) -> WithSource | StepValue:
+        if isinstance(value, str) and step_of(value) is not None:
+            try:
+                step_value = compile_step_value(value, known)
+            except MappingError:
+                step_value = None
+            if step_value is not None:
+                return step_value
+        return with_source(value, exposed.aliases)
+
+    def _unresolved(self, call: str, at: tuple[str | int, ...]) -> None:
+        known = ", ".join(sorted(f"{c.namespace}.{o}" for c in self.capability.consumes.values() for o in c.operations))
+        self.findings.append(
+            Finding.error(at, f"call '{call}' does not resolve to a consumed operation (D4); known: {known or 'none'}")
+        )
+
+    def _simple(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
+        sources = {key: with_source(value, exposed.aliases) for key, value in exposed.with_.items()}
+        resolved = self._resolve(call_name)
+        if resolved is None:
+            self._unresolved(call_name, exposed.at + ("call",))
             self._check_templates(exposed, sources, ())
             return None
         consumes, operation = resolved
         call = self._upstream_call(consumes, operation)
         if call is None:
             return None
-        arguments, inferred = self._arguments(exposed, operation, sources, call.credentials)
+        arguments, inferred = self._arguments(exposed, operation, sources, call.credentials, exposed.at)
         inputs = self._inputs(exposed, inferred, call.credentials)
         mapper, output_findings = compile_outputs(exposed.outputs)
         self.findings.extend(output_findings)
         self._check_templates(exposed, sources, operation.parameters + tuple(inputs))
-        step = CallStep(exposed.call, replace(call, arguments=arguments))
+        step = CallStep(call_name, replace(call, arguments=arguments))
         return OperationPlan(exposed, inputs, (step,), mapper, self.binds)
 
     def _resolve(self, call: str) -> tuple[Consumes, ConsumedOperation] | None:
@@ -221,8 +381,9 @@ class PlanCompiler:
         self,
         exposed: Exposed,
         operation: ConsumedOperation,
-        sources: Mapping[str, WithSource],
+        sources: Mapping[str, WithSource | StepValue],
         credentials: Credentials,
+        at_step: tuple[str | int, ...],
     ) -> tuple[tuple[Argument, ...], dict[str, InputSpec]]:
         """D20/D21: each ``with`` entry, in YAML order, bound to a consumed parameter."""
         arguments: list[Argument] = []
@@ -231,13 +392,17 @@ class PlanCompiler:
         placeholders = {r.name for r in _path_parts(operation.path) if isinstance(r, Reference)}
         wrong_roots = self.known_roots - set(exposed.aliases)
         for key, source in sources.items():
-            at = exposed.at + ("with", key)
+            at = at_step + ("with", key)
             parameter = _find_parameter(operation, key)
             if parameter is None and key in placeholders:
                 parameter = Parameter(key, "path", "string", None, True)
             if parameter is None:
                 self.findings.append(
-                    Finding.warning(at, f"'{key}' names no parameter of {exposed.call}; its value is not sent (D21)")
+                    Finding.warning(
+                        at,
+                        f"'{key}' names no parameter of {operation.namespace}.{operation.name}; "
+                        "its value is not sent (D21)",
+                    )
                 )
                 continue
             if isinstance(source, Literal) and looks_like_reference(source.value, wrong_roots):
@@ -291,22 +456,28 @@ class PlanCompiler:
         return tuple(inputs.values())
 
     def _check_templates(
-        self, exposed: Exposed, sources: Mapping[str, WithSource], scope_items: tuple[Parameter | InputSpec, ...]
+        self,
+        exposed: Exposed,
+        sources: Mapping[str, WithSource | StepValue],
+        scope_items: tuple[Parameter | InputSpec, ...],
+        at: tuple[str | int, ...] | None = None,
+        steps: Collection[str] = (),
     ) -> None:
-        """D4: every ``{{X}}`` in a ``with`` value names a bind variable or an input in scope."""
+        """D4: every ``{{X}}`` in a ``with`` value names a bind variable, an input in scope or
+        (``{{<step>.<field>}}``) an earlier step's result."""
         scope = {item.name for item in scope_items} | {p.name for p in exposed.inputs}
         for key, source in sources.items():
             if not isinstance(source, Template):
                 continue
             for reference in source.references:
                 is_bind, _ = self.binds.lookup(reference)
-                in_scope = reference.name in scope and (
-                    reference.namespace is None or reference.namespace in exposed.aliases
-                )
+                in_scope = (
+                    reference.name in scope and (reference.namespace is None or reference.namespace in exposed.aliases)
+                ) or reference.namespace in steps
                 if not is_bind and not in_scope:
                     self.findings.append(
                         Finding.error(
-                            exposed.at + ("with", key),
+                            (exposed.at if at is None else at) + ("with", key),
                             f"'{{{{{reference.text}}}}}' names neither a bind variable nor an "
                             "input of this operation (D4)",
                         )
@@ -330,3 +501,38 @@ def _inferred_input(
         fills=parameter.name,
         credential=credential,
     )
+
+
+def _reads(sources: Iterable[WithSource | StepValue], known: Mapping[str, int], body: bool) -> frozenset[str]:
+    """The earlier steps a call step's ``with`` reads; a body template may read any of them."""
+    if body:
+        return frozenset(known)
+    names: set[str] = set()
+    for source in sources:
+        if isinstance(source, StepValue):
+            names.add(source.step)
+        elif isinstance(source, Template):
+            names.update(r.namespace for r in source.references if r.namespace is not None and r.namespace in known)
+    return frozenset(names)
+
+
+def _waves(
+    steps: tuple[Step, ...], reads: Mapping[str, frozenset[str]], concurrent: bool
+) -> tuple[tuple[Step, ...], ...]:
+    """D80: a call step joins the wave before it when every step of that wave is a call step
+    whose result it does not read; otherwise (or without ``concurrent``) it starts a new wave."""
+    waves: list[list[Step]] = []
+    for step in steps:
+        last = waves[-1] if waves else None
+        joins = (
+            concurrent
+            and last is not None
+            and isinstance(step, CallStep)
+            and all(isinstance(other, CallStep) for other in last)
+            and not reads.get(step.name, frozenset()) & {other.name for other in last}
+        )
+        if joins and last is not None:
+            last.append(step)
+        else:
+            waves.append([step])
+    return tuple(tuple(wave) for wave in waves)

@@ -20,11 +20,13 @@ from .codecs import add_query
 from .inputs import WHOLE_BODY
 from .plans import UpstreamCall
 from .problems import InputProblem, Problem
+from .steps import Results, StepValue
 
 USER_AGENT = f"naftiko-runtime/{__version__}"
 MAX_URL_LENGTH = 65_536
 """httpx refuses longer URLs with an exception; a caller's oversized value is a 400 that says why."""
 FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
+NO_RESULTS: Results = {}
 
 
 def encode_segment(name: str, value: Any) -> str:
@@ -52,12 +54,20 @@ def header_value(name: str, value: Any) -> str:
     return text
 
 
-def build_request(call: UpstreamCall, inputs: Mapping[str, Any], lookup: Lookup) -> httpx.Request:
-    """The upstream request of one step: arguments placed by their ``in`` (D16), credentials last (D33)."""
+def build_request(
+    call: UpstreamCall, inputs: Mapping[str, Any], lookup: Lookup, results: Results = NO_RESULTS
+) -> httpx.Request:
+    """The upstream request of one step: arguments placed by their ``in`` (D16), credentials last
+    (D33); a value read from an earlier step's result (D80) is absent when the path matches nothing."""
     values: dict[str, Any] = {}
     placed: list[tuple[str, str, Any]] = []
     for argument in call.arguments:
-        present, value = resolve(argument.source, lookup, inputs)
+        source = argument.source
+        if isinstance(source, StepValue):
+            value = source.extract(results)
+            present = value is not None
+        else:
+            present, value = resolve(source, lookup, inputs)
         if present and value is not None:
             parameter = argument.parameter
             values[normalize_name(parameter.name)] = value

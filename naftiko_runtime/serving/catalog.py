@@ -10,8 +10,7 @@ from .listeners import ListenerSet
 
 def _calls(plan: OperationPlan) -> str:
     calls = []
-    for step in plan.steps:
-        call = step.call
+    for call in plan.calls:
         path = "".join(p if isinstance(p, str) else "{" + p.name + "}" for p in call.path_parts)
         calls.append(f"{call.label}  {call.method} {call.base_uri.rstrip('/')}{path}")
     return "; ".join(calls)

@@ -15,6 +15,11 @@ CORE_FEATURES = frozenset(
         "auth.exposed",  # D90: bearer, apikey, basic, digest, oauth2 (JWT + JWKS) on exposed adapters
         "bodies",  # operation-level body: json, text, xml, sparql, formUrlEncoded
         "multi-file",  # D30-D34
+        "orchestrated",  # D80: call steps, mappings
+        "lookup",  # lookup steps over an earlier step's list
+        "script",  # D83: javascript script steps in QuickJS; python and groovy refused by name
+        "aggregates",  # capability.aggregates, ref, semantics -> hints
+        "mock",  # D81: no call, no steps; serve --mock
     }
 )
 

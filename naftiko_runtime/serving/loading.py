@@ -12,15 +12,16 @@ import multiprocessing
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..adapters.auth.compile import compile_gate
 from ..adapters.auth.gates import Gate
 from ..adapters.auth.oauth2 import OAuth2Gate
-from ..adapters.base import Mounted
+from ..adapters.base import Mounted, SiblingChecking
 from ..adapters.registry import KINDS, reference_roots
 from ..core.plans import OperationPlan, PlanCompiler
+from ..core.scripts import ScriptLimits
 from ..settings import Settings
 from ..spec.binds import BindValues, resolve_binds, unset_variable_findings
 from ..spec.builder import ModelBuilder
@@ -44,10 +45,22 @@ class LoadedCapability:
     """By adapter namespace: the adapters that declare exposed ``authentication`` (D90)."""
 
     def mounted(self) -> list[Mounted]:
-        return [
-            Mounted(adapter, self.plans[adapter.namespace], self.gates.get(adapter.namespace))
-            for adapter in self.capability.adapters
-        ]
+        return mounted_adapters(self.capability, self.plans, self.gates)
+
+
+def mounted_adapters(
+    capability: Capability,
+    plans: Mapping[str, Mapping[str, OperationPlan]],
+    gates: Mapping[str, Gate] | None = None,
+) -> list[Mounted]:
+    """Each adapter with its plans and gate (D90), and every adapter of the file as its ``siblings``."""
+    gates = gates or {}
+    bare = [
+        Mounted(adapter, plans.get(adapter.namespace, {}), gate=gates.get(adapter.namespace))
+        for adapter in capability.adapters
+    ]
+    siblings = {each.adapter.namespace: each for each in bare}
+    return [replace(each, siblings=siblings) for each in bare]
 
 
 @dataclass
@@ -132,7 +145,16 @@ def load_source(
         findings += unset_variable_findings(source.data, capability.binds, binds, settings.strict)
         base_uris = {ns: uri for ns in capability.consumes if (uri := settings.base_uri_for(ns, environ))}
         roots = reference_roots() | {adapter.namespace for adapter in capability.adapters}
-        compiler = PlanCompiler(capability, binds, base_uris, roots)
+        limits = ScriptLimits(settings.script_timeout, settings.script_memory)
+        compiler = PlanCompiler(
+            capability,
+            binds,
+            base_uris,
+            roots,
+            mock=settings.mock,
+            script_limits=limits,
+            concurrent_steps=settings.concurrent_steps,
+        )
         compiler.compile_consumed()
         for adapter in capability.adapters:
             own = plans.setdefault(adapter.namespace, {})
@@ -145,6 +167,10 @@ def load_source(
                 if (plan := compiler.compile(exposed)) is not None:
                     own[exposed.key] = plan
         findings += compiler.findings
+        for each in mounted_adapters(capability, plans):
+            kind = KINDS[each.adapter.kind]
+            if isinstance(kind, SiblingChecking):
+                findings += kind.check(each)
     error_paths = {f.at for f in findings if f.severity is Severity.ERROR}
     findings += [f for f in shape if f.at not in error_paths]
     if settings.strict:

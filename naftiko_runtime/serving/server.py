@@ -142,9 +142,7 @@ class Runtime:
             self._loop.call_soon_threadsafe(self._stop)
 
     def _open_clients(self, listeners: list[Listener]) -> None:
-        self.clients.open(
-            {step.call.namespace for listener in listeners for plan in listener.plans for step in plan.steps}
-        )
+        self.clients.open({call.namespace for listener in listeners for plan in listener.plans for call in plan.calls})
 
     async def reload(self) -> bool:
         """Load the files again and serve them in place of the current ones; whether it did.

@@ -27,7 +27,7 @@ async def serve_stdio(listeners: ListenerSet, settings: Settings) -> int:
     kind = KINDS[kinds.pop()]
     assert isinstance(kind, StdioServing)
     clients = UpstreamClients(settings)
-    clients.open({step.call.namespace for m in mounted for _, plan in m.operations for step in plan.steps})
+    clients.open({call.namespace for m in mounted for _, plan in m.operations for call in plan.calls})
     try:
         return await kind.serve_stdio(mounted, MountContext(Executor(clients), settings))
     finally:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from .composition import index_aggregates, keyed_items, referenced, semantic_hints, step, step_mapping
 from .diagnostics import DocPath, Finding
 from .model import (
     Authentication,
@@ -52,6 +53,8 @@ class ModelBuilder:
         self.file = file
         self.adapter_parsers = adapter_parsers
         self.findings: list[Finding] = []
+        self.functions: dict[str, tuple[dict[str, Any], DocPath]] = {}
+        """``capability.aggregates[].functions[]`` by ``<aggregate-namespace>.<name>``, for ``ref``."""
 
     def error(self, at: DocPath, message: str) -> None:
         self.findings.append(Finding.error(at, message))
@@ -106,7 +109,7 @@ class ModelBuilder:
             )
         info = self.mapping(data.get("info"), ("info",), "'info'")
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
-        self.refuse(capability, "aggregates", ("capability",), "aggregates ('capability.aggregates', 'ref')")
+        index_aggregates(self, capability)
         binds = [self.bind(item, at) for item, at in self.items(data, "binds", ())]
         binds += [self.bind(item, at) for item, at in self.items(capability, "binds", ("capability",))]
         consumes: dict[str, Consumes] = {}
@@ -179,7 +182,7 @@ class ModelBuilder:
                         o_at + ("name",), f"duplicate operation name '{operation.name}' in consumes '{namespace}'"
                     )
                 operations[operation.name] = operation
-        return Consumes(namespace, base_uri, auth, operations, at)
+        return Consumes(namespace, base_uri, auth, operations, at, shared)
 
     def consumed_operation(
         self, node: Any, at: DocPath, namespace: str, path: str, inherited: tuple[Parameter, ...]
@@ -314,24 +317,36 @@ class ModelBuilder:
         path: str = "",
         path_parameters: tuple[str, ...] = (),
     ) -> Exposed | None:
-        """What every exposed operation has, whatever adapter exposes it: call, with, inputs, outputs."""
-        if "steps" in node:
-            self.error(at + ("steps",), f"orchestrated mode ('steps') {NOT_YET}")
-            return None
+        """What every exposed operation has, whatever adapter exposes it: one of the three modes
+        (simple ``call``, orchestrated ``steps``, mock), possibly inherited by ``ref``, with inputs
+        and outputs."""
+        semantics: dict[str, bool] = {}
+        own = node
         if "ref" in node:
-            self.error(at + ("ref",), f"aggregate functions ('ref') {NOT_YET}")
-            return None
+            function = referenced(self, node, at, kind=kind, method=method)
+            if function is None:
+                return None
+            inherited_node, function_at, semantics = function
+            # Fields set on the adapter override the function's (spec: Aggregates).
+            node = {**inherited_node, **{k: v for k, v in node.items() if k != "ref"}}
+            if not any(k in own for k in ("call", "steps", "with", "mappings", "outputParameters")):
+                at = function_at
         call = self.text(node, "call", at)
-        if call is None:
-            self.error(at, f"mock mode (no 'call') {NOT_YET}")
-            return None
+        built_steps = [step(self, item, s_at) for item, s_at in keyed_items(self, node, "steps", at)]
+        if None in built_steps:
+            return None  # each failed step is reported; mappings reading it would only repeat that
+        steps = tuple(s for s in built_steps if s is not None)
+        mappings = tuple(m for m in (step_mapping(self, i, m_at) for i, m_at in self.items(node, "mappings", at)) if m)
         with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
         inputs = {p.name: p for p in inherited}
-        inputs.update((p.name, p) for p in self.parameters(node, at, consumed=False, tool=tool))
+        # A function's inputs have no `in`, like a tool's, whichever adapter inherits them.
+        inherits_inputs = "ref" in own and "inputParameters" not in own
+        inputs.update((p.name, p) for p in self.parameters(node, at, consumed=False, tool=tool or inherits_inputs))
         outputs = tuple(
             o for o in (self.output(item, o_at) for item, o_at in self.items(node, "outputParameters", at)) if o
         )
-        hints = self.mapping(node.get("hints"), at + ("hints",), "'hints'")
+        hints = semantic_hints(semantics)
+        hints.update(self.mapping(own.get("hints"), at + ("hints",), "'hints'"))
         return Exposed(
             namespace=namespace,
             adapter_kind=kind,
@@ -341,15 +356,23 @@ class ModelBuilder:
             with_=dict(with_),
             inputs=tuple(inputs.values()),
             outputs=outputs,
+            steps=steps,
+            mappings=mappings,
             reference_roots=reference_roots,
             path_parameters=path_parameters,
-            description=self.text(node, "description", at),
+            description=self.text(own, "description", at) or self.text(node, "description", at),
             label=self.text(node, "label", at),
             method=method,
             path=path,
             hints={k: v for k, v in hints.items() if isinstance(v, bool)},
             at=at,
         )
+
+    def ref_name(self, node: dict[str, Any]) -> str | None:
+        """The name of the function a ``ref`` names, when it resolves (a tool may inherit it)."""
+        found = self.functions.get(str(node.get("ref")))
+        name = found[0].get("name") if found else None
+        return name if isinstance(name, str) else None
 
     def output(self, node: Any, at: DocPath) -> OutputParameter | None:
         node = self.mapping(node, at, "an output parameter")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
-
 
 def json_type(value: Any) -> str:
     """``"integer"`` for an int, ``"number"`` for a float, ``"value"`` for what JSON cannot hold."""

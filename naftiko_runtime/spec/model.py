@@ -92,6 +92,9 @@ class Consumes:
     authentication: Authentication | None
     operations: dict[str, ConsumedOperation]
     at: DocPath = ()
+    parameters: tuple[Parameter, ...] = ()
+    """Consumes-level parameters (already merged into each operation): a ``forward`` sends
+    their ``value``s, which carry the gateway's own headers and keys (D82)."""
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,66 @@ class OutputParameter:
 
 
 @dataclass(frozen=True)
+class CallStepSpec:
+    """``steps[]`` of ``type: call``: one consumed operation, its ``with`` may read earlier steps."""
+
+    name: str
+    call: str
+    with_: dict[str, Any]
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
+class LookupStepSpec:
+    """``steps[]`` of ``type: lookup``: entries of an earlier step's list whose ``match`` field
+    equals ``lookup_value`` (a JSONPath over the step results, or a literal), keeping ``fields``."""
+
+    name: str
+    index: str
+    match: str
+    lookup_value: str
+    fields: tuple[str, ...]
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
+class ScriptStepSpec:
+    """``steps[]`` of ``type: script`` (JavaScript): its files are read at load time; the script
+    sees ``context`` (inputs, earlier results by step name, its ``with``) and sets ``result``."""
+
+    name: str
+    source: str
+    dependencies: tuple[str, ...]
+    """Sources evaluated before the main one, in order."""
+    with_: dict[str, Any]
+    at: DocPath = ()
+
+
+StepSpec = CallStepSpec | LookupStepSpec | ScriptStepSpec
+
+
+@dataclass(frozen=True)
+class StepMapping:
+    """``mappings[]``: the output ``target`` (dot notation nests) takes the JSONPath ``value``."""
+
+    target: str
+    value: str
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
+class ForwardSpec:
+    """A REST resource's ``forward``: the rest of the path goes to ``target_namespace`` (D82)."""
+
+    target_namespace: str
+    trusted_headers: tuple[str, ...]
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
 class Exposed:
-    """A REST operation or an MCP tool in simple mode: ``call`` + ``with`` + mapped outputs."""
+    """A REST operation or an MCP tool: simple (``call``), orchestrated (``steps`` + ``mappings``)
+    or mock (neither: the outputs' static values answer)."""
 
     namespace: str
     """The namespace of the adapter that exposes it."""
@@ -119,10 +180,12 @@ class Exposed:
     key: str
     """Unique within its adapter: the tool name, or ``METHOD /path`` for a REST operation."""
     name: str
-    call: str
+    call: str | None
     with_: dict[str, Any]
     inputs: tuple[Parameter, ...]
     outputs: tuple[OutputParameter, ...]
+    steps: tuple[StepSpec, ...] = ()
+    mappings: tuple[StepMapping, ...] = ()
     reference_roots: tuple[str, ...] = ()
     """The adapter-kind roots a ``with`` reference may start with besides the namespace (D20):
     ``rest`` in a REST adapter, ``tools`` and ``mcp`` in an MCP adapter."""
@@ -134,6 +197,8 @@ class Exposed:
     path: str = ""
     hints: dict[str, bool] = field(default_factory=dict)
     at: DocPath = ()
+    forward: ForwardSpec | None = None
+    """Set for a REST forward; ``path`` is then the prefix whose rest is forwarded."""
 
     @property
     def aliases(self) -> tuple[str, ...]:

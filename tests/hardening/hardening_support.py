@@ -5,24 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import random
 import re
-import signal
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from support import CAPABILITIES
-
-NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
 COUNTS: dict[str, object] = {}
 """Figures reported at the end of the run (``pytest_terminal_summary`` in this folder's conftest)."""
 
@@ -300,88 +292,6 @@ class ConnectionCounter:
         self._stop = True
         self._thread.join(2)
         self.sock.close()
-
-
-# --- the gateway as a subprocess ---------------------------------------------------------------
-
-
-@dataclass
-class ServedGateway:
-    process: subprocess.Popen
-    offset: int
-    stderr_path: Path
-    lines: list[str] = field(default_factory=list)
-
-    def port(self, port: int) -> int:
-        return port + self.offset
-
-    def url(self, port: int) -> str:
-        return f"http://127.0.0.1:{port + self.offset}"
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        return self.process.wait(timeout)
-
-
-def _listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-        return True
-    return False
-
-
-@contextlib.contextmanager
-def served(
-    tmp_path: Path,
-    upstream_url: str,
-    *extra: str,
-    env: dict[str, str] | None = None,
-    files: list[Path] | None = None,
-    ports: tuple[int, ...] = (8080, 9090),
-) -> Iterator[ServedGateway]:
-    """``naftiko serve`` in a subprocess on a free port offset, stderr captured to a file."""
-    for _ in range(10):
-        # Ports below Linux's ephemeral range (32768-60999): no outgoing connection can hold them.
-        offset = random.randrange(2000, 23000)
-        if not any(_listening(p + offset) for p in ports):
-            break
-    arguments = [
-        sys.executable,
-        "-m",
-        "naftiko_runtime",
-        "serve",
-        *map(str, files or CAPABILITIES),
-        "--port-offset",
-        str(offset),
-        *extra,
-    ]
-    for namespace in NAMESPACES:
-        arguments += ["--base-uri", f"{namespace}={upstream_url}"]
-    stderr_path = tmp_path / f"gateway-{offset}.stderr"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("NAFTIKO_")}
-    environment.update(env or {})
-    with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=stderr, env=environment)
-    gateway = ServedGateway(process, offset, stderr_path)
-    try:
-        deadline = time.monotonic() + 30
-        while not all(_listening(p + offset) for p in ports):
-            assert process.poll() is None, f"the gateway exited {process.returncode}:\n{gateway.stderr}"
-            assert time.monotonic() < deadline, f"the gateway did not start:\n{gateway.stderr}"
-            time.sleep(0.05)
-        yield gateway
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 async def run_in_thread(function: Callable[[], object], timeout: float) -> object:

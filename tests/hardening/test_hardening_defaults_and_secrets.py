@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hardening_support import FaultUpstream, report, served
-from support import CAPABILITIES
+from hardening_support import FaultUpstream, report
+from support import CAPABILITIES, served
 
 from naftiko_runtime import Settings, load
 from naftiko_runtime.cli import main as naftiko

@@ -9,7 +9,8 @@ import signal
 import time
 
 import pytest
-from hardening_support import FaultUpstream, percentile, report, rss_kib, served
+from hardening_support import FaultUpstream, percentile, report, rss_kib
+from support import served
 
 SECONDS = float(os.environ.get("NAFTIKO_LOAD_SECONDS", "30"))
 CLIENTS = 200

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hardening_support import NAMESPACES, ConnectionCounter, FaultUpstream, report, rss_kib
-from support import CAPABILITIES, running_gateway
+from hardening_support import ConnectionCounter, FaultUpstream, report, rss_kib
+from support import CAPABILITIES, NAMESPACES, running_gateway
 
 TOTAL, READ, CONNECT = 2.0, 1.0, 1.0
 MARGIN = 1.0

@@ -30,6 +30,9 @@ from ...spec.model import Exposed
 from ...version import __version__
 from ..asgi import send_problem
 from ..base import Mounted
+from .contents import Prompts, Resources, Served
+from .model import McpAdapter, tools_of
+from .resources import McpPrompt
 from .schemas import MCP_PATH, input_schema, output_schema, tool_annotations, tool_arguments
 
 log = logging.getLogger("naftiko.mcp")
@@ -61,7 +64,28 @@ def _definition(exposed: Exposed, plan: OperationPlan) -> Tool:
 
 
 def adapter_tools(mounted: Mounted) -> list[Tool]:
-    return [_definition(exposed, plan) for exposed, plan in mounted.operations]
+    return [_definition(exposed, mounted.plan(exposed)) for exposed in tools_of(mounted)]
+
+
+@dataclass(frozen=True)
+class Extras:
+    """An endpoint's resources and prompts (D61: advertised only when some adapter declares them)."""
+
+    resources: tuple[Served, ...] = ()
+    prompts: tuple[McpPrompt, ...] = ()
+
+    @classmethod
+    def of(cls, mounted: Sequence[Mounted]) -> Extras:
+        resources: list[Served] = []
+        prompts: list[McpPrompt] = []
+        for each in mounted:
+            adapter = each.adapter
+            if isinstance(adapter, McpAdapter):
+                for resource in adapter.resources:
+                    plan = each.plan(resource.exposed) if resource.exposed is not None else None
+                    resources.append(Served(resource, plan))
+                prompts += adapter.prompts
+        return cls(tuple(resources), tuple(prompts))
 
 
 def _snake(name: str) -> str:
@@ -77,10 +101,23 @@ def _text_result(text: str, *, is_error: bool, structured: dict[str, Any] | None
 class ToolEndpoint:
     """One MCP server over a set of tools: what a client connected to one URL sees."""
 
-    def __init__(self, name: str, instructions: str | None, tools: list[Tool], executor: Executor):
+    def __init__(
+        self, name: str, instructions: str | None, tools: list[Tool], executor: Executor, extras: Extras, max_size: int
+    ):
         self.executor = executor
         self.tools = {tool.definition.name: tool for tool in tools}
         self.listing = types.ListToolsResult(tools=[tool.definition for tool in self.tools.values()])
+        handlers: dict[str, Any] = {}
+        if extras.resources:
+            resources = Resources(extras.resources, executor, max_size)
+            handlers.update(
+                on_list_resources=resources.list_resources,
+                on_list_resource_templates=resources.list_templates,
+                on_read_resource=resources.read,
+            )
+        if extras.prompts:
+            prompts = Prompts(extras.prompts)
+            handlers.update(on_list_prompts=prompts.list_prompts, on_get_prompt=prompts.get)
         self.server = Server(
             name,
             version=__version__,
@@ -88,6 +125,7 @@ class ToolEndpoint:
             on_list_tools=self.list_tools,
             on_call_tool=self.call_tool,
             get_tool_input_schema=self.input_schema,
+            **handlers,
         )
         # The default OpenTelemetry middleware costs 5-40% per message and exports nothing here.
         self.server.middleware = []
@@ -117,7 +155,8 @@ class ToolEndpoint:
             return _text_result("Internal error in the gateway; see its log.", is_error=True)
         if not reply.ok:
             # The executor has already redacted the gateway's secrets from the upstream body (D55).
-            return _text_result(f"Upstream answered HTTP {reply.status}: {reply.text()}", is_error=True)
+            step = f"Step '{reply.step}': " if reply.step else ""
+            return _text_result(f"{step}Upstream answered HTTP {reply.status}: {reply.text()}", is_error=True)
         value = reply.value
         try:
             text = encode_json(value, 502, f"the answer of tool {params.name}").decode()
@@ -170,10 +209,13 @@ def _instructions(mounted: Sequence[Mounted]) -> str | None:
     return "\n\n".join(m.adapter.description for m in mounted if m.adapter.description) or None
 
 
-def merged_endpoint(mounted: Sequence[Mounted], tools: list[list[Tool]], executor: Executor) -> ToolEndpoint:
-    """D31/D61: all tools of the adapters on one port, named after the adapter when alone."""
+def merged_endpoint(
+    mounted: Sequence[Mounted], tools: list[list[Tool]], executor: Executor, max_size: int
+) -> ToolEndpoint:
+    """D31/D61: all tools, resources and prompts of the adapters on one port, named after the adapter when alone."""
     name = mounted[0].adapter.namespace if len(mounted) == 1 else MERGED_NAME
-    return ToolEndpoint(name, _instructions(mounted), [tool for each in tools for tool in each], executor)
+    every = [tool for each in tools for tool in each]
+    return ToolEndpoint(name, _instructions(mounted), every, executor, Extras.of(mounted), max_size)
 
 
 class McpEndpoints:
@@ -181,9 +223,11 @@ class McpEndpoints:
 
     def __init__(self, mounted: Sequence[Mounted], executor: Executor, max_body: int):
         tools = [adapter_tools(each) for each in mounted]
-        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounted, tools, executor), max_body)}
+        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounted, tools, executor, max_body), max_body)}
         for each, own in zip(mounted, tools, strict=True):
-            single = ToolEndpoint(each.adapter.namespace, each.adapter.description, own, executor)
+            single = ToolEndpoint(
+                each.adapter.namespace, each.adapter.description, own, executor, Extras.of([each]), max_body
+            )
             self.endpoints[f"{MCP_PATH}/{each.adapter.namespace}"] = _HttpEndpoint(single, max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -205,14 +249,20 @@ class McpEndpoints:
             yield
 
 
-async def serve_stdio(mounted: Sequence[Mounted], executor: Executor) -> int:
-    """D64: the given MCP adapters' tools over stdin/stdout; only protocol messages on stdout."""
-    names = [tool.name for each in mounted for tool in each.adapter.operations]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        log.error("tool names used twice across files, cannot merge them over stdio: %s", ", ".join(duplicates))
-        return 1
-    endpoint = merged_endpoint(mounted, [adapter_tools(each) for each in mounted], executor)
+async def serve_stdio(mounted: Sequence[Mounted], executor: Executor, max_size: int) -> int:
+    """D64: the given MCP adapters' tools, resources and prompts over stdin/stdout; only protocol
+    messages on stdout."""
+    extras = Extras.of(mounted)
+    for what, names in (
+        ("tool names", [tool.name for each in mounted for tool in tools_of(each)]),
+        ("resource URIs", [s.resource.uri.source for s in extras.resources]),
+        ("prompt names", [p.name for p in extras.prompts]),
+    ):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            log.error("%s used twice across files, cannot merge them over stdio: %s", what, ", ".join(duplicates))
+            return 1
+    endpoint = merged_endpoint(mounted, [adapter_tools(each) for each in mounted], executor, max_size)
     async with stdio_server() as (read_stream, write_stream):
         await endpoint.server.run(read_stream, write_stream, endpoint.server.create_initialization_options())
     return 0

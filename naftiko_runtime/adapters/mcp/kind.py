@@ -8,27 +8,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
+from .model import McpAdapter
+from .resources import parse_prompts, parse_resources
 from .schemas import MCP_PATH, tool_arguments
 
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 TRANSPORTS = ("http", "stdio")
 
 
-@dataclass(frozen=True)
-class McpAdapter(ExposedAdapter):
-    transport: str = "http"
-
-
 class McpKind:
     type: str = "mcp"
-    features: frozenset[str] = frozenset({"mcp", "mcp.stdio"})
+    features: frozenset[str] = frozenset({"mcp", "mcp.stdio", "mcp.resources", "mcp.prompts"})
     reference_roots: tuple[str, ...] = ("tools", "mcp")
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
@@ -37,12 +33,11 @@ class McpKind:
         if transport not in TRANSPORTS:
             builder.error(at + ("transport",), f"unknown MCP transport '{transport}': expected http or stdio")
         port = builder.port(node, at) if transport == "http" else None
-        for key, feature in (("resources", "MCP resources"), ("prompts", "MCP prompts")):
-            builder.refuse(node, key, at, feature)
         tools = []
         for tool, t_at in builder.items(node, "tools", at):
             tool = builder.mapping(tool, t_at, "a tool")
-            name = builder.text(tool, "name", t_at, required=True) or ""
+            # A tool with `ref` may leave its name to the aggregate function (spec: Aggregates).
+            name = builder.text(tool, "name", t_at, required="ref" not in tool) or builder.ref_name(tool) or ""
             if not TOOL_NAME.match(name):
                 builder.error(
                     t_at + ("name",),
@@ -60,15 +55,19 @@ class McpKind:
             )
             if exposed:
                 tools.append(exposed)
+        resources = parse_resources(builder, node, at, namespace, self.reference_roots)
+        dynamic = [r.exposed for r in resources if r.exposed is not None]
         return McpAdapter(
             self.type,
             namespace,
             port,
             builder.text(node, "address", at),
             builder.text(node, "description", at),
-            tuple(tools),
+            (*tools, *dynamic),
             at,
             transport,
+            tuple(resources),
+            tuple(parse_prompts(builder, node, at, namespace)),
         )
 
     def claims(self, adapter: ExposedAdapter, port: int) -> Iterable[Claim]:
@@ -79,8 +78,19 @@ class McpKind:
             f"the MCP endpoint {MCP_PATH} (adapter '{adapter.namespace}' on port {port})",
             prefix=(MCP_PATH.strip("/"),),
         )
-        for tool in adapter.operations:
+        if not isinstance(adapter, McpAdapter):
+            return
+        for tool in adapter.tools:
             yield Claim(("tool", tool.name), tool.at, f"tool '{tool.name}' on the MCP endpoint of port {port}")
+        for resource in adapter.resources:
+            yield Claim(
+                ("resource", resource.uri.source),
+                resource.at,
+                f"resource '{resource.uri.source}' on the MCP endpoint of port {port}",
+            )
+        for prompt in adapter.prompts:
+            label = f"prompt '{prompt.name}' on the MCP endpoint of port {port}"
+            yield Claim(("prompt", prompt.name), prompt.at, label)
 
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
         from .endpoints import McpEndpoints
@@ -91,11 +101,16 @@ class McpKind:
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
         namespace = mounted.adapter.namespace
         adapter = f"mcp {MCP_PATH}/{namespace}" if mounted.adapter.port is not None else f"mcp {namespace}"
-        for tool, plan in mounted.operations:
+        resources = mounted.adapter.resources if isinstance(mounted.adapter, McpAdapter) else ()
+        uris = {r.exposed.key: r.uri.source for r in resources if r.exposed is not None}
+        for exposed, plan in mounted.operations:
+            if exposed.key in uris:
+                yield RouteRow(adapter, f"resource {uris[exposed.key]}", plan)
+                continue
             required = ", ".join(spec.name for spec in tool_arguments(plan) if spec.required)
-            yield RouteRow(adapter, f"{tool.name}({required})", plan)
+            yield RouteRow(adapter, f"{exposed.name}({required})", plan)
 
     async def serve_stdio(self, mounted: Sequence[Mounted], context: MountContext) -> int:
         from .endpoints import serve_stdio
 
-        return await serve_stdio(mounted, context.executor)
+        return await serve_stdio(mounted, context.executor, context.settings.max_request_body)

@@ -14,6 +14,7 @@ from ...core.execution import Executor, Reply
 from ...core.problems import Problem
 from ..asgi import content_length, read_body, send_problem, send_response
 from .endpoints import RestEndpoint
+from .forward import ForwardRoute, forward
 from .routing import MethodNotAllowed, RouteTable
 
 log = logging.getLogger("naftiko.rest")
@@ -28,10 +29,18 @@ def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 class RestApp:
-    def __init__(self, routes: RouteTable[RestEndpoint], executor: Executor, max_body: int):
+    def __init__(
+        self,
+        routes: RouteTable[RestEndpoint],
+        executor: Executor,
+        max_body: int,
+        forwards: tuple[ForwardRoute, ...] = (),
+    ):
         self.routes = routes
         self.executor = executor
         self.max_body = max_body
+        self.forwards = forwards
+        """Longest prefix first; consulted only when no operation takes the request (D82)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]
@@ -52,6 +61,14 @@ class RestApp:
 
     async def _handle(self, scope: Scope, receive: Receive, method: str, path: str) -> Reply:
         matched = self.routes.match(method, path)
+        if (matched is None or isinstance(matched, MethodNotAllowed)) and self.forwards:
+            for route in self.forwards:
+                rest = route.rest(path)
+                if rest is not None:
+                    headers = scope["headers"]
+                    body = await read_body(receive, self.max_body, content_length(headers))
+                    query = scope.get("query_string", b"")
+                    return await forward(route, rest, method, query, headers, body, self.executor.clients)
         if matched is None:
             raise Problem(404, f"no operation is exposed at {scope['path']}")
         if isinstance(matched, MethodNotAllowed):

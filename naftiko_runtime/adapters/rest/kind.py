@@ -7,16 +7,20 @@ from typing import Any
 
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
-from ...spec.model import ExposedAdapter
+from ...spec.model import Exposed, ExposedAdapter, ForwardSpec
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .app import RestApp
 from .endpoints import RestEndpoint
+from .forward import ForwardRoute, forward_prefix
 from .routing import PathTemplateError, RouteTable, split_template
+
+FORWARD = "*"
+"""The method of a forward entry: every method goes through."""
 
 
 class RestKind:
     type: str = "rest"
-    features: frozenset[str] = frozenset({"rest"})
+    features: frozenset[str] = frozenset({"rest", "forward"})
     reference_roots: tuple[str, ...] = ("rest",)
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
@@ -26,8 +30,9 @@ class RestKind:
         operations = []
         for resource, r_at in builder.items(node, "resources", at):
             resource = builder.mapping(resource, r_at, "a resource")
-            builder.refuse(resource, "forward", r_at, "'forward' (pass-through proxying)")
             path = builder.text(resource, "path", r_at, required=True) or "/"
+            if "forward" in resource:
+                operations.append(self._forward(builder, resource, r_at, namespace, path))
             try:
                 path_parameters = tuple(name for name in split_template(path)[1] if name)
             except PathTemplateError as exc:
@@ -63,9 +68,39 @@ class RestKind:
             at,
         )
 
+    def _forward(
+        self, builder: ModelBuilder, resource: dict[str, Any], at: DocPath, namespace: str, path: str
+    ) -> Exposed:
+        """A resource's ``forward`` as an exposed entry whose ``path`` is the forwarded prefix (D82)."""
+        f_at = at + ("forward",)
+        node = builder.mapping(resource["forward"], f_at, "'forward'")
+        target = builder.text(node, "targetNamespace", f_at, required=True) or ""
+        trusted = builder.sequence(node.get("trustedHeaders"), f_at + ("trustedHeaders",), "'trustedHeaders'")
+        prefix = forward_prefix(path)
+        return Exposed(
+            namespace=namespace,
+            adapter_kind=self.type,
+            key=f"FORWARD {prefix}",
+            name=str(resource.get("name") or ""),
+            call=None,
+            with_={},
+            inputs=(),
+            outputs=(),
+            method=FORWARD,
+            path=prefix,
+            forward=ForwardSpec(target, tuple(str(h) for h in trusted), f_at),
+            at=at,
+        )
+
     def claims(self, adapter: ExposedAdapter, port: int) -> Iterable[Claim]:
-        """D32: a method and path shape (placeholder names ignored) once per port."""
+        """D32: a method and path shape (placeholder names ignored) once per port; a forwarded
+        prefix once per port."""
         for operation in adapter.operations:
+            if operation.forward is not None:
+                yield Claim(
+                    ("forward", operation.path), operation.at, f"forward {operation.path or '/'} on port {port}"
+                )
+                continue
             shape = split_template(operation.path)[0]
             yield Claim(
                 ("route", operation.method, shape),
@@ -76,11 +111,20 @@ class RestKind:
 
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
         routes: RouteTable[RestEndpoint] = RouteTable()
+        forwards: list[ForwardRoute] = []
         for each in mounted:
             for operation, plan in each.operations:
-                routes.add(operation.method, operation.path, RestEndpoint.compile(plan))
-        return PortPart(RestApp(routes, context.executor, context.settings.max_request_body))
+                if operation.forward is not None:
+                    trusted = frozenset(h.lower() for h in operation.forward.trusted_headers)
+                    forwards.append(ForwardRoute(operation.path, plan, trusted))
+                else:
+                    routes.add(operation.method, operation.path, RestEndpoint.compile(plan))
+        forwards.sort(key=lambda route: len(route.prefix), reverse=True)
+        return PortPart(RestApp(routes, context.executor, context.settings.max_request_body, tuple(forwards)))
 
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
         for operation, plan in mounted.operations:
-            yield RouteRow("rest", f"{operation.method} {operation.path}", plan)
+            if operation.forward is not None:
+                yield RouteRow("rest", f"* {operation.path}/** (forward)", plan)
+            else:
+                yield RouteRow("rest", f"{operation.method} {operation.path}", plan)

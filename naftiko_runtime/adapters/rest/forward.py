@@ -1,0 +1,125 @@
+"""``forward``: a REST prefix passed through to a consumed namespace untouched (CONTRACT D82).
+
+The rest of the path, the raw query and the body go as they came; of the caller's headers only
+the ``trustedHeaders`` go (never a hop-by-hop header or ``Host``; ``Cookie`` only when trusted),
+then the gateway's own: consumes-level ``value`` parameters and credentials, which a caller can
+never replace. The answer comes back with its hop-by-hop headers and (unless ``Cookie`` is
+trusted) its ``Set-Cookie`` dropped and the gateway's secrets redacted. The call goes through
+``core.upstream`` like any other: same pool, timeouts and body limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+import httpx
+
+from ...core.execution import Reply
+from ...core.plans import OperationPlan
+from ...core.problems import Problem
+from ...core.redaction import redact_bytes
+from ...core.requests import build_request
+from ...core.upstream import UpstreamClients
+
+NEVER_FORWARDED = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+"""Hop-by-hop headers (RFC 9110 7.6.1), ``Host`` and the length (recomputed): never passed either way."""
+SEPARATORS = re.compile(r"[/\\]")
+
+
+@dataclass(frozen=True)
+class ForwardRoute:
+    prefix: str
+    """The resource path before its trailing placeholder: ``/proxy`` for ``/proxy/{path}``."""
+    plan: OperationPlan
+    trusted: frozenset[str]
+    """Lower-case names of the caller's headers that may go upstream."""
+
+    def rest(self, path: str) -> str | None:
+        """The raw path below the prefix (``""`` or ``/...``), or ``None`` when outside it."""
+        if path == self.prefix or self.prefix == "":
+            return path[len(self.prefix) :]
+        if path.startswith(self.prefix + "/"):
+            return path[len(self.prefix) :]
+        return None
+
+
+def forward_prefix(path: str) -> str:
+    """``/proxy/{path}`` and ``/proxy/{{path}}`` forward everything below ``/proxy``."""
+    head, _, last = path.rstrip("/").rpartition("/")
+    return head if last.startswith("{") else path.rstrip("/")
+
+
+def _callers_query(query: bytes, gateway: httpx.QueryParams) -> str:
+    """The caller's raw query without the parameters the gateway sets (a query API key, D33)."""
+    text = query.decode("latin-1")
+    if not gateway or not text:
+        return text
+    return "&".join(pair for pair in text.split("&") if unquote(pair.partition("=")[0]) not in gateway)
+
+
+def _check_traversal(rest: str) -> None:
+    """D82: a dot segment, even percent-encoded or behind an encoded slash, could leave the
+    prefix once the upstream normalises the path: refused, whether or not it would."""
+    for segment in rest.split("/"):
+        if any(part in (".", "..") for part in SEPARATORS.split(unquote(segment))):
+            raise Problem(400, "a forwarded path may not contain '.' or '..' segments (D82)")
+
+
+async def forward(
+    route: ForwardRoute,
+    rest: str,
+    method: str,
+    query: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    clients: UpstreamClients,
+) -> Reply:
+    _check_traversal(rest)
+    calls = route.plan.calls
+    if not calls:
+        raise Problem(503, "forwarding is off in mock mode: no upstream is called (D81)")
+    call = calls[0]
+    gateway = build_request(call, {}, route.plan.lookup({}))
+    sent: list[tuple[str, str]] = []
+    for raw_name, raw_value in headers:
+        name = raw_name.decode("latin-1").lower()
+        described = name == "content-type" and body
+        if (name in route.trusted or described) and name not in NEVER_FORWARDED:
+            sent.append((name, raw_value.decode("latin-1")))
+    own = {name.lower() for name in gateway.headers}
+    sent = [(name, value) for name, value in sent if name not in own]
+    sent.extend(gateway.headers.multi_items())
+    url = call.base_uri.rstrip("/") + rest
+    queries = [q for q in (_callers_query(query, gateway.url.params), gateway.url.query.decode("latin-1")) if q]
+    if queries:
+        url += "?" + "&".join(queries)
+    response = await clients.send(call, httpx.Request(method, url, headers=sent, content=body or None))
+    forms = call.secret_forms
+    passed: list[tuple[str, str]] = []
+    for name, value in response.headers.multi_items():
+        lower = name.lower()
+        if lower in NEVER_FORWARDED or lower in ("content-type", "content-encoding"):
+            # The body was read decoded: its length and encoding are the gateway's to state.
+            continue
+        if lower == "set-cookie" and "cookie" not in route.trusted:
+            continue
+        passed.append((name, redact_bytes(value.encode(), forms).decode() if forms else value))
+    content = redact_bytes(response.body, forms) if forms else response.body
+    return Reply(response.status, content, response.headers.get("content-type"), tuple(passed), None)
