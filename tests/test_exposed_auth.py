@@ -339,3 +339,19 @@ def test_oauth2_introspection(tmp_path, upstream, auth_server):
         "opaque-revoked": 401,
         "a signed JWT": 401,
     }
+
+
+def test_skill_adapter_behind_authentication(tmp_path, upstream):
+    """The skill kind gets the same gate as every kind: its catalogue needs the key too."""
+    from test_skill_adapter import write
+
+    path = write(tmp_path, upstream.url)
+    text = path.read_text().replace(
+        "  - type: skill\n",
+        "  - type: skill\n    authentication: {type: apikey, key: X-Api-Key, value: '{{GATE_TOKEN}}'}\n",
+    )
+    path.write_text("binds: [{namespace: env, keys: {GATE_TOKEN: GATE_TOKEN}}]\n" + text)
+    with running_gateway([path], SECRETS) as gateway:
+        assert get(gateway, 9322, "/skills").status_code == 401
+        assert get(gateway, 9322, "/skills", headers={"X-Api-Key": "gate-secret"}).json()["count"] == 2
+        assert get(gateway, 9320, "/orders").status_code == 200, "the REST adapter has no authentication"
