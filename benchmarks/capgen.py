@@ -61,6 +61,22 @@ PROJECTING = """        outputParameters:
 )
 
 
+CONTROL = """  - type: control
+    port: {port}
+"""
+TRACED = """    observability:
+      exporters:
+        otlp: {{endpoint: "{upstream}/v1/traces"}}
+"""
+
+
+def observed(upstream: str, port: int, control_port: int, *, traced: bool) -> str:
+    """``single`` REST with a control adapter: Prometheus metrics on and, if ``traced``, every request
+    traced and its spans exported over OTLP (to the benchmark upstream, which accepts any POST)."""
+    control = CONTROL.format(port=control_port) + (TRACED.format(upstream=upstream) if traced else "")
+    return single(upstream, port, adapter="rest") + control
+
+
 def single(upstream: str, port: int, *, adapter: str, mapping: str = "pass") -> str:
     """One operation ``GET /items`` exposed as REST (``adapter="rest"``) or as the MCP tool ``list-items``."""
     outputs = PASSTHROUGH if mapping == "pass" else PROJECTING

@@ -460,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     startups: list[Startup] = []
     try:
-        ports = iter(free_ports(16))
+        ports = iter(free_ports(20))
         up_port = next(ports)
         upstream_url = f"http://127.0.0.1:{up_port}"
         upstream = Proc(
@@ -514,6 +514,22 @@ def main(argv: list[str] | None = None) -> int:
                 proc=Proc(f"naftiko-{key}", naftiko_argv([path]), work / f"{key}.log", env),
                 load=Load(f"http://127.0.0.1:{port}/items"),
                 check=check_json(f"http://127.0.0.1:{port}/items", predicate, label),
+            )
+
+        for key, label, traced in (
+            ("metrics", "3b. naftiko REST pass-through, Prometheus metrics", False),
+            ("observed", "3c. naftiko REST pass-through, metrics + traces (OTLP)", True),
+        ):
+            port = next(ports)
+            path = work / f"{key}.yaml"
+            path.write_text(capgen.observed(upstream_url, port, next(ports), traced=traced))
+            add(
+                key,
+                label,
+                reference="rest",
+                proc=Proc(f"naftiko-{key}", naftiko_argv([path]), work / f"{key}.log", env),
+                load=Load(f"http://127.0.0.1:{port}/items"),
+                check=check_json(f"http://127.0.0.1:{port}/items", lambda d: len(d["data"]) == 6, label),
             )
 
         port = next(ports)
@@ -787,6 +803,11 @@ def goals(rows: dict[str, Row], startups: list[Startup], plan: Plan) -> list[tup
             verdict(None if value is None else value >= 1 / 2.2),
         )
     )
+    for key, text in (("metrics", "metrics"), ("observed", "metrics + traces")):
+        value = ratio(key)
+        results.append(
+            (f"{text} cost < 10% of REST (>= 0.9x): {fmt(value)}", verdict(None if value is None else value >= 0.9))
+        )
     value = ratio("workers2")
     results.append((f"--workers 2 >= 1.6x one worker: {fmt(value)}", verdict(None if value is None else value >= 1.6)))
     return results

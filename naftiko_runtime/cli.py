@@ -20,7 +20,7 @@ from .serving.loading import Loaded, load
 from .serving.reloading import FileSet
 from .serving.server import PortUnavailable, serve
 from .serving.stdio import serve_stdio
-from .settings import BASE_URI_ENV_PREFIX, DEFAULTS, LOG_LEVELS, TRANSPORTS, Settings
+from .settings import BASE_URI_ENV_PREFIX, DEFAULTS, LOG_FORMATS, LOG_LEVELS, TRANSPORTS, Settings
 from .version import __version__
 
 
@@ -151,6 +151,11 @@ def _add_serving_options(serve: argparse.ArgumentParser) -> None:
         "so any worker serves it",
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, help=f"(default {DEFAULTS.log_level})")
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help=f"json: one object per line, with a line per answered request (default {DEFAULTS.log_format})",
+    )
     _add_edge_options(serve)
 
 
@@ -338,7 +343,7 @@ def _report_loading(loaded: Loaded, settings: Settings) -> bool:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     files = FileSet(args.files, settings)
     loaded = files()
     if not _report_loading(loaded, settings):

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 DEFAULT_HOST = "127.0.0.1"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 BASE_URI_ENV_PREFIX = "NAFTIKO_BASE_URI_"
+OAUTH_CLIENT_ENV = ("NAFTIKO_OAUTH_CLIENT_ID", "NAFTIKO_OAUTH_CLIENT_SECRET")
+"""The gateway's own OAuth client, for ``tokenValidation: introspection`` (D91: not in the file)."""
 TRANSPORTS = ("aiohttp", "httpx")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 
 
 def is_loopback(host: str) -> bool:
@@ -66,6 +69,9 @@ class Settings:
     workers: int = 1
     """Worker processes sharing the ports; MCP is stateless, so any worker serves any request."""
     log_level: str = "INFO"
+    log_format: str = "text"
+    """``json``: one JSON object per line, and one line per answered exposed request (adapter,
+    operation, status, duration, trace id)."""
     max_request_line: int = 8 * 1024
     """Bytes of ``METHOD target HTTP/1.1`` a caller may send (414 beyond; nginx's default buffer)."""
     max_header_size: int = 8 * 1024
@@ -94,6 +100,18 @@ class Settings:
     """A batch is applied after this long even while changes keep coming (issue 14: within 1 s)."""
     docs: bool = True
     """Every REST port serves ``/openapi.json`` and ``/docs`` (the API for people, Swagger UI)."""
+    token_leeway: int = 30
+    """Seconds of clock skew allowed on an exposed oauth2 token's ``exp`` and ``nbf``."""
+    jwks_max_age: float = 300.0
+    """Seconds an authorization server's key set is used before it is fetched again."""
+    jwks_min_refresh: float = 10.0
+    """Seconds between fetches when a token names an unknown ``kid``: a flood of forged key ids
+    cannot make the gateway hammer the authorization server."""
+
+    def oauth_client(self, environ: Mapping[str, str]) -> tuple[str, str] | None:
+        """The client id and secret that token introspection authenticates with, if both are set."""
+        client_id, secret = (environ.get(name) for name in OAUTH_CLIENT_ENV)
+        return (client_id, secret) if client_id and secret else None
 
     def base_uri_for(self, namespace: str, environ: Mapping[str, str] | None = None) -> str | None:
         if namespace in self.base_uris:

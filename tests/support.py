@@ -122,8 +122,11 @@ class Gateway:
 
 
 @contextmanager
-def running_gateway(files: list[Path], environ: dict[str, str] | None = None, **settings: Any) -> Iterator[Gateway]:
-    """Load ``files`` and serve them in a background thread, on ports moved by a free offset."""
+def running_gateway(
+    files: list[Path], environ: dict[str, str] | None = None, *, reloadable: bool = False, **settings: Any
+) -> Iterator[Gateway]:
+    """Load ``files`` and serve them in a background thread, on ports moved by a free offset;
+    ``reloadable``: ``Runtime.reload`` loads them again (as SIGHUP and the control adapter do)."""
     for _ in range(20):
         config = Settings(port_offset=random.randrange(10000, 40000), **settings)
         loaded = load(files, config, environ if environ is not None else {})
@@ -136,7 +139,8 @@ def running_gateway(files: list[Path], environ: dict[str, str] | None = None, **
             continue
     else:
         raise RuntimeError("no free port offset")
-    runtime = Runtime(listeners, config, sockets)
+    reloader = (lambda: load(files, config, environ if environ is not None else {})) if reloadable else None
+    runtime = Runtime(listeners, config, sockets, reloader)
     thread = threading.Thread(target=lambda: asyncio.run(runtime.serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

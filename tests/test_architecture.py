@@ -28,7 +28,7 @@ LAYERS = (
     ("cli", "__main__"),
 )
 """Lowest first. A module's layer is that of its first name below the package."""
-INDEPENDENT = ("adapters.rest", "adapters.mcp")
+INDEPENDENT = ("adapters.rest", "adapters.mcp", "adapters.control")
 """Adapter kinds that must not import one another: a kind is one folder plus a registry entry."""
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from starlette.types import ASGIApp
 
@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import DocPath, Finding
 from ..spec.model import Exposed, ExposedAdapter
+from .auth.gates import Gate
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Mounted:
     siblings: Mapping[str, Mounted] = field(default_factory=dict)
     """Every adapter of the same file by namespace (itself included, their own ``siblings``
     empty): what a kind that describes other adapters (skill ``from``) reads, never imports."""
+    gate: Gate | None = None
+    """What a caller must present (D90), compiled from ``adapter.authentication``; ``None``: open."""
 
     def plan(self, exposed: Exposed) -> OperationPlan:
         return self.plans[exposed.key]
@@ -61,12 +64,33 @@ class Mounted:
         return [(exposed, self.plans[exposed.key]) for exposed in self.adapter.operations]
 
 
+class RuntimeControl(Protocol):
+    """What the serving layer lets a management adapter (``control``) see and do."""
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether to route traffic here, and why not (D92)."""
+
+    def info(self) -> dict[str, Any]:
+        """The served files, adapters and ports (no secrets)."""
+
+    async def reload(self) -> tuple[bool, list[str]]:
+        """Reload the served files in place; whether it did, and the diagnostics."""
+
+    async def validate(self) -> tuple[bool, list[str]]:
+        """Load the served files again without serving them."""
+
+    def metrics(self) -> tuple[bytes, str] | None:
+        """The Prometheus exposition and its content type; ``None`` when metrics are off."""
+
+
 @dataclass(frozen=True)
 class MountContext:
-    """What a kind's handler gets from the server: the shared executor and the settings."""
+    """What a kind's handler gets from the server: the shared executor, the settings and, for the
+    management plane, the runtime's controls."""
 
     executor: Executor
     settings: Settings
+    control: RuntimeControl | None = None
 
 
 @dataclass(frozen=True)

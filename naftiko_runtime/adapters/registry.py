@@ -7,11 +7,12 @@ entry here; the loader, the listeners, the server and ``naftiko routes`` find it
 from __future__ import annotations
 
 from .base import AdapterKind
+from .control.kind import ControlKind
 from .mcp.kind import McpKind
 from .rest.kind import RestKind
 from .skill.kind import SkillKind
 
-KINDS: dict[str, AdapterKind] = {kind.type: kind for kind in (RestKind(), McpKind(), SkillKind())}
+KINDS: dict[str, AdapterKind] = {kind.type: kind for kind in (RestKind(), McpKind(), SkillKind(), ControlKind())}
 
 
 def reference_roots() -> frozenset[str]:

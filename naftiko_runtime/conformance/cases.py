@@ -34,8 +34,21 @@ CASE_KEYS = {
     "note",
 }
 STEP_KEYS = {"request", "mcp", "upstream", "expect", "note"}
-REQUEST_KEYS = {"method", "path", "port", "query", "headers", "json", "text", "form", "bytes", "base64"}
-MCP_KEYS = {"method", "params", "id", "notification", "namespace", "path", "port", "headers", "raw"}
+REQUEST_KEYS = {
+    "method",
+    "path",
+    "port",
+    "query",
+    "headers",
+    "json",
+    "text",
+    "form",
+    "bytes",
+    "base64",
+    "token",
+    "digest",
+}
+MCP_KEYS = {"method", "params", "id", "notification", "namespace", "path", "port", "headers", "raw", "token"}
 EXPECT_KEYS = {
     "status",
     "headers",
@@ -264,6 +277,9 @@ def prepare(case: Case, directory: Path, stub_url: str | None, port_for: Callabl
                 if isinstance(base, str) and base.startswith(("http://", "https://")) and "{{" not in base:
                     consumed["baseUri"] = stub_url + urlsplit(base).path
             for exposed in capability.get("exposes") or []:
+                auth = exposed.get("authentication") if isinstance(exposed, dict) else None
+                if isinstance(auth, dict) and auth.get("authorizationServerUri") == "{stub}":
+                    auth["authorizationServerUri"] = stub_url  # the stub is the authorization server
                 if not isinstance(exposed, dict) or not isinstance(exposed.get("port"), int):
                     continue
                 original = exposed["port"]

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from . import tokens
 from .cases import Case, CaseError, Prepared, prepare, substitute, validate_case_shape, write_files
 from .drivers import ServeFailed, free_port
 from .match import base64_body, check_body, compare, compare_headers, show
@@ -198,6 +199,10 @@ def _run_step(
         elif "bytes" in spec:
             kwargs["content"] = b"x" * int(spec["bytes"])
             kwargs["headers"].setdefault("Content-Type", "application/json")
+        if "token" in spec:
+            kwargs["headers"]["Authorization"] = "Bearer " + tokens.token(spec["token"], stub.url)
+        if "digest" in spec:
+            kwargs["auth"] = httpx.DigestAuth(str(spec["digest"]["username"]), str(spec["digest"]["password"]))
         url = _url(prepared, spec.get("port"), prepared.default_rest_port, spec.get("path", "/"))
         label = f"{str(spec.get('method', 'GET')).upper()} {spec.get('path', '/')}"
         response = _send(client, str(spec.get("method", "GET")).upper(), url, kwargs)
@@ -212,6 +217,8 @@ def _run_step(
         path = spec.get("path") or ("/mcp/" + spec["namespace"] if spec.get("namespace") else "/mcp")
         headers = dict(MCP_HEADERS)
         headers.update({str(k): str(v) for k, v in (spec.get("headers") or {}).items()})
+        if "token" in spec:
+            headers["Authorization"] = "Bearer " + tokens.token(spec["token"], stub.url)
         content = spec["raw"].encode() if "raw" in spec else json.dumps(message).encode()
         url = _url(prepared, spec.get("port"), prepared.default_mcp_port, path)
         label = f"MCP {message['method']}"

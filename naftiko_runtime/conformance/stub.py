@@ -34,6 +34,7 @@ from .match import (
     pairs_to_mapping,
     show,
 )
+from .tokens import authorization_server
 
 MATCH_KEYS = {
     "method",
@@ -143,6 +144,10 @@ class StubUpstream:
                 else:
                     body = b""
                 request = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                document = authorization_server(request.path, stub.url) if self.command == "GET" else None
+                if document is not None:  # the stub as an authorization server: never an exchange
+                    stub._send(self, 200, {"Content-Type": "application/json"}, json.dumps(document).encode())
+                    return
                 stub.answer(self, request)
 
             def _read_chunked(self) -> bytes:

@@ -33,7 +33,7 @@ class Credentials:
 NONE = Credentials()
 
 
-def _render(template: str | None, binds: BindValues) -> str | None:
+def render_secret(template: str | None, binds: BindValues) -> str | None:
     """A secret rendered from bind variables only; ``None`` when any variable is unset."""
     if template is None:
         return None
@@ -56,7 +56,7 @@ def compile_credentials(auth: Authentication | None, binds: BindValues) -> Crede
     if auth.type == "apikey":
         key = auth.key or ""
         names = frozenset({key.lower()}) if auth.placement == "header" else frozenset()
-        value = _render(auth.value, binds)
+        value = render_secret(auth.value, binds)
         if value is None:
             return Credentials(header_names=names)
         if auth.placement == "query":
@@ -64,13 +64,13 @@ def compile_credentials(auth: Authentication | None, binds: BindValues) -> Crede
         return Credentials(headers=((key, value),), header_names=names, secrets=(value,))
     names = frozenset({"authorization"})
     if auth.type == "bearer":
-        token = _render(auth.token, binds)
+        token = render_secret(auth.token, binds)
         return (
             Credentials(headers=(("Authorization", f"Bearer {token}"),), header_names=names, secrets=(token,))
             if token
             else Credentials(header_names=names)
         )
-    username, password = _render(auth.username, binds), _render(auth.password, binds)
+    username, password = render_secret(auth.username, binds), render_secret(auth.password, binds)
     if username is None or password is None:
         return Credentials(header_names=names)
     secrets = tuple(s for s in (password,) if s)

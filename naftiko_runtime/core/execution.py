@@ -19,8 +19,11 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from ..spec.expressions import Lookup
 from .codecs import DecodeError
+from .observe import Observer
 from .plans import CallStep, OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
 from .redaction import redact_bytes, redact_stream
@@ -80,10 +83,42 @@ def _redacted(call: UpstreamCall, response: UpstreamResponse) -> tuple[bytes, tu
 
 
 class Executor:
-    def __init__(self, clients: UpstreamClients):
+    def __init__(self, clients: UpstreamClients, observer: Observer | None = None):
         self.clients = clients
+        self.observer = observer
+        """Metrics and traces (``core.observe``); ``None`` when nothing observes."""
 
     async def execute(self, plan: OperationPlan, inputs: Mapping[str, Any]) -> Reply:
+        if self.observer is None:
+            return await self._execute(plan, inputs)
+        observation = self.observer.request(plan)
+        status = 500
+        try:
+            reply = await self._execute(plan, inputs)
+            status = reply.status
+            return reply
+        except Problem as exc:
+            status = exc.status
+            raise
+        finally:
+            observation.finish(status)
+
+    async def _send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
+        if self.observer is None:
+            return await self.clients.send(call, request)
+        observation = self.observer.upstream(call, request)
+        status = 500
+        try:
+            response = await self.clients.send(call, request)
+            status = response.status
+            return response
+        except Problem as exc:
+            status = exc.status
+            raise
+        finally:
+            observation.finish(status)
+
+    async def _execute(self, plan: OperationPlan, inputs: Mapping[str, Any]) -> Reply:
         """Simple mode: one step whose decoded answer the outputs map (D45); orchestrated and
         mock plans go through ``_orchestrate``."""
         lookup = plan.lookup(inputs)
@@ -94,7 +129,7 @@ class Executor:
         call = step.call
         if call.binary is not None:
             return await self._binary(plan, call, inputs, lookup)
-        response = await self.clients.send(call, build_request(call, inputs, lookup))
+        response = await self._send(call, build_request(call, inputs, lookup))
         body, headers = _redacted(call, response)
         content_type = response.headers.get("content-type")
         if not 200 <= response.status < 300 or not body:
@@ -178,7 +213,7 @@ class Executor:
         call = step.call
         request = build_request(call, inputs, lookup, results)
         try:
-            response = await self.clients.send(call, request)
+            response = await self._send(call, request)
         except Problem as problem:
             log.info("chain %s step %s: %s %s failed: %s", chain, step.name, call.method, call.label, problem)
             raise Problem(problem.status, f"step '{step.name}': {problem.detail}", headers=problem.headers) from problem

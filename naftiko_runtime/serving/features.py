@@ -12,6 +12,7 @@ CORE_FEATURES = frozenset(
         "binds",  # D10-D13: environment and file binds, templates
         "simple",  # call + with + mapped outputs
         "auth.consumed",  # basic, digest, bearer, apikey on consumed APIs
+        "auth.exposed",  # D90: bearer, apikey, basic, digest, oauth2 (JWT + JWKS) on exposed adapters
         "bodies",  # operation-level body: json, text, xml, sparql, formUrlEncoded
         "bodies.multipart",  # multipartForm bodies: fields and files
         "formats.xml",  # outputRawFormat decoders (core/formats), besides json

@@ -17,6 +17,7 @@ from ..adapters.registry import KINDS
 from ..core.plans import OperationPlan
 from ..settings import DEFAULT_HOST, Settings
 from ..spec.diagnostics import Diagnostic, DocPath, Finding
+from ..spec.model import ExposedAdapter
 from ..spec.source import SourceDocument
 
 
@@ -92,6 +93,8 @@ class ListenerSet:
                         f"this adapter asks for {self.address(adapter.address)}",
                     )
                 )
+            problems += self._gate_conflicts(adapter, port, mounted)
+            problems += self._management_conflicts(adapter, port, mounted)
             for claim in KINDS[adapter.kind].claims(adapter, port):
                 claimed.setdefault(port, []).append(Claimed(claim, Place(source, claim.at)))
         for port, claims in claimed.items():
@@ -103,6 +106,45 @@ class ListenerSet:
         for port, claims in claimed.items():
             for entry in claims:
                 self.listeners[port].claimed.setdefault(entry.claim.key, entry)
+        return []
+
+    def _gate_conflicts(self, adapter: ExposedAdapter, port: int, mounted: Sequence[Mounted]) -> list[Finding]:
+        """D90: adapters of one kind on one port share a handler, so they must ask for the same
+        credentials; otherwise one adapter's callers could reach the other's operations."""
+        listener = self.listeners.get(port)
+        others = [m.adapter for m in mounted if m.adapter.port is not None and m.adapter is not adapter]
+        others += [m.adapter for m in (listener.mounted.get(adapter.kind, []) if listener else [])]
+        policy = adapter.authentication.policy if adapter.authentication else None
+        for other in others:
+            if other.kind != adapter.kind or other.port is None or other.port + self.settings.port_offset != port:
+                continue
+            if (other.authentication.policy if other.authentication else None) != policy:
+                return [
+                    Finding.error(
+                        adapter.at,
+                        f"the {adapter.kind} adapter '{adapter.namespace}' on port {port} must declare the same "
+                        f"authentication as the {other.kind} adapter '{other.namespace}' sharing that port (D90)",
+                    )
+                ]
+        return []
+
+    def _management_conflicts(self, adapter: ExposedAdapter, port: int, mounted: Sequence[Mounted]) -> list[Finding]:
+        """A ``control`` adapter has its port to itself: the management plane is never reachable
+        through a business port, nor a business adapter through the management one."""
+        listener = self.listeners.get(port)
+        kinds = {
+            m.adapter.kind
+            for m in mounted
+            if m.adapter.port is not None and m.adapter.port + self.settings.port_offset == port
+        }
+        kinds |= set(listener.mounted) if listener else set()
+        if "control" in kinds and len(kinds) > 1 and adapter.kind == "control":
+            others = ", ".join(sorted(kinds - {"control"}))
+            return [Finding.error(adapter.at, f"the control adapter cannot share port {port} with a {others} adapter")]
+        if adapter.kind != "control" and listener is not None and "control" in listener.mounted:
+            return [
+                Finding.error(adapter.at, f"port {port} is a control port; a {adapter.kind} adapter cannot share it")
+            ]
         return []
 
     def _conflicts(self, port: int, claims: list[Claimed]) -> list[Finding]:

@@ -15,6 +15,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..adapters.auth.compile import compile_gate
+from ..adapters.auth.gates import Gate
+from ..adapters.auth.oauth2 import OAuth2Gate
 from ..adapters.base import Mounted, SiblingChecking
 from ..adapters.registry import KINDS, reference_roots
 from ..core.plans import OperationPlan, PlanCompiler
@@ -38,14 +41,24 @@ class LoadedCapability:
     binds: BindValues
     plans: dict[str, dict[str, OperationPlan]]
     """By adapter namespace, then by ``Exposed.key`` (tool name, ``METHOD /path``)."""
+    gates: dict[str, Gate] = field(default_factory=dict)
+    """By adapter namespace: the adapters that declare exposed ``authentication`` (D90)."""
 
     def mounted(self) -> list[Mounted]:
-        return mounted_adapters(self.capability, self.plans)
+        return mounted_adapters(self.capability, self.plans, self.gates)
 
 
-def mounted_adapters(capability: Capability, plans: Mapping[str, Mapping[str, OperationPlan]]) -> list[Mounted]:
-    """Each adapter with its plans, and every adapter of the file as its ``siblings``."""
-    bare = [Mounted(adapter, plans.get(adapter.namespace, {})) for adapter in capability.adapters]
+def mounted_adapters(
+    capability: Capability,
+    plans: Mapping[str, Mapping[str, OperationPlan]],
+    gates: Mapping[str, Gate] | None = None,
+) -> list[Mounted]:
+    """Each adapter with its plans and gate (D90), and every adapter of the file as its ``siblings``."""
+    gates = gates or {}
+    bare = [
+        Mounted(adapter, plans.get(adapter.namespace, {}), gate=gates.get(adapter.namespace))
+        for adapter in capability.adapters
+    ]
     siblings = {each.adapter.namespace: each for each in bare}
     return [replace(each, siblings=siblings) for each in bare]
 
@@ -125,6 +138,7 @@ def load_source(
     findings = list(builder.findings)
     binds = BindValues()
     plans: dict[str, dict[str, OperationPlan]] = {}
+    gates: dict[str, Gate] = {}
     if capability is not None:
         binds, bind_findings = resolve_binds(capability.binds, source.path.resolve().parent, environ)
         findings += bind_findings
@@ -144,6 +158,11 @@ def load_source(
         compiler.compile_consumed()
         for adapter in capability.adapters:
             own = plans.setdefault(adapter.namespace, {})
+            if adapter.authentication is not None:
+                gate, gate_findings = compile_gate(adapter.authentication, binds, settings, environ)
+                findings += gate_findings
+                if gate is not None:
+                    gates[adapter.namespace] = gate
             for exposed in adapter.operations:
                 if (plan := compiler.compile(exposed)) is not None:
                     own[exposed.key] = plan
@@ -160,7 +179,7 @@ def load_source(
         {source.diagnostic(f) for f in findings}, key=lambda d: (d.line, d.column, d.severity.value, d.message)
     )
     if capability is not None and not report.errors:
-        report.loaded = LoadedCapability(source, capability, binds, plans)
+        report.loaded = LoadedCapability(source, capability, binds, plans, gates)
     return report
 
 
@@ -181,7 +200,10 @@ class Loaded:
 
     @property
     def secrets(self) -> list[str]:
-        return [s for report in self.reports if report.loaded for s in report.loaded.binds.secrets()]
+        """Bind values, and the OAuth client secret when a gate introspects: scrubbed from logs."""
+        found = [s for report in self.reports if report.loaded for s in report.loaded.binds.secrets()]
+        gates = [g for report in self.reports if report.loaded for g in report.loaded.gates.values()]
+        return found + [g.client[1] for g in gates if isinstance(g, OAuth2Gate) and g.client]
 
 
 CAPABILITY_SUFFIXES = (".yml", ".yaml")

@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import orjson
 
 from ..core.redaction import longest_first, redact_text
 
@@ -33,9 +36,33 @@ class SecretFilter(logging.Filter):
 SECRETS = SecretFilter()
 
 
-def configure(level: str) -> None:
+REQUEST_FIELDS = ("adapter", "operation", "status", "duration_ms", "trace_id")
+"""What a request's log line carries (``extra=``), as top-level keys of its JSON object."""
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line. It formats records the ``SecretFilter`` has already scrubbed:
+    the message and the exception text; request fields hold no secret (names, status, times)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, object] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        document.update((name, getattr(record, name)) for name in REQUEST_FIELDS if hasattr(record, name))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            document["exception"] = record.exc_text
+        return orjson.dumps(document, default=str).decode()
+
+
+def configure(level: str, log_format: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JsonFormatter() if log_format == "json" else text)
     handler.addFilter(SECRETS)
     root = logging.getLogger()
     root.handlers[:] = [handler]

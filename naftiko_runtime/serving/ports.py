@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.asgi import send_problem
-from ..adapters.base import MountContext, PortPart
+from ..adapters.auth.mounting import guarded, protected_resource_parts
+from ..adapters.base import MountContext, PortPart, RuntimeControl
 from ..adapters.registry import KINDS
 from ..core.execution import Executor
 from ..core.problems import Problem
@@ -34,10 +35,14 @@ async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:
     await send_problem(send, Problem(404, f"nothing is exposed at {scope['path']}"), scope["path"])
 
 
-def mount_parts(listener: Listener, executor: Executor, settings: Settings) -> list[PortPart]:
-    """Every kind's handler for its adapters on one port."""
-    context = MountContext(executor, settings)
-    return [KINDS[kind].mount(mounted, context) for kind, mounted in listener.mounted.items()]
+def mount_parts(
+    listener: Listener, executor: Executor, settings: Settings, control: RuntimeControl | None = None
+) -> list[PortPart]:
+    """Every kind's handler for its adapters on one port, behind their authentication (D90)."""
+    context = MountContext(executor, settings, control)
+    parts = [guarded(KINDS[kind].mount(mounted, context), mounted) for kind, mounted in listener.mounted.items()]
+    every = [m for mounted in listener.mounted.values() for m in mounted]
+    return parts + protected_resource_parts(every)
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,10 @@ async def _enter(stack: contextlib.AsyncExitStack, parts: Sequence[PortPart]) ->
             await stack.enter_async_context(part.lifespan())
 
 
-def build_app(listener: Listener, executor: Executor, settings: Settings) -> tuple[ASGIApp, PortApp]:
+def build_app(
+    listener: Listener, executor: Executor, settings: Settings, control: RuntimeControl | None = None
+) -> tuple[ASGIApp, PortApp]:
     """The app a server runs for one port, and the ``PortApp`` inside it that a reload replaces."""
-    port_app = PortApp(mount_parts(listener, executor, settings), drain_seconds=settings.total_timeout + 1)
+    parts = mount_parts(listener, executor, settings, control)
+    port_app = PortApp(parts, drain_seconds=settings.total_timeout + 1)
     return OriginGuard(port_app, OriginPolicy.for_listener(listener.host, settings)), port_app

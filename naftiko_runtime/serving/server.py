@@ -26,11 +26,13 @@ from ..core.execution import Executor
 from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
 from . import logs
+from .control import OFF, Controls, observability_of
 from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol
 from .listeners import Listener, ListenerSet
 from .loading import Loaded
 from .ports import PortApp, build_app, mount_parts
 from .reloading import Watcher
+from .telemetry import Telemetry
 
 log = logging.getLogger("naftiko")
 GRACEFUL_SHUTDOWN_SECONDS = 30
@@ -109,15 +111,26 @@ class Runtime:
         self.watched = watched
         """Files and folders whose changes reload this runtime (``--watch``); none when empty."""
         self.clients = UpstreamClients(settings)
-        self.executor = Executor(self.clients)
-        apps = [build_app(listener, self.executor, settings) for listener in listeners]
+        observability, request_log = observability_of(listeners), settings.log_format == "json"
+        observed = observability is not None or request_log
+        self.telemetry = Telemetry(observability or OFF, request_log) if observed else None
+        self.executor = Executor(self.clients, self.telemetry)
+        self.controls = Controls(self, self.telemetry)
+        self.last_reload: list[str] = []
+        """The diagnostics of the last reload, for the control adapter's answer."""
+        apps = [build_app(listener, self.executor, settings, self.controls) for listener in listeners]
         self.ports: dict[int, PortApp] = {
             listener.port: port_app for listener, (_, port_app) in zip(listeners, apps, strict=True)
         }
         gauge = ConnectionGauge()
-        self.servers = [_Server(_config(app, settings, gauge)) for app, _ in apps]
+        continuing = self.telemetry.continuing if self.telemetry else (lambda app: app)
+        self.servers = [_Server(_config(continuing(app), settings, gauge)) for app, _ in apps]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reloading = asyncio.Lock()
+
+    @property
+    def reloading(self) -> bool:
+        return self._reloading.locked()
 
     @property
     def started(self) -> bool:
@@ -147,6 +160,7 @@ class Runtime:
             return False
         async with self._reloading:
             loaded = await asyncio.to_thread(self.reloader)
+            self.last_reload = [str(d) for d in loaded.diagnostics]
             for diagnostic in loaded.diagnostics:
                 log.warning("reload: %s", diagnostic)
             if loaded.rejected and not self.settings.keep_going:
@@ -169,7 +183,7 @@ class Runtime:
             logs.SECRETS.add(loaded.secrets)
             self._open_clients(list(listeners.values()))
             for port, port_app in self.ports.items():
-                await port_app.replace(mount_parts(listeners[port], self.executor, self.settings))
+                await port_app.replace(mount_parts(listeners[port], self.executor, self.settings, self.controls))
             self.listeners = [listeners[listener.port] for listener in self.listeners]
             log.info("reloaded %d files", len(loaded.reports) - len(loaded.rejected))
             return True
@@ -223,10 +237,11 @@ def _log_failure(task: asyncio.Future[bool]) -> None:
 
 
 def warn_exposed(listeners: list[Listener]) -> None:
-    """D34: exposing beyond loopback is deliberate, and it is said out loud. Exposed adapters have no
-    authentication yet, so whoever reaches the port calls every operation with the gateway's keys."""
+    """D34: exposing beyond loopback is deliberate, and it is said out loud when an adapter on the
+    port has no exposed authentication: whoever reaches it calls its operations with the gateway's keys."""
     for listener in listeners:
-        if not is_loopback(listener.host):
+        open_adapters = [m for mounted in listener.mounted.values() for m in mounted if m.gate is None]
+        if not is_loopback(listener.host) and open_adapters:
             log.warning(
                 "listening on %s:%d, which is not a loopback address, and no adapter on it has exposed "
                 "authentication: anyone who can reach this port can call every operation with the "

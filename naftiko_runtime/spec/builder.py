@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,12 +24,14 @@ from .model import (
     Consumes,
     Exposed,
     ExposedAdapter,
+    OAuth2,
     OutputParameter,
     Parameter,
 )
 from .schema import VERSIONS
 
 CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
+EXPOSED_AUTH_TYPES = (*CONSUMED_AUTH_TYPES, "oauth2")
 SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
 
@@ -270,18 +273,18 @@ class ModelBuilder:
     def authentication(self, node: Any, at: DocPath, *, exposed: bool) -> Authentication | None:
         if node is None:
             return None
-        if exposed:
-            self.error(at, f"exposed authentication {NOT_YET}")
-            return None
         node = self.mapping(node, at, "'authentication'")
         kind = node.get("type")
-        if kind not in CONSUMED_AUTH_TYPES:
+        allowed = EXPOSED_AUTH_TYPES if exposed else CONSUMED_AUTH_TYPES
+        if kind not in allowed:
+            side = "an exposed adapter" if exposed else "a consumed API"
             self.error(
                 at + ("type",),
-                f"unknown authentication type '{kind}' for a consumed API; "
-                f"expected one of {', '.join(CONSUMED_AUTH_TYPES)}",
+                f"unknown authentication type '{kind}' for {side}; expected one of {', '.join(allowed)}",
             )
             return None
+        if kind == "oauth2":
+            return Authentication(kind, oauth2=self.oauth2(node, at), at=at)
         fields = {k: self.text(node, k, at) for k in ("username", "password", "token", "key", "value", "placement")}
         needed = {
             "basic": ("username", "password"),
@@ -295,7 +298,22 @@ class ModelBuilder:
         placement = fields.pop("placement") or "header"
         if placement not in ("header", "query"):
             self.error(at + ("placement",), f"apikey placement must be 'header' or 'query', got '{placement}'")
-        return Authentication(kind, placement=placement, at=at, **fields)
+        user, password, token, name, value = (fields[k] for k in ("username", "password", "token", "key", "value"))
+        return Authentication(kind, user, password, token, name, value, placement, at=at)
+
+    def oauth2(self, node: dict[str, Any], at: DocPath) -> OAuth2:
+        """An exposed resource server: whose tokens (issuer), for whom (audience), with what scopes."""
+        issuer = self.text(node, "authorizationServerUri", at, required=True) or ""
+        resource, audience = self.text(node, "resource", at), self.text(node, "audience", at)
+        if resource is None and audience is None:
+            self.error(at, "oauth2 authentication needs 'resource' (or 'audience') to check a token's audience")
+        validation = self.text(node, "tokenValidation", at) or "jwks"
+        if validation not in ("jwks", "introspection"):
+            self.error(
+                at + ("tokenValidation",), f"oauth2 tokenValidation must be jwks or introspection, got '{validation}'"
+            )
+        scopes = tuple(str(s) for s in self.sequence(node.get("scopes"), at + ("scopes",), "'scopes'"))
+        return OAuth2(issuer, resource, audience, scopes, validation)
 
     # -- exposed side ---------------------------------------------------------------------
 
@@ -312,8 +330,9 @@ class ModelBuilder:
                     f"unknown adapter type '{kind}': expected {' or '.join(sorted(self.adapter_parsers))}",
                 )
             return None
-        self.authentication(node.get("authentication"), at + ("authentication",), exposed=True)
-        return parse(self, node, at)
+        auth = self.authentication(node.get("authentication"), at + ("authentication",), exposed=True)
+        adapter = parse(self, node, at)
+        return replace(adapter, authentication=auth) if adapter is not None and auth is not None else adapter
 
     def port(self, node: dict[str, Any], at: DocPath) -> int | None:
         """The adapter's ``port``, or ``None`` (reported) when it is not a valid TCP port."""

@@ -7,7 +7,7 @@ Values are already validated by the loader: code past this point never re-checks
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,25 @@ class Authentication:
     key: str | None = None
     value: str | None = None
     placement: str = "header"
+    oauth2: OAuth2 | None = None
+    """Only for ``type: oauth2``, which only an exposed adapter may declare."""
     at: DocPath = ()
+
+    @property
+    def policy(self) -> Authentication:
+        """The block without its position: two adapters sharing a port compare by this."""
+        return replace(self, at=())
+
+
+@dataclass(frozen=True)
+class OAuth2:
+    """An exposed ``oauth2`` block: this adapter is an OAuth 2.1 resource server."""
+
+    authorization_server: str
+    resource: str | None
+    audience: str | None
+    scopes: tuple[str, ...] = ()
+    token_validation: str = "jwks"
 
 
 @dataclass(frozen=True)
@@ -211,6 +229,8 @@ class ExposedAdapter:
     operations: tuple[Exposed, ...]
     """What the adapter exposes that calls upstream (REST operations, MCP tools): each gets a plan."""
     at: DocPath = ()
+    authentication: Authentication | None = field(default=None, kw_only=True)
+    """The exposed ``authentication``: what a caller must present (D90); set by the builder."""
 
 
 @dataclass(frozen=True)

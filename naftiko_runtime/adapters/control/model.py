@@ -1,0 +1,78 @@
+"""The ``control`` entry as the runtime acts on it: which endpoint groups are on, and observability."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...spec.builder import ModelBuilder
+from ...spec.diagnostics import DocPath
+from ...spec.model import ExposedAdapter
+
+
+@dataclass(frozen=True)
+class Management:
+    """``management``: the schema's defaults (health on; info, validate, reload, logs off)."""
+
+    health: bool = True
+    info: bool = False
+    validate: bool = False
+    reload: bool = False
+    logs: bool = False
+
+
+@dataclass(frozen=True)
+class Observability:
+    """``observability``: Prometheus ``/metrics`` (on by default) and traces (sampled, exported by
+    OTLP only when ``exporters.otlp`` names an endpoint)."""
+
+    enabled: bool = True
+    metrics: bool = True
+    sampling: float = 1.0
+    otlp_endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class ControlAdapter(ExposedAdapter):
+    management: Management = field(default_factory=Management)
+    observability: Observability = field(default_factory=Observability)
+
+
+def _flag(builder: ModelBuilder, node: dict[str, Any], key: str, at: DocPath, default: bool) -> bool:
+    value = node.get(key, default)
+    if isinstance(value, dict):  # ``logs`` in advanced mode: level control is what is served
+        return bool(value.get("level-control", True))
+    if not isinstance(value, bool):
+        builder.error(at + (key,), f"'{key}' must be true or false")
+        return default
+    return value
+
+
+def parse_management(builder: ModelBuilder, node: Any, at: DocPath) -> Management:
+    node = builder.mapping(node, at, "'management'")
+    builder.refuse(node, "scripting", at, "scripting governance")
+    defaults = Management()
+    flags = {key: _flag(builder, node, key, at, getattr(defaults, key)) for key in Management.__dataclass_fields__}
+    return Management(**flags)
+
+
+def parse_observability(builder: ModelBuilder, node: Any, at: DocPath) -> Observability:
+    node = builder.mapping(node, at, "'observability'")
+    metrics = builder.mapping(node.get("metrics"), at + ("metrics",), "'metrics'")
+    local = builder.mapping(metrics.get("local"), at + ("metrics", "local"), "'local'")
+    traces = builder.mapping(node.get("traces"), at + ("traces",), "'traces'")
+    propagation = traces.get("propagation", "w3c")
+    if propagation != "w3c":
+        builder.error(at + ("traces", "propagation"), f"trace propagation '{propagation}' is not implemented (w3c)")
+    sampling = traces.get("sampling", 1.0)
+    if not isinstance(sampling, int | float) or isinstance(sampling, bool) or not 0 <= sampling <= 1:
+        builder.error(at + ("traces", "sampling"), "'sampling' must be a number between 0 and 1")
+        sampling = 1.0
+    exporters = builder.mapping(node.get("exporters"), at + ("exporters",), "'exporters'")
+    otlp = builder.mapping(exporters.get("otlp"), at + ("exporters", "otlp"), "'otlp'")
+    return Observability(
+        bool(node.get("enabled", True)),
+        bool(local.get("enabled", True)),
+        float(sampling),
+        builder.text(otlp, "endpoint", at + ("exporters", "otlp")),
+    )

@@ -1,0 +1,28 @@
+"""The one place every exposed call passes, seen from outside: ``Executor`` reports each exposed
+request and each upstream exchange to an ``Observer`` (metrics, traces, upstream health).
+
+The executor holds ``None`` when nothing observes (no control adapter): then the only cost is one
+attribute test per call. The observer's implementation lives above the core (``serving.telemetry``),
+so the core depends on no metrics or tracing library.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import httpx
+
+from .plans import OperationPlan, UpstreamCall
+
+
+class Observation(Protocol):
+    def finish(self, status: int) -> None:
+        """The answer's status: the reply's, or the ``Problem``'s (500 for an unexpected error)."""
+
+
+class Observer(Protocol):
+    def request(self, plan: OperationPlan) -> Observation:
+        """An exposed request starts running ``plan``."""
+
+    def upstream(self, call: UpstreamCall, request: httpx.Request) -> Observation:
+        """An upstream exchange starts; the observer may add headers (W3C ``traceparent``)."""
