@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .diagnostics import DocPath, Finding
+from .imports import is_import
 from .model import (
     Authentication,
     Bind,
@@ -25,10 +26,17 @@ from .model import (
     Parameter,
 )
 from .schema import VERSIONS
+from .schema_beta4 import VERSIONS as IKANOS_VERSIONS
 
 CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
 SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
+UNIMPLEMENTED_ADAPTER_KEYS = {
+    "maxBinarySize": "'maxBinarySize' (binary responses)",
+    "ttlMs": "'ttlMs' (MCP response caching)",
+    "cacheScope": "'cacheScope' (MCP response caching)",
+}
+"""Keys of the beta4 dialect that change what an adapter does, refused by name (D72)."""
 
 
 class AdapterParser(Protocol):
@@ -90,20 +98,24 @@ class ModelBuilder:
     # -- document -------------------------------------------------------------------------
 
     def build(self, data: Any) -> Capability | None:
+        """The capability of a normalised document (``dialects``, ``imports`` ran before)."""
         if not isinstance(data, dict):
             self.error((), "a capability document must be a YAML mapping at the top level")
             return None
         version = data.get("naftiko")
         if version is None:
-            self.error((), "missing required field 'naftiko' (the specification version)")
-        elif str(version) not in VERSIONS:
+            self.error((), "missing required field 'naftiko' or 'ikanos' (the specification version)")
+        elif str(version) not in VERSIONS + IKANOS_VERSIONS:
             self.warning(
                 ("naftiko",),
                 f"naftiko version '{version}' is not one of {', '.join(VERSIONS)}; loading it as 1.0.0-alpha2 (D2)",
             )
         info = self.mapping(data.get("info"), ("info",), "'info'")
+        standalone = "capability" not in data
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
-        self.refuse(capability, "aggregates", ("capability",), "aggregates ('capability.aggregates', 'ref')")
+        # A shared file (no `capability`) holds its one section at the root (D71).
+        sections, sections_at = (data, ()) if standalone else (capability, ("capability",))
+        self.refuse(sections, "aggregates", sections_at, "aggregates ('aggregates', 'ref')")
         binds = [self.bind(item, at) for item, at in self.items(data, "binds", ())]
         binds += [self.bind(item, at) for item, at in self.items(capability, "binds", ("capability",))]
         consumes: dict[str, Consumes] = {}
@@ -115,7 +127,7 @@ class ModelBuilder:
             if built.namespace in consumes:
                 self.error(at + ("namespace",), f"duplicate consumes namespace '{built.namespace}' in this file (D4)")
             consumes[built.namespace] = built
-        adapters = [self.adapter(item, at) for item, at in self.items(capability, "exposes", ("capability",))]
+        adapters = [self.adapter(item, at) for item, at in self.items(sections, "exposes", sections_at)]
         return Capability(
             file=self.file,
             version=str(version or ""),
@@ -123,13 +135,16 @@ class ModelBuilder:
             description=info.get("description"),
             binds=tuple(b for b in binds if b),
             consumes=consumes,
-            adapters=tuple(a for a in adapters if a is not None),
+            # The adapters of a shared exposes file are checked here, served only where imported.
+            adapters=() if standalone else tuple(a for a in adapters if a is not None),
         )
 
     def items(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]:
         return [(item, at + (key, i)) for i, item in enumerate(self.sequence(node.get(key), at + (key,), f"'{key}'"))]
 
     def bind(self, node: Any, at: DocPath) -> Bind | None:
+        if is_import(node):
+            return None  # an import the composer could not resolve; it said why (D71)
         node = self.mapping(node, at, "a bind")
         namespace = self.text(node, "namespace", at, required=True)
         keys = self.mapping(node.get("keys"), at + ("keys",), "'keys'")
@@ -146,10 +161,9 @@ class ModelBuilder:
     # -- consumed side --------------------------------------------------------------------
 
     def consumes(self, node: Any, at: DocPath) -> Consumes | None:
+        if is_import(node):
+            return None  # an import the composer could not resolve; it said why (D71)
         node = self.mapping(node, at, "a consumes entry")
-        if "location" in node or "import" in node:
-            self.error(at, f"imported consumes ('location'/'import') {NOT_YET}")
-            return None
         kind = node.get("type", "http")
         if kind != "http":
             self.error(at + ("type",), f"unknown consumes type '{kind}': only 'http' is supported")
@@ -158,8 +172,9 @@ class ModelBuilder:
         base_uri = self.text(node, "baseUri", at, required=True)
         if not namespace or base_uri is None:
             return None
-        if not base_uri.startswith(("http://", "https://")):
+        if "{{" not in base_uri and not base_uri.startswith(("http://", "https://")):
             self.error(at + ("baseUri",), f"baseUri '{base_uri}' must be an http:// or https:// URL (D4)")
+        self.refuse(node, "tunnel", at, "'tunnel' (reaching the API through a reverse tunnel)")
         auth = self.authentication(node.get("authentication"), at + ("authentication",), exposed=False)
         shared = self.parameters(node, at, consumed=True)
         operations: dict[str, ConsumedOperation] = {}
@@ -182,6 +197,8 @@ class ModelBuilder:
         self, node: Any, at: DocPath, namespace: str, path: str, inherited: tuple[Parameter, ...]
     ) -> ConsumedOperation | None:
         node = self.mapping(node, at, "an operation")
+        self.refuse(node, "outputMediaType", at, "'outputMediaType' (advertising another media type)")
+        self.refuse(node, "maxBinarySize", at, "'maxBinarySize' (binary responses)")
         name = self.text(node, "name", at, required=True)
         method = (self.text(node, "method", at) or "GET").upper()
         raw_format = self.text(node, "outputRawFormat", at) or "json"
@@ -254,6 +271,8 @@ class ModelBuilder:
     # -- exposed side ---------------------------------------------------------------------
 
     def adapter(self, node: Any, at: DocPath) -> ExposedAdapter | None:
+        if is_import(node):
+            return None  # an import the composer could not resolve; it said why (D71)
         node = self.mapping(node, at, "an exposes entry")
         kind = node.get("type")
         parse = self.adapter_parsers.get(kind) if isinstance(kind, str) else None
@@ -267,6 +286,8 @@ class ModelBuilder:
                 )
             return None
         self.authentication(node.get("authentication"), at + ("authentication",), exposed=True)
+        for key, feature in UNIMPLEMENTED_ADAPTER_KEYS.items():
+            self.refuse(node, key, at, feature)
         return parse(self, node, at)
 
     def port(self, node: dict[str, Any], at: DocPath) -> int | None:
@@ -305,6 +326,16 @@ class ModelBuilder:
         call = self.text(node, "call", at)
         if call is None:
             self.error(at, f"mock mode (no 'call') {NOT_YET}")
+            return None
+        self.refuse(node, "mappings", at, "step output 'mappings' (orchestrated mode)")
+        for response in ("responses", "responseBinary"):
+            self.refuse(node, response, at, f"'{response}' (declared response formats)")
+        if isinstance(node.get("outputParameters"), dict):
+            self.error(
+                at + ("outputParameters",),
+                f"outputParameters keyed by name (orchestrated or mock outputs) with a 'call' {NOT_YET}; "
+                "a 'call' maps its answer with a list of outputs",
+            )
             return None
         with_ = self.mapping(node.get("with"), at + ("with",), "'with'")
         inputs = {p.name: p for p in inherited}

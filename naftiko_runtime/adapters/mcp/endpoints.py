@@ -43,7 +43,8 @@ class Tool:
     plan: OperationPlan
     definition: types.Tool
     input_schema: dict[str, Any]
-    arguments: tuple[InputSpec, ...]
+    inputs: tuple[InputSpec, ...]
+    """What a call checks: the arguments, and the inputs the capability fills itself (D25a)."""
 
 
 def _definition(exposed: Exposed, plan: OperationPlan) -> Tool:
@@ -57,7 +58,8 @@ def _definition(exposed: Exposed, plan: OperationPlan) -> Tool:
         output_schema=output_schema(plan),
         annotations=types.ToolAnnotations.model_validate({_snake(k): v for k, v in hints.items()}) if hints else None,
     )
-    return Tool(plan, definition, schema, tuple(tool_arguments(plan)))
+    valued = tuple(spec for spec in plan.inputs if spec.value is not None and not spec.credential)
+    return Tool(plan, definition, schema, tuple(tool_arguments(plan)) + valued)
 
 
 def adapter_tools(mounted: Mounted) -> list[Tool]:
@@ -104,7 +106,8 @@ class ToolEndpoint:
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = params.arguments or {}
-        inputs, problems = check_inputs(tool.arguments, {name: (value, False) for name, value in arguments.items()})
+        raw = {name: (value, False) for name, value in arguments.items()}
+        inputs, problems = check_inputs(tool.inputs, raw, arguments)
         if problems:
             listed = "; ".join(f"{p.name}: {p.problem}" for p in problems)
             return _text_result(f"Invalid arguments for tool {params.name}: {listed}", is_error=True)
@@ -118,6 +121,11 @@ class ToolEndpoint:
         if not reply.ok:
             # The executor has already redacted the gateway's secrets from the upstream body (D55).
             return _text_result(f"Upstream answered HTTP {reply.status}: {reply.text()}", is_error=True)
+        if not reply.body:
+            # An empty answer (204) is no content, not the text "null"; a tool that advertises an
+            # output schema still owes a structured result, and {} is the empty object (D63).
+            structured: dict[str, Any] | None = {} if tool.definition.output_schema is not None else None
+            return types.CallToolResult(content=[], structured_content=structured, is_error=False)
         value = reply.value
         try:
             text = encode_json(value, 502, f"the answer of tool {params.name}").decode()
