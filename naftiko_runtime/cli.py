@@ -1,4 +1,4 @@
-"""The ``naftiko`` command: ``serve``, ``validate``, ``routes`` (and ``conformance``).
+"""The ``naftiko`` command: ``serve``, ``validate``, ``routes``, ``migrate`` (and ``conformance``).
 
 This module only parses arguments into ``Settings`` and calls the public API; every default lives
 in ``Settings``. Diagnostics go to stdout for ``validate`` (they are its output) and to stderr for
@@ -13,12 +13,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ruamel.yaml.error import YAMLError
+
 from .serving import logs
 from .serving.catalog import route_rows
 from .serving.loading import Loaded, load
 from .serving.server import PortUnavailable, serve
 from .serving.stdio import serve_stdio
 from .settings import BASE_URI_ENV_PREFIX, DEFAULTS, LOG_LEVELS, TRANSPORTS, Settings
+from .spec.migrate import TARGETS, migrate_text
 from .version import __version__
 
 
@@ -161,6 +164,16 @@ def parser() -> argparse.ArgumentParser:
     routes = commands.add_parser("routes", help="list every REST route and MCP tool with the operation it calls")
     _add_loading_options(routes)
 
+    migrate = commands.add_parser(
+        "migrate",
+        help="rewrite naftiko 1.0.0-alpha2 files into the Ikanos dialect",
+        description="Rewrite alpha2 capability files into Ikanos beta4 (maps keyed by name, display, "
+        "from/import), keeping comments and key order; notes on anything not carried over go to stderr.",
+    )
+    migrate.add_argument("files", nargs="+", type=Path, metavar="FILE", help="alpha2 capability files (YAML)")
+    migrate.add_argument("--to", choices=TARGETS, default=TARGETS[0], help=f"target version (default {TARGETS[0]})")
+    migrate.add_argument("--out", type=Path, metavar="DIR", help="write FILE's migration to DIR/FILE (default: stdout)")
+
     # Listed for `naftiko --help`; `main` hands everything after the word to the suite's runner.
     commands.add_parser(
         "conformance", add_help=False, help="run the conformance suite (see `naftiko conformance --help`)"
@@ -202,6 +215,26 @@ def cmd_routes(args: argparse.Namespace) -> int:
     for row in route_rows(loaded.listeners):
         print(row)
     return 1 if loaded.rejected else 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    failed = 0
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+    for path in args.files:
+        try:
+            text, notes = migrate_text(path.read_text(encoding="utf-8"), args.to)
+        except (OSError, ValueError, YAMLError) as exc:
+            print(f"{path}: cannot migrate: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        for note in notes:
+            print(f"{path}: note: {note}", file=sys.stderr)
+        if args.out:
+            (args.out / path.name).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    return 1 if failed else 0
 
 
 def _report_loading(loaded: Loaded, settings: Settings) -> bool:
@@ -248,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return conformance_main(argv[1:])
     args = parser().parse_args(argv)
-    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes}[args.command]
+    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes, "migrate": cmd_migrate}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
