@@ -130,7 +130,7 @@ def _run_serve(case: Case, driver: Any, directory: Path) -> list[str]:
         prepared = prepare(case, directory, target, lambda original: free_port())
         substitutions = {"stub": stub.url, "dir": str(directory)}
         substitutions.update({f"port:{o}": str(n) for o, n in prepared.ports.items()})
-        write_files(case, directory, substitutions)
+        write_files(case, directory, substitutions, prepared.imported)
         env = _env(case, substitutions)
         options = dict(case.data.get("serve_options") or {})
         stub.expect([])

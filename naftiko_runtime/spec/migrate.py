@@ -10,7 +10,11 @@ extensions (D3) and beta4 has no place for is carried over so that the file serv
   and tools that fill those parameters through ``with`` (beta4 consumed inputs carry ``in`` and
   ``value`` only); a REST input cannot say ``required`` in beta4, noted when it mattered;
 - ``{type: object, mapping: $.}`` gains ``properties: {}`` (D40: still a pass-through), and a lone
-  pass-through of another type is dropped (no outputs is a pass-through);
+  pass-through of another type is dropped (no outputs is a pass-through); an array without
+  ``items`` gets pass-through items; named outputs (D44) become one object with those properties,
+  and ``properties`` written under ``mapping`` (D42) move beside it;
+- ``with`` literals that beta4 cannot hold: ``true``/``false`` become the text they are sent as
+  (outside a body), ``null`` is dropped (it is never sent, D17);
 - ``_`` in resource and operation names becomes ``-``, calls renamed with them;
 - a REST adapter's ``description`` becomes a comment.
 
@@ -218,7 +222,7 @@ class _Migration:
             if isinstance(parameters, CommentedSeq):
                 for parameter in parameters:
                     if isinstance(parameter, CommentedMap):
-                        for key in ("type", "description", "required"):
+                        for key in ("type", "description", "required", "pattern"):
                             parameter.pop(key, None)
                 holder["inputParameters"] = _keyed(parameters, _by_name)
 
@@ -301,8 +305,21 @@ class _Migration:
             del node["inputParameters"]
         self.modes(node)
         self.outputs(node)
-        for key, value in (node.get("with") or {}).items():
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        self.literals(node)
+
+    def literals(self, node: CommentedMap) -> None:
+        """D20: ``with`` literals beta4 holds as text, where the text is what is sent anyway."""
+        with_ = node.get("with")
+        if not isinstance(with_, CommentedMap):
+            return
+        consumed = self.consumed.get(self.renamed_calls.get(str(node.get("call")), str(node.get("call"))), {})
+        for key, value in list(with_.items()):
+            location = consumed.get(str(key), {}).get("in") if isinstance(consumed.get(str(key)), dict) else None
+            if value is None:
+                del with_[key]  # D17: a null value is never sent
+            elif isinstance(value, bool) and location not in (None, "body"):
+                with_[key] = "true" if value else "false"  # D14: rendered as this text in a URL or header
+            elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 self.notes.append(f"'with: {key}' holds {value!r}: beta4 takes a string or a number only; left as is")
 
     @staticmethod
@@ -343,6 +360,11 @@ class _Migration:
                 entry["in"] = location
             entry["type"] = typed
             entry["description"] = description
+            if "pattern" in parameter:
+                if tool:
+                    self.notes.append(f"{call}: tool input '{name}' loses its pattern (beta4 tool inputs have none)")
+                else:
+                    entry["pattern"] = parameter["pattern"]
             required = parameter.get("required") is True
             if tool:
                 entry["required"] = required
@@ -369,11 +391,29 @@ class _Migration:
                 node["outputParameters"] = _keyed(outputs, _by_name)
 
     def outputs(self, node: CommentedMap) -> None:
-        """D40: pass-through outputs in a form the beta4 schema accepts."""
+        """D40-D44: mapped outputs in a form the beta4 schema accepts, mapping the same."""
         outputs = node.get("outputParameters")
         if not isinstance(outputs, CommentedSeq) or "call" not in node:
             return
-        if len(outputs) == 1 and isinstance(outputs[0], dict) and not outputs[0].get("name"):
+        for output in _walk(outputs):
+            mapping = output.get("mapping")
+            if isinstance(mapping, CommentedMap):  # D42: properties written under `mapping`
+                output["properties"] = mapping.get("properties", output.get("properties"))
+                if "value" in mapping:
+                    output["mapping"] = mapping["value"]
+                else:
+                    del output["mapping"]
+        if any(isinstance(o, CommentedMap) and o.get("name") for o in outputs):
+            # D44: named outputs make an object keyed by their names, each mapped over the response.
+            properties = CommentedMap()
+            for index, output in enumerate(outputs):
+                name = str(output.pop("name", None) or f"output{index}") if isinstance(output, CommentedMap) else None
+                if name is not None:
+                    properties[name] = output
+            node["outputParameters"] = outputs = CommentedSeq(
+                [CommentedMap(type="object", mapping="$.", properties=properties)]
+            )
+        if len(outputs) == 1 and isinstance(outputs[0], CommentedMap):
             only = outputs[0]
             path = str(only.get("mapping", only.get("value", ""))).strip()
             plain = not any(k in only for k in ("properties", "items", "const"))
@@ -387,8 +427,10 @@ class _Migration:
                 and ("mapping" in output or "value" in output)
             ):
                 output["properties"] = CommentedMap()
-            elif output.get("type") == "array" and "items" not in output:
-                self.notes.append(f"an array output without 'items' ({output.get('mapping')}) has no beta4 form")
+            elif output.get("type") == "array" and "items" not in output and "mapping" in output:
+                # D40: each element as it is, whatever its type (the type written here is not checked).
+                output["items"] = CommentedMap(type="string", mapping="$.")
+                self.notes.append(f"array output {output['mapping']}: items written as pass-through strings")
 
 
 def _named_items(output: Any) -> None:

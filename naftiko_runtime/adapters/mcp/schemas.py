@@ -55,8 +55,13 @@ def _output_node(output: OutputParameter) -> dict[str, Any]:
     if output.properties is not None:
         schema["properties"] = {name: _output_node(child) for name, child in output.properties.items()}
     if output.items is not None:
-        schema["items"] = _output_node(output.items)
+        schema["items"] = {} if _passes_through(output.items) else _output_node(output.items)
     return schema
+
+
+def _passes_through(output: OutputParameter) -> bool:
+    """D40: ``{type: T, mapping: "$."}`` items are each element as it is, whatever its JSON type."""
+    return (output.mapping or "").strip() in ("$", "$.") and not output.properties and output.items is None
 
 
 def output_schema(plan: OperationPlan) -> dict[str, Any] | None:
