@@ -325,5 +325,6 @@ def write_files(case: Case, directory: Path, substitutions: dict[str, str], skip
 
 
 def substitute(text: str, substitutions: dict[str, str]) -> str:
-    """``{stub}`` (the stub's URL), ``{dir}`` (the case folder) in env values and file contents."""
-    return re.sub(r"\{(stub|dir|port:\d+)\}", lambda m: substitutions.get(m.group(1), m.group(0)), text)
+    """``{stub}`` (the stub's URL), ``{stub_host}`` (its host:port), ``{dir}`` (the case folder) in env
+    values and file contents."""
+    return re.sub(r"\{(stub|stub_host|dir|port:\d+)\}", lambda m: substitutions.get(m.group(1), m.group(0)), text)

@@ -32,6 +32,7 @@ from naftiko_runtime.spec.source import parse_text
 from .cases import Case, capability_sources, yaml_text
 
 SUFFIX = "@beta4"
+FEATURE = "dialect.beta4"
 FILE_POSITION = re.compile(r"\{(file\d*)\}:([^:\s']+)(?::([^:\s']+))?")
 ANY_NUMBER = r"\d+"
 
@@ -87,7 +88,7 @@ def beta4_variant(case: Case) -> Case | None:
         data,
         case.title + " (beta4)",
         [*case.checks, "D70"],
-        list(case.features),
+        [*case.features, FEATURE],
     )
 
 

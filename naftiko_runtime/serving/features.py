@@ -14,6 +14,8 @@ CORE_FEATURES = frozenset(
         "auth.consumed",  # basic, digest, bearer, apikey on consumed APIs
         "bodies",  # operation-level body: json, text, xml, sparql, formUrlEncoded
         "multi-file",  # D30-D34
+        "imports",  # D71: import/from/as (and alpha2 location) in consumes, exposes, aggregates, binds
+        "dialect.beta4",  # D70: ikanos 1.0.0-beta4/beta5 documents
     }
 )
 

@@ -25,8 +25,6 @@ from .model import (
     OutputParameter,
     Parameter,
 )
-from .schema import VERSIONS
-from .schema_beta4 import VERSIONS as IKANOS_VERSIONS
 
 CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
 SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
@@ -104,12 +102,9 @@ class ModelBuilder:
             return None
         version = data.get("naftiko")
         if version is None:
+            # An unknown version is the dialect's shape check's to report: a warning for naftiko (D2),
+            # an error for ikanos (D72).
             self.error((), "missing required field 'naftiko' or 'ikanos' (the specification version)")
-        elif str(version) not in VERSIONS + IKANOS_VERSIONS:
-            self.warning(
-                ("naftiko",),
-                f"naftiko version '{version}' is not one of {', '.join(VERSIONS)}; loading it as 1.0.0-alpha2 (D2)",
-            )
         info = self.mapping(data.get("info"), ("info",), "'info'")
         standalone = "capability" not in data
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")

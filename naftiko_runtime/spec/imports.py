@@ -150,15 +150,17 @@ class Composer:
                 )
             return document, diagnostics
         seen: dict[tuple[str, Any], _Import] = {}
-        for entry in imports:
+        places = [document.place(entry.at) for entry in imports]  # before splicing moves them
+        for entry, place in zip(imports, places, strict=True):
             earlier = seen.setdefault((entry.section, entry.effective), entry)
             if earlier is not entry:
+                first = places[imports.index(earlier)]
                 diagnostics.append(
                     document.diagnostic(
                         Finding.error(
                             entry.at + (entry.effective_key,),
                             f"'{entry.effective}' is imported twice in {entry.section} (first at "
-                            f"{document.place(earlier.at)}); give one an alias with 'as' (D71)",
+                            f"{first}); give one an alias with 'as' (D71)",
                         )
                     )
                 )
