@@ -151,7 +151,7 @@ class Composer:
             return document, diagnostics
         seen: dict[tuple[str, Any], _Import] = {}
         places = [document.place(entry.at) for entry in imports]  # before splicing moves them
-        for entry, place in zip(imports, places, strict=True):
+        for entry in imports:
             earlier = seen.setdefault((entry.section, entry.effective), entry)
             if earlier is not entry:
                 first = places[imports.index(earlier)]
