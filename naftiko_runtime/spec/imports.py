@@ -202,7 +202,7 @@ class Composer:
             return [imported, *error(key, f"cannot import from {path}: the file does not load (D71)")]
         found = imported.sections().get(entry.section)
         candidates = [(index, node) for index, node in enumerate(found[1] if found else []) if isinstance(node, dict)]
-        match = next(((i, n) for i, n in candidates if n.get("namespace") == entry.namespace), None)
+        match = next(((i, n) for i, n in candidates if _provides(n) == entry.namespace), None)
         if match is None or found is None:
             names = ", ".join(sorted(str(n.get("namespace")) for _, n in candidates if "namespace" in n)) or "none"
             return error(
@@ -244,6 +244,11 @@ class Composer:
                 document.origins[entry.at + at[len(source_at) :]] = (imported.source, written)
         if entry.node.get("as"):
             document.origins[entry.at + ("namespace",)] = alias
+
+
+def _provides(node: dict[str, Any]) -> Any:
+    """The namespace an entry declares: its own, or, for an import entry, its effective one."""
+    return (node.get("as") or node.get("import")) if is_import(node) else node.get("namespace")
 
 
 def _anchor_bind_location(bind: dict[str, Any], directory: Path) -> None:
