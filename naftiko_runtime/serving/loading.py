@@ -121,7 +121,7 @@ def load_source(
     prepared = prepare(source, shape_findings)
     document, composed = (composer or Composer()).compose(prepared)
     builder = ModelBuilder(source.path, ADAPTER_PARSERS)
-    capability = builder.build(document.data)
+    capability = builder.build(document.data, prepared.dialect.root_sections)
     findings = list(builder.findings)
     binds = BindValues()
     plans: dict[str, dict[str, OperationPlan]] = {}

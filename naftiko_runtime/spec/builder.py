@@ -95,8 +95,9 @@ class ModelBuilder:
 
     # -- document -------------------------------------------------------------------------
 
-    def build(self, data: Any) -> Capability | None:
-        """The capability of a normalised document (``dialects``, ``imports`` ran before)."""
+    def build(self, data: Any, root_sections: tuple[str, ...] = ("consumes", "binds")) -> Capability | None:
+        """The capability of a normalised document (``dialects``, ``imports`` ran before); the
+        dialect says which sections it reads at the root besides ``capability``."""
         if not isinstance(data, dict):
             self.error((), "a capability document must be a YAML mapping at the top level")
             return None
@@ -108,9 +109,9 @@ class ModelBuilder:
         info = self.mapping(data.get("info"), ("info",), "'info'")
         standalone = "capability" not in data
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
-        # A shared file (no `capability`) holds its one section at the root (D71).
-        sections, sections_at = (data, ()) if standalone else (capability, ("capability",))
-        self.refuse(sections, "aggregates", sections_at, "aggregates ('aggregates', 'ref')")
+        self.refuse(capability, "aggregates", ("capability",), "aggregates ('aggregates', 'ref')")
+        if "aggregates" in root_sections:
+            self.refuse(data, "aggregates", (), "aggregates ('aggregates', 'ref')")
         binds = [self.bind(item, at) for item, at in self.items(data, "binds", ())]
         binds += [self.bind(item, at) for item, at in self.items(capability, "binds", ("capability",))]
         consumes: dict[str, Consumes] = {}
@@ -122,7 +123,9 @@ class ModelBuilder:
             if built.namespace in consumes:
                 self.error(at + ("namespace",), f"duplicate consumes namespace '{built.namespace}' in this file (D4)")
             consumes[built.namespace] = built
-        adapters = [self.adapter(item, at) for item, at in self.items(sections, "exposes", sections_at)]
+        exposes = self.items(data, "exposes", ()) if "exposes" in root_sections else []
+        exposes += self.items(capability, "exposes", ("capability",))
+        adapters = [self.adapter(item, at) for item, at in exposes]
         return Capability(
             file=self.file,
             version=str(version or ""),
@@ -241,6 +244,9 @@ class ModelBuilder:
             return None
         node = self.mapping(node, at, "'authentication'")
         kind = node.get("type")
+        if kind == "oauth2":
+            self.error(at + ("type",), f"'oauth2' authentication to a consumed API {NOT_YET}")
+            return None
         if kind not in CONSUMED_AUTH_TYPES:
             self.error(
                 at + ("type",),
@@ -257,7 +263,10 @@ class ModelBuilder:
         }[kind]
         for key in needed:
             if fields[key] is None:
-                self.error(at, f"{kind} authentication needs '{key}'")
+                # The schema lets the secret be left out: like an unset one, the block counts as absent (D13, D33).
+                self.warning(
+                    at, f"{kind} authentication without '{key}' counts as absent: the caller's credentials pass (D33)"
+                )
         placement = fields.pop("placement") or "header"
         if placement not in ("header", "query"):
             self.error(at + ("placement",), f"apikey placement must be 'header' or 'query', got '{placement}'")

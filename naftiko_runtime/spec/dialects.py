@@ -38,6 +38,11 @@ class Dialect:
         """Whether resources, operations, tools, parameters... are maps keyed by name (beta4)."""
         return self.key == IKANOS
 
+    @property
+    def root_sections(self) -> tuple[str, ...]:
+        """The sections read at the root of a document, beside or instead of ``capability``."""
+        return schema_beta4.SECTIONS if self.keyed_by_name else ("consumes", "binds")
+
 
 def detect(data: Any) -> Dialect:
     """``ikanos:`` makes a beta4 document; anything else is read as alpha2 (today's behaviour)."""

@@ -63,17 +63,17 @@ class Prepared:
         """A shared file: sections at the root, no ``capability``."""
         return not (isinstance(self.data, dict) and "capability" in self.data)
 
-    def sections(self) -> dict[str, tuple[DocPath, list[Any]]]:
-        """Each section's list with its normalised path: ``capability.<s>``, else the root ``<s>``."""
-        found: dict[str, tuple[DocPath, list[Any]]] = {}
+    def sections(self) -> list[tuple[str, DocPath, list[Any]]]:
+        """Each section list with its normalised path: ``capability.<s>`` and the root ``<s>``."""
+        found: list[tuple[str, DocPath, list[Any]]] = []
         if not isinstance(self.data, dict):
             return found
         capability = self.data.get("capability")
         for name in SECTIONS:
             if isinstance(capability, dict) and isinstance(capability.get(name), list):
-                found[name] = (("capability", name), capability[name])
-            elif isinstance(self.data.get(name), list):
-                found[name] = ((name,), self.data[name])
+                found.append((name, ("capability", name), capability[name]))
+            if isinstance(self.data.get(name), list):
+                found.append((name, (name,), self.data[name]))
         return found
 
     def written(self, at: DocPath) -> DocPath:
@@ -174,7 +174,7 @@ class Composer:
             return
         if isinstance(data.get("capability"), dict):
             data["capability"] = copy.copy(data["capability"])
-        for name, (at, items) in prepared.sections().items():
+        for name, at, items in prepared.sections():
             if not any(is_import(node) for node in items):
                 continue
             holder = data["capability"] if at[0] == "capability" else data
@@ -192,7 +192,10 @@ class Composer:
             return error("import", "an import needs 'import' (the namespace) and 'from' (the file) (D71)")
         key = "from" if "from" in entry.node else "location"
         base_dir = prepared.source.path.resolve().parent
-        path = resolve_target(target, base_dir)
+        try:
+            path = resolve_target(target, base_dir)
+        except (OSError, ValueError) as exc:  # a NUL byte, a name too long: no file can have it
+            return error(key, f"import source file not found: {target!r} is not a usable path ({exc}) (D71)")
         if path == prepared.source.path.resolve():
             return error(key, f"import cycle: {prepared.source.name} imports from itself (D71)")
         if not path.is_file():
@@ -200,19 +203,23 @@ class Composer:
         imported = self.load(path)
         if isinstance(imported, Diagnostic):
             return [imported, *error(key, f"cannot import from {path}: the file does not load (D71)")]
-        found = imported.sections().get(entry.section)
-        candidates = [(index, node) for index, node in enumerate(found[1] if found else []) if isinstance(node, dict)]
-        match = next(((i, n) for i, n in candidates if _provides(n) == entry.namespace), None)
-        if match is None or found is None:
-            names = ", ".join(sorted(str(n.get("namespace")) for _, n in candidates if "namespace" in n)) or "none"
+        candidates = [
+            (at + (index,), node)
+            for name, at, items in imported.sections()
+            if name == entry.section
+            for index, node in enumerate(items)
+            if isinstance(node, dict)
+        ]
+        match = next(((at, n) for at, n in candidates if _provides(n) == entry.namespace), None)
+        if match is None:
+            names = ", ".join(sorted({str(_provides(n)) for _, n in candidates if _provides(n)})) or "none"
             return error(
                 "import", f"no {entry.section} entry '{entry.namespace}' in {path} (it declares: {names}) (D71)"
             )
-        index, node = match
-        source_at = found[0] + (index,)
+        source_at, node = match
         if is_import(node):
             back = import_target(node)
-            loops = back is not None and resolve_target(back, path.parent) == prepared.source.path.resolve()
+            loops = back is not None and _resolves_to(back, path.parent, prepared.source.path.resolve())
             why = (
                 f"import cycle: {prepared.source.name} -> {path} -> {prepared.source.name}"
                 if loops
@@ -244,6 +251,13 @@ class Composer:
                 document.origins[entry.at + at[len(source_at) :]] = (imported.source, written)
         if entry.node.get("as"):
             document.origins[entry.at + ("namespace",)] = alias
+
+
+def _resolves_to(target: str, base_dir: Path, wanted: Path) -> bool:
+    try:
+        return resolve_target(target, base_dir) == wanted
+    except (OSError, ValueError):
+        return False
 
 
 def _provides(node: dict[str, Any]) -> Any:
