@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..spec.binds import BindValues, template_uses
+from ..spec.builder import NOT_YET
 from ..spec.diagnostics import Finding
 from ..spec.expressions import (
     PLACEHOLDER,
@@ -349,6 +350,9 @@ class PlanCompiler:
         a ``{{VAR}}`` text takes bind variables; any other text is a constant."""
         text = declared.value or ""
         at = declared.at + ("value",)
+        if text.strip().startswith("$this."):
+            self.findings.append(Finding.error(at, f"a '$this.' expression in an input's value {NOT_YET} (D25a)"))
+            return None
         if text.strip().startswith("$"):
             try:
                 return InputValue(text, extract=compile_path(text))
