@@ -17,10 +17,9 @@ import pytest
 import test_mcp_polytomic as mcp_tests
 import test_polytomic_sdk as sdk_tests
 import test_rest_polytomic as rest_tests
-from conftest import NAMESPACES
 from polytomic_cases import CASES, Case
 from ruamel.yaml import YAML
-from support import API_KEY, CAPABILITIES, SHARED, running_gateway
+from support import API_KEY, CAPABILITIES, NAMESPACES, SHARED, running_gateway
 
 from naftiko_runtime import Settings, load
 from naftiko_runtime.cli import main
