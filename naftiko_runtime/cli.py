@@ -1,4 +1,5 @@
-"""The ``naftiko`` command: ``serve``, ``validate``, ``routes`` (and ``conformance``, ``import``).
+"""The ``naftiko`` command: ``serve``, ``validate``, ``routes``, ``openapi``, ``migrate`` (and ``conformance``,
+``import``).
 
 This module only parses arguments into ``Settings`` and calls the public API; every default lives
 in ``Settings``. Diagnostics go to stdout for ``validate`` (they are its output) and to stderr for
@@ -14,6 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ruamel.yaml.error import YAMLError
+
 from .serving import logs
 from .serving.catalog import openapi_documents, route_rows
 from .serving.loading import Loaded, load
@@ -21,6 +24,7 @@ from .serving.reloading import FileSet
 from .serving.server import PortUnavailable, serve
 from .serving.stdio import serve_stdio
 from .settings import BASE_URI_ENV_PREFIX, DEFAULTS, LOG_FORMATS, LOG_LEVELS, TRANSPORTS, Settings
+from .spec.migrate import TARGETS, migrate_text
 from .version import __version__
 
 
@@ -260,6 +264,15 @@ def parser() -> argparse.ArgumentParser:
     openapi.add_argument(
         "--port", type=int, metavar="P", help="the REST port, after --port-offset (needed when there are several)"
     )
+    migrate = commands.add_parser(
+        "migrate",
+        help="rewrite naftiko 1.0.0-alpha2 files into the Ikanos dialect",
+        description="Rewrite alpha2 capability files into Ikanos beta4 (maps keyed by name, display, "
+        "from/import), keeping comments and key order; notes on anything not carried over go to stderr.",
+    )
+    migrate.add_argument("files", nargs="+", type=Path, metavar="FILE", help="alpha2 capability files (YAML)")
+    migrate.add_argument("--to", choices=TARGETS, default=TARGETS[0], help=f"target version (default {TARGETS[0]})")
+    migrate.add_argument("--out", type=Path, metavar="DIR", help="write FILE's migration to DIR/FILE (default: stdout)")
 
     # Listed for `naftiko --help`; `main` hands everything after the word to the suite's runner.
     commands.add_parser(
@@ -324,6 +337,26 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    failed = 0
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+    for path in args.files:
+        try:
+            text, notes = migrate_text(path.read_text(encoding="utf-8"), args.to)
+        except (OSError, ValueError, YAMLError) as exc:
+            print(f"{path}: cannot migrate: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        for note in notes:
+            print(f"{path}: note: {note}", file=sys.stderr)
+        if args.out:
+            (args.out / path.name).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    return 1 if failed else 0
+
+
 def _report_loading(loaded: Loaded, settings: Settings) -> bool:
     """Print every diagnostic; whether serving may go on (D5, D32b)."""
     for diagnostic in loaded.diagnostics:
@@ -373,7 +406,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return import_main(argv[1:])
     args = parser().parse_args(argv)
-    handler = {"serve": cmd_serve, "validate": cmd_validate, "routes": cmd_routes, "openapi": cmd_openapi}[args.command]
+    handlers = {
+        "serve": cmd_serve,
+        "validate": cmd_validate,
+        "routes": cmd_routes,
+        "openapi": cmd_openapi,
+        "migrate": cmd_migrate,
+    }
+    handler = handlers[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

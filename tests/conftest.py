@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from support import API_KEY, CAPABILITIES, Gateway, RecordingUpstream, running_gateway
-
-NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
+from support import API_KEY, CAPABILITIES, NAMESPACES, Gateway, RecordingUpstream, running_gateway
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CAPABILITIES = sorted((ROOT / "capabilities").glob("*.yaml"))
 SHARED = ROOT.parent / "shared"
 API_KEY = "pk-test-9f8e7d6c5b4a-SECRET"
+NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
+"""The consumed namespaces of the Polytomic files, pointed at the recording upstream."""
 
 
 class Recorded(Received):

@@ -264,7 +264,7 @@ async def gateway():
     from naftiko_runtime.serving.listeners import ListenerSet
 
     listeners = ListenerSet(settings)
-    assert listeners.add(loaded.source, loaded.mounted()) == []
+    assert listeners.add(loaded.document, loaded.mounted()) == []
     clients = UpstreamClients(settings, transport_factory=lambda _: httpx.ASGITransport(upstream_app))
     app, _ = build_app(listeners.listeners[8080], Executor(clients), settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://127.0.0.1:8080") as client:

@@ -32,6 +32,8 @@ CASE_KEYS = {
     "upstream",
     "expect",
     "note",
+    "dialects",
+    "beta4",
 }
 STEP_KEYS = {"request", "mcp", "upstream", "expect", "note"}
 REQUEST_KEYS = {
@@ -224,6 +226,14 @@ class Prepared:
     """Original exposed port -> the free port it was moved to."""
     default_rest_port: int | None
     default_mcp_port: int | None
+    imported: set[str] = field(default_factory=set)
+    """The case's ``files`` that are capability documents (imported ones), already written."""
+
+
+def yaml_text(data: Any) -> str:
+    stream = io.StringIO()
+    _yaml_rt().dump(data, stream)
+    return stream.getvalue()
 
 
 def capability_sources(case: Case) -> list[tuple[str, str]]:
@@ -242,64 +252,91 @@ def capability_sources(case: Case) -> list[tuple[str, str]]:
                 raise CaseError(f"{case.id}: capability file {path} not found")
             sources.append((entry.get("name", name), path.read_text(encoding="utf-8")))
         elif isinstance(entry, dict):
-            stream = io.StringIO()
-            _yaml_rt().dump(entry, stream)
-            sources.append((name, stream.getvalue()))
+            sources.append((name, yaml_text(entry)))
         else:
             raise CaseError(f"{case.id}: a capability is YAML text, a mapping, or {{file: path}}")
     return sources
 
 
+def _capability_document(content: Any) -> str | None:
+    """The text of one of a case's ``files`` when it is a capability document (an imported one)."""
+    text = content if isinstance(content, str) else yaml_text(content) if isinstance(content, dict) else None
+    if text is None:
+        return None
+    try:
+        data = _yaml_safe().load(text)
+    except Exception:
+        return None
+    return text if isinstance(data, dict) and ("naftiko" in data or "ikanos" in data) else None
+
+
 def prepare(case: Case, directory: Path, stub_url: str | None, port_for: Callable[[int], int] | None) -> Prepared:
     """Write the case's capability files into ``directory``; when serving, point consumed baseUris
-    at ``stub_url`` (keeping their path) and move exposed ports with ``port_for(original)``.
+    at ``stub_url`` (keeping their path) and move exposed ports with ``port_for(original)``, in the
+    capability files and in the capability documents among the case's ``files`` (imported ones).
     Validation passes ``None`` for both: the files are written as they are."""
-    files: list[Path] = []
-    ports: dict[int, int] = {}
-    rest_port = mcp_port = None
+    prepared = Prepared([], {}, None, None)
     for name, text in capability_sources(case):
-        path = directory / name
-        if stub_url is None or port_for is None:
-            path.write_text(text, encoding="utf-8")
-            files.append(path)
-            continue
-        yaml = _yaml_rt()
-        try:
-            document = yaml.load(text)
-        except Exception:
-            path.write_text(text, encoding="utf-8")  # the runtime will report it
-            files.append(path)
-            continue
-        capability = document.get("capability") if isinstance(document, dict) else None
-        if isinstance(capability, dict):
-            for consumed in capability.get("consumes") or []:
-                base = consumed.get("baseUri") if isinstance(consumed, dict) else None
-                if isinstance(base, str) and base.startswith(("http://", "https://")) and "{{" not in base:
-                    consumed["baseUri"] = stub_url + urlsplit(base).path
-            for exposed in capability.get("exposes") or []:
-                auth = exposed.get("authentication") if isinstance(exposed, dict) else None
-                if isinstance(auth, dict) and auth.get("authorizationServerUri") == "{stub}":
-                    auth["authorizationServerUri"] = stub_url  # the stub is the authorization server
-                if not isinstance(exposed, dict) or not isinstance(exposed.get("port"), int):
-                    continue
-                original = exposed["port"]
-                if original not in ports:
-                    ports[original] = port_for(original)
-                exposed["port"] = ports[original]
-                if exposed.get("type") == "rest" and rest_port is None:
-                    rest_port = original
-                if exposed.get("type") == "mcp" and mcp_port is None:
-                    mcp_port = original
-        stream = io.StringIO()
-        yaml.dump(document, stream)
-        path.write_text(stream.getvalue(), encoding="utf-8")
-        files.append(path)
-    return Prepared(files, ports, rest_port, mcp_port)
+        prepared.files.append(_write_capability(directory / name, text, prepared, stub_url, port_for))
+    if stub_url is not None and port_for is not None:
+        for name, content in (case.data.get("files") or {}).items():
+            imported = _capability_document(content)
+            if imported is not None:
+                target = (directory / name).resolve()
+                if directory.resolve() not in target.parents:
+                    raise CaseError(f"{case.id}: file {name} would be written outside the case folder")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _write_capability(target, imported, prepared, stub_url, port_for)
+                prepared.imported.add(name)
+    return prepared
 
 
-def write_files(case: Case, directory: Path, substitutions: dict[str, str]) -> None:
-    """The case's ``files`` (bind files), beside the capability."""
+def _write_capability(
+    path: Path, text: str, prepared: Prepared, stub_url: str | None, port_for: Callable[[int], int] | None
+) -> Path:
+    if stub_url is None or port_for is None:
+        path.write_text(text, encoding="utf-8")
+        return path
+    yaml = _yaml_rt()
+    try:
+        document = yaml.load(text)
+    except Exception:
+        path.write_text(text, encoding="utf-8")  # the runtime will report it
+        return path
+    holders = [document] if isinstance(document, dict) else []
+    if holders and isinstance(document.get("capability"), dict):
+        holders.append(document["capability"])
+    for holder in holders:
+        for consumed in holder.get("consumes") or []:
+            base = consumed.get("baseUri") if isinstance(consumed, dict) else None
+            if isinstance(base, str) and base.startswith(("http://", "https://")) and "{{" not in base:
+                consumed["baseUri"] = stub_url + urlsplit(base).path
+        for exposed in holder.get("exposes") or []:
+            auth = exposed.get("authentication") if isinstance(exposed, dict) else None
+            if isinstance(auth, dict) and auth.get("authorizationServerUri") == "{stub}":
+                auth["authorizationServerUri"] = stub_url  # the stub is the authorization server
+            if not isinstance(exposed, dict) or not isinstance(exposed.get("port"), int):
+                continue
+            original = exposed["port"]
+            if original not in prepared.ports:
+                prepared.ports[original] = port_for(original)
+            exposed["port"] = prepared.ports[original]
+            if exposed.get("type") == "rest" and prepared.default_rest_port is None:
+                prepared.default_rest_port = original
+            if exposed.get("type") == "mcp" and prepared.default_mcp_port is None:
+                prepared.default_mcp_port = original
+    stream = io.StringIO()
+    yaml.dump(document, stream)
+    path.write_text(stream.getvalue(), encoding="utf-8")
+    return path
+
+
+def write_files(case: Case, directory: Path, substitutions: dict[str, str], skip: set[str] | None = None) -> None:
+    """The case's ``files`` (bind files, imported capabilities), beside the capability; ``skip``
+    names those ``prepare`` already wrote."""
     for name, content in (case.data.get("files") or {}).items():
+        if skip and name in skip:
+            continue
         target = (directory / name).resolve()
         if directory.resolve() not in target.parents:
             raise CaseError(f"{case.id}: file {name} would be written outside the case folder")
@@ -316,5 +353,6 @@ def write_files(case: Case, directory: Path, substitutions: dict[str, str]) -> N
 
 
 def substitute(text: str, substitutions: dict[str, str]) -> str:
-    """``{stub}`` (the stub's URL), ``{dir}`` (the case folder) in env values and file contents."""
-    return re.sub(r"\{(stub|dir|port:\d+)\}", lambda m: substitutions.get(m.group(1), m.group(0)), text)
+    """``{stub}`` (the stub's URL), ``{stub_host}`` (its host:port), ``{dir}`` (the case folder) in env
+    values and file contents."""
+    return re.sub(r"\{(stub|stub_host|dir|port:\d+)\}", lambda m: substitutions.get(m.group(1), m.group(0)), text)

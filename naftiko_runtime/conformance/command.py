@@ -14,6 +14,7 @@ from xml.etree import ElementTree as ET
 
 from .cases import CaseError, load_cases
 from .runner import ERROR, FAIL, NOT_IMPLEMENTED, PASS, Result, run_case
+from .variants import SUFFIX, beta4_variant
 
 if TYPE_CHECKING:
     from .drivers import BlackBoxDriver, InProcessDriver
@@ -100,6 +101,9 @@ def run(
 ) -> list[Result]:
     out = out or sys.stdout
     cases = load_cases(paths)
+    if filters:
+        cases = [c for c in cases if any(f in c.id or f in c.id + SUFFIX for f in filters)]
+    cases = [twin for case in cases for twin in (case, beta4_variant(case)) if twin is not None]
     if filters:
         cases = [c for c in cases if any(f in c.id for f in filters)]
     results = []
@@ -216,7 +220,7 @@ def main(argv: Sequence[str]) -> int:
     paths = args.paths or [DEFAULT_PATH]
     try:
         if args.list:
-            for case in load_cases(paths):
+            for case in [t for c in load_cases(paths) for t in (c, beta4_variant(c)) if t is not None]:
                 print(f"{case.id:<60} {','.join(case.features):<30} {' '.join(case.checks)}")
             return 0
         driver = make_driver(args)

@@ -85,11 +85,11 @@ def _run_validate(case: Case, driver: Any, directory: Path) -> list[str]:
         problems.append(f"exit code: expected {spec['exit']}, got {code}")
 
     def pattern(text: str) -> re.Pattern[str]:
-        names = {"file": prepared.files[0]}
+        names = {"file": prepared.files[0], "dir": directory}
         names.update({f"file{n + 1}": f for n, f in enumerate(prepared.files)})
         return re.compile(
             re.sub(
-                r"\{(file\d*)\}",
+                r"\{(file\d*|dir)\}",
                 lambda m: re.escape(str(names[m.group(1)])) if m.group(1) in names else m.group(0),
                 text,
             )
@@ -129,9 +129,9 @@ def _run_serve(case: Case, driver: Any, directory: Path) -> list[str]:
     with StubUpstream() as stub:
         target = _closed_port_url() if case.data.get("upstream_down") else stub.url
         prepared = prepare(case, directory, target, lambda original: free_port())
-        substitutions = {"stub": stub.url, "dir": str(directory)}
+        substitutions = {"stub": stub.url, "stub_host": stub.url.split("://", 1)[1], "dir": str(directory)}
         substitutions.update({f"port:{o}": str(n) for o, n in prepared.ports.items()})
-        write_files(case, directory, substitutions)
+        write_files(case, directory, substitutions, prepared.imported)
         env = _env(case, substitutions)
         options = dict(case.data.get("serve_options") or {})
         stub.expect([])

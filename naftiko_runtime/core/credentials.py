@@ -33,8 +33,9 @@ class Credentials:
 NONE = Credentials()
 
 
-def render_secret(template: str | None, binds: BindValues) -> str | None:
-    """A secret rendered from bind variables only; ``None`` when any variable is unset."""
+def render_from_binds(template: str | None, binds: BindValues) -> str | None:
+    """A text rendered from bind variables only (secrets, base URIs, constant input values);
+    ``None`` when any variable is unset or is not a bind variable."""
     if template is None:
         return None
     parsed = Template.parse(template)
@@ -56,7 +57,7 @@ def compile_credentials(auth: Authentication | None, binds: BindValues) -> Crede
     if auth.type == "apikey":
         key = auth.key or ""
         names = frozenset({key.lower()}) if auth.placement == "header" else frozenset()
-        value = render_secret(auth.value, binds)
+        value = render_from_binds(auth.value, binds)
         if value is None:
             return Credentials(header_names=names)
         if auth.placement == "query":
@@ -64,13 +65,13 @@ def compile_credentials(auth: Authentication | None, binds: BindValues) -> Crede
         return Credentials(headers=((key, value),), header_names=names, secrets=(value,))
     names = frozenset({"authorization"})
     if auth.type == "bearer":
-        token = render_secret(auth.token, binds)
+        token = render_from_binds(auth.token, binds)
         return (
             Credentials(headers=(("Authorization", f"Bearer {token}"),), header_names=names, secrets=(token,))
             if token
             else Credentials(header_names=names)
         )
-    username, password = render_secret(auth.username, binds), render_secret(auth.password, binds)
+    username, password = render_from_binds(auth.username, binds), render_from_binds(auth.password, binds)
     if username is None or password is None:
         return Credentials(header_names=names)
     secrets = tuple(s for s in (password,) if s)

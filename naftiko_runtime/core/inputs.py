@@ -8,7 +8,7 @@ input schema, built from the same specs (D28). Either way every problem is liste
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,24 @@ MAX_INPUT_DEPTH = 64
 
 
 @dataclass(frozen=True)
+class InputValue:
+    """D25a: an input the capability fills instead of the caller, from its ``value``."""
+
+    source: str
+    """The ``value`` as written."""
+    constant: Any = None
+    extract: Callable[[Any], Any] | None = None
+    """A compiled JSONPath over the JSON request body (REST) or the arguments (MCP)."""
+
+    @property
+    def reads_request(self) -> bool:
+        return self.extract is not None
+
+    def read(self, document: Any) -> Any:
+        return self.extract(document) if self.extract is not None else self.constant
+
+
+@dataclass(frozen=True)
 class InputSpec:
     """One input a caller may (or must) give, whatever adapter carries it (D25-D29)."""
 
@@ -40,6 +58,8 @@ class InputSpec:
     """The consumed parameter this input fills (``body`` means the whole request body, D16)."""
     credential: bool = False
     """A header the gateway's own authentication fills: never required, never shown to agents (D29)."""
+    value: InputValue | None = None
+    """Filled by the capability (D25a), never asked of the caller."""
 
 
 class ConversionError(ValueError):
@@ -117,12 +137,19 @@ def check_value(spec: InputSpec, value: Any, from_text: bool) -> tuple[Any, str 
 
 
 def check_inputs(
-    specs: Iterable[InputSpec], raw: Mapping[str, tuple[Any, bool]]
+    specs: Iterable[InputSpec], raw: Mapping[str, tuple[Any, bool]], document: Any = None
 ) -> tuple[dict[str, Any], list[InputProblem]]:
-    """``raw`` maps input names to ``(value, came_as_text)``; returns the inputs and the problems."""
+    """``raw`` maps input names to ``(value, came_as_text)``; returns the inputs and the problems.
+    An input with a ``value`` (D25a) reads it, from ``document`` (the JSON request body or the
+    arguments) for an expression; whatever the caller sent under its name is ignored."""
     inputs: dict[str, Any] = {}
     problems: list[InputProblem] = []
     for spec in specs:
+        if spec.value is not None:
+            found = spec.value.read(document)
+            if found is not None:
+                inputs[spec.name] = found
+            continue
         if spec.name not in raw:
             if spec.required:
                 problems.append(InputProblem(spec.name, spec.location, "required"))

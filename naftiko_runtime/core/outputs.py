@@ -121,8 +121,10 @@ def compile_outputs(outputs: tuple[OutputParameter, ...]) -> tuple[Mapper, list[
 
 
 def _is_passthrough(output: OutputParameter) -> bool:
+    """D40: ``{type: T, mapping: "$."}`` with no ``properties`` (or ``properties: {}``, the form
+    the beta4 schema requires of an object) and no ``items``."""
     path = (output.mapping or output.value or "").strip()
-    return path in ROOT_PATHS and output.properties is None and output.items is None and output.const is None
+    return path in ROOT_PATHS and not output.properties and output.items is None and output.const is None
 
 
 def _compile_node(output: OutputParameter) -> Callable[[Any, Lookup], Any]:
@@ -135,7 +137,7 @@ def _compile_node(output: OutputParameter) -> Callable[[Any, Lookup], Any]:
         return lambda doc, lookup: convert(template.render(lookup)[1], kind)
     expression = output.mapping or output.value
     select = compile_path(expression) if expression else (lambda node: node)
-    if output.type == "object" and output.properties is not None:
+    if output.type == "object" and output.properties:
         fields = tuple((name, _compile_node(child)) for name, child in output.properties.items())
 
         def build_object(doc: Any, lookup: Lookup) -> Any:

@@ -15,7 +15,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..spec.binds import BindValues
+from ..spec.binds import BindValues, template_uses
+from ..spec.builder import NOT_YET
 from ..spec.diagnostics import Finding
 from ..spec.expressions import (
     PLACEHOLDER,
@@ -27,6 +28,7 @@ from ..spec.expressions import (
     WithSource,
     looks_like_reference,
     normalize_name,
+    unresolved_expression,
     with_source,
 )
 from ..spec.model import (
@@ -40,9 +42,9 @@ from ..spec.model import (
 )
 from .bodies import BodyTemplate, UnknownBodyType, compile_body
 from .codecs import DECODERS, Decoder, FormatSetupError
-from .credentials import NONE, Credentials, compile_credentials
-from .inputs import InputSpec
-from .outputs import PASSTHROUGH, Mapper, MappingError, compile_outputs
+from .credentials import NONE, Credentials, compile_credentials, render_from_binds
+from .inputs import InputSpec, InputValue
+from .outputs import PASSTHROUGH, Mapper, MappingError, compile_outputs, compile_path
 from .redaction import secret_forms
 from .scripts import ScriptLimits, ScriptStep, ScriptSyntaxError, check_syntax
 from .steps import LookupStep, StepValue, compile_lookup, compile_results_mapper, compile_step_value, step_of
@@ -190,6 +192,7 @@ class PlanCompiler:
         """Every root a ``with`` reference could start with in this file, to warn about wrong ones (D20)."""
         self.findings: list[Finding] = []
         self._calls: dict[str, UpstreamCall | None] = {}
+        self._bad_base_uris: set[str] = set()
 
     def compile_consumed(self) -> None:
         """Every consumed operation's request side, called or not: a format or body type this
@@ -377,7 +380,9 @@ class PlanCompiler:
             self.findings.append(Finding.error(operation.at + ("body", "type"), str(exc)))
             return None
         credentials = compile_credentials(consumes.authentication, self.binds)
-        base_uri = self.base_uris.get(consumes.namespace, consumes.base_uri)
+        base_uri = self.base_uris.get(consumes.namespace) or self._base_uri(consumes)
+        if base_uri is None:
+            return None
         call = UpstreamCall(
             namespace=consumes.namespace,
             operation=operation.name,
@@ -398,6 +403,29 @@ class PlanCompiler:
         self._calls[label] = call
         return call
 
+    def _base_uri(self, consumes: Consumes) -> str | None:
+        """A ``baseUri`` with ``{{VAR}}`` takes its bind variables' values, as the reference engine
+        does; only then is it known to be an http(s) URL (D4). Reported once per namespace."""
+        if "{{" not in consumes.base_uri:
+            return consumes.base_uri
+        rendered = render_from_binds(consumes.base_uri, self.binds)
+        if rendered is None or not rendered.startswith(("http://", "https://")):
+            if consumes.namespace not in self._bad_base_uris:
+                self._bad_base_uris.add(consumes.namespace)
+                why = (
+                    "names a variable that is not a bind variable, or is unset"
+                    if rendered is None
+                    else f"renders as '{rendered}'"
+                )
+                self.findings.append(
+                    Finding.error(
+                        consumes.at + ("baseUri",),
+                        f"baseUri '{consumes.base_uri}' {why}; it must give an http:// or https:// URL (D4)",
+                    )
+                )
+            return None
+        return rendered
+
     def _arguments(
         self,
         exposed: Exposed,
@@ -406,17 +434,21 @@ class PlanCompiler:
         credentials: Credentials,
         at_step: tuple[str | int, ...],
     ) -> tuple[tuple[Argument, ...], dict[str, InputSpec]]:
-        """D20/D21: each ``with`` entry, in YAML order, bound to a consumed parameter."""
+        """D20/D21: each ``with`` entry, in YAML order, bound to a consumed parameter (or to a
+        ``{{name}}`` of the operation's body template, which that value fills)."""
         arguments: list[Argument] = []
         inferred: dict[str, InputSpec] = {}
         route_by_key = {normalize_name(n): n for n in exposed.path_parameters}
         placeholders = {r.name for r in _path_parts(operation.path) if isinstance(r, Reference)}
+        body_names = {reference.name for _, reference in template_uses(operation.body) if not reference.namespace}
         wrong_roots = self.known_roots - set(exposed.aliases)
         for key, source in sources.items():
             at = at_step + ("with", key)
             parameter = _find_parameter(operation, key)
             if parameter is None and key in placeholders:
                 parameter = Parameter(key, "path", "string", None, True)
+            if parameter is None and key in body_names:
+                parameter = Parameter(key, "body")
             if parameter is None:
                 self.findings.append(
                     Finding.warning(
@@ -425,6 +457,16 @@ class PlanCompiler:
                         "its value is not sent (D21)",
                     )
                 )
+                continue
+            if parameter.location == "environment":
+                self.findings.append(
+                    Finding.warning(
+                        at, f"'{key}' is read from the environment variable {parameter.name} (D73); not from 'with'"
+                    )
+                )
+                continue
+            if isinstance(source, Literal) and unresolved_expression(source):
+                self.findings.append(Finding.error(at, _foreign_this(source, exposed)))
                 continue
             if isinstance(source, Literal) and looks_like_reference(source.value, wrong_roots):
                 self.findings.append(
@@ -439,8 +481,19 @@ class PlanCompiler:
             if isinstance(source, InputReference):
                 inferred[source.name] = _inferred_input(source.name, parameter, route_by_key, credentials)
         for parameter in operation.parameters:
-            if parameter.value is not None and not any(a.parameter.name == parameter.name for a in arguments):
-                arguments.append(Argument(parameter, with_source(parameter.value, ())))
+            if any(a.parameter.name == parameter.name for a in arguments):
+                continue
+            if parameter.location == "environment":
+                # D73: the variable reaches the operation's path and body under its parameter name.
+                arguments.append(Argument(parameter, Template.parse("{{" + parameter.name + "}}")))
+            elif parameter.value is not None:
+                source = with_source(parameter.value, exposed.aliases, plain_references=False)
+                if isinstance(source, Literal) and unresolved_expression(source):
+                    self.findings.append(Finding.error(parameter.at + ("value",), _foreign_this(source, exposed)))
+                    continue
+                arguments.append(Argument(parameter, source))
+                if isinstance(source, InputReference):
+                    inferred.setdefault(source.name, _inferred_input(source.name, parameter, route_by_key, credentials))
         return tuple(arguments), inferred
 
     def _inputs(
@@ -458,15 +511,17 @@ class PlanCompiler:
             in_path = normalize_name(declared.name) in route_by_key
             location = "path" if in_path else (declared.location or "query")
             credential = location == "header" and declared.name.lower() in credentials.header_names
+            value = self._input_value(declared) if declared.value is not None else None
             inputs[declared.name] = InputSpec(
                 name=declared.name,
                 location=location,
                 type=declared.type,
                 description=declared.description,
-                required=(declared.required or in_path) and not credential,
+                required=(declared.required or in_path) and not credential and value is None,
                 pattern=pattern,
                 fills=declared.name,
                 credential=credential,
+                value=value,
             )
         known = {normalize_name(n) for n in inputs}
         for name in exposed.path_parameters:
@@ -475,6 +530,30 @@ class PlanCompiler:
                     name=name, location="path", type="string", required=True, description=None, pattern=None
                 )
         return tuple(inputs.values())
+
+    def _input_value(self, declared: Parameter) -> InputValue | None:
+        """D25a: a ``$.`` expression reads the JSON request body (REST) or the arguments (MCP);
+        a ``{{VAR}}`` text takes bind variables; any other text is a constant."""
+        text = declared.value or ""
+        at = declared.at + ("value",)
+        if text.strip().startswith("$this."):
+            self.findings.append(Finding.error(at, f"a '$this.' expression in an input's value {NOT_YET} (D25a)"))
+            return None
+        if text.strip().startswith("$"):
+            try:
+                return InputValue(text, extract=compile_path(text))
+            except MappingError as exc:
+                self.findings.append(Finding.error(at, str(exc)))
+                return None
+        if "{{" in text:
+            rendered = render_from_binds(text, self.binds)
+            if rendered is None:
+                self.findings.append(
+                    Finding.error(at, f"'{text}' names a variable that is not a bind variable, or is unset (D25a)")
+                )
+                return None
+            return InputValue(text, constant=rendered)
+        return InputValue(text, constant=text)
 
     def _check_templates(
         self,
@@ -503,6 +582,13 @@ class PlanCompiler:
                             "input of this operation (D4)",
                         )
                     )
+
+
+def _foreign_this(source: Literal, exposed: Exposed) -> str:
+    return (
+        f"'{source.value}' names an input of another namespace than this adapter's "
+        f"({', '.join(exposed.aliases)}); an expression is never sent as text (D20)"
+    )
 
 
 def _inferred_input(

@@ -31,6 +31,8 @@ CORE_FEATURES = frozenset(
         "script",  # D83: javascript script steps in QuickJS; python and groovy refused by name
         "aggregates",  # capability.aggregates, ref, semantics -> hints
         "mock",  # D81: no call, no steps; serve --mock
+        "imports",  # D71: import/from/as (and alpha2 location) in consumes, exposes, aggregates, binds
+        "dialect.beta4",  # D70: ikanos 1.0.0-beta4/beta5 documents
     }
 )
 

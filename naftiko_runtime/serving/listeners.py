@@ -17,21 +17,20 @@ from ..adapters.registry import KINDS
 from ..core.plans import OperationPlan
 from ..settings import DEFAULT_HOST, Settings
 from ..spec.diagnostics import Diagnostic, DocPath, Finding
+from ..spec.documents import Document
 from ..spec.model import ExposedAdapter
-from ..spec.source import SourceDocument
 
 
 @dataclass(frozen=True)
 class Place:
     """A declaration's file and document path; its line is looked up only if a message needs it,
-    since that takes a second, position-keeping parse of the file."""
+    since that takes a second, position-keeping parse of the file (which may be an imported one)."""
 
-    source: SourceDocument
+    document: Document
     at: DocPath
 
     def __str__(self) -> str:
-        line, column = self.source.position(self.at)
-        return f"{self.source.name}:{line}:{column}"
+        return self.document.place(self.at)
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class ListenerSet:
     def address(self, adapter_address: str | None) -> str:
         return self.settings.host or adapter_address or DEFAULT_HOST
 
-    def add(self, source: SourceDocument, mounted: Sequence[Mounted]) -> list[Diagnostic]:
+    def add(self, document: Document, mounted: Sequence[Mounted]) -> list[Diagnostic]:
         """Adds a loaded file's adapters, or returns its conflict errors (naming both places) and adds nothing."""
         claimed: dict[int, list[Claimed]] = {}
         problems: list[Finding] = []
@@ -96,11 +95,11 @@ class ListenerSet:
             problems += self._gate_conflicts(adapter, port, mounted)
             problems += self._management_conflicts(adapter, port, mounted)
             for claim in KINDS[adapter.kind].claims(adapter, port):
-                claimed.setdefault(port, []).append(Claimed(claim, Place(source, claim.at)))
+                claimed.setdefault(port, []).append(Claimed(claim, Place(document, claim.at)))
         for port, claims in claimed.items():
             problems += self._conflicts(port, claims)
         if problems:
-            return sorted({source.diagnostic(f) for f in problems}, key=lambda d: (d.line, d.column))
+            return sorted({document.diagnostic(f) for f in problems}, key=lambda d: (d.file, d.line, d.column))
         for each in mounted:
             self._mount(each)
         for port, claims in claimed.items():

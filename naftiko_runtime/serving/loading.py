@@ -1,13 +1,17 @@
-"""Loading capability files: source -> shape check -> model -> binds -> plans (CONTRACT D1-D5, D30).
+"""Loading capability files: source -> dialect and shape check -> normalised document with its
+imports -> model -> binds -> plans (CONTRACT D1-D5, D30, D70-D73).
 
 ``load_file`` never raises for a bad document: it returns a ``FileReport`` whose diagnostics
 list every problem with its ``file:line:column`` (D4: all of them, not only the first), and a
-``LoadedCapability`` only when there is no error. ``load`` does that for every file, then places
-the valid ones on their ports, checking conflicts between files, before anything is served.
+``LoadedCapability`` only when there is no error. A diagnostic may name another file than the
+report's: an imported file with a problem inside the imported entry (D71). ``load`` does that for
+every file, then places the valid ones on their ports, checking conflicts between files, before
+anything is served.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,11 +27,13 @@ from ..adapters.registry import KINDS, reference_roots
 from ..core.plans import OperationPlan, PlanCompiler
 from ..core.scripts import ScriptLimits
 from ..settings import Settings
-from ..spec.binds import BindValues, resolve_binds, unset_variable_findings
+from ..spec.binds import BindValues, environment_inputs, resolve_binds, unset_variable_findings
 from ..spec.builder import ModelBuilder
-from ..spec.diagnostics import Diagnostic, Finding, Severity
+from ..spec.diagnostics import Diagnostic, Finding, Severity, path_text
+from ..spec.dialects import check_shape, detect
+from ..spec.documents import Document
+from ..spec.imports import Composer, prepare
 from ..spec.model import Capability
-from ..spec.schema import ShapeFinding, check_shape
 from ..spec.source import SourceDocument, SourceError, read_source
 from .listeners import ListenerSet
 
@@ -36,7 +42,7 @@ ADAPTER_PARSERS = {kind_type: kind.parse for kind_type, kind in KINDS.items()}
 
 @dataclass
 class LoadedCapability:
-    source: SourceDocument
+    document: Document
     capability: Capability
     binds: BindValues
     plans: dict[str, dict[str, OperationPlan]]
@@ -87,35 +93,37 @@ PARALLEL_FROM = 64
 load time, pure CPU, and independent per file; plans (closures) are still compiled here."""
 
 
-def _parse_and_check(path: Path) -> tuple[SourceDocument | Diagnostic, list[ShapeFinding]]:
+def _parse_and_check(path: Path) -> tuple[SourceDocument | Diagnostic, list[Finding]]:
     try:
         source = read_source(path)
     except SourceError as exc:
         return exc.diagnostic, []
-    return source, check_shape(source.data)
+    return source, check_shape(source.data, detect(source.data))
 
 
 def load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None) -> list[FileReport]:
     workers = min(os.cpu_count() or 1, 8)
+    composer = Composer()  # an imported file is read once per load, however many files import it
     if len(paths) < PARALLEL_FROM or workers < 2:
-        parsed: Iterator[tuple[SourceDocument | Diagnostic, list[ShapeFinding]]] = map(_parse_and_check, paths)
-        return [_report(path, item, settings, environ) for path, item in zip(paths, parsed, strict=True)]
+        parsed: Iterator[tuple[SourceDocument | Diagnostic, list[Finding]]] = map(_parse_and_check, paths)
+        return [_report(path, item, settings, environ, composer) for path, item in zip(paths, parsed, strict=True)]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         parsed = pool.map(_parse_and_check, paths, chunksize=16)
-        return [_report(path, item, settings, environ) for path, item in zip(paths, parsed, strict=True)]
+        return [_report(path, item, settings, environ, composer) for path, item in zip(paths, parsed, strict=True)]
 
 
 def _report(
     path: Path,
-    item: tuple[SourceDocument | Diagnostic, list[ShapeFinding]],
+    item: tuple[SourceDocument | Diagnostic, list[Finding]],
     settings: Settings,
     environ: Mapping[str, str] | None,
+    composer: Composer,
 ) -> FileReport:
     source, shape = item
     if isinstance(source, Diagnostic):
         return FileReport(path, [source])
-    return load_source(source, settings, environ, shape)
+    return load_source(source, settings, environ, shape, composer)
 
 
 def load_file(path: Path, settings: Settings, environ: Mapping[str, str] | None = None) -> FileReport:
@@ -126,15 +134,15 @@ def load_source(
     source: SourceDocument,
     settings: Settings,
     environ: Mapping[str, str] | None = None,
-    shape_findings: list[ShapeFinding] | None = None,
+    shape_findings: list[Finding] | None = None,
+    composer: Composer | None = None,
 ) -> FileReport:
     environ = os.environ if environ is None else environ
     report = FileReport(source.path)
-    if shape_findings is None:
-        shape_findings = check_shape(source.data)
-    shape = [Finding.warning(f.path, f.message) for f in shape_findings]
+    prepared = prepare(source, shape_findings)
+    document, composed = (composer or Composer()).compose(prepared)
     builder = ModelBuilder(source.path, ADAPTER_PARSERS)
-    capability = builder.build(source.data)
+    capability = builder.build(document.data, prepared.dialect.root_sections)
     findings = list(builder.findings)
     binds = BindValues()
     plans: dict[str, dict[str, OperationPlan]] = {}
@@ -142,7 +150,14 @@ def load_source(
     if capability is not None:
         binds, bind_findings = resolve_binds(capability.binds, source.path.resolve().parent, environ)
         findings += bind_findings
-        findings += unset_variable_findings(source.data, capability.binds, binds, settings.strict)
+        findings += unset_variable_findings(
+            document.data,
+            capability.binds,
+            binds,
+            settings.strict,
+            where=lambda at: path_text(document.locate(at)[1]),
+        )
+        findings += environment_inputs(capability, binds, environ, settings.strict)
         base_uris = {ns: uri for ns in capability.consumes if (uri := settings.base_uri_for(ns, environ))}
         roots = reference_roots() | {adapter.namespace for adapter in capability.adapters}
         limits = ScriptLimits(settings.script_timeout, settings.script_memory)
@@ -171,15 +186,22 @@ def load_source(
             kind = KINDS[each.adapter.kind]
             if isinstance(kind, SiblingChecking):
                 findings += kind.check(each)
-    error_paths = {f.at for f in findings if f.severity is Severity.ERROR}
-    findings += [f for f in shape if f.at not in error_paths]
+    # A builder error says more than a shape finding at the same place of the same file.
+    error_paths = {
+        at
+        for origin, at in map(document.locate, (f.at for f in findings if f.severity is Severity.ERROR))
+        if origin is source
+    }
+    diagnostics = {document.diagnostic(f) for f in findings}
+    diagnostics |= {source.diagnostic(f) for f in prepared.shape if f.at not in error_paths}
+    diagnostics |= set(composed)
     if settings.strict:
-        findings = [Finding.error(f.at, f.message) if f.severity is Severity.WARNING else f for f in findings]
+        diagnostics = {dataclasses.replace(d, severity=Severity.ERROR) for d in diagnostics}
     report.diagnostics = sorted(
-        {source.diagnostic(f) for f in findings}, key=lambda d: (d.line, d.column, d.severity.value, d.message)
+        diagnostics, key=lambda d: (d.file != source.name, d.file, d.line, d.column, d.severity.value, d.message)
     )
     if capability is not None and not report.errors:
-        report.loaded = LoadedCapability(source, capability, binds, plans, gates)
+        report.loaded = LoadedCapability(document, capability, binds, plans, gates)
     return report
 
 
@@ -192,7 +214,9 @@ class Loaded:
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
-        return [d for report in self.reports for d in report.diagnostics]
+        """Every file's diagnostics, once each: a shared file imported by several files, or named
+        itself, reports its own problems once."""
+        return list(dict.fromkeys(d for report in self.reports for d in report.diagnostics))
 
     @property
     def rejected(self) -> list[FileReport]:
@@ -232,5 +256,5 @@ def place(reports: list[FileReport], settings: Settings) -> Loaded:
     listeners = ListenerSet(settings)
     for report in reports:
         if report.ok and report.loaded is not None:
-            report.diagnostics += listeners.add(report.loaded.source, report.loaded.mounted())
+            report.diagnostics += listeners.add(report.loaded.document, report.loaded.mounted())
     return Loaded(reports, listeners)

@@ -2,13 +2,14 @@
 
 Values are read once at start-up. A variable whose source is unset stays ``None``: that is a
 warning (D13) naming every place of the document that uses it, and an error under ``--strict``.
+Consumed inputs ``in: environment`` are read the same way and join the bind variables (D73).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from ruamel.yaml.error import YAMLError
 
 from .diagnostics import DocPath, Finding, path_text
 from .expressions import TEMPLATE_REFERENCE, Reference
-from .model import Bind
+from .model import Bind, Capability
 
 
 @dataclass
@@ -119,8 +120,14 @@ def template_uses(data: Any, at: DocPath = ()) -> Iterator[tuple[DocPath, Refere
                 yield path, Reference(namespace or None, name)
 
 
-def unset_variable_findings(data: Any, binds: tuple[Bind, ...], values: BindValues, strict: bool) -> list[Finding]:
-    """D13: one finding per declared-but-unset variable, listing the places that use it."""
+def unset_variable_findings(
+    data: Any,
+    binds: tuple[Bind, ...],
+    values: BindValues,
+    strict: bool,
+    where: Callable[[DocPath], str] = path_text,
+) -> list[Finding]:
+    """D13: one finding per declared-but-unset variable, listing the places (``where``) that use it."""
     uses: dict[str, list[DocPath]] = {}
     for path, reference in template_uses(data):
         found, _ = values.lookup(reference)
@@ -132,9 +139,35 @@ def unset_variable_findings(data: Any, binds: tuple[Bind, ...], values: BindValu
             if values.namespaces.get(bind.namespace, {}).get(variable) is not None:
                 continue
             places = uses.get(variable, [])
-            where = ", ".join(path_text(place) for place in places) or "nowhere in this file"
+            used = ", ".join(where(place) for place in places) or "nowhere in this file"
             source = f"file key '{key}'" if bind.location else f"environment variable {key}"
-            message = f"bind variable {variable} ({source}) is not set; used at: {where}"
+            message = f"bind variable {variable} ({source}) is not set; used at: {used}"
             at = bind.at + ("keys", variable)
             findings.append(Finding.error(at, message) if strict else Finding.warning(at, message))
+    return findings
+
+
+def environment_inputs(
+    capability: Capability, values: BindValues, environ: Mapping[str, str], strict: bool
+) -> list[Finding]:
+    """D73: a consumed input ``NAME: {in: environment}`` is the environment variable ``NAME``,
+    read at start-up (its ``value``, if any, when the variable is unset). It becomes a variable
+    that ``{{NAME}}`` templates read, that a caller can never override (D12) and that is
+    redacted like any secret (D55). An unset one is reported like an unset bind variable (D13)."""
+    findings: list[Finding] = []
+    for consumes in capability.consumes.values():
+        for operation in consumes.operations.values():
+            for parameter in operation.parameters:
+                if parameter.location != "environment" or parameter.name in values.values:
+                    continue
+                value = environ.get(parameter.name, parameter.value)
+                values.values[parameter.name] = value
+                if value is None:
+                    message = (
+                        f"environment variable {parameter.name} (consumed input '{parameter.name}', "
+                        "in: environment) is not set (D73)"
+                    )
+                    findings.append(
+                        Finding.error(parameter.at, message) if strict else Finding.warning(parameter.at, message)
+                    )
     return findings

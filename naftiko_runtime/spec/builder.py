@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from .composition import index_aggregates, keyed_items, referenced, semantic_hints, step, step_mapping
 from .diagnostics import DocPath, Finding
+from .imports import is_import
 from .model import (
     Authentication,
     Bind,
@@ -28,12 +29,17 @@ from .model import (
     OutputParameter,
     Parameter,
 )
-from .schema import VERSIONS
 
 CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
 EXPOSED_AUTH_TYPES = (*CONSUMED_AUTH_TYPES, "oauth2")
 SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
+UNIMPLEMENTED_ADAPTER_KEYS = {
+    "maxBinarySize": "'maxBinarySize' (binary responses)",
+    "ttlMs": "'ttlMs' (MCP response caching)",
+    "cacheScope": "'cacheScope' (MCP response caching)",
+}
+"""Keys of the beta4 dialect that change what an adapter does, refused by name (D72)."""
 
 
 BINARY_SIZE = re.compile(r"(\d+(?:\.\d+)?)(B|KiB|MiB|GiB)")
@@ -100,21 +106,23 @@ class ModelBuilder:
 
     # -- document -------------------------------------------------------------------------
 
-    def build(self, data: Any) -> Capability | None:
+    def build(self, data: Any, root_sections: tuple[str, ...] = ("consumes", "binds")) -> Capability | None:
+        """The capability of a normalised document (``dialects``, ``imports`` ran before); the
+        dialect says which sections it reads at the root besides ``capability``."""
         if not isinstance(data, dict):
             self.error((), "a capability document must be a YAML mapping at the top level")
             return None
         version = data.get("naftiko")
         if version is None:
-            self.error((), "missing required field 'naftiko' (the specification version)")
-        elif str(version) not in VERSIONS:
-            self.warning(
-                ("naftiko",),
-                f"naftiko version '{version}' is not one of {', '.join(VERSIONS)}; loading it as 1.0.0-alpha2 (D2)",
-            )
+            # An unknown version is the dialect's shape check's to report: a warning for naftiko (D2),
+            # an error for ikanos (D72).
+            self.error((), "missing required field 'naftiko' or 'ikanos' (the specification version)")
         info = self.mapping(data.get("info"), ("info",), "'info'")
+        standalone = "capability" not in data
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
         index_aggregates(self, capability)
+        if "aggregates" in root_sections:
+            index_aggregates(self, data, ())
         binds = [self.bind(item, at) for item, at in self.items(data, "binds", ())]
         binds += [self.bind(item, at) for item, at in self.items(capability, "binds", ("capability",))]
         consumes: dict[str, Consumes] = {}
@@ -126,7 +134,9 @@ class ModelBuilder:
             if built.namespace in consumes:
                 self.error(at + ("namespace",), f"duplicate consumes namespace '{built.namespace}' in this file (D4)")
             consumes[built.namespace] = built
-        adapters = [self.adapter(item, at) for item, at in self.items(capability, "exposes", ("capability",))]
+        exposes = self.items(data, "exposes", ()) if "exposes" in root_sections else []
+        exposes += self.items(capability, "exposes", ("capability",))
+        adapters = [self.adapter(item, at) for item, at in exposes]
         return Capability(
             file=self.file,
             version=str(version or ""),
@@ -134,13 +144,16 @@ class ModelBuilder:
             description=info.get("description"),
             binds=tuple(b for b in binds if b),
             consumes=consumes,
-            adapters=tuple(a for a in adapters if a is not None),
+            # The adapters of a shared exposes file are checked here, served only where imported.
+            adapters=() if standalone else tuple(a for a in adapters if a is not None),
         )
 
     def items(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]:
         return [(item, at + (key, i)) for i, item in enumerate(self.sequence(node.get(key), at + (key,), f"'{key}'"))]
 
     def bind(self, node: Any, at: DocPath) -> Bind | None:
+        if is_import(node):
+            return None  # an import the composer could not resolve; it said why (D71)
         node = self.mapping(node, at, "a bind")
         namespace = self.text(node, "namespace", at, required=True)
         keys = self.mapping(node.get("keys"), at + ("keys",), "'keys'")
@@ -157,10 +170,9 @@ class ModelBuilder:
     # -- consumed side --------------------------------------------------------------------
 
     def consumes(self, node: Any, at: DocPath) -> Consumes | None:
+        if is_import(node):
+            return None  # an import the composer could not resolve; it said why (D71)
         node = self.mapping(node, at, "a consumes entry")
-        if "location" in node or "import" in node:
-            self.error(at, f"imported consumes ('location'/'import') {NOT_YET}")
-            return None
         kind = node.get("type", "http")
         if kind != "http":
             self.error(at + ("type",), f"unknown consumes type '{kind}': only 'http' is supported")
@@ -169,8 +181,9 @@ class ModelBuilder:
         base_uri = self.text(node, "baseUri", at, required=True)
         if not namespace or base_uri is None:
             return None
-        if not base_uri.startswith(("http://", "https://")):
+        if "{{" not in base_uri and not base_uri.startswith(("http://", "https://")):
             self.error(at + ("baseUri",), f"baseUri '{base_uri}' must be an http:// or https:// URL (D4)")
+        self.refuse(node, "tunnel", at, "'tunnel' (reaching the API through a reverse tunnel)")
         auth = self.authentication(node.get("authentication"), at + ("authentication",), exposed=False)
         shared = self.parameters(node, at, consumed=True)
         operations: dict[str, ConsumedOperation] = {}
@@ -275,6 +288,9 @@ class ModelBuilder:
             return None
         node = self.mapping(node, at, "'authentication'")
         kind = node.get("type")
+        if kind == "oauth2" and not exposed:
+            self.error(at + ("type",), f"'oauth2' authentication to a consumed API {NOT_YET}")
+            return None
         allowed = EXPOSED_AUTH_TYPES if exposed else CONSUMED_AUTH_TYPES
         if kind not in allowed:
             side = "an exposed adapter" if exposed else "a consumed API"
@@ -294,7 +310,10 @@ class ModelBuilder:
         }[kind]
         for key in needed:
             if fields[key] is None:
-                self.error(at, f"{kind} authentication needs '{key}'")
+                # The schema lets the secret be left out: like an unset one, the block counts as absent (D13, D33).
+                self.warning(
+                    at, f"{kind} authentication without '{key}' counts as absent: the caller's credentials pass (D33)"
+                )
         placement = fields.pop("placement") or "header"
         if placement not in ("header", "query"):
             self.error(at + ("placement",), f"apikey placement must be 'header' or 'query', got '{placement}'")
@@ -318,6 +337,8 @@ class ModelBuilder:
     # -- exposed side ---------------------------------------------------------------------
 
     def adapter(self, node: Any, at: DocPath) -> ExposedAdapter | None:
+        if is_import(node):
+            return None  # an import the composer could not resolve; it said why (D71)
         node = self.mapping(node, at, "an exposes entry")
         kind = node.get("type")
         parse = self.adapter_parsers.get(kind) if isinstance(kind, str) else None
@@ -331,6 +352,8 @@ class ModelBuilder:
                 )
             return None
         auth = self.authentication(node.get("authentication"), at + ("authentication",), exposed=True)
+        for key, feature in UNIMPLEMENTED_ADAPTER_KEYS.items():
+            self.refuse(node, key, at, feature)
         adapter = parse(self, node, at)
         return replace(adapter, authentication=auth) if adapter is not None and auth is not None else adapter
 
@@ -433,7 +456,16 @@ class ModelBuilder:
             properties = {
                 str(k): o for k, o in ((k, self.output(v, at + ("properties", k))) for k, v in props.items()) if o
             }
-        items = self.output(node["items"], at + ("items",)) if "items" in node else None
+        items_node = node.get("items")
+        if (
+            isinstance(items_node, dict)
+            and items_node
+            and not isinstance(items_node.get("type"), str)
+            and all(isinstance(field, dict) for field in items_node.values())
+        ):
+            # beta4 writes an array's items as their fields keyed by name (a field may be named 'type').
+            items_node = {"type": "object", "properties": items_node}
+        items = self.output(items_node, at + ("items",)) if "items" in node else None
         if mapping_field is not None and not isinstance(mapping_field, str):
             self.error(at + ("mapping",), "'mapping' must be a JSONPath string")
             mapping_field = None

@@ -46,12 +46,13 @@ def keyed_items(builder: Builder, node: dict[str, Any], key: str, at: DocPath) -
     return builder.items(node, key, at)
 
 
-def index_aggregates(builder: Builder, capability: dict[str, Any]) -> None:
-    """Index the aggregate functions (alpha2 ``functions``, beta4 ``flows``); each is built
-    where a ``ref`` uses it (spec: Aggregates)."""
-    for aggregate, a_at in builder.items(capability, "aggregates", ("capability",)):
+def index_aggregates(builder: Builder, holder: dict[str, Any], at: DocPath = ("capability",)) -> None:
+    """Index the aggregate functions (alpha2 ``functions``, beta4 ``flows``) of ``holder`` (the
+    ``capability``, or a beta4 document's root); each is built where a ``ref`` uses it."""
+    for aggregate, a_at in builder.items(holder, "aggregates", at):
         aggregate = builder.mapping(aggregate, a_at, "an aggregate")
-        namespace = builder.text(aggregate, "namespace", a_at, required=True)
+        # beta4 makes the namespace optional; an aggregate without one has nothing a `ref` can name.
+        namespace = builder.text(aggregate, "namespace", a_at)
         key = "flows" if "flows" in aggregate else "functions"
         for function, f_at in keyed_items(builder, aggregate, key, a_at):
             function = builder.mapping(function, f_at, "an aggregate function")
@@ -117,7 +118,14 @@ def step(builder: Builder, node: Any, at: DocPath) -> StepSpec | None:
 
 def script_step(builder: Builder, node: dict[str, Any], at: DocPath, name: str) -> ScriptStepSpec | None:
     """D83: JavaScript only; its files are read now, once (no control adapter gives defaults)."""
-    language = builder.text(node, "language", at, required=True)
+    language = builder.text(node, "language", at)
+    for key, default in (("language", "defaultLanguage"), ("location", "defaultLocation")):
+        if key not in node:
+            builder.error(
+                at,
+                f"a script step without '{key}': the control adapter's scripting '{default}' "
+                "is not implemented by this runtime yet; give the step its own",
+            )
     if language in ("groovy", "python"):
         builder.error(
             at + ("language",),
@@ -128,7 +136,7 @@ def script_step(builder: Builder, node: dict[str, Any], at: DocPath, name: str) 
     if language is not None and language != "javascript":
         builder.error(at + ("language",), f"unknown script language '{language}': expected javascript")
         return None
-    location = builder.text(node, "location", at, required=True)
+    location = builder.text(node, "location", at)
     main = builder.text(node, "file", at, required=True)
     if language is None or location is None or main is None:
         return None

@@ -18,6 +18,8 @@ TEMPLATE_REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?)\s
 PLACEHOLDER = re.compile(r"\{\{?\s*([A-Za-z0-9_.*-]+)\s*\}?\}")
 """A path placeholder, ``{name}`` or ``{{name}}`` (D15)."""
 WITH_REFERENCE = re.compile(r"^([A-Za-z0-9_-]+)\.([A-Za-z0-9_*-]+)$")
+THIS_REFERENCE = re.compile(r"^\$this\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_*-]+)$")
+"""``$this.<namespace>.<input>``: the spec's expression for the caller's input (D20)."""
 
 
 def normalize_name(name: str) -> str:
@@ -113,16 +115,23 @@ class InputReference:
 WithSource = Literal | Template | InputReference
 
 
-def with_source(value: Any, roots: tuple[str, ...]) -> WithSource:
-    """Classify one ``with`` value for an adapter whose references may start with ``roots``."""
+def with_source(value: Any, roots: tuple[str, ...], *, plain_references: bool = True) -> WithSource:
+    """Classify one value for an adapter whose references may start with ``roots``: a ``with``
+    value, or (``plain_references=False``) a consumed parameter's ``value``, where only the
+    ``$this.<root>.<input>`` form is a reference and ``a.b`` stays text."""
     if not isinstance(value, str):
         return Literal(value)
     if "{{" in value:
         return Template.parse(value)
-    match = WITH_REFERENCE.match(value)
+    match = THIS_REFERENCE.match(value) or (WITH_REFERENCE.match(value) if plain_references else None)
     if match and match.group(1) in roots:
         return InputReference(match.group(2))
     return Literal(value)
+
+
+def unresolved_expression(source: WithSource) -> bool:
+    """A ``$this.`` expression whose root is not the adapter's: never to be sent as text (D20)."""
+    return isinstance(source, Literal) and isinstance(source.value, str) and source.value.startswith("$this.")
 
 
 def looks_like_reference(value: Any, other_roots: AbstractSet[str]) -> bool:

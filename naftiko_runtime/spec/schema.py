@@ -78,7 +78,7 @@ def _version(v: object, path: Path) -> Findings:
     if v in VERSIONS or (isinstance(v, float) and v == 0.5):
         return
     what = "unsupported naftiko version" if isinstance(v, str) else "'naftiko' must be a version string, got"
-    yield path, f"{what} {show(v)}; supported: {', '.join(VERSIONS)}"
+    yield path, f"{what} {show(v)}; supported: {', '.join(VERSIONS)}; read as 1.0.0-alpha2 (D2)"
 
 
 def _mcp_transport(v: Any, path: Path) -> Findings:

@@ -236,15 +236,19 @@ class Arr(Shape):
 
 @dataclass(frozen=True, eq=False)
 class Map(Shape):
-    """An object with free keys: ``binds[].keys``, output ``properties``, ``with``, ``metadata``."""
+    """An object with free keys: ``binds[].keys``, output ``properties``, ``with``, ``metadata``, and
+    the beta4 dialect's maps keyed by name (``tools``, ``resources``, ...)."""
 
     values: Shape
     keys: Str | None = None
+    min_items: int = 0
 
     def check(self, v: object, path: Path, ctx: Context) -> None:
         if not isinstance(v, dict):
             ctx.add(path, f"{_subject(path)} must be an object, got {show(v)}")
             return
+        if len(v) < self.min_items:
+            ctx.add(path, f"{_subject(path)} must have at least {self.min_items} entry(ies)")
         if self.keys is not None:
             for k in v:
                 if not (isinstance(k, str) and _regex(self.keys.pattern or "").search(k)):

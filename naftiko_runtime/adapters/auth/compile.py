@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...core.credentials import render_secret
+from ...core.credentials import render_from_binds
 from ...settings import OAUTH_CLIENT_ENV, Settings
 from ...spec.binds import BindValues
 from ...spec.diagnostics import Finding
@@ -38,7 +38,7 @@ def compile_gate(
     findings = []
     for name in SECRET_FIELDS[auth.type]:
         template = getattr(auth, name)
-        value = render_secret(template, binds)
+        value = render_from_binds(template, binds)
         if not value:
             findings.append(
                 Finding.error(

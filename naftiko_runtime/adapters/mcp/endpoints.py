@@ -47,7 +47,8 @@ class Tool:
     plan: OperationPlan
     definition: types.Tool
     input_schema: dict[str, Any]
-    arguments: tuple[InputSpec, ...]
+    inputs: tuple[InputSpec, ...]
+    """What a call checks: the arguments, and the inputs the capability fills itself (D25a)."""
 
 
 def _definition(exposed: Exposed, plan: OperationPlan) -> Tool:
@@ -61,7 +62,8 @@ def _definition(exposed: Exposed, plan: OperationPlan) -> Tool:
         output_schema=output_schema(plan),
         annotations=types.ToolAnnotations.model_validate({_snake(k): v for k, v in hints.items()}) if hints else None,
     )
-    return Tool(plan, definition, schema, tuple(tool_arguments(plan)))
+    valued = tuple(spec for spec in plan.inputs if spec.value is not None and not spec.credential)
+    return Tool(plan, definition, schema, tuple(tool_arguments(plan)) + valued)
 
 
 def adapter_tools(mounted: Mounted) -> list[Tool]:
@@ -160,7 +162,8 @@ class ToolEndpoint:
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         arguments = params.arguments or {}
-        inputs, problems = check_inputs(tool.arguments, {name: (value, False) for name, value in arguments.items()})
+        raw = {name: (value, False) for name, value in arguments.items()}
+        inputs, problems = check_inputs(tool.inputs, raw, arguments)
         if problems:
             listed = "; ".join(f"{p.name}: {p.problem}" for p in problems)
             return _text_result(f"Invalid arguments for tool {params.name}: {listed}", is_error=True)
@@ -177,6 +180,11 @@ class ToolEndpoint:
             return _text_result(f"{step}Upstream answered HTTP {reply.status}: {reply.text()}", is_error=True)
         if reply.stream is not None:
             return await _blob_result(reply, f"naftiko://{tool.plan.exposed.namespace}/{params.name}")
+        if not reply.body:
+            # An empty answer (204) is no content, not the text "null"; a tool that advertises an
+            # output schema still owes a structured result, and {} is the empty object (D63).
+            structured: dict[str, Any] | None = {} if tool.definition.output_schema is not None else None
+            return types.CallToolResult(content=[], structured_content=structured, is_error=False)
         value = reply.value
         try:
             text = encode_json(value, 502, f"the answer of tool {params.name}").decode()

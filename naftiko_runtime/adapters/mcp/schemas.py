@@ -23,8 +23,9 @@ HINTS = {
 
 
 def tool_arguments(plan: OperationPlan) -> list[InputSpec]:
-    """D29: the inputs an agent gives; credential headers are the gateway's business."""
-    return [spec for spec in plan.inputs if not spec.credential]
+    """D29: the inputs an agent gives; credential headers are the gateway's business, and an
+    input with a ``value`` is filled by the capability (D25a)."""
+    return [spec for spec in plan.inputs if not spec.credential and spec.value is None]
 
 
 def _property(spec: InputSpec) -> dict[str, Any]:
@@ -54,8 +55,13 @@ def _output_node(output: OutputParameter) -> dict[str, Any]:
     if output.properties is not None:
         schema["properties"] = {name: _output_node(child) for name, child in output.properties.items()}
     if output.items is not None:
-        schema["items"] = _output_node(output.items)
+        schema["items"] = {} if _passes_through(output.items) else _output_node(output.items)
     return schema
+
+
+def _passes_through(output: OutputParameter) -> bool:
+    """D40: ``{type: T, mapping: "$."}`` items are each element as it is, whatever its JSON type."""
+    return (output.mapping or "").strip() in ("$", "$.") and not output.properties and output.items is None
 
 
 def output_schema(plan: OperationPlan) -> dict[str, Any] | None:
@@ -66,9 +72,15 @@ def output_schema(plan: OperationPlan) -> dict[str, Any] | None:
     if len(outputs) == 1 and not outputs[0].name:
         if outputs[0].type != "object":
             return None
-        return _output_node(outputs[0]) if outputs[0].properties is not None else {"type": "object"}
+        return _output_node(outputs[0]) if outputs[0].properties else {"type": "object"}
     return {"type": "object", "properties": {o.name or f"output{i}": _output_node(o) for i, o in enumerate(outputs)}}
 
 
-def tool_annotations(plan: OperationPlan) -> dict[str, bool]:
-    return {HINTS[key]: value for key, value in plan.exposed.hints.items() if key in HINTS}
+def tool_annotations(plan: OperationPlan) -> dict[str, bool | str]:
+    """D62: ``hints`` as MCP annotations, and the tool's ``label`` (``display``) as their ``title``."""
+    annotations: dict[str, bool | str] = {
+        HINTS[key]: value for key, value in plan.exposed.hints.items() if key in HINTS
+    }
+    if plan.exposed.label:
+        annotations["title"] = plan.exposed.label
+    return annotations

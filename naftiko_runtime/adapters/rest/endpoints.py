@@ -53,11 +53,13 @@ class RestEndpoint:
     cookies: dict[str, InputSpec]
     body_fields: tuple[InputSpec, ...]
     whole_body: InputSpec | None
+    body_expressions: bool
+    """Some input reads its ``value`` from the JSON request body (D25a)."""
 
     @classmethod
     def compile(cls, plan: OperationPlan) -> RestEndpoint:
         by = {
-            location: [s for s in plan.inputs if s.location == location]
+            location: [s for s in plan.inputs if s.location == location and s.value is None]
             for location in ("path", "query", "header", "cookie", "body")
         }
         placeholders = {normalize_name(name): name for name in plan.exposed.path_parameters}
@@ -69,11 +71,12 @@ class RestEndpoint:
             cookies={s.name: s for s in by["cookie"]},
             body_fields=tuple(s for s in by["body"] if s.fills != WHOLE_BODY),
             whole_body=next((s for s in by["body"] if s.fills == WHOLE_BODY), None),
+            body_expressions=any(s.value is not None and s.value.reads_request for s in plan.inputs),
         )
 
     @property
     def reads_body(self) -> bool:
-        return bool(self.body_fields) or self.whole_body is not None
+        return bool(self.body_fields) or self.whole_body is not None or self.body_expressions
 
     def inputs(
         self, path_params: dict[str, str], query_string: bytes, headers: list[tuple[bytes, bytes]], body: bytes
@@ -92,9 +95,8 @@ class RestEndpoint:
                     raw[header_spec.name] = (value.decode("latin-1"), True)
                 elif name == b"cookie" and self.cookies:
                     self._read_cookies(value.decode("latin-1"), raw)
-        if body and self.reads_body:
-            self._read_body(body, raw)
-        inputs, problems = check_inputs(self.plan.inputs, raw)
+        document = self._read_body(body, raw) if body and self.reads_body else None
+        inputs, problems = check_inputs(self.plan.inputs, raw, document)
         if problems:
             raise bad_input(problems)
         return inputs
@@ -122,7 +124,8 @@ class RestEndpoint:
             if spec is not None:
                 raw[spec.name] = (unquote(value), True)
 
-    def _read_body(self, body: bytes, raw: dict[str, tuple[Any, bool]]) -> None:
+    def _read_body(self, body: bytes, raw: dict[str, tuple[Any, bool]]) -> Any:
+        """The decoded JSON body, its inputs put in ``raw``."""
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -135,3 +138,4 @@ class RestEndpoint:
             for spec in self.body_fields:
                 if spec.name in document:
                     raw[spec.name] = (document[spec.name], False)
+        return document
