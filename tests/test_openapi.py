@@ -154,3 +154,33 @@ def test_response_schemas_come_from_the_output_parameters():
     properties = schema["schema"]["properties"]
     assert properties["id"] == {"type": ["string", "null"]}, "a mapped value is null when nothing matches (D41)"
     assert properties["address"]["properties"]["city"] == {"type": ["string", "null"]}
+
+
+def test_exposed_authentication_becomes_security_schemes(tmp_path):
+    """Issue 14, item 1: each REST adapter's exposed authentication (D90) is a security scheme its
+    operations require; the secret never appears in the document."""
+    from test_exposed_auth import AUDIENCE, CAPABILITY, ROUTE, SECRETS
+
+    path = tmp_path / "gates.yaml"
+    path.write_text(
+        CAPABILITY.format(upstream="http://127.0.0.1:9", issuer="http://127.0.0.1:9", audience=AUDIENCE, route=ROUTE)
+    )
+    loaded = load([path], Settings(), SECRETS)
+    assert not loaded.rejected, [str(d) for d in loaded.diagnostics]
+    documents = openapi_documents(loaded.listeners)
+    expected = {
+        8080: {"type": "http", "scheme": "bearer"},
+        8081: {"type": "apiKey", "name": "X-Api-Key", "in": "header"},
+        8082: {"type": "apiKey", "name": "api_key", "in": "query"},
+        8083: {"type": "http", "scheme": "basic"},
+        8084: {"type": "http", "scheme": "digest"},
+    }
+    for port, scheme in expected.items():
+        document = documents[port]
+        validate(document)
+        [(name, declared)] = document["components"]["securitySchemes"].items()
+        assert declared == scheme
+        assert document["paths"]["/a"]["get"]["security"] == [{name: []}]
+        assert "gate-secret" not in json.dumps(document)
+    oauth = documents[8085]["components"]["securitySchemes"]["oauth"]
+    assert (oauth["scheme"], oauth["bearerFormat"]) == ("bearer", "JWT")

@@ -17,7 +17,7 @@ from typing import Any
 
 from ...core.inputs import JSON_INPUT_TYPES, InputSpec
 from ...spec.expressions import PLACEHOLDER
-from ...spec.model import ExposedAdapter, OutputParameter
+from ...spec.model import Authentication, ExposedAdapter, OutputParameter
 from .endpoints import RestEndpoint
 
 OPENAPI_VERSION = "3.1.0"
@@ -170,14 +170,32 @@ def _operation_id(endpoint: RestEndpoint, taken: set[str]) -> str:
     return operation_id
 
 
+def security_scheme(auth: Authentication) -> dict[str, Any]:
+    """How a caller authenticates to an adapter (D90), as OpenAPI says it; never its secret."""
+    if auth.type == "apikey":
+        return {"type": "apiKey", "name": auth.key or "", "in": auth.placement}
+    if auth.type == "oauth2":
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An access token of the authorization server named in "
+            "/.well-known/oauth-protected-resource (RFC 9728).",
+        }
+    return {"type": "http", "scheme": auth.type}
+
+
 def openapi_document(adapters: Iterable[ExposedAdapter], endpoints: Iterable[RestEndpoint]) -> dict[str, Any]:
     """The document of one port: its REST adapters and the endpoints of their routes."""
     adapters = list(adapters)
+    schemes = {a.namespace: security_scheme(a.authentication) for a in adapters if a.authentication is not None}
     paths: dict[str, dict[str, Any]] = {}
     taken: set[str] = set()
     for endpoint in endpoints:
         exposed = endpoint.plan.exposed
         operation = _operation(endpoint, _operation_id(endpoint, taken))
+        if exposed.namespace in schemes:
+            operation["security"] = [{exposed.namespace: []}]
         paths.setdefault(_path(exposed.path), {})[exposed.method.lower()] = operation
     descriptions = [f"**{a.namespace}**: {a.description}" for a in adapters if a.description]
     info: dict[str, Any] = {
@@ -192,6 +210,7 @@ def openapi_document(adapters: Iterable[ExposedAdapter], endpoints: Iterable[Res
         "tags": [{"name": a.namespace, **({"description": a.description} if a.description else {})} for a in adapters],
         "paths": dict(sorted(paths.items())),
         "components": {
+            **({"securitySchemes": schemes} if schemes else {}),
             "schemas": {"Problem": PROBLEM_SCHEMA},
             "responses": {
                 str(status): {
