@@ -15,7 +15,7 @@ import functools
 import logging
 import re
 import secrets
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,9 +70,11 @@ class Reply:
         return self.body.decode("utf-8", errors="replace")
 
 
-def _redacted(call: UpstreamCall, response: UpstreamResponse) -> tuple[bytes, tuple[tuple[str, str], ...]]:
-    """The reply's body and passed-back headers, with the gateway's secrets replaced (D56)."""
-    headers = tuple((k, v) for k, v in response.headers.multi_items() if passed_back(k))
+def _redacted(
+    call: UpstreamCall, response: UpstreamResponse, keep: Callable[[str], bool] = passed_back
+) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """The reply's body and the headers ``keep`` passes back, with the gateway's secrets replaced (D56)."""
+    headers = tuple((k, v) for k, v in response.headers.multi_items() if keep(k))
     forms = call.secret_forms
     if not forms:
         return response.body, headers
@@ -102,6 +104,13 @@ class Executor:
             raise
         finally:
             observation.finish(status)
+
+    async def relay(self, call: UpstreamCall, request: httpx.Request, keep: Callable[[str], bool]) -> Reply:
+        """A request built by an adapter (a REST forward, D82), sent and answered like every other
+        call: observed, redacted, its headers filtered by ``keep``; the body is not decoded."""
+        response = await self._send(call, request)
+        body, headers = _redacted(call, response, keep)
+        return Reply(response.status, body, response.headers.get("content-type"), headers, None)
 
     async def _send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
         if self.observer is None:

@@ -96,7 +96,7 @@ class RestApp:
                     headers = scope["headers"]
                     body = await read_body(receive, self.max_body, content_length(headers))
                     query = scope.get("query_string", b"")
-                    return await forward(route, rest, method, query, headers, body, self.executor.clients)
+                    return await forward(route, rest, method, query, headers, body, self.executor)
         if matched is None:
             page = self.pages.get(path) if method in ("GET", "HEAD") else None
             if page is not None:

@@ -5,7 +5,7 @@ the ``trustedHeaders`` go (never a hop-by-hop header or ``Host``; ``Cookie`` onl
 then the gateway's own: consumes-level ``value`` parameters and credentials, which a caller can
 never replace. The answer comes back with its hop-by-hop headers and (unless ``Cookie`` is
 trusted) its ``Set-Cookie`` dropped and the gateway's secrets redacted. The call goes through
-``core.upstream`` like any other: same pool, timeouts and body limit.
+the execution core (``Executor.relay``) like any other: same pool, timeouts, body limit, metrics and traces.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from urllib.parse import unquote
 
 import httpx
 
-from ...core.execution import Reply
+from ...core.execution import Executor, Reply
 from ...core.plans import OperationPlan
 from ...core.problems import Problem
-from ...core.redaction import redact_bytes
 from ...core.requests import build_request
-from ...core.upstream import UpstreamClients
 
 NEVER_FORWARDED = frozenset(
     {
@@ -59,6 +57,14 @@ class ForwardRoute:
             return path[len(self.prefix) :]
         return None
 
+    def passes_back(self, name: str) -> bool:
+        """Which of the upstream's answer headers reach the caller."""
+        lower = name.lower()
+        # The body was read decoded: its length and encoding are the gateway's to state.
+        if lower in NEVER_FORWARDED or lower in ("content-type", "content-encoding"):
+            return False
+        return lower != "set-cookie" or "cookie" in self.trusted
+
 
 def forward_prefix(path: str) -> str:
     """``/proxy/{path}`` and ``/proxy/{{path}}`` forward everything below ``/proxy``."""
@@ -89,7 +95,7 @@ async def forward(
     query: bytes,
     headers: list[tuple[bytes, bytes]],
     body: bytes,
-    clients: UpstreamClients,
+    executor: Executor,
 ) -> Reply:
     _check_traversal(rest)
     calls = route.plan.calls
@@ -110,16 +116,6 @@ async def forward(
     queries = [q for q in (_callers_query(query, gateway.url.params), gateway.url.query.decode("latin-1")) if q]
     if queries:
         url += "?" + "&".join(queries)
-    response = await clients.send(call, httpx.Request(method, url, headers=sent, content=body or None))
-    forms = call.secret_forms
-    passed: list[tuple[str, str]] = []
-    for name, value in response.headers.multi_items():
-        lower = name.lower()
-        if lower in NEVER_FORWARDED or lower in ("content-type", "content-encoding"):
-            # The body was read decoded: its length and encoding are the gateway's to state.
-            continue
-        if lower == "set-cookie" and "cookie" not in route.trusted:
-            continue
-        passed.append((name, redact_bytes(value.encode(), forms).decode() if forms else value))
-    content = redact_bytes(response.body, forms) if forms else response.body
-    return Reply(response.status, content, response.headers.get("content-type"), tuple(passed), None)
+
+    request = httpx.Request(method, url, headers=sent, content=body or None)
+    return await executor.relay(call, request, route.passes_back)
