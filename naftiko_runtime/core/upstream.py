@@ -1,5 +1,6 @@
 """Sending upstream requests: one pooled client per consumed namespace, bounded in time and size
-(CONTRACT D53, D54). Every way an exchange can fail becomes a ``Problem`` (502 or 504), never a 500.
+(CONTRACT D53, D54). Every way an exchange can fail becomes a ``Problem`` (502, 503 or 504), never a
+500. The namespace's resilience policies (``resilience.Guard``) apply here and nowhere else.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
-from ..settings import Settings
+from ..settings import Settings, Timeouts
 from .plans import UpstreamCall
 from .problems import Problem
+from .resilience import Guard, Transient, may_retry
 
 
 @dataclass(frozen=True)
@@ -84,21 +86,29 @@ class UpstreamClients:
         self._transport_factory = transport_factory or network_transport
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
-        self._timeout = httpx.Timeout(
-            connect=settings.connect_timeout,
-            read=settings.read_timeout,
-            write=settings.read_timeout,
-            pool=settings.connect_timeout,
-        )
-        self._timeout_extension = self._timeout.as_dict()
+        self._guards: dict[str, Guard] = {}
+        self._timeouts: dict[tuple[str, str], tuple[Timeouts, dict[str, float | None]]] = {}
+
+    def _timeouts_of(self, call: UpstreamCall) -> tuple[Timeouts, dict[str, float | None]]:
+        """The call's timeouts and their httpx extension, worked out once per operation."""
+        key = (call.namespace, call.operation)
+        found = self._timeouts.get(key)
+        if found is None:
+            timeouts = self.settings.timeouts_for(*key)
+            extension = {"connect": timeouts.connect, "read": timeouts.read, "write": timeouts.read}
+            extension["pool"] = timeouts.connect  # a call waits for a pooled connection as for a new one
+            found = self._timeouts[key] = (timeouts, extension)
+        return found
 
     def open(self, namespaces: set[str]) -> None:
         for namespace in sorted(namespaces - set(self._clients)):
             transport = self._transport_factory(self.settings)
+            policy = self.settings.policy_for(namespace)
+            if policy.guarded:
+                self._guards[namespace] = Guard(namespace, policy)
             self._transports[namespace] = transport
             self._clients[namespace] = httpx.AsyncClient(
                 transport=transport,
-                timeout=self._timeout,
                 follow_redirects=False,
                 cookies=_no_cookies(),
                 trust_env=False,
@@ -117,30 +127,43 @@ class UpstreamClients:
         (no redirects are followed, no cookies kept) and measured ~20% of a pass-through.
         """
         namespace = call.namespace
-        if namespace not in self._clients:
-            self.open({namespace})
         if call.credentials.digest:
             return await self._clients[namespace].send(request, stream=True, auth=call.credentials.httpx_auth())
-        request.extensions["timeout"] = self._timeout_extension
         response = await self._transports[namespace].handle_async_request(request)
         response.request = request
         return response
 
-    def _pool_exhausted(self, call: UpstreamCall, where: _Where) -> Problem:
+    def _pool_exhausted(self, call: UpstreamCall, where: _Where, wait: float | None) -> Problem:
         """Every pooled connection busy is not a network fault: say so (issue 10, item 8)."""
         return Problem(
             503,
             f"upstream {where}: all {self.settings.upstream_pool_size} pooled connections to "
-            f"{call.namespace} are busy and none came free within {self.settings.connect_timeout:g} s "
-            "(pool exhausted)",
+            f"{call.namespace} are busy and none came free within {wait or 0:g} s (pool exhausted)",
             headers={"Retry-After": "1"},
         )
 
     async def send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
+        """One exchange, or several under the namespace's policies, all within the total timeout."""
+        namespace = call.namespace
+        if namespace not in self._clients:
+            self.open({namespace})
+        timeouts, extension = self._timeouts_of(call)
+        request.extensions["timeout"] = extension
+        deadline = asyncio.get_running_loop().time() + (timeouts.total or 0.0)
+        guard = self._guards.get(namespace)
+        if guard is None:
+            return await self._send_once(call, request, timeouts, deadline)
+        retryable = may_retry(call.method, "idempotency-key" in request.headers)
+        attempt = functools.partial(self._send_once, call, request, timeouts, deadline)
+        return await guard.run(attempt, retryable, deadline, call.label)
+
+    async def _send_once(
+        self, call: UpstreamCall, request: httpx.Request, timeouts: Timeouts, deadline: float
+    ) -> UpstreamResponse:
         where = _Where(call, request)
         limit = self.settings.max_upstream_body
         try:
-            async with asyncio.timeout(self.settings.total_timeout):
+            async with asyncio.timeout_at(deadline):
                 response = await self._exchange(call, request)
                 try:
                     if not 200 <= response.status_code <= 599:
@@ -163,13 +186,13 @@ class UpstreamClients:
                 finally:
                     await response.aclose()
         except TimeoutError as exc:
-            raise Problem(504, f"upstream {where} did not answer within {self.settings.total_timeout:g} s") from exc
+            raise Problem(504, f"upstream {where} did not answer within {timeouts.total or 0:g} s") from exc
         except httpx.HTTPError as exc:
             if isinstance(exc, httpx.PoolTimeout):
-                raise self._pool_exhausted(call, where) from exc
+                raise self._pool_exhausted(call, where, timeouts.connect) from exc
             if _is_timeout(exc):
-                raise Problem(504, f"upstream {where} timed out ({type(exc).__name__})") from exc
-            raise Problem(502, f"upstream {where} could not be reached or broke off: {type(exc).__name__}") from exc
+                raise Transient(504, f"upstream {where} timed out ({type(exc).__name__})") from exc
+            raise Transient(502, f"upstream {where} could not be reached or broke off: {type(exc).__name__}") from exc
         except OSError as exc:  # a socket error a transport let through unmapped: still the upstream's fault
-            raise Problem(502, f"upstream {where} broke off: {type(exc).__name__}") from exc
+            raise Transient(502, f"upstream {where} broke off: {type(exc).__name__}") from exc
         return UpstreamResponse(response.status_code, response.headers, b"".join(chunks))
