@@ -106,6 +106,8 @@ class RateLimit:
     requests: int = 0
     """0 is off."""
     period: float = 1.0
+    burst: int = 0
+    """Calls a caller may make at once after a quiet spell; 0 is ``requests`` (one period's worth)."""
     identity: str = "client"
     """``api-key`` (the Authorization or X-API-Key header), ``jwt-subject`` (the bearer token's
     ``sub``, unverified: a key for counting, not a proof) or ``client`` (the caller's address)."""

