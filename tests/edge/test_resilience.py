@@ -159,9 +159,7 @@ def test_a_hanging_namespace_at_full_bulkhead_leaves_the_other_p99(tmp_path, raw
     """Rounds alternate: modelsync calls alone, then while bulksync hangs with its bulkhead full and
     more callers keep queueing for it. Pooled over the rounds, the loaded p99 stays within 1.5x."""
     config = tmp_path / "naftiko.toml"
-    config.write_text(
-        '[namespaces."polytomic-subpackage-bulksync".bulkhead]\nmax_concurrent = 32\nqueue_timeout = 1\n'
-    )
+    config.write_text('[namespaces."polytomic-subpackage-bulksync".bulkhead]\nmax_concurrent = 32\nqueue_timeout = 1\n')
 
     def respond(seen):
         reply = json_reply()
