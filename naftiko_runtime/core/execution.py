@@ -20,7 +20,7 @@ from .codecs import DecodeError
 from .plans import OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
 from .redaction import redact_bytes
-from .requests import build_request
+from .requests import build_outgoing
 from .upstream import UpstreamClients, UpstreamResponse
 
 PASSED_BACK_HEADERS = re.compile(
@@ -55,7 +55,7 @@ class Reply:
 
 def _redacted(call: UpstreamCall, response: UpstreamResponse) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """The reply's body and passed-back headers, with the gateway's secrets replaced (D56)."""
-    headers = tuple((k, v) for k, v in response.headers.multi_items() if passed_back(k))
+    headers = tuple((k.lower(), v) for k, v in response.items if passed_back(k))
     forms = call.secret_forms
     if not forms:
         return response.body, headers
@@ -75,7 +75,7 @@ class Executor:
         lookup = plan.lookup(inputs)
         for step in plan.steps:
             call = step.call
-            response = await self.clients.send(call, build_request(call, inputs, lookup))
+            response = await self.clients.send(call, build_outgoing(call, inputs, lookup))
             body, headers = _redacted(call, response)
             content_type = response.headers.get("content-type")
             if not 200 <= response.status < 300:

@@ -46,7 +46,7 @@ class Answer(Protocol):
 
 
 class Headers(Protocol):
-    def get(self, key: str, default: str | None = None) -> str | None: ...
+    def get(self, key: str, /) -> str | None: ...
 
 
 A = TypeVar("A", bound=Answer)

@@ -117,8 +117,9 @@ RATE, BURST, SPAN = 20, 5, 10.0
 
 
 def test_rate_limits_hold_per_caller(tmp_path, raw_upstream):
-    """Two API keys, each calling ~5x its limit for 10 s: each gets its own ``burst + rate * T``
-    calls within 5%, the rest 429 with ``Retry-After`` and ``RateLimit-*`` headers."""
+    """Two API keys, each from 4 concurrent loops (well above its limit even on a slow, shared
+    machine) for 10 s: each gets its own ``burst + rate * T`` calls within 5%, the rest 429 with
+    ``Retry-After`` and ``RateLimit-*`` headers."""
     config = tmp_path / "naftiko.toml"
     config.write_text(f'[rate_limit]\nrequests = {RATE}\nperiod = 1\nburst = {BURST}\nidentity = "api-key"\n')
     with served(tmp_path, raw_upstream.url, "--config", str(config)) as gateway:
@@ -127,14 +128,19 @@ def test_rate_limits_hold_per_caller(tmp_path, raw_upstream):
             accepted, refused = 0, None
             async with httpx.AsyncClient(base_url=gateway.url(REST), timeout=10, headers={"X-API-Key": key}) as client:
                 started = time.monotonic()
-                while (elapsed := time.monotonic() - started) < SPAN:
-                    got = await client.get(LIST)
-                    if got.status_code == 200:
-                        accepted += 1
-                    else:
-                        refused = got
-                    await asyncio.sleep(0.01)
-                return accepted, elapsed, refused
+
+                async def loop() -> None:
+                    nonlocal accepted, refused
+                    while time.monotonic() - started < SPAN:
+                        got = await client.get(LIST)
+                        if got.status_code == 200:
+                            accepted += 1
+                        else:
+                            refused = got
+                        await asyncio.sleep(0.02)
+
+                await asyncio.gather(*(loop() for _ in range(4)))
+                return accepted, time.monotonic() - started, refused
 
         async def both() -> list[tuple[int, float, httpx.Response | None]]:
             return await asyncio.gather(caller("key-a"), caller("key-b"))
