@@ -84,7 +84,7 @@ class Opened:
             slots.release()
 
 
-class _Body(httpx.AsyncByteStream):
+class OpenedStream(httpx.AsyncByteStream):
     """An ``Opened`` body as an httpx stream."""
 
     def __init__(self, opened: Opened):
@@ -186,7 +186,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=opened.status,
             headers=opened.raw_headers,
-            stream=_Body(opened),
+            stream=OpenedStream(opened),
             extensions={"http_version": b"HTTP/1.1"},
         )
 

@@ -8,19 +8,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from ..settings import Settings, Timeouts
-from .aiohttp_transport import AiohttpTransport, Opened
 from .plans import UpstreamCall
 from .problems import Problem
 from .requests import Outgoing
 from .resilience import Guard, Transient, may_retry
+
+if TYPE_CHECKING:  # aiohttp costs ~0.15 s to import: only a served namespace loads it
+    from .aiohttp_transport import AiohttpTransport, Opened
 
 
 class HeaderLookup(Protocol):
@@ -89,7 +92,15 @@ def network_transport(settings: Settings) -> httpx.AsyncBaseTransport:
         size = settings.upstream_pool_size
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         return httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits)
+    from .aiohttp_transport import AiohttpTransport
+
     return AiohttpTransport(_tls_context(), settings.upstream_pool_size)
+
+
+def _default_transport(transport: httpx.AsyncBaseTransport) -> AiohttpTransport | None:
+    """``transport`` if it is the default one, which takes plain values; never imports aiohttp."""
+    module = sys.modules.get(f"{__package__}.aiohttp_transport")
+    return transport if module is not None and isinstance(transport, module.AiohttpTransport) else None
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -128,6 +139,7 @@ class UpstreamClients:
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
         self._guards: dict[str, Guard] = {}
+        self._plain: dict[str, AiohttpTransport] = {}
         self._timeouts: dict[tuple[str, str], tuple[Timeouts, dict[str, float | None]]] = {}
 
     def _timeouts_of(self, call: UpstreamCall) -> tuple[Timeouts, dict[str, float | None]]:
@@ -148,6 +160,8 @@ class UpstreamClients:
             if policy.guarded:
                 self._guards[namespace] = Guard(namespace, policy)
             self._transports[namespace] = transport
+            if (plain := _default_transport(transport)) is not None:
+                self._plain[namespace] = plain
             self._clients[namespace] = httpx.AsyncClient(
                 transport=transport,
                 follow_redirects=False,
@@ -156,7 +170,7 @@ class UpstreamClients:
             )
 
     async def aclose(self) -> None:
-        clients, self._clients, self._transports = self._clients, {}, {}
+        clients, self._clients, self._transports, self._plain = self._clients, {}, {}, {}
         for client in clients.values():
             await client.aclose()
 
@@ -170,18 +184,20 @@ class UpstreamClients:
         kept) and measured ~20% of a pass-through.
         """
         namespace = call.namespace
-        transport = self._transports[namespace]
-        if isinstance(transport, AiohttpTransport) and not call.credentials.digest:
-            opened = await transport.open(request.method, request.url, request.headers, request.content, extension)
+        plain = self._plain.get(namespace)
+        if plain is not None and not call.credentials.digest:
+            opened = await plain.open(request.method, request.url, request.headers, request.content, extension)
             if opened.headers.get("content-encoding") is None:
                 return _OpenedAnswer(opened)
-            return _HttpxAnswer(httpx.Response(opened.status, headers=opened.raw_headers, stream=_OpenedStream(opened)))
+            from .aiohttp_transport import OpenedStream  # loaded already: ``plain`` is one of its objects
+
+            return _HttpxAnswer(httpx.Response(opened.status, headers=opened.raw_headers, stream=OpenedStream(opened)))
         built = request.to_httpx()
         built.extensions["timeout"] = extension
         if call.credentials.digest:
             response = await self._clients[namespace].send(built, stream=True, auth=call.credentials.httpx_auth())
         else:
-            response = await transport.handle_async_request(built)
+            response = await self._transports[namespace].handle_async_request(built)
             response.request = built
         return _HttpxAnswer(response)
 
@@ -267,16 +283,3 @@ class _OpenedAnswer:
 
     def header_items(self) -> tuple[tuple[str, str], ...]:
         return tuple(self.opened.headers.items())
-
-
-class _OpenedStream(httpx.AsyncByteStream):
-    """An encoded body handed to ``httpx.Response`` for decoding."""
-
-    def __init__(self, opened: Opened):
-        self.opened = opened
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self.opened.chunks()
-
-    async def aclose(self) -> None:
-        await self.opened.aclose()

@@ -9,6 +9,7 @@ and leaves the other namespace alone.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from collections.abc import Awaitable, Callable
 
@@ -241,3 +242,13 @@ def test_a_hanging_namespace_at_full_bulkhead_leaves_the_other_p99(tmp_path, raw
     assert reached == 32, "the bulkhead let no more through"
     assert refused > 0
     assert min(ratios) <= 1.5, ratios
+
+
+def test_a_gzip_body_is_decoded_on_the_fast_path(tmp_path, raw_upstream):
+    """The default transport skips httpx objects, except for an encoded body: decoded as before."""
+    body = gzip.compress(b'{"data": [{"id": "z"}]}')
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(body)}"
+    raw_upstream.reset(lambda seen: Reply(head.encode() + b"\r\n\r\n" + body))
+    with served(tmp_path, raw_upstream.url) as gateway:
+        got = httpx.get(gateway.url(REST) + LIST, timeout=10)
+    assert got.status_code == 200 and got.json() == {"data": [{"id": "z"}]}
