@@ -79,6 +79,9 @@ class Bulkhead:
         self._turns = asyncio.Semaphore(policy.max_concurrent)
 
     async def acquire(self, deadline: float) -> None:
+        if not self._turns.locked():
+            await self._turns.acquire()  # a free turn is taken at once: no timer to arm
+            return
         loop = asyncio.get_running_loop()
         wait = min(self.policy.queue_timeout, deadline - loop.time())
         try:

@@ -81,6 +81,7 @@ class RateLimiter:
         self.rate = policy.requests / policy.period
         self.identity = IDENTITIES[policy.identity]
         self._buckets: dict[str, _Bucket] = {}
+        self._limit = (b"ratelimit-limit", str(policy.requests).encode())
 
     def take(self, scope: Scope) -> tuple[bool, list[tuple[bytes, bytes]]]:
         """Whether the call may go, and the headers its answer carries."""
@@ -99,9 +100,9 @@ class RateLimiter:
             bucket.tokens -= 1.0
         reset = math.ceil((1.0 - bucket.tokens) / self.rate) if bucket.tokens < 1.0 else 0
         headers = [
-            (b"ratelimit-limit", str(self.policy.requests).encode()),
-            (b"ratelimit-remaining", str(int(bucket.tokens)).encode()),
-            (b"ratelimit-reset", str(reset).encode()),
+            self._limit,
+            (b"ratelimit-remaining", b"%d" % bucket.tokens),
+            (b"ratelimit-reset", b"%d" % reset),
         ]
         return allowed, headers
 
@@ -136,7 +137,7 @@ class RateLimitLayer:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *headers]}
+                message["headers"] = [*message.get("headers", ()), *headers]  # our adapters' own message
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
