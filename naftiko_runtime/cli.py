@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 
 from .serving import logs
 from .serving.catalog import openapi_documents, route_rows
+from .serving.config import ConfigError, Overrides, apply_config
 from .serving.loading import Loaded, load
 from .serving.reloading import FileSet
 from .serving.server import PortUnavailable, serve
@@ -161,6 +163,32 @@ def _add_serving_options(serve: argparse.ArgumentParser) -> None:
         help=f"json: one object per line, with a line per answered request (default {DEFAULTS.log_format})",
     )
     _add_edge_options(serve)
+    _add_policy_options(serve)
+
+
+def _counts(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _add_policy_options(serve: argparse.ArgumentParser) -> None:
+    """Issue 15: resilience policies (D91). The file sets them per namespace; these win over it."""
+    policies = serve.add_argument_group("resilience policies (every namespace; 0 is off)")
+    policies.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=f"runtime configuration, TOML or YAML: per-namespace timeouts, retries, circuit breakers, "
+        f"bulkheads, rate limits (default: ${CONFIG_ENV}, else none)",
+    )
+    policies.add_argument("--retries", type=_counts, metavar="N", help="retries of idempotent upstream calls")
+    policies.add_argument("--bulkhead", type=_counts, metavar="N", help="concurrent upstream calls per namespace")
+    policies.add_argument(
+        "--breaker-failures", type=_counts, metavar="N", help="failures within the window that open a circuit"
+    )
+    policies.add_argument("--rate-limit", type=_counts, metavar="N", help="calls per second per caller (429 beyond)")
 
 
 def _add_edge_options(serve: argparse.ArgumentParser) -> None:
@@ -283,6 +311,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 SETTING_NAMES = frozenset(Settings.__dataclass_fields__)
+CONFIG_ENV = "NAFTIKO_CONFIG"
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -293,7 +322,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     for repeated in ("allowed_hosts", "allowed_origins", "cors_origins"):
         if repeated in given:
             given[repeated] = tuple(given[repeated])
-    return Settings(**given)
+    settings = Settings(**given)
+    config = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
+    if config:
+        settings = apply_config(Path(config), settings, set(given))
+    overrides = {name: getattr(args, name, None) for name in ("retries", "bulkhead", "breaker_failures", "rate_limit")}
+    return Overrides(**overrides).apply(settings)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -416,5 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = handlers[args.command]
     try:
         return handler(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130

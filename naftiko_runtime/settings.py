@@ -34,6 +34,91 @@ def base_uri_env_name(namespace: str) -> str:
     return BASE_URI_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", namespace).upper()
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds for one upstream exchange; ``None`` inherits the next level (operation, namespace,
+    then ``Settings``' own)."""
+
+    connect: float | None = None
+    read: float | None = None
+    total: float | None = None
+
+    def over(self, base: Timeouts) -> Timeouts:
+        return Timeouts(
+            self.connect if self.connect is not None else base.connect,
+            self.read if self.read is not None else base.read,
+            self.total if self.total is not None else base.total,
+        )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of idempotent calls (or calls carrying ``Idempotency-Key``) after a network error or a
+    429/502/503/504, with exponential backoff and full jitter, always within the total timeout."""
+
+    attempts: int = 1
+    """Tries in all, the first included: 1 is off."""
+    backoff: float = 0.1
+    """Seconds of the first backoff ceiling; doubled after each try, capped at ``max_backoff``."""
+    max_backoff: float = 2.0
+
+
+@dataclass(frozen=True)
+class BreakerPolicy:
+    """Opens after ``failures`` failed calls within ``window`` seconds; after ``open_for`` seconds
+    lets ``probes`` calls through (half-open): a success closes it, a failure opens it again."""
+
+    failures: int = 0
+    """0 is off."""
+    window: float = 10.0
+    open_for: float = 5.0
+    probes: int = 1
+
+
+@dataclass(frozen=True)
+class BulkheadPolicy:
+    """At most ``max_concurrent`` upstream calls of one namespace at a time; a call waits at most
+    ``queue_timeout`` seconds for a turn, then is answered 503."""
+
+    max_concurrent: int = 0
+    """0 is off."""
+    queue_timeout: float = 1.0
+
+
+@dataclass(frozen=True)
+class UpstreamPolicy:
+    """Resilience of one consumed namespace (D91: runtime configuration, never a capability key)."""
+
+    timeouts: Timeouts = Timeouts()
+    retry: RetryPolicy = RetryPolicy()
+    breaker: BreakerPolicy = BreakerPolicy()
+    bulkhead: BulkheadPolicy = BulkheadPolicy()
+    operations: Mapping[str, Timeouts] = field(default_factory=dict)
+    """Timeouts of single consumed operations, by operation name."""
+
+    @property
+    def guarded(self) -> bool:
+        """Whether any policy beyond timeouts is on: off, a call pays nothing for them."""
+        return self.retry.attempts > 1 or self.breaker.failures > 0 or self.bulkhead.max_concurrent > 0
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Exposed calls per caller identity: ``requests`` per ``period`` seconds (429 beyond)."""
+
+    requests: int = 0
+    """0 is off."""
+    period: float = 1.0
+    burst: int = 0
+    """Calls a caller may make at once after a quiet spell; 0 is ``requests`` (one period's worth)."""
+    identity: str = "client"
+    """``api-key`` (the Authorization or X-API-Key header), ``jwt-subject`` (the bearer token's
+    ``sub``, unverified: a key for counting, not a proof) or ``client`` (the caller's address)."""
+
+
+RATE_LIMIT_IDENTITIES = ("api-key", "jwt-subject", "client")
+
+
 @dataclass
 class Settings:
     host: str | None = None
@@ -112,6 +197,22 @@ class Settings:
         """The client id and secret that token introspection authenticates with, if both are set."""
         client_id, secret = (environ.get(name) for name in OAUTH_CLIENT_ENV)
         return (client_id, secret) if client_id and secret else None
+
+    upstream: UpstreamPolicy = UpstreamPolicy()
+    """Policies of every namespace without its own entry in ``namespaces``."""
+    namespaces: dict[str, UpstreamPolicy] = field(default_factory=dict)
+    """Policies by consumed namespace (``--config``), already merged over ``upstream``."""
+    rate_limit: RateLimit = RateLimit()
+
+    def policy_for(self, namespace: str) -> UpstreamPolicy:
+        return self.namespaces.get(namespace, self.upstream)
+
+    def timeouts_for(self, namespace: str, operation: str) -> Timeouts:
+        """The operation's timeouts over the namespace's over the serve-wide ones (D54)."""
+        policy = self.policy_for(namespace)
+        base = policy.timeouts.over(Timeouts(self.connect_timeout, self.read_timeout, self.total_timeout))
+        own = policy.operations.get(operation)
+        return base if own is None else own.over(base)
 
     def base_uri_for(self, namespace: str, environ: Mapping[str, str] | None = None) -> str | None:
         if namespace in self.base_uris:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from naftiko_runtime.core.problems import Problem
-from naftiko_runtime.core.requests import build_request
+from naftiko_runtime.core.requests import build_outgoing
 from naftiko_runtime.serving.loading import load_source
 from naftiko_runtime.settings import Settings
 from naftiko_runtime.spec.source import SourceDocument
@@ -111,7 +111,7 @@ def compile_plan(parameters):
 
 def request_for(plan, inputs):
     """The upstream request of the plan's one step, as the executor builds it."""
-    return build_request(plan.steps[0].call, inputs, plan.lookup(inputs))
+    return build_outgoing(plan.steps[0].call, inputs, plan.lookup(inputs)).to_httpx()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import aiohttp
 import httpx
@@ -57,14 +57,20 @@ def httpx_error(exc: aiohttp.ClientError) -> httpx.TransportError:
     raise AssertionError("aiohttp.ClientError is the last entry")
 
 
-class _Body(httpx.AsyncByteStream):
-    """The response body as it arrives; closing it releases the connection and the pool slot."""
+class Opened:
+    """An answer whose body is still to be read; ``aclose`` releases its connection and pool slot."""
+
+    __slots__ = ("_response", "_slots", "headers", "raw_headers", "status")
 
     def __init__(self, response: aiohttp.ClientResponse, slots: asyncio.Semaphore):
+        self.status = response.status
+        self.headers = response.headers
+        self.raw_headers = response.raw_headers
         self._response = response
         self._slots: asyncio.Semaphore | None = slots
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives (``iter_any``), still content-encoded."""
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
@@ -76,6 +82,23 @@ class _Body(httpx.AsyncByteStream):
             slots, self._slots = self._slots, None
             self._response.release()
             slots.release()
+
+
+class OpenedStream(httpx.AsyncByteStream):
+    """An ``Opened`` body as an httpx stream."""
+
+    def __init__(self, opened: Opened):
+        self._opened = opened
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._opened.chunks()
+
+    async def aclose(self) -> None:
+        await self._opened.aclose()
+
+
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
+Data = bytes | httpx.SyncByteStream | httpx.AsyncByteStream | None
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -112,38 +135,58 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 f"upstream stayed busy for {pool:g} s"
             ) from None
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = request.extensions.get("timeout", {})
+    async def open(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        data: Data,
+        timeout: Mapping[str, float | None],
+        server_hostname: str | None = None,
+    ) -> Opened:
+        """Send one request (``url`` already encoded, sent byte for byte) and return its answer once
+        the head has arrived, holding a pool slot until the answer is closed."""
         await self._acquire(timeout.get("pool"))
         try:
             if self._session is None:
                 self._session = self._open()
-            data: bytes | httpx.SyncByteStream | httpx.AsyncByteStream | None
-            try:
-                data = request.content or None
-            except httpx.RequestNotRead:
-                data = request.stream  # aiohttp sends an async iterable chunked
-                request.headers.pop("transfer-encoding", None)
             response = await self._session.request(
-                request.method,
-                yarl.URL(str(request.url), encoded=True),
-                headers=request.headers.multi_items(),
+                method,
+                yarl.URL(url, encoded=True),
+                headers=headers,
                 data=data,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
                 ),
-                server_hostname=request.extensions.get("sni_hostname"),
+                server_hostname=server_hostname,
             )
         except BaseException as exc:
             self._slots.release()
             if isinstance(exc, aiohttp.ClientError):
                 raise httpx_error(exc) from exc
             raise
+        return Opened(response, self._slots)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        data: Data
+        try:
+            data = request.content or None
+        except httpx.RequestNotRead:
+            data = request.stream  # aiohttp sends an async iterable chunked
+            request.headers.pop("transfer-encoding", None)
+        opened = await self.open(
+            request.method,
+            str(request.url),
+            request.headers.multi_items(),
+            data,
+            request.extensions.get("timeout", {}),
+            request.extensions.get("sni_hostname"),
+        )
         return httpx.Response(
-            status_code=response.status,
-            headers=response.raw_headers,
-            stream=_Body(response, self._slots),
+            status_code=opened.status,
+            headers=opened.raw_headers,
+            stream=OpenedStream(opened),
             extensions={"http_version": b"HTTP/1.1"},
         )
 

@@ -19,15 +19,13 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ..spec.expressions import Lookup
 from .codecs import DecodeError
 from .observe import Observer
 from .plans import CallStep, OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
 from .redaction import redact_bytes, redact_stream
-from .requests import build_request
+from .requests import Outgoing, build_outgoing
 from .scripts import ScriptStep
 from .steps import with_results
 from .upstream import UpstreamClients, UpstreamResponse
@@ -74,7 +72,7 @@ def _redacted(
     call: UpstreamCall, response: UpstreamResponse, keep: Callable[[str], bool] = passed_back
 ) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """The reply's body and the headers ``keep`` passes back, with the gateway's secrets replaced (D56)."""
-    headers = tuple((k, v) for k, v in response.headers.multi_items() if keep(k))
+    headers = tuple((k.lower(), v) for k, v in response.items if keep(k))
     forms = call.secret_forms
     if not forms:
         return response.body, headers
@@ -105,14 +103,14 @@ class Executor:
         finally:
             observation.finish(status)
 
-    async def relay(self, call: UpstreamCall, request: httpx.Request, keep: Callable[[str], bool]) -> Reply:
+    async def relay(self, call: UpstreamCall, request: Outgoing, keep: Callable[[str], bool]) -> Reply:
         """A request built by an adapter (a REST forward, D82), sent and answered like every other
         call: observed, redacted, its headers filtered by ``keep``; the body is not decoded."""
         response = await self._send(call, request)
         body, headers = _redacted(call, response, keep)
         return Reply(response.status, body, response.headers.get("content-type"), headers, None)
 
-    async def _send(self, call: UpstreamCall, request: httpx.Request) -> UpstreamResponse:
+    async def _send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
         if self.observer is None:
             return await self.clients.send(call, request)
         observation = self.observer.upstream(call, request)
@@ -138,7 +136,7 @@ class Executor:
         call = step.call
         if call.binary is not None:
             return await self._binary(plan, call, inputs, lookup)
-        response = await self._send(call, build_request(call, inputs, lookup))
+        response = await self._send(call, build_outgoing(call, inputs, lookup))
         body, headers = _redacted(call, response)
         content_type = response.headers.get("content-type")
         if not 200 <= response.status < 300 or not body:
@@ -161,8 +159,8 @@ class Executor:
         and Content-Length."""
         assert call.binary is not None
         limit = call.binary.max_size or self.clients.settings.max_upstream_body
-        response = await self.clients.stream(call, build_request(call, inputs, lookup), limit)
-        passed = UpstreamResponse(response.status, response.headers, response.body)
+        response = await self.clients.stream(call, build_outgoing(call, inputs, lookup), limit)
+        passed = UpstreamResponse(response.status, response.headers, response.items, response.body)
         body, headers = _redacted(call, passed)
         upstream_type = response.headers.get("content-type")
         if response.chunks is None:
@@ -220,7 +218,7 @@ class Executor:
     ) -> Any:
         """One call step: its decoded result, or the failing ``Reply`` naming it (D80)."""
         call = step.call
-        request = build_request(call, inputs, lookup, results)
+        request = build_outgoing(call, inputs, lookup, results)
         try:
             response = await self._send(call, request)
         except Problem as problem:

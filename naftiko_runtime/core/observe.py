@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import httpx
-
 from .plans import OperationPlan, UpstreamCall
+from .requests import Outgoing
 
 
 class Observation(Protocol):
@@ -24,5 +23,5 @@ class Observer(Protocol):
     def request(self, plan: OperationPlan) -> Observation:
         """An exposed request starts running ``plan``."""
 
-    def upstream(self, call: UpstreamCall, request: httpx.Request) -> Observation:
+    def upstream(self, call: UpstreamCall, request: Outgoing) -> Observation:
         """An upstream exchange starts; the observer may add headers (W3C ``traceparent``)."""

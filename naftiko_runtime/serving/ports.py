@@ -27,6 +27,7 @@ from ..core.problems import Problem
 from ..settings import Settings
 from .listeners import Listener
 from .origins import OriginGuard, OriginPolicy
+from .rate_limits import RateLimitLayer
 
 log = logging.getLogger("naftiko")
 
@@ -157,6 +158,7 @@ def build_app(
     listener: Listener, executor: Executor, settings: Settings, control: RuntimeControl | None = None
 ) -> tuple[ASGIApp, PortApp]:
     """The app a server runs for one port, and the ``PortApp`` inside it that a reload replaces."""
-    parts = mount_parts(listener, executor, settings, control)
-    port_app = PortApp(parts, drain_seconds=settings.total_timeout + 1)
-    return OriginGuard(port_app, OriginPolicy.for_listener(listener.host, settings)), port_app
+    port_app = PortApp(mount_parts(listener, executor, settings, control), drain_seconds=settings.total_timeout + 1)
+    # Rate limits count only calls from allowed origins; each port keeps its own buckets.
+    limited: ASGIApp = RateLimitLayer(port_app, settings.rate_limit) if settings.rate_limit.requests else port_app
+    return OriginGuard(limited, OriginPolicy.for_listener(listener.host, settings)), port_app

@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-import httpx
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.control.model import Observability
 from ..core.plans import OperationPlan, UpstreamCall
+from ..core.requests import Outgoing
 
 log = logging.getLogger("naftiko.requests")
 PROPAGATOR = TraceContextTextMapPropagator()
@@ -173,12 +174,12 @@ class Telemetry:
         latency, in_flight = self.latency.labels(*labels), self.in_flight.labels(labels[0])
         return _Series(self.requests, labels, latency, in_flight)
 
-    def upstream(self, call: UpstreamCall, request: httpx.Request) -> _Upstream:
+    def upstream(self, call: UpstreamCall, request: Outgoing) -> _Upstream:
         span = None
         if self.tracer is not None:
             span = self.tracer.start_span(f"upstream {call.label}", kind=trace.SpanKind.CLIENT)
             span.set_attribute("http.request.method", request.method)
-            span.set_attribute("server.address", request.url.host)
+            span.set_attribute("server.address", urlsplit(request.url).hostname or "")
             carrier: dict[str, str] = {}
             PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
             request.headers.update(carrier)

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
-
-import httpx
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ...core.execution import Executor, Reply
 from ...core.plans import OperationPlan
 from ...core.problems import Problem
-from ...core.requests import build_request
+from ...core.requests import Outgoing, build_outgoing
 
 NEVER_FORWARDED = frozenset(
     {
@@ -72,12 +70,13 @@ def forward_prefix(path: str) -> str:
     return head if last.startswith("{") else path.rstrip("/")
 
 
-def _callers_query(query: bytes, gateway: httpx.QueryParams) -> str:
+def _callers_query(query: bytes, gateway: str) -> str:
     """The caller's raw query without the parameters the gateway sets (a query API key, D33)."""
     text = query.decode("latin-1")
     if not gateway or not text:
         return text
-    return "&".join(pair for pair in text.split("&") if unquote(pair.partition("=")[0]) not in gateway)
+    own = {name for name, _ in parse_qsl(gateway, keep_blank_values=True)}
+    return "&".join(pair for pair in text.split("&") if unquote(pair.partition("=")[0]) not in own)
 
 
 def _check_traversal(rest: str) -> None:
@@ -102,20 +101,22 @@ async def forward(
     if not calls:
         raise Problem(503, "forwarding is off in mock mode: no upstream is called (D81)")
     call = calls[0]
-    gateway = build_request(call, {}, route.plan.lookup({}))
-    sent: list[tuple[str, str]] = []
+    gateway = build_outgoing(call, {}, route.plan.lookup({}))
+    sent: dict[str, str] = {}
     for raw_name, raw_value in headers:
         name = raw_name.decode("latin-1").lower()
         described = name == "content-type" and body
         if (name in route.trusted or described) and name not in NEVER_FORWARDED:
-            sent.append((name, raw_value.decode("latin-1")))
-    own = {name.lower() for name in gateway.headers}
-    sent = [(name, value) for name, value in sent if name not in own]
-    sent.extend(gateway.headers.multi_items())
+            # A repeated field goes as one, its values joined as RFC 9110 5.3 allows.
+            value = raw_value.decode("latin-1")
+            sent[name] = f"{sent[name]}{'; ' if name == 'cookie' else ', '}{value}" if name in sent else value
+    for name in {name.lower() for name in gateway.headers}:
+        sent.pop(name, None)
+    sent.update(gateway.headers)
     url = call.base_uri.rstrip("/") + rest
-    queries = [q for q in (_callers_query(query, gateway.url.params), gateway.url.query.decode("latin-1")) if q]
+    own_query = urlsplit(gateway.url).query
+    queries = [q for q in (_callers_query(query, own_query), own_query) if q]
     if queries:
         url += "?" + "&".join(queries)
-
-    request = httpx.Request(method, url, headers=sent, content=body or None)
+    request = Outgoing(method, url, sent, body or None)
     return await executor.relay(call, request, route.passes_back)

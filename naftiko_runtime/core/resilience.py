@@ -1,0 +1,226 @@
+"""Resilience of one consumed namespace: bulkhead, circuit breaker and retries (issue 15, D91).
+
+``UpstreamClients.send`` is the one place they apply, through ``Guard.run``, and only for a
+namespace with a policy on: a namespace without one pays nothing. A bulkhead bounds the calls in
+flight so that a hanging upstream holds its own turns, never another namespace's; a breaker stops
+hammering an upstream that keeps failing; retries cover transient faults of calls that may be
+repeated, within the total timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
+from typing import Protocol, TypeVar
+
+from ..settings import BreakerPolicy, BulkheadPolicy, UpstreamPolicy
+from .problems import Problem
+
+log = logging.getLogger("naftiko.upstream")
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+"""Upstream answers that say "try again": overloaded, restarting or behind a failing hop."""
+FAILED_STATUSES = frozenset({500, 502, 503, 504})
+"""Upstream answers that count against its breaker (a 4xx is the caller's fault, not the upstream's)."""
+
+
+class Transient(Problem):
+    """A fault worth another try (refused, reset, timed out): never one about what the upstream sent."""
+
+
+class Answer(Protocol):
+    """What a guarded attempt returns: an upstream answer's status and headers."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Headers: ...
+
+
+class Headers(Protocol):
+    def get(self, key: str, /) -> str | None: ...
+
+
+A = TypeVar("A", bound=Answer)
+
+
+def may_retry(method: str, idempotency_key: bool) -> bool:
+    """Only a call the upstream may receive twice without harm is ever sent twice."""
+    return method in IDEMPOTENT_METHODS or idempotency_key
+
+
+def retry_after(value: str | None) -> float:
+    """Seconds an upstream asked to wait (delta-seconds or an HTTP date); 0 when absent or unreadable."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return 0.0
+
+
+class Bulkhead:
+    """At most ``max_concurrent`` calls in flight; a call waits for a turn at most ``queue_timeout``."""
+
+    def __init__(self, namespace: str, policy: BulkheadPolicy):
+        self.namespace = namespace
+        self.policy = policy
+        self._turns = asyncio.Semaphore(policy.max_concurrent)
+
+    async def acquire(self, deadline: float) -> None:
+        if not self._turns.locked():
+            await self._turns.acquire()  # a free turn is taken at once: no timer to arm
+            return
+        loop = asyncio.get_running_loop()
+        wait = min(self.policy.queue_timeout, deadline - loop.time())
+        try:
+            async with asyncio.timeout(max(wait, 0.0)):
+                await self._turns.acquire()
+        except TimeoutError:
+            raise Problem(
+                503,
+                f"all {self.policy.max_concurrent} concurrent calls allowed to {self.namespace} are in "
+                f"flight and none finished within {max(wait, 0.0):g} s (bulkhead full)",
+                headers={"Retry-After": "1"},
+            ) from None
+
+    def release(self) -> None:
+        self._turns.release()
+
+
+class Breaker:
+    """Closed, open or half-open; every change is logged (the operator's view until metrics exist)."""
+
+    def __init__(self, namespace: str, policy: BreakerPolicy, clock: Callable[[], float] = time.monotonic):
+        self.namespace = namespace
+        self.policy = policy
+        self.clock = clock
+        self.state = "closed"
+        self._failures: deque[float] = deque()
+        self._opened_at = 0.0
+        self._probing = 0
+
+    def admit(self) -> bool:
+        """Whether a call may go now; raises the 503 an open breaker answers with. ``True`` marks a
+        half-open probe, which must be ended with ``record`` or ``abandon``."""
+        if self.state == "closed":
+            return False
+        now = self.clock()
+        reopens = self._opened_at + self.policy.open_for
+        if self.state == "open" and now >= reopens:
+            self._change("half-open", f"after {self.policy.open_for:g} s; probing")
+        if self.state == "half-open" and self._probing < self.policy.probes:
+            self._probing += 1
+            return True
+        wait = max(1, math.ceil(reopens - now))
+        raise Problem(
+            503,
+            f"the circuit to {self.namespace} is {self.state} after {self.policy.failures} failures within "
+            f"{self.policy.window:g} s; calls are refused without reaching it",
+            headers={"Retry-After": str(wait)},
+        )
+
+    def record(self, failed: bool, probe: bool) -> None:
+        if probe:
+            self._probing -= 1
+            if failed:
+                self._open("the probe failed")
+            elif self.state == "half-open":
+                self._failures.clear()
+                self._change("closed", "the probe succeeded")
+            return
+        if not failed or self.state != "closed":
+            return
+        now = self.clock()
+        failures = self._failures
+        failures.append(now)
+        while failures and failures[0] <= now - self.policy.window:
+            failures.popleft()
+        if len(failures) >= self.policy.failures:
+            self._open(f"{len(failures)} failures within {self.policy.window:g} s")
+
+    def abandon(self) -> None:
+        """A probe cancelled before its answer: another call may probe instead."""
+        self._probing -= 1
+
+    def _open(self, why: str) -> None:
+        self._opened_at = self.clock()
+        self._failures.clear()
+        self._change("open", f"{why}; refusing calls for {self.policy.open_for:g} s")
+
+    def _change(self, state: str, why: str) -> None:
+        log.warning("circuit breaker of %s: %s -> %s (%s)", self.namespace, self.state, state, why)
+        self.state = state
+
+
+class Guard:
+    """The policies of one namespace around its attempts."""
+
+    def __init__(self, namespace: str, policy: UpstreamPolicy):
+        self.policy = policy
+        self.bulkhead = Bulkhead(namespace, policy.bulkhead) if policy.bulkhead.max_concurrent else None
+        self.breaker = Breaker(namespace, policy.breaker) if policy.breaker.failures else None
+
+    def _backoff(self, tries: int) -> float:
+        """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^(tries-1)))."""
+        retry = self.policy.retry
+        return random.uniform(0.0, min(retry.max_backoff, retry.backoff * 2 ** (tries - 1)))
+
+    async def run(self, attempt: Callable[[], Awaitable[A]], retryable: bool, deadline: float, label: str) -> A:
+        loop = asyncio.get_running_loop()
+        most = self.policy.retry.attempts if retryable else 1
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                answer = await self._once(attempt, deadline)
+            except Transient:
+                if tries >= most:
+                    raise
+                delay = self._backoff(tries)
+                if loop.time() + delay >= deadline:
+                    raise
+            else:
+                if answer.status not in RETRIED_STATUSES or tries >= most:
+                    return answer
+                delay = max(self._backoff(tries), retry_after(answer.headers.get("retry-after")))
+                if loop.time() + delay >= deadline:
+                    return answer  # the upstream's own answer, Retry-After included, is the best reply
+            log.info("retrying %s (try %d of %d) in %.3f s", label, tries + 1, most, delay)
+            await asyncio.sleep(delay)
+
+    async def _once(self, attempt: Callable[[], Awaitable[A]], deadline: float) -> A:
+        breaker, bulkhead = self.breaker, self.bulkhead
+        probe = breaker.admit() if breaker is not None else False
+        verdict: bool | None = None
+        try:
+            if bulkhead is not None:
+                await bulkhead.acquire(deadline)
+            try:
+                answer = await attempt()
+            except Problem as problem:
+                verdict = problem.status in FAILED_STATUSES
+                raise
+            finally:
+                if bulkhead is not None:
+                    bulkhead.release()
+            verdict = answer.status in FAILED_STATUSES
+            return answer
+        finally:
+            if breaker is not None:
+                if verdict is None:
+                    if probe:
+                        breaker.abandon()
+                else:
+                    breaker.record(verdict, probe)

@@ -1,0 +1,286 @@
+"""The runtime configuration file (``naftiko serve --config naftiko.toml``; TOML or YAML; D91).
+
+Resilience policies are not capability keys, so capability files stay valid against the official
+schema. The file is checked before anything is served and every error names ``file:line:column``.
+YAML positions come from ruamel's parse; ``tomllib`` keeps none, so a TOML key's position is found
+by ``_toml_positions``, a line scanner of table headers and ``key =`` lines (a key it cannot place,
+such as one inside an inline table, is reported at its table's header, else at 1:1).
+
+Layout (every section optional)::
+
+    [upstream]                  # every namespace: timeouts, retry, breaker, bulkhead
+    connect_timeout = 2
+    [upstream.retry]
+    attempts = 3
+    [namespaces.NAME]           # one namespace, merged over [upstream]
+    total_timeout = 5
+    [namespaces.NAME.operations.OPERATION]
+    read_timeout = 1
+    [rate_limit]
+    requests = 100
+    period = 1
+    identity = "api-key"        # or "jwt-subject", "client"
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..settings import (
+    RATE_LIMIT_IDENTITIES,
+    BreakerPolicy,
+    BulkheadPolicy,
+    RateLimit,
+    RetryPolicy,
+    Settings,
+    Timeouts,
+    UpstreamPolicy,
+)
+
+Key = tuple[str, ...]
+TIMEOUT_KEYS = {"connect_timeout": "connect", "read_timeout": "read", "total_timeout": "total"}
+SECTIONS: dict[str, type[RetryPolicy] | type[BreakerPolicy] | type[BulkheadPolicy]] = {
+    "retry": RetryPolicy,
+    "breaker": BreakerPolicy,
+    "bulkhead": BulkheadPolicy,
+}
+COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests", "burst"})
+"""Whole-number fields; every other number is seconds."""
+AT_LEAST_ONE = frozenset({"attempts", "probes"})
+Section = TypeVar("Section", RetryPolicy, BreakerPolicy, BulkheadPolicy, RateLimit)
+
+
+class ConfigError(ValueError):
+    """Every problem of one file, one ``file:line:column: message`` a line."""
+
+
+@dataclass
+class _Checker:
+    path: Path
+    positions: Mapping[Key, tuple[int, int]]
+    errors: list[str]
+
+    def error(self, key: Key, message: str) -> None:
+        line, column = 1, 1
+        for end in range(len(key), 0, -1):
+            if key[:end] in self.positions:
+                line, column = self.positions[key[:end]]
+                break
+        self.errors.append(f"{self.path}:{line}:{column}: {'.'.join(key)}: {message}")
+
+    def table(self, key: Key, value: Any) -> dict[str, Any]:
+        if isinstance(value, Mapping):
+            return dict(value)
+        self.error(key, "must be a table")
+        return {}
+
+    def number(self, key: Key, value: Any) -> float | int | None:
+        name = key[-1]
+        if name in COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.error(key, f"must be a whole number, not {value!r}")
+                return None
+            least = 1 if name in AT_LEAST_ONE else 0
+            if value < least:
+                self.error(key, f"must be at least {least}")
+                return None
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            self.error(key, f"must be a positive number of seconds, not {value!r}")
+            return None
+        return float(value)
+
+    def section(self, key: Key, value: Any, kind: type[Section], base: Section) -> Section:
+        known = {f.name for f in fields(kind)}
+        given: dict[str, Any] = {}
+        for name, item in self.table(key, value).items():
+            if name not in known:
+                self.error((*key, name), f"unknown key; known: {', '.join(sorted(known))}")
+            elif name == "identity":
+                if item not in RATE_LIMIT_IDENTITIES:
+                    self.error((*key, name), f"must be one of {', '.join(RATE_LIMIT_IDENTITIES)}")
+                else:
+                    given[name] = item
+            elif (number := self.number((*key, name), item)) is not None:
+                given[name] = number
+        return replace(base, **given)
+
+    def timeouts(self, key: Key, table: Mapping[str, Any], base: Timeouts) -> Timeouts:
+        given = {}
+        for name, field_name in TIMEOUT_KEYS.items():
+            if name in table and (number := self.number((*key, name), table[name])) is not None:
+                given[field_name] = number
+        return replace(base, **given)
+
+    def policy(self, key: Key, value: Any, base: UpstreamPolicy, operations: bool) -> UpstreamPolicy:
+        table = self.table(key, value)
+        policy = replace(base, timeouts=self.timeouts(key, table, base.timeouts))
+        for name, item in table.items():
+            if name in TIMEOUT_KEYS:
+                continue
+            if name in SECTIONS:
+                section = self.section((*key, name), item, SECTIONS[name], getattr(base, name))
+                policy = replace(policy, **{name: section})
+            elif name == "operations" and operations:
+                policy = replace(
+                    policy,
+                    operations={
+                        operation: self.timeouts(
+                            (*key, name, operation), self._timeouts_only((*key, name, operation), spec), Timeouts()
+                        )
+                        for operation, spec in self.table((*key, name), item).items()
+                    },
+                )
+            else:
+                known = [*TIMEOUT_KEYS, *SECTIONS, *(["operations"] if operations else [])]
+                self.error((*key, name), f"unknown key; known: {', '.join(known)}")
+        return policy
+
+    def _timeouts_only(self, key: Key, value: Any) -> dict[str, Any]:
+        table = self.table(key, value)
+        for name in table:
+            if name not in TIMEOUT_KEYS:
+                self.error((*key, name), f"unknown key; an operation sets only {', '.join(TIMEOUT_KEYS)}")
+        return table
+
+
+def _parse(path: Path) -> tuple[dict[str, Any], dict[Key, tuple[int, int]]]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".toml":
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        return document, _toml_positions(text)
+    return _parse_yaml(path, text)
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[Key, tuple[int, int]]]:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        document = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark is not None else "1:1"
+        raise ConfigError(f"{path}:{where}: {exc.problem}") from exc
+    except YAMLError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    positions: dict[Key, tuple[int, int]] = {}
+
+    def walk(node: Any, key: Key) -> None:
+        if isinstance(node, CommentedMap):
+            for name in node:
+                line, column = node.lc.key(name)
+                positions[(*key, str(name))] = (line + 1, column + 1)
+                walk(node[name], (*key, str(name)))
+
+    walk(document, ())
+    if document is None:
+        return {}, positions
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"{path}:1:1: the configuration must be a mapping")
+    return dict(document), positions
+
+
+_TOML_KEY = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))\s*')
+
+
+def _toml_keys(text: str) -> tuple[Key, int] | None:
+    """A dotted TOML key at the start of ``text``: its parts and where it ends."""
+    parts, at = [], 0
+    while True:
+        match = _TOML_KEY.match(text, at)
+        if match is None or match.end() == at:
+            return None
+        parts.append(next(group for group in match.groups() if group is not None))
+        at = match.end()
+        if at < len(text) and text[at] == ".":
+            at += 1
+            continue
+        return tuple(parts), at
+
+
+def _toml_positions(text: str) -> dict[Key, tuple[int, int]]:
+    positions: dict[Key, tuple[int, int]] = {}
+    table: Key = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.lstrip()
+        column = len(line) - len(stripped) + 1
+        if stripped.startswith("["):
+            inner = stripped.lstrip("[")
+            found = _toml_keys(inner)
+            if found is not None:
+                table = found[0]
+                positions.setdefault(table, (number, column))
+            continue
+        found = _toml_keys(stripped)
+        if found is not None and stripped[found[1] :].startswith("="):
+            positions.setdefault((*table, *found[0]), (number, column))
+    return positions
+
+
+def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
+    """``settings`` with the file's policies; a setting in ``given`` (from the command line) wins."""
+    try:
+        document, positions = _parse(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from exc
+    check = _Checker(path, positions, [])
+    for name in document:
+        if name not in ("upstream", "namespaces", "rate_limit"):
+            check.error((name,), "unknown section; known: upstream, namespaces, rate_limit")
+    upstream_table = check.table(("upstream",), document.get("upstream", {}))
+    upstream = check.policy(("upstream",), upstream_table, UpstreamPolicy(), operations=False)
+    # The serve-wide timeouts are settings of their own, so that --timeout and friends still win.
+    serve_wide = {
+        f"{field_name}_timeout": getattr(upstream.timeouts, field_name)
+        for field_name in ("connect", "read", "total")
+        if getattr(upstream.timeouts, field_name) is not None and f"{field_name}_timeout" not in given
+    }
+    upstream = replace(upstream, timeouts=Timeouts())
+    namespaces = {
+        name: check.policy(("namespaces", name), table, upstream, operations=True)
+        for name, table in check.table(("namespaces",), document.get("namespaces", {})).items()
+    }
+    rate_limit = check.section(("rate_limit",), document.get("rate_limit", {}), RateLimit, RateLimit())
+    if check.errors:
+        raise ConfigError("\n".join(check.errors))
+    return replace(settings, upstream=upstream, namespaces=namespaces, rate_limit=rate_limit, **serve_wide)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Policies given on the command line: they win over the file, for every namespace."""
+
+    retries: int | None = None
+    bulkhead: int | None = None
+    breaker_failures: int | None = None
+    rate_limit: int | None = None
+
+    def apply(self, settings: Settings) -> Settings:
+        def policy(base: UpstreamPolicy) -> UpstreamPolicy:
+            if self.retries is not None:
+                base = replace(base, retry=replace(base.retry, attempts=self.retries + 1))
+            if self.bulkhead is not None:
+                base = replace(base, bulkhead=replace(base.bulkhead, max_concurrent=self.bulkhead))
+            if self.breaker_failures is not None:
+                base = replace(base, breaker=replace(base.breaker, failures=self.breaker_failures))
+            return base
+
+        rate_limit = settings.rate_limit
+        if self.rate_limit is not None:
+            rate_limit = replace(rate_limit, requests=self.rate_limit)
+        return replace(
+            settings,
+            upstream=policy(settings.upstream),
+            namespaces={name: policy(p) for name, p in settings.namespaces.items()},
+            rate_limit=rate_limit,
+        )

@@ -1,0 +1,143 @@
+"""Exposed rate limits per caller identity (issue 15): 429 beyond, ``RateLimit-*`` headers on every
+answer (draft-ietf-httpapi-ratelimit-headers: ``RateLimit-Limit``, ``-Remaining``, ``-Reset``).
+
+An ASGI layer in front of a port's adapters, so REST and MCP calls count alike and a refused call
+costs no routing, parsing or upstream work. Each identity has a token bucket: ``requests`` per
+``period`` seconds, holding at most ``burst`` tokens, so over a span T a caller gets at most
+``burst + requests * T / period`` calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..adapters.asgi import send_problem
+from ..core.problems import Problem
+from ..settings import RateLimit
+
+MAX_IDENTITIES = 100_000
+"""Buckets kept at most; beyond, full (idle) ones are dropped: a caller cycling identities cannot
+grow the process without bound."""
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"client:{client[0]}" if client else "client:?"
+
+
+def _api_key(scope: Scope) -> str:
+    key = _header(scope, b"authorization") or _header(scope, b"x-api-key")
+    return "key:" + key.decode("latin-1") if key else _client(scope)
+
+
+def _jwt_subject(scope: Scope) -> str:
+    """The bearer token's ``sub``, read without verifying it: it only names whose bucket pays. A
+    forged token buys its forger a bucket of its own, as a new API key or a new address would."""
+    authorization = _header(scope, b"authorization") or b""
+    scheme, _, token = authorization.partition(b" ")
+    if scheme.lower() == b"bearer" and token.count(b".") == 2:
+        payload = token.split(b".")[1]
+        try:
+            claims = orjson.loads(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
+        except (binascii.Error, ValueError):
+            claims = None
+        subject = claims.get("sub") if isinstance(claims, dict) else None
+        if isinstance(subject, str):
+            return "sub:" + subject
+    return _client(scope)
+
+
+IDENTITIES: dict[str, Callable[[Scope], str]] = {"api-key": _api_key, "jwt-subject": _jwt_subject, "client": _client}
+
+
+class RateLimiter:
+    """The buckets of one port."""
+
+    def __init__(self, policy: RateLimit, clock: Callable[[], float] = time.monotonic):
+        self.policy = policy
+        self.clock = clock
+        self.burst = float(policy.burst or policy.requests)
+        self.rate = policy.requests / policy.period
+        self.identity = IDENTITIES[policy.identity]
+        self._buckets: dict[str, _Bucket] = {}
+        self._limit = (b"ratelimit-limit", str(policy.requests).encode())
+
+    def take(self, scope: Scope) -> tuple[bool, list[tuple[bytes, bytes]]]:
+        """Whether the call may go, and the headers its answer carries."""
+        now = self.clock()
+        key = self.identity(scope)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= MAX_IDENTITIES:
+                self._prune(now)
+            bucket = self._buckets[key] = _Bucket(self.burst, now)
+        else:
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+            bucket.at = now
+        allowed = bucket.tokens >= 1.0
+        if allowed:
+            bucket.tokens -= 1.0
+        reset = math.ceil((1.0 - bucket.tokens) / self.rate) if bucket.tokens < 1.0 else 0
+        headers = [
+            self._limit,
+            (b"ratelimit-remaining", b"%d" % bucket.tokens),
+            (b"ratelimit-reset", b"%d" % reset),
+        ]
+        return allowed, headers
+
+    def _prune(self, now: float) -> None:
+        full = [k for k, b in self._buckets.items() if b.tokens + (now - b.at) * self.rate >= self.burst]
+        for key in full:
+            del self._buckets[key]
+
+
+class RateLimitLayer:
+    """Wraps a port's app; HTTP calls pass through ``RateLimiter.take`` first."""
+
+    def __init__(self, app: ASGIApp, policy: RateLimit):
+        self.app = app
+        self.limiter = RateLimiter(policy)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        allowed, headers = self.limiter.take(scope)
+        if not allowed:
+            retry_after = headers[2][1].decode()
+            problem = Problem(
+                429,
+                f"more than {self.limiter.policy.requests} calls in {self.limiter.policy.period:g} s from this "
+                f"caller ({self.limiter.policy.identity}); retry after {retry_after} s",
+                headers={"Retry-After": retry_after, **{k.decode(): v.decode() for k, v in headers}},
+            )
+            await send_problem(send, problem, scope["path"])
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *headers]  # our adapters' own message
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

