@@ -46,6 +46,26 @@ class Listener:
     mounted: dict[str, list[Mounted]] = field(default_factory=dict)
     """The adapters served on this port, by kind, in load order."""
     claimed: dict[tuple[object, ...], Claimed] = field(default_factory=dict)
+    owners: list[Claimed] = field(default_factory=list)
+    """The claims that take a path prefix whole (a handful: one per MCP, skill or control adapter)."""
+    routes: dict[str | None, list[Claimed]] = field(default_factory=dict)
+    """The claims with a route, by the route's first segment: a prefix can only shadow the routes
+    that start with its own first segment, so a new prefix never scans every route of the port."""
+
+    def keep(self, entry: Claimed) -> None:
+        """Record a claim of an accepted file; the first claim of a key stays its owner."""
+        claim = entry.claim
+        self.claimed.setdefault(claim.key, entry)
+        if claim.prefix is not None:
+            self.owners.append(entry)
+        if claim.route is not None:
+            self.routes.setdefault(_head(claim.route), []).append(entry)
+
+    def routes_under(self, prefix: tuple[str, ...]) -> list[Claimed]:
+        """The recorded route claims that a claim of ``prefix`` may shadow."""
+        if not prefix:
+            return [entry for entries in self.routes.values() for entry in entries]
+        return self.routes.get(prefix[0], [])
 
     @property
     def plans(self) -> list[OperationPlan]:
@@ -55,6 +75,10 @@ class Listener:
         return ", ".join(
             f"{kind} ({sum(len(m.adapter.operations) for m in each)} operations)" for kind, each in self.mounted.items()
         )
+
+
+def _head(route: tuple[str | None, ...]) -> str | None:
+    return route[0] if route else None
 
 
 def _shadows(owner: Claim, claim: Claim) -> bool:
@@ -104,7 +128,7 @@ class ListenerSet:
             self._mount(each)
         for port, claims in claimed.items():
             for entry in claims:
-                self.listeners[port].claimed.setdefault(entry.claim.key, entry)
+                self.listeners[port].keep(entry)
         return []
 
     def _gate_conflicts(self, adapter: ExposedAdapter, port: int, mounted: Sequence[Mounted]) -> list[Finding]:
@@ -147,30 +171,37 @@ class ListenerSet:
         return []
 
     def _conflicts(self, port: int, claims: list[Claimed]) -> list[Finding]:
-        """D32: a key claimed twice, or a route under a path prefix that another adapter owns."""
-        listener = self.listeners.get(port)
-        earlier = list(listener.claimed.values()) if listener else []
+        """D32: a key claimed twice, or a route under a path prefix that another adapter owns.
+
+        Linear in the file's claims: the port's earlier claims are looked up by key, by owned
+        prefix and by first route segment (comparing each new claim with every earlier one was
+        quadratic, and most of a 21-file start-up)."""
+        listener = self.listeners.get(port) or Listener("", port)
         problems: list[Finding] = []
-        seen: dict[tuple[object, ...], Claimed] = {entry.claim.key: entry for entry in earlier}
+        seen: dict[tuple[object, ...], Claimed] = {}
         for entry in claims:
             claim = entry.claim
-            if claim.key in seen:
-                problems.append(Finding.error(claim.at, f"{claim.label} conflicts with {seen[claim.key].place} (D32)"))
+            first = listener.claimed.get(claim.key) or seen.get(claim.key)
+            if first is not None:
+                problems.append(Finding.error(claim.at, f"{claim.label} conflicts with {first.place} (D32)"))
             else:
                 seen[claim.key] = entry
+        owners = [*listener.owners, *(entry for entry in claims if entry.claim.prefix is not None)]
         for entry in claims:
-            for other in [*earlier, *claims]:
-                if _shadows(other.claim, entry.claim):
-                    problems.append(
-                        Finding.error(entry.claim.at, f"{entry.claim.label} collides with {other.claim.label} (D32)")
+            problems += [
+                Finding.error(entry.claim.at, f"{entry.claim.label} collides with {other.claim.label} (D32)")
+                for other in owners
+                if _shadows(other.claim, entry.claim)
+            ]
+            if entry.claim.prefix is not None:
+                problems += [
+                    Finding.error(
+                        entry.claim.at,
+                        f"{entry.claim.label} collides with the route {other.claim.label} at {other.place} (D32)",
                     )
-                if other in earlier and _shadows(entry.claim, other.claim):
-                    problems.append(
-                        Finding.error(
-                            entry.claim.at,
-                            f"{entry.claim.label} collides with the route {other.claim.label} at {other.place} (D32)",
-                        )
-                    )
+                    for other in listener.routes_under(entry.claim.prefix)
+                    if _shadows(entry.claim, other.claim)
+                ]
         return problems
 
     def _mount(self, mounted: Mounted) -> None:
