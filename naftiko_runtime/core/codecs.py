@@ -18,9 +18,6 @@ import orjson
 
 from ..spec.expressions import render_scalar
 from .formats import Decode, DecodeError, FormatSetupError
-from .formats.binary import avro_decoder, protobuf_decoder
-from .formats.markup import decode_xml, html_decoder
-from .formats.text import decode_yaml, delimited_decoder, markdown_decoder
 
 
 def add_query(pairs: list[tuple[str, str]], name: str, value: Any) -> None:
@@ -146,17 +143,66 @@ def _fixed(decode: Decode) -> Callable[[str | None, Path], Decode]:
     return lambda schema, directory: decode
 
 
+# Each format's module is imported when an operation that uses it is compiled: their parsers
+# (protobuf and grpc-tools, fastavro, selectolax, markdown-it) cost ~50 ms of every start-up else.
+
+
+def _xml(schema: str | None, directory: Path) -> Decode:
+    from .formats.markup import decode_xml
+
+    return decode_xml
+
+
+def _html(schema: str | None, directory: Path) -> Decode:
+    from .formats.markup import html_decoder
+
+    return html_decoder(schema)
+
+
+def _yaml(schema: str | None, directory: Path) -> Decode:
+    from .formats.text import decode_yaml
+
+    return decode_yaml
+
+
+def _delimited(separator: str) -> Callable[[str | None, Path], Decode]:
+    def build(schema: str | None, directory: Path) -> Decode:
+        from .formats.text import delimited_decoder
+
+        return delimited_decoder(separator)
+
+    return build
+
+
+def _markdown(schema: str | None, directory: Path) -> Decode:
+    from .formats.text import markdown_decoder
+
+    return markdown_decoder(schema)
+
+
+def _avro(schema: str | None, directory: Path) -> Decode:
+    from .formats.binary import avro_decoder
+
+    return avro_decoder(schema, directory)
+
+
+def _protobuf(schema: str | None, directory: Path) -> Decode:
+    from .formats.binary import protobuf_decoder
+
+    return protobuf_decoder(schema, directory)
+
+
 DECODERS: dict[str, Format] = {
     "json": Format("json", "JSON", _fixed(_decode_json)),
-    "xml": Format("xml", "XML", _fixed(decode_xml)),
-    "yaml": Format("yaml", "YAML", _fixed(decode_yaml)),
-    "csv": Format("csv", "CSV", _fixed(delimited_decoder(","))),
-    "tsv": Format("tsv", "TSV (tab-separated values)", _fixed(delimited_decoder("\t"))),
-    "psv": Format("psv", "PSV (pipe-separated values)", _fixed(delimited_decoder("|"))),
-    "html": Format("html", "HTML", lambda schema, directory: html_decoder(schema)),
-    "markdown": Format("markdown", "Markdown", lambda schema, directory: markdown_decoder(schema)),
-    "avro": Format("avro", "Avro", avro_decoder),
-    "protobuf": Format("protobuf", "Protobuf", protobuf_decoder),
+    "xml": Format("xml", "XML", _xml),
+    "yaml": Format("yaml", "YAML", _yaml),
+    "csv": Format("csv", "CSV", _delimited(",")),
+    "tsv": Format("tsv", "TSV (tab-separated values)", _delimited("\t")),
+    "psv": Format("psv", "PSV (pipe-separated values)", _delimited("|")),
+    "html": Format("html", "HTML", _html),
+    "markdown": Format("markdown", "Markdown", _markdown),
+    "avro": Format("avro", "Avro", _avro),
+    "protobuf": Format("protobuf", "Protobuf", _protobuf),
     # beta4: the body is streamed to the caller as it came (core.execution), never decoded.
     "binary": Format("binary", "binary content", _fixed(bytes)),
 }

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..adapters.control.model import ControlAdapter, Observability
 from ..version import __version__
 from .listeners import Listener
 from .loading import Loaded
-from .telemetry import Telemetry
+
+if TYPE_CHECKING:  # OpenTelemetry and prometheus_client load only where something is observed
+    from .telemetry import Telemetry
 
 
 class Served(Protocol):

@@ -14,6 +14,9 @@ With ``tokenValidation: introspection`` the token is instead sent, on every requ
 authorization server's RFC 7662 ``introspection_endpoint`` (from its metadata), authenticated with
 the gateway's own client (``NAFTIKO_OAUTH_CLIENT_ID``/``_SECRET``, D91); it must come back
 ``active`` with the audience, and ``iss``, ``exp``, ``nbf`` and scopes are checked as for a JWT.
+
+``joserfc`` (and the ``cryptography`` it loads, ~55 ms) is imported on the first token checked:
+every serve imports this module for its types, few serve an ``oauth2`` adapter.
 """
 
 from __future__ import annotations
@@ -23,18 +26,19 @@ import base64
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from starlette.types import Scope
 
 from ...settings import Settings
 from ...spec.model import OAuth2
 from .gates import REALM, Refusal, authorization
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
+    from joserfc.jwt import JWTClaimsRegistry
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 METADATA_PATH = "/.well-known/oauth-protected-resource"
@@ -86,6 +90,9 @@ class JwksCache:
         return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
     async def _fetch(self) -> KeySet:
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         async with self.client() as client:
             try:
                 reply = await client.get(await self.endpoint(client, "jwks_uri"))
@@ -188,6 +195,8 @@ class OAuth2Gate:
         header = _token_header(token)
         if header is None or header.get("alg") not in ALGORITHMS:
             return None
+        from joserfc import jwt
+
         kid = header.get("kid")
         keys = await self.cache.key_set(kid if isinstance(kid, str) else None)
         claims: dict[str, Any] = jwt.decode(token, keys, algorithms=[str(header["alg"])]).claims
@@ -205,8 +214,10 @@ class OAuth2Gate:
         self._registry(exp=False).validate(claims)
         return claims
 
-    def _registry(self, *, exp: bool) -> jwt.JWTClaimsRegistry:
-        return jwt.JWTClaimsRegistry(
+    def _registry(self, *, exp: bool) -> JWTClaimsRegistry:
+        from joserfc.jwt import JWTClaimsRegistry
+
+        return JWTClaimsRegistry(
             leeway=self.settings.token_leeway,
             iss={"essential": True, "value": self.policy.authorization_server},
             aud={"essential": True, "value": self.audience},
@@ -214,6 +225,8 @@ class OAuth2Gate:
         )
 
     async def admit(self, scope: Scope) -> Refusal | None:
+        from joserfc.errors import JoseError
+
         token = authorization(scope, b"bearer")
         if token is None:
             return Refusal(401, "a bearer access token is required", self.challenge(scope))
