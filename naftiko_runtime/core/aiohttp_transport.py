@@ -27,6 +27,7 @@ honoured (``connect``, ``read``, ``pool``; aiohttp has no write timeout).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 
@@ -57,6 +58,12 @@ def httpx_error(exc: aiohttp.ClientError) -> httpx.TransportError:
     raise AssertionError("aiohttp.ClientError is the last entry")
 
 
+@functools.lru_cache(maxsize=256)
+def _client_timeout(connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+    """One (immutable) aiohttp timeout per distinct pair: operations share a handful of them."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+
+
 class Opened:
     """An answer whose body is still to be read; ``aclose`` releases its connection and pool slot."""
 
@@ -76,6 +83,21 @@ class Opened:
                 yield chunk
         except aiohttp.ClientError as exc:
             raise httpx_error(exc) from exc
+
+    async def read(self, limit: int) -> bytes | None:
+        """The whole body, or ``None`` once it passes ``limit`` bytes: the buffered answer of every
+        call, read without the async generators of ``chunks`` (a pass-through's hot path)."""
+        content = self._response.content
+        chunks, size = [], 0
+        try:
+            while chunk := await content.readany():
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+        except aiohttp.ClientError as exc:
+            raise httpx_error(exc) from exc
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
         if self._slots is not None:
@@ -123,8 +145,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
 
     async def _acquire(self, pool: float | None) -> None:
-        if pool is None:
-            await self._slots.acquire()
+        if pool is None or not self._slots.locked():
+            await self._slots.acquire()  # a free slot is taken at once: no timeout to arm and cancel
             return
         try:
             async with asyncio.timeout(pool):
@@ -156,9 +178,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 data=data,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
-                ),
+                timeout=_client_timeout(timeout.get("connect"), timeout.get("read")),
                 server_hostname=server_hostname,
             )
         except BaseException as exc:

@@ -36,12 +36,12 @@ def compile_path(expression: str) -> Extract:
     expression = expression.strip()
     if expression in ROOT_PATHS:
         return lambda node: node
+    key = single_key(expression)
+    if key is not None:
+        return lambda node: node.get(key) if isinstance(node, dict) else None
     simple = SIMPLE_PATH.match(expression)
     if simple:
-        steps = tuple(
-            int(m.group(2)) if m.group(2) is not None else (m.group(1) or m.group(3))
-            for m in SIMPLE_STEP.finditer(simple.group(1))
-        )
+        steps = _steps(simple.group(1))
         return lambda node: _walk(node, steps)
     try:
         compiled = parse_jsonpath(expression)
@@ -55,6 +55,20 @@ def compile_path(expression: str) -> Extract:
         return matches[0].value if matches else None
 
     return single
+
+
+def _steps(path: str) -> tuple[str | int, ...]:
+    return tuple(
+        int(m.group(2)) if m.group(2) is not None else (m.group(1) or m.group(3)) for m in SIMPLE_STEP.finditer(path)
+    )
+
+
+def single_key(expression: str) -> str | None:
+    """The one object key a path such as ``$.name`` or ``$['a b']`` reads, else ``None``: mapped
+    per item of every answer, such a path is one ``dict.get`` instead of a walk."""
+    simple = SIMPLE_PATH.match(expression.strip())
+    steps = _steps(simple.group(1)) if simple else ()
+    return steps[0] if len(steps) == 1 and isinstance(steps[0], str) else None
 
 
 def _walk(node: Any, steps: tuple[str | int, ...]) -> Any:
@@ -138,6 +152,9 @@ def _compile_node(output: OutputParameter) -> Callable[[Any, Lookup], Any]:
     expression = output.mapping or output.value
     select = compile_path(expression) if expression else (lambda node: node)
     if output.type == "object" and output.properties:
+        keys = tuple((name, _leaf_key(child)) for name, child in output.properties.items())
+        if all(key is not None for _, key in keys):
+            return _key_object(select, keys)
         fields = tuple((name, _compile_node(child)) for name, child in output.properties.items())
 
         def build_object(doc: Any, lookup: Lookup) -> Any:
@@ -158,3 +175,28 @@ def _compile_node(output: OutputParameter) -> Callable[[Any, Lookup], Any]:
 
         return build_array
     return lambda doc, lookup: select(doc)
+
+
+def _leaf_key(output: OutputParameter) -> str | None:
+    """The key a property reads when it is a plain ``mapping: $.key`` (no value, const or children)."""
+    if output.const is not None or output.properties or output.items is not None or not output.mapping:
+        return None
+    return single_key(output.mapping)
+
+
+def _key_object(select: Extract, keys: tuple[tuple[str, str | None], ...]) -> Callable[[Any, Lookup], Any]:
+    """An object whose every property is one key of the selected node (the usual projection): one
+    ``dict.get`` per property, no per-property closures; a node that is not an object maps every
+    property to ``None``, as the general walk does."""
+    names = tuple(name for name, _ in keys)
+
+    def build_key_object(doc: Any, lookup: Lookup) -> Any:
+        node = select(doc)
+        if node is None:
+            return None
+        if not isinstance(node, dict):
+            return dict.fromkeys(names)
+        get = node.get
+        return {name: get(key) for name, key in keys}
+
+    return build_key_object

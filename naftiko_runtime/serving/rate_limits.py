@@ -28,7 +28,7 @@ MAX_IDENTITIES = 100_000
 grow the process without bound."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     tokens: float
     at: float
@@ -43,7 +43,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 def _client(scope: Scope) -> str:
     client = scope.get("client")
-    return f"client:{client[0]}" if client else "client:?"
+    return "client:" + client[0] if client else "client:?"
 
 
 def _api_key(scope: Scope) -> str:
@@ -92,19 +92,18 @@ class RateLimiter:
             if len(self._buckets) >= MAX_IDENTITIES:
                 self._prune(now)
             bucket = self._buckets[key] = _Bucket(self.burst, now)
+            tokens = self.burst
         else:
-            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+            tokens = bucket.tokens + (now - bucket.at) * self.rate
+            if tokens > self.burst:
+                tokens = self.burst
             bucket.at = now
-        allowed = bucket.tokens >= 1.0
+        allowed = tokens >= 1.0
         if allowed:
-            bucket.tokens -= 1.0
-        reset = math.ceil((1.0 - bucket.tokens) / self.rate) if bucket.tokens < 1.0 else 0
-        headers = [
-            self._limit,
-            (b"ratelimit-remaining", b"%d" % bucket.tokens),
-            (b"ratelimit-reset", b"%d" % reset),
-        ]
-        return allowed, headers
+            tokens -= 1.0
+        bucket.tokens = tokens
+        reset = math.ceil((1.0 - tokens) / self.rate) if tokens < 1.0 else 0
+        return allowed, [self._limit, (b"ratelimit-remaining", b"%d" % tokens), (b"ratelimit-reset", b"%d" % reset)]
 
     def _prune(self, now: float) -> None:
         full = [k for k, b in self._buckets.items() if b.tokens + (now - b.at) * self.rate >= self.burst]
