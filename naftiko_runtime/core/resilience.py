@@ -178,7 +178,6 @@ class Guard:
         return random.uniform(0.0, min(retry.max_backoff, retry.backoff * 2 ** (tries - 1)))
 
     async def run(self, attempt: Callable[[], Awaitable[A]], retryable: bool, deadline: float, label: str) -> A:
-        loop = asyncio.get_running_loop()
         most = self.policy.retry.attempts if retryable else 1
         tries = 0
         while True:
@@ -189,13 +188,13 @@ class Guard:
                 if tries >= most:
                     raise
                 delay = self._backoff(tries)
-                if loop.time() + delay >= deadline:
+                if asyncio.get_running_loop().time() + delay >= deadline:
                     raise
             else:
                 if answer.status not in RETRIED_STATUSES or tries >= most:
                     return answer
                 delay = max(self._backoff(tries), retry_after(answer.headers.get("retry-after")))
-                if loop.time() + delay >= deadline:
+                if asyncio.get_running_loop().time() + delay >= deadline:
                     return answer  # the upstream's own answer, Retry-After included, is the best reply
             log.info("retrying %s (try %d of %d) in %.3f s", label, tries + 1, most, delay)
             await asyncio.sleep(delay)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 import httpx
 
 from ..settings import Settings, Timeouts
+from .deadlines import Deadline
 from .plans import UpstreamCall
 from .problems import Problem
 from .requests import Outgoing
@@ -258,21 +259,27 @@ class UpstreamClients:
     async def send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
         """One exchange, or several under the namespace's policies, all within the total timeout."""
         timeouts = self._timeouts_of(call)[0]
-        deadline = asyncio.get_running_loop().time() + (timeouts.total or 0.0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeouts.total or 0.0)
         guard = self._guards.get(call.namespace)
-        attempt = functools.partial(self._send_once, call, request, timeouts, deadline)
+        attempt = functools.partial(self._send_once, call, request, timeouts, loop, deadline)
         if guard is None:
             return await attempt()
         retryable = may_retry(call.method, any(k.lower() == "idempotency-key" for k in request.headers))
         return await guard.run(attempt, retryable, deadline, call.label)
 
     async def _send_once(
-        self, call: UpstreamCall, request: Outgoing, timeouts: Timeouts, deadline: float
+        self,
+        call: UpstreamCall,
+        request: Outgoing,
+        timeouts: Timeouts,
+        loop: asyncio.AbstractEventLoop,
+        deadline: float,
     ) -> UpstreamResponse:
         where = _Where(call, request)
         limit = self.settings.max_upstream_body
         with self._mapped_errors(call, where, timeouts):
-            async with asyncio.timeout_at(deadline):
+            async with Deadline(loop, deadline):
                 answer = await self._open(call, request, where, limit)
                 try:
                     body = await answer.read(limit)
