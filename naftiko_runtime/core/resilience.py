@@ -15,7 +15,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from email.utils import parsedate_to_datetime
 from typing import Protocol, TypeVar
 
@@ -52,9 +52,10 @@ class Headers(Protocol):
 A = TypeVar("A", bound=Answer)
 
 
-def may_retry(method: str, idempotency_key: bool) -> bool:
-    """Only a call the upstream may receive twice without harm is ever sent twice."""
-    return method in IDEMPOTENT_METHODS or idempotency_key
+def may_retry(method: str, header_names: Iterable[str]) -> bool:
+    """Only a call the upstream may receive twice without harm is ever sent twice: an idempotent
+    method, or one sent with an ``Idempotency-Key`` (looked for only when the method is not)."""
+    return method in IDEMPOTENT_METHODS or any(name.lower() == "idempotency-key" for name in header_names)
 
 
 def retry_after(value: str | None) -> float:

@@ -265,7 +265,7 @@ class UpstreamClients:
         attempt = functools.partial(self._send_once, call, request, timeouts, loop, deadline)
         if guard is None:
             return await attempt()
-        retryable = may_retry(call.method, any(k.lower() == "idempotency-key" for k in request.headers))
+        retryable = may_retry(call.method, request.headers)
         return await guard.run(attempt, retryable, deadline, call.label)
 
     async def _send_once(

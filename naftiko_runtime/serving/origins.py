@@ -30,6 +30,9 @@ from ..settings import LOOPBACK_NAMES, Settings, is_loopback
 
 ANY = "*"
 PREFLIGHT_MAX_AGE = "600"
+MAX_KNOWN_HOSTS = 256
+"""``Host`` decisions kept per port; beyond, each is decided afresh: a client cycling through Host
+values cannot grow the process."""
 EXPOSED_HEADERS = "Location, Retry-After, ETag, Last-Modified, Link, RateLimit, RateLimit-Policy"
 """Passed-back upstream headers (D52) a script on an allowed origin may read."""
 
@@ -96,14 +99,24 @@ class OriginGuard:
     def __init__(self, app: ASGIApp, policy: OriginPolicy):
         self.app = app
         self.policy = policy
+        self._hosts: dict[bytes, bool] = {}
+        """``Host`` values already decided: the same few arrive on every request."""
+
+    def _host_allowed(self, host_header: bytes) -> bool:
+        allowed = self._hosts.get(host_header)
+        if allowed is None:
+            allowed = self.policy.host_allowed(host_header.decode("latin-1"))
+            if len(self._hosts) < MAX_KNOWN_HOSTS:
+                self._hosts[host_header] = allowed
+        return allowed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         host_header, origin, preflight_method = _headers(scope)
-        host = host_header.decode("latin-1") if host_header is not None else ""
-        if host_header is not None and not self.policy.host_allowed(host):
+        if host_header is not None and not self._host_allowed(host_header):
+            host = host_header.decode("latin-1")
             await _refuse(
                 send,
                 scope,
@@ -114,6 +127,7 @@ class OriginGuard:
         if origin is None:
             await self.app(scope, receive, send)
             return
+        host = host_header.decode("latin-1") if host_header is not None else ""
         origin_text = origin.decode("latin-1")
         if not self.policy.origin_allowed(origin_text, host):
             await _refuse(
