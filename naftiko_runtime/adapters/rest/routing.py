@@ -70,6 +70,9 @@ class RouteTable(Generic[Target]):
     def __init__(self) -> None:
         self._root: _Node[Target] = _Node()
         self._targets: list[Target] = []
+        self._static: dict[str, _Node[Target]] = {}
+        """The nodes of routes without placeholders, by their path: the most specific match of a
+        path that equals one is that node, found in one lookup instead of a walk."""
 
     def add(self, method: str, path: str, target: Target) -> None:
         shape, names = split_template(path)
@@ -84,6 +87,8 @@ class RouteTable(Generic[Target]):
             raise RouteConflict(node.methods[method][0])
         node.methods[method] = (target, names)
         self._targets.append(target)
+        if None not in shape:
+            self._static["/".join(segment for segment in shape if segment is not None)] = node
 
     def targets(self) -> list[Target]:
         """Every route's target, in the order they were added."""
@@ -91,7 +96,13 @@ class RouteTable(Generic[Target]):
 
     def match(self, method: str, raw_path: str) -> Match[Target] | MethodNotAllowed | None:
         """The most specific route with this method; else 405 with what the path allows."""
-        segments = raw_path.strip("/").split("/") if raw_path.strip("/") else []
+        stripped = raw_path.strip("/")
+        static = self._static.get(stripped) if "%" not in stripped else None
+        if static is not None:
+            found = static.methods.get(method) or (static.methods.get("GET") if method == "HEAD" else None)
+            if found:
+                return Match(found[0], {})
+        segments = stripped.split("/") if stripped else []
         allowed: set[str] = set()
         for node, values in self._candidates(self._root, segments, 0, ()):
             found = node.methods.get(method) or (node.methods.get("GET") if method == "HEAD" else None)
