@@ -13,8 +13,9 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml.error import YAMLError
 
@@ -322,12 +323,44 @@ def settings_from(args: argparse.Namespace) -> Settings:
     for repeated in ("allowed_hosts", "allowed_origins", "cors_origins"):
         if repeated in given:
             given[repeated] = tuple(given[repeated])
+    policies = {name: getattr(args, name, None) for name in ("retries", "bulkhead", "breaker_failures", "rate_limit")}
+    if args.command == "serve":
+        _environment_overrides(given, policies, os.environ)
     settings = Settings(**given)
     config = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
     if config:
         settings = apply_config(Path(config), settings, set(given))
-    overrides = {name: getattr(args, name, None) for name in ("retries", "bulkhead", "breaker_failures", "rate_limit")}
-    return Overrides(**overrides).apply(settings)
+    return Overrides(**policies).apply(settings)
+
+
+POLICY_ENV: dict[str, tuple[str, Callable[[str], float]]] = {
+    "connect_timeout": ("NAFTIKO_CONNECT_TIMEOUT", float),
+    "read_timeout": ("NAFTIKO_READ_TIMEOUT", float),
+    "total_timeout": ("NAFTIKO_TIMEOUT", float),
+    "retries": ("NAFTIKO_RETRIES", int),
+    "bulkhead": ("NAFTIKO_BULKHEAD", int),
+    "breaker_failures": ("NAFTIKO_BREAKER_FAILURES", int),
+    "rate_limit": ("NAFTIKO_RATE_LIMIT", int),
+}
+"""Issue 15: timeouts and policies from the environment (a container's usual knobs). The command
+line wins over them, and they win over the ``--config`` file, for every namespace."""
+
+
+def _environment_overrides(given: dict[str, Any], policies: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Fill in what the command line left unset from ``POLICY_ENV``; a bad value is a ``ConfigError``."""
+    for name, (variable, parse) in POLICY_ENV.items():
+        text = environ.get(variable)
+        target = policies if name in policies else given
+        if text is None or target.get(name) is not None:
+            continue
+        try:
+            value = parse(text)
+        except ValueError:
+            value = -1
+        if not value >= 0:
+            kind = "a whole number" if parse is int else "a number of seconds"
+            raise ConfigError(f"naftiko: ${variable}: must be {kind}, 0 or more; got {text!r}")
+        target[name] = value
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
