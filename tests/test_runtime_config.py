@@ -87,11 +87,15 @@ def test_the_environment_sits_between_the_command_line_and_the_file(tmp_path, mo
     assert settings.rate_limit.requests == 20
 
 
-@pytest.mark.parametrize("value", ["three", "-1", "nan", ""])
-def test_a_bad_environment_value_is_named(monkeypatch, value, capsys):
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("NAFTIKO_RETRIES", "three"), ("NAFTIKO_RETRIES", "-1"), ("NAFTIKO_RETRIES", ""), ("NAFTIKO_TIMEOUT", "0"),
+     ("NAFTIKO_TIMEOUT", "nan"), ("NAFTIKO_CONNECT_TIMEOUT", "5s")],
+)  # fmt: skip
+def test_a_bad_environment_value_is_named(monkeypatch, variable, value, capsys):
     from naftiko_runtime.cli import main
 
-    monkeypatch.setenv("NAFTIKO_RETRIES", value)
-    assert main(["serve", "x.yaml"]) == 2
+    monkeypatch.setenv(variable, value)
+    assert main(["serve", "x.yaml"]) == 2, "refused before loading anything"
     err = capsys.readouterr().err
-    assert "$NAFTIKO_RETRIES" in err and "whole number" in err and repr(value) in err
+    assert f"${variable}: " in err and value in err
