@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from .composition import index_aggregates, keyed_items, referenced, semantic_hints, step, step_mapping
 from .diagnostics import DocPath, Finding
+from .expressions import PLACEHOLDER
 from .imports import is_import
 from .model import (
     Authentication,
@@ -42,6 +43,9 @@ UNIMPLEMENTED_ADAPTER_KEYS = {
 """Keys of the beta4 dialect that change what an adapter does, refused by name (D72)."""
 
 
+FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""RFC 9110 5.1 (and RFC 6265 for cookies): a header or cookie name is a token; any other name
+could not be sent or matched, so it is refused at load, not at the first request."""
 BINARY_SIZE = re.compile(r"(\d+(?:\.\d+)?)(B|KiB|MiB|GiB)")
 BINARY_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 
@@ -197,7 +201,9 @@ class ModelBuilder:
                     continue
                 if operation.name in operations:
                     self.error(
-                        o_at + ("name",), f"duplicate operation name '{operation.name}' in consumes '{namespace}'"
+                        o_at + ("name",),
+                        f"duplicate operation name '{operation.name}' in consumes '{namespace}': "
+                        "a call to it would be ambiguous (D4)",
                     )
                 operations[operation.name] = operation
         return Consumes(namespace, base_uri, auth, operations, at, shared)
@@ -264,6 +270,8 @@ class ModelBuilder:
             if not name:
                 continue
             location = self.text(item, "in", p_at, required=not tool)
+            if location in ("header", "cookie"):
+                self.field_name(name, p_at + ("name",), f"{location} parameter")
             required = item.get("required")
             if not isinstance(required, bool):
                 # D26: published consumed parameters without `required` are optional; declared
@@ -282,6 +290,13 @@ class ModelBuilder:
                 )
             )
         return tuple(built)
+
+    def field_name(self, name: str, at: DocPath, what: str) -> None:
+        if not FIELD_NAME.fullmatch(name):
+            self.error(
+                at,
+                f"{what} name {name!r} is not an HTTP field name (RFC 9110 5.1: letters, digits, !#$%&'*+-.^_`|~)",
+            )
 
     def authentication(self, node: Any, at: DocPath, *, exposed: bool) -> Authentication | None:
         if node is None:
@@ -317,6 +332,8 @@ class ModelBuilder:
         placement = fields.pop("placement") or "header"
         if placement not in ("header", "query"):
             self.error(at + ("placement",), f"apikey placement must be 'header' or 'query', got '{placement}'")
+        elif placement == "header" and fields["key"] is not None and PLACEHOLDER.search(fields["key"]) is None:
+            self.field_name(fields["key"], at + ("key",), "apikey header")
         user, password, token, name, value = (fields[k] for k in ("username", "password", "token", "key", "value"))
         return Authentication(kind, user, password, token, name, value, placement, at=at)
 
