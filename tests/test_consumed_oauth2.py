@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mcp import Client
-from support import Canned, Recorded, RecordingUpstream, running_gateway
+from ruamel.yaml import YAML
+from support import SHARED, Canned, Recorded, RecordingUpstream, running_gateway
 
 from naftiko_runtime import Settings
 from naftiko_runtime.core.problems import Problem
@@ -28,6 +29,7 @@ from naftiko_runtime.serving import logs
 from naftiko_runtime.serving.loading import load_file
 from naftiko_runtime.settings import RetryPolicy, UpstreamPolicy
 from naftiko_runtime.spec.diagnostics import Severity
+from naftiko_runtime.spec.schema import check_shape
 
 CLIENT_ID = "billing-gateway"
 SECRET = "cs-7f3a9b2c1d0e-TOP-SECRET"
@@ -201,6 +203,19 @@ def test_a_401_refreshes_the_token_once_and_sends_once_more(servers):
     assert len(tokens.requests) == 2, "the refreshed token is cached"
 
 
+async def test_a_burst_of_401s_makes_one_refresh(servers):
+    """Ten calls refused together with the old token: one new token request between them, each
+    call resent once (the token is invalidated only while it is still the one in use)."""
+    tokens, api, path = servers
+    api.valid = {"tok-2"}
+    with running_gateway([path], ENVIRON) as gateway:
+        async with httpx.AsyncClient(timeout=10) as client:
+            answers = await asyncio.gather(*(client.get(gateway.url(8080) + "/invoices") for _ in range(10)))
+    assert [a.status_code for a in answers] == [200] * 10
+    assert len(tokens.requests) == 2
+    assert sorted(api.tokens) == ["Bearer tok-1"] * 10 + ["Bearer tok-2"] * 10
+
+
 def test_a_second_401_passes_back_as_the_upstream_said(servers):
     """D51: refused with the fresh token too, the upstream's 401 is the answer; no third try."""
     tokens, api, path = servers
@@ -347,6 +362,23 @@ capability:
     call = report.loaded.plans["billing-rest"]
     assert next(iter(call.values())).calls[0].credentials.grant.token_url == "https://auth.example.com/oauth/token"
     assert not load_file(path, Settings(strict=True), ENVIRON).ok
+
+
+def test_only_our_shape_check_lets_the_key_through(servers):
+    """D3: the official alpha2 schema refuses the key (it is not a D2/D3 dialect extension); our
+    shape check lets it through for the builder, whose warning is then the only finding about it."""
+    jsonschema = pytest.importorskip("jsonschema")
+    official_path = SHARED / "spec" / "naftiko-schema-alpha2.json"
+    if not official_path.is_file():
+        pytest.skip("shared reference folder absent")
+    official = jsonschema.Draft202012Validator(json.loads(official_path.read_text(encoding="utf-8")))
+    _, _, path = servers
+    document = YAML(typ="safe").load(path.read_text())
+    document["capability"]["consumes"][0]["resources"][0]["operations"].pop()  # binary: not alpha2
+    assert check_shape(document) == []
+    assert not official.is_valid(document)
+    del document["capability"]["consumes"][0][EXTENSION]
+    assert official.is_valid(document)
 
 
 @pytest.mark.parametrize(
