@@ -176,15 +176,15 @@ def test_client_secret_post_sends_the_client_in_the_form(tmp_path):
 
 
 def test_token_is_fetched_again_shortly_before_it_expires(tmp_path):
-    """``expires_in: 11`` is used for 1 s (the 10 s refresh margin): the next call fetches anew."""
-    with TokenEndpoint(expires_in=11) as tokens, Api() as api:
+    """``expires_in: 12`` is used for 2 s (the 10 s refresh margin): the next call fetches anew."""
+    with TokenEndpoint(expires_in=12) as tokens, Api() as api:
         path = write(tmp_path, api.url, tokens.url + "/t")
         with running_gateway([path], ENVIRON) as gateway:
             url = gateway.url(8080) + "/invoices"
             assert httpx.get(url, timeout=10).status_code == 200
             assert httpx.get(url, timeout=10).status_code == 200
             assert len(tokens.requests) == 1
-            threading.Event().wait(1.3)
+            threading.Event().wait(2.3)
             assert httpx.get(url, timeout=10).status_code == 200
     assert len(tokens.requests) == 2
     assert api.tokens == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]

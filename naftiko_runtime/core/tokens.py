@@ -58,7 +58,6 @@ class TokenCache:
         self.timeouts = timeouts
         self.on_token = on_token
         """Told each new token as it arrives, so that logs can scrub it (D55)."""
-        self.fetches = 0
         self._token: Token | None = None
         self._pending: asyncio.Future[Token] | None = None
         self._recent: tuple[str, ...] = ()
@@ -94,7 +93,6 @@ class TokenCache:
         self.on_token(token.value)
 
     async def _fetch(self) -> Token:
-        self.fetches += 1
         where = f"the token endpoint of consumed namespace '{self.grant.namespace}' ({self.grant.token_url})"
         try:
             async with asyncio.timeout(self.timeouts.total):
