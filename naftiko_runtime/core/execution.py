@@ -15,9 +15,9 @@ import functools
 import logging
 import re
 import secrets
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..spec.expressions import Lookup
 from .codecs import DecodeError
@@ -28,7 +28,7 @@ from .redaction import redact_bytes, redact_stream
 from .requests import Outgoing, build_outgoing
 from .scripts import ScriptStep
 from .steps import with_results
-from .upstream import UpstreamClients, UpstreamResponse
+from .upstream import UpstreamClients, UpstreamResponse, UpstreamStream
 
 PASSED_BACK_HEADERS = re.compile(
     r"^(location|retry-after|etag|last-modified|cache-control|link|x-ratelimit-[a-z-]+|ratelimit(-[a-z-]+)?"
@@ -38,6 +38,7 @@ PASSED_BACK_HEADERS = re.compile(
 FAILED_STEP_HEADER = "naftiko-failed-step"
 """D80: names the step whose upstream failed on the error reply of an orchestrated operation."""
 log = logging.getLogger("naftiko_runtime.steps")
+Answer = TypeVar("Answer", UpstreamResponse, UpstreamStream)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -110,12 +111,19 @@ class Executor:
         return Reply(response.status, body, response.headers.get("content-type"), headers, None)
 
     async def _send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
+        return await self._observed(call, request, self.clients.send)
+
+    async def _observed(
+        self, call: UpstreamCall, request: Outgoing, exchange: Callable[[UpstreamCall, Outgoing], Awaitable[Answer]]
+    ) -> Answer:
+        """``exchange`` (a whole answer, or a stream's head) reported to the observer, if any: the
+        observer sees the request before it goes (it may add ``traceparent``) and the status after."""
         if self.observer is None:
-            return await self.clients.send(call, request)
+            return await exchange(call, request)
         observation = self.observer.upstream(call, request)
         status = 500
         try:
-            response = await self.clients.send(call, request)
+            response = await exchange(call, request)
             status = response.status
             return response
         except Problem as exc:
@@ -158,7 +166,8 @@ class Executor:
         and Content-Length."""
         assert call.binary is not None
         limit = call.binary.max_size or self.clients.settings.max_upstream_body
-        response = await self.clients.stream(call, build_outgoing(call, inputs, lookup), limit)
+        opening = functools.partial(self.clients.stream, limit=limit)
+        response = await self._observed(call, build_outgoing(call, inputs, lookup), opening)
         passed = UpstreamResponse(response.status, response.headers, response.items, response.body)
         forms = self.clients.secret_forms(call)
         body, headers = _redacted(forms, passed)

@@ -24,7 +24,7 @@ from .credentials import TokenGrant
 from .plans import UpstreamCall
 from .problems import Problem
 from .requests import Outgoing
-from .resilience import Guard, Transient, may_retry
+from .resilience import Breaker, Guard, Transient, may_retry
 from .tokens import Token, TokenCache
 
 if TYPE_CHECKING:  # aiohttp costs ~0.15 s to import: only a served namespace loads it
@@ -200,6 +200,10 @@ class UpstreamClients:
                 cookies=_no_cookies(),
                 trust_env=False,
             )
+
+    def breakers(self) -> dict[str, Breaker]:
+        """The circuit breaker of each opened namespace that has one, by namespace."""
+        return {namespace: guard.breaker for namespace, guard in self._guards.items() if guard.breaker is not None}
 
     async def aclose(self) -> None:
         clients, self._clients, self._transports, self._plain = self._clients, {}, {}, {}

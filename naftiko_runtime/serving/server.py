@@ -113,7 +113,7 @@ class Runtime:
         self.clients = UpstreamClients(settings, on_secret=logs.SECRETS.learn)
         observability, request_log = observability_of(listeners), settings.log_format == "json"
         observed = observability is not None or request_log
-        self.telemetry = Telemetry(observability or OFF, request_log) if observed else None
+        self.telemetry = Telemetry(observability or OFF, request_log, self.clients.breakers) if observed else None
         self.executor = Executor(self.clients, self.telemetry)
         self.controls = Controls(self, self.telemetry)
         self.last_reload: list[str] = []
