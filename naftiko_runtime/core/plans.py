@@ -33,6 +33,7 @@ from ..spec.expressions import (
 )
 from ..spec.model import (
     Capability,
+    ClientCredentials,
     ConsumedOperation,
     Consumes,
     Exposed,
@@ -42,7 +43,7 @@ from ..spec.model import (
 )
 from .bodies import BodyTemplate, UnknownBodyType, compile_body
 from .codecs import DECODERS, Decoder, FormatSetupError
-from .credentials import NONE, Credentials, compile_credentials, render_from_binds
+from .credentials import NONE, Credentials, compile_credentials, compile_grant, render_from_binds
 from .inputs import InputSpec, InputValue
 from .outputs import PASSTHROUGH, Mapper, MappingError, compile_outputs, compile_path
 from .redaction import secret_forms
@@ -198,8 +199,23 @@ class PlanCompiler:
         """Every consumed operation's request side, called or not: a format or body type this
         runtime cannot handle is refused at its own line even before an operation calls it."""
         for consumes in self.capability.consumes.values():
+            if consumes.client_credentials is not None:
+                self._check_grant_templates(consumes.client_credentials)
             for operation in consumes.operations.values():
                 self._upstream_call(consumes, operation)
+
+    def _check_grant_templates(self, grant: ClientCredentials) -> None:
+        """D4: the client's id and secret may name bind variables only, never a caller's input."""
+        for key, template in (("clientId", grant.client_id), ("clientSecret", grant.client_secret)):
+            for reference in Template.parse(template).references:
+                if not self.binds.lookup(reference)[0]:
+                    self.findings.append(
+                        Finding.error(
+                            grant.at + (key,),
+                            f"'{{{{{reference.name}}}}}' in {key} names no bind variable (D4): "
+                            "client credentials come from binds only",
+                        )
+                    )
 
     def compile(self, exposed: Exposed) -> OperationPlan | None:
         if exposed.forward is not None:
@@ -379,7 +395,11 @@ class PlanCompiler:
         except UnknownBodyType as exc:
             self.findings.append(Finding.error(operation.at + ("body", "type"), str(exc)))
             return None
-        credentials = compile_credentials(consumes.authentication, self.binds)
+        credentials = (
+            compile_grant(consumes.namespace, consumes.client_credentials, self.binds)
+            if consumes.client_credentials is not None
+            else compile_credentials(consumes.authentication, self.binds)
+        )
         base_uri = self.base_uris.get(consumes.namespace) or self._base_uri(consumes)
         if base_uri is None:
             return None

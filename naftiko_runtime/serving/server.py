@@ -110,7 +110,7 @@ class Runtime:
         self.reloader = reloader
         self.watched = watched
         """Files and folders whose changes reload this runtime (``--watch``); none when empty."""
-        self.clients = UpstreamClients(settings)
+        self.clients = UpstreamClients(settings, on_secret=logs.SECRETS.learn)
         observability, request_log = observability_of(listeners), settings.log_format == "json"
         observed = observability is not None or request_log
         self.telemetry = Telemetry(observability or OFF, request_log, self.clients.breakers) if observed else None

@@ -13,15 +13,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
+from ..settings import is_loopback
 from .composition import index_aggregates, keyed_items, referenced, semantic_hints, step, step_mapping
 from .diagnostics import DocPath, Finding
 from .expressions import PLACEHOLDER
+from .extensions import CLIENT_AUTHENTICATIONS, CLIENT_CREDENTIALS_FIELDS, OAUTH2_CLIENT_CREDENTIALS, not_official
 from .imports import is_import
 from .model import (
     Authentication,
     Bind,
     Capability,
+    ClientCredentials,
     ConsumedOperation,
     Consumes,
     Exposed,
@@ -48,6 +52,20 @@ FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 could not be sent or matched, so it is refused at load, not at the first request."""
 BINARY_SIZE = re.compile(r"(\d+(?:\.\d+)?)(B|KiB|MiB|GiB)")
 BINARY_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+
+
+def token_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a token endpoint, if it cannot: the client secret travels to it, so
+    only https, or http to this machine (a local test server). Bind variables are not read here:
+    the URL is checked, and parsed, once at load time."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"tokenUrl '{url}' must be an absolute https:// URL"
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return f"tokenUrl '{url}' must use https: the client secret is sent to it (http only to a loopback host)"
+    if parts.fragment or parts.username is not None:
+        return f"tokenUrl '{url}' must not carry a #fragment or user:password@"
+    return None
 
 
 class AdapterParser(Protocol):
@@ -206,7 +224,45 @@ class ModelBuilder:
                         "a call to it would be ambiguous (D4)",
                     )
                 operations[operation.name] = operation
-        return Consumes(namespace, base_uri, auth, operations, at, shared)
+        grant = self.client_credentials(node, at)
+        if grant is not None and auth is not None:
+            self.error(
+                grant.at,
+                f"'{OAUTH2_CLIENT_CREDENTIALS}' and 'authentication' both set the upstream's Authorization "
+                f"in consumes '{namespace}': keep one",
+            )
+        return Consumes(namespace, base_uri, auth, operations, at, shared, grant)
+
+    def client_credentials(self, node: dict[str, Any], at: DocPath) -> ClientCredentials | None:
+        """The runtime extension ``x-naftiko-oauth2-client-credentials``: always warned about (it is
+        not in the official schema, so ``--strict`` refuses it), each field checked where it is."""
+        if OAUTH2_CLIENT_CREDENTIALS not in node:
+            return None
+        at = at + (OAUTH2_CLIENT_CREDENTIALS,)
+        self.warning(at, not_official(OAUTH2_CLIENT_CREDENTIALS))
+        node = self.mapping(node[OAUTH2_CLIENT_CREDENTIALS], at, f"'{OAUTH2_CLIENT_CREDENTIALS}'")
+        for key in node:
+            if key not in CLIENT_CREDENTIALS_FIELDS:
+                self.error(
+                    at + (str(key),),
+                    f"unknown key '{key}' in '{OAUTH2_CLIENT_CREDENTIALS}'; "
+                    f"allowed: {', '.join(CLIENT_CREDENTIALS_FIELDS)}",
+                )
+        token_url = self.text(node, "tokenUrl", at, required=True)
+        client_id = self.text(node, "clientId", at, required=True)
+        client_secret = self.text(node, "clientSecret", at, required=True)
+        method = self.text(node, "clientAuthentication", at) or "basic"
+        if method not in CLIENT_AUTHENTICATIONS:
+            self.error(
+                at + ("clientAuthentication",),
+                f"clientAuthentication must be one of {', '.join(CLIENT_AUTHENTICATIONS)}, got '{method}'",
+            )
+        if token_url is not None and (why := token_url_problem(token_url)):
+            self.error(at + ("tokenUrl",), why)
+        if not (token_url and client_id and client_secret):
+            return None
+        scope, audience = self.text(node, "scope", at), self.text(node, "audience", at)
+        return ClientCredentials(token_url, client_id, client_secret, scope, audience, method, at)
 
     def consumed_operation(
         self, node: Any, at: DocPath, namespace: str, path: str, inherited: tuple[Parameter, ...]
