@@ -4,18 +4,21 @@ The secret is rendered from bind variables when the plan is compiled; a request 
 ready-made header or query pairs. If the secret is unset the block counts as absent (D13), so
 the caller's own ``Authorization`` mapped through ``with`` is passed on instead (D33).
 
-A namespace with ``x-naftiko-oauth2-client-credentials`` gets a ``TokenGrant`` instead: its token
+A namespace with a client credentials grant gets a ``TokenGrant`` instead, declared in the runtime
+configuration (D91) or by the capability's ``x-naftiko-oauth2-client-credentials``: its token
 request is built here once, and ``tokens`` fetches (and caches) the bearer token it yields.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
 import httpx
 
+from ..settings import REFRESH_LEEWAY, ClientCredentialsPolicy
 from ..spec.binds import BindValues
 from ..spec.expressions import Template
 from ..spec.model import Authentication, ClientCredentials
@@ -33,6 +36,7 @@ class TokenGrant:
     basic: str | None
     """``Authorization`` for ``client_secret_basic``; ``None`` when the form carries the secret."""
     secrets: tuple[str, ...]
+    refresh_leeway: float = REFRESH_LEEWAY
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Credentials:
 
 
 NONE = Credentials()
+AUTHORIZATION = frozenset({"authorization"})
 
 
 def render_from_binds(template: str | None, binds: BindValues) -> str | None:
@@ -83,7 +88,7 @@ def compile_credentials(auth: Authentication | None, binds: BindValues) -> Crede
         if auth.placement == "query":
             return Credentials(query=((key, value),), secrets=(value,))
         return Credentials(headers=((key, value),), header_names=names, secrets=(value,))
-    names = frozenset({"authorization"})
+    names = AUTHORIZATION
     if auth.type == "bearer":
         token = render_from_binds(auth.token, binds)
         return (
@@ -107,10 +112,34 @@ def compile_grant(namespace: str, spec: ClientCredentials, binds: BindValues) ->
     """``x-naftiko-oauth2-client-credentials``, its id and secret rendered from binds. Unset, the
     block counts as absent like any consumed authentication (D13, D33); the Authorization header
     is still the gateway's own (D29)."""
-    names = frozenset({"authorization"})
     client_id, secret = render_from_binds(spec.client_id, binds), render_from_binds(spec.client_secret, binds)
+    return _grant(namespace, spec, client_id, secret, REFRESH_LEEWAY)
+
+
+def compile_configured_grant(
+    namespace: str, policy: ClientCredentialsPolicy, environ: Mapping[str, str]
+) -> tuple[Credentials, tuple[str, ...]]:
+    """The runtime configuration's grant (D91), its id and secret read from the environment now,
+    at load time, and the variables that are unset: then the grant counts as absent, as an unset
+    bind makes a block absent (D13)."""
+    names = tuple(name for name in (policy.client_id_env, policy.client_secret_env) if name)
+    unset = tuple(name for name in names if not environ.get(name))
+    client_id = policy.client_id or environ.get(policy.client_id_env or "")
+    secret = environ.get(policy.client_secret_env)
+    return _grant(namespace, policy, client_id, secret, policy.refresh_leeway), unset
+
+
+def _grant(
+    namespace: str,
+    spec: ClientCredentials | ClientCredentialsPolicy,
+    client_id: str | None,
+    secret: str | None,
+    leeway: float,
+) -> Credentials:
+    """The token request of either declaration, built once: a form, the client in Basic (§2.3.1)
+    or in the form (``body``)."""
     if not client_id or not secret:
-        return Credentials(header_names=names)
+        return Credentials(header_names=AUTHORIZATION)
     form = [("grant_type", "client_credentials")]
     form += [(key, value) for key, value in (("scope", spec.scope), ("audience", spec.audience)) if value]
     secrets: tuple[str, ...] = (secret, quote_plus(secret))  # as sent, and as it travels in a form
@@ -121,5 +150,5 @@ def compile_grant(namespace: str, spec: ClientCredentials, binds: BindValues) ->
         pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"  # §2.3.1: form-encoded, then Basic
         encoded = base64.b64encode(pair.encode()).decode()
         basic, secrets = f"Basic {encoded}", (*secrets, encoded)
-    grant = TokenGrant(namespace, spec.token_url, tuple(form), basic, secrets)
-    return Credentials(header_names=names, grant=grant, secrets=secrets)
+    grant = TokenGrant(namespace, spec.token_url, tuple(form), basic, secrets, leeway)
+    return Credentials(header_names=AUTHORIZATION, grant=grant, secrets=secrets)

@@ -1,5 +1,6 @@
 """Bearer tokens from a token endpoint: the OAuth 2.0 client credentials grant (RFC 6749 §4.4) of
-a consumed namespace with ``x-naftiko-oauth2-client-credentials``.
+a consumed namespace, declared in the runtime configuration (D91) or by the capability's
+``x-naftiko-oauth2-client-credentials``.
 
 A ``TokenCache`` per grant fetches the token when a call first needs it and keeps it until shortly
 before it expires. Callers arriving while a fetch is under way wait for that same fetch: one
@@ -25,9 +26,6 @@ from .credentials import TokenGrant
 from .problems import Problem
 from .redaction import redact_text, secret_forms
 
-REFRESH_MARGIN = 10.0
-"""Seconds before its expiry a token stops being used for new calls, or a tenth of its lifetime
-if that is longer: a call must not reach the upstream with a token that expires on the way."""
 MAX_TOKEN_REPLY = 64 * 1024
 """A token reply is a few hundred bytes; more is not a token endpoint."""
 MAX_DETAIL = 200
@@ -104,7 +102,7 @@ class TokenCache:
         except (httpx.HTTPError, OSError) as exc:
             raise Problem(502, f"{where} could not be reached or broke off: {type(exc).__name__}") from exc
         value, lifetime = parse_token_reply(status, body, where, self.grant.secrets)
-        return Token(value, asyncio.get_running_loop().time() + usable_for(lifetime))
+        return Token(value, asyncio.get_running_loop().time() + usable_for(lifetime, self.grant.refresh_leeway))
 
     async def _post(self) -> tuple[int, bytes]:
         """One token request, its answer read within ``MAX_TOKEN_REPLY``; never redirected (the
@@ -128,10 +126,11 @@ class TokenCache:
             await response.aclose()
 
 
-def usable_for(lifetime: float) -> float:
-    """How long a token is used for new calls: its lifetime less the refresh margin. A token whose
-    lifetime is shorter than the margin still serves the calls that waited for it."""
-    return lifetime if lifetime == math.inf else lifetime - max(REFRESH_MARGIN, lifetime / 10)
+def usable_for(lifetime: float, leeway: float) -> float:
+    """How long a token is used for new calls: its lifetime less the leeway, or less a tenth of it
+    if that is longer (a long-lived token is replaced well ahead). A token whose lifetime is
+    shorter than that still serves the calls that waited for it."""
+    return lifetime if lifetime == math.inf else lifetime - max(leeway, lifetime / 10)
 
 
 def parse_token_reply(status: int, body: bytes, where: str, secrets: tuple[str, ...]) -> tuple[str, float]:

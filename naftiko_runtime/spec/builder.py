@@ -13,13 +13,18 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
-from ..settings import is_loopback
+from ..settings import token_url_problem
 from .composition import index_aggregates, keyed_items, referenced, semantic_hints, step, step_mapping
 from .diagnostics import DocPath, Finding
 from .expressions import PLACEHOLDER
-from .extensions import CLIENT_AUTHENTICATIONS, CLIENT_CREDENTIALS_FIELDS, OAUTH2_CLIENT_CREDENTIALS, not_official
+from .extensions import (
+    CLIENT_AUTHENTICATIONS,
+    CLIENT_CREDENTIALS_FIELDS,
+    OAUTH2_CLIENT_CREDENTIALS,
+    OAUTH2_CLIENT_CREDENTIALS_INSTEAD,
+    not_official,
+)
 from .imports import is_import
 from .model import (
     Authentication,
@@ -52,20 +57,6 @@ FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 could not be sent or matched, so it is refused at load, not at the first request."""
 BINARY_SIZE = re.compile(r"(\d+(?:\.\d+)?)(B|KiB|MiB|GiB)")
 BINARY_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
-
-
-def token_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a token endpoint, if it cannot: the client secret travels to it, so
-    only https, or http to this machine (a local test server). Bind variables are not read here:
-    the URL is checked, and parsed, once at load time."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"tokenUrl '{url}' must be an absolute https:// URL"
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        return f"tokenUrl '{url}' must use https: the client secret is sent to it (http only to a loopback host)"
-    if parts.fragment or parts.username is not None:
-        return f"tokenUrl '{url}' must not carry a #fragment or user:password@"
-    return None
 
 
 class AdapterParser(Protocol):
@@ -239,7 +230,7 @@ class ModelBuilder:
         if OAUTH2_CLIENT_CREDENTIALS not in node:
             return None
         at = at + (OAUTH2_CLIENT_CREDENTIALS,)
-        self.warning(at, not_official(OAUTH2_CLIENT_CREDENTIALS))
+        self.warning(at, not_official(OAUTH2_CLIENT_CREDENTIALS, OAUTH2_CLIENT_CREDENTIALS_INSTEAD))
         node = self.mapping(node[OAUTH2_CLIENT_CREDENTIALS], at, f"'{OAUTH2_CLIENT_CREDENTIALS}'")
         for key in node:
             if key not in CLIENT_CREDENTIALS_FIELDS:
@@ -258,7 +249,7 @@ class ModelBuilder:
                 f"clientAuthentication must be one of {', '.join(CLIENT_AUTHENTICATIONS)}, got '{method}'",
             )
         if token_url is not None and (why := token_url_problem(token_url)):
-            self.error(at + ("tokenUrl",), why)
+            self.error(at + ("tokenUrl",), f"tokenUrl '{token_url}' {why}")
         if not (token_url and client_id and client_secret):
             return None
         scope, audience = self.text(node, "scope", at), self.text(node, "audience", at)

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 OAUTH2_CLIENT_CREDENTIALS = "x-naftiko-oauth2-client-credentials"
 """On a consumed entry: fetch the upstream's bearer token from a token endpoint (RFC 6749 §4.4)."""
+OAUTH2_CLIENT_CREDENTIALS_INSTEAD = (
+    "declare the grant in the runtime configuration (--config, D91) to keep the file valid"
+)
+"""The conforming way to the same grant (``[namespaces.NAME.oauth2_client_credentials]``)."""
 CLIENT_CREDENTIALS_FIELDS = ("tokenUrl", "clientId", "clientSecret", "scope", "audience", "clientAuthentication")
 CLIENT_AUTHENTICATIONS = ("basic", "body")
 """``basic``: ``client_secret_basic`` (the RFC's default); ``body``: ``client_secret_post``."""
 
 
-def not_official(key: str) -> str:
-    """The warning every extension key gets, wherever it is."""
+def not_official(key: str, instead: str) -> str:
+    """The warning every extension key gets, wherever it is, with the way that keeps the file valid."""
     return (
         f"'{key}' is a naftiko-runtime extension, not in the official schema: the reference engine "
-        "does not know it, and --strict refuses it"
+        f"does not know it, and --strict refuses it; {instead}"
     )
