@@ -443,33 +443,37 @@ class PlanCompiler:
 
     def _compile_credentials(self, consumes: Consumes) -> Credentials:
         """A grant of the runtime configuration wins over the file's extension key or
-        ``authentication`` (D91: the configuration is the operator's), which is then warned about
-        where it is; its unset variables make it absent with a warning, as unset binds do (D13)."""
+        ``authentication`` (D91: the configuration is the operator's). Replacing the extension key
+        is warned about where it is (the file already needs one); replacing ``authentication`` is
+        not, so that an official file stays valid under ``--strict``. A grant whose variables are
+        unset counts as absent, as a block with unset binds does (D13): the file's own apply."""
         configured = self.grants.get(consumes.namespace)
-        if configured is None:
-            if consumes.client_credentials is not None:
-                return compile_grant(consumes.namespace, consumes.client_credentials, self.binds)
-            return compile_credentials(consumes.authentication, self.binds)
-        replaced = consumes.client_credentials or consumes.authentication
-        if replaced is not None:
-            self.findings.append(
-                Finding.warning(
-                    replaced.at,
-                    f"the runtime configuration (--config) declares a client credentials grant for "
-                    f"consumes '{consumes.namespace}': it replaces this one (D91)",
-                )
-            )
-        credentials, unset = compile_configured_grant(consumes.namespace, configured, self.environ)
-        if unset:
+        if configured is not None:
+            credentials, unset = compile_configured_grant(consumes.namespace, configured, self.environ)
+            if not unset:
+                self._replaced_extension(consumes)
+                return credentials
             self.findings.append(
                 Finding.warning(
                     consumes.at,
                     f"the client credentials grant of consumes '{consumes.namespace}' in the runtime "
                     f"configuration reads {', '.join('$' + name for name in unset)}, unset: the grant "
-                    "counts as absent (D13)",
+                    "counts as absent and the file's own credentials apply (D13)",
                 )
             )
-        return credentials
+        if consumes.client_credentials is not None:
+            return compile_grant(consumes.namespace, consumes.client_credentials, self.binds)
+        return compile_credentials(consumes.authentication, self.binds)
+
+    def _replaced_extension(self, consumes: Consumes) -> None:
+        if consumes.client_credentials is not None:
+            self.findings.append(
+                Finding.warning(
+                    consumes.client_credentials.at,
+                    f"the runtime configuration (--config) declares a client credentials grant for "
+                    f"consumes '{consumes.namespace}': it replaces this one (D91)",
+                )
+            )
 
     def _base_uri(self, consumes: Consumes) -> str | None:
         """A ``baseUri`` with ``{{VAR}}`` takes its bind variables' values, as the reference engine
