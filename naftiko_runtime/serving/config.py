@@ -60,8 +60,17 @@ SECTIONS: dict[str, type[RetryPolicy] | type[BreakerPolicy] | type[BulkheadPolic
     "bulkhead": BulkheadPolicy,
 }
 GRANT = "oauth2_client_credentials"
-GRANT_TEXTS = ("token_url", "client_id", "client_id_env", "client_secret_env", "scope", "audience")
-GRANT_KEYS = (*GRANT_TEXTS, "client_authentication", "refresh_leeway")
+GRANT_KEYS = (
+    "token_url",
+    "client_id",
+    "client_id_env",
+    "client_secret_env",
+    "scope",
+    "audience",
+    "client_authentication",
+    "refresh_leeway",
+)
+"""The fields of ``ClientCredentialsPolicy``; every one but ``refresh_leeway`` is text."""
 COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests", "burst"})
 """Whole-number fields; every other number is seconds."""
 AT_LEAST_ONE = frozenset({"attempts", "probes"})
