@@ -45,19 +45,17 @@ def serve(variant: str, transport: str, offset: int, upstream: str) -> None:
     import uvicorn
     import uvloop
 
-    from naftiko_runtime.cli import load_all
-    from naftiko_runtime.execution import Executor
-    from naftiko_runtime.server import build_app
+    from naftiko_runtime import Settings, load
+    from naftiko_runtime.core.execution import Executor
+    from naftiko_runtime.core.upstream import UpstreamClients
     from naftiko_runtime.serving.http_guard import GuardLimits, guarded_protocol
-    from naftiko_runtime.settings import Settings
-    from naftiko_runtime.upstream import UpstreamClients
+    from naftiko_runtime.serving.ports import build_app
 
     settings = Settings(port_offset=offset, base_uris={ns: upstream for ns in NAMESPACES}, transport=transport)
-    _, listeners, _ = load_all(sorted((ROOT / "capabilities").glob("*.yaml")), settings, {})
-    listener = listeners.listeners[8080 + offset]
+    listener = load(sorted((ROOT / "capabilities").glob("*.yaml")), settings).listeners.listeners[8080 + offset]
     clients = UpstreamClients(settings)
-    clients.open({plan.route.namespace for plan in listener.plans})
-    app = build_app(listener, Executor(clients), settings)
+    clients.open({call.namespace for plan in listener.plans for call in plan.calls})
+    app, _ = build_app(listener, Executor(clients), settings)
     port = 8080 + offset
     if variant == "hypercorn":
         from hypercorn.asyncio import serve as hypercorn_serve
@@ -89,7 +87,8 @@ def serve(variant: str, transport: str, offset: int, upstream: str) -> None:
         )
         uvloop.run(server.serve())
         return
-    http = {"httptools": "httptools", "h11": "h11", "guard": guarded_protocol(GuardLimits())}[variant]
+    guarded = guarded_protocol(GuardLimits.from_settings(settings))
+    http = {"httptools": "httptools", "h11": "h11", "guard": guarded}[variant]
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

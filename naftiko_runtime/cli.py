@@ -13,8 +13,9 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml.error import YAMLError
 
@@ -40,7 +41,7 @@ def _base_uri(text: str) -> tuple[str, str]:
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     def parse(text: str) -> float:
         value = kind(text)
-        if value <= 0:
+        if not value > 0:  # NaN included
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
 
@@ -122,20 +123,20 @@ def _add_serving_options(serve: argparse.ArgumentParser) -> None:
         "--connect-timeout",
         type=_positive(float),
         metavar="SECONDS",
-        help=f"to open an upstream connection (default {DEFAULTS.connect_timeout:g})",
+        help=f"to open an upstream connection ($NAFTIKO_CONNECT_TIMEOUT; default {DEFAULTS.connect_timeout:g})",
     )
     serve.add_argument(
         "--read-timeout",
         type=_positive(float),
         metavar="SECONDS",
-        help=f"between upstream bytes (default {DEFAULTS.read_timeout:g})",
+        help=f"between upstream bytes ($NAFTIKO_READ_TIMEOUT; default {DEFAULTS.read_timeout:g})",
     )
     serve.add_argument(
         "--timeout",
         type=_positive(float),
         dest="total_timeout",
         metavar="SECONDS",
-        help=f"for one whole upstream exchange (default {DEFAULTS.total_timeout:g})",
+        help=f"for one whole upstream exchange ($NAFTIKO_TIMEOUT; default {DEFAULTS.total_timeout:g})",
     )
     serve.add_argument(
         "--max-body-size",
@@ -183,12 +184,21 @@ def _add_policy_options(serve: argparse.ArgumentParser) -> None:
         help=f"runtime configuration, TOML or YAML: per-namespace timeouts, retries, circuit breakers, "
         f"bulkheads, rate limits (default: ${CONFIG_ENV}, else none)",
     )
-    policies.add_argument("--retries", type=_counts, metavar="N", help="retries of idempotent upstream calls")
-    policies.add_argument("--bulkhead", type=_counts, metavar="N", help="concurrent upstream calls per namespace")
     policies.add_argument(
-        "--breaker-failures", type=_counts, metavar="N", help="failures within the window that open a circuit"
+        "--retries", type=_counts, metavar="N", help="retries of idempotent upstream calls ($NAFTIKO_RETRIES)"
     )
-    policies.add_argument("--rate-limit", type=_counts, metavar="N", help="calls per second per caller (429 beyond)")
+    policies.add_argument(
+        "--bulkhead", type=_counts, metavar="N", help="concurrent upstream calls per namespace ($NAFTIKO_BULKHEAD)"
+    )
+    policies.add_argument(
+        "--breaker-failures",
+        type=_counts,
+        metavar="N",
+        help="failures within the window that open a circuit ($NAFTIKO_BREAKER_FAILURES)",
+    )
+    policies.add_argument(
+        "--rate-limit", type=_counts, metavar="N", help="calls per second per caller, 429 beyond ($NAFTIKO_RATE_LIMIT)"
+    )
 
 
 def _add_edge_options(serve: argparse.ArgumentParser) -> None:
@@ -322,12 +332,41 @@ def settings_from(args: argparse.Namespace) -> Settings:
     for repeated in ("allowed_hosts", "allowed_origins", "cors_origins"):
         if repeated in given:
             given[repeated] = tuple(given[repeated])
+    policies = {name: getattr(args, name, None) for name in ("retries", "bulkhead", "breaker_failures", "rate_limit")}
+    if args.command == "serve":
+        _environment_overrides(given, policies, os.environ)
     settings = Settings(**given)
     config = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
     if config:
         settings = apply_config(Path(config), settings, set(given))
-    overrides = {name: getattr(args, name, None) for name in ("retries", "bulkhead", "breaker_failures", "rate_limit")}
-    return Overrides(**overrides).apply(settings)
+    return Overrides(**policies).apply(settings)
+
+
+POLICY_ENV: dict[str, tuple[str, Callable[[str], float]]] = {
+    "connect_timeout": ("NAFTIKO_CONNECT_TIMEOUT", _positive(float)),
+    "read_timeout": ("NAFTIKO_READ_TIMEOUT", _positive(float)),
+    "total_timeout": ("NAFTIKO_TIMEOUT", _positive(float)),
+    "retries": ("NAFTIKO_RETRIES", _counts),
+    "bulkhead": ("NAFTIKO_BULKHEAD", _counts),
+    "breaker_failures": ("NAFTIKO_BREAKER_FAILURES", _counts),
+    "rate_limit": ("NAFTIKO_RATE_LIMIT", _counts),
+}
+"""Issue 15: timeouts and policies from the environment (a container's usual knobs), checked as
+their options are. The command line wins over them, and they win over the ``--config`` file."""
+
+
+def _environment_overrides(given: dict[str, Any], policies: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Fill in what the command line left unset from ``POLICY_ENV``; a bad value is a ``ConfigError``."""
+    for name, (variable, parse) in POLICY_ENV.items():
+        text = environ.get(variable)
+        target = policies if name in policies else given
+        if text is None or target.get(name) is not None:
+            continue
+        try:
+            target[name] = parse(text)
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            why = exc if isinstance(exc, argparse.ArgumentTypeError) else f"not a number: {text!r}"
+            raise ConfigError(f"naftiko: ${variable}: {why}") from None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

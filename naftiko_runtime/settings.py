@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 DEFAULT_HOST = "127.0.0.1"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -27,6 +28,20 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name: it may resolve to anything
+
+
+def token_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a token endpoint, if it cannot: the client secret travels to it, so
+    only https, or http to this machine (a local test server). One rule for both ways to declare a
+    grant, the capability's extension key and the runtime configuration (D91)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an absolute https:// URL"
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return "must use https: the client secret is sent to it (http only to a loopback host)"
+    if parts.fragment or parts.username is not None:
+        return "must not carry a #fragment or user:password@"
+    return None
 
 
 def base_uri_env_name(namespace: str) -> str:
@@ -85,6 +100,29 @@ class BulkheadPolicy:
     queue_timeout: float = 1.0
 
 
+REFRESH_LEEWAY = 10.0
+"""Seconds before its expiry a fetched token stops being used for new calls (or a tenth of its
+lifetime if that is longer): a call must not reach the upstream with a token expiring on the way."""
+
+
+@dataclass(frozen=True)
+class ClientCredentialsPolicy:
+    """One namespace's OAuth 2.0 client credentials grant (RFC 6749 §4.4), declared in the runtime
+    configuration (D91) so that the capability file stays valid against the official schema. The
+    secret is only ever named (an environment variable), read when plans are compiled."""
+
+    token_url: str
+    client_secret_env: str
+    client_id: str | None = None
+    client_id_env: str | None = None
+    """Exactly one of ``client_id`` (the id is no secret) and ``client_id_env`` is set."""
+    scope: str | None = None
+    audience: str | None = None
+    client_authentication: str = "basic"
+    """``basic``: ``client_secret_basic``; ``body``: ``client_secret_post``."""
+    refresh_leeway: float = REFRESH_LEEWAY
+
+
 @dataclass(frozen=True)
 class UpstreamPolicy:
     """Resilience of one consumed namespace (D91: runtime configuration, never a capability key)."""
@@ -95,6 +133,8 @@ class UpstreamPolicy:
     bulkhead: BulkheadPolicy = BulkheadPolicy()
     operations: Mapping[str, Timeouts] = field(default_factory=dict)
     """Timeouts of single consumed operations, by operation name."""
+    client_credentials: ClientCredentialsPolicy | None = None
+    """The namespace's token grant; it wins over the capability's own (the operator's word)."""
 
     @property
     def guarded(self) -> bool:

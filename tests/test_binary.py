@@ -221,3 +221,21 @@ def test_redaction_across_chunks_equals_redaction_of_the_whole(before, after, cu
         return b"".join([c async for c in redact_stream(source(), forms)])
 
     assert asyncio.run(collect()) == redact_bytes(body, forms)
+
+
+def test_binary_calls_are_observed_like_every_other(tmp_path, upstream):
+    """A streamed upstream call reaches the control adapter's metrics as a whole one does: the
+    failing exchange counts as an upstream error of its namespace and operation."""
+    control = tmp_path / "control.yaml"
+    control.write_text(
+        "naftiko: 1.0.0-alpha2\ninfo: {label: Control, description: Metrics.}\n"
+        "capability:\n  consumes: []\n  exposes:\n  - {type: control, port: 7070}\n"
+    )
+    with running_gateway([capability(tmp_path), control], {}, base_uris={"photos": upstream.url}) as gw:
+        upstream.reset(lambda r: Canned(200, PNG, {"Content-Type": "image/png"}))
+        assert httpx.get(gw.url(8080) + "/photos/7/image").content == PNG
+        upstream.reset(lambda r: Canned(503, b"{}"))
+        assert httpx.get(gw.url(8080) + "/photos/7/image").status_code == 503
+        text = httpx.get(gw.url(7070) + "/metrics").text
+    assert 'naftiko_upstream_errors_total{namespace="photos",operation="download",status="503"} 1.0' in text
+    assert 'naftiko_requests_total{adapter="photos-rest",operation="GET /photos/{{id}}/image",status="200"} 1.0' in text

@@ -67,3 +67,35 @@ def test_the_command_line_wins_over_the_file(tmp_path):
     assert settings.connect_timeout == 9
     assert settings.policy_for("ns-a").retry.attempts == 1
     assert settings.policy_for("ns-a").bulkhead.max_concurrent == 8
+
+
+def test_the_environment_sits_between_the_command_line_and_the_file(tmp_path, monkeypatch):
+    """Issue 15: CLI > environment > ``--config`` file > defaults, timeouts and policies alike."""
+    path = tmp_path / "naftiko.toml"
+    path.write_text(TOML)
+    monkeypatch.setenv("NAFTIKO_CONNECT_TIMEOUT", "4")
+    monkeypatch.setenv("NAFTIKO_TIMEOUT", "11")
+    monkeypatch.setenv("NAFTIKO_BULKHEAD", "3")
+    monkeypatch.setenv("NAFTIKO_RATE_LIMIT", "20")
+    args = parser().parse_args(["serve", "x.yaml", "--config", str(path), "--timeout", "12"])
+    settings = settings_from(args)
+    assert settings.connect_timeout == 4, "the environment wins over the file's 2"
+    assert settings.total_timeout == 12, "the command line wins over the environment"
+    assert settings.timeouts_for("ns-b", "x").total == 12
+    assert settings.policy_for("ns-a").bulkhead.max_concurrent == 3, "over the file's 8, in every namespace"
+    assert settings.policy_for("ns-a").retry.attempts == 3, "unset in the environment: the file's"
+    assert settings.rate_limit.requests == 20
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("NAFTIKO_RETRIES", "three"), ("NAFTIKO_RETRIES", "-1"), ("NAFTIKO_RETRIES", ""), ("NAFTIKO_TIMEOUT", "0"),
+     ("NAFTIKO_TIMEOUT", "nan"), ("NAFTIKO_CONNECT_TIMEOUT", "5s")],
+)  # fmt: skip
+def test_a_bad_environment_value_is_named(monkeypatch, variable, value, capsys):
+    from naftiko_runtime.cli import main
+
+    monkeypatch.setenv(variable, value)
+    assert main(["serve", "x.yaml"]) == 2, "refused before loading anything"
+    err = capsys.readouterr().err
+    assert f"${variable}: " in err and value in err

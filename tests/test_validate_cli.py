@@ -109,3 +109,40 @@ def test_help_and_version():
     for command in ([], ["serve"], ["validate"], ["routes"]):
         assert naftiko(*command, "--help").returncode == 0
     assert naftiko("--version").stdout.startswith("naftiko-runtime ")
+
+
+def test_header_names_that_http_cannot_carry_are_positioned_errors(tmp_path):
+    """Found by the dialect properties: a header parameter or apikey header named with a space or a
+    non-Latin-1 letter used to crash the loader (UnicodeEncodeError); it is refused at its line."""
+    path = tmp_path / "headers.yml"
+    path.write_text(
+        """naftiko: 1.0.0-alpha2
+info: {label: Headers, description: Header names.}
+capability:
+  consumes:
+  - type: http
+    namespace: api
+    baseUri: http://127.0.0.1:9
+    authentication: {type: apikey, key: "X Key", value: v, placement: header}
+    resources:
+    - name: a
+      path: /a
+      operations:
+      - {name: get, method: GET, inputParameters: [{name: "ĸ", in: header}]}
+  exposes:
+  - type: rest
+    namespace: api-rest
+    port: 8080
+    resources:
+    - path: /a
+      operations:
+      - method: GET
+        call: api.get
+        inputParameters: [{name: "Tab\\tName", in: header}]
+"""
+    )
+    result = naftiko("validate", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    found = {(m["line"], m["message"].split(" name ")[0]) for m in diagnostics(result.stdout)}
+    assert {("8", "apikey header"), ("13", "header parameter"), ("23", "header parameter")} <= found, result.stdout

@@ -15,9 +15,9 @@ import functools
 import logging
 import re
 import secrets
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..spec.expressions import Lookup
 from .codecs import DecodeError
@@ -28,7 +28,7 @@ from .redaction import redact_bytes, redact_stream
 from .requests import Outgoing, build_outgoing
 from .scripts import ScriptStep
 from .steps import with_results
-from .upstream import UpstreamClients, UpstreamResponse
+from .upstream import UpstreamClients, UpstreamResponse, UpstreamStream
 
 PASSED_BACK_HEADERS = re.compile(
     r"^(location|retry-after|etag|last-modified|cache-control|link|x-ratelimit-[a-z-]+|ratelimit(-[a-z-]+)?"
@@ -38,6 +38,7 @@ PASSED_BACK_HEADERS = re.compile(
 FAILED_STEP_HEADER = "naftiko-failed-step"
 """D80: names the step whose upstream failed on the error reply of an orchestrated operation."""
 log = logging.getLogger("naftiko_runtime.steps")
+Answer = TypeVar("Answer", UpstreamResponse, UpstreamStream)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -69,11 +70,10 @@ class Reply:
 
 
 def _redacted(
-    call: UpstreamCall, response: UpstreamResponse, keep: Callable[[str], bool] = passed_back
+    forms: tuple[bytes, ...], response: UpstreamResponse, keep: Callable[[str], bool] = passed_back
 ) -> tuple[bytes, tuple[tuple[str, str], ...]]:
     """The reply's body and the headers ``keep`` passes back, with the gateway's secrets replaced (D56)."""
     headers = tuple((k.lower(), v) for k, v in response.items if keep(k))
-    forms = call.secret_forms
     if not forms:
         return response.body, headers
     return (
@@ -107,16 +107,23 @@ class Executor:
         """A request built by an adapter (a REST forward, D82), sent and answered like every other
         call: observed, redacted, its headers filtered by ``keep``; the body is not decoded."""
         response = await self._send(call, request)
-        body, headers = _redacted(call, response, keep)
+        body, headers = _redacted(self.clients.secret_forms(call), response, keep)
         return Reply(response.status, body, response.headers.get("content-type"), headers, None)
 
     async def _send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
+        return await self._observed(call, request, self.clients.send)
+
+    async def _observed(
+        self, call: UpstreamCall, request: Outgoing, exchange: Callable[[UpstreamCall, Outgoing], Awaitable[Answer]]
+    ) -> Answer:
+        """``exchange`` (a whole answer, or a stream's head) reported to the observer, if any: the
+        observer sees the request before it goes (it may add ``traceparent``) and the status after."""
         if self.observer is None:
-            return await self.clients.send(call, request)
+            return await exchange(call, request)
         observation = self.observer.upstream(call, request)
         status = 500
         try:
-            response = await self.clients.send(call, request)
+            response = await exchange(call, request)
             status = response.status
             return response
         except Problem as exc:
@@ -137,7 +144,7 @@ class Executor:
         if call.binary is not None:
             return await self._binary(plan, call, inputs, lookup)
         response = await self._send(call, build_outgoing(call, inputs, lookup))
-        body, headers = _redacted(call, response)
+        body, headers = _redacted(self.clients.secret_forms(call), response)
         content_type = response.headers.get("content-type")
         if not 200 <= response.status < 300 or not body:
             return Reply(response.status, body, content_type, headers, None)
@@ -159,20 +166,22 @@ class Executor:
         and Content-Length."""
         assert call.binary is not None
         limit = call.binary.max_size or self.clients.settings.max_upstream_body
-        response = await self.clients.stream(call, build_outgoing(call, inputs, lookup), limit)
+        opening = functools.partial(self.clients.stream, limit=limit)
+        response = await self._observed(call, build_outgoing(call, inputs, lookup), opening)
         passed = UpstreamResponse(response.status, response.headers, response.items, response.body)
-        body, headers = _redacted(call, passed)
+        forms = self.clients.secret_forms(call)
+        body, headers = _redacted(forms, passed)
         upstream_type = response.headers.get("content-type")
         if response.chunks is None:
             return Reply(response.status, body, upstream_type, headers, None)
         extra = tuple(
-            (name, redact_bytes(value.encode(), call.secret_forms).decode() if call.secret_forms else value)
+            (name, redact_bytes(value.encode(), forms).decode() if forms else value)
             # A redacted body may change length: then it goes chunked, without the upstream's length.
-            for name in ("content-disposition", "content-length")[: 1 if call.secret_forms else 2]
+            for name in ("content-disposition", "content-length")[: 1 if forms else 2]
             if (value := response.headers.get(name)) is not None
         )
         media_type = plan.exposed.response_media_type or call.binary.media_type or upstream_type
-        stream = redact_stream(response.chunks, call.secret_forms) if call.secret_forms else response.chunks
+        stream = redact_stream(response.chunks, forms) if forms else response.chunks
         return Reply(
             response.status, b"", media_type or "application/octet-stream", headers + extra, None, stream=stream
         )
@@ -225,7 +234,7 @@ class Executor:
             log.info("chain %s step %s: %s %s failed: %s", chain, step.name, call.method, call.label, problem)
             raise Problem(problem.status, f"step '{step.name}': {problem.detail}", headers=problem.headers) from problem
         log.info("chain %s step %s: %s %s -> %d", chain, step.name, request.method, call.label, response.status)
-        body, headers = _redacted(call, response)
+        body, headers = _redacted(self.clients.secret_forms(call), response)
         content_type = response.headers.get("content-type")
         if not 200 <= response.status < 300:
             headers += ((FAILED_STEP_HEADER, step.name),)

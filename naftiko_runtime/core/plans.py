@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..settings import ClientCredentialsPolicy
 from ..spec.binds import BindValues, template_uses
 from ..spec.builder import NOT_YET
 from ..spec.diagnostics import Finding
@@ -33,6 +34,7 @@ from ..spec.expressions import (
 )
 from ..spec.model import (
     Capability,
+    ClientCredentials,
     ConsumedOperation,
     Consumes,
     Exposed,
@@ -42,7 +44,14 @@ from ..spec.model import (
 )
 from .bodies import BodyTemplate, UnknownBodyType, compile_body
 from .codecs import DECODERS, Decoder, FormatSetupError
-from .credentials import NONE, Credentials, compile_credentials, render_from_binds
+from .credentials import (
+    NONE,
+    Credentials,
+    compile_configured_grant,
+    compile_credentials,
+    compile_grant,
+    render_from_binds,
+)
 from .inputs import InputSpec, InputValue
 from .outputs import PASSTHROUGH, Mapper, MappingError, compile_outputs, compile_path
 from .redaction import secret_forms
@@ -180,8 +189,14 @@ class PlanCompiler:
         mock: bool = False,
         script_limits: ScriptLimits = DEFAULT_SCRIPT_LIMITS,
         concurrent_steps: bool = False,
+        grants: Mapping[str, ClientCredentialsPolicy] | None = None,
+        environ: Mapping[str, str] | None = None,
     ):
         self.capability = capability
+        self.grants = grants or {}
+        """Client credentials grants of the runtime configuration, by namespace (D91)."""
+        self.environ = environ or {}
+        """Where a configured grant's id and secret are read, once, here at load time."""
         self.concurrent_steps = concurrent_steps
         self.script_limits = script_limits
         self.mock = mock
@@ -193,13 +208,29 @@ class PlanCompiler:
         self.findings: list[Finding] = []
         self._calls: dict[str, UpstreamCall | None] = {}
         self._bad_base_uris: set[str] = set()
+        self._credentials: dict[str, Credentials] = {}
 
     def compile_consumed(self) -> None:
         """Every consumed operation's request side, called or not: a format or body type this
         runtime cannot handle is refused at its own line even before an operation calls it."""
         for consumes in self.capability.consumes.values():
+            if consumes.client_credentials is not None:
+                self._check_grant_templates(consumes.client_credentials)
             for operation in consumes.operations.values():
                 self._upstream_call(consumes, operation)
+
+    def _check_grant_templates(self, grant: ClientCredentials) -> None:
+        """D4: the client's id and secret may name bind variables only, never a caller's input."""
+        for key, template in (("clientId", grant.client_id), ("clientSecret", grant.client_secret)):
+            for reference in Template.parse(template).references:
+                if not self.binds.lookup(reference)[0]:
+                    self.findings.append(
+                        Finding.error(
+                            grant.at + (key,),
+                            f"'{{{{{reference.name}}}}}' in {key} names no bind variable (D4): "
+                            "client credentials come from binds only",
+                        )
+                    )
 
     def compile(self, exposed: Exposed) -> OperationPlan | None:
         if exposed.forward is not None:
@@ -379,7 +410,7 @@ class PlanCompiler:
         except UnknownBodyType as exc:
             self.findings.append(Finding.error(operation.at + ("body", "type"), str(exc)))
             return None
-        credentials = compile_credentials(consumes.authentication, self.binds)
+        credentials = self._credentials_of(consumes)
         base_uri = self.base_uris.get(consumes.namespace) or self._base_uri(consumes)
         if base_uri is None:
             return None
@@ -402,6 +433,47 @@ class PlanCompiler:
         )
         self._calls[label] = call
         return call
+
+    def _credentials_of(self, consumes: Consumes) -> Credentials:
+        """The namespace's upstream credentials, compiled (and reported on) once."""
+        found = self._credentials.get(consumes.namespace)
+        if found is None:
+            found = self._credentials[consumes.namespace] = self._compile_credentials(consumes)
+        return found
+
+    def _compile_credentials(self, consumes: Consumes) -> Credentials:
+        """A grant of the runtime configuration wins over the file's extension key or
+        ``authentication`` (D91: the configuration is the operator's). Replacing the extension key
+        is warned about where it is (the file already needs one); replacing ``authentication`` is
+        not, so that an official file stays valid under ``--strict``. A grant whose variables are
+        unset counts as absent, as a block with unset binds does (D13): the file's own apply."""
+        configured = self.grants.get(consumes.namespace)
+        if configured is not None:
+            credentials, unset = compile_configured_grant(consumes.namespace, configured, self.environ)
+            if not unset:
+                self._replaced_extension(consumes)
+                return credentials
+            self.findings.append(
+                Finding.warning(
+                    consumes.at,
+                    f"the client credentials grant of consumes '{consumes.namespace}' in the runtime "
+                    f"configuration reads {', '.join('$' + name for name in unset)}, unset: the grant "
+                    "counts as absent and the file's own credentials apply (D13)",
+                )
+            )
+        if consumes.client_credentials is not None:
+            return compile_grant(consumes.namespace, consumes.client_credentials, self.binds)
+        return compile_credentials(consumes.authentication, self.binds)
+
+    def _replaced_extension(self, consumes: Consumes) -> None:
+        if consumes.client_credentials is not None:
+            self.findings.append(
+                Finding.warning(
+                    consumes.client_credentials.at,
+                    f"the runtime configuration (--config) declares a client credentials grant for "
+                    f"consumes '{consumes.namespace}': it replaces this one (D91)",
+                )
+            )
 
     def _base_uri(self, consumes: Consumes) -> str | None:
         """A ``baseUri`` with ``{{VAR}}`` takes its bind variables' values, as the reference engine

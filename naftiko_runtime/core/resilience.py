@@ -101,13 +101,18 @@ class Bulkhead:
 
 
 class Breaker:
-    """Closed, open or half-open; every change is logged (the operator's view until metrics exist)."""
+    """Closed, open or half-open; every change is logged, and the control adapter's metrics read
+    ``state`` and ``opened`` when scraped (nothing is counted per call for them)."""
+
+    STATES = ("closed", "open", "half-open")
 
     def __init__(self, namespace: str, policy: BreakerPolicy, clock: Callable[[], float] = time.monotonic):
         self.namespace = namespace
         self.policy = policy
         self.clock = clock
         self.state = "closed"
+        self.opened = 0
+        """Times this circuit has opened since the runtime started."""
         self._failures: deque[float] = deque()
         self._opened_at = 0.0
         self._probing = 0
@@ -157,6 +162,7 @@ class Breaker:
 
     def _open(self, why: str) -> None:
         self._opened_at = self.clock()
+        self.opened += 1
         self._failures.clear()
         self._change("open", f"{why}; refusing calls for {self.policy.open_for:g} s")
 

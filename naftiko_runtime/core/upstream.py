@@ -1,6 +1,8 @@
 """Sending upstream requests: one pooled client per consumed namespace, bounded in time and size
 (CONTRACT D53, D54). Every way an exchange can fail becomes a ``Problem`` (502, 503 or 504), never a
-500. The namespace's resilience policies (``resilience.Guard``) apply here and nowhere else.
+500. The namespace's resilience policies (``resilience.Guard``) apply here and nowhere else, and so
+does a namespace's fetched bearer token (``tokens``): every way a call reaches the upstream (an
+operation, a binary stream, a REST forward) passes here.
 """
 
 from __future__ import annotations
@@ -9,19 +11,21 @@ import asyncio
 import functools
 import ssl
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import httpx
 
 from ..settings import Settings, Timeouts
+from .credentials import TokenGrant
 from .deadlines import Deadline
 from .plans import UpstreamCall
 from .problems import Problem
 from .requests import Outgoing
-from .resilience import Guard, Transient, may_retry
+from .resilience import Breaker, Guard, Transient, may_retry
+from .tokens import Token, TokenCache
 
 if TYPE_CHECKING:  # aiohttp costs ~0.15 s to import: only a served namespace loads it
     from .aiohttp_transport import AiohttpTransport, Opened
@@ -52,6 +56,14 @@ class UpstreamStream:
     items: tuple[tuple[str, str], ...]
     body: bytes
     chunks: AsyncGenerator[bytes, None] | None
+
+
+class _Status(Protocol):
+    @property
+    def status(self) -> int: ...
+
+
+Answered = TypeVar("Answered", bound=_Status)
 
 
 class _Answer(Protocol):
@@ -154,13 +166,20 @@ class UpstreamClients:
     """One pooled ``httpx.AsyncClient`` per consumed namespace, opened in the app's lifespan."""
 
     def __init__(
-        self, settings: Settings, transport_factory: Callable[[Settings], httpx.AsyncBaseTransport] | None = None
+        self,
+        settings: Settings,
+        transport_factory: Callable[[Settings], httpx.AsyncBaseTransport] | None = None,
+        on_secret: Callable[[str], None] | None = None,
     ):
         """``transport_factory`` replaces the pooled network transport of every namespace: an
         embedding program (or a test) can route upstream calls through any httpx transport,
-        ``httpx.ASGITransport`` over an in-process app included."""
+        ``httpx.ASGITransport`` over an in-process app included. ``on_secret`` is told every secret
+        learnt while serving (a fetched token), so that logs can scrub it (D55)."""
         self.settings = settings
         self._transport_factory = transport_factory or network_transport
+        self._on_secret = on_secret or (lambda secret: None)
+        self._tokens: dict[TokenGrant, TokenCache] = {}
+        self._token_client: httpx.AsyncClient | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
         self._guards: dict[str, Guard] = {}
@@ -194,10 +213,58 @@ class UpstreamClients:
                 trust_env=False,
             )
 
+    def breakers(self) -> dict[str, Breaker]:
+        """The circuit breaker of each opened namespace that has one, by namespace."""
+        return {namespace: guard.breaker for namespace, guard in self._guards.items() if guard.breaker is not None}
+
     async def aclose(self) -> None:
         clients, self._clients, self._transports, self._plain = self._clients, {}, {}, {}
+        if self._token_client is not None:
+            clients["(token endpoints)"], self._token_client, self._tokens = self._token_client, None, {}
         for client in clients.values():
             await client.aclose()
+
+    def tokens(self, grant: TokenGrant) -> TokenCache:
+        """The token cache of ``grant``; token endpoints share one client, opened when first needed
+        (no redirects: the client secret must not follow one; no cookies)."""
+        cache = self._tokens.get(grant)
+        if cache is None:
+            if self._token_client is None:
+                self._token_client = httpx.AsyncClient(
+                    transport=self._transport_factory(self.settings),
+                    follow_redirects=False,
+                    cookies=_no_cookies(),
+                    trust_env=False,
+                )
+            timeouts = self.settings.timeouts_for(grant.namespace, "")
+            cache = self._tokens[grant] = TokenCache(grant, self._token_client, timeouts, self._on_secret)
+        return cache
+
+    def secret_forms(self, call: UpstreamCall) -> tuple[bytes, ...]:
+        """The call's secrets as they may appear in a reply: its plan's, and the tokens recently
+        fetched for it (D56)."""
+        grant = call.credentials.grant
+        cache = self._tokens.get(grant) if grant is not None else None
+        if cache is None or not cache.forms:
+            return call.secret_forms
+        return tuple(sorted({*call.secret_forms, *cache.forms}, key=len, reverse=True))
+
+    async def _authorized(
+        self, call: UpstreamCall, request: Outgoing, exchange: Callable[[Outgoing], Awaitable[Answered]]
+    ) -> Answered:
+        """``exchange`` with the namespace's fetched token, applied last (D33); on a 401 the token
+        is refreshed and the request sent once more; a second 401 passes back as any answer. This
+        sits outside the retry policy: a 401 is not a transient fault, and each send retries alone."""
+        grant = call.credentials.grant
+        if grant is None:
+            return await exchange(request)
+        tokens = self.tokens(grant)
+        token = await tokens.get()
+        answer = await exchange(_bearer(request, token))
+        if answer.status != 401:
+            return answer
+        tokens.invalidate(token)
+        return await exchange(_bearer(request, await tokens.get()))
 
     async def _exchange(self, call: UpstreamCall, request: Outgoing, extension: dict[str, float | None]) -> _Answer:
         """Send one request, streaming the answer.
@@ -257,6 +324,10 @@ class UpstreamClients:
         return answer
 
     async def send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
+        """One exchange (or several, under the namespace's policies), with its fetched token if any."""
+        return await self._authorized(call, request, functools.partial(self._send, call))
+
+    async def _send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
         """One exchange, or several under the namespace's policies, all within the total timeout."""
         timeouts = self._timeouts_of(call)[0]
         loop = asyncio.get_running_loop()
@@ -293,7 +364,11 @@ class UpstreamClients:
         """Send a request whose 2xx answer is passed on as it arrives (``outputRawFormat: binary``):
         at most ``limit`` bytes, all within the total timeout. A non-2xx answer is read whole, within
         the usual limit, so that it passes back like any other (D51). Retries, breaker and bulkhead
-        do not apply: a stream cannot be replayed, nor its turn held past the reply."""
+        do not apply: a stream cannot be replayed, nor its turn held past the reply. A 401 is read
+        whole too, so a refreshed token can still send it again."""
+        return await self._authorized(call, request, functools.partial(self._stream, call, limit=limit))
+
+    async def _stream(self, call: UpstreamCall, request: Outgoing, limit: int) -> UpstreamStream:
         where = _Where(call, request)
         timeouts = self._timeouts_of(call)[0]
         deadline = asyncio.get_running_loop().time() + (timeouts.total or 0.0)
@@ -324,6 +399,13 @@ class UpstreamClients:
                     yield chunk
         finally:
             await answer.aclose()
+
+
+def _bearer(request: Outgoing, token: Token) -> Outgoing:
+    """``request`` with the fetched token as its only ``Authorization`` (D33: whatever a caller sent)."""
+    headers = {name: value for name, value in request.headers.items() if name.lower() != "authorization"}
+    headers["Authorization"] = token.header
+    return replace(request, headers=headers)
 
 
 async def _bounded(answer: _Answer, where: _Where, limit: int) -> AsyncIterator[bytes]:

@@ -16,6 +16,13 @@ Layout (every section optional)::
     total_timeout = 5
     [namespaces.NAME.operations.OPERATION]
     read_timeout = 1
+    [namespaces.NAME.oauth2_client_credentials]   # the upstream's bearer token (RFC 6749 §4.4)
+    token_url = "https://auth.example.com/oauth/token"
+    client_id = "billing-gateway"               # or client_id_env = "VARIABLE"
+    client_secret_env = "BILLING_CLIENT_SECRET" # the secret only ever from the environment
+    scope = "invoices:read"                     # optional, as audience
+    client_authentication = "basic"             # or "body"
+    refresh_leeway = 10                         # seconds before expiry a token is replaced
     [rate_limit]
     requests = 100
     period = 1
@@ -35,12 +42,15 @@ from ..settings import (
     RATE_LIMIT_IDENTITIES,
     BreakerPolicy,
     BulkheadPolicy,
+    ClientCredentialsPolicy,
     RateLimit,
     RetryPolicy,
     Settings,
     Timeouts,
     UpstreamPolicy,
+    token_url_problem,
 )
+from ..spec.extensions import CLIENT_AUTHENTICATIONS
 
 Key = tuple[str, ...]
 TIMEOUT_KEYS = {"connect_timeout": "connect", "read_timeout": "read", "total_timeout": "total"}
@@ -49,6 +59,18 @@ SECTIONS: dict[str, type[RetryPolicy] | type[BreakerPolicy] | type[BulkheadPolic
     "breaker": BreakerPolicy,
     "bulkhead": BulkheadPolicy,
 }
+GRANT = "oauth2_client_credentials"
+GRANT_KEYS = (
+    "token_url",
+    "client_id",
+    "client_id_env",
+    "client_secret_env",
+    "scope",
+    "audience",
+    "client_authentication",
+    "refresh_leeway",
+)
+"""The fields of ``ClientCredentialsPolicy``; every one but ``refresh_leeway`` is text."""
 COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests", "burst"})
 """Whole-number fields; every other number is seconds."""
 AT_LEAST_ONE = frozenset({"attempts", "probes"})
@@ -117,7 +139,49 @@ class _Checker:
                 given[field_name] = number
         return replace(base, **given)
 
-    def policy(self, key: Key, value: Any, base: UpstreamPolicy, operations: bool) -> UpstreamPolicy:
+    def grant(self, key: Key, value: Any) -> ClientCredentialsPolicy | None:
+        """A namespace's client credentials grant (D91), each field checked where it is; the
+        secret may only be named (``client_secret_env``), never written in the file."""
+        table = self.table(key, value)
+        given: dict[str, Any] = {}
+        for name, item in table.items():
+            if name == "client_secret":
+                self.error(
+                    (*key, name),
+                    "a secret is never written in the file: name its environment variable with client_secret_env",
+                )
+            elif name not in GRANT_KEYS:
+                self.error((*key, name), f"unknown key; known: {', '.join(GRANT_KEYS)}")
+            elif name == "refresh_leeway":
+                if (number := self.number((*key, name), item)) is not None:
+                    given[name] = number
+            elif not isinstance(item, str) or not item:
+                self.error((*key, name), f"must be a non-empty string, not {item!r}")
+            elif name == "client_authentication" and item not in CLIENT_AUTHENTICATIONS:
+                self.error((*key, name), f"must be one of {', '.join(CLIENT_AUTHENTICATIONS)}")
+            elif name == "token_url" and (why := token_url_problem(item)):
+                self.error((*key, name), f"'{item}' {why}")
+            else:
+                given[name] = item
+        return self._complete_grant(key, table, given)
+
+    def _complete_grant(
+        self, key: Key, table: Mapping[str, Any], given: dict[str, Any]
+    ) -> ClientCredentialsPolicy | None:
+        """The grant, if the table names everything a token request needs (and one client id)."""
+        wanted = [name for name in ("token_url", "client_secret_env") if name not in table]
+        for name in wanted:
+            self.error(key, f"{name} is missing")
+        ids = [name for name in ("client_id", "client_id_env") if name in table]
+        if len(ids) != 1:
+            self.error(key, "set the client id: one of client_id, client_id_env")
+        if wanted or len(ids) != 1 or len(given) != len(table):
+            return None
+        return ClientCredentialsPolicy(**given)
+
+    def policy(self, key: Key, value: Any, base: UpstreamPolicy, namespace: bool) -> UpstreamPolicy:
+        """``[upstream]``, or with ``namespace`` one namespace's table, which alone may hold
+        per-operation timeouts and a token grant."""
         table = self.table(key, value)
         policy = replace(base, timeouts=self.timeouts(key, table, base.timeouts))
         for name, item in table.items():
@@ -126,7 +190,9 @@ class _Checker:
             if name in SECTIONS:
                 section = self.section((*key, name), item, SECTIONS[name], getattr(base, name))
                 policy = replace(policy, **{name: section})
-            elif name == "operations" and operations:
+            elif name == GRANT and namespace:
+                policy = replace(policy, client_credentials=self.grant((*key, name), item))
+            elif name == "operations" and namespace:
                 policy = replace(
                     policy,
                     operations={
@@ -137,7 +203,7 @@ class _Checker:
                     },
                 )
             else:
-                known = [*TIMEOUT_KEYS, *SECTIONS, *(["operations"] if operations else [])]
+                known = [*TIMEOUT_KEYS, *SECTIONS, *(["operations", GRANT] if namespace else [])]
                 self.error((*key, name), f"unknown key; known: {', '.join(known)}")
         return policy
 
@@ -238,7 +304,7 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
         if name not in ("upstream", "namespaces", "rate_limit"):
             check.error((name,), "unknown section; known: upstream, namespaces, rate_limit")
     upstream_table = check.table(("upstream",), document.get("upstream", {}))
-    upstream = check.policy(("upstream",), upstream_table, UpstreamPolicy(), operations=False)
+    upstream = check.policy(("upstream",), upstream_table, UpstreamPolicy(), namespace=False)
     # The serve-wide timeouts are settings of their own, so that --timeout and friends still win.
     serve_wide = {
         f"{field_name}_timeout": getattr(upstream.timeouts, field_name)
@@ -247,7 +313,7 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
     }
     upstream = replace(upstream, timeouts=Timeouts())
     namespaces = {
-        name: check.policy(("namespaces", name), table, upstream, operations=True)
+        name: check.policy(("namespaces", name), table, upstream, namespace=True)
         for name, table in check.table(("namespaces",), document.get("namespaces", {})).items()
     }
     rate_limit = check.section(("rate_limit",), document.get("rate_limit", {}), RateLimit, RateLimit())

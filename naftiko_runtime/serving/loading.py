@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +26,7 @@ from ..adapters.base import Mounted, SiblingChecking
 from ..adapters.registry import KINDS, reference_roots
 from ..core.plans import OperationPlan, PlanCompiler
 from ..core.scripts import ScriptLimits
-from ..settings import Settings
+from ..settings import ClientCredentialsPolicy, Settings
 from ..spec.binds import BindValues, environment_inputs, resolve_binds, unset_variable_findings
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import Diagnostic, Finding, Severity, path_text
@@ -52,6 +52,11 @@ class LoadedCapability:
 
     def mounted(self) -> list[Mounted]:
         return mounted_adapters(self.capability, self.plans, self.gates)
+
+    def credential_secrets(self) -> list[str]:
+        """The secrets of every upstream call's credentials, once each."""
+        calls = (call for own in self.plans.values() for plan in own.values() for call in plan.calls)
+        return list(dict.fromkeys(secret for call in calls for secret in call.credentials.secrets))
 
 
 def mounted_adapters(
@@ -169,6 +174,8 @@ def load_source(
             mock=settings.mock,
             script_limits=limits,
             concurrent_steps=settings.concurrent_steps,
+            grants=configured_grants(settings, capability.consumes),
+            environ=environ,
         )
         compiler.compile_consumed()
         for adapter in capability.adapters:
@@ -205,6 +212,12 @@ def load_source(
     return report
 
 
+def configured_grants(settings: Settings, namespaces: Iterable[str]) -> dict[str, ClientCredentialsPolicy]:
+    """The client credentials grants the runtime configuration declares for these namespaces (D91)."""
+    policies = {namespace: settings.policy_for(namespace).client_credentials for namespace in namespaces}
+    return {namespace: policy for namespace, policy in policies.items() if policy is not None}
+
+
 @dataclass
 class Loaded:
     """Every file of one serve: each file's report, and the valid files placed on their ports."""
@@ -224,9 +237,11 @@ class Loaded:
 
     @property
     def secrets(self) -> list[str]:
-        """Bind values, and the OAuth client secret when a gate introspects: scrubbed from logs."""
-        found = [s for report in self.reports if report.loaded for s in report.loaded.binds.secrets()]
-        gates = [g for report in self.reports if report.loaded for g in report.loaded.gates.values()]
+        """Bind values, the upstream credentials' secrets (a configured grant's client secret comes
+        from no bind, D91), and the OAuth client secret when a gate introspects: scrubbed from logs."""
+        loaded = [report.loaded for report in self.reports if report.loaded]
+        found = [s for each in loaded for s in (*each.binds.secrets(), *each.credential_secrets())]
+        gates = [g for each in loaded for g in each.gates.values()]
         return found + [g.client[1] for g in gates if isinstance(g, OAuth2Gate) and g.client]
 
 

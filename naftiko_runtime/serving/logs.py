@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -15,14 +16,27 @@ import orjson
 
 from ..core.redaction import longest_first, redact_text
 
+LEARNT_KEPT = 64
+"""Secrets learnt while serving (fetched tokens) kept scrubbed; older ones have long expired."""
+
 
 class SecretFilter(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.secrets: tuple[str, ...] = ()
+        self._static: tuple[str, ...] = ()
+        self._learnt: deque[str] = deque(maxlen=LEARNT_KEPT)
 
     def add(self, secrets: Iterable[str]) -> None:
-        self.secrets = longest_first([*self.secrets, *secrets])
+        """Secrets known when files load (bind values, client secrets): kept for the whole serve."""
+        self._static = (*self._static, *secrets)
+        self.secrets = longest_first([*self._static, *self._learnt])
+
+    def learn(self, secret: str) -> None:
+        """A secret learnt while serving (a fetched access token, D55): one token per refresh would
+        otherwise grow the list, and the cost of every log line, for as long as the serve runs."""
+        self._learnt.append(secret)
+        self.add(())
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:

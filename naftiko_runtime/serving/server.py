@@ -16,13 +16,14 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from ..core.execution import Executor
+from ..core.resilience import Breaker
 from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
 from . import logs
@@ -112,8 +113,8 @@ class Runtime:
         self.reloader = reloader
         self.watched = watched
         """Files and folders whose changes reload this runtime (``--watch``); none when empty."""
-        self.clients = UpstreamClients(settings)
-        self.telemetry = _telemetry(listeners, settings)
+        self.clients = UpstreamClients(settings, on_secret=logs.SECRETS.learn)
+        self.telemetry = _telemetry(listeners, settings, self.clients.breakers)
         self.executor = Executor(self.clients, self.telemetry)
         self.controls = Controls(self, self.telemetry)
         self.last_reload: list[str] = []
@@ -231,7 +232,9 @@ class Runtime:
         return 1 if failures or any(not s.started for s in self.servers) else 0
 
 
-def _telemetry(listeners: list[Listener], settings: Settings) -> Telemetry | None:
+def _telemetry(
+    listeners: list[Listener], settings: Settings, breakers: Callable[[], Mapping[str, Breaker]]
+) -> Telemetry | None:
     """Metrics, traces and the JSON request log, or ``None`` when none is asked for: then
     OpenTelemetry and prometheus_client (~35 ms of start-up) are never imported."""
     observability, request_log = observability_of(listeners), settings.log_format == "json"
@@ -239,7 +242,7 @@ def _telemetry(listeners: list[Listener], settings: Settings) -> Telemetry | Non
         return None
     from .telemetry import Telemetry
 
-    return Telemetry(observability or OFF, request_log)
+    return Telemetry(observability or OFF, request_log, breakers)
 
 
 def _log_failure(task: asyncio.Future[bool]) -> None:

@@ -10,6 +10,7 @@ from ..adapters.registry import KINDS
 from ..core.execution import Executor
 from ..core.upstream import UpstreamClients
 from ..settings import Settings
+from . import logs
 from .listeners import ListenerSet
 
 log = logging.getLogger("naftiko")
@@ -26,7 +27,7 @@ async def serve_stdio(listeners: ListenerSet, settings: Settings) -> int:
         return 1
     kind = KINDS[kinds.pop()]
     assert isinstance(kind, StdioServing)
-    clients = UpstreamClients(settings)
+    clients = UpstreamClients(settings, on_secret=logs.SECRETS.learn)
     clients.open({call.namespace for m in mounted for _, plan in m.operations for call in plan.calls})
     try:
         return await kind.serve_stdio(mounted, MountContext(Executor(clients), settings))

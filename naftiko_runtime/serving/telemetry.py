@@ -5,7 +5,10 @@ Prometheus (own registry, so two runtimes in one process never mix):
 ``naftiko_requests_total`` and ``naftiko_request_duration_seconds`` by adapter, operation and
 status; ``naftiko_requests_in_flight`` by adapter; ``naftiko_upstream_errors_total`` (an upstream
 status >= 500, or the gateway's own 502/504 for an unreachable or slow one) by namespace,
-operation and status; and the process collector (CPU, memory, open files).
+operation and status; ``naftiko_circuit_breaker_state`` (1 for the current of closed, open and
+half-open) and ``naftiko_circuit_breaker_opened_total`` by namespace, for namespaces with a breaker
+(``--config``, D91), read from the breakers when scraped; and the process collector (CPU, memory,
+open files).
 
 Traces (OpenTelemetry): a server span per exposed request, a client span per upstream call, and
 W3C ``traceparent`` on the upstream request. They are recorded only when something receives them:
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -26,11 +30,14 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.control.model import Observability
 from ..core.plans import OperationPlan, UpstreamCall
 from ..core.requests import Outgoing
+from ..core.resilience import Breaker
 
 log = logging.getLogger("naftiko.requests")
 PROPAGATOR = TraceContextTextMapPropagator()
@@ -123,8 +130,36 @@ class _Upstream:
             self.span.end()
 
 
+class BreakerCollector(Collector):
+    """The circuit breakers' states, read at scrape time: a call pays nothing for them."""
+
+    def __init__(self, breakers: Callable[[], Mapping[str, Breaker]]):
+        self.breakers = breakers
+
+    def collect(self) -> Iterator[Metric]:
+        state = GaugeMetricFamily(
+            "naftiko_circuit_breaker_state",
+            "1 for the state the namespace's circuit breaker is in, 0 for the others.",
+            labels=["namespace", "state"],
+        )
+        opened = CounterMetricFamily(
+            "naftiko_circuit_breaker_opened", "Times the namespace's circuit has opened.", labels=["namespace"]
+        )
+        for namespace, breaker in sorted(self.breakers().items()):
+            for name in Breaker.STATES:
+                state.add_metric([namespace, name], 1.0 if breaker.state == name else 0.0)
+            opened.add_metric([namespace], breaker.opened)
+        yield state
+        yield opened
+
+
 class Telemetry:
-    def __init__(self, observability: Observability, request_log: bool = False):
+    def __init__(
+        self,
+        observability: Observability,
+        request_log: bool = False,
+        breakers: Callable[[], Mapping[str, Breaker]] | None = None,
+    ):
         self.request_log = request_log
         """A log line per answered exposed request (``--log-format json``)."""
         self.series: dict[tuple[str, str], _Series] = {}
@@ -152,6 +187,8 @@ class Telemetry:
         )
         if registry is not None:
             ProcessCollector(registry=registry)
+            if breakers is not None:
+                registry.register(BreakerCollector(breakers))
 
     def request(self, plan: OperationPlan) -> _Request:
         series = None

@@ -14,13 +14,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..settings import token_url_problem
 from .composition import index_aggregates, keyed_items, referenced, semantic_hints, step, step_mapping
 from .diagnostics import DocPath, Finding
+from .expressions import PLACEHOLDER
+from .extensions import (
+    CLIENT_AUTHENTICATIONS,
+    CLIENT_CREDENTIALS_FIELDS,
+    OAUTH2_CLIENT_CREDENTIALS,
+    OAUTH2_CLIENT_CREDENTIALS_INSTEAD,
+    not_official,
+)
 from .imports import is_import
 from .model import (
     Authentication,
     Bind,
     Capability,
+    ClientCredentials,
     ConsumedOperation,
     Consumes,
     Exposed,
@@ -42,6 +52,9 @@ UNIMPLEMENTED_ADAPTER_KEYS = {
 """Keys of the beta4 dialect that change what an adapter does, refused by name (D72)."""
 
 
+FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""RFC 9110 5.1 (and RFC 6265 for cookies): a header or cookie name is a token; any other name
+could not be sent or matched, so it is refused at load, not at the first request."""
 BINARY_SIZE = re.compile(r"(\d+(?:\.\d+)?)(B|KiB|MiB|GiB)")
 BINARY_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 
@@ -197,10 +210,50 @@ class ModelBuilder:
                     continue
                 if operation.name in operations:
                     self.error(
-                        o_at + ("name",), f"duplicate operation name '{operation.name}' in consumes '{namespace}'"
+                        o_at + ("name",),
+                        f"duplicate operation name '{operation.name}' in consumes '{namespace}': "
+                        "a call to it would be ambiguous (D4)",
                     )
                 operations[operation.name] = operation
-        return Consumes(namespace, base_uri, auth, operations, at, shared)
+        grant = self.client_credentials(node, at)
+        if grant is not None and auth is not None:
+            self.error(
+                grant.at,
+                f"'{OAUTH2_CLIENT_CREDENTIALS}' and 'authentication' both set the upstream's Authorization "
+                f"in consumes '{namespace}': keep one",
+            )
+        return Consumes(namespace, base_uri, auth, operations, at, shared, grant)
+
+    def client_credentials(self, node: dict[str, Any], at: DocPath) -> ClientCredentials | None:
+        """The runtime extension ``x-naftiko-oauth2-client-credentials``: always warned about (it is
+        not in the official schema, so ``--strict`` refuses it), each field checked where it is."""
+        if OAUTH2_CLIENT_CREDENTIALS not in node:
+            return None
+        at = at + (OAUTH2_CLIENT_CREDENTIALS,)
+        self.warning(at, not_official(OAUTH2_CLIENT_CREDENTIALS, OAUTH2_CLIENT_CREDENTIALS_INSTEAD))
+        node = self.mapping(node[OAUTH2_CLIENT_CREDENTIALS], at, f"'{OAUTH2_CLIENT_CREDENTIALS}'")
+        for key in node:
+            if key not in CLIENT_CREDENTIALS_FIELDS:
+                self.error(
+                    at + (str(key),),
+                    f"unknown key '{key}' in '{OAUTH2_CLIENT_CREDENTIALS}'; "
+                    f"allowed: {', '.join(CLIENT_CREDENTIALS_FIELDS)}",
+                )
+        token_url = self.text(node, "tokenUrl", at, required=True)
+        client_id = self.text(node, "clientId", at, required=True)
+        client_secret = self.text(node, "clientSecret", at, required=True)
+        method = self.text(node, "clientAuthentication", at) or "basic"
+        if method not in CLIENT_AUTHENTICATIONS:
+            self.error(
+                at + ("clientAuthentication",),
+                f"clientAuthentication must be one of {', '.join(CLIENT_AUTHENTICATIONS)}, got '{method}'",
+            )
+        if token_url is not None and (why := token_url_problem(token_url)):
+            self.error(at + ("tokenUrl",), f"tokenUrl '{token_url}' {why}")
+        if not (token_url and client_id and client_secret):
+            return None
+        scope, audience = self.text(node, "scope", at), self.text(node, "audience", at)
+        return ClientCredentials(token_url, client_id, client_secret, scope, audience, method, at)
 
     def consumed_operation(
         self, node: Any, at: DocPath, namespace: str, path: str, inherited: tuple[Parameter, ...]
@@ -264,6 +317,8 @@ class ModelBuilder:
             if not name:
                 continue
             location = self.text(item, "in", p_at, required=not tool)
+            if location in ("header", "cookie"):
+                self.field_name(name, p_at + ("name",), f"{location} parameter")
             required = item.get("required")
             if not isinstance(required, bool):
                 # D26: published consumed parameters without `required` are optional; declared
@@ -282,6 +337,13 @@ class ModelBuilder:
                 )
             )
         return tuple(built)
+
+    def field_name(self, name: str, at: DocPath, what: str) -> None:
+        if not FIELD_NAME.fullmatch(name):
+            self.error(
+                at,
+                f"{what} name {name!r} is not an HTTP field name (RFC 9110 5.1: letters, digits, !#$%&'*+-.^_`|~)",
+            )
 
     def authentication(self, node: Any, at: DocPath, *, exposed: bool) -> Authentication | None:
         if node is None:
@@ -317,6 +379,8 @@ class ModelBuilder:
         placement = fields.pop("placement") or "header"
         if placement not in ("header", "query"):
             self.error(at + ("placement",), f"apikey placement must be 'header' or 'query', got '{placement}'")
+        elif placement == "header" and fields["key"] is not None and PLACEHOLDER.search(fields["key"]) is None:
+            self.field_name(fields["key"], at + ("key",), "apikey header")
         user, password, token, name, value = (fields[k] for k in ("username", "password", "token", "key", "value"))
         return Authentication(kind, user, password, token, name, value, placement, at=at)
 

@@ -59,7 +59,9 @@ def index_aggregates(builder: Builder, holder: dict[str, Any], at: DocPath = ("c
             name = builder.text(function, "name", f_at, required=True)
             if namespace and name:
                 if f"{namespace}.{name}" in builder.functions:
-                    builder.error(f_at, f"duplicate aggregate function '{namespace}.{name}'")
+                    builder.error(
+                        f_at, f"duplicate aggregate function '{namespace}.{name}': a ref to it would be ambiguous (D4)"
+                    )
                 builder.functions[f"{namespace}.{name}"] = (function, f_at)
 
 

@@ -152,7 +152,9 @@ class Composer:
         seen: dict[tuple[str, Any], _Import] = {}
         places = [document.place(entry.at) for entry in imports]  # before splicing moves them
         for entry in imports:
-            earlier = seen.setdefault((entry.section, entry.effective), entry)
+            # A name that is not text ('as: {z: 1}') is the shape check's error, not a duplicate.
+            name = entry.effective if isinstance(entry.effective, str) else id(entry)
+            earlier = seen.setdefault((entry.section, name), entry)
             if earlier is not entry:
                 first = places[imports.index(earlier)]
                 diagnostics.append(

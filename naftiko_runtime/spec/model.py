@@ -57,6 +57,21 @@ class OAuth2:
 
 
 @dataclass(frozen=True)
+class ClientCredentials:
+    """``x-naftiko-oauth2-client-credentials`` on a consumed entry (a runtime extension): the
+    upstream's bearer token comes from ``token_url``; the client's id and secret are still
+    templates (``{{X}}``), rendered from binds when the plan is compiled."""
+
+    token_url: str
+    client_id: str
+    client_secret: str
+    scope: str | None = None
+    audience: str | None = None
+    client_authentication: str = "basic"
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
 class Parameter:
     """An input parameter, consumed or exposed; ``location`` is the spec's ``in``."""
 
@@ -102,6 +117,8 @@ class Consumes:
     parameters: tuple[Parameter, ...] = ()
     """Consumes-level parameters (already merged into each operation): a ``forward`` sends
     their ``value``s, which carry the gateway's own headers and keys (D82)."""
+    client_credentials: ClientCredentials | None = None
+    """The runtime extension ``x-naftiko-oauth2-client-credentials``; never with ``authentication``."""
 
 
 @dataclass(frozen=True)

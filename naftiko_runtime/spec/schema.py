@@ -10,7 +10,8 @@ of a generic validator say "not valid under any of the given schemas"; here each
 (exposes by ``type``, tools by mode, ...) picks the alternative the author evidently meant and
 reports what is wrong with it. ``Alt`` still evaluates every branch, so the verdict (valid or not)
 agrees with the official schema, except for the dialect extensions of CONTRACT D2/D3, which are
-accepted silently and marked ``D2``/``D3`` below.
+accepted silently and marked ``D2``/``D3`` below, and the runtime's own extension keys
+(``extensions``), let through for the builder, which always warns about them.
 
 Deliberate differences that are not dialect extensions: ``format: uri`` is not asserted (it is an
 annotation by default in draft 2020-12, as in ``jsonschema``); a trailing ``$`` in a pattern does
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from .extensions import OAUTH2_CLIENT_CREDENTIALS
 from .shapes import (
     Alt,
     Arr,
@@ -323,6 +325,9 @@ CONSUMES_HTTP = Obj(
         "baseUri": Str(r"^https?://[^/]+(/[^{]*)?$", "http(s)://host[/base-path]"),
         "inputParameters": Arr(CONSUMED_INPUT),
         "authentication": AUTH,
+        # A naftiko-runtime extension (``extensions``): let through here, checked and always warned
+        # about by the builder, so that --strict still refuses it.
+        OAUTH2_CLIENT_CREDENTIALS: ANY,
         "resources": Arr(
             Obj(
                 "consumed resource",

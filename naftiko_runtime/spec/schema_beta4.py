@@ -9,7 +9,8 @@ from the combinators of ``shapes`` like ``schema`` models alpha2, and sharing it
 ``maxBinarySize``, ``outputMediaType``, ``responses``, ``ttlMs``, ...).
 
 No dialect extension is accepted here: for these documents the official schema is the contract,
-so its verdict and ours agree (``tests/test_dialect_properties.py`` checks it against the
+so its verdict and ours agree (but for the runtime's own extension keys, ``extensions``, which the
+builder always warns about, so that --strict refuses them) (``tests/test_dialect_properties.py`` checks it against the
 official file), and ``dialects`` makes every violation an error (D72). The deliberate
 differences are those of ``schema``: ``format: uri`` is not asserted, ``$`` in a pattern is
 ECMA-262's, and an unquoted YAML date is a date.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .extensions import OAUTH2_CLIENT_CREDENTIALS
 from .schema import (
     ADDRESS,
     ANY,
@@ -269,6 +271,9 @@ CONSUMES_HTTP = Obj(
         "baseUri": Str(r"^https?://[^/]+(/[^{]*)?$", "http(s)://host[/base-path]"),
         "inputParameters": CONSUMED_INPUTS,
         "authentication": AUTH,
+        # A naftiko-runtime extension (``extensions``): let through here, checked and always warned
+        # about by the builder, so that --strict still refuses it.
+        OAUTH2_CLIENT_CREDENTIALS: ANY,
         "tunnel": Switch(
             "type",
             {

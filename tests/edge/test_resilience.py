@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 from edge_support import REST, Reply, json_reply, served
+from support import CAPABILITIES
 
 LIST = "/v1/api/syncs"  # polytomic-subpackage-modelsync.list (GET)
 BULK_LIST = "/v1/api/bulk/syncs"  # polytomic-subpackage-bulksync.list (GET)
@@ -80,6 +81,55 @@ def test_the_breaker_opens_half_opens_and_closes(tmp_path, raw_upstream):
             assert client.get(LIST).status_code == 200
         log = gateway.stderr
     assert "closed -> open" in log and "open -> half-open" in log and "half-open -> closed" in log, log
+
+
+CONTROL = """
+naftiko: 1.0.0-alpha2
+info: {label: Control, description: The control port beside the Polytomic adapters.}
+capability:
+  consumes: []
+  exposes:
+  - type: control
+    port: 7070
+"""
+
+
+def _breaker_samples(text: str, namespace: str) -> dict[str, float]:
+    """The breaker series of one namespace in a Prometheus exposition, by metric and state."""
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("naftiko_circuit_breaker") and f'namespace="{namespace}"' in line:
+            name, value = line.rsplit(" ", 1)
+            samples[name.split("{")[0] + ":" + name.partition('state="')[2].partition('"')[0]] = float(value)
+    return samples
+
+
+def test_breaker_state_is_in_the_control_adapters_metrics(tmp_path, raw_upstream):
+    """D91, issue 15 item 2: the breaker's state and its openings, as the control adapter scrapes them."""
+    config = tmp_path / "naftiko.toml"
+    config.write_text("[upstream.breaker]\nfailures = 2\nwindow = 10\nopen_for = 30\n")
+    control = tmp_path / "control.yml"
+    control.write_text(CONTROL)
+    raw_upstream.reset(lambda seen: _status("503 Service Unavailable"))
+    files = [*CAPABILITIES, control]
+    with served(tmp_path, raw_upstream.url, "--config", str(config), files=files) as gateway:
+        metrics = gateway.url(7070) + "/metrics"
+        modelsync = "polytomic-subpackage-modelsync"
+        before = _breaker_samples(httpx.get(metrics).text, modelsync)
+        assert before == {
+            "naftiko_circuit_breaker_state:closed": 1.0,
+            "naftiko_circuit_breaker_state:open": 0.0,
+            "naftiko_circuit_breaker_state:half-open": 0.0,
+            "naftiko_circuit_breaker_opened_total:": 0.0,
+        }
+        with httpx.Client(base_url=gateway.url(REST), timeout=15) as client:
+            assert [client.get(LIST).status_code for _ in range(3)] == [503, 503, 503]
+        after = _breaker_samples(httpx.get(metrics).text, modelsync)
+        assert after["naftiko_circuit_breaker_state:open"] == 1.0
+        assert after["naftiko_circuit_breaker_state:closed"] == 0.0
+        assert after["naftiko_circuit_breaker_opened_total:"] == 1.0
+        other = _breaker_samples(httpx.get(metrics).text, "polytomic-subpackage-bulksync")
+        assert other["naftiko_circuit_breaker_state:closed"] == 1.0, "each namespace has its own breaker"
 
 
 def test_a_full_bulkhead_answers_503_and_spares_other_namespaces(tmp_path, raw_upstream):

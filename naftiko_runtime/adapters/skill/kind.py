@@ -64,7 +64,7 @@ class SkillKind:
                     known = ", ".join(sorted(sources)) or "none"
                     yield Finding.error(
                         source.at + ("sourceNamespace",),
-                        f"'{source.namespace}' is not a REST or MCP adapter of this file (known: {known})",
+                        f"'{source.namespace}' is not a REST or MCP adapter of this file (known: {known}; D4)",
                     )
                 elif find_action(sibling, source.action) is None:
                     what = "tool" if sibling.adapter.kind == "mcp" else "operation"
