@@ -242,7 +242,8 @@ class Loaded:
         loaded = [report.loaded for report in self.reports if report.loaded]
         found = [s for each in loaded for s in (*each.binds.secrets(), *each.credential_secrets())]
         gates = [g for each in loaded for g in each.gates.values()]
-        return found + [g.client[1] for g in gates if isinstance(g, OAuth2Gate) and g.client]
+        found += [g.client[1] for g in gates if isinstance(g, OAuth2Gate) and g.client]
+        return list(dict.fromkeys(found))  # a bind value is also its credential's secret: once is enough
 
 
 CAPABILITY_SUFFIXES = (".yml", ".yaml")
