@@ -24,7 +24,8 @@ from ..adapters.auth.gates import Gate
 from ..adapters.auth.oauth2 import OAuth2Gate
 from ..adapters.base import Mounted, SiblingChecking
 from ..adapters.registry import KINDS, reference_roots
-from ..core.plans import OperationPlan, PlanCompiler
+from ..core.compiler import PlanCompiler
+from ..core.plans import OperationPlan
 from ..core.scripts import ScriptLimits
 from ..settings import ClientCredentialsPolicy, Settings
 from ..spec.binds import BindValues, environment_inputs, resolve_binds, unset_variable_findings
@@ -177,7 +178,7 @@ def load_source(
             grants=configured_grants(settings, capability.consumes),
             environ=environ,
         )
-        compiler.compile_consumed()
+        compiler.consumed.check_all()
         for adapter in capability.adapters:
             own = plans.setdefault(adapter.namespace, {})
             if adapter.authentication is not None:
