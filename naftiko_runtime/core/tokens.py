@@ -61,6 +61,7 @@ class TokenCache:
         self._recent: tuple[str, ...] = ()
         self.forms: tuple[bytes, ...] = ()
         """The recent tokens as they may appear in an upstream reply, for redaction (D56)."""
+        self._merged: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
 
     async def get(self) -> Token:
         """A token fresh enough for one more call: the cached one, or the one being fetched."""
@@ -72,6 +73,14 @@ class TokenCache:
             self._pending.add_done_callback(self._settled)
         # Shielded: a caller that gives up (its own timeout, a client gone) leaves the fetch to the others.
         return await asyncio.shield(self._pending)
+
+    def forms_with(self, static: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        """``static`` (a call's own secret forms) and the recent tokens', longest first: merged
+        once per call and token, not once per request."""
+        merged = self._merged.get(static)
+        if merged is None:
+            merged = self._merged[static] = tuple(sorted({*static, *self.forms}, key=len, reverse=True))
+        return merged
 
     def invalidate(self, token: Token) -> None:
         """The upstream refused ``token``: the next ``get`` fetches anew, unless another call
@@ -88,6 +97,7 @@ class TokenCache:
         self._token = token
         self._recent = (token.value, *self._recent)[:KEPT_TOKENS]
         self.forms = secret_forms(self._recent)
+        self._merged = {}
         self.on_token(token.value)
 
     async def _fetch(self) -> Token:

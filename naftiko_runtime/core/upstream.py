@@ -247,7 +247,7 @@ class UpstreamClients:
         cache = self._tokens.get(grant) if grant is not None else None
         if cache is None or not cache.forms:
             return call.secret_forms
-        return tuple(sorted({*call.secret_forms, *cache.forms}, key=len, reverse=True))
+        return cache.forms_with(call.secret_forms)
 
     async def _authorized(
         self, call: UpstreamCall, request: Outgoing, exchange: Callable[[Outgoing], Awaitable[Answered]]
