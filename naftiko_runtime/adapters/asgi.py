@@ -12,7 +12,10 @@ from ..core.problems import Problem
 
 
 async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
-    """The whole request body, or ``Problem(413)`` as soon as it passes ``limit``."""
+    """The whole request body, or ``Problem(413)`` as soon as it passes ``limit``; a request that
+    declares no body (``declared`` 0) is not waited for."""
+    if declared == 0:
+        return b""
     if declared is not None and declared > limit:
         raise Problem(413, f"request body of {declared} bytes exceeds the limit of {limit} bytes")
     chunks, size = [], 0
@@ -30,10 +33,15 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
 
 
 def content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The declared body length: 0 for a request with neither ``Content-Length`` nor
+    ``Transfer-Encoding`` (RFC 9112 section 6.3: it has no body), ``None`` when only the body's end
+    tells (chunked)."""
+    chunked = False
     for name, value in headers:
         if name == b"content-length":
             return int(value) if value.isdigit() else None
-    return None
+        chunked = chunked or name == b"transfer-encoding"
+    return None if chunked else 0
 
 
 async def send_response(

@@ -325,6 +325,8 @@ class UpstreamClients:
 
     async def send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
         """One exchange (or several, under the namespace's policies), with its fetched token if any."""
+        if call.credentials.grant is None:
+            return await self._send(call, request)
         return await self._authorized(call, request, functools.partial(self._send, call))
 
     async def _send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
@@ -333,9 +335,9 @@ class UpstreamClients:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
         guard = self._guards.get(call.namespace)
-        attempt = functools.partial(self._send_once, call, request, timeouts, loop, deadline)
         if guard is None:
-            return await attempt()
+            return await self._send_once(call, request, timeouts, loop, deadline)
+        attempt = functools.partial(self._send_once, call, request, timeouts, loop, deadline)
         retryable = may_retry(call.method, request.headers)
         return await guard.run(attempt, retryable, deadline, call.label)
 
@@ -350,7 +352,7 @@ class UpstreamClients:
         where = _Where(call, request)
         limit = self.settings.max_upstream_body
         with self._mapped_errors(call, where, timeouts):
-            async with Deadline(loop, deadline):
+            with Deadline(loop, deadline):
                 answer = await self._open(call, request, where, limit)
                 try:
                     body = await answer.read(limit)
@@ -371,28 +373,29 @@ class UpstreamClients:
     async def _stream(self, call: UpstreamCall, request: Outgoing, limit: int) -> UpstreamStream:
         where = _Where(call, request)
         timeouts = self._timeouts_of(call)[0]
-        deadline = asyncio.get_running_loop().time() + (timeouts.total or 0.0)
-        with self._mapped_errors(call, where, timeouts):
-            async with asyncio.timeout_at(deadline):
-                answer = await self._open(call, request, where, limit)
-                items = answer.header_items()
-                if not 200 <= answer.status < 300:
-                    try:
-                        body = b"".join([c async for c in _bounded(answer, where, self.settings.max_upstream_body)])
-                    finally:
-                        await answer.aclose()
-                    return UpstreamStream(answer.status, answer.headers, items, body, None)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeouts.total or 0.0)
+        with self._mapped_errors(call, where, timeouts), Deadline(loop, deadline):
+            answer = await self._open(call, request, where, limit)
+            items = answer.header_items()
+            if not 200 <= answer.status < 300:
+                try:
+                    body = b"".join([c async for c in _bounded(answer, where, self.settings.max_upstream_body)])
+                finally:
+                    await answer.aclose()
+                return UpstreamStream(answer.status, answer.headers, items, body, None)
         chunks = self._chunks(call, answer, where, limit, timeouts, deadline)
         return UpstreamStream(answer.status, answer.headers, items, b"", chunks)
 
     async def _chunks(
         self, call: UpstreamCall, answer: _Answer, where: _Where, limit: int, timeouts: Timeouts, deadline: float
     ) -> AsyncGenerator[bytes, None]:
+        loop = asyncio.get_running_loop()
         try:
             with self._mapped_errors(call, where, timeouts):
                 chunks = _bounded(answer, where, limit)
                 while True:
-                    async with asyncio.timeout_at(deadline):
+                    with Deadline(loop, deadline):
                         chunk = await anext(chunks, None)
                     if chunk is None:
                         return

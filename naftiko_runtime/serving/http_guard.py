@@ -51,6 +51,9 @@ from ..settings import Settings
 
 READ_SIZE = 256 * 1024
 """The most one read brings (uvloop's and asyncio's read buffer): the slack past a limit."""
+TIMER_SLACK = 0.01
+"""A head deadline this close is taken as reached: event-loop timers round to milliseconds and may
+fire a little early."""
 MAX_LINGERING = 256
 """Refused-at-the-cap connections that may linger at once; beyond, they are closed at once so a
 flood of connections cannot hold descriptors through the lingering itself."""
@@ -135,6 +138,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._counted = False
         self._lingering = False
         self._timer: asyncio.TimerHandle | None = None
+        self._head_due: float | None = None
+        """When the awaited request head must be complete; ``None`` while a request is served."""
         self._start_head()
 
     # --- connection -----------------------------------------------------------------------------
@@ -153,7 +158,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._counted = True
         self.gauge.open += 1
         super().connection_made(transport)
-        self._arm(self.limits.header_timeout, self._head_timed_out)
+        self._expect_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -246,7 +251,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             raise _Refusal(400, "this server does not accept WebSocket connections")
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        self._head_due = None
         self._in_head = False
         self.scope["method"] = self.parser.get_method().decode("ascii")
         self._check_head()
@@ -260,11 +265,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         idle = not self.pipeline
         super().on_response_complete()
         if idle and not self.transport.is_closing():
-            self._arm(self.limits.header_timeout, self._head_timed_out)
+            self._expect_head()
 
-    def _head_timed_out(self) -> None:
+    def _expect_head(self) -> None:
+        """Start the head deadline. A keep-alive connection answers many requests per deadline, so
+        the timer is not re-armed per request: it stays armed and, when it fires early, moves to
+        the current deadline (one timer per ``header_timeout``, not a timer made and cancelled
+        per request)."""
+        self._head_due = self.loop.time() + self.limits.header_timeout
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._head_due, self._head_deadline)
+
+    def _head_deadline(self) -> None:
         self._timer = None
-        if self.transport.is_closing():
+        due = self._head_due
+        if due is None or self.transport.is_closing():
+            return  # a request is being served: the next response starts the next deadline
+        if due - self.loop.time() > TIMER_SLACK:
+            self._timer = self.loop.call_at(due, self._head_deadline)
             return
         if self._head_bytes:
             self._refuse(_Refusal(408, f"no complete request head within {self.limits.header_timeout:g} s"))
