@@ -158,3 +158,19 @@ def test_connections_beyond_the_cap_get_a_clear_refusal(capped):
         time.sleep(0.05)
     assert status == 200
     assert capped.open_fds() <= baseline + 3
+
+
+def test_an_earlier_deadline_does_not_cut_a_later_head_short(quick, raw_upstream):
+    """The head timer stays armed across keep-alive requests (one timer per ``header_timeout``):
+    when the deadline set at the connection's start passes during a later head, that head still
+    gets its full timeout from the previous response's end, not 408 at the first deadline."""
+    with _connect(quick.port(REST)) as sock:
+        time.sleep(TIMEOUT * 0.6)
+        sock.sendall(request_bytes("GET", "/v1/api/syncs"))
+        assert read_response(sock, timeout=5).status == 200
+        answered = time.monotonic()
+        sock.sendall(b"GET /v1/api/syncs HTTP/1.1\r\nHost: 12")
+        answer = read_response(sock, timeout=TIMEOUT + 2)
+        assert answer.status == 408 and answer.closed
+        # The first deadline fell ~0.4 s after the answer; the head's own ~1 s after it.
+        assert time.monotonic() - answered > TIMEOUT * 0.6
