@@ -288,3 +288,35 @@ async def test_rest_problems_in_process(gateway):
     assert (await gateway.post("/items/x")).headers["allow"] == "GET"
     missing = await gateway.get("/nothing")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+# -- the bulkhead's turns (issue 15) ---------------------------------------------------------------
+
+
+async def test_bulkhead_turns_go_in_arrival_order_and_a_timed_out_wait_gives_nothing_away():
+    import asyncio
+
+    from naftiko_runtime.core.resilience import Bulkhead
+    from naftiko_runtime.settings import BulkheadPolicy
+
+    bulkhead = Bulkhead("ns", BulkheadPolicy(max_concurrent=1, queue_timeout=2.0))
+    loop = asyncio.get_running_loop()
+    assert bulkhead.try_acquire() and not bulkhead.try_acquire()
+    order: list[str] = []
+
+    async def call(name: str) -> None:
+        await bulkhead.acquire(loop.time() + 5)
+        order.append(name)
+
+    first, second = asyncio.create_task(call("first")), asyncio.create_task(call("second"))
+    await asyncio.sleep(0.01)
+    with pytest.raises(Problem) as refused:  # queued behind two waiters, 0.1 s left to its deadline
+        await bulkhead.acquire(loop.time() + 0.1)
+    assert refused.value.status == 503 and "bulkhead full" in refused.value.detail
+    bulkhead.release()
+    await first
+    assert order == ["first"] and not bulkhead.try_acquire()  # the turn was handed over, not freed
+    bulkhead.release()
+    await second
+    bulkhead.release()
+    assert bulkhead.try_acquire() and not bulkhead.try_acquire()  # one turn, back in the count
