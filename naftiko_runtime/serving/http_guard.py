@@ -42,7 +42,7 @@ import json
 import resource
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -127,6 +127,58 @@ def problem_response(status: int, detail: str, headers: tuple[str, ...] = ()) ->
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+class OneWritePerAnswer:
+    """A connection's transport as uvicorn's protocol sees it: a response head is held until the
+    first write of its body and both go out in one write, where uvicorn makes two (one ``send``
+    system call and one segment for the client to wake up for, instead of two: about a third of a
+    pass-through's system calls). A held head never waits past the current turn of the event loop
+    (a streamed answer's head is not delayed until its first chunk), another write, a close or an
+    EOF, so bytes keep their order and nothing is held back. Anything else passes straight through."""
+
+    __slots__ = ("_held", "_loop", "transport")
+
+    COALESCED = 64 * 1024
+    """Up to this many body bytes are copied after the head; a larger write goes out on its own."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self.transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if len(data) <= self.COALESCED:
+                self.transport.write(held + data)
+                return
+            self.transport.write(held)
+        elif data[-4:] == b"\r\n\r\n" and data[:5] == b"HTTP/":
+            self._held = data
+            self._loop.call_soon(self.flush)
+            return
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self.transport.is_closing():
+            self.transport.write(held)
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.transport.write_eof()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """One client connection; use ``guarded_protocol`` to get a class bound to limits."""
 
@@ -157,7 +209,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._counted = True
         self.gauge.open += 1
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, OneWritePerAnswer(transport, self.loop)))
         self._expect_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
