@@ -199,7 +199,10 @@ class _Connection(asyncio.Protocol):
         self.head_only = head_only
         self.status = 0
         self.raw: list[tuple[bytes, bytes]] = []
+        self.received = 0
+        """Bytes received before the head was complete."""
         self.head_size = 0
+        """Bytes of header lines, interim answers' included."""
         self.head_done = False
         self.body: list[bytes] = []
         self.buffered = 0
@@ -220,14 +223,14 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
             return
         if not self.head_done:
-            self.head_size += len(data)
+            self.received += len(data)
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
             if not self.complete and self.error is None:  # else a callback ended the exchange itself
                 self.fail(httpx.RemoteProtocolError, f"the upstream answered something that is not HTTP/1.1 ({exc})")
             return
-        if not self.head_done and self.head_size > HEAD_LIMIT:
+        if not self.head_done and self.received > HEAD_LIMIT:  # all head: it cannot be held whole
             self.fail(httpx.RemoteProtocolError, f"the upstream's answer head is larger than {HEAD_LIMIT} bytes")
 
     def eof_received(self) -> None:
@@ -247,7 +250,7 @@ class _Connection(asyncio.Protocol):
             self.keep_alive = False
             self._wake()
         elif exc is None:
-            where = "before the answer's end" if self.head_size else "without answering"
+            where = "before the answer's end" if self.received else "without answering"
             self.fail(httpx.RemoteProtocolError, f"the upstream closed the connection {where}")
         else:
             self.fail(httpx.ReadError, f"the upstream connection broke off: {exc or type(exc).__name__}")
@@ -261,6 +264,10 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size > HEAD_LIMIT:
+            self.fail(httpx.RemoteProtocolError, f"the upstream's answer head is larger than {HEAD_LIMIT} bytes")
+            raise _Stop
         if len(self.raw) >= MAX_HEADER_LINES:
             self.fail(httpx.RemoteProtocolError, f"the upstream's answer has more than {MAX_HEADER_LINES} header lines")
             raise _Stop
@@ -369,7 +376,7 @@ class _Connection(asyncio.Protocol):
 
     def silently_lost(self) -> bool:
         """Closed or reset before any byte of the answer, the one failure worth another connection."""
-        return self.lost and self.head_size == 0 and self.error is not None and self.error[0] is not httpx.ReadTimeout
+        return self.lost and self.received == 0 and self.error is not None and self.error[0] is not httpx.ReadTimeout
 
     def _timed_out(self, waiter: asyncio.Future[None], timeout: float) -> None:
         if not waiter.done():
