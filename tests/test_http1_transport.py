@@ -6,11 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from naftiko_runtime.core.http1_transport import HEAD_LIMIT, HIGH_WATER, Http1Transport
 
@@ -445,3 +451,57 @@ async def test_through_httpx():
             response = await http.post(upstream.url + "/x", content=b"abc")
     assert (response.status_code, response.text) == (200, "ok")
     assert b"\r\nContent-Length: 3\r\n" in upstream.requests[0]
+
+
+def _certificate(tmp_path: Path, name: str) -> tuple[Path, Path, bytes]:
+    """A self-signed certificate for ``name``: its file, its key's file, and its PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    (cert_file := tmp_path / "cert.pem").write_bytes(pem)
+    (key_file := tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file, pem
+
+
+async def test_tls_verifies_the_server_name_given_or_the_host(tmp_path):
+    cert_file, key_file, pem = _certificate(tmp_path, "upstream.test")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+    names: list[str | None] = []
+    server_context.sni_callback = lambda sock, name, context: names.append(name)
+
+    async def handle(upstream: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        while True:
+            await upstream.request(reader)
+            writer.write(OK)
+            await writer.drain()
+
+    upstream = Upstream(handle)
+    server = await asyncio.start_server(upstream._serve, "127.0.0.1", 0, ssl=server_context)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    transport = Http1Transport(ssl.create_default_context(cadata=pem.decode()), 2)
+    try:
+        answer = await transport.open("GET", url, {}, None, TIMEOUT, server_hostname="upstream.test")
+        assert (answer.status, await answer.read(10)) == (200, b"ok")
+        await answer.aclose()
+        with pytest.raises(httpx.ConnectError, match="certificate"):
+            await transport.open("GET", url, {}, None, TIMEOUT)  # 127.0.0.1 is not the certificate's name
+    finally:
+        await transport.aclose()
+        server.close()
+    assert names[0] == "upstream.test" and upstream.connections >= 1
