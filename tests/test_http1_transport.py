@@ -326,11 +326,25 @@ async def test_a_kept_alive_connection_is_reused_and_connection_close_honoured()
         assert upstream.connections == 2
 
 
-async def test_an_idle_connection_past_its_expiry_is_not_reused():
-    async with upstream_answering(OK) as upstream:
-        transport = Http1Transport(ssl.create_default_context(), 4, keepalive_expiry=0.1)
+async def test_an_idle_connection_is_closed_after_its_expiry():
+    closed: list[int] = []
+
+    async def handle(upstream: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError):
+            while True:
+                await upstream.request(reader)
+                writer.write(OK)
+                await writer.drain()
+        closed.append(n)
+
+    async with serving(handle) as upstream:
+        transport = Http1Transport(ssl.create_default_context(), 4, keepalive_expiry=0.2)
         assert await fetch(transport, upstream.url + "/") == (200, b"ok")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.1)
+        assert await fetch(transport, upstream.url + "/") == (200, b"ok")
+        assert closed == []
+        await asyncio.sleep(0.4)
+        assert closed == [1], "the client closed the idle connection without a request to prompt it"
         assert await fetch(transport, upstream.url + "/") == (200, b"ok")
         await transport.aclose()
     assert upstream.connections == 2

@@ -11,7 +11,8 @@ gateway sending values it built itself needs. This client does what the runtime 
   none. A CR, LF or NUL in the method, target or a header, or a name that is not a token, is
   refused before anything is written (no request splitting);
 - the pool: ``pooled.Slots`` bounds the exchanges at a time; idle connections are reused last in,
-  first out, closed once idle for ``keepalive_expiry`` s, dropped when found closed. A request
+  first out, closed once idle for ``keepalive_expiry`` s (one timer per pool), dropped when the
+  upstream closes them. A request
   that meets EOF or a reset before any byte of its answer on a *reused* connection is sent once
   more on a new one, when it is idempotent and its body can be sent again (RFC 9112 section 9.3.1;
   as aiohttp did): the upstream closed the idle connection as it was taken. Never otherwise;
@@ -495,6 +496,7 @@ class Http1Transport(PooledTransport):
         self._slots = Slots(max_connections)
         self._idle: dict[str, list[_Connection]] = {}
         """Idle connections by scheme, authority and TLS server name; the last in goes out first."""
+        self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
 
     async def open(
@@ -583,14 +585,30 @@ class Http1Transport(PooledTransport):
         connection.raw, connection.body = [], []
         if connection.paused:
             connection.take()
-        now = connection.idle_since = connection.loop.time()
-        idle = connection.idle
-        while idle and now - idle[0].idle_since >= self._keepalive_expiry:
-            idle.pop(0).transport.close()
-        idle.append(connection)
+        loop = connection.loop
+        connection.idle_since = loop.time()
+        connection.idle.append(connection)
+        if self._sweep is None:
+            self._sweep = loop.call_later(self._keepalive_expiry, self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Close the connections idle for ``keepalive_expiry`` s (the first of each list are the
+        oldest), and come back when the next one expires: one timer per pool, not per connection."""
+        self._sweep = None
+        expiry, now = self._keepalive_expiry, loop.time()
+        remaining = []
+        for idle in self._idle.values():
+            while idle and now - idle[0].idle_since >= expiry:
+                idle.pop(0).transport.close()
+            if idle:
+                remaining.append(idle[0].idle_since)
+        if remaining:
+            self._sweep = loop.call_at(min(remaining) + expiry, self._expire, loop)
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
         idle, self._idle = self._idle, {}
         for connections in idle.values():
             for connection in connections:
