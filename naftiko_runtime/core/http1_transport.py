@@ -446,6 +446,7 @@ class Answer:
         self._read = read
 
     def _open(self) -> _Connection:
+        """The answer's connection; once the answer is closed it may carry another exchange."""
         if self._connection is None:
             raise httpx.StreamClosed()
         return self._connection
@@ -454,6 +455,8 @@ class Answer:
         """The body as it arrives, still content-encoded."""
         connection = self._open()
         while True:
+            if self._connection is not connection:
+                raise httpx.StreamClosed()
             if connection.body:
                 taken = connection.take()
                 yield taken[0] if len(taken) == 1 else b"".join(taken)
@@ -470,6 +473,8 @@ class Answer:
         parts: list[bytes] = []
         size = 0
         while True:
+            if self._connection is not connection:
+                raise httpx.StreamClosed()
             if connection.body:
                 size += connection.buffered
                 if size > limit:
