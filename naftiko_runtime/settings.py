@@ -16,7 +16,7 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 BASE_URI_ENV_PREFIX = "NAFTIKO_BASE_URI_"
 OAUTH_CLIENT_ENV = ("NAFTIKO_OAUTH_CLIENT_ID", "NAFTIKO_OAUTH_CLIENT_SECRET")
 """The gateway's own OAuth client, for ``tokenValidation: introspection`` (D91: not in the file)."""
-TRANSPORTS = ("aiohttp", "httpx")
+TRANSPORTS = ("http1", "aiohttp", "httpx")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
 
@@ -189,8 +189,9 @@ class Settings:
     max_upstream_body: int = 32 * 1024 * 1024
     upstream_pool_size: int = 256
     """Pooled connections per consumed namespace; a call waits at most ``connect_timeout`` for one."""
-    transport: str = "aiohttp"
-    """The httpx transport for upstream calls: ``aiohttp`` (fast pool) or ``httpx`` (its own)."""
+    transport: str = "http1"
+    """The transport for upstream calls: ``http1`` (the lean client of ``core/http1_transport.py``),
+    ``aiohttp`` (its former default) or ``httpx`` (its own)."""
     workers: int = 1
     """Worker processes sharing the ports; MCP is stateless, so any worker serves any request."""
     log_level: str = "INFO"

@@ -10,9 +10,8 @@ goes on the request line byte for byte as the runtime built it (D15).
 Also, against ``httpx-aiohttp``:
 
 - waiting for a free connection is bounded by the ``pool`` timeout and fails as
-  ``httpx.PoolTimeout`` (every connection busy), never as a ``ConnectTimeout`` (nothing failed to
-  connect): the pool is a semaphore of ``max_connections`` slots, held from the request until its
-  response body is closed, under an aiohttp connector without a limit of its own;
+  ``httpx.PoolTimeout`` (``pooled.Slots``: ``max_connections`` slots, held from the request until
+  its response body is closed, under an aiohttp connector without a limit of its own);
 - aiohttp errors become the matching httpx ones: connect and read timeouts
   ``ConnectTimeout``/``ReadTimeout``, refused connections ``ConnectError``, an upstream that
   closes or answers something that is not HTTP ``RemoteProtocolError``, a broken body
@@ -26,14 +25,15 @@ honoured (``connect``, ``read``, ``pool``; aiohttp has no write timeout).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import httpx
 import yarl
+
+from .pooled import Data, Headers, PooledTransport, Slots
 
 _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
     # The most specific first: several are subclasses of others (and of OSError or TimeoutError).
@@ -69,12 +69,12 @@ class Opened:
 
     __slots__ = ("_response", "_slots", "headers", "raw_headers", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, slots: asyncio.Semaphore):
+    def __init__(self, response: aiohttp.ClientResponse, slots: Slots):
         self.status = response.status
         self.headers = response.headers
         self.raw_headers = response.raw_headers
         self._response = response
-        self._slots: asyncio.Semaphore | None = slots
+        self._slots: Slots | None = slots
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives (``iter_any``), still content-encoded."""
@@ -106,31 +106,13 @@ class Opened:
             slots.release()
 
 
-class OpenedStream(httpx.AsyncByteStream):
-    """An ``Opened`` body as an httpx stream."""
-
-    def __init__(self, opened: Opened):
-        self._opened = opened
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._opened.chunks()
-
-    async def aclose(self) -> None:
-        await self._opened.aclose()
-
-
-Headers = Mapping[str, str] | Sequence[tuple[str, str]]
-Data = bytes | httpx.SyncByteStream | httpx.AsyncByteStream | None
-
-
-class AiohttpTransport(httpx.AsyncBaseTransport):
+class AiohttpTransport(PooledTransport):
     """One pool of at most ``max_connections`` connections (one transport per upstream namespace)."""
 
     def __init__(self, ssl_context: ssl.SSLContext, max_connections: int, keepalive_expiry: float = 30.0):
         self._ssl_context = ssl_context
-        self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = Slots(max_connections)
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -144,19 +126,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             timeout=aiohttp.ClientTimeout(total=None),
         )
 
-    async def _acquire(self, pool: float | None) -> None:
-        if pool is None or not self._slots.locked():
-            await self._slots.acquire()  # a free slot is taken at once: no timeout to arm and cancel
-            return
-        try:
-            async with asyncio.timeout(pool):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout(
-                f"connection pool exhausted: all {self._max_connections} connections to the "
-                f"upstream stayed busy for {pool:g} s"
-            ) from None
-
     async def open(
         self,
         method: str,
@@ -166,9 +135,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         timeout: Mapping[str, float | None],
         server_hostname: str | None = None,
     ) -> Opened:
-        """Send one request (``url`` already encoded, sent byte for byte) and return its answer once
-        the head has arrived, holding a pool slot until the answer is closed."""
-        await self._acquire(timeout.get("pool"))
+        await self._slots.acquire(timeout.get("pool"))
         try:
             if self._session is None:
                 self._session = self._open()
@@ -187,28 +154,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 raise httpx_error(exc) from exc
             raise
         return Opened(response, self._slots)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        data: Data
-        try:
-            data = request.content or None
-        except httpx.RequestNotRead:
-            data = request.stream  # aiohttp sends an async iterable chunked
-            request.headers.pop("transfer-encoding", None)
-        opened = await self.open(
-            request.method,
-            str(request.url),
-            request.headers.multi_items(),
-            data,
-            request.extensions.get("timeout", {}),
-            request.extensions.get("sni_hostname"),
-        )
-        return httpx.Response(
-            status_code=opened.status,
-            headers=opened.raw_headers,
-            stream=OpenedStream(opened),
-            extensions={"http_version": b"HTTP/1.1"},
-        )
 
     async def aclose(self) -> None:
         if self._session is not None:

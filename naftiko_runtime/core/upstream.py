@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import httpx
 
@@ -22,17 +21,15 @@ from ..settings import Settings, Timeouts
 from .credentials import TokenGrant
 from .deadlines import Deadline
 from .plans import UpstreamCall
+from .pooled import Opened, OpenedStream, PooledTransport
 from .problems import Problem
 from .requests import Outgoing
 from .resilience import Breaker, Guard, Transient, may_retry
 from .tokens import Token, TokenCache
 
-if TYPE_CHECKING:  # aiohttp costs ~0.15 s to import: only a served namespace loads it
-    from .aiohttp_transport import AiohttpTransport, Opened
-
 
 class HeaderLookup(Protocol):
-    """Case-insensitive header access: ``httpx.Headers`` or aiohttp's ``CIMultiDictProxy``."""
+    """Case-insensitive header access: ``httpx.Headers`` or a pooled transport's (``pooled.AnswerHeaders``)."""
 
     def get(self, key: str, /) -> str | None: ...
 
@@ -67,7 +64,7 @@ Answered = TypeVar("Answered", bound=_Status)
 
 
 class _Answer(Protocol):
-    """An answer whose body is still to be read: ``aiohttp_transport.Opened`` or ``_HttpxAnswer``."""
+    """An answer whose body is still to be read: a pooled transport's ``Opened`` or ``_HttpxAnswer``."""
 
     status: int
     headers: HeaderLookup
@@ -123,21 +120,25 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def network_transport(settings: Settings) -> httpx.AsyncBaseTransport:
-    """The pooled transport of one namespace: over aiohttp (the default; URLs sent byte-exact, see
-    ``aiohttp_transport``) or httpx's own."""
+    """The pooled transport of one namespace: the lean HTTP/1.1 client (``http1_transport``), over
+    aiohttp (``aiohttp_transport``; both send URLs byte-exact), or httpx's own. Only the chosen one's
+    module is imported (aiohttp costs ~0.15 s)."""
+    size = settings.upstream_pool_size
     if settings.transport == "httpx":
-        size = settings.upstream_pool_size
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         return httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits)
-    from .aiohttp_transport import AiohttpTransport
+    if settings.transport == "aiohttp":
+        from .aiohttp_transport import AiohttpTransport
 
-    return AiohttpTransport(_tls_context(), settings.upstream_pool_size)
+        return AiohttpTransport(_tls_context(), size)
+    from .http1_transport import Http1Transport
+
+    return Http1Transport(_tls_context(), size)
 
 
-def _default_transport(transport: httpx.AsyncBaseTransport) -> AiohttpTransport | None:
-    """``transport`` if it is the default one, which takes plain values; never imports aiohttp."""
-    module = sys.modules.get(f"{__package__}.aiohttp_transport")
-    return transport if module is not None and isinstance(transport, module.AiohttpTransport) else None
+def _default_transport(transport: httpx.AsyncBaseTransport) -> PooledTransport | None:
+    """``transport`` if it is a pooled one, which takes plain values."""
+    return transport if isinstance(transport, PooledTransport) else None
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -183,7 +184,7 @@ class UpstreamClients:
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
         self._guards: dict[str, Guard] = {}
-        self._plain: dict[str, AiohttpTransport] = {}
+        self._plain: dict[str, PooledTransport] = {}
         self._timeouts: dict[tuple[str, str], tuple[Timeouts, dict[str, float | None]]] = {}
 
     def _timeouts_of(self, call: UpstreamCall) -> tuple[Timeouts, dict[str, float | None]]:
@@ -269,7 +270,7 @@ class UpstreamClients:
     async def _exchange(self, call: UpstreamCall, request: Outgoing, extension: dict[str, float | None]) -> _Answer:
         """Send one request, streaming the answer.
 
-        Over the default transport the request goes as plain values (no ``httpx.Request`` or
+        Over a pooled transport the request goes as plain values (no ``httpx.Request`` or
         ``httpx.Response``; ~25% of a pass-through). Digest needs the client's challenge-response
         flow; any other transport gets an ``httpx.Request`` straight, without the client's auth,
         redirect and cookie machinery, which does nothing here (no redirects followed, no cookies
@@ -281,8 +282,6 @@ class UpstreamClients:
             opened = await plain.open(request.method, request.url, request.headers, request.content, extension)
             if opened.headers.get("content-encoding") is None:
                 return _OpenedAnswer(opened)
-            from .aiohttp_transport import OpenedStream  # loaded already: ``plain`` is one of its objects
-
             return _HttpxAnswer(httpx.Response(opened.status, headers=opened.raw_headers, stream=OpenedStream(opened)))
         built = request.to_httpx()
         built.extensions["timeout"] = extension
@@ -454,7 +453,7 @@ class _MappedErrors:
 
 
 class _OpenedAnswer:
-    """The default transport's answer as an ``_Answer``, without any httpx object."""
+    """A pooled transport's answer as an ``_Answer``, without any httpx object."""
 
     __slots__ = ("aclose", "chunks", "headers", "opened", "read", "status")
 

@@ -20,6 +20,8 @@ from edge_support import MCP, MCP_HEADERS, REST, served
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from naftiko_runtime.settings import TRANSPORTS
+
 SUB_DELIMS = "!$&'()*+,;="
 GEN_DELIMS = ":/?#[]@"
 ALL_BYTES = bytes(range(256))
@@ -33,7 +35,7 @@ PROPERTY = settings(
 NOT_A_SEGMENT = {b"", b".", b"..", b"schedules"}
 
 
-@pytest.fixture(scope="module", params=["aiohttp", "httpx"])
+@pytest.fixture(scope="module", params=TRANSPORTS)
 def gateway(request, tmp_path_factory, raw_upstream):
     with served(
         tmp_path_factory.mktemp(request.param), raw_upstream.url, "--transport", request.param

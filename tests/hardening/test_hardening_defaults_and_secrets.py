@@ -17,6 +17,7 @@ from support import CAPABILITIES, served
 
 from naftiko_runtime import Settings, load
 from naftiko_runtime.cli import main as naftiko
+from naftiko_runtime.settings import TRANSPORTS
 
 KEY = "pk-CANARY-5b1e7d03c9f24a68-DO-NOT-LEAK"
 CALLER = "Bearer caller-CANARY-0f9e8d7c6b5a"
@@ -96,7 +97,7 @@ def test_secrets_never_shown_at_debug(tmp_path):
     detail, no MCP result, and not in ``naftiko routes``/``validate`` output."""
     env = {"POLYTOMIC_API_KEY": KEY}
     with FaultUpstream("json") as upstream:
-        for transport in ("aiohttp", "httpx"):
+        for transport in TRANSPORTS:
             with served(
                 tmp_path,
                 upstream.url,
