@@ -371,3 +371,18 @@ async def test_a_response_head_goes_out_with_its_body_in_one_write():
     edge.close()
     assert recorded.writes[-1] == head and recorded.closed
     assert edge.get_extra_info("peername") == "extra peername"
+
+
+def test_positions_point_at_keys_and_items_of_the_written_file():
+    """D1: a finding's path is placed on the key (or item) the file has, down to the deepest that
+    exists; placed from the C parser's node tree (spec/source.py)."""
+    text = "a: 1\nlist:\n  - name: x\n    deep:\n      200: ok\n  - plain\n"
+    document = parse_text(text, Path("p.yaml"))
+    assert document.position(("list",)) == (2, 1)
+    assert document.position(("list", 0)) == (3, 5)
+    assert document.position(("list", 0, "deep", "200")) == (5, 7)
+    assert document.position(("list", 0, "deep", 200)) == (5, 7)
+    assert document.position(("list", 1)) == (6, 5)
+    assert document.position(("list", 0, "missing", "deeper")) == (3, 5)  # the deepest that exists
+    assert document.position(("list", 9)) == (2, 1)
+    assert document.position(()) == (1, 1)
