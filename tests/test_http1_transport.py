@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from naftiko_runtime.core.http1_transport import HEAD_LIMIT, HIGH_WATER, Http1Transport
+from naftiko_runtime.core.http1_connection import HEAD_LIMIT, HIGH_WATER
+from naftiko_runtime.core.http1_transport import Http1Transport
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 TIMEOUT = {"connect": 2.0, "read": 2.0, "pool": 2.0}

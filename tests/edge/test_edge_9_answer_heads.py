@@ -13,7 +13,7 @@ import httpx
 import pytest
 from edge_support import REST, Reply, json_reply, served
 
-from naftiko_runtime.core.http1_transport import HEAD_LIMIT
+from naftiko_runtime.core.http1_connection import HEAD_LIMIT
 
 HEADS = {
     "large": Reply(b"HTTP/1.1 200 OK\r\nX-Large: " + b"a" * HEAD_LIMIT + b"\r\nContent-Length: 2\r\n\r\n{}"),
