@@ -130,10 +130,11 @@ def problem_response(status: int, detail: str, headers: tuple[str, ...] = ()) ->
 class OneWritePerAnswer:
     """A connection's transport as uvicorn's protocol sees it: a response head is held until the
     first write of its body and both go out in one write, where uvicorn makes two (one ``send``
-    system call and one segment for the client to wake up for, instead of two: about a third of a
-    pass-through's system calls). A held head never waits past the current turn of the event loop
-    (a streamed answer's head is not delayed until its first chunk), another write, a close or an
-    EOF, so bytes keep their order and nothing is held back. Anything else passes straight through."""
+    system call and one segment for the client to wake up for, instead of two: a pass-through made
+    three writes a request, one of them upstream, and now makes two). A held head never waits past
+    the current turn of the event loop (a streamed answer's head is not delayed until its first
+    chunk), another write, a close or an EOF, so bytes keep their order and nothing is held back.
+    Anything else passes straight through."""
 
     __slots__ = ("_held", "_loop", "transport")
 
