@@ -40,6 +40,6 @@ def test_an_answer_head_past_the_bound_is_a_502_at_once(gateway, raw_upstream, h
     assert response.status_code == 502, (response.status_code, response.text[:300])
     assert response.headers["content-type"] == "application/problem+json"
     assert "RemoteProtocolError" in response.json()["detail"]
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # refused as the head arrives, not at the 10 s timeout
     assert httpx.get(gateway.url(REST) + "/v1/api/syncs/fine", timeout=5).status_code == 200
     assert "Traceback" not in gateway.stderr
