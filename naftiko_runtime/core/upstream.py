@@ -112,6 +112,12 @@ def _no_cookies() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
+def _client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+    """A client over ``transport`` that follows no redirect (a credential must not follow one),
+    keeps no cookie and reads no proxy or certificate setting from the environment."""
+    return httpx.AsyncClient(transport=transport, follow_redirects=False, cookies=_no_cookies(), trust_env=False)
+
+
 @functools.lru_cache(maxsize=1)
 def _tls_context() -> ssl.SSLContext:
     """One verifying TLS context for every upstream: building one loads the CA bundle (~20 ms), which
@@ -134,11 +140,6 @@ def network_transport(settings: Settings) -> httpx.AsyncBaseTransport:
     from .http1_transport import Http1Transport
 
     return Http1Transport(_tls_context(), size)
-
-
-def _default_transport(transport: httpx.AsyncBaseTransport) -> PooledTransport | None:
-    """``transport`` if it is a pooled one, which takes plain values."""
-    return transport if isinstance(transport, PooledTransport) else None
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -205,14 +206,9 @@ class UpstreamClients:
             if policy.guarded:
                 self._guards[namespace] = Guard(namespace, policy)
             self._transports[namespace] = transport
-            if (plain := _default_transport(transport)) is not None:
-                self._plain[namespace] = plain
-            self._clients[namespace] = httpx.AsyncClient(
-                transport=transport,
-                follow_redirects=False,
-                cookies=_no_cookies(),
-                trust_env=False,
-            )
+            if isinstance(transport, PooledTransport):  # takes plain values (``_exchange``)
+                self._plain[namespace] = transport
+            self._clients[namespace] = _client(transport)
 
     def breakers(self) -> dict[str, Breaker]:
         """The circuit breaker of each opened namespace that has one, by namespace."""
@@ -226,17 +222,11 @@ class UpstreamClients:
             await client.aclose()
 
     def tokens(self, grant: TokenGrant) -> TokenCache:
-        """The token cache of ``grant``; token endpoints share one client, opened when first needed
-        (no redirects: the client secret must not follow one; no cookies)."""
+        """The token cache of ``grant``; token endpoints share one client, opened when first needed."""
         cache = self._tokens.get(grant)
         if cache is None:
             if self._token_client is None:
-                self._token_client = httpx.AsyncClient(
-                    transport=self._transport_factory(self.settings),
-                    follow_redirects=False,
-                    cookies=_no_cookies(),
-                    trust_env=False,
-                )
+                self._token_client = _client(self._transport_factory(self.settings))
             timeouts = self.settings.timeouts_for(grant.namespace, "")
             cache = self._tokens[grant] = TokenCache(grant, self._token_client, timeouts, self._on_secret)
         return cache

@@ -132,19 +132,25 @@ def test_breaker_state_is_in_the_control_adapters_metrics(tmp_path, raw_upstream
         assert other["naftiko_circuit_breaker_state:closed"] == 1.0, "each namespace has its own breaker"
 
 
+def _bulksync_hangs(seconds: float) -> Callable[..., Reply]:
+    """Every bulksync call answered after ``seconds``; every other call at once."""
+
+    def respond(seen):
+        reply = json_reply()
+        if b"/bulk/" in seen.target:
+            reply.delay = seconds
+        return reply
+
+    return respond
+
+
 def test_a_full_bulkhead_answers_503_and_spares_other_namespaces(tmp_path, raw_upstream):
     config = tmp_path / "naftiko.yaml"
     config.write_text(
         "namespaces:\n  polytomic-subpackage-bulksync:\n    bulkhead: {max_concurrent: 4, queue_timeout: 0.5}\n"
     )
 
-    def respond(seen):
-        reply = json_reply()
-        if b"/bulk/" in seen.target:
-            reply.delay = 6.0
-        return reply
-
-    raw_upstream.reset(respond)
+    raw_upstream.reset(_bulksync_hangs(6.0))
     with served(tmp_path, raw_upstream.url, "--config", str(config), "--timeout", "20") as gateway:
 
         async def scenario() -> tuple[list[int], list[int]]:
@@ -218,13 +224,7 @@ def test_a_hanging_namespace_at_full_bulkhead_leaves_the_other_p99(tmp_path, raw
     config = tmp_path / "naftiko.toml"
     config.write_text('[namespaces."polytomic-subpackage-bulksync".bulkhead]\nmax_concurrent = 32\nqueue_timeout = 1\n')
 
-    def respond(seen):
-        reply = json_reply()
-        if b"/bulk/" in seen.target:
-            reply.delay = 40.0
-        return reply
-
-    raw_upstream.reset(respond)
+    raw_upstream.reset(_bulksync_hangs(40.0))
     with served(tmp_path, raw_upstream.url, "--config", str(config), "--timeout", "60") as gateway:
 
         async def measure(client: httpx.AsyncClient, calls: int) -> list[float]:
