@@ -111,18 +111,26 @@ class Executor:
         return Reply(response.status, body, response.headers.get("content-type"), headers, None)
 
     async def _send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
-        if self.observer is None:
-            return await self.clients.send(call, request)
         return await self._observed(call, request, self.clients.send)
 
-    async def _observed(
+    def _observed(
         self, call: UpstreamCall, request: Outgoing, exchange: Callable[[UpstreamCall, Outgoing], Awaitable[Answer]]
-    ) -> Answer:
+    ) -> Awaitable[Answer]:
         """``exchange`` (a whole answer, or a stream's head) reported to the observer, if any: the
-        observer sees the request before it goes (it may add ``traceparent``) and the status after."""
+        observer sees the request before it goes (it may add ``traceparent``) and the status after.
+        Unobserved, the exchange itself is returned: no coroutine of its own on every call."""
         if self.observer is None:
-            return await exchange(call, request)
-        observation = self.observer.upstream(call, request)
+            return exchange(call, request)
+        return self._observing(self.observer, call, request, exchange)
+
+    @staticmethod
+    async def _observing(
+        observer: Observer,
+        call: UpstreamCall,
+        request: Outgoing,
+        exchange: Callable[[UpstreamCall, Outgoing], Awaitable[Answer]],
+    ) -> Answer:
+        observation = observer.upstream(call, request)
         status = 500
         try:
             response = await exchange(call, request)
