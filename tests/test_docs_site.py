@@ -65,7 +65,7 @@ def test_every_docs_page_is_built(site):
 @pytest.mark.parametrize(
     ("breakage", "warning"),
     [
-        (lambda docs: (docs / "orphan.md").write_text("# Orphan\n"), "not included in the \"nav\""),
+        (lambda docs: (docs / "orphan.md").write_text("# Orphan\n"), 'not included in the "nav"'),
         (lambda docs: append(docs / "index.md", "[gone](no-such-page.md)"), "no-such-page.md"),
         (lambda docs: append(docs / "index.md", "[gone](serving.md#no-such-anchor)"), "no-such-anchor"),
         (lambda docs: (docs / "decisions.md").unlink(), "decisions.md"),
