@@ -4,7 +4,9 @@
   anchor, a page left out of the nav, a nav entry without its page;
 - every link of the README reaches a file, and a docs link a built page and anchor;
 - the README's offline first run works as written: its ``serve`` command, its curl call (with an
-  HTTP client) and its MCP snippet give the answers the README shows.
+  HTTP client) and its MCP snippet give the answers the README shows, and so does its ``--stdio``
+  command for desktop clients;
+- the README's test command is the one ``.ci/run`` runs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from mcp import Client, StdioServerParameters
 from support import ROOT
 
 README = ROOT / "README.md"
@@ -111,6 +114,14 @@ def test_readme_stays_short():
     assert len(README.read_text(encoding="utf-8").splitlines()) <= 150
 
 
+def test_readme_test_command_is_what_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    test = README.read_text(encoding="utf-8").partition("\n## Test\n")[2]
+    for step in ("pip install", "ruff check"):
+        (line,) = (line for line in ci if line.startswith(step))
+        assert f"    {line}\n" in test, f"README's Test section does not run {line!r} as .ci/run does"
+
+
 # ------------------------------------------------------------------------------------------------
 # The README's first run, as written
 
@@ -153,13 +164,11 @@ def readme_gateway(tmp_path) -> Iterator[int]:
     added so that it never meets a server the developer has running. ``naftiko`` is the command
     this environment installed. Yields the offset."""
     command, *_ = first_run()
-    assert command[0] == "naftiko"
-    naftiko = Path(sys.executable).with_name("naftiko")
     offset = free_port_offset()
     stderr = tmp_path / "serve.stderr"
     with open(stderr, "wb") as sink:
         process = subprocess.Popen(
-            [str(naftiko), *command[1:], "--port-offset", str(offset)], cwd=ROOT, stdout=sink, stderr=sink
+            [*installed(command), "--port-offset", str(offset)], cwd=ROOT, stdout=sink, stderr=sink
         )
     try:
         deadline = time.monotonic() + 30
@@ -171,6 +180,12 @@ def readme_gateway(tmp_path) -> Iterator[int]:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0, stderr.read_text()
+
+
+def installed(command: list[str]) -> list[str]:
+    """``naftiko ...`` with the ``naftiko`` this environment installed (beside its Python)."""
+    assert command[0] == "naftiko"
+    return [str(Path(sys.executable).with_name("naftiko")), *command[1:]]
 
 
 def answers(port: int) -> bool:
@@ -197,3 +212,13 @@ def test_readme_first_run_answers_as_shown(readme_gateway):
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout == shown_output
+
+
+async def test_readme_stdio_command_serves_the_same_tool():
+    """Desktop clients launch the README's ``--stdio`` command: the same tool, the same answer."""
+    (stdio,) = re.findall(r"`(naftiko serve --stdio [^`]+)`", README.read_text(encoding="utf-8"))
+    *_, shown_output = first_run()
+    command = installed(shlex.split(stdio))
+    async with Client(StdioServerParameters(command=command[0], args=command[1:], cwd=str(ROOT))) as client:
+        result = await client.call_tool("get-ship", {"imo": "IMO9321483"})
+    assert repr(result.structured_content) == shown_output.splitlines()[-1]
