@@ -26,11 +26,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import jsonschema
 import pytest
 from mcp import Client, StdioServerParameters
-from support import ROOT
+from ruamel.yaml import YAML
+from support import ROOT, SHARED
+
+from naftiko_runtime import Settings, load
 
 README = ROOT / "README.md"
+DEMO = ROOT / "examples" / "shipyard.yml"
+BETA4_SCHEMA = SHARED / "spec" / "ikanos-1.0.0-beta4" / "schemas" / "ikanos-schema.json"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 LINK = re.compile(r"\[[^\]]+\]\(([^)\s]+)\)")
 REST_PORT, MCP_PORT = 8080, 9090
@@ -124,6 +130,16 @@ def test_readme_test_command_is_what_ci_runs():
 
 # ------------------------------------------------------------------------------------------------
 # The README's first run, as written
+
+
+def test_demo_is_a_valid_official_beta4_capability():
+    """The demo teaches the spec, not this runtime's leniency: no finding even under --strict, and
+    valid against the official schema (when ../shared has it)."""
+    loaded = load([DEMO], Settings(strict=True), {})
+    assert not loaded.rejected and list(loaded.diagnostics) == []
+    if BETA4_SCHEMA.is_file():
+        validator = jsonschema.Draft202012Validator(json.loads(BETA4_SCHEMA.read_text(encoding="utf-8")))
+        assert [e.message for e in validator.iter_errors(YAML(typ="safe").load(DEMO))] == []
 
 
 def first_run() -> tuple[list[str], str, object, str, str]:
