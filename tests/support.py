@@ -221,6 +221,16 @@ def _answering(port: int) -> bool:
     return False
 
 
+def free_port_offset(*ports: int) -> int:
+    """An offset that moves ``ports`` (a file's ports) onto ports nothing listens on now; below Linux's
+    ephemeral range (32768-60999), so no outgoing connection can hold them."""
+    for _ in range(20):
+        offset = random.randrange(2000, 23000)
+        if not any(_listening(p + offset) for p in ports):
+            return offset
+    raise RuntimeError(f"no free offset for ports {ports}")
+
+
 @contextmanager
 def served(
     tmp_path: Path,
@@ -233,11 +243,7 @@ def served(
     """``python -m naftiko_runtime serve`` of ``files`` (the Polytomic files) on a free port offset,
     both Polytomic namespaces sent to ``upstream_url``, stderr captured to a file; stopped with
     SIGTERM (then SIGKILL) whatever the test did."""
-    for _ in range(20):
-        # Ports below Linux's ephemeral range (32768-60999): no outgoing connection can hold them.
-        offset = random.randrange(2000, 23000)
-        if not any(_listening(p + offset) for p in ports):
-            break
+    offset = free_port_offset(*ports)
     arguments = [
         sys.executable,
         "-m",

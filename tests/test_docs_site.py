@@ -17,7 +17,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ import jsonschema
 import pytest
 from mcp import Client, StdioServerParameters
 from ruamel.yaml import YAML
-from support import ROOT, SHARED
+from support import ROOT, SHARED, free_port_offset
 
 from naftiko_runtime import Settings, load
 
@@ -156,31 +155,13 @@ def first_run() -> tuple[list[str], str, object, str, str]:
     return shlex.split(serve), url, json.loads(answer), blocks[python][1], blocks[python + 1][1]
 
 
-def free_port_offset() -> int:
-    """An offset whose REST and MCP ports are free (the demo's are 8080 and 9090, which a developer
-    may be using); below Linux's ephemeral range, so no outgoing connection holds them."""
-    for offset in range(2000, 23000, 97):
-        if all(bindable(port + offset) for port in (REST_PORT, MCP_PORT)):
-            return offset
-    raise RuntimeError("no free port offset")
-
-
-def bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture
 def readme_gateway(tmp_path) -> Iterator[int]:
     """The README's serve command, word for word, from the repository root, with ``--port-offset``
     added so that it never meets a server the developer has running. ``naftiko`` is the command
     this environment installed. Yields the offset."""
     command, *_ = first_run()
-    offset = free_port_offset()
+    offset = free_port_offset(REST_PORT, MCP_PORT)
     stderr = tmp_path / "serve.stderr"
     with open(stderr, "wb") as sink:
         process = subprocess.Popen(
