@@ -211,6 +211,15 @@ def test_readme_first_run_answers_as_shown(readme_gateway):
     assert run.stdout == shown_output
 
 
+def test_getting_started_shows_the_readme_first_run():
+    """The docs' longer first run is the README's, word for word, so the two cannot drift apart."""
+    page = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    console = next(body for lang, body in FENCE.findall(README.read_text(encoding="utf-8")) if lang == "console")
+    command, *_ = first_run()
+    assert f"    {shlex.join(command)}\n" in page
+    assert all(f"    {line}\n" in page for line in console.strip().splitlines())
+
+
 async def test_readme_stdio_command_serves_the_same_tool():
     """Desktop clients launch the README's ``--stdio`` command: the same tool, the same answer."""
     (stdio,) = re.findall(r"`(naftiko serve --stdio [^`]+)`", README.read_text(encoding="utf-8"))
