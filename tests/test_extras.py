@@ -152,44 +152,51 @@ def test_py_typed_ships_as_package_data():
     assert "py.typed" in package_data["naftiko_runtime"]
 
 
+NEEDS = {
+    "outputRawFormat: protobuf": ("outputRawFormat protobuf", "protobuf"),
+    "outputRawFormat: avro": ("outputRawFormat avro", "avro"),
+    "outputRawFormat: html": ("outputRawFormat html", "html"),
+    "outputRawFormat: markdown": ("outputRawFormat markdown", "markdown"),
+    "language: javascript": ("script step 'shape' (javascript)", "scripts"),
+}
+"""Each line of ``USES_EVERY_EXTRA`` that needs an extra: what the error calls it, and the extra."""
+
+
+def naftiko(environment: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "naftiko_runtime", *arguments],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def assert_refused_at_each_key(path: Path, done: subprocess.CompletedProcess[str]) -> None:
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output and "ImportError" not in output, output
+    text = path.read_text()
+    for line, (what, extra) in NEEDS.items():
+        pattern = (
+            rf"{re.escape(str(path))}:{position(text, line)}: error: {re.escape(what)} needs the '{extra}' extra, "
+            rf"which is not installed \(no module '[\w.]+'\): run " + re.escape(f"pip install '{PACKAGE}[{extra}]'")
+        )
+        assert re.search(pattern, output), (pattern, output)
+
+
 def test_a_file_needing_missing_extras_is_refused_at_each_key_with_the_pip_command(tmp_path):
     """validate and serve both refuse the file: one positioned error per key that needs an extra
-    (naming the exact pip install), no traceback, and serve binds no port (D5)."""
+    (naming the exact pip install), no traceback, and serve binds no port (D5). The same file
+    migrated to beta4 is refused at its own lines and columns (D70)."""
     path = every_extra_file(tmp_path)
-    text = path.read_text()
-    expected = {
-        position(text, "outputRawFormat: protobuf"): "outputRawFormat protobuf",
-        position(text, "outputRawFormat: avro"): "outputRawFormat avro",
-        position(text, "outputRawFormat: html"): "outputRawFormat html",
-        position(text, "outputRawFormat: markdown"): "outputRawFormat markdown",
-        position(text, "language: javascript"): "script step 'shape' (javascript)",
-    }
-    install = {
-        "outputRawFormat protobuf": "protobuf",
-        "outputRawFormat avro": "avro",
-        "outputRawFormat html": "html",
-        "outputRawFormat markdown": "markdown",
-        "script step 'shape' (javascript)": "scripts",
-    }
     environment = blocked_environment(tmp_path)
-    for command in (["validate", str(path)], ["serve", "--port-offset", "31000", str(path)]):
-        done = subprocess.run(
-            [sys.executable, "-m", "naftiko_runtime", *command],
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        output = done.stdout + done.stderr
-        assert done.returncode == 1, output
-        assert "Traceback" not in output and "ImportError" not in output, output
-        for at, what in expected.items():
-            pattern = (
-                rf"{re.escape(str(path))}:{at}: error: {re.escape(what)} needs the '{install[what]}' extra, "
-                rf"which is not installed \(no module '[\w.]+'\): run "
-                + re.escape(f"pip install '{PACKAGE}[{install[what]}]'")
-            )
-            assert re.search(pattern, output), (pattern, output)
+    assert_refused_at_each_key(path, naftiko(environment, "validate", str(path)))
+    assert_refused_at_each_key(path, naftiko(environment, "serve", "--port-offset", "31000", str(path)))
+    beta4 = tmp_path / "beta4.yaml"
+    beta4.write_text(naftiko(dict(os.environ), "migrate", str(path)).stdout)
+    assert beta4.read_text().startswith("ikanos: 1.0.0-beta4")
+    assert_refused_at_each_key(beta4, naftiko(environment, "validate", str(beta4)))
 
 
 def test_without_any_extra_the_features_are_not_claimed(tmp_path):
