@@ -24,8 +24,8 @@ class Extra:
     """The extra's name: ``pip install 'naftiko-runtime[<name>]'``."""
     modules: tuple[str, ...]
     """What must import for the feature to work (a broken native library fails here too)."""
-    feature: str
-    """The conformance suite's name for what it enables (``serving.features``)."""
+    feature: str | None = None
+    """The conformance suite's name for what it enables (``serving.features``), if it has one."""
 
     @property
     def install(self) -> str:
@@ -58,6 +58,8 @@ AVRO = Extra("avro", ("fastavro",), "formats.avro")
 HTML = Extra("html", ("selectolax.lexbor",), "formats.html")
 MARKDOWN = Extra("markdown", ("markdown_it",), "formats.markdown")
 SCRIPTS = Extra("scripts", ("quickjs",), "script")
+OTLP = Extra("otlp", ("opentelemetry.exporter.otlp.proto.http.trace_exporter",))
+"""A control adapter's ``observability.exporters.otlp``: spans sent over OTLP/HTTP."""
 
-EXTRAS = (PROTOBUF, AVRO, HTML, MARKDOWN, SCRIPTS)
-"""Every extra a capability file's content can require (``otlp`` is a serve-time option instead)."""
+EXTRAS = (PROTOBUF, AVRO, HTML, MARKDOWN, SCRIPTS, OTLP)
+"""Every extra a capability file's content can require; ``all`` in pyproject.toml installs them."""

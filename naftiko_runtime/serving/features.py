@@ -39,5 +39,5 @@ CORE_FEATURES = frozenset(
 )
 
 IMPLEMENTED = (CORE_FEATURES | frozenset(feature for kind in KINDS.values() for feature in kind.features)) - frozenset(
-    extra.feature for extra in EXTRAS if not extra.installed()
+    extra.feature for extra in EXTRAS if extra.feature and not extra.installed()
 )
