@@ -3,6 +3,8 @@
 The refusal is tested without uninstalling anything: the subprocess's ``sitecustomize`` puts a
 finder first on ``sys.meta_path`` that refuses the extras' modules, so their imports fail there
 exactly as they would where the extra was never installed.
+
+The first three tests run in-process and open no socket; the others start ``naftiko`` processes.
 """
 
 from __future__ import annotations
