@@ -9,7 +9,10 @@ FROM docker.io/library/python:3.12-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY naftiko_runtime ./naftiko_runtime
-RUN python -m venv /opt/naftiko && /opt/naftiko/bin/pip install --no-cache-dir .
+# Every optional feature by default, since the mounted files may use any; `--build-arg EXTRAS=` builds
+# the core alone (a file that needs an extra is then refused at load, naming it).
+ARG EXTRAS=all
+RUN python -m venv /opt/naftiko && /opt/naftiko/bin/pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}"
 
 FROM docker.io/library/python:3.12-slim-bookworm
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin naftiko

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mcp import Client
-from support import API_KEY, Canned, Recorded, running_gateway
+from support import API_KEY, Canned, Recorded, needs_extra, running_gateway
 
 from naftiko_runtime import Settings, load
 from naftiko_runtime.cli import parser, settings_from
@@ -165,6 +165,7 @@ def crew_total(request: Recorded) -> Canned:
     return Canned(200, b'{"total": 5}')
 
 
+@needs_extra("scripts")
 def test_script_steps_compute_and_fail_clearly_while_the_server_keeps_serving(upstream, tmp_path):
     """D83: a script sees context (inputs, results, with) and sets result; a throw, a loop or a
     memory hog is a problem naming the step, and the next request is served as usual."""
@@ -185,6 +186,7 @@ def test_script_steps_compute_and_fail_clearly_while_the_server_keeps_serving(up
         assert httpx.get(base + "sum", timeout=10).status_code == 200
 
 
+@needs_extra("scripts")
 async def test_script_step_error_is_an_mcp_tool_error(upstream, tmp_path):
     """D83 over MCP: the same core, an isError result naming the step."""
     upstream.reset(crew_total)
@@ -216,6 +218,7 @@ def test_script_steps_refused_at_load_with_a_position(upstream, tmp_path, edit, 
     assert any(message in line and ":20:" in line for line in lines), lines
 
 
+@needs_extra("scripts")
 def test_script_syntax_error_is_a_load_error(upstream, tmp_path):
     """Scripts are compiled once at load time: a syntax error never waits for a request."""
     path = scripted_file(tmp_path, upstream.url)
@@ -325,6 +328,7 @@ def test_steps_and_flows_keyed_by_name_as_beta4_writes_them(upstream, tmp_path):
     assert answer.json() == {"name": "Aurora", "crew": 3}
 
 
+@needs_extra("scripts")
 def test_a_looping_script_does_not_stop_other_requests(upstream, tmp_path):
     """D83: while one script loops towards its limit, other requests (scripts included) are served."""
     upstream.reset(crew_total)

@@ -21,6 +21,7 @@ import pytest
 from naftiko_runtime.conformance import command
 from naftiko_runtime.conformance.drivers import BlackBoxDriver, InProcessDriver
 from naftiko_runtime.conformance.runner import ERROR, FAIL, NOT_IMPLEMENTED, PASS
+from naftiko_runtime.extras import EXTRAS
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "conformance"
@@ -40,8 +41,11 @@ def test_whole_suite_in_process_has_no_failure():
     assert not bad, output
     table = command.table(list(results.values()))
     print(table)
-    # Every feature the cases name is implemented now: a NOT-IMPLEMENTED here is a lost feature.
-    assert {r.status for r in results.values()} == {PASS}, table
+    # Every feature the cases name is implemented now: a NOT-IMPLEMENTED here is a lost feature,
+    # unless its optional extra is not installed (the no-extras run of .ci/run, issue 19).
+    absent = {extra.feature for extra in EXTRAS if not extra.installed()}
+    not_run = {i: r.missing for i, r in results.items() if r.status != PASS}
+    assert all(set(missing) <= absent for missing in not_run.values()), table
 
 
 BLACK_BOX = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import functools
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import SHARED, Canned, RecordingUpstream, running_gateway
+from support import SHARED, Canned, RecordingUpstream, needs_extra, running_gateway
 
 from naftiko_runtime.core.codecs import DECODERS, DecodeError, FormatSetupError
 from naftiko_runtime.serving.loading import load_source
@@ -123,6 +124,7 @@ def test_delimited_rows_are_keyed_by_the_header_line():
         decode("csv", b"a\n\xff\n")
 
 
+@needs_extra("html")
 def test_html_tables_as_the_reference_test_asserts():
     """HtmlIntegrationTest: one table selected by table.products, two rows, cells by header."""
     document = decode("html", (FIXTURES / "sample-products.html").read_bytes(), "table.products")
@@ -136,11 +138,13 @@ def test_html_tables_as_the_reference_test_asserts():
     assert decode("html", b"<table><tr><td>no header</td></tr></table>") == {"tables": []}
 
 
+@needs_extra("html")
 def test_html_selector_is_checked_at_load_time():
     with pytest.raises(FormatSetupError, match="CSS selector"):
         DECODERS["html"].decoder("table[")
 
 
+@needs_extra("markdown")
 def test_markdown_as_the_reference_test_asserts():
     """MarkdownIntegrationTest: front matter, one table (a '|' in a code block is not one), sections."""
     document = decode("markdown", (FIXTURES / "sample-readme.md").read_bytes())
@@ -155,6 +159,7 @@ def test_markdown_as_the_reference_test_asserts():
     assert document["sections"][1]["content"] == "a | b is not a table"
 
 
+@needs_extra("markdown")
 def test_markdown_heading_prefix_keeps_matching_sections_and_their_tables():
     body = (
         b"# Intro\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
@@ -165,7 +170,11 @@ def test_markdown_heading_prefix_keeps_matching_sections_and_their_tables():
     assert document["tables"] == [[{"k": "x", "v": "y"}]]
 
 
-FORMATS = ["xml", "yaml", "csv", "tsv", "psv", "html", "markdown"]
+FORMATS = [
+    *("xml", "yaml", "csv", "tsv", "psv"),
+    pytest.param("html", marks=needs_extra("html")),
+    pytest.param("markdown", marks=needs_extra("markdown")),
+]
 
 
 @pytest.mark.parametrize("format", FORMATS)
@@ -271,6 +280,7 @@ def test_whole_document_mapping_of_another_format_answers_its_structure_in_json(
         assert response.json() == [{"a": "1", "b": "2"}]
 
 
+@needs_extra("html")
 def test_bad_html_selector_is_a_load_error_at_output_schema(tmp_path):
     file = capability(tmp_path, "html", "$.tables", schema="table[")
     report = load_source(parse_text(file.read_text(), file), Settings(), {})
@@ -288,7 +298,10 @@ REFERENCE_CASES = {
 
 
 @needs_reference
-@pytest.mark.parametrize("format", sorted(REFERENCE_CASES))
+@pytest.mark.parametrize(
+    "format",
+    [pytest.param(f, marks=needs_extra(f)) if f in ("html", "markdown") else f for f in sorted(REFERENCE_CASES)],
+)
 def test_reference_engine_capability_files_serve_their_samples(format, upstream):
     sample, content_type, first = REFERENCE_CASES[format]
     file = REFERENCE / "formats" / f"{format}-capability.yaml"
@@ -382,6 +395,7 @@ def avro_body() -> bytes:
     return out.getvalue()
 
 
+@needs_extra("avro")
 def test_avro_datum_read_with_the_schema_file():
     decoder = DECODERS["avro"].decoder("records.avsc", FIXTURES)
     document = decoder.decode(avro_body())
@@ -394,6 +408,7 @@ def test_avro_datum_read_with_the_schema_file():
         decoder.decode(avro_body()[:-3])
 
 
+@needs_extra("avro")
 def test_avro_schema_is_required_read_at_load_and_safe(tmp_path):
     with pytest.raises(FormatSetupError, match="needs outputSchema"):
         DECODERS["avro"].decoder(None, tmp_path)
@@ -407,6 +422,7 @@ def test_avro_schema_is_required_read_at_load_and_safe(tmp_path):
         DECODERS["avro"].decoder("nulls.avsc", tmp_path)
 
 
+@needs_extra("avro")
 @settings(max_examples=200, deadline=None)
 @given(body=st.binary(max_size=300))
 def test_any_bytes_give_an_avro_datum_or_a_decode_error(body):
@@ -417,6 +433,7 @@ def test_any_bytes_give_an_avro_datum_or_a_decode_error(body):
     orjson.dumps(document)
 
 
+@needs_extra("avro")
 @needs_reference
 def test_reference_avro_capability_serves_with_its_schema_added(tmp_path, upstream):
     """The reference engine's avro-capability.yaml has no outputSchema, which the spec requires for
@@ -467,6 +484,7 @@ PROTO_BODY = (
 )
 
 
+@needs_extra("protobuf")
 def test_protobuf_message_read_with_the_proto_file():
     document = DECODERS["protobuf"].decoder("records.proto", FIXTURES).decode(PROTO_BODY)
     assert document == {
@@ -480,6 +498,7 @@ def test_protobuf_message_read_with_the_proto_file():
         DECODERS["protobuf"].decoder("records.proto", FIXTURES).decode(b"\x0a\xff")
 
 
+@needs_extra("protobuf")
 def test_protobuf_schema_is_compiled_at_load(tmp_path):
     with pytest.raises(FormatSetupError, match="needs outputSchema"):
         DECODERS["protobuf"].decoder(None, tmp_path)
@@ -488,19 +507,24 @@ def test_protobuf_schema_is_compiled_at_load(tmp_path):
         DECODERS["protobuf"].decoder("bad.proto", tmp_path)
 
 
-PROTOBUF = DECODERS["protobuf"].decoder("records.proto", FIXTURES)
+@functools.cache
+def records_proto():
+    """Compiled once for the many examples below, and only where the protobuf extra is installed."""
+    return DECODERS["protobuf"].decoder("records.proto", FIXTURES)
 
 
+@needs_extra("protobuf")
 @settings(max_examples=200, deadline=None)
 @given(body=st.binary(max_size=300))
 def test_any_bytes_give_a_protobuf_message_or_a_decode_error(body):
     try:
-        document = PROTOBUF.decode(body)
+        document = records_proto().decode(body)
     except DecodeError:
         return
     orjson.dumps(document)
 
 
+@needs_extra("protobuf")
 @needs_reference
 def test_reference_protobuf_capability_serves_with_its_schema_added(tmp_path, upstream):
     """Like avro: the reference proto-capability.yaml names no outputSchema, which protobuf needs."""

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from ..extras import AVRO, HTML, MARKDOWN, PROTOBUF, Extra
 from ..spec.expressions import render_scalar
 from .formats import Decode, DecodeError, FormatSetupError
 
@@ -132,6 +133,8 @@ class Format:
     format: str
     name: str
     build: Callable[[str | None, Path], Decode]
+    extra: Extra | None = None
+    """The optional dependencies its decoder imports: checked at load, before ``build``."""
 
     def decoder(self, schema: str | None = None, directory: Path = Path()) -> Decoder:
         """Raises ``FormatSetupError`` for an ``outputSchema`` that cannot be used."""
@@ -144,7 +147,8 @@ def _fixed(decode: Decode) -> Callable[[str | None, Path], Decode]:
 
 
 # Each format's module is imported when an operation that uses it is compiled: their parsers
-# (protobuf and grpc-tools, fastavro, selectolax, markdown-it) cost ~50 ms of every start-up else.
+# (protobuf and grpc-tools, fastavro, selectolax, markdown-it) cost ~50 ms of every start-up else,
+# and are optional extras of the package (naftiko_runtime.extras).
 
 
 def _xml(schema: str | None, directory: Path) -> Decode:
@@ -154,7 +158,7 @@ def _xml(schema: str | None, directory: Path) -> Decode:
 
 
 def _html(schema: str | None, directory: Path) -> Decode:
-    from .formats.markup import html_decoder
+    from .formats.html import html_decoder
 
     return html_decoder(schema)
 
@@ -175,19 +179,19 @@ def _delimited(separator: str) -> Callable[[str | None, Path], Decode]:
 
 
 def _markdown(schema: str | None, directory: Path) -> Decode:
-    from .formats.text import markdown_decoder
+    from .formats.markdown import markdown_decoder
 
     return markdown_decoder(schema)
 
 
 def _avro(schema: str | None, directory: Path) -> Decode:
-    from .formats.binary import avro_decoder
+    from .formats.avro import avro_decoder
 
     return avro_decoder(schema, directory)
 
 
 def _protobuf(schema: str | None, directory: Path) -> Decode:
-    from .formats.binary import protobuf_decoder
+    from .formats.protobuf import protobuf_decoder
 
     return protobuf_decoder(schema, directory)
 
@@ -199,10 +203,10 @@ DECODERS: dict[str, Format] = {
     "csv": Format("csv", "CSV", _delimited(",")),
     "tsv": Format("tsv", "TSV (tab-separated values)", _delimited("\t")),
     "psv": Format("psv", "PSV (pipe-separated values)", _delimited("|")),
-    "html": Format("html", "HTML", _html),
-    "markdown": Format("markdown", "Markdown", _markdown),
-    "avro": Format("avro", "Avro", _avro),
-    "protobuf": Format("protobuf", "Protobuf", _protobuf),
+    "html": Format("html", "HTML", _html, HTML),
+    "markdown": Format("markdown", "Markdown", _markdown, MARKDOWN),
+    "avro": Format("avro", "Avro", _avro, AVRO),
+    "protobuf": Format("protobuf", "Protobuf", _protobuf, PROTOBUF),
     # beta4: the body is streamed to the caller as it came (core.execution), never decoded.
     "binary": Format("binary", "binary content", _fixed(bytes)),
 }

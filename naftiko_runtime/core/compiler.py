@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..extras import SCRIPTS
 from ..settings import ClientCredentialsPolicy
 from ..spec.binds import BindValues, template_uses
 from ..spec.builder import NOT_YET
@@ -182,6 +183,10 @@ class PlanCompiler:
 
     def _script(self, spec: ScriptStepSpec, exposed: Exposed, known: Mapping[str, int]) -> ScriptStep | None:
         """D83: every source compiled once now, so that a syntax error stops the load at its step."""
+        missing = SCRIPTS.missing(f"script step '{spec.name}' (javascript)")
+        if missing is not None:
+            self.findings.append(Finding.error(spec.at + ("language",), missing))
+            return None
         sources = (*spec.dependencies, spec.source)
         for source in sources:
             try:

@@ -104,6 +104,11 @@ class ConsumedCalls:
                 )
             )
             return None
+        extra = response_format.extra
+        missing = extra.missing(f"outputRawFormat {response_format.format}") if extra else None
+        if missing is not None:
+            self.findings.append(Finding.error(operation.at + ("outputRawFormat",), missing))
+            return None
         try:
             decoder = response_format.decoder(operation.output_schema, self.capability.file.parent)
         except FormatSetupError as exc:

@@ -7,6 +7,9 @@ global, ``context`` (JSON: the inputs, every earlier step's result by name, its 
 answers by setting ``result`` (JSON-serialisable). Time (QuickJS counts CPU time) and memory are
 limited per run; the run happens on a script thread, so a script that loops holds one thread for
 at most its time limit while the event loop keeps serving.
+
+QuickJS is the ``scripts`` extra: imported by the first script compiled, after the loader checked
+that it is installed (``extras.SCRIPTS``), never by a capability that has no script step.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import quickjs
 
 from ..spec.expressions import Lookup, WithSource, resolve
 from .problems import Problem
@@ -68,6 +70,8 @@ class ScriptStep:
         return await asyncio.get_running_loop().run_in_executor(SCRIPT_THREADS, self._run, document)
 
     def _run(self, document: str) -> Any:
+        import quickjs
+
         js = quickjs.Context()
         js.set_memory_limit(self.limits.memory)
         js.set_time_limit(self.limits.timeout)
@@ -92,6 +96,8 @@ class ScriptStep:
 
 def check_syntax(source: str) -> None:
     """Compile without running (``new Function``): a syntax error is a load error (D3)."""
+    import quickjs
+
     js = quickjs.Context()
     js.set_time_limit(1.0)
     js.set_memory_limit(64 * 1024 * 1024)

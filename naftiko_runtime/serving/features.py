@@ -1,10 +1,12 @@
 """The spec features this runtime implements, as named by the conformance suite's cases.
 
 A case that needs a feature missing here counts as "not implemented", never as passed. Adapter
-kinds bring their own features (``AdapterKind.features``).
+kinds bring their own features (``AdapterKind.features``); a feature whose optional extra is not
+installed (``naftiko_runtime.extras``) is not claimed, since its files are refused at load.
 """
 
 from ..adapters.registry import KINDS
+from ..extras import EXTRAS
 
 CORE_FEATURES = frozenset(
     {
@@ -36,4 +38,6 @@ CORE_FEATURES = frozenset(
     }
 )
 
-IMPLEMENTED = CORE_FEATURES | frozenset(feature for kind in KINDS.values() for feature in kind.features)
+IMPLEMENTED = (CORE_FEATURES | frozenset(feature for kind in KINDS.values() for feature in kind.features)) - frozenset(
+    extra.feature for extra in EXTRAS if extra.feature and not extra.installed()
+)

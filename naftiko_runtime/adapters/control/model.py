@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...extras import OTLP
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
@@ -70,9 +71,8 @@ def parse_observability(builder: ModelBuilder, node: Any, at: DocPath) -> Observ
         sampling = 1.0
     exporters = builder.mapping(node.get("exporters"), at + ("exporters",), "'exporters'")
     otlp = builder.mapping(exporters.get("otlp"), at + ("exporters", "otlp"), "'otlp'")
-    return Observability(
-        bool(node.get("enabled", True)),
-        bool(local.get("enabled", True)),
-        float(sampling),
-        builder.text(otlp, "endpoint", at + ("exporters", "otlp")),
-    )
+    endpoint = builder.text(otlp, "endpoint", at + ("exporters", "otlp"))
+    missing = OTLP.missing("observability.exporters.otlp") if endpoint is not None else None
+    if missing is not None:  # refused now: the tracer is built when serving starts
+        builder.error(at + ("exporters", "otlp", "endpoint"), missing)
+    return Observability(bool(node.get("enabled", True)), bool(local.get("enabled", True)), float(sampling), endpoint)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -85,3 +86,13 @@ def guarded(decode: Decode) -> Decode:
             raise DecodeError("the document is nested too deeply") from exc
 
     return run
+
+
+def schema_file(schema: str | None, directory: Path, what: str) -> Path:
+    """The schema file an ``outputSchema`` names, beside the capability file (avro, protobuf: D77)."""
+    if not schema:
+        raise FormatSetupError(f"outputRawFormat {what} needs outputSchema: the path of its schema file")
+    path = directory / schema
+    if not path.is_file():
+        raise FormatSetupError(f"outputSchema '{schema}': no such file ({path})")
+    return path
