@@ -36,7 +36,14 @@ from .inputs import InputSpec, InputValue
 from .outputs import PASSTHROUGH, MappingError, compile_outputs, compile_path
 from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, Step
 from .scripts import ScriptLimits, ScriptStep, ScriptSyntaxError, check_syntax
-from .steps import StepValue, compile_lookup, compile_results_mapper, compile_step_value, step_of
+from .steps import (
+    StepValue,
+    compile_lookup,
+    compile_results_mapper,
+    compile_step_shape,
+    compile_step_value,
+    step_of,
+)
 
 
 def _find_parameter(operation: ConsumedOperation, key: str) -> Parameter | None:
@@ -160,7 +167,10 @@ class PlanCompiler:
                 credentials = credentials if credentials.header_names else call.credentials
                 scope = resolved[1].parameters + tuple(step_inferred.values())
                 self._check_templates(exposed, sources, scope, spec.at, known)
-                steps.append(CallStep(spec.name, replace(call, arguments=arguments)))
+                shape, shape_findings = compile_step_shape(resolved[1].outputs)
+                self.findings.extend(shape_findings)
+                failed = failed or bool(shape_findings)
+                steps.append(CallStep(spec.name, replace(call, arguments=arguments), shape))
                 reads[spec.name] = _reads(sources.values(), known, call.body is not None)
             known[spec.name] = position
         for mapping in exposed.mappings:
