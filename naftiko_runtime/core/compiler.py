@@ -304,6 +304,7 @@ class PlanCompiler:
                 arguments.append(Argument(parameter, source))
                 if isinstance(source, InputReference):
                     inferred.setdefault(source.name, _inferred_input(source.name, parameter, route_by_key, credentials))
+        arguments += _filled_by_path_variables(operation, placeholders, arguments, route_by_key)
         return tuple(arguments), inferred
 
     def _inputs(
@@ -418,6 +419,25 @@ def _inferred_input(
         fills=parameter.name,
         credential=credential,
     )
+
+
+def _filled_by_path_variables(
+    operation: ConsumedOperation,
+    placeholders: Collection[str],
+    arguments: list[Argument],
+    route_by_key: Mapping[str, str],
+) -> list[Argument]:
+    """What no ``with`` entry fills, a variable of the exposed path (or of an MCP resource's URI
+    template) of the same name does (D25 matching): the reference engine hands a call every such
+    variable by name (``ResourceHandler.readDynamic``), so a resource template needs no ``with``."""
+    filled = {normalize_name(a.parameter.name) for a in arguments}
+    extra = []
+    for parameter in (*operation.parameters, *(Parameter(p, "path", "string", None, True) for p in placeholders)):
+        key = normalize_name(parameter.name)
+        if key in route_by_key and key not in filled:
+            extra.append(Argument(parameter, InputReference(route_by_key[key])))
+            filled.add(key)
+    return extra
 
 
 def _reads(sources: Iterable[WithSource | StepValue], known: Mapping[str, int], call: UpstreamCall) -> frozenset[str]:
