@@ -279,8 +279,9 @@ class ModelBuilder:
             output_schema=self.text(node, "outputSchema", at),
             output_media_type=self.text(node, "outputMediaType", at),
             max_binary_size=self.binary_size(node, at),
+            # A list (alpha2) or a map keyed by name (beta4): each entry carries its name either way.
             outputs=tuple(
-                o for o in (self.output(item, o_at) for item, o_at in self.items(node, "outputParameters", at)) if o
+                o for o in (self.output(i, o_at) for i, o_at in keyed_items(self, node, "outputParameters", at)) if o
             ),
         )
 
