@@ -173,3 +173,26 @@ def test_an_unreadable_file_fails_the_command(tmp_path, capsys):
     broken.write_text("naftiko: [\n")
     assert main(["migrate", str(broken), "--out", str(tmp_path / "out")]) == 1
     assert "cannot migrate" in capsys.readouterr().err
+
+
+def test_a_skill_without_tools_migrates_without_a_tools_key(tmp_path):
+    """Issue 23, item 3: a descriptive skill (no tools) had `tools: null`, which beta4 refuses."""
+    alpha2 = """\
+naftiko: 1.0.0-alpha2
+info: {label: Skills, description: A descriptive skill.}
+capability:
+  exposes:
+  - type: skill
+    namespace: guides
+    port: 9097
+    skills:
+    - {name: onboarding-guide, description: A purely descriptive skill with no tools}
+"""
+    text, notes = migrate_text(alpha2)
+    assert notes == []
+    skill = YAML(typ="safe").load(text)["capability"]["exposes"][0]["skills"]["onboarding-guide"]
+    assert skill == {"description": "A purely descriptive skill with no tools"}
+    migrated = tmp_path / "skills.yaml"
+    migrated.write_text(text)
+    loaded = load([migrated], Settings(), {})
+    assert [report.ok for report in loaded.reports] == [True], loaded.diagnostics

@@ -34,10 +34,17 @@ from ..spec.model import Capability, ConsumedOperation, Exposed, LookupStepSpec,
 from .consumed import ConsumedCalls, path_parts
 from .credentials import NONE, Credentials, render_from_binds
 from .inputs import InputSpec, InputValue
-from .outputs import PASSTHROUGH, MappingError, compile_outputs, compile_path
-from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, Step
+from .outputs import PASSTHROUGH, MappingError, compile_mock, compile_outputs, compile_path
+from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, Step, UpstreamCall
 from .scripts import ScriptLimits, ScriptStep, ScriptSyntaxError, check_syntax
-from .steps import StepValue, compile_lookup, compile_results_mapper, compile_step_value, step_of
+from .steps import (
+    StepValue,
+    compile_lookup,
+    compile_results_mapper,
+    compile_step_shape,
+    compile_step_value,
+    step_of,
+)
 
 
 def _find_parameter(operation: ConsumedOperation, key: str) -> Parameter | None:
@@ -118,8 +125,7 @@ class PlanCompiler:
 
     def _mock(self, exposed: Exposed) -> OperationPlan:
         """Mock mode: no step, the outputs' ``value``/``const`` templated with the inputs (D81)."""
-        mapper, findings = compile_outputs(exposed.outputs)
-        self.findings.extend(findings)
+        mapper = compile_mock(exposed.outputs)
         return OperationPlan(exposed, self._inputs(exposed, {}, NONE), (), mapper, self.binds, orchestrated=True)
 
     def _orchestrated(self, exposed: Exposed) -> OperationPlan | None:
@@ -161,8 +167,11 @@ class PlanCompiler:
                 credentials = credentials if credentials.header_names else call.credentials
                 scope = resolved[1].parameters + tuple(step_inferred.values())
                 self._check_templates(exposed, sources, scope, spec.at, known)
-                steps.append(CallStep(spec.name, replace(call, arguments=arguments)))
-                reads[spec.name] = _reads(sources.values(), known, call.body is not None)
+                shape, shape_findings = compile_step_shape(resolved[1].outputs)
+                self.findings.extend(shape_findings)
+                failed = failed or bool(shape_findings)
+                steps.append(CallStep(spec.name, replace(call, arguments=arguments), shape))
+                reads[spec.name] = _reads(sources.values(), known, call)
             known[spec.name] = position
         for mapping in exposed.mappings:
             if step_of(mapping.value) not in known:
@@ -245,7 +254,7 @@ class PlanCompiler:
         arguments: list[Argument] = []
         inferred: dict[str, InputSpec] = {}
         route_by_key = {normalize_name(n): n for n in exposed.path_parameters}
-        placeholders = {r.name for r in path_parts(operation.path) if isinstance(r, Reference)}
+        placeholders = {r.name for r in path_parts(operation.path) if isinstance(r, Reference) and not r.namespace}
         body_names = {reference.name for _, reference in template_uses(operation.body) if not reference.namespace}
         wrong_roots = self.known_roots - set(exposed.aliases)
         for key, source in sources.items():
@@ -300,6 +309,7 @@ class PlanCompiler:
                 arguments.append(Argument(parameter, source))
                 if isinstance(source, InputReference):
                     inferred.setdefault(source.name, _inferred_input(source.name, parameter, route_by_key, credentials))
+        arguments += _filled_by_path_variables(operation, placeholders, arguments, route_by_key)
         return tuple(arguments), inferred
 
     def _inputs(
@@ -416,11 +426,32 @@ def _inferred_input(
     )
 
 
-def _reads(sources: Iterable[WithSource | StepValue], known: Mapping[str, int], body: bool) -> frozenset[str]:
-    """The earlier steps a call step's ``with`` reads; a body template may read any of them."""
-    if body:
+def _filled_by_path_variables(
+    operation: ConsumedOperation,
+    placeholders: Collection[str],
+    arguments: list[Argument],
+    route_by_key: Mapping[str, str],
+) -> list[Argument]:
+    """What no ``with`` entry fills, a variable of the exposed path (or of an MCP resource's URI
+    template) of the same name does (D25 matching): the reference engine hands a call every such
+    variable by name (``ResourceHandler.readDynamic``), so a resource template needs no ``with``."""
+    filled = {normalize_name(a.parameter.name) for a in arguments}
+    extra = []
+    for parameter in (*operation.parameters, *(Parameter(p, "path", "string", None, True) for p in placeholders)):
+        key = normalize_name(parameter.name)
+        if key in route_by_key and key not in filled:
+            extra.append(Argument(parameter, InputReference(route_by_key[key])))
+            filled.add(key)
+    return extra
+
+
+def _reads(sources: Iterable[WithSource | StepValue], known: Mapping[str, int], call: UpstreamCall) -> frozenset[str]:
+    """The earlier steps a call step reads: through its ``with``, or a ``{{<step>.<field>}}`` of
+    its consumed path; a body template may read any of them."""
+    if call.body is not None:
         return frozenset(known)
-    names: set[str] = set()
+    path = (part for part in call.path_parts if isinstance(part, Reference))
+    names = {r.namespace for r in path if r.namespace is not None and r.namespace in known}
     for source in sources:
         if isinstance(source, StepValue):
             names.add(source.step)

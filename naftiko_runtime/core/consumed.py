@@ -24,11 +24,14 @@ from .redaction import secret_forms
 
 
 def path_parts(path: str) -> tuple[str | Reference, ...]:
+    """The path's literal text and placeholders; ``{{<step>.<field>}}`` (an earlier step's result,
+    as the engine allows) and ``{{<bind namespace>.<VARIABLE>}}`` keep their namespace."""
     parts: list[str | Reference] = []
     position = 0
     for match in PLACEHOLDER.finditer(path):
         parts.append(path[position : match.start()])
-        parts.append(Reference(None, match.group(1)))
+        namespace, _, name = match.group(1).rpartition(".")
+        parts.append(Reference(namespace or None, name))
         position = match.end()
     parts.append(path[position:])
     return tuple(p for p in parts if p != "")

@@ -249,7 +249,8 @@ class Executor:
         if not 200 <= response.status < 300:
             headers += ((FAILED_STEP_HEADER, step.name),)
             return Reply(response.status, body, content_type, headers, None, step.name)
-        return _decode(call, response.status, body, content_type, step.name) if body else None
+        result = _decode(call, response.status, body, content_type, step.name) if body else None
+        return result if step.shape is None else step.shape.apply(result, lookup)
 
 
 def _decode(call: UpstreamCall, status: int, body: bytes, content_type: str | None, step: str) -> Any:

@@ -8,7 +8,7 @@ fast path of dictionary lookups, and jsonpath-ng handles the full grammar.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,6 +132,40 @@ def compile_outputs(outputs: tuple[OutputParameter, ...]) -> tuple[Mapper, list[
         return Mapper(False, compiled[0][1]), findings
     named = tuple((name or f"output{i}", build) for i, (name, build) in enumerate(compiled))
     return Mapper(False, lambda doc, lookup: {name: build(doc, lookup) for name, build in named}), findings
+
+
+def compile_mock(outputs: tuple[OutputParameter, ...]) -> Mapper:
+    """Mock mode (D81), as the reference engine builds it (``Resolver.buildMockValue``): each
+    output's static ``value`` (D43) or ``const``; an object of its properties' values, an array of
+    its items' value; what has no value is left out, and an object left empty with it. A single
+    unnamed output is its value (D44)."""
+    if not outputs:
+        return PASSTHROUGH
+    if len(outputs) == 1 and not outputs[0].name:
+        single = _mock_node(outputs[0])
+        return Mapper(False, lambda doc, lookup: single(lookup))
+    named = tuple((output.name or f"output{i}", _mock_node(output)) for i, output in enumerate(outputs))
+    return Mapper(False, lambda doc, lookup: _present((name, build(lookup)) for name, build in named))
+
+
+def _mock_node(output: OutputParameter) -> Callable[[Lookup], Any]:
+    if output.const is not None:
+        constant = output.const
+        return lambda lookup: constant
+    if output.value is not None and not output.value.strip().startswith("$"):
+        template, kind = Template.parse(output.value), output.type
+        return lambda lookup: convert(template.render(lookup)[1], kind)
+    if output.type == "object" and output.properties:
+        fields = tuple((name, _mock_node(child)) for name, child in output.properties.items())
+        return lambda lookup: _present((name, build(lookup)) for name, build in fields) or None
+    if output.type == "array":
+        item = _mock_node(output.items) if output.items is not None else (lambda lookup: None)
+        return lambda lookup: [value] if (value := item(lookup)) is not None else []
+    return lambda lookup: None
+
+
+def _present(fields: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    return {name: value for name, value in fields if value is not None}
 
 
 def _is_passthrough(output: OutputParameter) -> bool:

@@ -23,7 +23,7 @@ from .credentials import Credentials
 from .inputs import InputSpec
 from .outputs import Mapper
 from .scripts import ScriptLimits, ScriptStep
-from .steps import LookupStep, StepValue
+from .steps import LookupStep, StepShape, StepValue
 
 FORWARD_OPERATION = "(forward)"
 """The operation name of a forward's call: no consumed operation can be named so."""
@@ -76,6 +76,8 @@ class CallStep:
 
     name: str
     call: UpstreamCall
+    shape: StepShape | None = None
+    """In orchestrated mode, what the result carries: the consumed operation's outputs (D45)."""
 
 
 Step = CallStep | LookupStep | ScriptStep

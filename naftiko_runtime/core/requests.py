@@ -95,14 +95,14 @@ def build_outgoing(
         if isinstance(part, str):
             path.append(part)
             continue
-        key = normalize_name(part.name)
-        if key not in values:
+        found, value = _path_value(part, values, lookup)
+        if not found:
             raise Problem(
                 400,
-                f"no value for upstream path parameter '{part.name}'",
-                errors=[InputProblem(part.name, "path", "required")],
+                f"no value for upstream path parameter '{part.text}'",
+                errors=[InputProblem(part.text, "path", "required")],
             )
-        path.append(encode_segment(part.name, values[key]))
+        path.append(encode_segment(part.text, value))
     query: list[tuple[str, str]] = []
     headers: dict[str, str] = {"User-Agent": USER_AGENT}
     cookies: list[str] = []
@@ -149,6 +149,16 @@ def build_outgoing(
             f"{MAX_URL_LENGTH:,} (most servers refuse far less)",
         )
     return Outgoing(call.method, url, headers, content)
+
+
+def _path_value(part: Reference, values: Mapping[str, Any], lookup: Lookup) -> tuple[bool, Any]:
+    """A placeholder's value: the argument filling it, or for ``{{<step>.<field>}}`` (an earlier
+    step's result, D80) and ``{{<bind namespace>.<VARIABLE>}}`` what the template lookup finds."""
+    if part.namespace is None:
+        key = normalize_name(part.name)
+        return key in values, values.get(key)
+    found, value = lookup(part)
+    return found and value is not None, value
 
 
 def _with_arguments(lookup: Lookup, values: Mapping[str, Any]) -> Lookup:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..spec.diagnostics import Finding
@@ -73,6 +73,47 @@ class LookupStep:
 
     def _project(self, row: dict[str, Any]) -> dict[str, Any]:
         return {field: row.get(field) for field in self.fields}
+
+
+@dataclass(frozen=True)
+class StepShape:
+    """A call step's result as its consumed operation's ``outputParameters`` describe it (D45), as
+    the reference engine shapes it (``OperationStepExecutor.resolveStepOutput``): a list keeps
+    each element and adds every named output, mapped against that element; any other result
+    becomes the object of the named outputs; with only unnamed ones, the first one's value."""
+
+    named: tuple[tuple[str, Mapper], ...]
+    unnamed: Mapper | None
+
+    def apply(self, result: Any, lookup: Lookup) -> Any:
+        if isinstance(result, list):
+            return [
+                {**(element if isinstance(element, dict) else {}), **self._fields(element, lookup)}
+                for element in result
+            ]
+        if self.named:
+            return self._fields(result, lookup)
+        return self.unnamed.apply(result, lookup) if self.unnamed is not None else result
+
+    def _fields(self, node: Any, lookup: Lookup) -> dict[str, Any]:
+        return {name: mapper.apply(node, lookup) for name, mapper in self.named}
+
+
+def compile_step_shape(outputs: tuple[OutputParameter, ...]) -> tuple[StepShape | None, list[Finding]]:
+    """``None`` when the consumed operation declares no outputs: the result is the decoded reply."""
+    if not outputs:
+        return None, []
+    findings: list[Finding] = []
+    named: list[tuple[str, Mapper]] = []
+    unnamed: Mapper | None = None
+    for output in outputs:
+        mapper, output_findings = compile_outputs((replace(output, name=None),))
+        findings += output_findings
+        if output.name:
+            named.append((output.name, mapper))
+        elif unnamed is None:
+            unnamed = mapper
+    return StepShape(tuple(named), unnamed), findings
 
 
 def _key(value: Any) -> str:

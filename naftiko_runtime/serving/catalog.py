@@ -15,7 +15,7 @@ from .listeners import ListenerSet
 def _calls(plan: OperationPlan) -> str:
     calls = []
     for call in plan.calls:
-        path = "".join(p if isinstance(p, str) else "{" + p.name + "}" for p in call.path_parts)
+        path = "".join(p if isinstance(p, str) else "{" + p.text + "}" for p in call.path_parts)
         calls.append(f"{call.label}  {call.method} {call.base_uri.rstrip('/')}{path}")
     return "; ".join(calls)
 

@@ -279,6 +279,10 @@ class ModelBuilder:
             output_schema=self.text(node, "outputSchema", at),
             output_media_type=self.text(node, "outputMediaType", at),
             max_binary_size=self.binary_size(node, at),
+            # A list (alpha2) or a map keyed by name (beta4): each entry carries its name either way.
+            outputs=tuple(
+                o for o in (self.output(i, o_at) for i, o_at in keyed_items(self, node, "outputParameters", at)) if o
+            ),
         )
 
     def binary_size(self, node: dict[str, Any], at: DocPath) -> int | None:
@@ -457,6 +461,8 @@ class ModelBuilder:
             if function is None:
                 return None
             inherited_node, function_at, semantics = function
+            # The engine resolves `<aggregate namespace>.<input>` in the function's `with` (issue 23).
+            reference_roots = (*reference_roots, str(node["ref"]).rpartition(".")[0])
             # Fields set on the adapter override the function's (spec: Aggregates).
             node = {**inherited_node, **{k: v for k, v in node.items() if k != "ref"}}
             if not any(k in own for k in ("call", "steps", "with", "mappings", "outputParameters")):

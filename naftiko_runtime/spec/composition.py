@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from .binds import file_location
 from .diagnostics import DocPath
 from .model import CallStepSpec, LookupStepSpec, ScriptStepSpec, StepMapping, StepSpec
 
@@ -19,6 +20,7 @@ SCRIPT_SEGMENT = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
 class Builder(Protocol):
+    file: Path
     functions: dict[str, tuple[dict[str, Any], DocPath]]
 
     def error(self, at: DocPath, message: str) -> None: ...
@@ -142,10 +144,12 @@ def script_step(builder: Builder, node: dict[str, Any], at: DocPath, name: str) 
     main = builder.text(node, "file", at, required=True)
     if language is None or location is None or main is None:
         return None
-    if not location.startswith("file:///"):
+    # The skill-location convention (beta4 OperationStepScript.location): `file:///./x` is beside
+    # the capability file, `file:///x` absolute (issue 23).
+    root = file_location(unquote(location), builder.file.resolve().parent) if location.startswith("file:///") else None
+    if root is None:
         builder.error(at + ("location",), f"location '{location}' must be a file:/// URI")
         return None
-    root = Path(unquote(location[len("file://") :]))
     source = script_file(builder, root, main, at + ("file",))
     dependencies = []
     for item, d_at in builder.items(node, "dependencies", at):

@@ -274,8 +274,9 @@ class _Migration:
                     entry[key] = _keyed(entry[key], _by_name)
         elif kind == "skill":
             for skill in entry.get("skills") or []:
-                if isinstance(skill, CommentedMap):
-                    skill["tools"] = _keyed(skill.get("tools"), _by_name)
+                if isinstance(skill, CommentedMap) and "tools" in skill:
+                    # A descriptive skill has no tools: beta4 has no null map for it (issue 23).
+                    skill["tools"] = _keyed(skill["tools"], _by_name)
             entry["skills"] = _keyed(entry.get("skills"), _by_name)
         for key in [k for k, v in entry.items() if v is None]:
             del entry[key]

@@ -105,6 +105,9 @@ class ConsumedOperation:
     """beta4 ``outputMediaType``: the media type callers are told, whatever the upstream says."""
     max_binary_size: int | None = None
     """beta4 ``maxBinarySize`` in bytes, for ``outputRawFormat: binary`` (else the serve-time limit)."""
+    outputs: tuple[OutputParameter, ...] = ()
+    """``outputParameters`` (``name`` + ``value``, a JSONPath): what an orchestrated step's result
+    carries (D45); simple mode maps the raw response instead."""
 
 
 @dataclass(frozen=True)

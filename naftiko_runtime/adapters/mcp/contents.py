@@ -14,7 +14,7 @@ import base64
 import logging
 import mimetypes
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,8 +26,8 @@ from ...core.execution import Executor
 from ...core.inputs import check_inputs
 from ...core.plans import OperationPlan
 from ...core.problems import Problem
-from ...spec.expressions import Reference
-from .resources import McpPrompt, McpResource
+from ...spec.expressions import TEMPLATE_REFERENCE, render_scalar
+from .resources import McpPrompt, McpResource, PromptMessage
 
 log = logging.getLogger("naftiko.mcp")
 RESOURCE_NOT_FOUND = -32002
@@ -169,6 +169,18 @@ class Resources:
         return types.ReadResourceResult(contents=[contents])
 
 
+def render_prompt(message: PromptMessage, given: Mapping[str, Any]) -> str:
+    """The reference engine's rendering (``PromptHandler.substitute``): each ``{{arg}}`` of an
+    argument the caller gave becomes its value, once (a value's own ``{{...}}`` is never expanded);
+    any other placeholder, an optional argument left out included, stays as written."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return render_scalar(given[name]) if name in given else match.group(0)
+
+    return TEMPLATE_REFERENCE.sub(value, message.content.source)
+
+
 class Prompts:
     def __init__(self, prompts: Sequence[McpPrompt]):
         self.prompts = {p.name: p for p in prompts}
@@ -199,16 +211,10 @@ class Prompts:
         if missing:
             listed = ", ".join(missing)
             raise MCPError(types.INVALID_PARAMS, f"Missing required arguments of prompt {prompt.name}: {listed}")
-        declared = {a.name for a in prompt.arguments}
-
-        def lookup(reference: Reference) -> tuple[bool, Any]:
-            # Only declared arguments, each substituted once: a value's own {{...}} is never expanded.
-            known = reference.namespace is None and reference.name in declared and reference.name in arguments
-            return known, arguments.get(reference.name) if known else None
-
+        given = {a.name: arguments[a.name] for a in prompt.arguments if a.name in arguments}
         messages = []
         for message in prompt.messages:
-            _, text = message.content.render(lookup)
             role: Literal["user", "assistant"] = "assistant" if message.role == "assistant" else "user"
-            messages.append(types.PromptMessage(role=role, content=types.TextContent(text=str(text or ""))))
+            text = types.TextContent(text=render_prompt(message, given))
+            messages.append(types.PromptMessage(role=role, content=text))
         return types.GetPromptResult(description=prompt.description, messages=messages)

@@ -134,12 +134,13 @@ def parse_resources(
             if folder is None:
                 continue
         else:
-            # Template variables are the inputs a read supplies; `with` refers to them as {{x}} or mcp.x.
+            # Template variables are the inputs a read supplies; `with` refers to them as {{x}} or mcp.x,
+            # and without `with` they fill the consumed parameters of their name (as the engine does).
             inputs = tuple(Parameter(v, "query", "string", None, True, at=r_at + ("uri",)) for v in uri.variables)
             declared = {**item, "inputParameters": []}
             exposed = builder.exposed(
                 declared, r_at, namespace=namespace, kind="mcp", key=RESOURCE_KEY + name, name=name,
-                reference_roots=roots, inherited=inputs,
+                reference_roots=roots, inherited=inputs, path_parameters=uri.variables,
             )  # fmt: skip
             if exposed is None:
                 continue
@@ -204,7 +205,7 @@ def parse_prompts(builder: ModelBuilder, node: dict[str, Any], at: DocPath, name
             for reference in message.content.references:
                 if reference.namespace is not None or reference.name not in declared:
                     builder.warning(
-                        m_at, f"'{{{{{reference.text}}}}}' names no argument of prompt '{name}'; it renders empty"
+                        m_at, f"'{{{{{reference.text}}}}}' names no argument of prompt '{name}'; it stays as written"
                     )
         prompts.append(
             McpPrompt(
