@@ -116,7 +116,7 @@ async def exercise(client: Client, upstream) -> None:
     ]
     got = await client.get_prompt("outreach", {"participant": "Ada"})
     assert [(m.role, m.content.text) for m in got.messages] == [
-        ("user", "Write to Ada about {{product}}."),  # the engine keeps a placeholder it has no value for
+        ("user", "Write to Ada about {{product}}."),  # D100: the engine keeps a placeholder it has no value for
         ("assistant", "Drafting for Ada."),
     ]
     got = await client.get_prompt("from-file", {"topic": "MCP"})
