@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 from ..core.execution import Executor
 from ..core.plans import OperationPlan
 from ..settings import Settings
+from ..spec.binds import BindValues
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import DocPath, Finding
 from ..spec.model import Exposed, ExposedAdapter
@@ -55,6 +56,9 @@ class Mounted:
     empty): what a kind that describes other adapters (skill ``from``) reads, never imports."""
     gate: Gate | None = None
     """What a caller must present (D90), compiled from ``adapter.authentication``; ``None``: open."""
+    binds: BindValues = field(default_factory=BindValues)
+    """The file's bind variables (D10-D13), for a kind that renders its own secrets at load (a
+    webhook's signing secret) rather than leaving them in a plan."""
 
     def plan(self, exposed: Exposed) -> OperationPlan:
         return self.plans[exposed.key]

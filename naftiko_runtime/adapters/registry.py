@@ -11,8 +11,11 @@ from .control.kind import ControlKind
 from .mcp.kind import McpKind
 from .rest.kind import RestKind
 from .skill.kind import SkillKind
+from .webhook.kind import WebhookKind
 
-KINDS: dict[str, AdapterKind] = {kind.type: kind for kind in (RestKind(), McpKind(), SkillKind(), ControlKind())}
+KINDS: dict[str, AdapterKind] = {
+    kind.type: kind for kind in (RestKind(), McpKind(), SkillKind(), ControlKind(), WebhookKind())
+}
 
 
 def reference_roots() -> frozenset[str]:

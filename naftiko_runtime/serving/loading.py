@@ -52,7 +52,7 @@ class LoadedCapability:
     """By adapter namespace: the adapters that declare exposed ``authentication`` (D90)."""
 
     def mounted(self) -> list[Mounted]:
-        return mounted_adapters(self.capability, self.plans, self.gates)
+        return mounted_adapters(self.capability, self.plans, self.gates, self.binds)
 
     def credential_secrets(self) -> list[str]:
         """The secrets of every upstream call's credentials, once each."""
@@ -64,11 +64,12 @@ def mounted_adapters(
     capability: Capability,
     plans: Mapping[str, Mapping[str, OperationPlan]],
     gates: Mapping[str, Gate] | None = None,
+    binds: BindValues | None = None,
 ) -> list[Mounted]:
     """Each adapter with its plans and gate (D90), and every adapter of the file as its ``siblings``."""
-    gates = gates or {}
+    gates, binds = gates or {}, binds or BindValues()
     bare = [
-        Mounted(adapter, plans.get(adapter.namespace, {}), gate=gates.get(adapter.namespace))
+        Mounted(adapter, plans.get(adapter.namespace, {}), gate=gates.get(adapter.namespace), binds=binds)
         for adapter in capability.adapters
     ]
     siblings = {each.adapter.namespace: each for each in bare}
@@ -190,7 +191,7 @@ def load_source(
                 if (plan := compiler.compile(exposed)) is not None:
                     own[exposed.key] = plan
         findings += compiler.findings
-        for each in mounted_adapters(capability, plans):
+        for each in mounted_adapters(capability, plans, binds=binds):
             kind = KINDS[each.adapter.kind]
             if isinstance(kind, SiblingChecking):
                 findings += kind.check(each)

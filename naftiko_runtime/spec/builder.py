@@ -21,6 +21,8 @@ from .expressions import PLACEHOLDER
 from .extensions import (
     CLIENT_AUTHENTICATIONS,
     CLIENT_CREDENTIALS_FIELDS,
+    EXTENSION_ADAPTER_INSTEAD,
+    EXTENSION_ADAPTER_PREFIX,
     OAUTH2_CLIENT_CREDENTIALS,
     OAUTH2_CLIENT_CREDENTIALS_INSTEAD,
     not_official,
@@ -419,6 +421,8 @@ class ModelBuilder:
                     f"unknown adapter type '{kind}': expected {' or '.join(sorted(self.adapter_parsers))}",
                 )
             return None
+        if kind.startswith(EXTENSION_ADAPTER_PREFIX):
+            self.warning(at + ("type",), not_official(kind, EXTENSION_ADAPTER_INSTEAD))
         auth = self.authentication(node.get("authentication"), at + ("authentication",), exposed=True)
         for key, feature in UNIMPLEMENTED_ADAPTER_KEYS.items():
             self.refuse(node, key, at, feature)

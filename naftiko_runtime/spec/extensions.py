@@ -18,6 +18,11 @@ CLIENT_CREDENTIALS_FIELDS = ("tokenUrl", "clientId", "clientSecret", "scope", "a
 CLIENT_AUTHENTICATIONS = ("basic", "body")
 """``basic``: ``client_secret_basic`` (the RFC's default); ``body``: ``client_secret_post``."""
 
+EXTENSION_ADAPTER_PREFIX = "x-naftiko-"
+"""An ``exposes[].type`` with this prefix is an adapter kind of this runtime alone (webhooks, A2A):
+the prefix keeps it apart from any type a later official schema adds."""
+EXTENSION_ADAPTER_INSTEAD = "no official adapter type serves this yet"
+
 
 def not_official(key: str, instead: str) -> str:
     """The warning every extension key gets, wherever it is, with the way that keeps the file valid."""

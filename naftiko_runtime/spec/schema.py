@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .extensions import OAUTH2_CLIENT_CREDENTIALS
+from .extensions import EXTENSION_ADAPTER_PREFIX, OAUTH2_CLIENT_CREDENTIALS
 from .shapes import (
     Alt,
     Arr,
@@ -625,6 +625,7 @@ EXPOSES = Arr(
             ),
         },
         "adapter",
+        extension_prefix=EXTENSION_ADAPTER_PREFIX,
     ),
     1,
 )

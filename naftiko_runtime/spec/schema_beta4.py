@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .extensions import OAUTH2_CLIENT_CREDENTIALS
+from .extensions import EXTENSION_ADAPTER_PREFIX, OAUTH2_CLIENT_CREDENTIALS
 from .schema import (
     ADDRESS,
     ANY,
@@ -533,6 +533,7 @@ EXPOSES = Switch(
         ),
     },
     "adapter",
+    extension_prefix=EXTENSION_ADAPTER_PREFIX,
 )
 
 # -- aggregates, info, document ------------------------------------------------------------------

@@ -316,6 +316,9 @@ class Switch(Shape):
     cases: Mapping[str, Shape]
     what: str
     other: Shape | None = None
+    extension_prefix: str | None = None
+    """A ``key`` value with this prefix (``x-naftiko-``) is a runtime extension: let through
+    unchecked, for the builder, which reads it with its own checks and always warns about it."""
 
     def check(self, v: object, path: Path, ctx: Context) -> None:
         if not isinstance(v, dict):
@@ -324,6 +327,8 @@ class Switch(Shape):
             return ctx.add(path, f"{_subject(path)} must be an object ({self.what}), got {show(v)}")
         names = ", ".join(self.cases)
         t = v.get(self.key)
+        if self.extension_prefix and isinstance(t, str) and t.startswith(self.extension_prefix):
+            return None
         if self.key not in v:
             ctx.add(path, f"missing required key '{self.key}' in {where_text(path)} ({self.what}); one of: {names}")
         elif not isinstance(t, str) or t not in self.cases:
