@@ -61,5 +61,8 @@ SCRIPTS = Extra("scripts", ("quickjs",), "script")
 OTLP = Extra("otlp", ("opentelemetry.exporter.otlp.proto.http.trace_exporter",))
 """A control adapter's ``observability.exporters.otlp``: spans sent over OTLP/HTTP."""
 
-EXTRAS = (PROTOBUF, AVRO, HTML, MARKDOWN, SCRIPTS, OTLP)
+A2A = Extra("a2a", ("a2a.server.routes.jsonrpc_routes",))
+"""An ``x-naftiko-a2a`` adapter: the official A2A SDK and its JSON-RPC server."""
+
+EXTRAS = (PROTOBUF, AVRO, HTML, MARKDOWN, SCRIPTS, OTLP, A2A)
 """Every extra a capability file's content can require; ``all`` in pyproject.toml installs them."""

@@ -40,7 +40,7 @@ class NotInstalled:
 
 sys.meta_path.insert(0, NotInstalled())
 '''
-EXTRA_MODULES = "google,grpc,grpc_tools,fastavro,selectolax,markdown_it,quickjs,opentelemetry.exporter"
+EXTRA_MODULES = "google,grpc,grpc_tools,fastavro,selectolax,markdown_it,quickjs,opentelemetry.exporter,a2a"
 """The packages the extras bring (protobuf's is ``google``; otlp's lives beside the core's
 opentelemetry API and SDK)."""
 
@@ -96,6 +96,10 @@ capability:
           location: LOCATION
           file: shape.js
         mappings: [{targetName: answer, value: $.shape}]
+  - namespace: things-agent
+    type: x-naftiko-a2a
+    port: 9292
+    sourceNamespaces: [things-rest]
   - type: control
     port: 9191
     observability:
@@ -168,6 +172,7 @@ NEEDS = {
     "outputRawFormat: markdown": ("outputRawFormat markdown", "markdown"),
     "language: javascript": ("script step 'shape' (javascript)", "scripts"),
     "endpoint: http://127.0.0.1:4318/v1/traces": ("observability.exporters.otlp", "otlp"),
+    "type: x-naftiko-a2a": ("the x-naftiko-a2a adapter", "a2a"),
 }
 """Each line of ``USES_EVERY_EXTRA`` that needs an extra: what the error calls it, and the extra."""
 

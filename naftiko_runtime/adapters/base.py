@@ -23,7 +23,7 @@ from ..settings import Settings
 from ..spec.binds import BindValues
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import DocPath, Finding
-from ..spec.model import Exposed, ExposedAdapter
+from ..spec.model import Capability, Exposed, ExposedAdapter
 from .auth.gates import Gate
 
 
@@ -57,6 +57,8 @@ class Mounted:
     gate: Gate | None = None
     """What a caller must present (D90), compiled from ``adapter.authentication``; ``None``: open."""
     binds: BindValues = field(default_factory=BindValues)
+    capability: Capability | None = None
+    """The file it comes from, for a kind that publishes the capability's ``info`` (an A2A card)."""
     """The file's bind variables (D10-D13), for a kind that renders its own secrets at load (a
     webhook's signing secret) rather than leaving them in a plan."""
 

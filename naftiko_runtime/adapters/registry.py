@@ -6,6 +6,7 @@ entry here; the loader, the listeners, the server and ``naftiko routes`` find it
 
 from __future__ import annotations
 
+from .a2a.kind import A2aKind
 from .base import AdapterKind
 from .control.kind import ControlKind
 from .mcp.kind import McpKind
@@ -14,7 +15,7 @@ from .skill.kind import SkillKind
 from .webhook.kind import WebhookKind
 
 KINDS: dict[str, AdapterKind] = {
-    kind.type: kind for kind in (RestKind(), McpKind(), SkillKind(), ControlKind(), WebhookKind())
+    kind.type: kind for kind in (RestKind(), McpKind(), SkillKind(), ControlKind(), WebhookKind(), A2aKind())
 }
 
 

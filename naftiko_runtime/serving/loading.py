@@ -69,7 +69,13 @@ def mounted_adapters(
     """Each adapter with its plans and gate (D90), and every adapter of the file as its ``siblings``."""
     gates, binds = gates or {}, binds or BindValues()
     bare = [
-        Mounted(adapter, plans.get(adapter.namespace, {}), gate=gates.get(adapter.namespace), binds=binds)
+        Mounted(
+            adapter,
+            plans.get(adapter.namespace, {}),
+            gate=gates.get(adapter.namespace),
+            binds=binds,
+            capability=capability,
+        )
         for adapter in capability.adapters
     ]
     siblings = {each.adapter.namespace: each for each in bare}

@@ -161,6 +161,7 @@ class ModelBuilder:
             consumes=consumes,
             # The adapters of a shared exposes file are checked here, served only where imported.
             adapters=() if standalone else tuple(a for a in adapters if a is not None),
+            info_version=str(info["version"]) if info.get("version") is not None else None,
         )
 
     def items(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]:

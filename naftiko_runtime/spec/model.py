@@ -264,3 +264,5 @@ class Capability:
     binds: tuple[Bind, ...]
     consumes: dict[str, Consumes]
     adapters: tuple[ExposedAdapter, ...]
+    info_version: str | None = None
+    """``info.version`` (beta4): the capability's own version, which an A2A agent card publishes."""
