@@ -1,4 +1,4 @@
-"""Issue 21 item 5: the ``x-naftiko-a2a`` adapter (D107), driven by the official ``a2a-sdk``
+"""Issue 21 item 5: the ``x-naftiko-a2a`` adapter (D108), driven by the official ``a2a-sdk``
 client (card resolution, ``SendMessage``, ``GetTask``), at protocol 1.0 and through the SDK's own
 v0.3 compatibility transport, against a gateway whose tools call a real loopback upstream."""
 

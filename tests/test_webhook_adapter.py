@@ -1,4 +1,4 @@
-"""Issue 21 item 6: the ``x-naftiko-webhook`` adapter (D106), proven with real HTTP posts to a
+"""Issue 21 item 6: the ``x-naftiko-webhook`` adapter (D107), proven with real HTTP posts to a
 served gateway whose operation calls a real loopback upstream.
 
 Standard Webhooks deliveries are signed by the ``standardwebhooks`` package (the specification's

@@ -19,7 +19,7 @@ CLIENT_AUTHENTICATIONS = ("basic", "body")
 """``basic``: ``client_secret_basic`` (the RFC's default); ``body``: ``client_secret_post``."""
 
 EXTENSION_ADAPTER_PREFIX = "x-naftiko-"
-"""An ``exposes[].type`` with this prefix is an adapter kind of this runtime alone (webhooks, A2A):
+"""An ``exposes[].type`` with this prefix is an adapter kind of this runtime alone (D106):
 the prefix keeps it apart from any type a later official schema adds."""
 EXTENSION_ADAPTER_INSTEAD = "no official adapter type serves this yet"
 

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 from ..base import MountContext, Mounted
 from .agent import Skill, ToolAgent
 from .card import agent_card
-from .kind import CARD_PATH, RPC_PATH, skill_tools
+from .model import CARD_PATH, RPC_PATH, skill_tools
 
 
 def agent_app(mounted: Mounted, context: MountContext) -> ASGIApp:

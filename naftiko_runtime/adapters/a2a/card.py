@@ -17,8 +17,7 @@ from a2a.utils.constants import PROTOCOL_VERSION_0_3, PROTOCOL_VERSION_1_0, Tran
 
 from ..base import Mounted
 from ..mcp.schemas import input_schema
-from .kind import RPC_PATH, skill_tools
-from .model import A2aAdapter
+from .model import RPC_PATH, A2aAdapter, skill_tools
 
 DATA = "application/json"
 UNVERSIONED = "0.0.0"

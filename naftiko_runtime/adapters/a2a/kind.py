@@ -1,36 +1,17 @@
 """The ``x-naftiko-a2a`` adapter kind: its model, its sibling check, its claims on a port, its
 handler and its skills listing. Not in the official schema: the builder warns about the type, so
-``--strict`` refuses the file (D107). The SDK is imported only when an agent is served."""
+``--strict`` refuses the file (D108). The SDK is imported only when an agent is served."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath, Finding
-from ...spec.model import Exposed, ExposedAdapter
+from ...spec.model import ExposedAdapter
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
-from ..mcp.model import McpAdapter
-from .model import A2aAdapter, parse_a2a
-
-CARD_PATH = "/.well-known/agent-card.json"
-RPC_PATH = "/a2a"
-SOURCE_KIND = "mcp"
-
-
-def _agent(mounted: Mounted) -> A2aAdapter:
-    adapter = mounted.adapter
-    assert isinstance(adapter, A2aAdapter)
-    return adapter
-
-
-def skill_tools(mounted: Mounted) -> Iterator[tuple[Exposed, Mounted]]:
-    """Every tool of the ``sourceNamespaces`` adapters, with the adapter that holds its plan."""
-    for namespace in _agent(mounted).sources:
-        source = mounted.siblings.get(namespace)
-        if source is not None and isinstance(source.adapter, McpAdapter):
-            yield from ((tool, source) for tool in source.adapter.tools)
+from .model import CARD_PATH, RPC_PATH, SOURCE_KIND, A2aAdapter, parse_a2a, skill_tools
 
 
 class A2aKind:
@@ -43,7 +24,8 @@ class A2aKind:
 
     def check(self, mounted: Mounted) -> Iterable[Finding]:
         """Every source names an MCP adapter of this file; skill names are unique across them."""
-        agent = _agent(mounted)
+        agent = mounted.adapter
+        assert isinstance(agent, A2aAdapter)
         known = sorted(ns for ns, m in mounted.siblings.items() if m.adapter.kind == SOURCE_KIND)
         for namespace in agent.sources:
             if namespace not in known:

@@ -12,15 +12,21 @@ named as a skill adapter's tool names its ``sourceNamespace`` (``from`` would re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ...extras import A2A
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
-from ...spec.model import ExposedAdapter
+from ...spec.model import Exposed, ExposedAdapter
+from ..base import Mounted
+from ..mcp.model import McpAdapter
 
 SOURCES = "sourceNamespaces"
+CARD_PATH = "/.well-known/agent-card.json"
+RPC_PATH = "/a2a"
+SOURCE_KIND = "mcp"
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,19 @@ class A2aAdapter(ExposedAdapter):
     sources: tuple[str, ...] = ()
     """The namespaces of the sibling MCP adapters whose tools are the agent's skills."""
     sources_at: DocPath = ()
+
+
+def _sources(mounted: Mounted) -> tuple[str, ...]:
+    adapter = mounted.adapter
+    return adapter.sources if isinstance(adapter, A2aAdapter) else ()
+
+
+def skill_tools(mounted: Mounted) -> Iterator[tuple[Exposed, Mounted]]:
+    """Every tool of the ``sourceNamespaces`` adapters, with the adapter that holds its plan."""
+    for namespace in _sources(mounted):
+        source = mounted.siblings.get(namespace)
+        if source is not None and isinstance(source.adapter, McpAdapter):
+            yield from ((tool, source) for tool in source.adapter.tools)
 
 
 def parse_a2a(builder: ModelBuilder, node: dict[str, Any], at: DocPath, kind: str) -> A2aAdapter:

@@ -1,6 +1,6 @@
 """The ``x-naftiko-webhook`` adapter kind: inbound events, signature-checked, each running an
 operation through the shared executor. Not in the official schema: the builder warns about the
-type wherever it is used, so ``--strict`` refuses the file (D106)."""
+type wherever it is used, so ``--strict`` refuses the file (D107)."""
 
 from __future__ import annotations
 
