@@ -61,7 +61,7 @@ SCRIPTS = Extra("scripts", ("quickjs",), "script")
 OTLP = Extra("otlp", ("opentelemetry.exporter.otlp.proto.http.trace_exporter",))
 """A control adapter's ``observability.exporters.otlp``: spans sent over OTLP/HTTP."""
 
-A2A = Extra("a2a", ("a2a.server.routes.jsonrpc_routes",))
+A2A = Extra("a2a", ("a2a.server.routes.jsonrpc_routes",), "x-naftiko-a2a")
 """An ``x-naftiko-a2a`` adapter: the official A2A SDK and its JSON-RPC server."""
 
 EXTRAS = (PROTOBUF, AVRO, HTML, MARKDOWN, SCRIPTS, OTLP, A2A)

@@ -26,6 +26,7 @@ from standardwebhooks.webhooks import Webhook
 from support import RecordingUpstream, running_gateway
 
 from naftiko_runtime import Settings, load
+from naftiko_runtime.adapters.webhook.replay import SeenIds
 from naftiko_runtime.adapters.webhook.signatures import SignatureRefused, signing_key, verify
 
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"orders-signing-key-0123456789").decode()
@@ -150,7 +151,7 @@ def test_replayed_standard_webhooks_id_runs_nothing(served: tuple[RecordingUpstr
     ["tampered body", "stale timestamp", "future timestamp", "wrong secret", "no signature", "signature of another id"],
 )
 def test_refused_standard_webhooks_delivery_gets_401_and_runs_nothing(
-    served: tuple[RecordingUpstream, str], case: str
+    served: tuple[RecordingUpstream, str], case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     upstream, url = served
     upstream.reset()
@@ -173,6 +174,8 @@ def test_refused_standard_webhooks_delivery_gets_401_and_runs_nothing(
     assert response.headers["content-type"] == "application/problem+json"
     assert STANDARD_SECRET not in response.text
     assert upstream.requests == []
+    assert "webhook /hooks/orders refused" in caplog.text  # the reason is logged, never the key or body
+    assert STANDARD_SECRET.removeprefix("whsec_") not in caplog.text and '"order_id"' not in caplog.text
 
 
 def test_several_signatures_one_valid_is_let_in(served: tuple[RecordingUpstream, str]) -> None:
@@ -259,6 +262,17 @@ def test_unset_secret_and_unknown_style_are_positioned_errors(tmp_path: Path) ->
     file.write_text(file.read_text().replace("style: stripe", "style: paypal"))
     wrong = load([file], Settings(), dict(SECRETS))
     assert any("'paypal' is not one of" in d.message for d in wrong.diagnostics)
+
+
+def test_seen_ids_forget_after_the_window_and_past_the_capacity() -> None:
+    seen = SeenIds(window=10, capacity=3)
+    assert seen.claim("a", 0) and not seen.claim("a", 5)
+    assert seen.claim("a", 11)  # its window is over: the timestamp check refuses such a replay
+    for n in range(5):
+        assert seen.claim(f"id-{n}", 12)
+    assert len(seen) == 3 and not seen.claim("id-4", 12) and seen.claim("id-0", 12)
+    seen.release("id-0")
+    assert seen.claim("id-0", 13)
 
 
 @settings(max_examples=200, deadline=None)

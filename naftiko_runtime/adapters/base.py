@@ -140,8 +140,9 @@ class AdapterKind(Protocol):
 
 @runtime_checkable
 class SiblingChecking(Protocol):
-    """A kind whose adapters refer to other adapters of the same file (skill ``from``): checked by
-    the loader once every adapter and plan of the file is built, problems positioned."""
+    """A kind whose adapters need the whole file to be checked (skill ``from`` and A2A sources name
+    sibling adapters; a webhook's secret renders from the file's binds): checked by the loader once
+    every adapter and plan of the file is built, problems positioned."""
 
     def check(self, mounted: Mounted) -> Iterable[Finding]: ...
 

@@ -30,6 +30,9 @@ class SeenIds:
             self._seen.popitem(last=False)
         return True
 
+    def __len__(self) -> int:
+        return len(self._seen)
+
     def release(self, event_id: str) -> None:
         """Forget an id whose run failed, so that the sender's retry runs it."""
         self._seen.pop(event_id, None)
