@@ -251,6 +251,11 @@ def test_extension_type_is_warned_and_strict_refuses_it(tmp_path: Path) -> None:
     assert warned and warned[0].line == line_of(file, "type: x-naftiko-webhook")
     assert "not in the official schema" in warned[0].message
     assert load([file], Settings(strict=True), dict(SECRETS)).rejected
+    file.write_text(file.read_text().replace("type: x-naftiko-webhook", "type: x-naftiko-webhooks"))
+    unknown = load([file], Settings(), dict(SECRETS))
+    assert unknown.rejected and any(
+        "unknown adapter type 'x-naftiko-webhooks'" in d.message for d in unknown.diagnostics
+    )
 
 
 def test_unset_secret_and_unknown_style_are_positioned_errors(tmp_path: Path) -> None:
