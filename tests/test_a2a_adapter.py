@@ -205,6 +205,25 @@ def test_a_slow_call_becomes_a_task_polled_with_get_task(served: tuple[Recording
     assert len(upstream.requests) == 1
 
 
+def test_cancel_task_stops_a_working_task(served: tuple[RecordingUpstream, str]) -> None:
+    from a2a.types.a2a_pb2 import CancelTaskRequest, GetTaskRequest, TaskState
+
+    upstream, url = served
+    upstream.reset(lambda r: Canned(200, b'{"orders": []}', delay=3))
+
+    async def scenario() -> tuple[Any, Any]:
+        async with recording_http() as http:
+            client = await client_for(url, http)
+            call = request({"skill": "list-orders", "arguments": {"status": "slow"}}, immediately=True)
+            (answer,) = [a async for a in client.send_message(call)]
+            canceled = await client.cancel_task(CancelTaskRequest(id=answer.task.id))
+            return canceled, await client.get_task(GetTaskRequest(id=answer.task.id))
+
+    canceled, polled = asyncio.run(scenario())
+    assert canceled.status.state == polled.status.state == TaskState.TASK_STATE_CANCELED
+    assert not polled.artifacts
+
+
 def test_upstream_failure_is_a_failed_task_without_the_secret(served: tuple[RecordingUpstream, str]) -> None:
     from a2a.types.a2a_pb2 import TaskState
 

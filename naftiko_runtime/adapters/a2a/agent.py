@@ -7,6 +7,7 @@ shared executor, the one every adapter calls upstream through.
 | answered within ``TASK_AFTER`` | a ``Message``, the result as a data part |
 | still running after ``TASK_AFTER`` | a working ``Task``, completed with the result as an artifact (``GetTask``) |
 | the upstream or a step fails | a ``Task`` in ``TASK_STATE_FAILED``, its message the (redacted, D55) reason |
+| ``CancelTask`` on a working task | the upstream call is cancelled, the task ``TASK_STATE_CANCELED`` |
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types.a2a_pb2 import Message, TaskState
-from a2a.utils.errors import InvalidParamsError, UnsupportedOperationError
+from a2a.utils.errors import InvalidParamsError
 
 from ...core.execution import Executor, Reply
 from ...core.inputs import InputSpec, check_inputs
@@ -103,13 +104,17 @@ class ToolAgent(AgentExecutor):
         skill, inputs = self.call_of(context.message)
         task_id, context_id = context.task_id or "", context.context_id or ""
         running = asyncio.ensure_future(self.run(skill, inputs))
-        done, _ = await asyncio.wait({running}, timeout=TASK_AFTER)
-        if done and (outcome := running.result()).ok:
-            await event_queue.enqueue_event(new_data_message(outcome.value, context_id=context_id))
-            return
-        history = [context.message] if context.message else []
-        await event_queue.enqueue_event(new_task(task_id, context_id, TaskState.TASK_STATE_WORKING, history=history))
-        outcome = await running
+        try:
+            done, _ = await asyncio.wait({running}, timeout=TASK_AFTER)
+            if done and (outcome := running.result()).ok:
+                await event_queue.enqueue_event(new_data_message(outcome.value, context_id=context_id))
+                return
+            history = [context.message] if context.message else []
+            working = new_task(task_id, context_id, TaskState.TASK_STATE_WORKING, history=history)
+            await event_queue.enqueue_event(working)
+            outcome = await running
+        finally:
+            running.cancel()  # a no-op once done; else the SDK cancelled us, and the call goes too
         updater = TaskUpdater(event_queue, task_id, context_id)
         if outcome.ok:
             await updater.add_artifact([new_data_part(outcome.value)], name="result")
@@ -118,4 +123,6 @@ class ToolAgent(AgentExecutor):
             await updater.failed(new_text_message(outcome.reason, context_id=context_id, task_id=task_id))
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        raise UnsupportedOperationError("a running call to an upstream is not cancelled")
+        """``CancelTask``: the SDK has cancelled ``execute`` (and with it the upstream call); the
+        task is marked canceled."""
+        await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()
