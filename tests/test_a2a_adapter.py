@@ -246,7 +246,7 @@ def test_a_v0_3_client_calls_the_same_agent(served: tuple[RecordingUpstream, str
     assert METHODS == ["message/send"]  # the 0.3 method name; 1.0 sends SendMessage
 
 
-def test_extension_type_is_warned_strict_refuses_and_from_is_checked(tmp_path: Path) -> None:
+def test_extension_type_is_warned_strict_refuses_and_sources_are_checked(tmp_path: Path) -> None:
     file = write(tmp_path, "http://127.0.0.1:9")
     environ = {"SHOP_TOKEN": TOKEN}
     loaded = load([file], Settings(), environ)
