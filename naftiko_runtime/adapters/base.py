@@ -55,6 +55,9 @@ class Mounted:
     empty): what a kind that describes other adapters (skill ``from``) reads, never imports."""
     gate: Gate | None = None
     """What a caller must present (D90), compiled from ``adapter.authentication``; ``None``: open."""
+    capability: str = ""
+    """The served file's ``info`` label, else its file name: the engine's ``naftiko_capability``
+    label of ``naftiko_capability_active``."""
 
     def plan(self, exposed: Exposed) -> OperationPlan:
         return self.plans[exposed.key]

@@ -67,8 +67,9 @@ def mounted_adapters(
 ) -> list[Mounted]:
     """Each adapter with its plans and gate (D90), and every adapter of the file as its ``siblings``."""
     gates = gates or {}
+    name = capability.label or capability.file.stem
     bare = [
-        Mounted(adapter, plans.get(adapter.namespace, {}), gate=gates.get(adapter.namespace))
+        Mounted(adapter, plans.get(adapter.namespace, {}), gate=gates.get(adapter.namespace), capability=name)
         for adapter in capability.adapters
     ]
     siblings = {each.adapter.namespace: each for each in bare}

@@ -9,6 +9,8 @@ from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
 
+PROPAGATIONS = ("w3c", "b3")
+
 
 @dataclass(frozen=True)
 class Management:
@@ -30,6 +32,9 @@ class Observability:
     metrics: bool = True
     sampling: float = 1.0
     otlp_endpoint: str | None = None
+    propagation: str = "w3c"
+    """``traces.propagation``: the caller's trace context read and sent upstream as W3C
+    ``traceparent`` (and ``baggage``) or as B3 (``serving.propagation``)."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,9 @@ def parse_observability(builder: ModelBuilder, node: Any, at: DocPath) -> Observ
     local = builder.mapping(metrics.get("local"), at + ("metrics", "local"), "'local'")
     traces = builder.mapping(node.get("traces"), at + ("traces",), "'traces'")
     propagation = traces.get("propagation", "w3c")
-    if propagation != "w3c":
-        builder.error(at + ("traces", "propagation"), f"trace propagation '{propagation}' is not implemented (w3c)")
+    if propagation not in PROPAGATIONS:
+        builder.error(at + ("traces", "propagation"), f"unknown trace propagation '{propagation}': expected w3c or b3")
+        propagation = "w3c"
     sampling = traces.get("sampling", 1.0)
     if not isinstance(sampling, int | float) or isinstance(sampling, bool) or not 0 <= sampling <= 1:
         builder.error(at + ("traces", "sampling"), "'sampling' must be a number between 0 and 1")
@@ -75,4 +81,5 @@ def parse_observability(builder: ModelBuilder, node: Any, at: DocPath) -> Observ
         bool(local.get("enabled", True)),
         float(sampling),
         builder.text(otlp, "endpoint", at + ("exporters", "otlp")),
+        str(propagation),
     )
