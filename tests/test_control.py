@@ -66,7 +66,8 @@ def test_metrics_count_requests_and_upstream_errors(controlled, upstream):
     assert f'naftiko_request_total{{{rest},status="200"}} 3.0' in text
     assert f'naftiko_request_total{{{rest},status="502"}} 1.0' in text
     assert f'naftiko_request_errors{{error_type="502",{rest}}} 1.0' in text
-    client = 'http_request_method="GET",http_response_status_code="{}",naftiko_namespace="api",server_address="127.0.0.1"'
+    client = 'http_request_method="GET",http_response_status_code="{}",naftiko_namespace="api",'
+    client += 'server_address="127.0.0.1"'
     assert f"naftiko_http_client_total{{{client.format(502)}}} 1.0" in text
     assert f"naftiko_http_client_duration_seconds_count{{{client.format(200)}}} 3.0" in text
     assert f'naftiko_request_duration_seconds_count{{{rest},status="200"}} 3.0' in text
