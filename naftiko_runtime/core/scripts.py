@@ -42,6 +42,8 @@ class ScriptLimits:
     """Seconds of run time per script step."""
     memory: int
     """Bytes the script's heap may reach."""
+    enabled: bool = True
+    """``false`` (the control adapter's ``scripting.enabled``): the step fails without running."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class ScriptStep:
     limits: ScriptLimits
 
     async def run(self, inputs: Mapping[str, Any], results: Results, lookup: Lookup) -> Any:
+        if not self.limits.enabled:
+            raise Problem(
+                500, f"step '{self.name}': script steps are disabled (the control adapter's scripting.enabled: false)"
+            )
         context: dict[str, Any] = {**inputs, **results}
         for key, source in self.with_:
             if isinstance(source, StepValue):

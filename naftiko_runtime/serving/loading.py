@@ -23,6 +23,7 @@ from ..adapters.auth.compile import compile_gate
 from ..adapters.auth.gates import Gate
 from ..adapters.auth.oauth2 import OAuth2Gate
 from ..adapters.base import Mounted, SiblingChecking
+from ..adapters.control.model import ControlAdapter
 from ..adapters.registry import KINDS, reference_roots
 from ..core.compiler import PlanCompiler
 from ..core.plans import OperationPlan
@@ -167,7 +168,7 @@ def load_source(
         findings += environment_inputs(capability, binds, environ, settings.strict)
         base_uris = {ns: uri for ns in capability.consumes if (uri := settings.base_uri_for(ns, environ))}
         roots = reference_roots() | {adapter.namespace for adapter in capability.adapters}
-        limits = ScriptLimits(settings.script_timeout, settings.script_memory)
+        limits = script_limits(capability, settings)
         compiler = PlanCompiler(
             capability,
             binds,
@@ -276,3 +277,15 @@ def place(reports: list[FileReport], settings: Settings) -> Loaded:
         if report.ok and report.loaded is not None:
             report.diagnostics += listeners.add(report.loaded.document, report.loaded.mounted())
     return Loaded(reports, listeners)
+
+
+def script_limits(capability: Capability, settings: Settings) -> ScriptLimits:
+    """The serve's limits, tightened by the file's control adapter's scripting governance: its
+    ``timeout`` may shorten ``--script-timeout``, never lengthen it; ``enabled: false`` stops
+    every script step of the file (issue 20)."""
+    for adapter in capability.adapters:
+        if isinstance(adapter, ControlAdapter):
+            scripting = adapter.management.scripting
+            timeout = min(settings.script_timeout, scripting.timeout or settings.script_timeout)
+            return ScriptLimits(timeout, settings.script_memory, scripting.enabled)
+    return ScriptLimits(settings.script_timeout, settings.script_memory)

@@ -13,6 +13,18 @@ PROPAGATIONS = ("w3c", "b3")
 
 
 @dataclass(frozen=True)
+class Scripting:
+    """``management.scripting``, the engine's scripting governance (issue 20). The defaults and
+    ``allowedLanguages`` shape the file's script steps at load (``spec.composition``); these are
+    what acts when a script runs."""
+
+    enabled: bool = True
+    """``false``: every script step of the file fails at once with a message saying why."""
+    timeout: float | None = None
+    """Seconds (the spec's ``timeout`` is in ms); the serve's ``--script-timeout`` stays a ceiling."""
+
+
+@dataclass(frozen=True)
 class Management:
     """``management``: the schema's defaults (health on; info, validate, reload, logs off)."""
 
@@ -21,6 +33,7 @@ class Management:
     validate: bool = False
     reload: bool = False
     logs: bool = False
+    scripting: Scripting = field(default_factory=Scripting)
 
 
 @dataclass(frozen=True)
@@ -55,10 +68,25 @@ def _flag(builder: ModelBuilder, node: dict[str, Any], key: str, at: DocPath, de
 
 def parse_management(builder: ModelBuilder, node: Any, at: DocPath) -> Management:
     node = builder.mapping(node, at, "'management'")
-    builder.refuse(node, "scripting", at, "scripting governance")
     defaults = Management()
-    flags = {key: _flag(builder, node, key, at, getattr(defaults, key)) for key in Management.__dataclass_fields__}
-    return Management(**flags)
+    groups = [key for key in Management.__dataclass_fields__ if key != "scripting"]
+    flags = {key: _flag(builder, node, key, at, getattr(defaults, key)) for key in groups}
+    return Management(**flags, scripting=parse_scripting(builder, node.get("scripting"), at + ("scripting",)))
+
+
+def parse_scripting(builder: ModelBuilder, node: Any, at: DocPath) -> Scripting:
+    node = builder.mapping(node, at, "'scripting'")
+    if "statementLimit" in node:
+        builder.warning(
+            at + ("statementLimit",),
+            "'statementLimit' is not enforced by this runtime: its JavaScript engine (QuickJS) counts no "
+            "statements; 'timeout' and the memory limit bound every script step",
+        )
+    timeout = node.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
+        builder.error(at + ("timeout",), "'timeout' must be an integer number of milliseconds >= 1")
+        timeout = None
+    return Scripting(_flag(builder, node, "enabled", at, True), None if timeout is None else timeout / 1000)
 
 
 def parse_observability(builder: ModelBuilder, node: Any, at: DocPath) -> Observability:
