@@ -54,8 +54,6 @@ SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
 UNIMPLEMENTED_ADAPTER_KEYS = {
     "maxBinarySize": "'maxBinarySize' (binary responses)",
-    "ttlMs": "'ttlMs' (MCP response caching)",
-    "cacheScope": "'cacheScope' (MCP response caching)",
 }
 """Keys of the beta4 dialect that change what an adapter does, refused by name (D72)."""
 
