@@ -215,7 +215,7 @@ class Telemetry:
             carrier: dict[str, str] = {}
             self.propagator.inject(carrier, context=trace.set_span_in_context(span))
             request.headers.update(carrier)
-        elif self.relaying:
+        elif self.relaying and context.get_current():  # empty unless a caller's context was attached
             carrier = {}
             self.propagator.inject(carrier)
             request.headers.update(carrier)
