@@ -112,3 +112,53 @@ def test_statement_limit_loads_with_a_warning(tmp_path, upstream):
     loaded = load([governed(tmp_path, upstream.url, scripting)], Settings(), {})
     assert not loaded.rejected
     assert any("warning: 'statementLimit' is not enforced by this runtime" in str(d) for d in loaded.diagnostics)
+
+
+def test_scripting_endpoint_reads_counts_and_changes_the_governance_while_serving(tmp_path, upstream):
+    """The engine's ``GET``/``PUT /scripting``: the settings and the counts of the runs; a PUT turns
+    script steps off and on and changes their timeout from the next run on; what shapes the steps at
+    load (defaults, allowedLanguages) is refused, and a refused body changes nothing."""
+    upstream.reset(crew_total)
+    scripting = "{defaultLanguage: javascript, defaultLocation: 'LOCATION', timeout: 5000, statementLimit: 1000}"
+    path = governed(tmp_path, upstream.url, scripting)
+    with running_gateway([path], {}, script_timeout=5.0) as gateway:
+        control, script = gateway.url(7070) + "/scripting", gateway.url(8080) + "/script/"
+        before = httpx.get(control).json()
+        assert before == {
+            "enabled": True,
+            "timeout": 5000,
+            "defaultLocation": (tmp_path / "scripts").as_uri(),
+            "defaultLanguage": "javascript",
+            "statementLimit": 1000,
+            "stats": {"totalExecutions": 0, "totalErrors": 0, "averageDurationMs": 0.0},
+        }
+        assert httpx.get(script + "sum", timeout=10).status_code == 200
+        assert httpx.get(script + "throw", timeout=10).status_code == 500
+        stats = httpx.get(control).json()["stats"]
+        assert (stats["totalExecutions"], stats["totalErrors"]) == (2, 1) and "lastExecutionAt" in stats
+        assert httpx.put(control, json={"enabled": False}).json()["enabled"] is False
+        assert "script steps are disabled" in httpx.get(script + "sum", timeout=10).json()["detail"]
+        assert httpx.put(control, json={"enabled": True, "timeout": 200}).json()["timeout"] == 200
+        looping = httpx.get(script + "loop", timeout=10).json()["detail"]
+        assert looping.endswith("its limit of 0.2 s and was stopped")
+        for body, message in (
+            ({"defaultLanguage": "python"}, "defaultLanguage shape the script steps when the file loads"),
+            ({"timeout": 0, "enabled": False}, "'timeout' must be an integer greater than or equal to 1"),
+            ({"enabled": "no"}, "'enabled' must be true or false"),
+            ({"speed": 1}, "unknown scripting setting(s) speed"),
+        ):
+            refused = httpx.put(control, json=body)
+            assert refused.status_code == 400 and message in refused.json()["detail"], refused.text
+        after = httpx.get(control).json()
+        assert (after["enabled"], after["timeout"]) == (True, 200), "a refused PUT changes nothing"
+
+
+def test_scripting_endpoint_is_absent_without_a_scripting_block(tmp_path, upstream):
+    """As in the engine: no ``scripting`` block, nothing at ``/scripting`` (404)."""
+    text = governed(tmp_path, upstream.url, "{}").read_text()
+    location = (tmp_path / "scripts").as_uri()
+    text = text.replace("    management:\n      scripting: {}\n", "")
+    text = text.replace("file: main.js", f"file: main.js, language: javascript, location: '{location}'")
+    (tmp_path / "plain.yaml").write_text(text)
+    with running_gateway([tmp_path / "plain.yaml"], {}) as gateway:
+        assert httpx.get(gateway.url(7070) + "/scripting").status_code == 404

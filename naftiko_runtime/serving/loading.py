@@ -27,7 +27,7 @@ from ..adapters.control.model import ControlAdapter
 from ..adapters.registry import KINDS, reference_roots
 from ..core.compiler import PlanCompiler
 from ..core.plans import OperationPlan
-from ..core.scripts import ScriptLimits
+from ..core.scripts import ScriptGovernance, ScriptLimits
 from ..settings import ClientCredentialsPolicy, Settings
 from ..spec.binds import BindValues, environment_inputs, resolve_binds, unset_variable_findings
 from ..spec.builder import ModelBuilder
@@ -51,9 +51,11 @@ class LoadedCapability:
     """By adapter namespace, then by ``Exposed.key`` (tool name, ``METHOD /path``)."""
     gates: dict[str, Gate] = field(default_factory=dict)
     """By adapter namespace: the adapters that declare exposed ``authentication`` (D90)."""
+    scripting: ScriptGovernance | None = None
+    """The control adapter's scripting governance, shared by the file's script steps (issue 20)."""
 
     def mounted(self) -> list[Mounted]:
-        return mounted_adapters(self.capability, self.plans, self.gates)
+        return mounted_adapters(self.capability, self.plans, self.gates, self.scripting)
 
     def credential_secrets(self) -> list[str]:
         """The secrets of every upstream call's credentials, once each."""
@@ -65,12 +67,20 @@ def mounted_adapters(
     capability: Capability,
     plans: Mapping[str, Mapping[str, OperationPlan]],
     gates: Mapping[str, Gate] | None = None,
+    scripting: ScriptGovernance | None = None,
 ) -> list[Mounted]:
-    """Each adapter with its plans and gate (D90), and every adapter of the file as its ``siblings``."""
+    """Each adapter with its plans and gate (D90), and every adapter of the file as its ``siblings``;
+    the control adapter with the file's scripting governance."""
     gates = gates or {}
     name = capability.label or capability.file.stem
     bare = [
-        Mounted(adapter, plans.get(adapter.namespace, {}), gate=gates.get(adapter.namespace), capability=name)
+        Mounted(
+            adapter,
+            plans.get(adapter.namespace, {}),
+            gate=gates.get(adapter.namespace),
+            capability=name,
+            scripting=scripting if isinstance(adapter, ControlAdapter) else None,
+        )
         for adapter in capability.adapters
     ]
     siblings = {each.adapter.namespace: each for each in bare}
@@ -169,6 +179,7 @@ def load_source(
         base_uris = {ns: uri for ns in capability.consumes if (uri := settings.base_uri_for(ns, environ))}
         roots = reference_roots() | {adapter.namespace for adapter in capability.adapters}
         limits = script_limits(capability, settings)
+        governance = limits.governance
         compiler = PlanCompiler(
             capability,
             binds,
@@ -211,7 +222,7 @@ def load_source(
         diagnostics, key=lambda d: (d.file != source.name, d.file, d.line, d.column, d.severity.value, d.message)
     )
     if capability is not None and not report.errors:
-        report.loaded = LoadedCapability(document, capability, binds, plans, gates)
+        report.loaded = LoadedCapability(document, capability, binds, plans, gates, governance)
     return report
 
 
@@ -280,12 +291,13 @@ def place(reports: list[FileReport], settings: Settings) -> Loaded:
 
 
 def script_limits(capability: Capability, settings: Settings) -> ScriptLimits:
-    """The serve's limits, tightened by the file's control adapter's scripting governance: its
-    ``timeout`` may shorten ``--script-timeout``, never lengthen it; ``enabled: false`` stops
-    every script step of the file (issue 20)."""
+    """The serve's limits, with the file's control adapter's scripting governance when it declares
+    one: its ``timeout`` may shorten ``--script-timeout``, never lengthen it; ``enabled: false``
+    stops every script step of the file (issue 20)."""
+    governance = None
     for adapter in capability.adapters:
-        if isinstance(adapter, ControlAdapter):
+        if isinstance(adapter, ControlAdapter) and adapter.management.scripting.declared:
             scripting = adapter.management.scripting
-            timeout = min(settings.script_timeout, scripting.timeout or settings.script_timeout)
-            return ScriptLimits(timeout, settings.script_memory, scripting.enabled)
-    return ScriptLimits(settings.script_timeout, settings.script_memory)
+            timeout = None if scripting.timeout_ms is None else scripting.timeout_ms / 1000
+            governance = ScriptGovernance(scripting.enabled, timeout)
+    return ScriptLimits(settings.script_timeout, settings.script_memory, governance)

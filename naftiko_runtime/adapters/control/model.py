@@ -14,14 +14,22 @@ PROPAGATIONS = ("w3c", "b3")
 
 @dataclass(frozen=True)
 class Scripting:
-    """``management.scripting``, the engine's scripting governance (issue 20). The defaults and
-    ``allowedLanguages`` shape the file's script steps at load (``spec.composition``); these are
-    what acts when a script runs."""
+    """``management.scripting``, the engine's scripting governance (issue 20), as the file sets it.
+    The defaults and ``allowedLanguages`` shape the file's script steps at load
+    (``spec.composition``); ``enabled`` and ``timeout`` start the ``ScriptGovernance`` that
+    ``PUT /scripting`` changes while serving."""
 
+    declared: bool = False
+    """The block is present: ``/scripting`` is served (404 otherwise, as in the engine)."""
     enabled: bool = True
     """``false``: every script step of the file fails at once with a message saying why."""
-    timeout: float | None = None
-    """Seconds (the spec's ``timeout`` is in ms); the serve's ``--script-timeout`` stays a ceiling."""
+    timeout_ms: int | None = None
+    """The serve's ``--script-timeout`` stays a ceiling."""
+    default_language: str | None = None
+    default_location: str | None = None
+    allowed_languages: tuple[str, ...] | None = None
+    statement_limit: int | None = None
+    """Accepted and reported, not enforced (QuickJS counts no statements)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ def parse_management(builder: ModelBuilder, node: Any, at: DocPath) -> Managemen
 
 
 def parse_scripting(builder: ModelBuilder, node: Any, at: DocPath) -> Scripting:
+    declared = isinstance(node, dict)
     node = builder.mapping(node, at, "'scripting'")
     if "statementLimit" in node:
         builder.warning(
@@ -82,11 +91,25 @@ def parse_scripting(builder: ModelBuilder, node: Any, at: DocPath) -> Scripting:
             "'statementLimit' is not enforced by this runtime: its JavaScript engine (QuickJS) counts no "
             "statements; 'timeout' and the memory limit bound every script step",
         )
-    timeout = node.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
-        builder.error(at + ("timeout",), "'timeout' must be an integer number of milliseconds >= 1")
-        timeout = None
-    return Scripting(_flag(builder, node, "enabled", at, True), None if timeout is None else timeout / 1000)
+    timeout, limit = (_positive(builder, node, key, at) for key in ("timeout", "statementLimit"))
+    allowed = node.get("allowedLanguages")
+    return Scripting(
+        declared,
+        _flag(builder, node, "enabled", at, True),
+        timeout,
+        builder.text(node, "defaultLanguage", at),
+        builder.text(node, "defaultLocation", at),
+        tuple(map(str, allowed)) if isinstance(allowed, list) else None,
+        limit,
+    )
+
+
+def _positive(builder: ModelBuilder, node: dict[str, Any], key: str, at: DocPath) -> int | None:
+    value = node.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        builder.error(at + (key,), f"'{key}' must be an integer >= 1")
+        return None
+    return value
 
 
 def parse_observability(builder: ModelBuilder, node: Any, at: DocPath) -> Observability:
