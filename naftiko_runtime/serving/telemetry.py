@@ -121,11 +121,19 @@ class _Upstream:
     def finish(self, status: int) -> None:
         failing = status >= 500
         self.telemetry.failing[self.call.namespace] = failing
-        series = self.telemetry.metrics
-        if series is not None:
-            values = (self.method, self.host, str(status), self.call.namespace)
-            series.client_calls.labels(*values).inc()
-            series.client_latency.labels(*values).observe(time.perf_counter() - self.started)
+        telemetry = self.telemetry
+        if telemetry.metrics is not None:
+            key = (self.call.namespace, self.method, self.host, status)
+            children = telemetry.clients.get(key)
+            if children is None:
+                values = (self.method, self.host, str(status), self.call.namespace)
+                children = (
+                    telemetry.metrics.client_calls.labels(*values),
+                    telemetry.metrics.client_latency.labels(*values),
+                )
+                telemetry.clients[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - self.started)
         if self.span is not None:
             self.span.set_attribute("http.response.status_code", status)
             if failing:
@@ -166,6 +174,10 @@ class Telemetry:
         """By adapter and operation: the metric children of each, made on its first request."""
         self.steps: dict[tuple[str, str], Histogram] = {}
         """By step type and adapter namespace: the step histogram's children."""
+        self.clients: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+        """By consumed namespace, method, host and status: the client series' children."""
+        self.hosts: dict[str, str] = {}
+        """By base URI without a template: the host the client series name (``server_address``)."""
         self.failing: dict[str, bool] = {}
         """By consumed namespace: whether its last upstream exchange failed (readiness, D92)."""
         self.tracer = tracer_for(observability) if observability.enabled else None
@@ -206,7 +218,11 @@ class Telemetry:
 
     def upstream(self, call: UpstreamCall, request: Outgoing) -> _Upstream:
         span = None
-        host = urlsplit(request.url).hostname or ""
+        host = self.hosts.get(call.base_uri)
+        if host is None:
+            host = urlsplit(request.url).hostname or ""
+            if "{" not in call.base_uri:
+                self.hosts[call.base_uri] = host
         if self.tracer is not None:
             span = self.tracer.start_span(f"upstream {call.label}", kind=trace.SpanKind.CLIENT)
             span.set_attribute("http.request.method", request.method)
