@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from ..core.execution import Executor
 from ..core.plans import OperationPlan
+from ..core.scripts import ScriptGovernance
 from ..settings import Settings
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import DocPath, Finding
@@ -55,6 +56,11 @@ class Mounted:
     empty): what a kind that describes other adapters (skill ``from``) reads, never imports."""
     gate: Gate | None = None
     """What a caller must present (D90), compiled from ``adapter.authentication``; ``None``: open."""
+    capability: str = ""
+    """The served file's ``info`` label, else its file name: the engine's ``naftiko_capability``
+    label of ``naftiko_capability_active``."""
+    scripting: ScriptGovernance | None = None
+    """For a control adapter: its file's scripting governance (``/scripting``), when declared."""
 
     def plan(self, exposed: Exposed) -> OperationPlan:
         return self.plans[exposed.key]

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from ..spec.expressions import Lookup
 from .codecs import DecodeError
-from .observe import Observer
+from .observe import Observation, Observer
 from .plans import CallStep, OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
 from .redaction import redact_bytes, redact_stream
@@ -39,6 +39,7 @@ FAILED_STEP_HEADER = "naftiko-failed-step"
 """D80: names the step whose upstream failed on the error reply of an orchestrated operation."""
 log = logging.getLogger("naftiko_runtime.steps")
 Answer = TypeVar("Answer", UpstreamResponse, UpstreamStream)
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -210,7 +211,8 @@ class Executor:
             if len(wave) > 1:
                 calls = [member for member in wave if isinstance(member, CallStep)]
                 outcomes = await asyncio.gather(
-                    *(self._call(call, inputs, lookup, results, chain) for call in calls), return_exceptions=True
+                    *(self._timed(plan, "call", self._call(call, inputs, lookup, results, chain)) for call in calls),
+                    return_exceptions=True,
                 )
                 for call, outcome in zip(calls, outcomes, strict=True):
                     if isinstance(outcome, BaseException):
@@ -221,16 +223,38 @@ class Executor:
                 continue
             step = wave[0]
             if isinstance(step, ScriptStep):
-                results[step.name] = await step.run(inputs, results, lookup)
+                results[step.name] = await self._timed(plan, "script", step.run(inputs, results, lookup))
             elif isinstance(step, CallStep):
-                answer = await self._call(step, inputs, lookup, results, chain)
+                answer = await self._timed(plan, "call", self._call(step, inputs, lookup, results, chain))
                 if isinstance(answer, Reply):
                     return answer
                 results[step.name] = answer
             else:
-                results[step.name] = step.run(results, lookup)
+                observation = None if self.observer is None else self.observer.step(plan, "lookup")
+                try:
+                    results[step.name] = step.run(results, lookup)
+                finally:
+                    if observation is not None:
+                        observation.finish(200)
         value = plan.mapper.apply(results if plan.steps else None, lookup)
         return Reply(200, encode_json(value, 502, "the mapped answer"), "application/json", (), value)
+
+    def _timed(self, plan: OperationPlan, kind: str, work: Awaitable[T]) -> Awaitable[T]:
+        """``work``, one step of ``plan``, timed by the observer (the engine's step duration);
+        unobserved, ``work`` itself."""
+        if self.observer is None:
+            return work
+        return self._timing(self.observer.step(plan, kind), work)
+
+    @staticmethod
+    async def _timing(observation: Observation, work: Awaitable[T]) -> T:
+        status = 500
+        try:
+            result = await work
+            status = result.status if isinstance(result, Reply) else 200
+            return result
+        finally:
+            observation.finish(status)
 
     async def _call(
         self, step: CallStep, inputs: Mapping[str, Any], lookup: Lookup, results: Mapping[str, Any], chain: str

@@ -114,7 +114,7 @@ class Runtime:
         self.watched = watched
         """Files and folders whose changes reload this runtime (``--watch``); none when empty."""
         self.clients = UpstreamClients(settings, on_secret=logs.SECRETS.learn)
-        self.telemetry = _telemetry(listeners, settings, self.clients.breakers)
+        self.telemetry = _telemetry(listeners, settings, self.clients.breakers, self.capabilities)
         self.executor = Executor(self.clients, self.telemetry)
         self.controls = Controls(self, self.telemetry)
         self.last_reload: list[str] = []
@@ -128,6 +128,10 @@ class Runtime:
         self.servers = [_Server(_config(continuing(app), settings, gauge)) for app, _ in apps]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reloading = asyncio.Lock()
+
+    def capabilities(self) -> list[str]:
+        """The capabilities served now (``naftiko_capability_active``)."""
+        return [m.capability for listener in self.listeners for each in listener.mounted.values() for m in each]
 
     @property
     def reloading(self) -> bool:
@@ -233,7 +237,10 @@ class Runtime:
 
 
 def _telemetry(
-    listeners: list[Listener], settings: Settings, breakers: Callable[[], Mapping[str, Breaker]]
+    listeners: list[Listener],
+    settings: Settings,
+    breakers: Callable[[], Mapping[str, Breaker]],
+    capabilities: Callable[[], list[str]],
 ) -> Telemetry | None:
     """Metrics, traces and the JSON request log, or ``None`` when none is asked for: then
     OpenTelemetry and prometheus_client (~35 ms of start-up) are never imported."""
@@ -242,7 +249,7 @@ def _telemetry(
         return None
     from .telemetry import Telemetry
 
-    return Telemetry(observability or OFF, request_log, breakers)
+    return Telemetry(observability or OFF, request_log, breakers, capabilities)
 
 
 def _log_failure(task: asyncio.Future[bool]) -> None:

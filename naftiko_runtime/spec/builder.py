@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..settings import token_url_problem
-from .composition import index_aggregates, keyed_items, referenced, semantic_hints, step, step_mapping
+from .composition import (
+    index_aggregates,
+    keyed_items,
+    referenced,
+    scripting_defaults,
+    semantic_hints,
+    step,
+    step_mapping,
+)
 from .diagnostics import DocPath, Finding
 from .expressions import PLACEHOLDER
 from .extensions import (
@@ -46,8 +54,6 @@ SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
 UNIMPLEMENTED_ADAPTER_KEYS = {
     "maxBinarySize": "'maxBinarySize' (binary responses)",
-    "ttlMs": "'ttlMs' (MCP response caching)",
-    "cacheScope": "'cacheScope' (MCP response caching)",
 }
 """Keys of the beta4 dialect that change what an adapter does, refused by name (D72)."""
 
@@ -78,6 +84,8 @@ class ModelBuilder:
         self.adapter_parsers = adapter_parsers
         self.findings: list[Finding] = []
         self.functions: dict[str, tuple[dict[str, Any], DocPath]] = {}
+        self.scripting: dict[str, Any] = {}
+        """The control adapter's scripting governance, for the file's script steps (issue 20)."""
         """``capability.aggregates[].functions[]`` by ``<aggregate-namespace>.<name>``, for ``ref``."""
 
     def error(self, at: DocPath, message: str) -> None:
@@ -133,6 +141,7 @@ class ModelBuilder:
         info = self.mapping(data.get("info"), ("info",), "'info'")
         standalone = "capability" not in data
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
+        self.scripting = scripting_defaults(capability, data if "exposes" in root_sections else {})
         index_aggregates(self, capability)
         if "aggregates" in root_sections:
             index_aggregates(self, data, ())

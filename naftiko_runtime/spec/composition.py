@@ -22,6 +22,8 @@ SCRIPT_SEGMENT = re.compile(r"^[a-zA-Z0-9._-]+$")
 class Builder(Protocol):
     file: Path
     functions: dict[str, tuple[dict[str, Any], DocPath]]
+    scripting: dict[str, Any]
+    """The file's control adapter's ``management.scripting`` (``scripting_defaults``)."""
 
     def error(self, at: DocPath, message: str) -> None: ...
 
@@ -120,27 +122,52 @@ def step(builder: Builder, node: Any, at: DocPath) -> StepSpec | None:
     return None
 
 
+def scripting_defaults(*sections: dict[str, Any]) -> dict[str, Any]:
+    """The ``management.scripting`` block of the file's control adapter (issue 20): its
+    ``defaultLanguage``, ``defaultLocation`` and ``allowedLanguages`` shape every script step of
+    the file. Read silently: the control adapter reports its own mistakes."""
+    for section in sections:
+        entries = section.get("exposes")
+        for entry in entries.values() if isinstance(entries, dict) else entries or ():
+            if isinstance(entry, dict) and entry.get("type") == "control":
+                management = entry.get("management")
+                scripting = management.get("scripting") if isinstance(management, dict) else None
+                return scripting if isinstance(scripting, dict) else {}
+    return {}
+
+
 def script_step(builder: Builder, node: dict[str, Any], at: DocPath, name: str) -> ScriptStepSpec | None:
-    """D83: JavaScript only; its files are read now, once (no control adapter gives defaults)."""
-    language = builder.text(node, "language", at)
+    """D83: JavaScript only; its files are read now, once. The control adapter's scripting
+    governance gives the language and location a step omits, and may refuse its language."""
+    governance = builder.scripting
+    language = builder.text(node, "language", at) if "language" in node else governance.get("defaultLanguage")
     for key, default in (("language", "defaultLanguage"), ("location", "defaultLocation")):
-        if key not in node:
+        if key not in node and not isinstance(governance.get(default), str):
             builder.error(
                 at,
-                f"a script step without '{key}': the control adapter's scripting '{default}' "
-                "is not implemented by this runtime yet; give the step its own",
+                f"a script step without '{key}': give the step its own, or set the control adapter's "
+                f"management.scripting '{default}'",
             )
+    where = at + ("language",) if "language" in node else at
+    allowed = governance.get("allowedLanguages")
+    if isinstance(allowed, list) and language is not None and language not in allowed:
+        builder.error(
+            where,
+            f"script language '{language}' is not among the control adapter's scripting allowedLanguages "
+            f"({', '.join(map(str, allowed)) or 'none'})",
+        )
+        return None
     if language in ("groovy", "python"):
         builder.error(
-            at + ("language",),
+            where,
             f"{language} script steps are refused by this runtime: it has no sandbox for "
             f"{language} it can defend (SECURITY.md); write the step in javascript",
         )
         return None
     if language is not None and language != "javascript":
-        builder.error(at + ("language",), f"unknown script language '{language}': expected javascript")
+        builder.error(where, f"unknown script language '{language}': expected javascript")
         return None
-    location = builder.text(node, "location", at)
+    location = builder.text(node, "location", at) if "location" in node else governance.get("defaultLocation")
     main = builder.text(node, "file", at, required=True)
     if language is None or location is None or main is None:
         return None

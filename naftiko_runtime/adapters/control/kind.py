@@ -46,7 +46,7 @@ class ControlKind:
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
         adapter = mounted[0].adapter
         assert isinstance(adapter, ControlAdapter)
-        return PortPart(ControlApp(adapter.management, context.control), prefixes=PREFIXES)
+        return PortPart(ControlApp(adapter.management, context.control, mounted[0].scripting), prefixes=PREFIXES)
 
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
         return ()
