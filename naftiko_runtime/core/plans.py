@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..spec.binds import BindValues
 from ..spec.expressions import Lookup, Reference, WithSource
@@ -22,8 +22,8 @@ from .codecs import Decoder
 from .credentials import Credentials
 from .inputs import InputSpec
 from .outputs import Mapper
-from .scripts import ScriptLimits, ScriptStep
-from .steps import LookupStep, StepValue
+from .scripts import ScriptLimits
+from .steps import Step, StepRun, StepValue
 
 FORWARD_OPERATION = "(forward)"
 """The operation name of a forward's call: no consumed operation can be named so."""
@@ -76,9 +76,12 @@ class CallStep:
 
     name: str
     call: UpstreamCall
+    concurrent: ClassVar[bool] = True
+
+    async def run(self, run: StepRun) -> Any:
+        return await run.send(self, run)
 
 
-Step = CallStep | LookupStep | ScriptStep
 DEFAULT_SCRIPT_LIMITS = ScriptLimits(timeout=60.0, memory=64 * 1024 * 1024)
 """The spec's engine default time (60,000 ms); ``Settings`` passes the served values."""
 

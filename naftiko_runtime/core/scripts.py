@@ -12,17 +12,16 @@ at most its time limit while the event loop keeps serving.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import quickjs
 
-from ..spec.expressions import Lookup, WithSource, resolve
+from ..spec.expressions import WithSource, resolve
 from .problems import Problem
-from .steps import Results, StepValue
+from .steps import StepRun, StepValue
 
 READ_RESULT = "typeof result === 'undefined' ? undefined : JSON.stringify(result)"
 STACK_LIMIT = 512 * 1024
@@ -52,13 +51,15 @@ class ScriptStep:
     with_: tuple[tuple[str, WithSource | StepValue], ...]
     limits: ScriptLimits
 
-    async def run(self, inputs: Mapping[str, Any], results: Results, lookup: Lookup) -> Any:
-        context: dict[str, Any] = {**inputs, **results}
+    concurrent: ClassVar[bool] = False
+
+    async def run(self, run: StepRun) -> Any:
+        context: dict[str, Any] = {**run.inputs, **run.results}
         for key, source in self.with_:
             if isinstance(source, StepValue):
-                context[key] = source.extract(results)
+                context[key] = source.extract(run.results)
             else:
-                present, value = resolve(source, lookup, inputs)
+                present, value = resolve(source, run.lookup, run.inputs)
                 if present:
                     context[key] = value
         try:
