@@ -51,8 +51,9 @@ class StepRun:
     lookup: Lookup
     """Template lookup: bind variables, inputs, then ``{{<step>.<field>}}`` (D12)."""
     send: Callable[[Any, StepRun], Awaitable[Any]]
-    """Sends a call step's (``plans.CallStep``, which imports this module) request, observed and redacted like every upstream call, and gives its
-    decoded answer; an upstream error ends the chain (``StepFailed``, D80)."""
+    """Sends a call step's request (a ``plans.CallStep``, typed loosely: plans imports this
+    module), observed and redacted like every upstream call, and gives its decoded answer; an
+    upstream error ends the chain (``StepFailed``, D80)."""
 
 
 class Step(Protocol):

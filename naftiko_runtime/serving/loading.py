@@ -38,8 +38,6 @@ from ..spec.model import Capability
 from ..spec.source import SourceDocument, SourceError, read_source
 from .listeners import ListenerSet
 
-ADAPTER_PARSERS = {kind_type: kind.parse for kind_type, kind in KINDS.items()}
-
 
 @dataclass
 class LoadedCapability:
@@ -147,7 +145,7 @@ def load_source(
     report = FileReport(source.path)
     prepared = prepare(source, shape_findings)
     document, composed = (composer or Composer()).compose(prepared)
-    builder = ModelBuilder(source.path, ADAPTER_PARSERS)
+    builder = ModelBuilder(source.path, {kind_type: kind.parse for kind_type, kind in KINDS.items()})
     capability = builder.build(document.data, prepared.dialect.root_sections)
     findings = list(builder.findings)
     binds = BindValues()
