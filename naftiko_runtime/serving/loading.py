@@ -37,6 +37,7 @@ from ..spec.imports import Composer, prepare
 from ..spec.model import Capability
 from ..spec.source import SourceDocument, SourceError, read_source
 from .listeners import ListenerSet
+from .plugins import load_plugins
 
 
 @dataclass
@@ -106,6 +107,9 @@ def _parse_and_check(path: Path) -> tuple[SourceDocument | Diagnostic, list[Find
 
 
 def load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None) -> list[FileReport]:
+    """Each file's report; the installed plugins are loaded first (``PluginError`` if one fails),
+    so that their types are known to every stage (and to the forked shape-check workers)."""
+    load_plugins()
     workers = min(os.cpu_count() or 1, 8)
     composer = Composer()  # an imported file is read once per load, however many files import it
     if len(paths) < PARALLEL_FROM or workers < 2:
