@@ -11,8 +11,7 @@ like any plugin's, when their layer is imported.
 
 from __future__ import annotations
 
-from collections import ChainMap
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +39,6 @@ ADAPTER_SHAPES: dict[str, Shape] = {}
 """The shape of a registered adapter type's ``exposes`` entry."""
 FORMATS: set[str] = set()
 """Registered ``outputRawFormat`` names."""
-
-
-def with_registered(cases: Mapping[str, Shape], registered: Mapping[str, Shape]) -> Mapping[str, Shape]:
-    """A ``Switch``'s cases, the dialect's own first, then those registered (read at check time)."""
-    return ChainMap(dict(cases), registered)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, eq=False)

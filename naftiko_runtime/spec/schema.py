@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .extensions import OAUTH2_CLIENT_CREDENTIALS
-from .plugged import ADAPTER_SHAPES, AUTH_SHAPES, FORMATS, STEP_SHAPES, RegisteredName, with_registered
+from .plugged import ADAPTER_SHAPES, AUTH_SHAPES, FORMATS, STEP_SHAPES, RegisteredName
 from .shapes import (
     Alt,
     Arr,
@@ -176,58 +176,54 @@ def _auth(name: str, **fields: Shape) -> Obj:
 
 AUTH = Switch(
     "type",
-    with_registered(
-        {
-            "basic": _auth("basic", username=STR, password=STR),
-            "apikey": _auth("apikey", key=STR, value=STR, placement=Str(enum=("header", "query"))),
-            "bearer": _auth("bearer", token=STR),
-            "digest": _auth("digest", username=STR, password=STR),
-            "oauth2": Obj(
-                "oauth2 authentication",
-                {
-                    "type": ANY,
-                    "authorizationServerUri": STR,
-                    "resource": STR,
-                    "scopes": Arr(STR),
-                    "audience": STR,
-                    "tokenEndpoint": STR,
-                    "tokenValidation": Str(enum=("jwks", "introspection")),
-                },
-                ("type", "authorizationServerUri", "resource"),
-            ),
-        },
-        AUTH_SHAPES,
-    ),
+    {
+        "basic": _auth("basic", username=STR, password=STR),
+        "apikey": _auth("apikey", key=STR, value=STR, placement=Str(enum=("header", "query"))),
+        "bearer": _auth("bearer", token=STR),
+        "digest": _auth("digest", username=STR, password=STR),
+        "oauth2": Obj(
+            "oauth2 authentication",
+            {
+                "type": ANY,
+                "authorizationServerUri": STR,
+                "resource": STR,
+                "scopes": Arr(STR),
+                "audience": STR,
+                "tokenEndpoint": STR,
+                "tokenValidation": Str(enum=("jwks", "introspection")),
+            },
+            ("type", "authorizationServerUri", "resource"),
+        ),
+    },
     "authentication",
+    registered=AUTH_SHAPES,
 )
 
 STEP_BASE = {"type": ANY, "name": KEBAB}
 STEP = Switch(
     "type",
-    with_registered(
-        {
-            "call": Obj("call step", {**STEP_BASE, "call": CALL, "with": WITH}, ("type", "name", "call")),
-            "lookup": Obj(
-                "lookup step",
-                {**STEP_BASE, "index": KEBAB, "match": KEBAB, "lookupValue": STR, "outputParameters": Arr(STR, 1)},
-                ("type", "name", "index", "match", "lookupValue", "outputParameters"),
-            ),
-            "script": Obj(
-                "script step",
-                {
-                    **STEP_BASE,
-                    "language": LANGUAGE,
-                    "location": FILE_URI,
-                    "file": Str(min_len=1),
-                    "dependencies": Arr(Str(min_len=1), 1),
-                    "with": WITH,
-                },
-                ("type", "name", "file"),
-            ),
-        },
-        STEP_SHAPES,
-    ),
+    {
+        "call": Obj("call step", {**STEP_BASE, "call": CALL, "with": WITH}, ("type", "name", "call")),
+        "lookup": Obj(
+            "lookup step",
+            {**STEP_BASE, "index": KEBAB, "match": KEBAB, "lookupValue": STR, "outputParameters": Arr(STR, 1)},
+            ("type", "name", "index", "match", "lookupValue", "outputParameters"),
+        ),
+        "script": Obj(
+            "script step",
+            {
+                **STEP_BASE,
+                "language": LANGUAGE,
+                "location": FILE_URI,
+                "file": Str(min_len=1),
+                "dependencies": Arr(Str(min_len=1), 1),
+                "with": WITH,
+            },
+            ("type", "name", "file"),
+        ),
+    },
     "step",
+    registered=STEP_SHAPES,
 )
 STEPS = Arr(STEP, 1)
 MAPPINGS = Arr(
@@ -595,46 +591,44 @@ ADAPTER = {"type": ANY, "address": ADDRESS, "port": PORT, "authentication": AUTH
 EXPOSES = Arr(
     Switch(
         "type",
-        with_registered(
-            {
-                "rest": Obj(
-                    "rest adapter",
-                    {
-                        **ADAPTER,
-                        "namespace": KEBAB,
-                        "resources": Arr(EXPOSED_RESOURCE, 1),
-                        "description": STR,
-                    },  # D3: published REST adapters carry a description
-                    ("type", "port", "namespace"),
-                ),
-                "mcp": Obj(
-                    "mcp adapter",
-                    {
-                        **ADAPTER,
-                        "namespace": KEBAB,
-                        "transport": Str(enum=("http", "stdio")),
-                        "description": STR,
-                        "tools": Arr(TOOL, 1),
-                        "resources": Arr(MCP_RESOURCE, 1),
-                        "prompts": Arr(PROMPT, 1),
-                    },
-                    ("type", "namespace", "tools"),
-                    rules=(Check(_mcp_transport),),
-                ),
-                "skill": Obj(
-                    "skill adapter",
-                    {**ADAPTER, "namespace": KEBAB, "description": STR, "skills": Arr(SKILL, 1)},
-                    ("type", "port", "namespace", "skills"),
-                ),
-                "control": Obj(
-                    "control adapter",
-                    {**ADAPTER, "management": MANAGEMENT, "observability": OBSERVABILITY},
-                    ("type", "port"),
-                ),
-            },
-            ADAPTER_SHAPES,
-        ),
+        {
+            "rest": Obj(
+                "rest adapter",
+                {
+                    **ADAPTER,
+                    "namespace": KEBAB,
+                    "resources": Arr(EXPOSED_RESOURCE, 1),
+                    "description": STR,
+                },  # D3: published REST adapters carry a description
+                ("type", "port", "namespace"),
+            ),
+            "mcp": Obj(
+                "mcp adapter",
+                {
+                    **ADAPTER,
+                    "namespace": KEBAB,
+                    "transport": Str(enum=("http", "stdio")),
+                    "description": STR,
+                    "tools": Arr(TOOL, 1),
+                    "resources": Arr(MCP_RESOURCE, 1),
+                    "prompts": Arr(PROMPT, 1),
+                },
+                ("type", "namespace", "tools"),
+                rules=(Check(_mcp_transport),),
+            ),
+            "skill": Obj(
+                "skill adapter",
+                {**ADAPTER, "namespace": KEBAB, "description": STR, "skills": Arr(SKILL, 1)},
+                ("type", "port", "namespace", "skills"),
+            ),
+            "control": Obj(
+                "control adapter",
+                {**ADAPTER, "management": MANAGEMENT, "observability": OBSERVABILITY},
+                ("type", "port"),
+            ),
+        },
         "adapter",
+        registered=ADAPTER_SHAPES,
     ),
     1,
 )

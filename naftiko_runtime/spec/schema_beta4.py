@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from .extensions import OAUTH2_CLIENT_CREDENTIALS
-from .plugged import ADAPTER_SHAPES, FORMATS, STEP_SHAPES, RegisteredName, with_registered
+from .plugged import ADAPTER_SHAPES, FORMATS, STEP_SHAPES, RegisteredName
 from .schema import (
     ADDRESS,
     ANY,
@@ -171,30 +171,28 @@ MOCK_OUTS = Map(
 
 STEP = Switch(
     "type",
-    with_registered(
-        {
-            "call": Obj("call step", {"type": ANY, "call": CALL, "with": WITH}, ("type", "call")),
-            "lookup": Obj(
-                "lookup step",
-                {"type": ANY, "index": KEBAB, "match": KEBAB, "lookupValue": STR, "outputParameters": Arr(STR, 1)},
-                ("type", "index", "match", "lookupValue", "outputParameters"),
-            ),
-            "script": Obj(
-                "script step",
-                {
-                    "type": ANY,
-                    "language": LANGUAGE,
-                    "location": FILE_URI,
-                    "file": Str(min_len=1),
-                    "dependencies": Arr(Str(min_len=1), 1),
-                    "with": WITH,
-                },
-                ("type", "file"),
-            ),
-        },
-        STEP_SHAPES,
-    ),
+    {
+        "call": Obj("call step", {"type": ANY, "call": CALL, "with": WITH}, ("type", "call")),
+        "lookup": Obj(
+            "lookup step",
+            {"type": ANY, "index": KEBAB, "match": KEBAB, "lookupValue": STR, "outputParameters": Arr(STR, 1)},
+            ("type", "index", "match", "lookupValue", "outputParameters"),
+        ),
+        "script": Obj(
+            "script step",
+            {
+                "type": ANY,
+                "language": LANGUAGE,
+                "location": FILE_URI,
+                "file": Str(min_len=1),
+                "dependencies": Arr(Str(min_len=1), 1),
+                "with": WITH,
+            },
+            ("type", "file"),
+        ),
+    },
     "step",
+    registered=STEP_SHAPES,
 )
 STEPS = named(STEP)
 MAPPINGS = Arr(
@@ -504,44 +502,40 @@ SKILL = Obj(
 ADAPTER = {"type": ANY, "address": ADDRESS, "port": PORT, "authentication": AUTH}
 EXPOSES = Switch(
     "type",
-    with_registered(
-        {
-            "rest": Obj(
-                "rest adapter",
-                {**ADAPTER, "namespace": KEBAB, "maxBinarySize": BINARY_SIZE, "resources": named(EXPOSED_RESOURCE)},
-                ("type", "port", "namespace"),
-            ),
-            "mcp": Obj(
-                "mcp adapter",
-                {
-                    **ADAPTER,
-                    "namespace": KEBAB,
-                    "transport": Str(enum=("http", "stdio")),
-                    "description": STR,
-                    "maxBinarySize": BINARY_SIZE,
-                    "ttlMs": Num(integer=True),
-                    "cacheScope": Str(enum=("public", "private")),
-                    "tools": named(TOOL),
-                    "resources": named(MCP_RESOURCE),
-                    "prompts": named(PROMPT),
-                },
-                ("type", "namespace", "tools"),
-                rules=(Check(_mcp_transport),),
-            ),
-            "skill": Obj(
-                "skill adapter",
-                {**ADAPTER, "namespace": KEBAB, "description": STR, "skills": named(SKILL)},
-                ("type", "port", "namespace", "skills"),
-            ),
-            "control": Obj(
-                "control adapter",
-                {**ADAPTER, "management": MANAGEMENT, "observability": OBSERVABILITY},
-                ("type", "port"),
-            ),
-        },
-        ADAPTER_SHAPES,
-    ),
+    {
+        "rest": Obj(
+            "rest adapter",
+            {**ADAPTER, "namespace": KEBAB, "maxBinarySize": BINARY_SIZE, "resources": named(EXPOSED_RESOURCE)},
+            ("type", "port", "namespace"),
+        ),
+        "mcp": Obj(
+            "mcp adapter",
+            {
+                **ADAPTER,
+                "namespace": KEBAB,
+                "transport": Str(enum=("http", "stdio")),
+                "description": STR,
+                "maxBinarySize": BINARY_SIZE,
+                "ttlMs": Num(integer=True),
+                "cacheScope": Str(enum=("public", "private")),
+                "tools": named(TOOL),
+                "resources": named(MCP_RESOURCE),
+                "prompts": named(PROMPT),
+            },
+            ("type", "namespace", "tools"),
+            rules=(Check(_mcp_transport),),
+        ),
+        "skill": Obj(
+            "skill adapter",
+            {**ADAPTER, "namespace": KEBAB, "description": STR, "skills": named(SKILL)},
+            ("type", "port", "namespace", "skills"),
+        ),
+        "control": Obj(
+            "control adapter", {**ADAPTER, "management": MANAGEMENT, "observability": OBSERVABILITY}, ("type", "port")
+        ),
+    },
     "adapter",
+    registered=ADAPTER_SHAPES,
 )
 
 # -- aggregates, info, document ------------------------------------------------------------------
