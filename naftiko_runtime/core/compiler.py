@@ -37,7 +37,6 @@ from .outputs import PASSTHROUGH, MappingError, compile_outputs, compile_path
 from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan
 from .scripts import ScriptLimits
 from .stepkinds import STEP_KINDS
-from .stepkinds import builtin as _builtin  # noqa: F401  (registers call, lookup, script)
 from .steps import Step, StepValue, compile_results_mapper, compile_step_value, step_of
 
 

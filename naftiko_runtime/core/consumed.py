@@ -19,7 +19,6 @@ from ..spec.model import Capability, ClientCredentials, ConsumedOperation, Consu
 from .bodies import UnknownBodyType, compile_body
 from .codecs import DECODERS, FormatSetupError
 from .consumed_auth import CONSUMED_AUTH
-from .consumed_auth import builtin as _builtin_auth  # noqa: F401  (registers bearer, apikey, basic, digest)
 from .credentials import NONE, Credentials, compile_configured_grant, compile_grant, render_from_binds
 from .plans import BinaryOutput, UpstreamCall
 from .redaction import secret_forms

@@ -11,7 +11,7 @@ import httpx
 from ...spec.binds import BindValues
 from ...spec.model import Authentication
 from ..credentials import AUTHORIZATION, Credentials, render_from_binds
-from . import register_consumed_auth
+from .kind import register_consumed_auth
 
 
 class Bearer:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import register_step_kind
 from .call import CallKind
+from .kind import register_step_kind
 from .lookup import LookupKind
 from .script import ScriptKind
 

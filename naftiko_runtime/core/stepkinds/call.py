@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from ...spec.composition import Builder
 from ...spec.diagnostics import DocPath
 from ..steps import Step
-from . import StepCompiling
+from .kind import StepCompiling
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from ...spec.diagnostics import DocPath
 from ...spec.expressions import Template, render_scalar
 from ..outputs import Extract, MappingError, compile_path
 from ..steps import StepRun, step_of
-from . import StepCompiling
+from .kind import StepCompiling
 
 
 @dataclass(frozen=True)

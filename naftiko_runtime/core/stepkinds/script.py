@@ -13,7 +13,7 @@ from urllib.parse import unquote
 from ...spec.composition import Builder
 from ...spec.diagnostics import DocPath
 from ..scripts import ScriptStep, ScriptSyntaxError, check_syntax
-from . import StepCompiling
+from .kind import StepCompiling
 
 SCRIPT_SEGMENT = re.compile(r"^[a-zA-Z0-9._-]+$")
 
