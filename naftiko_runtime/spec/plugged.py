@@ -41,6 +41,13 @@ FORMATS: set[str] = set()
 """Registered ``outputRawFormat`` names."""
 
 
+def add_auth(side: dict[str, tuple[str, ...]], name: str, fields: tuple[str, ...], shape: Shape | None) -> None:
+    """An authentication type on one side (``CONSUMED_AUTH`` or ``EXPOSED_AUTH``) and its shape."""
+    side[name] = fields
+    if shape is not None:
+        AUTH_SHAPES[name] = shape
+
+
 @dataclass(frozen=True, eq=False)
 class RegisteredName(Shape):
     """A name from the dialect's own list or one registered since (a response format)."""

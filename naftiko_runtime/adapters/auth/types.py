@@ -49,9 +49,7 @@ EXPOSED_AUTH: dict[str, ExposedAuthType] = {}
 
 def register_exposed_auth(kind: ExposedAuthType) -> None:
     EXPOSED_AUTH[kind.type] = kind
-    plugged.EXPOSED_AUTH[kind.type] = kind.secrets
-    if kind.shape is not None:
-        plugged.AUTH_SHAPES[kind.type] = kind.shape
+    plugged.add_auth(plugged.EXPOSED_AUTH, kind.type, kind.secrets, kind.shape)
 
 
 class _Bearer:

@@ -34,6 +34,4 @@ CONSUMED_AUTH: dict[str, ConsumedAuthType] = {}
 
 def register_consumed_auth(kind: ConsumedAuthType) -> None:
     CONSUMED_AUTH[kind.type] = kind
-    plugged.CONSUMED_AUTH[kind.type] = kind.needed
-    if kind.shape is not None:
-        plugged.AUTH_SHAPES[kind.type] = kind.shape
+    plugged.add_auth(plugged.CONSUMED_AUTH, kind.type, kind.needed, kind.shape)
