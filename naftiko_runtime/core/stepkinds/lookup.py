@@ -3,6 +3,7 @@ value(s), projected on the named fields (spec: Orchestrated, lookup)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -89,7 +90,7 @@ class LookupKind:
             return None
 
 
-def compile_lookup(spec: LookupStepSpec, known: Any) -> LookupStep:
+def compile_lookup(spec: LookupStepSpec, known: Mapping[str, int]) -> LookupStep:
     """Raises ``MappingError`` for a bad JSONPath or an ``index`` that names no earlier step."""
     if spec.index not in known:
         raise MappingError(f"lookup index '{spec.index}' names no earlier step (known: {', '.join(known) or 'none'})")
