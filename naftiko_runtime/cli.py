@@ -23,6 +23,7 @@ from .serving import logs
 from .serving.catalog import openapi_documents, route_rows
 from .serving.config import ConfigError, Overrides, apply_config
 from .serving.loading import Loaded, load
+from .serving.plugins import PluginError
 from .serving.reloading import FileSet
 from .serving.server import PortUnavailable, serve
 from .serving.stdio import serve_stdio
@@ -489,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = handlers[args.command]
     try:
         return handler(args)
-    except ConfigError as exc:
+    except (ConfigError, PluginError) as exc:
         print(exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

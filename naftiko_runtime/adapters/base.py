@@ -24,6 +24,7 @@ from ..settings import Settings
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import DocPath, Finding
 from ..spec.model import Exposed, ExposedAdapter
+from ..spec.shapes import Shape
 from .auth.gates import Gate
 
 
@@ -128,6 +129,11 @@ class AdapterKind(Protocol):
     """Conformance features this kind implements (``serving.features``)."""
     reference_roots: tuple[str, ...]
     """The roots a ``with`` reference may use in this kind besides the namespace (D20)."""
+    shape: Shape | None
+    """The shape of its ``exposes`` entry for the dialects' shape checks; ``None`` when the
+    dialects' own schemas hold it (the specification's kinds)."""
+    port_alone: bool
+    """Its adapters share their port with no other kind's (the management plane, ``control``)."""
 
     def parse(self, builder: ModelBuilder, node: dict[str, object], at: DocPath) -> ExposedAdapter | None: ...
 
@@ -144,6 +150,13 @@ class SiblingChecking(Protocol):
     the loader once every adapter and plan of the file is built, problems positioned."""
 
     def check(self, mounted: Mounted) -> Iterable[Finding]: ...
+
+
+@runtime_checkable
+class OpenApiDescribing(Protocol):
+    """A kind whose adapters on a port are described by one OpenAPI document (``naftiko openapi``)."""
+
+    def openapi(self, mounted: Sequence[Mounted]) -> dict[str, Any]: ...
 
 
 @runtime_checkable

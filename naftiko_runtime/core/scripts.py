@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
-from ..spec.expressions import Lookup, WithSource, resolve
+from ..spec.expressions import WithSource, resolve
 from .problems import Problem
-from .steps import Results, StepValue
+from .steps import StepRun, StepValue
 
 READ_RESULT = "typeof result === 'undefined' ? undefined : JSON.stringify(result)"
 STACK_LIMIT = 512 * 1024
@@ -87,18 +86,20 @@ class ScriptStep:
     with_: tuple[tuple[str, WithSource | StepValue], ...]
     limits: ScriptLimits
 
-    async def run(self, inputs: Mapping[str, Any], results: Results, lookup: Lookup) -> Any:
+    concurrent: ClassVar[bool] = False
+
+    async def run(self, run: StepRun) -> Any:
         governance = self.limits.governance
         if governance is not None and not governance.enabled:
             raise Problem(
                 500, f"step '{self.name}': script steps are disabled (the control adapter's scripting.enabled: false)"
             )
-        context: dict[str, Any] = {**inputs, **results}
+        context: dict[str, Any] = {**run.inputs, **run.results}
         for key, source in self.with_:
             if isinstance(source, StepValue):
-                context[key] = source.extract(results)
+                context[key] = source.extract(run.results)
             else:
-                present, value = resolve(source, lookup, inputs)
+                present, value = resolve(source, run.lookup, run.inputs)
                 if present:
                     context[key] = value
         try:
@@ -106,12 +107,12 @@ class ScriptStep:
         except TypeError as exc:
             raise Problem(500, f"step '{self.name}': its context is not JSON: {exc}") from exc
         seconds = self.limits.seconds
-        run = asyncio.get_running_loop().run_in_executor(SCRIPT_THREADS, self._run, document, seconds)
+        evaluation = asyncio.get_running_loop().run_in_executor(SCRIPT_THREADS, self._run, document, seconds)
         if governance is None:
-            return await run
+            return await evaluation
         started, failed = time.perf_counter(), True
         try:
-            answer = await run
+            answer = await evaluation
             failed = False
             return answer
         finally:

@@ -261,21 +261,21 @@ class UpstreamClients:
         """Send one request, streaming the answer.
 
         Over a pooled transport the request goes as plain values (no ``httpx.Request`` or
-        ``httpx.Response``; ~25% of a pass-through). Digest needs the client's challenge-response
-        flow; any other transport gets an ``httpx.Request`` straight, without the client's auth,
-        redirect and cookie machinery, which does nothing here (no redirects followed, no cookies
+        ``httpx.Response``; ~25% of a pass-through). A challenge-response scheme (digest) needs
+        the client's auth flow; any other transport gets an ``httpx.Request`` straight, without
+        the client's auth, redirect and cookie machinery, which does nothing here (no redirects followed, no cookies
         kept) and measured ~20% of a pass-through.
         """
         namespace = call.namespace
         plain = self._plain.get(namespace)
-        if plain is not None and not call.credentials.digest:
+        if plain is not None and call.credentials.challenge is None:
             opened = await plain.open(request.method, request.url, request.headers, request.content, extension)
             if opened.headers.get("content-encoding") is None:
                 return _OpenedAnswer(opened)
             return _HttpxAnswer(httpx.Response(opened.status, headers=opened.raw_headers, stream=OpenedStream(opened)))
         built = request.to_httpx()
         built.extensions["timeout"] = extension
-        if call.credentials.digest:
+        if call.credentials.challenge is not None:
             response = await self._clients[namespace].send(built, stream=True, auth=call.credentials.httpx_auth())
         else:
             response = await self._transports[namespace].handle_async_request(built)

@@ -38,8 +38,7 @@ from ..spec.imports import Composer, prepare
 from ..spec.model import Capability
 from ..spec.source import SourceDocument, SourceError, read_source
 from .listeners import ListenerSet
-
-ADAPTER_PARSERS = {kind_type: kind.parse for kind_type, kind in KINDS.items()}
+from .plugins import load_plugins
 
 
 @dataclass
@@ -120,6 +119,9 @@ def _parse_and_check(path: Path) -> tuple[SourceDocument | Diagnostic, list[Find
 
 
 def load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None) -> list[FileReport]:
+    """Each file's report; the installed plugins are loaded first (``PluginError`` if one fails),
+    so that their types are known to every stage (and to the forked shape-check workers)."""
+    load_plugins()
     workers = min(os.cpu_count() or 1, 8)
     composer = Composer()  # an imported file is read once per load, however many files import it
     if len(paths) < PARALLEL_FROM or workers < 2:
@@ -159,7 +161,7 @@ def load_source(
     report = FileReport(source.path)
     prepared = prepare(source, shape_findings)
     document, composed = (composer or Composer()).compose(prepared)
-    builder = ModelBuilder(source.path, ADAPTER_PARSERS)
+    builder = ModelBuilder(source.path, {kind_type: kind.parse for kind_type, kind in KINDS.items()})
     capability = builder.build(document.data, prepared.dialect.root_sections)
     findings = list(builder.findings)
     binds = BindValues()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..settings import token_url_problem
+from . import plugged
 from .composition import (
     index_aggregates,
     keyed_items,
@@ -48,8 +49,6 @@ from .model import (
     Parameter,
 )
 
-CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
-EXPOSED_AUTH_TYPES = (*CONSUMED_AUTH_TYPES, "oauth2")
 SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
 UNIMPLEMENTED_ADAPTER_KEYS = {
@@ -366,8 +365,9 @@ class ModelBuilder:
         if kind == "oauth2" and not exposed:
             self.error(at + ("type",), f"'oauth2' authentication to a consumed API {NOT_YET}")
             return None
-        allowed = EXPOSED_AUTH_TYPES if exposed else CONSUMED_AUTH_TYPES
-        if kind not in allowed:
+        # What a gateway checks and what it sends are registered apart (issue 19).
+        allowed = plugged.EXPOSED_AUTH if exposed else plugged.CONSUMED_AUTH
+        if not isinstance(kind, str) or kind not in allowed:
             side = "an exposed adapter" if exposed else "a consumed API"
             self.error(
                 at + ("type",),
@@ -376,15 +376,14 @@ class ModelBuilder:
             return None
         if kind == "oauth2":
             return Authentication(kind, oauth2=self.oauth2(node, at), at=at)
+        given = tuple(
+            (str(k), str(v))
+            for k, v in node.items()
+            if k != "type" and isinstance(v, str | int) and not isinstance(v, bool)
+        )
         fields = {k: self.text(node, k, at) for k in ("username", "password", "token", "key", "value", "placement")}
-        needed = {
-            "basic": ("username", "password"),
-            "digest": ("username", "password"),
-            "bearer": ("token",),
-            "apikey": ("key", "value"),
-        }[kind]
-        for key in needed:
-            if fields[key] is None:
+        for key in allowed[kind]:
+            if dict(given).get(key) is None:
                 # The schema lets the secret be left out: like an unset one, the block counts as absent (D13, D33).
                 self.warning(
                     at, f"{kind} authentication without '{key}' counts as absent: the caller's credentials pass (D33)"
@@ -395,7 +394,7 @@ class ModelBuilder:
         elif placement == "header" and fields["key"] is not None and PLACEHOLDER.search(fields["key"]) is None:
             self.field_name(fields["key"], at + ("key",), "apikey header")
         user, password, token, name, value = (fields[k] for k in ("username", "password", "token", "key", "value"))
-        return Authentication(kind, user, password, token, name, value, placement, at=at)
+        return Authentication(kind, user, password, token, name, value, placement, fields=given, at=at)
 
     def oauth2(self, node: dict[str, Any], at: DocPath) -> OAuth2:
         """An exposed resource server: whose tokens (issuer), for whom (audience), with what scopes."""

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .extensions import OAUTH2_CLIENT_CREDENTIALS
+from .plugged import ADAPTER_SHAPES, AUTH_SHAPES, FORMATS, STEP_SHAPES, RegisteredName
 from .shapes import (
     Alt,
     Arr,
@@ -195,6 +196,7 @@ AUTH = Switch(
         ),
     },
     "authentication",
+    registered=AUTH_SHAPES,
 )
 
 STEP_BASE = {"type": ANY, "name": KEBAB}
@@ -221,6 +223,7 @@ STEP = Switch(
         ),
     },
     "step",
+    registered=STEP_SHAPES,
 )
 STEPS = Arr(STEP, 1)
 MAPPINGS = Arr(
@@ -301,8 +304,8 @@ CONSUMED_OP = Obj(
         "description": STR,
         "method": METHOD,
         "inputParameters": Arr(CONSUMED_INPUT),
-        "outputRawFormat": Str(
-            enum=("json", "xml", "avro", "protobuf", "csv", "tsv", "psv", "yaml", "html", "markdown")
+        "outputRawFormat": RegisteredName(
+            ("json", "xml", "avro", "protobuf", "csv", "tsv", "psv", "yaml", "html", "markdown"), FORMATS
         ),
         "outputSchema": STR,
         "body": BODY,
@@ -625,6 +628,7 @@ EXPOSES = Arr(
             ),
         },
         "adapter",
+        registered=ADAPTER_SHAPES,
     ),
     1,
 )

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from .extensions import OAUTH2_CLIENT_CREDENTIALS
+from .plugged import ADAPTER_SHAPES, FORMATS, STEP_SHAPES, RegisteredName
 from .schema import (
     ADDRESS,
     ANY,
@@ -191,6 +192,7 @@ STEP = Switch(
         ),
     },
     "step",
+    registered=STEP_SHAPES,
 )
 STEPS = named(STEP)
 MAPPINGS = Arr(
@@ -251,8 +253,8 @@ CONSUMED_OP = Obj(
         "description": STR,
         "method": METHOD,
         "inputParameters": CONSUMED_INPUTS,
-        "outputRawFormat": Str(
-            enum=("json", "xml", "avro", "protobuf", "csv", "tsv", "psv", "yaml", "html", "markdown", "binary")
+        "outputRawFormat": RegisteredName(
+            ("json", "xml", "avro", "protobuf", "csv", "tsv", "psv", "yaml", "html", "markdown", "binary"), FORMATS
         ),
         "outputMediaType": STR,
         "maxBinarySize": BINARY_SIZE,
@@ -533,6 +535,7 @@ EXPOSES = Switch(
         ),
     },
     "adapter",
+    registered=ADAPTER_SHAPES,
 )
 
 # -- aggregates, info, document ------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
+from ...spec.shapes import Shape
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .model import CACHE_SCOPES, CacheHints, McpAdapter
 from .resources import parse_prompts, parse_resources
@@ -26,6 +27,9 @@ class McpKind:
     type: str = "mcp"
     features: frozenset[str] = frozenset({"mcp", "mcp.stdio", "mcp.resources", "mcp.prompts"})
     reference_roots: tuple[str, ...] = ("tools", "mcp")
+    shape: Shape | None = None
+    """Its ``exposes`` shape is in each dialect's schema (``spec.schema``, ``spec.schema_beta4``)."""
+    port_alone: bool = False
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
         namespace = builder.text(node, "namespace", at, required=True) or ""
