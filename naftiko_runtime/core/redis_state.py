@@ -6,8 +6,9 @@ by ``EVALSHA`` (redis-py's ``Script`` loads them again after a restart's ``NOSCR
 N instances read and write a bucket atomically and admit the configured rate fleet-wide. The
 bucket uses the store's clock (``TIME``), so instances' clocks never disagree about a refill.
 
-No retries and short timeouts: a call waits at most ``TIMEOUT`` for the store, and after the first
-failure nobody waits at all until ``watch`` sees it answer again (``StoreHealth``).
+One retry (on a new connection: a pooled one may have died with a restarted store) and short
+timeouts: a call waits at most twice ``TIMEOUT`` for the store, and after the first failure nobody
+waits at all until ``watch`` sees it answer again (``StoreHealth``).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class RedisStore:
             url,
             socket_timeout=TIMEOUT,
             socket_connect_timeout=TIMEOUT,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 1),
         )
         self._bucket = self.redis.register_script(BUCKET)
         self._open = self.redis.register_script(OPEN)
@@ -174,6 +175,7 @@ class RedisStore:
             if self.health.up:
                 continue
             try:
+                await self.redis.connection_pool.disconnect()  # connections to the store that went away
                 await self.redis.ping()
             except (RedisError, OSError):
                 continue
