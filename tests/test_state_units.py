@@ -230,3 +230,62 @@ async def test_one_token_fetch_serves_the_fleet_and_a_refused_token_is_replaced(
     assert again[0] == "tok-2" and fetched == ["tok-1", "tok-2"]
     assert (await instances[2].obtain(GRANT, fetch, ()))[0] == "tok-2"
     assert (await SharedTokens(DownStore()).obtain(GRANT, fetch, ()))[0] == "tok-3"  # store down: fetch alone
+
+
+# -- choosing the store: --state, $NAFTIKO_STATE, the --config file's state ----------------------
+
+
+def serve_settings(*arguments: str):
+    from naftiko_runtime.cli import parser, settings_from
+
+    return settings_from(parser().parse_args(["serve", "x.yml", *arguments]))
+
+
+def test_the_command_line_wins_over_the_environment_which_wins_over_the_file(tmp_path, monkeypatch):
+    config = tmp_path / "naftiko.toml"
+    config.write_text('state = "redis://from-file:6379/1"\n')
+    monkeypatch.delenv("NAFTIKO_STATE", raising=False)
+    assert serve_settings().state is None  # in-process by default
+    assert serve_settings("--config", str(config)).state == "redis://from-file:6379/1"
+    monkeypatch.setenv("NAFTIKO_STATE", "redis://from-env:6379/2")
+    assert serve_settings("--config", str(config)).state == "redis://from-env:6379/2"
+    chosen = serve_settings("--config", str(config), "--state", "rediss://:pw@from-cli:6380/3").state
+    assert chosen == "rediss://:pw@from-cli:6380/3"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('state = "http://redis:6379/0"', "must be redis://HOST:PORT/DB"),
+        ('state = "redis://redis:6379/cache"', "names database 'cache', which is not a number"),
+        ("state = 6379", "must be a redis:// URL string"),
+        ('state = "redis:///0"', "names no host"),
+    ],
+)
+def test_a_bad_state_in_the_file_is_positioned(tmp_path, monkeypatch, text, message):
+    from naftiko_runtime.serving.config import ConfigError
+
+    monkeypatch.delenv("NAFTIKO_STATE", raising=False)
+    config = tmp_path / "naftiko.toml"
+    config.write_text(f"# the fleet's store\n{text}\n[rate_limit]\nrequests = 5\n")
+    with pytest.raises(ConfigError, match=rf"naftiko.toml:2:1: state: {message}"):
+        serve_settings("--config", str(config))
+
+
+def test_a_bad_state_on_the_command_line_or_in_the_environment_is_refused(monkeypatch, capsys):
+    from naftiko_runtime.serving.config import ConfigError
+
+    with pytest.raises(SystemExit):
+        serve_settings("--state", "memcached://cache:11211")
+    assert "--state: must be redis://HOST:PORT/DB" in capsys.readouterr().err
+    monkeypatch.setenv("NAFTIKO_STATE", "redis://:hunter2@redis:0/0")
+    with pytest.raises(ConfigError, match=r"\$NAFTIKO_STATE: names port 0") as refused:
+        serve_settings()
+    assert "hunter2" not in str(refused.value)
+
+
+def test_the_store_is_named_without_its_password():
+    from naftiko_runtime.core.redis_state import shown
+
+    assert shown("redis://:hunter2@cache.internal:6380/4") == "redis://cache.internal:6380/4"
+    assert shown("rediss://user:pw@[::1]:6379/0") == "rediss://[::1]:6379/0"
