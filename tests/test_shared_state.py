@@ -1,4 +1,4 @@
-"""Issue 22, item 1: three `naftiko serve --config` instances sharing a real `redis-server`
+"""Issue 22, item 1 (CONTRACT D98): three `naftiko serve --config` instances sharing a real `redis-server`
 (`state = "redis://..."`), behind a real haproxy, against a real loopback upstream and token
 endpoint.
 

@@ -242,6 +242,7 @@ def serve_settings(*arguments: str):
 
 
 def test_the_command_line_wins_over_the_environment_which_wins_over_the_file(tmp_path, monkeypatch):
+    """D93; without any, no store: state stays in each process (D98)."""
     config = tmp_path / "naftiko.toml"
     config.write_text('state = "redis://from-file:6379/1"\n')
     monkeypatch.delenv("NAFTIKO_STATE", raising=False)

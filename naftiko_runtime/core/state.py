@@ -1,4 +1,4 @@
-"""State a fleet of instances shares (issue 22, item 1): rate-limit buckets, circuit breakers and
+"""State a fleet of instances shares (issue 22, item 1; CONTRACT D98): rate-limit buckets, circuit breakers and
 fetched OAuth2 tokens, behind one interface, ``StateStore``.
 
 Without ``--state`` no store exists and each process keeps its own state on its own fast paths (the
@@ -19,11 +19,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from .shared_breakers import SharedBreakers
-    from .shared_tokens import SharedTokens
+from typing import Protocol
 
 log = logging.getLogger("naftiko.state")
 
@@ -213,22 +209,6 @@ class LocalStore:
 
 
 STATE_EXTRA = "pip install 'naftiko-runtime[state]'"
-
-
-def open_store(url: str) -> StateStore:
-    """The store ``url`` names (``Settings.state``); redis-py is imported only here."""
-    from .redis_state import RedisStore
-
-    return RedisStore(url)
-
-
-def shared_state(store: StateStore) -> tuple[SharedBreakers, SharedTokens]:
-    """The breakers' and the token caches' ways to ``store``; imported only with a store (token
-    sealing imports ``cryptography``)."""
-    from .shared_breakers import SharedBreakers
-    from .shared_tokens import SharedTokens
-
-    return SharedBreakers(store), SharedTokens(store)
 
 
 def missing_client() -> str | None:

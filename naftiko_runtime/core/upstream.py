@@ -25,7 +25,8 @@ from .pooled import Opened, OpenedStream, PooledTransport
 from .problems import Problem
 from .requests import Outgoing
 from .resilience import Breaker, Guard, Transient, may_retry
-from .state import StateStore, shared_state
+from .sharing import shared_state
+from .state import StateStore
 from .tokens import Token, TokenCache
 
 

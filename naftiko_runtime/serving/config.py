@@ -326,7 +326,7 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
 
 
 def _state(check: _Checker, value: Any, given: str | None) -> str | None:
-    """The file's ``state`` URL, checked; ``--state`` or ``$NAFTIKO_STATE`` (``given``) wins over it."""
+    """The file's ``state`` URL, checked; ``--state`` or ``$NAFTIKO_STATE`` (``given``) wins over it (D93)."""
     if value is not None and not isinstance(value, str):
         check.error(("state",), f"must be a redis:// URL string, not {value!r}")
     elif value is not None and (why := state_url_problem(value)):

@@ -8,7 +8,7 @@ costs no routing, parsing or upstream work. Each identity has a token bucket: ``
 
 With a shared state store (``--state``, issue 22) ``SharedRateLimitLayer`` keeps the buckets there
 instead, so that N instances admit the configured rate together, not N times it; the in-process
-layer, the default, stays synchronous. The store down, calls are admitted (fail open) and counted.
+layer, the default, stays synchronous. The store down, calls are admitted (fail open, D98) and counted.
 """
 
 from __future__ import annotations

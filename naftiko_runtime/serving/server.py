@@ -24,7 +24,7 @@ import uvicorn
 
 from ..core.execution import Executor
 from ..core.resilience import Breaker
-from ..core.state import open_store
+from ..core.sharing import open_store
 from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
 from . import logs
