@@ -36,6 +36,7 @@ from naftiko_runtime.conformance.drivers import free_port
 
 HAPROXY = shutil.which("haproxy")
 pytestmark = [
+    pytest.mark.slow,
     needs_redis,
     pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (Debian: apt-get install haproxy)"),
 ]
