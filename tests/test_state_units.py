@@ -6,6 +6,7 @@ or foreign value never opens, no token in clear); and the fleet's breakers and t
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -290,3 +291,13 @@ def test_the_store_is_named_without_its_password():
 
     assert shown("redis://:hunter2@cache.internal:6380/4") == "redis://cache.internal:6380/4"
     assert shown("rediss://user:pw@[::1]:6379/0") == "rediss://[::1]:6379/0"
+
+
+def test_serve_says_which_extra_to_install_when_redis_py_is_missing(monkeypatch, capsys):
+    from naftiko_runtime.cli import main
+
+    monkeypatch.delenv("NAFTIKO_STATE", raising=False)
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if naftiko-runtime[state] were not installed
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    assert main(["serve", "nothing.yml", "--state", "redis://127.0.0.1:6379/0"]) == 2
+    assert "pip install 'naftiko-runtime[state]'" in capsys.readouterr().err
