@@ -25,6 +25,8 @@ from .pooled import Opened, OpenedStream, PooledTransport
 from .problems import Problem
 from .requests import Outgoing
 from .resilience import Breaker, Guard, Transient, may_retry
+from .sharing import shared_state
+from .state import StateStore
 from .tokens import Token, TokenCache
 
 
@@ -172,15 +174,20 @@ class UpstreamClients:
         settings: Settings,
         transport_factory: Callable[[Settings], httpx.AsyncBaseTransport] | None = None,
         on_secret: Callable[[str], None] | None = None,
+        store: StateStore | None = None,
     ):
         """``transport_factory`` replaces the pooled network transport of every namespace: an
         embedding program (or a test) can route upstream calls through any httpx transport,
         ``httpx.ASGITransport`` over an in-process app included. ``on_secret`` is told every secret
-        learnt while serving (a fetched token), so that logs can scrub it (D55)."""
+        learnt while serving (a fetched token), so that logs can scrub it (D55). ``store``: the
+        fleet's shared state (issue 22), which breakers and token caches then share through."""
         self.settings = settings
         self._transport_factory = transport_factory or network_transport
         self._on_secret = on_secret or (lambda secret: None)
         self._tokens: dict[TokenGrant, TokenCache] = {}
+        shared = shared_state(store) if store is not None else None
+        self.shared_breakers = shared[0] if shared else None
+        self._shared_tokens = shared[1] if shared else None
         self._token_client: httpx.AsyncClient | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
@@ -204,7 +211,9 @@ class UpstreamClients:
             transport = self._transport_factory(self.settings)
             policy = self.settings.policy_for(namespace)
             if policy.guarded:
-                self._guards[namespace] = Guard(namespace, policy)
+                guard = self._guards[namespace] = Guard(namespace, policy)
+                if self.shared_breakers is not None and guard.breaker is not None:
+                    self.shared_breakers.follow(guard.breaker)
             self._transports[namespace] = transport
             if isinstance(transport, PooledTransport):  # takes plain values (``_exchange``)
                 self._plain[namespace] = transport
@@ -228,7 +237,8 @@ class UpstreamClients:
             if self._token_client is None:
                 self._token_client = _client(self._transport_factory(self.settings))
             timeouts = self.settings.timeouts_for(grant.namespace, "")
-            cache = self._tokens[grant] = TokenCache(grant, self._token_client, timeouts, self._on_secret)
+            cache = TokenCache(grant, self._token_client, timeouts, self._on_secret, self._shared_tokens)
+            self._tokens[grant] = cache
         return cache
 
     def secret_forms(self, call: UpstreamCall) -> tuple[bytes, ...]:
