@@ -11,7 +11,7 @@ then mutated (a key removed or added, a value of the wrong type). The official v
   (``SEMANTIC`` below: D4's unresolved calls, unknown ``{{VAR}}``, duplicate namespaces; an
   invalid JSONPath, regular expression or path template; D71's missing import file);
 - what it rejects, ``naftiko validate`` rejects, with a position inside the file;
-- never a traceback; our hand-written model (``schema_beta4``) gives the official verdict.
+- never a traceback; our hand-written model (``schema`` with the ``IKANOS`` profile) gives the official verdict.
 
 Bounded and reproducible: 100 derandomized examples per test, no shrinking, well under a minute;
 ``DIALECT_PROPERTY_EXAMPLES=2000`` explores at random instead. The counts are printed (``-s``).
@@ -36,7 +36,8 @@ from support import SHARED
 
 from naftiko_runtime import Settings
 from naftiko_runtime.serving.loading import load_source
-from naftiko_runtime.spec.schema_beta4 import check_shape
+from naftiko_runtime.spec.profiles import IKANOS
+from naftiko_runtime.spec.schema import check_shape as shape_findings
 from naftiko_runtime.spec.source import parse_text
 
 SCHEMA_FILE = SHARED / "spec" / "ikanos-1.0.0-beta4" / "schemas" / "ikanos-schema.json"
@@ -221,6 +222,10 @@ def validate(document: Any) -> tuple[list[Any], int]:
     text = yaml_text(document)
     report = load_source(parse_text(text, Path("generated.yaml")), Settings(), {})
     return report.diagnostics, text.count("\n") + 1
+
+
+def check_shape(document: Any) -> list[Any]:
+    return shape_findings(document, IKANOS)
 
 
 def check(document: Any) -> None:
