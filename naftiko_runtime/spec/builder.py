@@ -44,11 +44,7 @@ CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
 EXPOSED_AUTH_TYPES = (*CONSUMED_AUTH_TYPES, "oauth2")
 SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
-UNIMPLEMENTED_ADAPTER_KEYS = {
-    "maxBinarySize": "'maxBinarySize' (binary responses)",
-    "ttlMs": "'ttlMs' (MCP response caching)",
-    "cacheScope": "'cacheScope' (MCP response caching)",
-}
+UNIMPLEMENTED_ADAPTER_KEYS = {"maxBinarySize": "'maxBinarySize' (binary responses)"}
 """Keys of the beta4 dialect that change what an adapter does, refused by name (D72)."""
 
 
@@ -529,7 +525,10 @@ class ModelBuilder:
         ):
             # beta4 writes an array's items as their fields keyed by name (a field may be named 'type').
             items_node = {"type": "object", "properties": items_node}
-        items = self.output(items_node, at + ("items",)) if "items" in node else None
+        if isinstance(items_node, list):
+            items = self.named_fields(items_node, at + ("items",))
+        else:
+            items = self.output(items_node, at + ("items",)) if "items" in node else None
         if mapping_field is not None and not isinstance(mapping_field, str):
             self.error(at + ("mapping",), "'mapping' must be a JSONPath string")
             mapping_field = None
@@ -543,3 +542,15 @@ class ModelBuilder:
             items,
             at,
         )
+
+    def named_fields(self, fields: list[Any], at: DocPath) -> OutputParameter:
+        """alpha2 ``items: [{name, type}, ...]``: each element an object of those named fields, as
+        beta4 writes ``items: {name: {type}}`` (issue 19, item 4)."""
+        properties = {}
+        for index, field in enumerate(fields):
+            built = self.output(field, at + (index,))
+            if built is not None and built.name is None:
+                self.error(at + (index,), "missing required field 'name' (a field of the array's items)")
+            elif built is not None:
+                properties[str(built.name)] = built
+        return OutputParameter("object", None, None, None, None, properties, None, at)

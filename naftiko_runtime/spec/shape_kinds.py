@@ -49,6 +49,12 @@ class ShapeRegistry:
         self.fragments[kind] = fragment
         _generation += 1
 
+    def unregister(self, kind: str) -> None:
+        """Forget a kind (a plugin unloaded, a test's own kind)."""
+        global _generation
+        self.fragments.pop(kind, None)
+        _generation += 1
+
     def cases(self, profile: Profile) -> dict[str, Shape]:
         """Each registered kind's shape in ``profile``'s dialect, in registration order."""
         built = {kind: fragment(profile) for kind, fragment in self.fragments.items()}

@@ -68,6 +68,7 @@ class McpKind:
             transport,
             tuple(resources),
             tuple(parse_prompts(builder, node, at, namespace)),
+            *caching(builder, node, at),
         )
 
     def claims(self, adapter: ExposedAdapter, port: int) -> Iterable[Claim]:
@@ -114,3 +115,18 @@ class McpKind:
         from .endpoints import serve_stdio
 
         return await serve_stdio(mounted, context.executor, context.settings.max_request_body)
+
+
+CACHE_SCOPES = ("public", "private")
+
+
+def caching(builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> tuple[int | None, str | None]:
+    """``ttlMs`` (a non-negative integer) and ``cacheScope`` (public or private), as typed fields."""
+    ttl, scope = node.get("ttlMs"), builder.text(node, "cacheScope", at)
+    if ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0):
+        builder.error(at + ("ttlMs",), f"'ttlMs' must be a whole number of milliseconds (0 or more), got {ttl!r}")
+        ttl = None
+    if scope is not None and scope not in CACHE_SCOPES:
+        builder.error(at + ("cacheScope",), f"'cacheScope' must be one of {', '.join(CACHE_SCOPES)}, got '{scope}'")
+        scope = None
+    return ttl, scope

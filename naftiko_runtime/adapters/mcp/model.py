@@ -18,6 +18,10 @@ class McpAdapter(ExposedAdapter):
     transport: str = "http"
     resources: tuple[McpResource, ...] = ()
     prompts: tuple[McpPrompt, ...] = ()
+    ttl_ms: int | None = None
+    """beta5 ``ttlMs``: how long (ms) clients may cache a response; 0: never (issue 19, item 4)."""
+    cache_scope: str | None = None
+    """beta5 ``cacheScope``: ``public`` (shared intermediaries may cache) or ``private``."""
 
     @property
     def tools(self) -> tuple[Exposed, ...]:
