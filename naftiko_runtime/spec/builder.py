@@ -39,10 +39,10 @@ from .model import (
     OutputParameter,
     Parameter,
 )
+from .shape_kinds import ADAPTERS
 
 CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
 EXPOSED_AUTH_TYPES = (*CONSUMED_AUTH_TYPES, "oauth2")
-SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
 UNIMPLEMENTED_ADAPTER_KEYS = {"maxBinarySize": "'maxBinarySize' (binary responses)"}
 """Keys of the beta4 dialect that change what an adapter does, refused by name (D72)."""
@@ -403,7 +403,7 @@ class ModelBuilder:
         kind = node.get("type")
         parse = self.adapter_parsers.get(kind) if isinstance(kind, str) else None
         if parse is None:
-            if kind in SPEC_ADAPTER_TYPES:
+            if kind in ADAPTERS.fragments:  # a kind the spec knows (its shape is registered)
                 self.error(at + ("type",), f"the '{kind}' adapter {NOT_YET}")
             else:
                 self.error(
@@ -525,10 +525,11 @@ class ModelBuilder:
         ):
             # beta4 writes an array's items as their fields keyed by name (a field may be named 'type').
             items_node = {"type": "object", "properties": items_node}
+        items: OutputParameter | None = None
         if isinstance(items_node, list):
             items = self.named_fields(items_node, at + ("items",))
-        else:
-            items = self.output(items_node, at + ("items",)) if "items" in node else None
+        elif "items" in node:
+            items = self.output(items_node, at + ("items",))
         if mapping_field is not None and not isinstance(mapping_field, str):
             self.error(at + ("mapping",), "'mapping' must be a JSONPath string")
             mapping_field = None
