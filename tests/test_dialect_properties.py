@@ -318,7 +318,7 @@ def every_document() -> list[tuple[str, dict[str, Any]]]:
     Polytomic files and this repository's conformance suite."""
     safe = YAML(typ="safe", pure=True)
     found: list[tuple[str, dict[str, Any]]] = []
-    roots = [SHARED / "spec", SHARED / "reference", SHARED / "capabilities", REPOSITORY / "conformance"]
+    roots = [SHARED / "spec", SHARED / "reference", REPOSITORY / "capabilities", REPOSITORY / "conformance"]
     for path in sorted(p for root in roots for p in root.rglob("*.y*ml")):
         try:
             loaded = list(safe.load_all(path.read_text(encoding="utf-8")))
