@@ -37,7 +37,7 @@ class Dialect:
     @property
     def keyed_by_name(self) -> bool:
         """Whether resources, operations, tools, parameters... are maps keyed by name (beta4)."""
-        return self.key == IKANOS
+        return self.profile.keyed_by_name
 
     @property
     def root_sections(self) -> tuple[str, ...]:
@@ -59,10 +59,10 @@ def detect(data: Any) -> Dialect:
 
 
 def check_shape(data: Any, dialect: Dialect) -> list[Finding]:
-    """The dialect's shape check: warnings for alpha2 (D3), errors for beta4 (D72)."""
-    if dialect.keyed_by_name:
-        return [Finding.error(f.path, f.message) for f in shape_findings(data, dialect.profile)]
-    return [Finding.warning(f.path, f.message) for f in shape_findings(data, dialect.profile)]
+    """The dialect's shape check: warnings where its extensions are tolerated (alpha2, D3), errors
+    where the official schema is the only contract (beta4, beta5: D72)."""
+    finding = Finding.warning if dialect.profile.extensions else Finding.error
+    return [finding(f.path, f.message) for f in shape_findings(data, dialect.profile)]
 
 
 def normalise(data: Any, dialect: Dialect) -> tuple[Any, dict[DocPath, DocPath]]:
