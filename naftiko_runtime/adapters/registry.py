@@ -7,7 +7,7 @@ Adding a kind is a folder under ``adapters/`` (or a plugin's package) with a cla
 
 from __future__ import annotations
 
-from ..spec import plugged
+from ..spec.shape_kinds import fixed, register_adapter_shape
 from .base import AdapterKind
 from .control.kind import ControlKind
 from .mcp.kind import McpKind
@@ -22,7 +22,7 @@ def register_adapter_kind(kind: AdapterKind) -> None:
     its ``shape``), read by its ``parse``, placed, served and listed."""
     KINDS[kind.type] = kind
     if kind.shape is not None:
-        plugged.ADAPTER_SHAPES[kind.type] = kind.shape
+        register_adapter_shape(kind.type, fixed(kind.shape))
 
 
 for _kind in (RestKind(), McpKind(), SkillKind(), ControlKind()):

@@ -48,12 +48,10 @@ from .model import (
     OutputParameter,
     Parameter,
 )
+from .shape_kinds import ADAPTERS
 
-SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
-UNIMPLEMENTED_ADAPTER_KEYS = {
-    "maxBinarySize": "'maxBinarySize' (binary responses)",
-}
+UNIMPLEMENTED_ADAPTER_KEYS = {"maxBinarySize": "'maxBinarySize' (binary responses)"}
 """Keys of the beta4 dialect that change what an adapter does, refused by name (D72)."""
 
 
@@ -419,7 +417,7 @@ class ModelBuilder:
         kind = node.get("type")
         parse = self.adapter_parsers.get(kind) if isinstance(kind, str) else None
         if parse is None:
-            if kind in SPEC_ADAPTER_TYPES:
+            if kind in ADAPTERS.fragments:  # a kind the spec knows (its shape is registered)
                 self.error(at + ("type",), f"the '{kind}' adapter {NOT_YET}")
             else:
                 self.error(
@@ -543,7 +541,11 @@ class ModelBuilder:
         ):
             # beta4 writes an array's items as their fields keyed by name (a field may be named 'type').
             items_node = {"type": "object", "properties": items_node}
-        items = self.output(items_node, at + ("items",)) if "items" in node else None
+        items: OutputParameter | None = None
+        if isinstance(items_node, list):
+            items = self.named_fields(items_node, at + ("items",))
+        elif "items" in node:
+            items = self.output(items_node, at + ("items",))
         if mapping_field is not None and not isinstance(mapping_field, str):
             self.error(at + ("mapping",), "'mapping' must be a JSONPath string")
             mapping_field = None
@@ -557,3 +559,15 @@ class ModelBuilder:
             items,
             at,
         )
+
+    def named_fields(self, fields: list[Any], at: DocPath) -> OutputParameter:
+        """alpha2 ``items: [{name, type}, ...]``: each element an object of those named fields, as
+        beta4 writes ``items: {name: {type}}`` (issue 19, item 4)."""
+        properties = {}
+        for index, field in enumerate(fields):
+            built = self.output(field, at + (index,))
+            if built is not None and built.name is None:
+                self.error(at + (index,), "missing required field 'name' (a field of the array's items)")
+            elif built is not None:
+                properties[str(built.name)] = built
+        return OutputParameter("object", None, None, None, None, properties, None, at)

@@ -3,8 +3,8 @@ types, and response formats (issue 19, items 3 and 4).
 
 The spec layer cannot import the layers that implement these (``core.stepkinds``,
 ``core.consumed_auth``, ``core.codecs``, ``adapters.auth.types``, ``adapters.registry``); they
-register here what the model and the shape checks need to know - a type's name, how to read its
-entry into the model, the shape its entry must have - and keep the rest (compiling, running,
+register here what the model needs to know - a type's name, how to read its entry into the model
+(the shapes their entries must have go to ``shape_kinds``) - and keep the rest (compiling, running,
 sending, checking callers) to themselves. The tables start empty: the built-in kinds register
 like any plugin's, when their layer is imported.
 """
@@ -17,6 +17,7 @@ from typing import Any
 
 from .diagnostics import DocPath
 from .model import StepSpec
+from .shape_kinds import ShapeRegistry, fixed
 from .shapes import Context, Path, Shape, Str
 
 StepParser = Callable[[Any, dict[str, Any], DocPath, str], StepSpec | None]
@@ -25,36 +26,36 @@ The builder is ``composition.Builder``: typed accessors that report what they ca
 
 STEP_PARSERS: dict[str, StepParser] = {}
 """Step types by the spec's ``steps[].type``."""
-STEP_SHAPES: dict[str, Shape] = {}
-"""The shape of a registered step type's entry, for the dialects' shape checks."""
 CONSUMED_AUTH: dict[str, tuple[str, ...]] = {}
 """Authentication a consumed API may declare (what the runtime sends), by ``type``: the fields
 without which the block counts as absent (D13, D33)."""
 EXPOSED_AUTH: dict[str, tuple[str, ...]] = {}
 """Authentication an exposed adapter may declare (what a gateway checks), by ``type``: a registry
 of its own, so that a type the runtime can send is not thereby one it can check (issue 19)."""
-AUTH_SHAPES: dict[str, Shape] = {}
-"""The shape of a registered authentication type's block, either side."""
-ADAPTER_SHAPES: dict[str, Shape] = {}
-"""The shape of a registered adapter type's ``exposes`` entry."""
 FORMATS: set[str] = set()
 """Registered ``outputRawFormat`` names."""
 
 
-def add_auth(side: dict[str, tuple[str, ...]], name: str, fields: tuple[str, ...], shape: Shape | None) -> None:
-    """An authentication type on one side (``CONSUMED_AUTH`` or ``EXPOSED_AUTH``) and its shape."""
+def add_auth(
+    side: dict[str, tuple[str, ...]], shapes: ShapeRegistry, name: str, fields: tuple[str, ...], shape: Shape | None
+) -> None:
+    """An authentication type on one side (``CONSUMED_AUTH`` or ``EXPOSED_AUTH``) and, for a
+    plugin's type, its block's shape in that side's shape registry (``shape_kinds``)."""
     side[name] = fields
     if shape is not None:
-        AUTH_SHAPES[name] = shape
+        shapes.register(name, fixed(shape))
 
 
 @dataclass(frozen=True, eq=False)
 class RegisteredName(Shape):
-    """A name from the dialect's own list or one registered since (a response format)."""
+    """A name from the dialect's own list, or one a plugin registered since (a response format).
+    Read at check time, so that a format registered after the table was built is known; the
+    names the specification owns (``reserved``) come only from the dialect's list."""
 
     names: tuple[str, ...]
     registered: Collection[str]
+    reserved: tuple[str, ...]
 
     def check(self, v: object, path: Path, ctx: Context) -> None:
-        extra = tuple(sorted(n for n in self.registered if n not in self.names))
-        Str(enum=self.names + extra).check(v, path, ctx)
+        plugged = tuple(sorted(n for n in self.registered if n not in self.reserved))
+        Str(enum=self.names + plugged).check(v, path, ctx)

@@ -18,6 +18,7 @@ from ...settings import OAUTH_CLIENT_ENV, Settings
 from ...spec import plugged
 from ...spec.diagnostics import Finding
 from ...spec.model import Authentication
+from ...spec.shape_kinds import EXPOSED_AUTHENTICATION
 from ...spec.shapes import Shape
 from .digest import DigestGate
 from .gates import ApiKeyGate, BasicGate, BearerGate, Gate
@@ -49,7 +50,7 @@ EXPOSED_AUTH: dict[str, ExposedAuthType] = {}
 
 def register_exposed_auth(kind: ExposedAuthType) -> None:
     EXPOSED_AUTH[kind.type] = kind
-    plugged.add_auth(plugged.EXPOSED_AUTH, kind.type, kind.secrets, kind.shape)
+    plugged.add_auth(plugged.EXPOSED_AUTH, EXPOSED_AUTHENTICATION, kind.type, kind.secrets, kind.shape)
 
 
 class _Bearer:

@@ -20,7 +20,7 @@ class ControlKind:
     features: frozenset[str] = frozenset({"control", "observability"})
     reference_roots: tuple[str, ...] = ()
     shape: Shape | None = None
-    """Its ``exposes`` shape is in each dialect's schema (``spec.schema``, ``spec.schema_beta4``)."""
+    """Its ``exposes`` shape is in each dialect's schema (``spec.shape_adapters``, one table for every dialect)."""
     port_alone: bool = True
     """The management plane is never reachable through a business port, nor the reverse."""
 

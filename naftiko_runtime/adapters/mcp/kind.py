@@ -28,7 +28,7 @@ class McpKind:
     features: frozenset[str] = frozenset({"mcp", "mcp.stdio", "mcp.resources", "mcp.prompts"})
     reference_roots: tuple[str, ...] = ("tools", "mcp")
     shape: Shape | None = None
-    """Its ``exposes`` shape is in each dialect's schema (``spec.schema``, ``spec.schema_beta4``)."""
+    """Its ``exposes`` shape is in each dialect's schema (``spec.shape_adapters``, one table for every dialect)."""
     port_alone: bool = False
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:

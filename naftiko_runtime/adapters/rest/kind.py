@@ -26,7 +26,7 @@ class RestKind:
     features: frozenset[str] = frozenset({"rest", "forward"})
     reference_roots: tuple[str, ...] = ("rest",)
     shape: Shape | None = None
-    """Its ``exposes`` shape is in each dialect's schema (``spec.schema``, ``spec.schema_beta4``)."""
+    """Its ``exposes`` shape is in each dialect's schema (``spec.shape_adapters``, one table for every dialect)."""
     port_alone: bool = False
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:

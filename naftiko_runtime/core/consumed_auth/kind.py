@@ -7,6 +7,7 @@ from typing import Protocol
 from ...spec import plugged
 from ...spec.binds import BindValues
 from ...spec.model import Authentication
+from ...spec.shape_kinds import CONSUMED_AUTHENTICATION
 from ...spec.shapes import Shape
 from ..credentials import Credentials
 
@@ -34,4 +35,4 @@ CONSUMED_AUTH: dict[str, ConsumedAuthType] = {}
 
 def register_consumed_auth(kind: ConsumedAuthType) -> None:
     CONSUMED_AUTH[kind.type] = kind
-    plugged.add_auth(plugged.CONSUMED_AUTH, kind.type, kind.needed, kind.shape)
+    plugged.add_auth(plugged.CONSUMED_AUTH, CONSUMED_AUTHENTICATION, kind.type, kind.needed, kind.shape)

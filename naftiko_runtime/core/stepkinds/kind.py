@@ -10,6 +10,7 @@ from ...spec.composition import Builder
 from ...spec.diagnostics import DocPath
 from ...spec.expressions import WithSource
 from ...spec.model import Exposed, StepSpec
+from ...spec.shape_kinds import fixed, register_step_shape
 from ...spec.shapes import Shape
 from ..scripts import ScriptLimits
 from ..steps import Step, StepValue
@@ -66,4 +67,4 @@ def register_step_kind(kind: StepKind[Any]) -> None:
     STEP_KINDS[kind.type] = kind
     plugged.STEP_PARSERS[kind.type] = kind.parse
     if kind.shape is not None:
-        plugged.STEP_SHAPES[kind.type] = kind.shape
+        register_step_shape(kind.type, fixed(kind.shape))
