@@ -19,7 +19,7 @@ import pytest
 
 from naftiko_runtime import Settings
 from naftiko_runtime.adapters.control.model import ControlAdapter, Scripting
-from naftiko_runtime.adapters.mcp.model import McpAdapter
+from naftiko_runtime.adapters.mcp.model import CacheHints, McpAdapter
 from naftiko_runtime.serving.loading import load_source
 from naftiko_runtime.spec import shape_kinds
 from naftiko_runtime.spec.model import OutputParameter
@@ -136,11 +136,11 @@ def test_beta5_caching_b3_and_scripting_load_as_typed_fields():
     report = load_text(BETA5)
     assert report.errors == [], [str(d) for d in report.errors]
     adapters = {type(a): a for a in report.loaded.capability.adapters}
-    assert (adapters[McpAdapter].ttl_ms, adapters[McpAdapter].cache_scope) == (1500, "private")
+    assert adapters[McpAdapter].cache == CacheHints(1500, "private")
     control = adapters[ControlAdapter]
     assert control.observability.propagation == "b3"
     assert control.management.scripting == Scripting(
-        enabled=False, default_language="python", timeout_ms=500, allowed_languages=("python",)
+        declared=True, enabled=False, default_language="python", timeout_ms=500, allowed_languages=("python",)
     )
 
 
@@ -148,7 +148,7 @@ def test_wrong_caching_values_are_refused_at_their_line():
     report = load_text(BETA5.replace("ttlMs: 1500", "ttlMs: -1").replace("cacheScope: private", "cacheScope: all"))
     errors = sorted((d.line, d.column, d.message) for d in report.errors)
     assert [(line, column) for line, column, _ in errors] == [(17, 5), (18, 5)]
-    assert "'ttlMs' must be a whole number" in errors[0][2] and "'cacheScope'" in errors[1][2]
+    assert "'ttlMs' must be an integer number of milliseconds" in errors[0][2] and "'cacheScope'" in errors[1][2]
 
 
 ORCHESTRATED = """\
