@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
 from ..spec.expressions import render_scalar
+from .exactjson import ExactDecodeError, dumps, loads
 from .formats import Decode, DecodeError, FormatSetupError
 
 
@@ -78,7 +77,7 @@ def _multipart(parts: Any, boundary: str) -> bytes:
 
 def _json(data: Any) -> bytes:
     """A string is taken as JSON text already written by the author; anything else is encoded."""
-    return data.encode() if isinstance(data, str) else orjson.dumps(data)
+    return data.encode() if isinstance(data, str) else dumps(data)
 
 
 def _text(data: Any) -> bytes:
@@ -119,8 +118,8 @@ class Decoder:
 
 def _decode_json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return loads(body)
+    except ExactDecodeError as exc:
         raise DecodeError(str(exc)) from exc
 
 

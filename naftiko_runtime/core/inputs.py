@@ -8,15 +8,19 @@ input schema, built from the same specs (D28). Either way every problem is liste
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..spec.jsontypes import json_type
+from .exactjson import exact_float
 from .problems import InputProblem
 
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 INTEGER = re.compile(r"^[+-]?\d+$")
+NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+"""A finite decimal number as a URL or header carries it (no ``nan``, ``inf`` or ``0x1p3``)."""
 WHOLE_BODY = "body"
 """D16: an ``in: body`` parameter (or input) of this name is the whole JSON request body."""
 JSON_INPUT_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "object"})
@@ -66,20 +70,26 @@ class ConversionError(ValueError):
     pass
 
 
+def _integer(text: str) -> int:
+    """Any size Python reads from text (4,300 digits by default: ``sys.int_info``)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise ConversionError(f"expected an integer of at most {sys.get_int_max_str_digits()} digits") from None
+
+
 def convert_text(text: str, kind: str | None) -> Any:
     """A string from a URL or header as the declared scalar type."""
     if kind == "integer":
         if not INTEGER.match(text.strip()):
             raise ConversionError(f"expected an integer, got {text!r}")
-        return int(text)
+        return _integer(text)
     if kind == "number":
-        try:
-            number = float(text)
-        except ValueError:
-            raise ConversionError(f"expected a number, got {text!r}") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ConversionError(f"expected a finite number, got {text!r}")
-        return int(text) if INTEGER.match(text.strip()) else number
+        if INTEGER.match(text.strip()):
+            return _integer(text)
+        if not NUMBER.match(text.strip()):
+            raise ConversionError(f"expected a number, got {text!r}")
+        return exact_float(text.strip())
     if kind == "boolean":
         lowered = text.strip().lower()
         if lowered in TRUE:

@@ -21,6 +21,7 @@ import orjson
 import quickjs
 
 from ..spec.expressions import Lookup, WithSource, resolve
+from .exactjson import dumps
 from .problems import Problem
 from .steps import Results, StepValue
 
@@ -62,7 +63,7 @@ class ScriptStep:
                 if present:
                     context[key] = value
         try:
-            document = orjson.dumps(context).decode()
+            document = dumps(context).decode()
         except TypeError as exc:
             raise Problem(500, f"step '{self.name}': its context is not JSON: {exc}") from exc
         return await asyncio.get_running_loop().run_in_executor(SCRIPT_THREADS, self._run, document)
