@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 from mcp import Client
 from support import Canned, Recorded, running_gateway
 
+from naftiko_runtime.core.exactjson import dumps, loads
+
 CAPABILITY = """\
 naftiko: 1.0.0-alpha2
 info: {label: Numbers, description: Exact numbers end to end.}
@@ -100,6 +102,24 @@ def same(a, b) -> bool:
     if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
         return Decimal(repr(a) if isinstance(a, float) else a) == Decimal(repr(b) if isinstance(b, float) else b)
     return type(a) is type(b) and a == b
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | INTEGERS | DOUBLES | DECIMALS | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=400)
+@given(JSON_VALUES)
+def test_exact_json_keeps_every_number(value):
+    """In-process: what ``dumps`` writes, the standard library reads back to the same numbers, and so
+    does ``loads`` (through orjson or the exact parser, whichever the text needs)."""
+    text = dumps(value)
+    assert same(exact(text), value)
+    assert same(loads(text), value)
+    assert same(loads(b" \n" + text + b"\t"), value)
 
 
 def reflect(request: Recorded) -> Canned:
