@@ -1,4 +1,4 @@
-"""What exact numbers cost (issue 20, item 4): ``core.exactjson`` against bare orjson, per call.
+"""What exact numbers cost (issue 20, item 4): ``spec.exactjson`` against bare orjson, per call.
 
     python benchmarks/exact_json.py
 
@@ -12,7 +12,7 @@ import timeit
 
 import orjson
 
-from naftiko_runtime.core.exactjson import dumps, loads
+from naftiko_runtime.spec.exactjson import dumps, loads
 
 
 def document(items: int, big: bool) -> bytes:

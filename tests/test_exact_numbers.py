@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from mcp import Client
 from support import Canned, Recorded, running_gateway
 
-from naftiko_runtime.core.exactjson import dumps, loads
+from naftiko_runtime.spec.exactjson import dumps, loads
 
 CAPABILITY = """\
 naftiko: 1.0.0-alpha2

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from ..spec.exactjson import ExactDecodeError, dumps, loads
 from ..spec.expressions import render_scalar
-from .exactjson import ExactDecodeError, dumps, loads
 from .formats import Decode, DecodeError, FormatSetupError
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..spec.exactjson import exact_float
 from ..spec.jsontypes import json_type
-from .exactjson import exact_float
 from .problems import InputProblem
 
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}

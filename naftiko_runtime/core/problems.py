@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from .exactjson import dumps
+from ..spec.exactjson import dumps
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from ..spec.exactjson import dumps
 from ..spec.expressions import Lookup, Reference, normalize_name, render_scalar, resolve
 from ..version import __version__
 from .codecs import add_query
-from .exactjson import dumps
 from .inputs import WHOLE_BODY
 from .plans import UpstreamCall
 from .problems import InputProblem, Problem

@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 import quickjs
 
+from ..spec.exactjson import dumps
 from ..spec.expressions import Lookup, WithSource, resolve
-from .exactjson import dumps
 from .problems import Problem
 from .steps import Results, StepValue
 

@@ -12,7 +12,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.exactjson import scalar_text
+from .exactjson import scalar_text
 
 TEMPLATE_REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?)\s*\}\}")
 PLACEHOLDER = re.compile(r"\{\{?\s*([A-Za-z0-9_.*-]+)\s*\}?\}")

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 KINDS = {int: "integer", float: "number", Decimal: "number", str: "string", list: "array", dict: "object"}
-"""A ``Decimal`` is a number a double cannot hold, decoded exactly (``core.exactjson``)."""
+"""A ``Decimal`` is a number a double cannot hold, decoded exactly (``spec.exactjson``)."""
 
 
 def json_type(value: Any) -> str:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from ...core.exactjson import ExactDecodeError, loads
 from ...core.inputs import WHOLE_BODY, InputSpec, check_inputs
 from ...core.plans import OperationPlan
 from ...core.problems import InputProblem, bad_input
+from ...spec.exactjson import ExactDecodeError, loads
 from ...spec.expressions import normalize_name
 
 
