@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from mcp import Client
 from support import Canned, Recorded, running_gateway
 
+from naftiko_runtime.core.outputs import convert
 from naftiko_runtime.spec.exactjson import dumps, loads
 
 CAPABILITY = """\
@@ -120,6 +121,13 @@ def test_exact_json_keeps_every_number(value):
     assert same(exact(text), value)
     assert same(loads(text), value)
     assert same(loads(b" \n" + text + b"\t"), value)
+
+
+@given(INTEGERS | DECIMALS)
+def test_a_templated_output_number_keeps_its_value(number):
+    """D43: an output value rendered from a template and declared a number is converted exactly."""
+    assert same(convert(str(number), "number"), number)
+    assert convert("nan", "number") == "nan", "not a JSON number: left as the text it is"
 
 
 def reflect(request: Recorded) -> Canned:

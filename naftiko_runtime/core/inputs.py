@@ -13,14 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..spec.exactjson import exact_float
+from ..spec.exactjson import number_from_text
 from ..spec.jsontypes import json_type
 from .problems import InputProblem
 
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
-INTEGER = re.compile(r"^[+-]?\d+$")
-NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-"""A finite decimal number as a URL or header carries it (no ``nan``, ``inf`` or ``0x1p3``)."""
 WHOLE_BODY = "body"
 """D16: an ``in: body`` parameter (or input) of this name is the whole JSON request body."""
 JSON_INPUT_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "object"})
@@ -70,26 +67,17 @@ class ConversionError(ValueError):
     pass
 
 
-def _integer(text: str) -> int:
-    """Any size Python reads from text (4,300 digits by default: ``sys.int_info``)."""
-    try:
-        return int(text)
-    except ValueError:
-        raise ConversionError(f"expected an integer of at most {sys.get_int_max_str_digits()} digits") from None
-
-
 def convert_text(text: str, kind: str | None) -> Any:
-    """A string from a URL or header as the declared scalar type."""
-    if kind == "integer":
-        if not INTEGER.match(text.strip()):
-            raise ConversionError(f"expected an integer, got {text!r}")
-        return _integer(text)
-    if kind == "number":
-        if INTEGER.match(text.strip()):
-            return _integer(text)
-        if not NUMBER.match(text.strip()):
-            raise ConversionError(f"expected a number, got {text!r}")
-        return exact_float(text.strip())
+    """A string from a URL or header as the declared scalar type; numbers exact (issue 20)."""
+    if kind in ("integer", "number"):
+        expected = "an integer" if kind == "integer" else "a number"
+        try:
+            number = number_from_text(text)
+        except ValueError:
+            raise ConversionError(f"expected {expected} of at most {sys.get_int_max_str_digits()} digits") from None
+        if number is None or (kind == "integer" and not isinstance(number, int)):
+            raise ConversionError(f"expected {expected}, got {text!r}")
+        return number
     if kind == "boolean":
         lowered = text.strip().lower()
         if lowered in TRUE:

@@ -20,6 +20,7 @@ searches per decoded body, about a third of orjson's own decoding time
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -34,6 +35,8 @@ LONG_NUMBER = b"0" * 17
 """16 significant digits and a dot: beyond what a double holds exactly, or an integer beyond 64 bits."""
 NEGATIVE_EXPONENT = b"0e-"
 """A number that may underflow (``1e-400`` decodes to 0.0): rare enough to always take the exact path."""
+INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
+NUMBER_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 BIG_INTEGER = "Integer exceeds 64-bit range"
 """orjson's message for an integer it cannot encode (``orjson.JSONEncodeError``)."""
 MAX_DEPTH = 254
@@ -50,6 +53,16 @@ def exact_float(text: str) -> float | Decimal:
     if number not in (float("inf"), float("-inf")) and Decimal(repr(number)) == Decimal(text):
         return number
     return Decimal(text)
+
+
+def number_from_text(text: str) -> int | float | Decimal | None:
+    """A number as a URL, header or template writes it, exactly: an ``int`` of any size, else as
+    ``exact_float``; ``None`` for anything else (``nan``, ``inf``, ``0x10``, ``1_000``, which
+    Python's ``float`` would take). Raises ``ValueError`` beyond ``sys.get_int_max_str_digits()``."""
+    text = text.strip()
+    if INTEGER_TEXT.match(text):
+        return int(text)
+    return exact_float(text) if NUMBER_TEXT.match(text) else None
 
 
 def _no_constants(name: str) -> Any:
