@@ -258,3 +258,16 @@ def test_the_reported_request_is_answered(gateway, upstream):
     assert upstream.last.raw_query == "limit=-882479421906516180992&ratio=0.1"
     assert upstream.last.body == b'{"n":123456789012345678901234567890}'
     assert b'"limit":-882479421906516180992' in response.content
+
+
+async def test_the_issue_s_polytomic_call_is_passed_on(polytomic, upstream):
+    """The issue's finding on the Polytomic files: `limit` is a declared integer, on REST and MCP."""
+    limit = -882479421906516180992
+    response = httpx.get(f"{polytomic.url(8080)}/v1/api/syncs", params={"limit": str(limit)})
+    assert response.status_code == 200, response.text
+    assert ("limit", str(limit)) in upstream.last.query
+    upstream.requests.clear()
+    async with Client(polytomic.url(9090) + "/mcp") as client:
+        result = await client.call_tool("list-syncs", {"limit": limit})
+    assert result.is_error is False, result.content
+    assert ("limit", str(limit)) in upstream.last.query
