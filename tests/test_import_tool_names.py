@@ -173,6 +173,8 @@ def test_a_collision_with_a_file_in_the_output_folder_is_reported_before_writing
     assert first.read_text().splitlines()[int(match[2]) - 1][int(match[3]) - 1 :] == "name: p-list"
     assert stderr.count("is already defined") == 6, "every colliding tool is listed"
     assert not out.exists(), "nothing is written"
+    again = [str(users), "--namespace", "u", "--tool-prefix", "p", "--out", str(first)]
+    assert import_command(again) == 0, "the file being replaced is not a neighbour of itself"
 
 
 def test_a_collision_with_a_named_file_is_reported(tmp_path, capsys):
