@@ -4,8 +4,8 @@ orjson holds integers in 64 bits and numbers in doubles: it decodes ``-882479421
 a float, rounds ``0.1000000000000000055511151231257827`` and refuses to encode ``2**64``. A
 gateway must pass numbers on unchanged (D14), so:
 
-- ``loads`` gives orjson the documents that cannot hold such a number (no run of 16 digits, no
-  negative exponent: a double holds any decimal of at most 15 significant digits exactly), and the
+- ``loads`` gives orjson the documents that cannot hold such a number (no run of 16 digits and
+  dots, no negative exponent: a double holds any decimal of at most 15 significant digits), and the
   others, or those orjson refuses (``1e400``), to the standard library, with integers of any size
   and a number a double cannot hold as a ``Decimal`` of its exact text;
 - ``dumps`` lets orjson encode (a ``Decimal`` as its text, through ``default``), and only when it
@@ -13,8 +13,8 @@ gateway must pass numbers on unchanged (D14), so:
 
 A number keeps its value, not always its spelling: ``1.10`` comes back as ``1.1`` and ``1E2`` as
 ``100.0``, the same numbers. The common path pays one ``bytes.translate`` and two substring
-searches per decoded body, about a third of orjson's own decoding time
-(``benchmarks/exact_json.py``); a regular expression cost ten times that.
+searches per decoded body (``benchmarks/exact_json.py`` measures it beside orjson); a regular
+expression cost ten times that.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ NUMBER_SHAPES = bytes(
     for c in range(256)
 )
 """Every byte of a document as the part of a number it could be: digit (and dot), exponent, minus."""
-LONG_NUMBER = b"0" * 17
-"""16 significant digits and a dot: beyond what a double holds exactly, or an integer beyond 64 bits."""
+LONG_NUMBER = b"0" * 16
+"""16 digits (or 15 and a dot): the shortest text whose value a double may not hold (``1234567890123457e5``
+needs 16 significant digits), and shorter than any integer beyond 64 bits (19 digits)."""
 NEGATIVE_EXPONENT = b"0e-"
 """A number that may underflow (``1e-400`` decodes to 0.0): rare enough to always take the exact path."""
 INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
