@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
 from ..extras import AVRO, HTML, MARKDOWN, PROTOBUF, Extra
 from ..spec import plugged
+from ..spec.exactjson import ExactDecodeError, dumps, loads
 from ..spec.expressions import render_scalar
 from .formats import Decode, DecodeError, FormatSetupError
 
@@ -81,7 +80,7 @@ def _multipart(parts: Any, boundary: str) -> bytes:
 
 def _json(data: Any) -> bytes:
     """A string is taken as JSON text already written by the author; anything else is encoded."""
-    return data.encode() if isinstance(data, str) else orjson.dumps(data)
+    return data.encode() if isinstance(data, str) else dumps(data)
 
 
 def _text(data: Any) -> bytes:
@@ -122,8 +121,8 @@ class Decoder:
 
 def _decode_json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return loads(body)
+    except ExactDecodeError as exc:
         raise DecodeError(str(exc)) from exc
 
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import orjson
 
+from ..spec.exactjson import dumps
 from ..spec.expressions import WithSource, resolve
 from .problems import Problem
 from .steps import StepRun, StepValue
@@ -103,7 +104,7 @@ class ScriptStep:
                 if present:
                     context[key] = value
         try:
-            document = orjson.dumps(context).decode()
+            document = dumps(context).decode()
         except TypeError as exc:
             raise Problem(500, f"step '{self.name}': its context is not JSON: {exc}") from exc
         seconds = self.limits.seconds
