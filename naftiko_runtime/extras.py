@@ -60,9 +60,11 @@ MARKDOWN = Extra("markdown", ("markdown_it",), "formats.markdown")
 SCRIPTS = Extra("scripts", ("quickjs",), "script")
 OTLP = Extra("otlp", ("opentelemetry.exporter.otlp.proto.http.trace_exporter",))
 """A control adapter's ``observability.exporters.otlp``: spans sent over OTLP/HTTP."""
+STATE = Extra("state", ("redis.asyncio",))
+"""``serve --state redis://...``: a fleet's shared state (D98), checked when the option is read."""
 
 A2A = Extra("a2a", ("a2a.server.routes.jsonrpc_routes",), "x-naftiko-a2a")
 """An ``x-naftiko-a2a`` adapter: the official A2A SDK and its JSON-RPC server."""
 
-EXTRAS = (PROTOBUF, AVRO, HTML, MARKDOWN, SCRIPTS, OTLP, A2A)
-"""Every extra a capability file's content can require; ``all`` in pyproject.toml installs them."""
+EXTRAS = (PROTOBUF, AVRO, HTML, MARKDOWN, SCRIPTS, OTLP, STATE, A2A)
+"""Every extra a capability file or a serve option can require; ``all`` in pyproject.toml installs them."""

@@ -257,3 +257,11 @@ def test_extension_type_is_warned_strict_refuses_and_sources_are_checked(tmp_pat
     wrong = load([file], Settings(), environ)
     line = next(n for n, text in enumerate(file.read_text().splitlines(), 1) if "[orders-rest]" in text)
     assert any("'orders-rest' is not an MCP adapter" in d.message and d.line == line for d in wrong.diagnostics)
+    file.write_text(file.read_text().replace("[orders-rest]", "[orders-mcp]\n    skills: all"))
+    misspelt = load([file], Settings(), environ)
+    line = next(n for n, text in enumerate(file.read_text().splitlines(), 1) if "skills: all" in text)
+    # D106: the kind's own shape is in the shape check, which names the keys an agent entry has
+    assert any(
+        "unknown key 'skills'" in d.message and "sourceNamespaces" in d.message and d.line == line
+        for d in misspelt.diagnostics
+    ), misspelt.diagnostics

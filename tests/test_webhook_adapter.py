@@ -28,6 +28,8 @@ from support import RecordingUpstream, running_gateway
 from naftiko_runtime import Settings, load
 from naftiko_runtime.adapters.webhook.replay import SeenIds
 from naftiko_runtime.adapters.webhook.signatures import SignatureRefused, signing_key, verify
+from naftiko_runtime.spec.profiles import ALPHA2, IKANOS, Profile
+from naftiko_runtime.spec.schema import check_shape
 
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"orders-signing-key-0123456789").decode()
 GITHUB_SECRET = "gh-hook-secret-4f1c"
@@ -256,6 +258,28 @@ def test_extension_type_is_warned_and_strict_refuses_it(tmp_path: Path) -> None:
     assert unknown.rejected and any(
         "unknown adapter type 'x-naftiko-webhooks'" in d.message for d in unknown.diagnostics
     )
+
+
+@pytest.mark.parametrize("profile", [ALPHA2, IKANOS], ids=["alpha2", "ikanos"])
+def test_the_shape_check_knows_the_webhook_keys_in_every_dialect(profile: Profile) -> None:
+    """D106: the kind registers its own shape, so a misspelt key is found where it is, in both the
+    list (alpha2) and the map (Ikanos) forms, and a well-formed entry gives no finding there."""
+
+    def exposes_findings(signature: dict[str, object]) -> list[tuple[object, ...]]:
+        hook = {"path": "/h", "signature": signature, "call": "shop.paid"}
+        hooks: object = [{"name": "paid", **hook}] if profile is ALPHA2 else {"paid": hook}
+        adapter = {"type": "x-naftiko-webhook", "namespace": "ev", "port": PORT, "webhooks": hooks}
+        document = {
+            profile.root: profile.versions[0],
+            "info": {profile.label: "Events", "description": "Shop webhooks."},
+            "capability": {"exposes": [adapter]},
+        }
+        return [f.path for f in check_shape(document, profile) if f.path[:2] == ("capability", "exposes")]
+
+    assert exposes_findings({"style": "github", "secret": "{{S}}"}) == []
+    at = ("capability", "exposes", 0, "webhooks", 0 if profile is ALPHA2 else "paid", "signature")
+    assert exposes_findings({"style": "github", "secret": "{{S}}", "tolrance": 3}) == [(*at, "tolrance")]
+    assert exposes_findings({"style": "paypal", "secret": "{{S}}"}) == [(*at, "style")]
 
 
 def test_unset_secret_and_unknown_style_are_positioned_errors(tmp_path: Path) -> None:

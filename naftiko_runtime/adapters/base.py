@@ -19,11 +19,14 @@ from starlette.types import ASGIApp
 
 from ..core.execution import Executor
 from ..core.plans import OperationPlan
+from ..core.scripts import ScriptGovernance
 from ..settings import Settings
 from ..spec.binds import BindValues
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import DocPath, Finding
 from ..spec.model import Capability, Exposed, ExposedAdapter
+from ..spec.shape_kinds import ShapeFragment
+from ..spec.shapes import Shape
 from .auth.gates import Gate
 
 
@@ -57,10 +60,20 @@ class Mounted:
     gate: Gate | None = None
     """What a caller must present (D90), compiled from ``adapter.authentication``; ``None``: open."""
     binds: BindValues = field(default_factory=BindValues)
-    capability: Capability | None = None
-    """The file it comes from, for a kind that publishes the capability's ``info`` (an A2A card)."""
     """The file's bind variables (D10-D13), for a kind that renders its own secrets at load (a
     webhook's signing secret) rather than leaving them in a plan."""
+    capability: Capability | None = None
+    """The file it comes from: its ``info`` for a kind that publishes it (an A2A card), its name
+    for telemetry (``capability_name``)."""
+    scripting: ScriptGovernance | None = None
+    """For a control adapter: its file's scripting governance (``/scripting``), when declared."""
+
+    @property
+    def capability_name(self) -> str:
+        """The served file's ``info`` label, else its file name: the engine's ``naftiko_capability``
+        label of ``naftiko_capability_active``."""
+        capability = self.capability
+        return (capability.label or capability.file.stem) if capability else ""
 
     def plan(self, exposed: Exposed) -> OperationPlan:
         return self.plans[exposed.key]
@@ -129,6 +142,15 @@ class AdapterKind(Protocol):
     reference_roots: tuple[str, ...]
     """The roots a ``with`` reference may use in this kind besides the namespace (D20)."""
 
+    @property
+    def shape(self) -> Shape | ShapeFragment | None:
+        """The shape of its ``exposes`` entry for the dialects' shape checks: one ``Shape`` for
+        every dialect, or a fragment of the dialect's ``Profile`` (a kind with named collections);
+        ``None`` when the dialects' own schemas hold it (the specification's kinds)."""
+
+    port_alone: bool
+    """Its adapters share their port with no other kind's (the management plane, ``control``)."""
+
     def parse(self, builder: ModelBuilder, node: dict[str, object], at: DocPath) -> ExposedAdapter | None: ...
 
     def claims(self, adapter: ExposedAdapter, port: int) -> Iterable[Claim]: ...
@@ -145,6 +167,13 @@ class SiblingChecking(Protocol):
     every adapter and plan of the file is built, problems positioned."""
 
     def check(self, mounted: Mounted) -> Iterable[Finding]: ...
+
+
+@runtime_checkable
+class OpenApiDescribing(Protocol):
+    """A kind whose adapters on a port are described by one OpenAPI document (``naftiko openapi``)."""
+
+    def openapi(self, mounted: Sequence[Mounted]) -> dict[str, Any]: ...
 
 
 @runtime_checkable

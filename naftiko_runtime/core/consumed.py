@@ -18,7 +18,8 @@ from ..spec.expressions import PLACEHOLDER, Reference, Template
 from ..spec.model import Capability, ClientCredentials, ConsumedOperation, Consumes
 from .bodies import UnknownBodyType, compile_body
 from .codecs import DECODERS, FormatSetupError
-from .credentials import Credentials, compile_configured_grant, compile_credentials, compile_grant, render_from_binds
+from .consumed_auth import CONSUMED_AUTH
+from .credentials import NONE, Credentials, compile_configured_grant, compile_grant, render_from_binds
 from .plans import BinaryOutput, UpstreamCall
 from .redaction import secret_forms
 
@@ -175,7 +176,9 @@ class ConsumedCalls:
             )
         if consumes.client_credentials is not None:
             return compile_grant(consumes.namespace, consumes.client_credentials, self.binds)
-        return compile_credentials(consumes.authentication, self.binds)
+        auth = consumes.authentication
+        # The builder let through only registered types (plugged.CONSUMED_AUTH).
+        return CONSUMED_AUTH[auth.type].credentials(auth, self.binds) if auth is not None else NONE
 
     def _replaced_extension(self, consumes: Consumes) -> None:
         if consumes.client_credentials is not None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters.base import Mounted
+from ..adapters.base import Mounted, OpenApiDescribing
 from ..adapters.registry import KINDS
-from ..adapters.rest.kind import RestKind
 from ..core.plans import OperationPlan
 from .listeners import ListenerSet
 
@@ -37,9 +36,12 @@ def route_rows(listeners: ListenerSet) -> list[str]:
 
 
 def openapi_documents(listeners: ListenerSet) -> dict[int, dict[str, Any]]:
-    """By port, the document of every port that serves REST adapters."""
-    return {
-        port: RestKind().openapi(listener.mounted["rest"])
-        for port, listener in sorted(listeners.listeners.items())
-        if listener.mounted.get("rest")
-    }
+    """By port, the document of every port that serves adapters of a kind described by OpenAPI
+    (REST): one document per port, from the first such kind placed there."""
+    documents: dict[int, dict[str, Any]] = {}
+    for port, listener in sorted(listeners.listeners.items()):
+        for kind_type, mounted in listener.mounted.items():
+            kind = KINDS[kind_type]
+            if mounted and isinstance(kind, OpenApiDescribing) and port not in documents:
+                documents[port] = kind.openapi(mounted)
+    return documents

@@ -10,14 +10,18 @@ from typing import Any
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath, Finding
 from ...spec.model import ExposedAdapter
+from ...spec.shape_kinds import ShapeFragment
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .model import CARD_PATH, RPC_PATH, SOURCE_KIND, A2aAdapter, parse_a2a, skill_tools
+from .shape import a2a_shape
 
 
 class A2aKind:
     type: str = "x-naftiko-a2a"
     features: frozenset[str] = frozenset({"x-naftiko-a2a"})
     reference_roots: tuple[str, ...] = ()
+    shape: ShapeFragment = staticmethod(a2a_shape)
+    port_alone: bool = False
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
         return parse_a2a(builder, node, at, self.type)

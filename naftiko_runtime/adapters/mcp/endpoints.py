@@ -13,9 +13,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import mcp_types as types
+from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -32,7 +33,7 @@ from ...version import __version__
 from ..asgi import send_problem
 from ..base import Mounted
 from .contents import Prompts, Resources, Served
-from .model import McpAdapter, tools_of
+from .model import CacheHints, McpAdapter, tools_of
 from .resources import McpPrompt
 from .schemas import MCP_PATH, input_schema, output_schema, tool_annotations, tool_arguments
 
@@ -122,7 +123,14 @@ class ToolEndpoint:
     """One MCP server over a set of tools: what a client connected to one URL sees."""
 
     def __init__(
-        self, name: str, instructions: str | None, tools: list[Tool], executor: Executor, extras: Extras, max_size: int
+        self,
+        name: str,
+        instructions: str | None,
+        tools: list[Tool],
+        executor: Executor,
+        extras: Extras,
+        max_size: int,
+        cache: CacheHints | None = None,
     ):
         self.executor = executor
         self.tools = {tool.definition.name: tool for tool in tools}
@@ -145,6 +153,7 @@ class ToolEndpoint:
             on_list_tools=self.list_tools,
             on_call_tool=self.call_tool,
             get_tool_input_schema=self.input_schema,
+            cache_hints=_hints(cache),
             **handlers,
         )
         # The default OpenTelemetry middleware costs 5-40% per message and exports nothing here.
@@ -243,7 +252,21 @@ def merged_endpoint(
     """D31/D61: all tools, resources and prompts of the adapters on one port, named after the adapter when alone."""
     name = mounted[0].adapter.namespace if len(mounted) == 1 else MERGED_NAME
     every = [tool for each in tools for tool in each]
-    return ToolEndpoint(name, _instructions(mounted), every, executor, Extras.of(mounted), max_size)
+    cache = CacheHints.merged([_cache(each) for each in mounted])
+    return ToolEndpoint(name, _instructions(mounted), every, executor, Extras.of(mounted), max_size, cache)
+
+
+def _hints(cache: CacheHints | None) -> dict[CacheableMethod, CacheHint] | None:
+    """The adapter's hints on every cacheable method's results (the ``mcp`` package fills them in
+    on MCP 2026-07-28 connections; older protocol versions never see them)."""
+    if cache is None:
+        return None
+    hint = CacheHint(cache.ttl_ms, "public" if cache.scope == "public" else "private")
+    return {method: hint for method in get_args(CacheableMethod)}
+
+
+def _cache(mounted: Mounted) -> CacheHints | None:
+    return mounted.adapter.cache if isinstance(mounted.adapter, McpAdapter) else None
 
 
 class McpEndpoints:
@@ -254,7 +277,13 @@ class McpEndpoints:
         self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounted, tools, executor, max_body), max_body)}
         for each, own in zip(mounted, tools, strict=True):
             single = ToolEndpoint(
-                each.adapter.namespace, each.adapter.description, own, executor, Extras.of([each]), max_body
+                each.adapter.namespace,
+                each.adapter.description,
+                own,
+                executor,
+                Extras.of([each]),
+                max_body,
+                _cache(each),
             )
             self.endpoints[f"{MCP_PATH}/{each.adapter.namespace}"] = _HttpEndpoint(single, max_body)
 

@@ -11,8 +11,10 @@ from ...core.credentials import render_from_binds
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath, Finding
 from ...spec.model import ExposedAdapter
+from ...spec.shape_kinds import ShapeFragment
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .model import WebhookAdapter, parse_webhooks
+from .shape import webhook_shape
 from .signatures import signing_key
 
 
@@ -26,6 +28,8 @@ class WebhookKind:
     type: str = "x-naftiko-webhook"
     features: frozenset[str] = frozenset({"x-naftiko-webhook"})
     reference_roots: tuple[str, ...] = ("event",)
+    shape: ShapeFragment = staticmethod(webhook_shape)
+    port_alone: bool = False
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
         namespace = builder.text(node, "namespace", at, required=True) or ""

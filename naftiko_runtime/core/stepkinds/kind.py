@@ -1,0 +1,70 @@
+"""The interface and the registry of ``stepkinds`` (the package re-exports them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Generic, Protocol, TypeVar
+
+from ...spec import plugged
+from ...spec.composition import Builder
+from ...spec.diagnostics import DocPath
+from ...spec.expressions import WithSource
+from ...spec.model import Exposed, StepSpec
+from ...spec.shape_kinds import fixed, register_step_shape
+from ...spec.shapes import Shape
+from ..scripts import ScriptLimits
+from ..steps import Step, StepValue
+
+SpecT = TypeVar("SpecT", bound=StepSpec)
+
+
+class StepCompiling(Protocol):
+    """What the plan compiler gives a step kind while it compiles one step of an operation."""
+
+    @property
+    def exposed(self) -> Exposed:
+        """The operation the step belongs to."""
+
+    @property
+    def known(self) -> Mapping[str, int]:
+        """The earlier steps of the operation by name (their position): what this one may read."""
+
+    @property
+    def script_limits(self) -> ScriptLimits: ...
+
+    def error(self, at: DocPath, message: str) -> None:
+        """A load error at ``at``: the operation is not served."""
+
+    def source(self, value: Any) -> WithSource | StepValue:
+        """A ``with`` value: an input, a bind, a literal, a template or an earlier step's result."""
+
+    def upstream(self, name: str, call: str, with_: Mapping[str, Any], at: DocPath) -> Step | None:
+        """A step that calls the consumed operation ``call`` with ``with_`` (the ``call`` kind)."""
+
+
+class StepKind(Protocol, Generic[SpecT]):
+    @property
+    def type(self) -> str:
+        """The spec's ``steps[].type``."""
+
+    @property
+    def shape(self) -> Shape | None:
+        """The shape of its ``steps`` entry; ``None`` leaves the entry to ``parse`` alone."""
+
+    def parse(self, builder: Builder, node: dict[str, Any], at: DocPath, name: str) -> SpecT | None:
+        """The entry in the model, or ``None`` after reporting why through ``builder``."""
+
+    def compile(self, spec: SpecT, context: StepCompiling) -> Step | None:
+        """The step ready to run, or ``None`` after reporting why through ``context``."""
+
+
+STEP_KINDS: dict[str, StepKind[Any]] = {}
+
+
+def register_step_kind(kind: StepKind[Any]) -> None:
+    """The kind becomes a valid ``steps[].type``: read by the builder, checked by the dialects'
+    shape checks, compiled and run."""
+    STEP_KINDS[kind.type] = kind
+    plugged.STEP_PARSERS[kind.type] = kind.parse
+    if kind.shape is not None:
+        register_step_shape(kind.type, fixed(kind.shape))
