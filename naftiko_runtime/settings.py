@@ -159,6 +159,17 @@ class RateLimit:
 RATE_LIMIT_IDENTITIES = ("api-key", "jwt-subject", "client")
 
 
+@dataclass(frozen=True)
+class McpPolicy:
+    """How the MCP adapter serves (``[mcp]`` of ``--config``, D91, D110): runtime policy, not
+    capability semantics, so capability files stay valid against the official schema."""
+
+    page_size: int = 0
+    """Tools per ``tools/list`` page (a ``nextCursor`` beyond); 0 is every tool on one page."""
+    confirm_destructive: bool = False
+    """Ask the user (an MCP input request) before a tool whose ``hints.destructive`` is true runs."""
+
+
 @dataclass
 class Settings:
     host: str | None = None
@@ -244,6 +255,7 @@ class Settings:
     namespaces: dict[str, UpstreamPolicy] = field(default_factory=dict)
     """Policies by consumed namespace (``--config``), already merged over ``upstream``."""
     rate_limit: RateLimit = RateLimit()
+    mcp: McpPolicy = McpPolicy()
 
     def policy_for(self, namespace: str) -> UpstreamPolicy:
         return self.namespaces.get(namespace, self.upstream)

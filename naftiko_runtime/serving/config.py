@@ -27,6 +27,9 @@ Layout (every section optional)::
     requests = 100
     period = 1
     identity = "api-key"        # or "jwt-subject", "client"
+    [mcp]                       # the MCP adapter (D110)
+    page_size = 50              # tools per tools/list page; 0 (default) is one page
+    confirm_destructive = true  # ask before a hints.destructive tool runs (an input request)
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ..settings import (
     BreakerPolicy,
     BulkheadPolicy,
     ClientCredentialsPolicy,
+    McpPolicy,
     RateLimit,
     RetryPolicy,
     Settings,
@@ -71,10 +75,11 @@ GRANT_KEYS = (
     "refresh_leeway",
 )
 """The fields of ``ClientCredentialsPolicy``; every one but ``refresh_leeway`` is text."""
-COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests", "burst"})
+COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests", "burst", "page_size"})
 """Whole-number fields; every other number is seconds."""
 AT_LEAST_ONE = frozenset({"attempts", "probes"})
-Section = TypeVar("Section", RetryPolicy, BreakerPolicy, BulkheadPolicy, RateLimit)
+Section = TypeVar("Section", RetryPolicy, BreakerPolicy, BulkheadPolicy, RateLimit, McpPolicy)
+SECTION_NAMES = ("upstream", "namespaces", "rate_limit", "mcp")
 
 
 class ConfigError(ValueError):
@@ -128,6 +133,11 @@ class _Checker:
                     self.error((*key, name), f"must be one of {', '.join(RATE_LIMIT_IDENTITIES)}")
                 else:
                     given[name] = item
+            elif isinstance(getattr(base, name), bool):
+                if isinstance(item, bool):
+                    given[name] = item
+                else:
+                    self.error((*key, name), f"must be true or false, not {item!r}")
             elif (number := self.number((*key, name), item)) is not None:
                 given[name] = number
         return replace(base, **given)
@@ -301,8 +311,8 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
         raise ConfigError(f"{path}: {exc.strerror or exc}") from exc
     check = _Checker(path, positions, [])
     for name in document:
-        if name not in ("upstream", "namespaces", "rate_limit"):
-            check.error((name,), "unknown section; known: upstream, namespaces, rate_limit")
+        if name not in SECTION_NAMES:
+            check.error((name,), f"unknown section; known: {', '.join(SECTION_NAMES)}")
     upstream_table = check.table(("upstream",), document.get("upstream", {}))
     upstream = check.policy(("upstream",), upstream_table, UpstreamPolicy(), namespace=False)
     # The serve-wide timeouts are settings of their own, so that --timeout and friends still win.
@@ -317,9 +327,10 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
         for name, table in check.table(("namespaces",), document.get("namespaces", {})).items()
     }
     rate_limit = check.section(("rate_limit",), document.get("rate_limit", {}), RateLimit, RateLimit())
+    mcp = check.section(("mcp",), document.get("mcp", {}), McpPolicy, McpPolicy())
     if check.errors:
         raise ConfigError("\n".join(check.errors))
-    return replace(settings, upstream=upstream, namespaces=namespaces, rate_limit=rate_limit, **serve_wide)
+    return replace(settings, upstream=upstream, namespaces=namespaces, rate_limit=rate_limit, mcp=mcp, **serve_wide)
 
 
 @dataclass(frozen=True)

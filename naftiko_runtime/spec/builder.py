@@ -21,6 +21,8 @@ from .expressions import PLACEHOLDER
 from .extensions import (
     CLIENT_AUTHENTICATIONS,
     CLIENT_CREDENTIALS_FIELDS,
+    ICONS,
+    ICONS_INSTEAD,
     OAUTH2_CLIENT_CREDENTIALS,
     OAUTH2_CLIENT_CREDENTIALS_INSTEAD,
     not_official,
@@ -79,6 +81,8 @@ class ModelBuilder:
         self.findings: list[Finding] = []
         self.functions: dict[str, tuple[dict[str, Any], DocPath]] = {}
         """``capability.aggregates[].functions[]`` by ``<aggregate-namespace>.<name>``, for ``ref``."""
+        self.info: dict[str, Any] = {}
+        """The file's ``info``, read before the adapters: what a kind may take from it (MCP icons)."""
 
     def error(self, at: DocPath, message: str) -> None:
         self.findings.append(Finding.error(at, message))
@@ -130,7 +134,9 @@ class ModelBuilder:
             # An unknown version is the dialect's shape check's to report: a warning for naftiko (D2),
             # an error for ikanos (D72).
             self.error((), "missing required field 'naftiko' or 'ikanos' (the specification version)")
-        info = self.mapping(data.get("info"), ("info",), "'info'")
+        info = self.info = self.mapping(data.get("info"), ("info",), "'info'")
+        if ICONS in info:  # read by the MCP kind, warned about here: a file without MCP is refused too
+            self.warning(("info", ICONS), not_official(ICONS, ICONS_INSTEAD))
         standalone = "capability" not in data
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
         index_aggregates(self, capability)

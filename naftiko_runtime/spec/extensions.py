@@ -15,6 +15,9 @@ OAUTH2_CLIENT_CREDENTIALS_INSTEAD = (
 )
 """The conforming way to the same grant (``[namespaces.NAME.oauth2_client_credentials]``)."""
 CLIENT_CREDENTIALS_FIELDS = ("tokenUrl", "clientId", "clientSecret", "scope", "audience", "clientAuthentication")
+ICONS = "x-naftiko-icons"
+"""On ``info`` (the MCP server's icons) and on an MCP tool (the tool's): MCP's ``icons`` (D111)."""
+ICONS_INSTEAD = "remove it to keep the file valid (the MCP server and tools are then served without icons)"
 CLIENT_AUTHENTICATIONS = ("basic", "body")
 """``basic``: ``client_secret_basic`` (the RFC's default); ``body``: ``client_secret_post``."""
 

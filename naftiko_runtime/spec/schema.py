@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .extensions import OAUTH2_CLIENT_CREDENTIALS
+from .extensions import ICONS, OAUTH2_CLIENT_CREDENTIALS
 from .shapes import (
     Alt,
     Arr,
@@ -428,6 +428,7 @@ TOOL = Obj(
         "mappings": MAPPINGS,
         "outputParameters": Arr(ANY),
         "hints": Obj("tool hints", dict.fromkeys(("readOnly", "destructive", "idempotent", "openWorld"), BOOL)),
+        ICONS: ANY,  # an extension, checked and warned about by the MCP kind (D111)
     },
     rules=(
         Alt(
@@ -676,6 +677,7 @@ INFO = Obj(
         "label": STR,
         "title": STR,  # D3: 'title' is a synonym of 'label'
         "description": STR,
+        ICONS: ANY,  # an extension, checked and warned about by the MCP kind (D111)
         "tags": Arr(STR),
         "created": DATE,
         "modified": DATE,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .extensions import OAUTH2_CLIENT_CREDENTIALS
+from .extensions import ICONS, OAUTH2_CLIENT_CREDENTIALS
 from .schema import (
     ADDRESS,
     ANY,
@@ -403,6 +403,7 @@ TOOL = Obj(
         "mappings": MAPPINGS,
         "hints": Obj("tool hints", dict.fromkeys(("readOnly", "destructive", "idempotent", "openWorld"), BOOL)),
         "outputParameters": ANY,
+        ICONS: ANY,  # an extension, checked and warned about by the MCP kind (D111)
     },
     rules=(
         Alt(
@@ -570,6 +571,7 @@ INFO = Obj(
     {
         "display": STR,
         "description": STR,
+        ICONS: ANY,  # an extension, checked and warned about by the MCP kind (D111)
         "tags": TAGS,
         "created": DATE,
         "modified": DATE,
