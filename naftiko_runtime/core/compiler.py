@@ -30,11 +30,21 @@ from ..spec.expressions import (
     unresolved_expression,
     with_source,
 )
-from ..spec.model import Capability, ConsumedOperation, Exposed, LookupStepSpec, Parameter, ScriptStepSpec
+from ..spec.extensions import MCP_CONSUMES
+from ..spec.model import (
+    Capability,
+    ConsumedOperation,
+    Consumes,
+    Exposed,
+    LookupStepSpec,
+    Parameter,
+    ScriptStepSpec,
+)
 from .consumed import ConsumedCalls, path_parts
 from .credentials import NONE, Credentials, render_from_binds
 from .inputs import InputSpec, InputValue
-from .outputs import PASSTHROUGH, MappingError, compile_mock, compile_outputs, compile_path
+from .mcp_upstream import McpToolStep
+from .outputs import PASSTHROUGH, Mapper, MappingError, compile_mock, compile_outputs, compile_path
 from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, Step, UpstreamCall
 from .scripts import ScriptLimits, ScriptStep, ScriptSyntaxError, check_syntax
 from .steps import (
@@ -152,6 +162,11 @@ class PlanCompiler:
                 except MappingError as exc:
                     self.findings.append(Finding.error(spec.at, str(exc)))
                     failed = True
+            elif self._mcp_consumes(spec.call) is not None:
+                mcp_step = self._mcp_step(spec.name, spec.call, spec.with_, exposed, known, inferred)
+                failed = failed or mcp_step is None
+                if mcp_step is not None:
+                    steps.append(mcp_step)
             else:
                 resolved = self.consumed.resolve(spec.call)
                 call = self.consumed.call(*resolved) if resolved else None
@@ -222,7 +237,49 @@ class PlanCompiler:
             Finding.error(at, f"call '{call}' does not resolve to a consumed operation (D4); known: {known or 'none'}")
         )
 
+    def _mcp_step(
+        self,
+        name: str,
+        call: str,
+        with_: Mapping[str, Any],
+        exposed: Exposed,
+        known: Mapping[str, int],
+        inferred: dict[str, InputSpec],
+    ) -> McpToolStep | None:
+        """D113: a call to a tool of a consumed MCP server (``None``: unusable, reported). Each
+        ``with`` entry is an argument of the tool; an input it reads is inferred, untyped, as the
+        tool's schema is the upstream's to check."""
+        consumes = self._mcp_consumes(call)
+        tool = call.partition(".")[2]
+        server = self.consumed.mcp_server(consumes) if consumes is not None else None
+        if server is None or not tool:
+            return None
+        arguments = tuple((key, self._step_source(value, exposed, known)) for key, value in with_.items())
+        for _, source in arguments:
+            if isinstance(source, InputReference):
+                inferred.setdefault(source.name, _inferred_input(source.name, Parameter(source.name, None), {}, NONE))
+        return McpToolStep(name, server, tool, arguments)
+
+    def _mcp_consumes(self, call: str) -> Consumes | None:
+        consumes = self.capability.consumes.get(call.partition(".")[0])
+        return consumes if consumes is not None and consumes.kind == MCP_CONSUMES else None
+
+    def _simple_mcp(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
+        """Simple mode over an upstream MCP tool: one step whose result the outputs map, as a
+        consumed operation's answer is (D45)."""
+        inferred: dict[str, InputSpec] = {}
+        step = self._mcp_step(call_name, call_name, exposed.with_, exposed, {}, inferred)
+        mapper, findings = compile_outputs(exposed.outputs)
+        self.findings.extend(findings)
+        if step is None or findings:
+            return None
+        mapped = Mapper(False, lambda results, lookup: mapper.apply(results.get(call_name), lookup))
+        inputs = self._inputs(exposed, inferred, NONE)
+        return OperationPlan(exposed, inputs, (step,), mapped, self.binds, orchestrated=True, waves=((step,),))
+
     def _simple(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
+        if self._mcp_consumes(call_name) is not None:
+            return self._simple_mcp(exposed, call_name)
         sources = {key: with_source(value, exposed.aliases) for key, value in exposed.with_.items()}
         resolved = self.consumed.resolve(call_name)
         if resolved is None:

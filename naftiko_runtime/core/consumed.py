@@ -19,6 +19,7 @@ from ..spec.model import Capability, ClientCredentials, ConsumedOperation, Consu
 from .bodies import UnknownBodyType, compile_body
 from .codecs import DECODERS, FormatSetupError
 from .credentials import Credentials, compile_configured_grant, compile_credentials, compile_grant, render_from_binds
+from .mcp_upstream import McpServer
 from .plans import BinaryOutput, UpstreamCall
 from .redaction import secret_forms
 
@@ -186,6 +187,11 @@ class ConsumedCalls:
                     f"consumes '{consumes.namespace}': it replaces this one (D91)",
                 )
             )
+
+    def mcp_server(self, consumes: Consumes) -> McpServer | None:
+        """A consumed MCP server (D113): its URL (``--base-uri`` first, as for http) and credentials."""
+        url = self.base_uris.get(consumes.namespace) or self._base_uri(consumes)
+        return McpServer(consumes.namespace, url, self._credentials_of(consumes)) if url else None
 
     def _base_uri(self, consumes: Consumes) -> str | None:
         """A ``baseUri`` with ``{{VAR}}`` takes its bind variables' values, as the reference engine

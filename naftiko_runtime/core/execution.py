@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from ..spec.expressions import Lookup
 from .codecs import DecodeError
+from .mcp_upstream import McpToolStep, run_tool_step
 from .observe import Observer
 from .plans import CallStep, OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
@@ -222,6 +223,8 @@ class Executor:
             step = wave[0]
             if isinstance(step, ScriptStep):
                 results[step.name] = await step.run(inputs, results, lookup)
+            elif isinstance(step, McpToolStep):
+                results[step.name] = await run_tool_step(self.clients.mcp, step, inputs, results, lookup)
             elif isinstance(step, CallStep):
                 answer = await self._call(step, inputs, lookup, results, chain)
                 if isinstance(answer, Reply):

@@ -21,6 +21,7 @@ from .bodies import BodyTemplate
 from .codecs import Decoder
 from .credentials import Credentials
 from .inputs import InputSpec
+from .mcp_upstream import McpToolStep
 from .outputs import Mapper
 from .scripts import ScriptLimits, ScriptStep
 from .steps import LookupStep, StepShape, StepValue
@@ -80,7 +81,7 @@ class CallStep:
     """In orchestrated mode, what the result carries: the consumed operation's outputs (D45)."""
 
 
-Step = CallStep | LookupStep | ScriptStep
+Step = CallStep | LookupStep | ScriptStep | McpToolStep
 DEFAULT_SCRIPT_LIMITS = ScriptLimits(timeout=60.0, memory=64 * 1024 * 1024)
 """The spec's engine default time (60,000 ms); ``Settings`` passes the served values."""
 

@@ -23,6 +23,8 @@ from .extensions import (
     CLIENT_CREDENTIALS_FIELDS,
     ICONS,
     ICONS_INSTEAD,
+    MCP_CONSUMES,
+    MCP_CONSUMES_INSTEAD,
     OAUTH2_CLIENT_CREDENTIALS,
     OAUTH2_CLIENT_CREDENTIALS_INSTEAD,
     not_official,
@@ -193,8 +195,10 @@ class ModelBuilder:
             return None  # an import the composer could not resolve; it said why (D71)
         node = self.mapping(node, at, "a consumes entry")
         kind = node.get("type", "http")
+        if kind == MCP_CONSUMES:
+            return self.mcp_consumes(node, at)
         if kind != "http":
-            self.error(at + ("type",), f"unknown consumes type '{kind}': only 'http' is supported")
+            self.error(at + ("type",), f"unknown consumes type '{kind}': 'http' or 'mcp' (an extension)")
             return None
         namespace = self.text(node, "namespace", at, required=True)
         base_uri = self.text(node, "baseUri", at, required=True)
@@ -229,6 +233,16 @@ class ModelBuilder:
                 f"in consumes '{namespace}': keep one",
             )
         return Consumes(namespace, base_uri, auth, operations, at, shared, grant)
+
+    def mcp_consumes(self, node: dict[str, Any], at: DocPath) -> Consumes | None:
+        """D113: an upstream MCP server; its tools are called by name, so it declares no operations."""
+        self.warning(at + ("type",), not_official("type: mcp", MCP_CONSUMES_INSTEAD))
+        namespace = self.text(node, "namespace", at, required=True)
+        base_uri = self.text(node, "baseUri", at, required=True)
+        auth = self.authentication(node.get("authentication"), at + ("authentication",), exposed=False)
+        if namespace is None or base_uri is None:
+            return None
+        return Consumes(namespace, base_uri, auth, {}, at, kind=MCP_CONSUMES)
 
     def client_credentials(self, node: dict[str, Any], at: DocPath) -> ClientCredentials | None:
         """The runtime extension ``x-naftiko-oauth2-client-credentials``: always warned about (it is

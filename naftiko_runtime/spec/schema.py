@@ -346,13 +346,25 @@ CONSUMES_HTTP = Obj(
     },
     ("namespace", "type", "baseUri"),
 )
+CONSUMES_MCP = Obj(
+    "mcp consumes",
+    {
+        "namespace": KEBAB,
+        # A naftiko-runtime extension (D113): let through here, warned about by the builder.
+        "type": Str(const="mcp"),
+        "description": STR,
+        "baseUri": Str(r"^https?://[^/]+(/[^{]*)?$", "http(s)://host[/path] of a Streamable HTTP endpoint"),
+        "authentication": AUTH,
+    },
+    ("namespace", "type", "baseUri"),
+)
 IMPORTED = Obj(
     "imported consumes", {"location": STR, "import": KEBAB, "as": KEBAB, "description": STR}, ("location", "import")
 )
 CONSUMES = Arr(
     Alt(
-        (("http", CONSUMES_HTTP), ("import", IMPORTED)),
-        lambda v: 1 if "type" not in v and ("import" in v or "location" in v) else 0,
+        (("http", CONSUMES_HTTP), ("import", IMPORTED), ("mcp", CONSUMES_MCP)),
+        lambda v: 2 if v.get("type") == "mcp" else 1 if "type" not in v and ("import" in v or "location" in v) else 0,
         exclusive=True,
     ),
     1,

@@ -27,6 +27,7 @@ from .schema import (
     AUTH,
     BODY,
     BOOL,
+    CONSUMES_MCP,
     DATE,
     EXTENDED,
     FILE_URI,
@@ -591,7 +592,13 @@ INFO = Obj(
     ("display", "description"),
 )
 SECTION_SHAPES = {
-    "consumes": section(CONSUMES_HTTP),
+    "consumes": section(
+        Alt(
+            (("http", CONSUMES_HTTP), ("mcp", CONSUMES_MCP)),
+            lambda v: 1 if v.get("type") == "mcp" else 0,
+            exclusive=True,
+        )
+    ),
     "exposes": section(EXPOSES),
     "aggregates": section(AGGREGATE),
     "binds": section(BINDING),

@@ -1,0 +1,190 @@
+"""Calling a tool of an upstream MCP server (a consumed ``type: mcp`` namespace, D113).
+
+A step ``call: <namespace>.<tool>`` sends its ``with`` values as the tool's arguments through the
+``mcp`` package's own client over Streamable HTTP: no protocol is written here. One client per
+namespace is connected on the first call and kept (``McpSessions``), so a tool call costs one
+exchange, not a new handshake; ``aclose`` at shutdown closes them all. The ``mcp`` package is
+imported only when a capability consumes an MCP server.
+
+What a step's result is: the tool's ``structuredContent`` when it gives one, else its text (parsed
+as JSON when it is JSON), else its contents as MCP describes them. A tool answering ``isError``
+fails the step (D80) with a 502 problem carrying the tool's text, the gateway's secrets redacted;
+an upstream that cannot be reached is a 502 naming the namespace and its URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..spec.expressions import Lookup, WithSource, resolve
+from .credentials import Credentials
+from .problems import Problem
+from .redaction import redact_bytes
+from .steps import Results, StepValue
+
+if TYPE_CHECKING:
+    import mcp_types
+    from mcp import Client
+
+log = logging.getLogger("naftiko_runtime.mcp_upstream")
+
+
+@dataclass(frozen=True)
+class McpServer:
+    """A consumed MCP server: where it is and what the gateway presents to it."""
+
+    namespace: str
+    url: str
+    credentials: Credentials
+
+    @property
+    def secret_forms(self) -> tuple[bytes, ...]:
+        return tuple(secret.encode() for secret in self.credentials.secrets if secret)
+
+
+@dataclass(frozen=True)
+class McpToolStep:
+    """One step that calls a tool of an upstream MCP server."""
+
+    name: str
+    server: McpServer
+    tool: str
+    arguments: tuple[tuple[str, WithSource | StepValue], ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.server.namespace}.{self.tool}"
+
+    def values(self, inputs: Mapping[str, Any], results: Results, lookup: Lookup) -> dict[str, Any]:
+        """The tool's arguments: each ``with`` entry that has a value (an absent input is not sent, D17)."""
+        arguments: dict[str, Any] = {}
+        for key, source in self.arguments:
+            if isinstance(source, StepValue):
+                arguments[key] = source.extract(results)
+                continue
+            present, value = resolve(source, lookup, inputs)
+            if present:
+                arguments[key] = value
+        return arguments
+
+
+@dataclass
+class _Session:
+    """A connected client, owned by a task of its own: the ``mcp`` client lives in an anyio task
+    group, which must be entered and left by the same task, while calls come from any request."""
+
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    client: Client | None = None
+    failure: BaseException | None = None
+    owner: asyncio.Task[None] | None = None
+
+
+class McpSessions:
+    """The pooled clients of every consumed MCP namespace, connected lazily, closed at shutdown."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._sessions: dict[str, _Session] = {}
+        self._lock = asyncio.Lock()
+
+    async def call(self, step: McpToolStep, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
+        from mcp.shared.exceptions import MCPError
+
+        client = await self._client(step.server)
+        try:
+            return await client.call_tool(step.tool, arguments)
+        except MCPError as exc:
+            raise Problem(502, f"step '{step.name}': upstream MCP tool {step.label} refused the call: {exc}") from exc
+        except Exception as exc:
+            await self._drop(step.server.namespace)
+            raise Problem(
+                502, f"step '{step.name}': upstream MCP server '{step.server.namespace}' failed: {type(exc).__name__}"
+            ) from exc
+
+    async def _client(self, server: McpServer) -> Client:
+        async with self._lock:
+            session = self._sessions.get(server.namespace)
+            if session is None or session.failure is not None:
+                session = self._sessions[server.namespace] = _Session()
+                session.owner = asyncio.create_task(self._own(server, session))
+        await session.ready.wait()
+        if session.client is None:
+            await self._drop(server.namespace)
+            reason = _reason(session.failure)
+            raise Problem(502, f"upstream MCP server '{server.namespace}' at {server.url} is unreachable: {reason}")
+        return session.client
+
+    async def _own(self, server: McpServer, session: _Session) -> None:
+        import httpx2
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+
+        try:
+            headers = dict(server.credentials.headers)
+            async with httpx2.AsyncClient(headers=headers, timeout=self.timeout) as http:
+                transport = streamable_http_client(server.url, http_client=http)
+                async with Client(transport, read_timeout_seconds=self.timeout, cache=None) as client:
+                    session.client = client
+                    session.ready.set()
+                    await session.closing.wait()
+        except BaseException as exc:  # every failure to connect becomes the callers' 502
+            session.failure = exc
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            session.client = None
+            session.ready.set()
+
+    async def _drop(self, namespace: str) -> None:
+        session = self._sessions.pop(namespace, None)
+        if session is not None and session.owner is not None:
+            session.closing.set()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(session.owner), self.timeout)
+
+    async def aclose(self) -> None:
+        for namespace in list(self._sessions):
+            await self._drop(namespace)
+
+
+def _reason(failure: BaseException | None) -> str:
+    """The innermost cause, without a traceback (anyio wraps it in exception groups)."""
+    while isinstance(failure, BaseExceptionGroup) and failure.exceptions:
+        failure = failure.exceptions[0]
+    return f"{type(failure).__name__}: {failure}" if failure is not None else "no answer"
+
+
+def tool_value(result: mcp_types.CallToolResult) -> Any:
+    """A successful tool result as a step's value (structured, else text or JSON, else contents)."""
+    if result.structured_content is not None:
+        return result.structured_content
+    texts = [getattr(item, "text", None) for item in result.content]
+    if texts and all(isinstance(text, str) for text in texts):
+        text = "".join(str(t) for t in texts)
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return [item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in result.content]
+
+
+async def run_tool_step(
+    sessions: McpSessions, step: McpToolStep, inputs: Mapping[str, Any], results: Results, lookup: Lookup
+) -> Any:
+    """The step's value; a tool error is a 502 problem naming the step (D80)."""
+    result = await sessions.call(step, step.values(inputs, results, lookup))
+    log.info("step %s: MCP tool %s -> %s", step.name, step.label, "error" if result.is_error else "ok")
+    if not result.is_error:
+        return tool_value(result)
+    text = " ".join(str(getattr(item, "text", "")) for item in result.content).strip() or "no detail"
+    forms = step.server.secret_forms
+    if forms:
+        text = redact_bytes(text.encode(), forms).decode()
+    raise Problem(502, f"step '{step.name}': upstream MCP tool {step.label} answered an error: {text}")
