@@ -88,6 +88,7 @@ async def test_icons_order_and_pages(tmp_path, upstream, mode):
     with running_gateway([write(tmp_path, upstream.url)], mcp=McpPolicy(page_size=4)) as gateway:
         async with Client(gateway.url(9410) + "/mcp", mode=mode, cache=None) as client:
             assert client.protocol_version == ("2026-07-28" if mode == MODERN else "2025-11-25")
+            assert client.server_capabilities.tasks is None, "D114: no tasks until the mcp package serves them"
             assert client.server_info is not None
             icons = client.server_info.icons
             assert icons is not None and icons[0].src == ICON and icons[0].sizes == ["48x48"]
