@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from support import running_gateway
 
 from naftiko_runtime import Settings, load
+from naftiko_runtime.serving.catalog import route_rows
 
 TOKEN = "upstream-mcp-token-42"
 CAPABILITY = """
@@ -189,3 +190,21 @@ def test_type_mcp_is_an_extension_strict_refuses(tmp_path):
     warned = [str(d) for d in load([path], Settings(), {}).diagnostics if "type: mcp" in str(d)]
     assert len(warned) == 1 and "weather.yml:10:5" in warned[0], warned
     assert load([path], Settings(strict=True), {}).rejected
+
+
+def test_credentials_an_mcp_client_cannot_send_are_refused_at_load(tmp_path):
+    path = write(tmp_path, "http://127.0.0.1:9/mcp")
+    path.write_text(
+        path.read_text().replace('{type: bearer, token: "{{TOKEN}}"}', "{type: digest, username: u, password: p}")
+    )
+    loaded = load([path], Settings(), {})
+    errors = [str(d) for d in loaded.diagnostics if "digest" in str(d)]
+    assert loaded.rejected and len(errors) == 1 and "weather.yml:13:5" in errors[0], errors
+
+
+def test_routes_name_the_upstream_tools(tmp_path):
+    url = "http://127.0.0.1:9/mcp"
+    loaded = load([write(tmp_path, url)], Settings(), {})
+    rows = [row for row in route_rows(loaded.listeners) if "briefing" in row]
+    assert len(rows) == 2, "the MCP tool and the REST route"
+    assert all(f"weather.forecast  MCP tool at {url}; weather.alerts  MCP tool at {url}" in row for row in rows)

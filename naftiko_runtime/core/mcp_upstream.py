@@ -91,7 +91,8 @@ class McpSessions:
 
     def __init__(self, timeout: float):
         self.timeout = timeout
-        self._sessions: dict[str, _Session] = {}
+        self._sessions: dict[McpServer, _Session] = {}
+        """By server (namespace, URL and credentials): a reload that changes any gets a new client."""
         self._lock = asyncio.Lock()
 
     async def call(self, step: McpToolStep, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
@@ -103,20 +104,20 @@ class McpSessions:
         except MCPError as exc:
             raise Problem(502, f"step '{step.name}': upstream MCP tool {step.label} refused the call: {exc}") from exc
         except Exception as exc:
-            await self._drop(step.server.namespace)
+            await self._drop(step.server)
             raise Problem(
                 502, f"step '{step.name}': upstream MCP server '{step.server.namespace}' failed: {type(exc).__name__}"
             ) from exc
 
     async def _client(self, server: McpServer) -> Client:
         async with self._lock:
-            session = self._sessions.get(server.namespace)
+            session = self._sessions.get(server)
             if session is None or session.failure is not None:
-                session = self._sessions[server.namespace] = _Session()
+                session = self._sessions[server] = _Session()
                 session.owner = asyncio.create_task(self._own(server, session))
         await session.ready.wait()
         if session.client is None:
-            await self._drop(server.namespace)
+            await self._drop(server)
             reason = _reason(session.failure)
             raise Problem(502, f"upstream MCP server '{server.namespace}' at {server.url} is unreachable: {reason}")
         return session.client
@@ -142,16 +143,16 @@ class McpSessions:
             session.client = None
             session.ready.set()
 
-    async def _drop(self, namespace: str) -> None:
-        session = self._sessions.pop(namespace, None)
+    async def _drop(self, server: McpServer) -> None:
+        session = self._sessions.pop(server, None)
         if session is not None and session.owner is not None:
             session.closing.set()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(session.owner), self.timeout)
 
     async def aclose(self) -> None:
-        for namespace in list(self._sessions):
-            await self._drop(namespace)
+        for server in list(self._sessions):
+            await self._drop(server)
 
 
 def _reason(failure: BaseException | None) -> str:

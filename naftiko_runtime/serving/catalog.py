@@ -8,6 +8,7 @@ from typing import Any
 from ..adapters.base import Mounted
 from ..adapters.registry import KINDS
 from ..adapters.rest.kind import RestKind
+from ..core.mcp_upstream import McpToolStep
 from ..core.plans import OperationPlan
 from .listeners import ListenerSet
 
@@ -17,6 +18,8 @@ def _calls(plan: OperationPlan) -> str:
     for call in plan.calls:
         path = "".join(p if isinstance(p, str) else "{" + p.text + "}" for p in call.path_parts)
         calls.append(f"{call.label}  {call.method} {call.base_uri.rstrip('/')}{path}")
+    # D113: a tool of an upstream MCP server, with the server's URL.
+    calls += [f"{step.label}  MCP tool at {step.server.url}" for step in plan.steps if isinstance(step, McpToolStep)]
     return "; ".join(calls)
 
 
