@@ -168,6 +168,10 @@ class McpPolicy:
     """Tools per ``tools/list`` page (a ``nextCursor`` beyond); 0 is every tool on one page."""
     confirm_destructive: bool = False
     """Ask the user (an MCP input request) before a tool whose ``hints.destructive`` is true runs."""
+    tasks: bool = False
+    """Serve tool calls as tasks to clients of the MCP Tasks extension (D114)."""
+    task_ttl: float = 300.0
+    """Seconds a finished task's result is kept for ``tasks/get``."""
 
 
 @dataclass

@@ -4,6 +4,7 @@ against a real upstream on loopback (D110-D112)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mcp import Client
+from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.shared.exceptions import MCPError
-from support import running_gateway
+from support import Canned, running_gateway
 
 from naftiko_runtime import Settings, load
 from naftiko_runtime.adapters.mcp.paging import BadCursor, encode_cursor, page
+from naftiko_runtime.adapters.mcp.tasks import (
+    TASKS_EXTENSION,
+    CancelTaskRequest,
+    GetTaskRequest,
+    TaskHandle,
+    TaskRequestParams,
+    TaskState,
+)
 from naftiko_runtime.serving.config import ConfigError, apply_config
 from naftiko_runtime.settings import McpPolicy
 
@@ -88,7 +98,7 @@ async def test_icons_order_and_pages(tmp_path, upstream, mode):
     with running_gateway([write(tmp_path, upstream.url)], mcp=McpPolicy(page_size=4)) as gateway:
         async with Client(gateway.url(9410) + "/mcp", mode=mode, cache=None) as client:
             assert client.protocol_version == ("2026-07-28" if mode == MODERN else "2025-11-25")
-            assert client.server_capabilities.tasks is None, "D114: no tasks until the mcp package serves them"
+            assert client.server_capabilities.tasks is None, "D114: tasks are the extension, and off by default"
             assert client.server_info is not None
             icons = client.server_info.icons
             assert icons is not None and icons[0].src == ICON and icons[0].sizes == ["48x48"]
@@ -169,8 +179,8 @@ def test_a_bad_icon_is_refused_where_it_is(tmp_path):
 
 def test_mcp_config_section(tmp_path):
     config = tmp_path / "naftiko.toml"
-    config.write_text("[mcp]\npage_size = 25\nconfirm_destructive = true\n")
-    assert apply_config(config, Settings(), set()).mcp == McpPolicy(25, True)
+    config.write_text("[mcp]\npage_size = 25\nconfirm_destructive = true\ntasks = true\ntask_ttl = 60\n")
+    assert apply_config(config, Settings(), set()).mcp == McpPolicy(25, True, True, 60.0)
     config.write_text("[mcp]\npage_size = -1\nconfirm_destructive = 'yes'\nsize = 3\n")
     with pytest.raises(ConfigError) as raised:
         apply_config(config, Settings(), set())
@@ -197,3 +207,61 @@ def test_a_forged_cursor_is_refused():
         page(["a"], "%%%", 1)
     with pytest.raises(BadCursor):
         page(["a"], encode_cursor("a")[:-3] + "AAA", 1)
+
+
+class TasksClient(ClientExtension):
+    """The ``mcp`` client's side of the Tasks extension: a task handle is polled with ``tasks/get``
+    until it is done, then the tool's result is returned as ``call_tool``'s own."""
+
+    identifier = TASKS_EXTENSION
+
+    def __init__(self) -> None:
+        self.handles: list[TaskHandle] = []
+        self.polls = 0
+
+    def claims(self) -> list[ResultClaim[Any]]:
+        return [ResultClaim(result_type="task", model=TaskHandle, resolve=self.resolve)]
+
+    async def resolve(self, handle: TaskHandle, context: ClaimContext) -> types.CallToolResult:
+        self.handles.append(handle)
+        while True:
+            self.polls += 1
+            request = GetTaskRequest(params=TaskRequestParams(task_id=handle.task_id))
+            state = await context.session.send_request(request, TaskState)
+            if state.status != "working":
+                assert state.status == "completed" and state.result is not None, state
+                return types.CallToolResult.model_validate(state.result)
+            await asyncio.sleep((state.poll_interval_ms or 100) / 1000)
+
+
+async def test_a_slow_tool_is_a_task_the_client_polls(tmp_path, upstream):
+    """D114: a 2026-07-28 client of the extension gets a task handle and polls it to the result;
+    a 2025-11-25 client (and one without the extension) gets the result itself."""
+    upstream.reset(lambda request: Canned(200, b'{"id": "o-9", "state": "shipped"}', delay=0.6))
+    with running_gateway([write(tmp_path, upstream.url)], mcp=McpPolicy(tasks=True)) as gateway:
+        url = gateway.url(9410) + "/mcp"
+        tasks = TasksClient()
+        async with Client(url, mode=MODERN, extensions=[tasks], cache=None) as client:
+            assert TASKS_EXTENSION in (client.server_capabilities.extensions or {})
+            result = await client.call_tool("alpha", {})
+        assert result.structured_content == {"id": "o-9", "state": "shipped"}
+        assert len(tasks.handles) == 1 and tasks.handles[0].status == "working" and tasks.polls >= 2
+        for mode in (LEGACY, MODERN):
+            async with Client(url, mode=mode, cache=None) as client:
+                assert (await client.call_tool("alpha", {})).structured_content == {"id": "o-9", "state": "shipped"}
+
+
+async def test_a_cancelled_task_ends_and_an_unknown_one_is_refused(tmp_path, upstream):
+    upstream.reset(lambda request: Canned(200, b"{}", delay=3))
+    with running_gateway([write(tmp_path, upstream.url)], mcp=McpPolicy(tasks=True)) as gateway:
+        async with Client(gateway.url(9410) + "/mcp", extensions=[TasksClient()], cache=None) as client:
+            handle = await client.session.call_tool("alpha", {}, allow_claimed=True)
+            assert isinstance(handle, TaskHandle)
+            ask = TaskRequestParams(task_id=handle.task_id)
+            cancelled = await client.session.send_request(CancelTaskRequest(params=ask), TaskState)
+            assert cancelled.status == "cancelled"
+            state = await client.session.send_request(GetTaskRequest(params=ask), TaskState)
+            assert state.status == "cancelled" and state.result is None
+            with pytest.raises(MCPError) as raised:
+                await client.session.send_request(GetTaskRequest(params=TaskRequestParams(task_id="nope")), TaskState)
+            assert raised.value.error.code == types.INVALID_PARAMS

@@ -30,6 +30,8 @@ Layout (every section optional)::
     [mcp]                       # the MCP adapter (D110)
     page_size = 50              # tools per tools/list page; 0 (default) is one page
     confirm_destructive = true  # ask before a hints.destructive tool runs (an input request)
+    tasks = true                # tool calls as tasks (the MCP Tasks extension)
+    task_ttl = 300              # seconds a finished task is kept
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from .model import McpAdapter, tools_of
 from .paging import BadCursor, page
 from .resources import McpPrompt
 from .schemas import MCP_PATH, input_schema, output_schema, tool_annotations, tool_arguments
+from .tasks import TASKS_EXTENSION, TaskHandle, TaskRequestParams, TaskStore, wants_task
 
 log = logging.getLogger("naftiko.mcp")
 MERGED_NAME = "naftiko"
@@ -173,12 +174,19 @@ class ToolEndpoint:
             instructions=instructions,
             icons=icons,
             on_list_tools=self.list_tools,
-            on_call_tool=self.call_tool,
+            # A task handle is an extension's result (resultType "task"), which the typed signature
+            # does not list; the runner passes claimed results through at 2026-07-28 (D114).
+            on_call_tool=self.call_tool,  # type: ignore[arg-type]
             get_tool_input_schema=self.input_schema,
             **handlers,
         )
         # The default OpenTelemetry middleware costs 5-40% per message and exports nothing here.
         self.server.middleware = []
+        self.tasks = TaskStore(policy.task_ttl) if policy.tasks else None
+        if self.tasks is not None:
+            self.server.extensions[TASKS_EXTENSION] = {}
+            self.server.add_request_handler("tasks/get", TaskRequestParams, self.tasks.get)
+            self.server.add_request_handler("tasks/cancel", TaskRequestParams, self.tasks.cancel)
 
     def input_schema(self, name: str) -> dict[str, Any] | None:
         tool = self.tools.get(name)
@@ -194,7 +202,7 @@ class ToolEndpoint:
 
     async def call_tool(
         self, context: Any, params: types.CallToolRequestParams
-    ) -> types.CallToolResult | types.InputRequiredResult:
+    ) -> types.CallToolResult | types.InputRequiredResult | TaskHandle:
         tool = self.tools.get(params.name)
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
@@ -202,6 +210,11 @@ class ToolEndpoint:
             refusal = confirmation_gate(context.protocol_version, params)
             if refusal is not None:
                 return refusal
+        if self.tasks is not None and wants_task(context):
+            return self.tasks.start(lambda: self.run_tool(tool, params))
+        return await self.run_tool(tool, params)
+
+    async def run_tool(self, tool: Tool, params: types.CallToolRequestParams) -> types.CallToolResult:
         arguments = params.arguments or {}
         raw = {name: (value, False) for name, value in arguments.items()}
         inputs, problems = check_inputs(tool.inputs, raw, arguments)
