@@ -72,6 +72,9 @@ capability:
     - path: /broken
       operations:
       - {{method: GET, call: weather.explode}}
+    - path: /ghost
+      operations:
+      - {{method: GET, call: weather.no-such-tool}}
 """
 
 
@@ -168,6 +171,8 @@ async def test_composed_tool_over_rest_and_errors_as_problems(tmp_path):
             assert broken.status_code == 502 and broken.headers["content-type"] == "application/problem+json"
             problem = broken.json()
             assert "upstream broke" in problem["detail"] and TOKEN not in broken.text
+            ghost = await http.get("/ghost")
+            assert ghost.status_code == 502 and "Unknown tool: no-such-tool" in ghost.json()["detail"]
 
 
 async def test_an_unreachable_upstream_mcp_server_is_a_clear_error(tmp_path):
