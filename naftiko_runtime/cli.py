@@ -19,14 +19,24 @@ from typing import Any
 
 from ruamel.yaml.error import YAMLError
 
+from .core.state import missing_client
 from .serving import logs
 from .serving.catalog import openapi_documents, route_rows
 from .serving.config import ConfigError, Overrides, apply_config
 from .serving.loading import Loaded, load
+from .serving.plugins import PluginError
 from .serving.reloading import FileSet
 from .serving.server import PortUnavailable, serve
 from .serving.stdio import serve_stdio
-from .settings import BASE_URI_ENV_PREFIX, DEFAULTS, LOG_FORMATS, LOG_LEVELS, TRANSPORTS, Settings
+from .settings import (
+    BASE_URI_ENV_PREFIX,
+    DEFAULTS,
+    LOG_FORMATS,
+    LOG_LEVELS,
+    TRANSPORTS,
+    Settings,
+    state_url_problem,
+)
 from .spec.migrate import TARGETS, migrate_text
 from .version import __version__
 
@@ -199,6 +209,21 @@ def _add_policy_options(serve: argparse.ArgumentParser) -> None:
     policies.add_argument(
         "--rate-limit", type=_counts, metavar="N", help="calls per second per caller, 429 beyond ($NAFTIKO_RATE_LIMIT)"
     )
+    policies.add_argument(
+        "--state",
+        type=_state_url,
+        metavar="URL",
+        help="redis://HOST:PORT/DB: share rate limits, circuit breakers and fetched OAuth2 tokens with every "
+        "instance using the same Redis or Valkey ($NAFTIKO_STATE, else the --config file's state; default: "
+        "each process alone). Needs naftiko-runtime[state]",
+    )
+
+
+def _state_url(text: str) -> str:
+    why = state_url_problem(text)
+    if why:
+        raise argparse.ArgumentTypeError(why)
+    return text
 
 
 def _add_edge_options(serve: argparse.ArgumentParser) -> None:
@@ -342,7 +367,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Overrides(**policies).apply(settings)
 
 
-POLICY_ENV: dict[str, tuple[str, Callable[[str], float]]] = {
+POLICY_ENV: dict[str, tuple[str, Callable[[str], float | str]]] = {
     "connect_timeout": ("NAFTIKO_CONNECT_TIMEOUT", _positive(float)),
     "read_timeout": ("NAFTIKO_READ_TIMEOUT", _positive(float)),
     "total_timeout": ("NAFTIKO_TIMEOUT", _positive(float)),
@@ -350,6 +375,7 @@ POLICY_ENV: dict[str, tuple[str, Callable[[str], float]]] = {
     "bulkhead": ("NAFTIKO_BULKHEAD", _counts),
     "breaker_failures": ("NAFTIKO_BREAKER_FAILURES", _counts),
     "rate_limit": ("NAFTIKO_RATE_LIMIT", _counts),
+    "state": ("NAFTIKO_STATE", _state_url),
 }
 """Issue 15: timeouts and policies from the environment (a container's usual knobs), checked as
 their options are. The command line wins over them, and they win over the ``--config`` file."""
@@ -449,6 +475,9 @@ def _report_loading(loaded: Loaded, settings: Settings) -> bool:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    if settings.state and (why := missing_client()):
+        print(f"naftiko: {why}", file=sys.stderr)
+        return 2
     logs.configure(settings.log_level, settings.log_format)
     files = FileSet(args.files, settings)
     loaded = files()
@@ -489,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = handlers[args.command]
     try:
         return handler(args)
-    except ConfigError as exc:
+    except (ConfigError, PluginError) as exc:
         print(exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

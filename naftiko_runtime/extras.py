@@ -60,6 +60,8 @@ MARKDOWN = Extra("markdown", ("markdown_it",), "formats.markdown")
 SCRIPTS = Extra("scripts", ("quickjs",), "script")
 OTLP = Extra("otlp", ("opentelemetry.exporter.otlp.proto.http.trace_exporter",))
 """A control adapter's ``observability.exporters.otlp``: spans sent over OTLP/HTTP."""
+STATE = Extra("state", ("redis.asyncio",))
+"""``serve --state redis://...``: a fleet's shared state (D98), checked when the option is read."""
 
-EXTRAS = (PROTOBUF, AVRO, HTML, MARKDOWN, SCRIPTS, OTLP)
-"""Every extra a capability file's content can require; ``all`` in pyproject.toml installs them."""
+EXTRAS = (PROTOBUF, AVRO, HTML, MARKDOWN, SCRIPTS, OTLP, STATE)
+"""Every extra a capability file or a serve option can require; ``all`` in pyproject.toml installs them."""

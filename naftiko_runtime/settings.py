@@ -44,6 +44,26 @@ def token_url_problem(url: str) -> str | None:
     return None
 
 
+STATE_SCHEMES = ("redis", "rediss", "unix")
+
+
+def state_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot name a state store, if it cannot (issue 22): ``redis://HOST:PORT/DB``,
+    ``rediss://`` (TLS) or ``unix:///path/redis.sock``; Valkey answers the same URLs."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme not in STATE_SCHEMES:
+        return "must be redis://HOST:PORT/DB, rediss://HOST:PORT/DB or unix:///PATH"
+    if parts.scheme != "unix" and not parts.hostname:
+        return "names no host"
+    if parts.scheme != "unix" and parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        return f"names database '{parts.path.strip('/')}', which is not a number"
+    return None if port is None or port > 0 else "names port 0"
+
+
 def base_uri_env_name(namespace: str) -> str:
     """D18: ``polytomic-subpackage-modelsync`` -> ``NAFTIKO_BASE_URI_POLYTOMIC_SUBPACKAGE_MODELSYNC``."""
     return BASE_URI_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", namespace).upper()
@@ -260,6 +280,9 @@ class Settings:
     """Policies by consumed namespace (``--config``), already merged over ``upstream``."""
     rate_limit: RateLimit = RateLimit()
     mcp: McpPolicy = McpPolicy()
+    state: str | None = None
+    """``redis://HOST:PORT/DB``: rate-limit buckets, circuit breakers and fetched tokens shared by
+    every instance using the same store (issue 22); ``None``: each process keeps its own."""
 
     def policy_for(self, namespace: str) -> UpstreamPolicy:
         return self.namespaces.get(namespace, self.upstream)

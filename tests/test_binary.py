@@ -225,7 +225,7 @@ def test_redaction_across_chunks_equals_redaction_of_the_whole(before, after, cu
 
 def test_binary_calls_are_observed_like_every_other(tmp_path, upstream):
     """A streamed upstream call reaches the control adapter's metrics as a whole one does: the
-    failing exchange counts as an upstream error of its namespace and operation."""
+    failing exchange counts as an upstream exchange of its namespace answered 503."""
     control = tmp_path / "control.yaml"
     control.write_text(
         "naftiko: 1.0.0-alpha2\ninfo: {label: Control, description: Metrics.}\n"
@@ -237,5 +237,7 @@ def test_binary_calls_are_observed_like_every_other(tmp_path, upstream):
         upstream.reset(lambda r: Canned(503, b"{}"))
         assert httpx.get(gw.url(8080) + "/photos/7/image").status_code == 503
         text = httpx.get(gw.url(7070) + "/metrics").text
-    assert 'naftiko_upstream_errors_total{namespace="photos",operation="download",status="503"} 1.0' in text
-    assert 'naftiko_requests_total{adapter="photos-rest",operation="GET /photos/{{id}}/image",status="200"} 1.0' in text
+    failed = 'http_response_status_code="503",naftiko_namespace="photos",server_address="127.0.0.1"'
+    assert f'naftiko_http_client_total{{http_request_method="GET",{failed}}} 1.0' in text
+    rest = 'naftiko_adapter_type="rest",naftiko_namespace="photos-rest",naftiko_operation_id="GET /photos/{{id}}/image"'
+    assert f'naftiko_request_total{{{rest},status="200"}} 1.0' in text

@@ -62,10 +62,17 @@ def test_metrics_count_requests_and_upstream_errors(controlled, upstream):
     metrics = httpx.get(gateway.url(7070) + "/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
-    assert 'naftiko_requests_total{adapter="api-rest",operation="GET /a",status="200"} 3.0' in text
-    assert 'naftiko_upstream_errors_total{namespace="api",operation="get",status="502"} 1.0' in text
-    assert 'naftiko_request_duration_seconds_count{adapter="api-rest",operation="GET /a"} 4.0' in text
-    assert 'naftiko_requests_in_flight{adapter="api-rest"} 0.0' in text
+    rest = 'naftiko_adapter_type="rest",naftiko_namespace="api-rest",naftiko_operation_id="GET /a"'
+    assert f'naftiko_request_total{{{rest},status="200"}} 3.0' in text
+    assert f'naftiko_request_total{{{rest},status="502"}} 1.0' in text
+    assert f'naftiko_request_errors{{error_type="502",{rest}}} 1.0' in text
+    client = 'http_request_method="GET",http_response_status_code="{}",naftiko_namespace="api",'
+    client += 'server_address="127.0.0.1"'
+    assert f"naftiko_http_client_total{{{client.format(502)}}} 1.0" in text
+    assert f"naftiko_http_client_duration_seconds_count{{{client.format(200)}}} 3.0" in text
+    assert f'naftiko_request_duration_seconds_count{{{rest},status="200"}} 3.0' in text
+    assert 'naftiko_requests_in_flight{naftiko_namespace="api-rest"} 0.0' in text
+    assert 'naftiko_capability_active{naftiko_capability="Controlled"} 1.0' in text
     assert "process_resident_memory_bytes" in text
     promtool = shutil.which("promtool")
     if promtool is None:

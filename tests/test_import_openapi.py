@@ -39,8 +39,9 @@ ABSENT = "../shared (Polytomic OpenAPI, official schemas) absent"
 needs_shared = pytest.mark.skipif(not POLYTOMIC.is_dir(), reason=ABSENT)
 SPLIT = {  # namespace -> (OpenAPI document, import options): the hand-written files' namespaces
     "polytomic-subpackage-modelsync": ("polytomic-subpackage-modelsync-api-openapi.yml", []),
-    # Both documents name their operations `list`, `get`, ...: tools sharing port 9090 need distinct names.
-    "polytomic-subpackage-bulksync": ("polytomic-subpackage-bulksync-api-openapi.yml", ["--tool-prefix", "bulk-"]),
+    # Both documents name their operations `list`, `get`, ...: the tools are prefixed by the namespace
+    # (the default) or by --tool-prefix (issue 20).
+    "polytomic-subpackage-bulksync": ("polytomic-subpackage-bulksync-api-openapi.yml", ["--tool-prefix", "bulk"]),
 }
 MERGED = "polytomic-syncs-merged.examples.security.yml"
 ENVIRON = {"POLYTOMIC_API_KEY": API_KEY}
@@ -178,7 +179,7 @@ async def test_security_scheme_is_filled_from_the_gateway_environment(tmp_path, 
         assert received.query == [("api_key", value)]  # the gateway's key only, the document's parameter dropped
     else:
         assert received.headers[scheme.get("name", "Authorization").lower()] == value
-    assert tool.name == "get-thing" and set(tool.input_schema["properties"]) == (
+    assert tool.name == "example-get-thing" and set(tool.input_schema["properties"]) == (
         {"id"} if where == "query" else {"id", "api_key"}
     )
 

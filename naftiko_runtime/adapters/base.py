@@ -19,10 +19,12 @@ from starlette.types import ASGIApp
 
 from ..core.execution import Executor
 from ..core.plans import OperationPlan
+from ..core.scripts import ScriptGovernance
 from ..settings import Settings
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import DocPath, Finding
 from ..spec.model import Exposed, ExposedAdapter
+from ..spec.shapes import Shape
 from .auth.gates import Gate
 
 
@@ -55,6 +57,11 @@ class Mounted:
     empty): what a kind that describes other adapters (skill ``from``) reads, never imports."""
     gate: Gate | None = None
     """What a caller must present (D90), compiled from ``adapter.authentication``; ``None``: open."""
+    capability: str = ""
+    """The served file's ``info`` label, else its file name: the engine's ``naftiko_capability``
+    label of ``naftiko_capability_active``."""
+    scripting: ScriptGovernance | None = None
+    """For a control adapter: its file's scripting governance (``/scripting``), when declared."""
 
     def plan(self, exposed: Exposed) -> OperationPlan:
         return self.plans[exposed.key]
@@ -122,6 +129,11 @@ class AdapterKind(Protocol):
     """Conformance features this kind implements (``serving.features``)."""
     reference_roots: tuple[str, ...]
     """The roots a ``with`` reference may use in this kind besides the namespace (D20)."""
+    shape: Shape | None
+    """The shape of its ``exposes`` entry for the dialects' shape checks; ``None`` when the
+    dialects' own schemas hold it (the specification's kinds)."""
+    port_alone: bool
+    """Its adapters share their port with no other kind's (the management plane, ``control``)."""
 
     def parse(self, builder: ModelBuilder, node: dict[str, object], at: DocPath) -> ExposedAdapter | None: ...
 
@@ -138,6 +150,13 @@ class SiblingChecking(Protocol):
     the loader once every adapter and plan of the file is built, problems positioned."""
 
     def check(self, mounted: Mounted) -> Iterable[Finding]: ...
+
+
+@runtime_checkable
+class OpenApiDescribing(Protocol):
+    """A kind whose adapters on a port are described by one OpenAPI document (``naftiko openapi``)."""
+
+    def openapi(self, mounted: Sequence[Mounted]) -> dict[str, Any]: ...
 
 
 @runtime_checkable

@@ -2,7 +2,8 @@
 
 An operation's ``body: {type: ...}`` picks an encoder (specification section 3.10) and its
 ``outputRawFormat`` picks a decoder; a format that is in neither registry is refused at load time
-by name, never guessed at per request. A new format is one entry here.
+by name, never guessed at per request. A new response format is its module (``formats/``, or a
+plugin's) and one ``register_format``; a new body type is one entry in ``ENCODERS``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
 from ..extras import AVRO, HTML, MARKDOWN, PROTOBUF, Extra
+from ..spec import plugged
+from ..spec.exactjson import ExactDecodeError, dumps, loads
 from ..spec.expressions import render_scalar
 from .formats import Decode, DecodeError, FormatSetupError
 
@@ -79,7 +80,7 @@ def _multipart(parts: Any, boundary: str) -> bytes:
 
 def _json(data: Any) -> bytes:
     """A string is taken as JSON text already written by the author; anything else is encoded."""
-    return data.encode() if isinstance(data, str) else orjson.dumps(data)
+    return data.encode() if isinstance(data, str) else dumps(data)
 
 
 def _text(data: Any) -> bytes:
@@ -120,8 +121,8 @@ class Decoder:
 
 def _decode_json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return loads(body)
+    except ExactDecodeError as exc:
         raise DecodeError(str(exc)) from exc
 
 
@@ -196,19 +197,32 @@ def _protobuf(schema: str | None, directory: Path) -> Decode:
     return protobuf_decoder(schema, directory)
 
 
-DECODERS: dict[str, Format] = {
-    "json": Format("json", "JSON", _fixed(_decode_json)),
-    "xml": Format("xml", "XML", _xml),
-    "yaml": Format("yaml", "YAML", _yaml),
-    "csv": Format("csv", "CSV", _delimited(",")),
-    "tsv": Format("tsv", "TSV (tab-separated values)", _delimited("\t")),
-    "psv": Format("psv", "PSV (pipe-separated values)", _delimited("|")),
-    "html": Format("html", "HTML", _html, HTML),
-    "markdown": Format("markdown", "Markdown", _markdown, MARKDOWN),
-    "avro": Format("avro", "Avro", _avro, AVRO),
-    "protobuf": Format("protobuf", "Protobuf", _protobuf, PROTOBUF),
-    # beta4: the body is streamed to the caller as it came (core.execution), never decoded.
-    "binary": Format("binary", "binary content", _fixed(bytes)),
-}
+DECODERS: dict[str, Format] = {}
+"""Response formats by ``outputRawFormat``: the specification's below, a plugin's through
+``register_format``."""
 
-__all__ = ["DECODERS", "ENCODERS", "DecodeError", "Decoder", "Encoder", "Format", "FormatSetupError"]
+
+def register_format(response_format: Format) -> None:
+    """The format becomes a valid ``outputRawFormat``: accepted by the dialects' shape checks and
+    decoded by the operations that name it."""
+    DECODERS[response_format.format] = response_format
+    plugged.FORMATS.add(response_format.format)
+
+
+for _format in (
+    Format("json", "JSON", _fixed(_decode_json)),
+    Format("xml", "XML", _xml),
+    Format("yaml", "YAML", _yaml),
+    Format("csv", "CSV", _delimited(",")),
+    Format("tsv", "TSV (tab-separated values)", _delimited("\t")),
+    Format("psv", "PSV (pipe-separated values)", _delimited("|")),
+    Format("html", "HTML", _html, HTML),
+    Format("markdown", "Markdown", _markdown, MARKDOWN),
+    Format("avro", "Avro", _avro, AVRO),
+    Format("protobuf", "Protobuf", _protobuf, PROTOBUF),
+    # beta4: the body is streamed to the caller as it came (core.execution), never decoded.
+    Format("binary", "binary content", _fixed(bytes)),
+):
+    register_format(_format)
+
+__all__ = ["DECODERS", "ENCODERS", "DecodeError", "Decoder", "Encoder", "Format", "FormatSetupError", "register_format"]

@@ -14,11 +14,10 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..extras import SCRIPTS
 from ..settings import ClientCredentialsPolicy
 from ..spec.binds import BindValues, template_uses
 from ..spec.builder import NOT_YET
-from ..spec.diagnostics import Finding
+from ..spec.diagnostics import DocPath, Finding
 from ..spec.expressions import (
     InputReference,
     Literal,
@@ -30,31 +29,15 @@ from ..spec.expressions import (
     unresolved_expression,
     with_source,
 )
-from ..spec.extensions import MCP_CONSUMES
-from ..spec.model import (
-    Capability,
-    ConsumedOperation,
-    Consumes,
-    Exposed,
-    LookupStepSpec,
-    Parameter,
-    ScriptStepSpec,
-)
+from ..spec.model import Capability, ConsumedOperation, Consumes, Exposed, Parameter
 from .consumed import ConsumedCalls, path_parts
 from .credentials import NONE, Credentials, render_from_binds
 from .inputs import InputSpec, InputValue
-from .mcp_upstream import McpToolStep
 from .outputs import PASSTHROUGH, Mapper, MappingError, compile_mock, compile_outputs, compile_path
-from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, Step, UpstreamCall
-from .scripts import ScriptLimits, ScriptStep, ScriptSyntaxError, check_syntax
-from .steps import (
-    StepValue,
-    compile_lookup,
-    compile_results_mapper,
-    compile_step_shape,
-    compile_step_value,
-    step_of,
-)
+from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, UpstreamCall
+from .scripts import ScriptLimits
+from .stepkinds import CONSUMED_CALL_KINDS, STEP_KINDS, ConsumedCallKind
+from .steps import Step, StepValue, compile_results_mapper, compile_step_shape, compile_step_value, step_of
 
 
 def _find_parameter(operation: ConsumedOperation, key: str) -> Parameter | None:
@@ -139,55 +122,22 @@ class PlanCompiler:
         return OperationPlan(exposed, self._inputs(exposed, {}, NONE), (), mapper, self.binds, orchestrated=True)
 
     def _orchestrated(self, exposed: Exposed) -> OperationPlan | None:
-        """Steps in declared order; each ``with`` may read inputs and earlier steps' results (D80)."""
-        known: dict[str, int] = {}
-        reads: dict[str, frozenset[str]] = {}
+        """Steps in declared order, each compiled by its kind (``stepkinds``); each ``with`` may
+        read inputs and earlier steps' results (D80)."""
+        context = _Orchestration(self, exposed)
         steps: list[Step] = []
-        inferred: dict[str, InputSpec] = {}
-        credentials = NONE
         failed = False
         for position, spec in enumerate(exposed.steps):
-            if spec.name in known:
+            if spec.name in context.known:
                 self.findings.append(Finding.error(spec.at + ("name",), f"duplicate step name '{spec.name}'"))
-            if isinstance(spec, ScriptStepSpec):
-                script = self._script(spec, exposed, known)
-                failed = failed or script is None
-                if script is not None:
-                    steps.append(script)
-            elif isinstance(spec, LookupStepSpec):
-                try:
-                    steps.append(
-                        compile_lookup(spec.name, spec.index, spec.match, spec.lookup_value, spec.fields, known)
-                    )
-                except MappingError as exc:
-                    self.findings.append(Finding.error(spec.at, str(exc)))
-                    failed = True
-            elif self._mcp_consumes(spec.call) is not None:
-                mcp_step = self._mcp_step(spec.name, spec.call, spec.with_, exposed, known, inferred)
-                failed = failed or mcp_step is None
-                if mcp_step is not None:
-                    steps.append(mcp_step)
+            kind = STEP_KINDS.get(spec.type)
+            compiled = kind.compile(spec, context) if kind is not None else None
+            if compiled is None:
+                failed = True
             else:
-                resolved = self.consumed.resolve(spec.call)
-                call = self.consumed.call(*resolved) if resolved else None
-                if resolved is None:
-                    self._unresolved(spec.call, spec.at + ("call",))
-                if call is None or resolved is None:
-                    failed = True
-                    known[spec.name] = position
-                    continue
-                sources = {key: self._step_source(value, exposed, known) for key, value in spec.with_.items()}
-                arguments, step_inferred = self._arguments(exposed, resolved[1], sources, call.credentials, spec.at)
-                inferred.update(step_inferred)
-                credentials = credentials if credentials.header_names else call.credentials
-                scope = resolved[1].parameters + tuple(step_inferred.values())
-                self._check_templates(exposed, sources, scope, spec.at, known)
-                shape, shape_findings = compile_step_shape(resolved[1].outputs)
-                self.findings.extend(shape_findings)
-                failed = failed or bool(shape_findings)
-                steps.append(CallStep(spec.name, replace(call, arguments=arguments), shape))
-                reads[spec.name] = _reads(sources.values(), known, call)
-            known[spec.name] = position
+                steps.append(compiled)
+            context.known[spec.name] = position
+        known = context.known
         for mapping in exposed.mappings:
             if step_of(mapping.value) not in known:
                 self.findings.append(
@@ -201,27 +151,45 @@ class PlanCompiler:
         self.findings.extend(findings)
         if failed or findings:
             return None
-        inputs = self._inputs(exposed, inferred, credentials)
-        waves = _waves(tuple(steps), reads, self.concurrent_steps)
-        return OperationPlan(exposed, inputs, tuple(steps), mapper, self.binds, orchestrated=True, waves=waves)
+        inputs = self._inputs(exposed, context.inferred, context.credentials)
+        waves = _waves(tuple(steps), context.reads, self.concurrent_steps)
+        kinds = {spec.name: spec.type for spec in exposed.steps}
+        return OperationPlan(
+            exposed, inputs, tuple(steps), mapper, self.binds, orchestrated=True, waves=waves, step_kinds=kinds
+        )
 
-    def _script(self, spec: ScriptStepSpec, exposed: Exposed, known: Mapping[str, int]) -> ScriptStep | None:
-        """D83: every source compiled once now, so that a syntax error stops the load at its step."""
-        missing = SCRIPTS.missing(f"script step '{spec.name}' (javascript)")
-        if missing is not None:
-            self.findings.append(Finding.error(spec.at + ("language",), missing))
+    def call_step(
+        self, context: _Orchestration, name: str, call_name: str, with_: Mapping[str, Any], at: DocPath
+    ) -> Step | None:
+        """A ``call`` step: its consumed operation, each ``with`` value bound to the parameter it
+        fills (D20, D21), the inputs it implies (D25) and the earlier steps it reads (D80); a call
+        into a namespace of another registered kind (``type: mcp``) is that kind's to compile."""
+        target = self._consumed_kind(call_name)
+        if target is not None:
+            kind, consumes = target
+            return kind.compile(name, consumes, call_name.partition(".")[2], with_, at, context)
+        exposed, known = context.exposed, context.known
+        resolved = self.consumed.resolve(call_name)
+        call = self.consumed.call(*resolved) if resolved else None
+        if resolved is None:
+            self._unresolved(call_name, at + ("call",))
+        if call is None or resolved is None:
             return None
-        sources = (*spec.dependencies, spec.source)
-        for source in sources:
-            try:
-                check_syntax(source)
-            except ScriptSyntaxError as exc:
-                self.findings.append(Finding.error(spec.at + ("file",), f"script of step '{spec.name}': {exc}"))
-                return None
-        with_ = tuple((key, self._step_source(value, exposed, known)) for key, value in spec.with_.items())
-        return ScriptStep(spec.name, sources, with_, self.script_limits)
+        sources = {key: self.step_source(value, exposed, known) for key, value in with_.items()}
+        arguments, step_inferred = self._arguments(exposed, resolved[1], sources, call.credentials, at)
+        context.inferred.update(step_inferred)
+        if not context.credentials.header_names:
+            context.credentials = call.credentials
+        scope = resolved[1].parameters + tuple(step_inferred.values())
+        self._check_templates(exposed, sources, scope, at, known)
+        shape, shape_findings = compile_step_shape(resolved[1].outputs)
+        self.findings.extend(shape_findings)
+        if shape_findings:
+            return None
+        context.reads[name] = _reads(sources.values(), known, call)
+        return CallStep(name, replace(call, arguments=arguments), shape)
 
-    def _step_source(self, value: Any, exposed: Exposed, known: Mapping[str, int]) -> WithSource | StepValue:
+    def step_source(self, value: Any, exposed: Exposed, known: Mapping[str, int]) -> WithSource | StepValue:
         if isinstance(value, str) and step_of(value) is not None:
             try:
                 step_value = compile_step_value(value, known)
@@ -237,49 +205,28 @@ class PlanCompiler:
             Finding.error(at, f"call '{call}' does not resolve to a consumed operation (D4); known: {known or 'none'}")
         )
 
-    def _mcp_step(
-        self,
-        name: str,
-        call: str,
-        with_: Mapping[str, Any],
-        exposed: Exposed,
-        known: Mapping[str, int],
-        inferred: dict[str, InputSpec],
-    ) -> McpToolStep | None:
-        """D113: a call to a tool of a consumed MCP server (``None``: unusable, reported). Each
-        ``with`` entry is an argument of the tool; an input it reads is inferred, untyped, as the
-        tool's schema is the upstream's to check."""
-        consumes = self._mcp_consumes(call)
-        tool = call.partition(".")[2]
-        server = self.consumed.mcp_server(consumes) if consumes is not None else None
-        if server is None or not tool:
-            return None
-        arguments = tuple((key, self._step_source(value, exposed, known)) for key, value in with_.items())
-        for _, source in arguments:
-            if isinstance(source, InputReference):
-                inferred.setdefault(source.name, _inferred_input(source.name, Parameter(source.name, None), {}, NONE))
-        return McpToolStep(name, server, tool, arguments)
-
-    def _mcp_consumes(self, call: str) -> Consumes | None:
+    def _consumed_kind(self, call: str) -> tuple[ConsumedCallKind, Consumes] | None:
+        """The registered kind of the namespace ``call`` names, when it is not ``http``."""
         consumes = self.capability.consumes.get(call.partition(".")[0])
-        return consumes if consumes is not None and consumes.kind == MCP_CONSUMES else None
+        kind = CONSUMED_CALL_KINDS.get(consumes.kind) if consumes is not None else None
+        return (kind, consumes) if kind is not None and consumes is not None else None
 
-    def _simple_mcp(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
-        """Simple mode over an upstream MCP tool: one step whose result the outputs map, as a
-        consumed operation's answer is (D45)."""
-        inferred: dict[str, InputSpec] = {}
-        step = self._mcp_step(call_name, call_name, exposed.with_, exposed, {}, inferred)
+    def _simple_step(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
+        """Simple mode into a namespace of another kind: one step whose result the outputs map,
+        as a consumed operation's answer is (D45)."""
+        context = _Orchestration(self, exposed)
+        step = self.call_step(context, call_name, call_name, exposed.with_, exposed.at)
         mapper, findings = compile_outputs(exposed.outputs)
         self.findings.extend(findings)
         if step is None or findings:
             return None
         mapped = Mapper(False, lambda results, lookup: mapper.apply(results.get(call_name), lookup))
-        inputs = self._inputs(exposed, inferred, NONE)
+        inputs = self._inputs(exposed, context.inferred, NONE)
         return OperationPlan(exposed, inputs, (step,), mapped, self.binds, orchestrated=True, waves=((step,),))
 
     def _simple(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
-        if self._mcp_consumes(call_name) is not None:
-            return self._simple_mcp(exposed, call_name)
+        if self._consumed_kind(call_name) is not None:
+            return self._simple_step(exposed, call_name)
         sources = {key: with_source(value, exposed.aliases) for key, value in exposed.with_.items()}
         resolved = self.consumed.resolve(call_name)
         if resolved is None:
@@ -457,6 +404,39 @@ class PlanCompiler:
                     )
 
 
+class _Orchestration:
+    """One orchestrated operation being compiled: what its step kinds may ask (``StepCompiling``)
+    and what its call steps leave for the plan (inferred inputs, credentials, reads)."""
+
+    def __init__(self, compiler: PlanCompiler, exposed: Exposed):
+        self.compiler = compiler
+        self.exposed = exposed
+        self.known: dict[str, int] = {}
+        self.inferred: dict[str, InputSpec] = {}
+        self.credentials = NONE
+        self.reads: dict[str, frozenset[str]] = {}
+
+    @property
+    def script_limits(self) -> ScriptLimits:
+        return self.compiler.script_limits
+
+    def error(self, at: DocPath, message: str) -> None:
+        self.compiler.findings.append(Finding.error(at, message))
+
+    def source(self, value: Any) -> WithSource | StepValue:
+        return self.compiler.step_source(value, self.exposed, self.known)
+
+    @property
+    def consumed(self) -> ConsumedCalls:
+        return self.compiler.consumed
+
+    def infer(self, name: str) -> None:
+        self.inferred.setdefault(name, _inferred_input(name, Parameter(name, None), {}, NONE))
+
+    def upstream(self, name: str, call: str, with_: Mapping[str, Any], at: DocPath) -> Step | None:
+        return self.compiler.call_step(self, name, call, with_, at)
+
+
 def _foreign_this(source: Literal, exposed: Exposed) -> str:
     return (
         f"'{source.value}' names an input of another namespace than this adapter's "
@@ -520,16 +500,16 @@ def _reads(sources: Iterable[WithSource | StepValue], known: Mapping[str, int], 
 def _waves(
     steps: tuple[Step, ...], reads: Mapping[str, frozenset[str]], concurrent: bool
 ) -> tuple[tuple[Step, ...], ...]:
-    """D80: a call step joins the wave before it when every step of that wave is a call step
-    whose result it does not read; otherwise (or without ``concurrent``) it starts a new wave."""
+    """D80: a concurrent step (a call) joins the wave before it when every step of that wave is
+    concurrent and it reads none of their results; otherwise (or without ``concurrent``) it starts a new wave."""
     waves: list[list[Step]] = []
     for step in steps:
         last = waves[-1] if waves else None
         joins = (
             concurrent
             and last is not None
-            and isinstance(step, CallStep)
-            and all(isinstance(other, CallStep) for other in last)
+            and step.concurrent
+            and all(other.concurrent for other in last)
             and not reads.get(step.name, frozenset()) & {other.name for other in last}
         )
         if joins and last is not None:

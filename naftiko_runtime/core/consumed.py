@@ -18,7 +18,8 @@ from ..spec.expressions import PLACEHOLDER, Reference, Template
 from ..spec.model import Capability, ClientCredentials, ConsumedOperation, Consumes
 from .bodies import UnknownBodyType, compile_body
 from .codecs import DECODERS, FormatSetupError
-from .credentials import Credentials, compile_configured_grant, compile_credentials, compile_grant, render_from_binds
+from .consumed_auth import CONSUMED_AUTH
+from .credentials import NONE, Credentials, compile_configured_grant, compile_grant, render_from_binds
 from .mcp_upstream import McpServer
 from .plans import BinaryOutput, UpstreamCall
 from .redaction import secret_forms
@@ -177,7 +178,9 @@ class ConsumedCalls:
             )
         if consumes.client_credentials is not None:
             return compile_grant(consumes.namespace, consumes.client_credentials, self.binds)
-        return compile_credentials(consumes.authentication, self.binds)
+        auth = consumes.authentication
+        # The builder let through only registered types (plugged.CONSUMED_AUTH).
+        return CONSUMED_AUTH[auth.type].credentials(auth, self.binds) if auth is not None else NONE
 
     def _replaced_extension(self, consumes: Consumes) -> None:
         if consumes.client_credentials is not None:
@@ -194,7 +197,7 @@ class ConsumedCalls:
         which must be headers: the MCP client sends the same headers on every request."""
         url = self.base_uris.get(consumes.namespace) or self._base_uri(consumes)
         credentials = self._credentials_of(consumes)
-        if credentials.grant is not None or credentials.digest is not None or credentials.query:
+        if credentials.grant is not None or credentials.challenge is not None or credentials.query:
             if consumes.namespace not in self._bad_mcp_credentials:
                 self._bad_mcp_credentials.add(consumes.namespace)
                 self.findings.append(

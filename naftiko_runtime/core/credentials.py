@@ -12,7 +12,7 @@ request is built here once, and ``tokens`` fetches (and caches) the bearer token
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
@@ -21,7 +21,7 @@ import httpx
 from ..settings import REFRESH_LEEWAY, ClientCredentialsPolicy
 from ..spec.binds import BindValues
 from ..spec.expressions import Template
-from ..spec.model import Authentication, ClientCredentials
+from ..spec.model import ClientCredentials
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,9 @@ class TokenGrant:
 class Credentials:
     headers: tuple[tuple[str, str], ...] = ()
     query: tuple[tuple[str, str], ...] = ()
-    digest: tuple[str, str] | None = None
+    challenge: Callable[[], httpx.Auth] | None = None
+    """A challenge-response flow (digest) the upstream client runs for each request; ``None``
+    when the headers and query above are all there is to send."""
     grant: TokenGrant | None = None
     """The bearer token comes from a token endpoint (``tokens``), applied last as ``headers`` are."""
     header_names: frozenset[str] = field(default_factory=frozenset)
@@ -51,7 +53,7 @@ class Credentials:
     secrets: tuple[str, ...] = ()
 
     def httpx_auth(self) -> httpx.Auth | None:
-        return httpx.DigestAuth(*self.digest) if self.digest else None
+        return self.challenge() if self.challenge is not None else None
 
 
 NONE = Credentials()
@@ -74,38 +76,6 @@ def render_from_binds(template: str | None, binds: BindValues) -> str | None:
             return None
         values.append(value)
     return "".join(values)
-
-
-def compile_credentials(auth: Authentication | None, binds: BindValues) -> Credentials:
-    if auth is None:
-        return NONE
-    if auth.type == "apikey":
-        key = auth.key or ""
-        names = frozenset({key.lower()}) if auth.placement == "header" else frozenset()
-        value = render_from_binds(auth.value, binds)
-        if value is None:
-            return Credentials(header_names=names)
-        if auth.placement == "query":
-            return Credentials(query=((key, value),), secrets=(value,))
-        return Credentials(headers=((key, value),), header_names=names, secrets=(value,))
-    names = AUTHORIZATION
-    if auth.type == "bearer":
-        token = render_from_binds(auth.token, binds)
-        return (
-            Credentials(headers=(("Authorization", f"Bearer {token}"),), header_names=names, secrets=(token,))
-            if token
-            else Credentials(header_names=names)
-        )
-    username, password = render_from_binds(auth.username, binds), render_from_binds(auth.password, binds)
-    if username is None or password is None:
-        return Credentials(header_names=names)
-    secrets = tuple(s for s in (password,) if s)
-    if auth.type == "digest":
-        return Credentials(digest=(username, password), header_names=names, secrets=secrets)
-    encoded = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return Credentials(
-        headers=(("Authorization", f"Basic {encoded}"),), header_names=names, secrets=secrets + (encoded,)
-    )
 
 
 def compile_grant(namespace: str, spec: ClientCredentials, binds: BindValues) -> Credentials:

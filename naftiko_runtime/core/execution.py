@@ -21,14 +21,12 @@ from typing import Any, TypeVar
 
 from ..spec.expressions import Lookup
 from .codecs import DecodeError
-from .mcp_upstream import McpToolStep, run_tool_step
-from .observe import Observer
+from .observe import Observation, Observer
 from .plans import CallStep, OperationPlan, UpstreamCall
 from .problems import Problem, encode_json
 from .redaction import redact_bytes, redact_stream
 from .requests import Outgoing, build_outgoing
-from .scripts import ScriptStep
-from .steps import with_results
+from .steps import Step, StepRun, with_results
 from .upstream import UpstreamClients, UpstreamResponse, UpstreamStream
 
 PASSED_BACK_HEADERS = re.compile(
@@ -40,6 +38,7 @@ FAILED_STEP_HEADER = "naftiko-failed-step"
 """D80: names the step whose upstream failed on the error reply of an orchestrated operation."""
 log = logging.getLogger("naftiko_runtime.steps")
 Answer = TypeVar("Answer", UpstreamResponse, UpstreamStream)
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -81,6 +80,14 @@ def _redacted(
         redact_bytes(response.body, forms),
         tuple((k, redact_bytes(v.encode(), forms).decode()) for k, v in headers),
     )
+
+
+class StepFailed(Exception):
+    """An upstream error answered to a step: the chain stops and the reply is the answer (D80)."""
+
+    def __init__(self, reply: Reply):
+        super().__init__(f"step '{reply.step}' answered {reply.status}")
+        self.reply = reply
 
 
 class Executor:
@@ -206,41 +213,53 @@ class Executor:
         none of each other's results, sent together."""
         results: dict[str, Any] = {}
         chain = secrets.token_hex(6) if plan.steps else ""
-        lookup = with_results(lookup, results)
+        send = functools.partial(self._call, chain=chain)
+        run = StepRun(inputs, results, with_results(lookup, results), send, self.clients)
         for wave in plan.waves:
-            if len(wave) > 1:
-                calls = [member for member in wave if isinstance(member, CallStep)]
-                outcomes = await asyncio.gather(
-                    *(self._call(call, inputs, lookup, results, chain) for call in calls), return_exceptions=True
-                )
-                for call, outcome in zip(calls, outcomes, strict=True):
-                    if isinstance(outcome, BaseException):
-                        raise outcome
-                    if isinstance(outcome, Reply):
-                        return outcome
-                    results[call.name] = outcome
+            if len(wave) == 1:
+                step = wave[0]
+                try:
+                    results[step.name] = await self._timed(plan, step, step.run(run))
+                except StepFailed as failed:
+                    return failed.reply
                 continue
-            step = wave[0]
-            if isinstance(step, ScriptStep):
-                results[step.name] = await step.run(inputs, results, lookup)
-            elif isinstance(step, McpToolStep):
-                results[step.name] = await run_tool_step(self.clients.mcp, step, inputs, results, lookup)
-            elif isinstance(step, CallStep):
-                answer = await self._call(step, inputs, lookup, results, chain)
-                if isinstance(answer, Reply):
-                    return answer
-                results[step.name] = answer
-            else:
-                results[step.name] = step.run(results, lookup)
-        value = plan.mapper.apply(results if plan.steps else None, lookup)
+            outcomes = await asyncio.gather(
+                *(self._timed(plan, step, step.run(run)) for step in wave), return_exceptions=True
+            )
+            for step, outcome in zip(wave, outcomes, strict=True):
+                if isinstance(outcome, StepFailed):
+                    return outcome.reply
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                results[step.name] = outcome
+        value = plan.mapper.apply(results if plan.steps else None, run.lookup)
         return Reply(200, encode_json(value, 502, "the mapped answer"), "application/json", (), value)
 
-    async def _call(
-        self, step: CallStep, inputs: Mapping[str, Any], lookup: Lookup, results: Mapping[str, Any], chain: str
-    ) -> Any:
-        """One call step: its decoded result, or the failing ``Reply`` naming it (D80)."""
+    def _timed(self, plan: OperationPlan, step: Step, work: Awaitable[T]) -> Awaitable[T]:
+        """``work``, one step of ``plan``, timed by the observer (the engine's step duration,
+        D115); unobserved, ``work`` itself."""
+        if self.observer is None:
+            return work
+        return self._timing(self.observer.step(plan, plan.step_kinds.get(step.name, "call")), work)
+
+    @staticmethod
+    async def _timing(observation: Observation, work: Awaitable[T]) -> T:
+        status = 500
+        try:
+            result = await work
+            status = 200
+            return result
+        except StepFailed as failed:
+            status = failed.reply.status
+            raise
+        finally:
+            observation.finish(status)
+
+    async def _call(self, step: CallStep, run: StepRun, *, chain: str) -> Any:
+        """One call step: its decoded result; an upstream error is ``StepFailed`` with the
+        ``Reply`` naming the step (D80)."""
         call = step.call
-        request = build_outgoing(call, inputs, lookup, results)
+        request = build_outgoing(call, run.inputs, run.lookup, run.results)
         try:
             response = await self._send(call, request)
         except Problem as problem:
@@ -251,9 +270,9 @@ class Executor:
         content_type = response.headers.get("content-type")
         if not 200 <= response.status < 300:
             headers += ((FAILED_STEP_HEADER, step.name),)
-            return Reply(response.status, body, content_type, headers, None, step.name)
+            raise StepFailed(Reply(response.status, body, content_type, headers, None, step.name))
         result = _decode(call, response.status, body, content_type, step.name) if body else None
-        return result if step.shape is None else step.shape.apply(result, lookup)
+        return result if step.shape is None else step.shape.apply(result, run.lookup)
 
 
 def _decode(call: UpstreamCall, status: int, body: bytes, content_type: str | None, step: str) -> Any:

@@ -8,15 +8,16 @@ input schema, built from the same specs (D28). Either way every problem is liste
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..spec.exactjson import number_from_text
 from ..spec.jsontypes import json_type
 from .problems import InputProblem
 
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
-INTEGER = re.compile(r"^[+-]?\d+$")
 WHOLE_BODY = "body"
 """D16: an ``in: body`` parameter (or input) of this name is the whole JSON request body."""
 JSON_INPUT_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "object"})
@@ -67,19 +68,16 @@ class ConversionError(ValueError):
 
 
 def convert_text(text: str, kind: str | None) -> Any:
-    """A string from a URL or header as the declared scalar type."""
-    if kind == "integer":
-        if not INTEGER.match(text.strip()):
-            raise ConversionError(f"expected an integer, got {text!r}")
-        return int(text)
-    if kind == "number":
+    """A string from a URL or header as the declared scalar type; numbers exact (issue 20)."""
+    if kind in ("integer", "number"):
+        expected = "an integer" if kind == "integer" else "a number"
         try:
-            number = float(text)
+            number = number_from_text(text)
         except ValueError:
-            raise ConversionError(f"expected a number, got {text!r}") from None
-        if number != number or number in (float("inf"), float("-inf")):
-            raise ConversionError(f"expected a finite number, got {text!r}")
-        return int(text) if INTEGER.match(text.strip()) else number
+            raise ConversionError(f"expected {expected} of at most {sys.get_int_max_str_digits()} digits") from None
+        if number is None or (kind == "integer" and not isinstance(number, int)):
+            raise ConversionError(f"expected {expected}, got {text!r}")
+        return number
     if kind == "boolean":
         lowered = text.strip().lower()
         if lowered in TRUE:

@@ -1,10 +1,10 @@
 """Calling a tool of an upstream MCP server (a consumed ``type: mcp`` namespace, D113).
 
-A step ``call: <namespace>.<tool>`` sends its ``with`` values as the tool's arguments through the
-``mcp`` package's own client over Streamable HTTP: no protocol is written here. One client per
-namespace is connected on the first call and kept (``McpSessions``), so a tool call costs one
-exchange, not a new handshake; ``aclose`` at shutdown closes them all. The ``mcp`` package is
-imported only when a capability consumes an MCP server.
+A step ``call: <namespace>.<tool>`` (``stepkinds.mcp_tool``) sends its ``with`` values as the
+tool's arguments through the ``mcp`` package's own client over Streamable HTTP: no protocol is
+written here. One client per namespace is connected on the first call and kept (``McpSessions``),
+so a tool call costs one exchange, not a new handshake; ``aclose`` at shutdown closes them all.
+The ``mcp`` package is imported only when a capability consumes an MCP server.
 
 What a step's result is: the tool's ``structuredContent`` when it gives one, else its text (parsed
 as JSON when it is JSON), else its contents as MCP describes them. A tool answering ``isError``
@@ -17,22 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..spec.expressions import Lookup, WithSource, resolve
 from .credentials import Credentials
 from .problems import Problem
-from .redaction import redact_bytes
-from .steps import Results, StepValue
 
 if TYPE_CHECKING:
     import mcp_types
     from mcp import Client
-
-log = logging.getLogger("naftiko_runtime.mcp_upstream")
 
 
 @dataclass(frozen=True)
@@ -46,32 +39,6 @@ class McpServer:
     @property
     def secret_forms(self) -> tuple[bytes, ...]:
         return tuple(secret.encode() for secret in self.credentials.secrets if secret)
-
-
-@dataclass(frozen=True)
-class McpToolStep:
-    """One step that calls a tool of an upstream MCP server."""
-
-    name: str
-    server: McpServer
-    tool: str
-    arguments: tuple[tuple[str, WithSource | StepValue], ...]
-
-    @property
-    def label(self) -> str:
-        return f"{self.server.namespace}.{self.tool}"
-
-    def values(self, inputs: Mapping[str, Any], results: Results, lookup: Lookup) -> dict[str, Any]:
-        """The tool's arguments: each ``with`` entry that has a value (an absent input is not sent, D17)."""
-        arguments: dict[str, Any] = {}
-        for key, source in self.arguments:
-            if isinstance(source, StepValue):
-                arguments[key] = source.extract(results)
-                continue
-            present, value = resolve(source, lookup, inputs)
-            if present:
-                arguments[key] = value
-        return arguments
 
 
 @dataclass
@@ -95,18 +62,22 @@ class McpSessions:
         """By server (namespace, URL and credentials): a reload that changes any gets a new client."""
         self._lock = asyncio.Lock()
 
-    async def call(self, step: McpToolStep, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
+    async def call(
+        self, server: McpServer, step: str, tool: str, arguments: dict[str, Any]
+    ) -> mcp_types.CallToolResult:
+        """Step ``step``'s call of ``tool`` on ``server``; a refusal or a failure is a 502 naming it."""
         from mcp.shared.exceptions import MCPError
 
-        client = await self._client(step.server)
+        client = await self._client(server)
         try:
-            return await client.call_tool(step.tool, arguments)
+            return await client.call_tool(tool, arguments)
         except MCPError as exc:
-            raise Problem(502, f"step '{step.name}': upstream MCP tool {step.label} refused the call: {exc}") from exc
+            label = f"{server.namespace}.{tool}"
+            raise Problem(502, f"step '{step}': upstream MCP tool {label} refused the call: {exc}") from exc
         except Exception as exc:
-            await self._drop(step.server)
+            await self._drop(server)
             raise Problem(
-                502, f"step '{step.name}': upstream MCP server '{step.server.namespace}' failed: {type(exc).__name__}"
+                502, f"step '{step}': upstream MCP server '{server.namespace}' failed: {type(exc).__name__}"
             ) from exc
 
     async def _client(self, server: McpServer) -> Client:
@@ -174,18 +145,3 @@ def tool_value(result: mcp_types.CallToolResult) -> Any:
         except ValueError:
             return text
     return [item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in result.content]
-
-
-async def run_tool_step(
-    sessions: McpSessions, step: McpToolStep, inputs: Mapping[str, Any], results: Results, lookup: Lookup
-) -> Any:
-    """The step's value; a tool error is a 502 problem naming the step (D80)."""
-    result = await sessions.call(step, step.values(inputs, results, lookup))
-    log.info("step %s: MCP tool %s -> %s", step.name, step.label, "error" if result.is_error else "ok")
-    if not result.is_error:
-        return tool_value(result)
-    text = " ".join(str(getattr(item, "text", "")) for item in result.content).strip() or "no detail"
-    forms = step.server.secret_forms
-    if forms:
-        text = redact_bytes(text.encode(), forms).decode()
-    raise Problem(502, f"step '{step.name}': upstream MCP tool {step.label} answered an error: {text}")

@@ -24,4 +24,7 @@ class Observer(Protocol):
         """An exposed request starts running ``plan``."""
 
     def upstream(self, call: UpstreamCall, request: Outgoing) -> Observation:
-        """An upstream exchange starts; the observer may add headers (W3C ``traceparent``)."""
+        """An upstream exchange starts; the observer may add headers (W3C ``traceparent``, B3)."""
+
+    def step(self, plan: OperationPlan, kind: str) -> Observation:
+        """A step of an orchestrated ``plan`` starts: ``call``, ``lookup`` or ``script``."""

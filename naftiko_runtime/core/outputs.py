@@ -16,6 +16,7 @@ from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
 from ..spec.diagnostics import Finding
+from ..spec.exactjson import number_from_text
 from ..spec.expressions import Lookup, Template
 from ..spec.model import OutputParameter
 
@@ -88,8 +89,8 @@ def convert(value: Any, kind: str) -> Any:
         return value
     try:
         if kind == "number":
-            number = float(value)
-            return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+            number = number_from_text(value)  # exact, whatever its size (issue 20)
+            return value if number is None else number
         if kind == "integer":
             return int(value)
         if kind == "boolean":

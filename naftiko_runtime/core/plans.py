@@ -11,8 +11,8 @@ reads the plan; nothing is parsed or looked up by name there.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from ..spec.binds import BindValues
 from ..spec.expressions import Lookup, Reference, WithSource
@@ -21,10 +21,9 @@ from .bodies import BodyTemplate
 from .codecs import Decoder
 from .credentials import Credentials
 from .inputs import InputSpec
-from .mcp_upstream import McpToolStep
 from .outputs import Mapper
-from .scripts import ScriptLimits, ScriptStep
-from .steps import LookupStep, StepShape, StepValue
+from .scripts import ScriptLimits
+from .steps import Step, StepRun, StepShape, StepValue
 
 FORWARD_OPERATION = "(forward)"
 """The operation name of a forward's call: no consumed operation can be named so."""
@@ -79,9 +78,12 @@ class CallStep:
     call: UpstreamCall
     shape: StepShape | None = None
     """In orchestrated mode, what the result carries: the consumed operation's outputs (D45)."""
+    concurrent: ClassVar[bool] = True
+
+    async def run(self, run: StepRun) -> Any:
+        return await run.send(self, run)
 
 
-Step = CallStep | LookupStep | ScriptStep | McpToolStep
 DEFAULT_SCRIPT_LIMITS = ScriptLimits(timeout=60.0, memory=64 * 1024 * 1024)
 """The spec's engine default time (60,000 ms); ``Settings`` passes the served values."""
 
@@ -99,6 +101,8 @@ class OperationPlan:
     waves: tuple[tuple[Step, ...], ...] = ()
     """The steps grouped as they run: one by one, or (``Settings.concurrent_steps``) consecutive
     call steps that read none of each other's results together (D80)."""
+    step_kinds: Mapping[str, str] = field(default_factory=dict)
+    """Each step's ``type`` by its name: the label of its duration (D115)."""
 
     @property
     def calls(self) -> tuple[UpstreamCall, ...]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from ..spec.exactjson import dumps
+
 
 @dataclass(frozen=True)
 class InputProblem:
@@ -71,9 +73,10 @@ class Problem(Exception):
 
 def encode_json(value: Any, status: int, what: str) -> bytes:
     """JSON bytes, or a ``Problem``: orjson decodes 1024 levels but encodes only 254, so a deep
-    document is the caller's (400) or the upstream's (502) fault, never a 500 (D53)."""
+    document is the caller's (400) or the upstream's (502) fault, never a 500 (D53). Numbers are
+    exact whatever their size (issue 20)."""
     try:
-        return orjson.dumps(value)
+        return dumps(value)
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
         raise Problem(status, f"{what} cannot be encoded as JSON: {exc}") from exc
 

@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
-import orjson
 
+from ..spec.exactjson import dumps
 from ..spec.expressions import Lookup, Reference, normalize_name, render_scalar, resolve
 from ..version import __version__
 from .codecs import add_query
@@ -127,7 +127,7 @@ def build_outgoing(
         document = whole_body if whole_body is not None else body_fields
         if isinstance(whole_body, dict) and body_fields:
             document = {**whole_body, **body_fields}
-        content, content_type = orjson.dumps(document), "application/json"
+        content, content_type = dumps(document), "application/json"
     if content_type and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = content_type
     if cookies:

@@ -128,9 +128,21 @@ class Bulkhead:
         self._in_flight -= 1
 
 
+class Fleet(Protocol):
+    """The breakers of the other instances (``--state``, issue 22; ``shared_breakers``): told when
+    this one opens or closes, and asked before it probes, so that one instance probes for all."""
+
+    def opened(self, breaker: Breaker) -> None: ...
+
+    def closed(self, breaker: Breaker) -> None: ...
+
+    def may_probe(self, breaker: Breaker) -> bool: ...
+
+
 class Breaker:
     """Closed, open or half-open; every change is logged, and the control adapter's metrics read
-    ``state`` and ``opened`` when scraped (nothing is counted per call for them)."""
+    ``state`` and ``opened`` when scraped (nothing is counted per call for them). A closed breaker
+    costs one comparison per call, with or without a fleet."""
 
     STATES = ("closed", "open", "half-open")
 
@@ -144,6 +156,12 @@ class Breaker:
         self._failures: deque[float] = deque()
         self._opened_at = 0.0
         self._probing = 0
+        self.fleet: Fleet | None = None
+        """Set when the breaker follows a fleet's; ``None``: this process decides alone."""
+        self.generation = 0
+        """The fleet's count of openings this breaker follows (0: none yet)."""
+        self.lease = False
+        """Whether this instance holds the fleet's probe lease."""
 
     def admit(self) -> bool:
         """Whether a call may go now; raises the 503 an open breaker answers with. ``True`` marks a
@@ -152,7 +170,7 @@ class Breaker:
             return False
         now = self.clock()
         reopens = self._opened_at + self.policy.open_for
-        if self.state == "open" and now >= reopens:
+        if self.state == "open" and now >= reopens and (self.fleet is None or self.fleet.may_probe(self)):
             self._change("half-open", f"after {self.policy.open_for:g} s; probing")
         if self.state == "half-open" and self._probing < self.policy.probes:
             self._probing += 1
@@ -173,6 +191,9 @@ class Breaker:
             elif self.state == "half-open":
                 self._failures.clear()
                 self._change("closed", "the probe succeeded")
+                self.lease = False
+                if self.fleet is not None:
+                    self.fleet.closed(self)
             return
         if not failed or self.state != "closed":
             return
@@ -188,11 +209,32 @@ class Breaker:
         """A probe cancelled before its answer: another call may probe instead."""
         self._probing -= 1
 
+    def follow_open(self, remaining: float) -> None:
+        """Another instance opened the circuit, which stays open ``remaining`` seconds more."""
+        if self.state != "open":
+            self.opened += 1
+            self._failures.clear()
+            self._change("open", f"opened by another instance; refusing calls for {remaining:.3g} s")
+        self._opened_at = self.clock() - self.policy.open_for + remaining
+        self.lease = False
+
+    def follow_close(self) -> None:
+        """Another instance's probe succeeded."""
+        self._failures.clear()
+        self._change("closed", "another instance's probe succeeded")
+
+    def open_ended(self) -> bool:
+        """Open, and for long enough that a probe may go."""
+        return self.state == "open" and self.clock() >= self._opened_at + self.policy.open_for
+
     def _open(self, why: str) -> None:
         self._opened_at = self.clock()
         self.opened += 1
         self._failures.clear()
         self._change("open", f"{why}; refusing calls for {self.policy.open_for:g} s")
+        self.lease = False
+        if self.fleet is not None:
+            self.fleet.opened(self)
 
     def _change(self, state: str, why: str) -> None:
         log.warning("circuit breaker of %s: %s -> %s (%s)", self.namespace, self.state, state, why)

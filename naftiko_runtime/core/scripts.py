@@ -15,16 +15,18 @@ that it is installed (``extras.SCRIPTS``), never by a capability that has no scr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import orjson
 
-from ..spec.expressions import Lookup, WithSource, resolve
+from ..spec.exactjson import dumps
+from ..spec.expressions import WithSource, resolve
 from .problems import Problem
-from .steps import Results, StepValue
+from .steps import StepRun, StepValue
 
 READ_RESULT = "typeof result === 'undefined' ? undefined : JSON.stringify(result)"
 STACK_LIMIT = 512 * 1024
@@ -38,12 +40,43 @@ class ScriptSyntaxError(ValueError):
     """A script that does not compile, reported at load time with the step's position."""
 
 
+@dataclass
+class ScriptGovernance:
+    """A file's scripting governance as it stands now (the control adapter's ``scripting``): one
+    object shared by the file's script steps and its control port, where ``PUT /scripting``
+    turns it off or changes its timeout while serving, and ``GET /scripting`` reads its counts."""
+
+    enabled: bool = True
+    """``false``: every script step fails without running, saying why."""
+    timeout: float | None = None
+    """Seconds; ``None`` leaves the serve's limit. Never beyond the serve's limit."""
+    executions: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    """Run time of every execution, summed."""
+    last_execution_at: str | None = None
+
+    def ran(self, seconds: float, failed: bool) -> None:
+        self.executions += 1
+        self.errors += failed
+        self.seconds += seconds
+        self.last_execution_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
 @dataclass(frozen=True)
 class ScriptLimits:
     timeout: float
-    """Seconds of run time per script step."""
+    """Seconds of run time per script step: the serve's ceiling."""
     memory: int
     """Bytes the script's heap may reach."""
+    governance: ScriptGovernance | None = None
+    """The file's control adapter's scripting governance, when it declares one."""
+
+    @property
+    def seconds(self) -> float:
+        """The time limit now: the governance's, within the serve's."""
+        chosen = self.governance.timeout if self.governance is not None else None
+        return self.timeout if chosen is None else min(self.timeout, chosen)
 
 
 @dataclass(frozen=True)
@@ -54,27 +87,44 @@ class ScriptStep:
     with_: tuple[tuple[str, WithSource | StepValue], ...]
     limits: ScriptLimits
 
-    async def run(self, inputs: Mapping[str, Any], results: Results, lookup: Lookup) -> Any:
-        context: dict[str, Any] = {**inputs, **results}
+    concurrent: ClassVar[bool] = False
+
+    async def run(self, run: StepRun) -> Any:
+        governance = self.limits.governance
+        if governance is not None and not governance.enabled:
+            raise Problem(
+                500, f"step '{self.name}': script steps are disabled (the control adapter's scripting.enabled: false)"
+            )
+        context: dict[str, Any] = {**run.inputs, **run.results}
         for key, source in self.with_:
             if isinstance(source, StepValue):
-                context[key] = source.extract(results)
+                context[key] = source.extract(run.results)
             else:
-                present, value = resolve(source, lookup, inputs)
+                present, value = resolve(source, run.lookup, run.inputs)
                 if present:
                     context[key] = value
         try:
-            document = orjson.dumps(context).decode()
+            document = dumps(context).decode()
         except TypeError as exc:
             raise Problem(500, f"step '{self.name}': its context is not JSON: {exc}") from exc
-        return await asyncio.get_running_loop().run_in_executor(SCRIPT_THREADS, self._run, document)
+        seconds = self.limits.seconds
+        evaluation = asyncio.get_running_loop().run_in_executor(SCRIPT_THREADS, self._run, document, seconds)
+        if governance is None:
+            return await evaluation
+        started, failed = time.perf_counter(), True
+        try:
+            answer = await evaluation
+            failed = False
+            return answer
+        finally:
+            governance.ran(time.perf_counter() - started, failed)
 
-    def _run(self, document: str) -> Any:
+    def _run(self, document: str, seconds: float) -> Any:
         import quickjs
 
         js = quickjs.Context()
         js.set_memory_limit(self.limits.memory)
-        js.set_time_limit(self.limits.timeout)
+        js.set_time_limit(seconds)
         js.set_max_stack_size(STACK_LIMIT)
         try:
             js.eval(f"var context = {document};")
@@ -82,13 +132,13 @@ class ScriptStep:
                 js.eval(source)
             answer = js.eval(READ_RESULT)
         except quickjs.JSException as exc:
-            raise Problem(500, f"step '{self.name}': {self._explain(str(exc))}") from None
+            raise Problem(500, f"step '{self.name}': {self._explain(str(exc), seconds)}") from None
         return None if answer is None else orjson.loads(answer)
 
-    def _explain(self, message: str) -> str:
+    def _explain(self, message: str, seconds: float) -> str:
         first = message.strip().splitlines()[0] if message.strip() else "error"
         if first == "InternalError: interrupted":
-            return f"the script ran longer than its limit of {self.limits.timeout:g} s and was stopped"
+            return f"the script ran longer than its limit of {seconds:g} s and was stopped"
         if first == "InternalError: out of memory":
             return f"the script exceeded its memory limit of {self.limits.memory // (1024 * 1024)} MiB"
         return f"the script failed: {first}"

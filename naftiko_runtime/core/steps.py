@@ -1,20 +1,21 @@
-"""Orchestrated mode: step kinds besides the upstream call, and the outputs built from step results.
+"""Orchestrated mode: what every step is at request time, and the outputs built from step results.
 
 Every step of an orchestrated operation leaves its result in one context, keyed by the step's
 name; later steps' ``with`` values and the operation's ``mappings`` read it with JSONPath
 (``$.<step>.<path>``). Each path is compiled once at load time; at request time a step is a
-dictionary read and a compiled extract.
+dictionary read and a compiled extract. The kinds of step (``call``, ``lookup``, ``script`` and
+those plugins add) are in ``stepkinds``; the executor only knows the ``Step`` interface here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ..spec.diagnostics import Finding
-from ..spec.expressions import Lookup, Reference, Template, render_scalar
+from ..spec.expressions import Lookup, Reference
 from ..spec.model import OutputParameter, StepMapping
 from .outputs import Extract, Mapper, MappingError, compile_outputs, compile_path
 
@@ -41,38 +42,21 @@ class StepValue:
 
 
 @dataclass(frozen=True)
-class LookupStep:
-    """Entries of the ``index`` step's list whose ``match`` field equals the looked-up value(s),
-    projected on ``fields`` (spec: Orchestrated, lookup).
+class StepRun:
+    """What a running step may read, and the one thing it may ask of the executor."""
 
-    A single value gives the first matching entry, or ``None`` when none matches; a list of
-    values gives one projected entry per value that matches, in the values' order (a value with
-    no match is skipped, a key present twice in the index yields its first entry).
-    """
-
-    name: str
-    index: str
-    match: str
-    value: Extract | None
-    template: Template
-    """The looked-up value when it is not a JSONPath: text, possibly with ``{{...}}``."""
-    fields: tuple[str, ...]
-
-    def run(self, results: Results, lookup: Lookup) -> Any:
-        table = results.get(self.index)
-        rows = table if isinstance(table, list) else [table] if isinstance(table, dict) else []
-        by_key: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            if isinstance(row, dict) and self.match in row:
-                by_key.setdefault(_key(row[self.match]), row)
-        wanted = self.value(results) if self.value is not None else self.template.render(lookup)[1]
-        if isinstance(wanted, list):
-            return [self._project(by_key[_key(v)]) for v in wanted if _key(v) in by_key]
-        row = by_key.get(_key(wanted))
-        return None if row is None else self._project(row)
-
-    def _project(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {field: row.get(field) for field in self.fields}
+    inputs: Mapping[str, Any]
+    results: Results
+    """Every finished step's result by name (a step's own result is placed by the executor)."""
+    lookup: Lookup
+    """Template lookup: bind variables, inputs, then ``{{<step>.<field>}}`` (D12)."""
+    send: Callable[[Any, StepRun], Awaitable[Any]]
+    """Sends a call step's request (a ``plans.CallStep``, typed loosely: plans imports this
+    module), observed and redacted like every upstream call, and gives its decoded answer; an
+    upstream error ends the chain (``StepFailed``, D80)."""
+    clients: Any = None
+    """The executor's upstream clients (``core.upstream.UpstreamClients``, typed loosely for the
+    same reason), for a kind that keeps connections of its own: an upstream MCP server's (D113)."""
 
 
 @dataclass(frozen=True)
@@ -116,10 +100,27 @@ def compile_step_shape(outputs: tuple[OutputParameter, ...]) -> tuple[StepShape 
     return StepShape(tuple(named), unnamed), findings
 
 
-def _key(value: Any) -> str:
-    """Keys compare as text, as in the reference engine: an id is ``"7"`` in one API and ``7``
-    in the next."""
-    return render_scalar(value)
+class Step(Protocol):
+    """One step of a plan, compiled at load by its kind (``stepkinds``), run per request."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether it may run together with consecutive steps that read none of its result (D80)."""
+
+    async def run(self, run: StepRun) -> Any:
+        """The step's result, which later steps and the mappings read by the step's name."""
+
+
+@runtime_checkable
+class RoutedElsewhere(Protocol):
+    """A step that calls something other than a consumed operation (``plans.calls`` lists those)."""
+
+    @property
+    def route_call(self) -> str:
+        """What ``naftiko routes`` lists as the step's call."""
 
 
 def with_results(lookup: Lookup, results: Results) -> Lookup:
@@ -144,19 +145,6 @@ def compile_step_value(path: str, known_steps: Mapping[str, int]) -> StepValue |
     if step is None or step not in known_steps:
         return None
     return StepValue(step, path, compile_path(path))
-
-
-def compile_lookup(
-    name: str, index: str, match: str, lookup_value: str, fields: tuple[str, ...], known_steps: Mapping[str, int]
-) -> LookupStep:
-    """Raises ``MappingError`` for a bad JSONPath or an ``index`` that names no earlier step."""
-    if index not in known_steps:
-        raise MappingError(f"lookup index '{index}' names no earlier step (known: {', '.join(known_steps) or 'none'})")
-    if lookup_value.strip().startswith("$"):
-        if step_of(lookup_value) not in known_steps:
-            raise MappingError(f"lookupValue '{lookup_value}' reads no earlier step")
-        return LookupStep(name, index, match, compile_path(lookup_value), Template.parse(""), fields)
-    return LookupStep(name, index, match, None, Template.parse(lookup_value), fields)
 
 
 def compile_results_mapper(

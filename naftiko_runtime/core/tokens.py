@@ -16,7 +16,7 @@ import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -25,6 +25,9 @@ from ..settings import Timeouts
 from .credentials import TokenGrant
 from .problems import Problem
 from .redaction import redact_text, secret_forms
+
+if TYPE_CHECKING:
+    from .shared_tokens import SharedTokens
 
 MAX_TOKEN_REPLY = 64 * 1024
 """A token reply is a few hundred bytes; more is not a token endpoint."""
@@ -49,9 +52,16 @@ class TokenCache:
     """The token of one grant: fetched on demand, shared, refreshed before expiry or after a 401."""
 
     def __init__(
-        self, grant: TokenGrant, client: httpx.AsyncClient, timeouts: Timeouts, on_token: Callable[[str], None]
+        self,
+        grant: TokenGrant,
+        client: httpx.AsyncClient,
+        timeouts: Timeouts,
+        on_token: Callable[[str], None],
+        shared: SharedTokens | None = None,
     ):
         self.grant = grant
+        self.shared = shared
+        """The fleet's tokens (``--state``); ``None``: this process fetches its own."""
         self.client = client
         self.timeouts = timeouts
         self.on_token = on_token
@@ -59,6 +69,8 @@ class TokenCache:
         self._token: Token | None = None
         self._pending: asyncio.Future[Token] | None = None
         self._recent: tuple[str, ...] = ()
+        self._refused: tuple[str, ...] = ()
+        """Recent tokens an upstream refused: one still in the shared store is not taken again."""
         self.forms: tuple[bytes, ...] = ()
         """The recent tokens as they may appear in an upstream reply, for redaction (D56)."""
         self._merged: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
@@ -87,6 +99,7 @@ class TokenCache:
         already replaced it (one refresh for a burst of 401s)."""
         if self._token is token:
             self._token = None
+            self._refused = (token.value, *self._refused)[:KEPT_TOKENS]
 
     def _settled(self, future: asyncio.Future[Token]) -> None:
         self._pending = None
@@ -101,6 +114,14 @@ class TokenCache:
         self.on_token(token.value)
 
     async def _fetch(self) -> Token:
+        if self.shared is None:
+            value, usable = await self._from_endpoint()
+        else:
+            value, usable = await self.shared.obtain(self.grant, self._from_endpoint, self._refused)
+        return Token(value, asyncio.get_running_loop().time() + usable)
+
+    async def _from_endpoint(self) -> tuple[str, float]:
+        """A new token from the endpoint, and the seconds it may be used for new calls."""
         where = f"the token endpoint of consumed namespace '{self.grant.namespace}' ({self.grant.token_url})"
         try:
             async with asyncio.timeout(self.timeouts.total):
@@ -112,7 +133,7 @@ class TokenCache:
         except (httpx.HTTPError, OSError) as exc:
             raise Problem(502, f"{where} could not be reached or broke off: {type(exc).__name__}") from exc
         value, lifetime = parse_token_reply(status, body, where, self.grant.secrets)
-        return Token(value, asyncio.get_running_loop().time() + usable_for(lifetime, self.grant.refresh_leeway))
+        return value, usable_for(lifetime, self.grant.refresh_leeway)
 
     async def _post(self) -> tuple[int, bytes]:
         """One token request, its answer read within ``MAX_TOKEN_REPLY``; never redirected (the

@@ -26,6 +26,8 @@ from .pooled import Opened, OpenedStream, PooledTransport
 from .problems import Problem
 from .requests import Outgoing
 from .resilience import Breaker, Guard, Transient, may_retry
+from .sharing import shared_state
+from .state import StateStore
 from .tokens import Token, TokenCache
 
 
@@ -173,15 +175,20 @@ class UpstreamClients:
         settings: Settings,
         transport_factory: Callable[[Settings], httpx.AsyncBaseTransport] | None = None,
         on_secret: Callable[[str], None] | None = None,
+        store: StateStore | None = None,
     ):
         """``transport_factory`` replaces the pooled network transport of every namespace: an
         embedding program (or a test) can route upstream calls through any httpx transport,
         ``httpx.ASGITransport`` over an in-process app included. ``on_secret`` is told every secret
-        learnt while serving (a fetched token), so that logs can scrub it (D55)."""
+        learnt while serving (a fetched token), so that logs can scrub it (D55). ``store``: the
+        fleet's shared state (issue 22), which breakers and token caches then share through."""
         self.settings = settings
         self._transport_factory = transport_factory or network_transport
         self._on_secret = on_secret or (lambda secret: None)
         self._tokens: dict[TokenGrant, TokenCache] = {}
+        shared = shared_state(store) if store is not None else None
+        self.shared_breakers = shared[0] if shared else None
+        self._shared_tokens = shared[1] if shared else None
         self._token_client: httpx.AsyncClient | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
@@ -207,7 +214,9 @@ class UpstreamClients:
             transport = self._transport_factory(self.settings)
             policy = self.settings.policy_for(namespace)
             if policy.guarded:
-                self._guards[namespace] = Guard(namespace, policy)
+                guard = self._guards[namespace] = Guard(namespace, policy)
+                if self.shared_breakers is not None and guard.breaker is not None:
+                    self.shared_breakers.follow(guard.breaker)
             self._transports[namespace] = transport
             if isinstance(transport, PooledTransport):  # takes plain values (``_exchange``)
                 self._plain[namespace] = transport
@@ -232,7 +241,8 @@ class UpstreamClients:
             if self._token_client is None:
                 self._token_client = _client(self._transport_factory(self.settings))
             timeouts = self.settings.timeouts_for(grant.namespace, "")
-            cache = self._tokens[grant] = TokenCache(grant, self._token_client, timeouts, self._on_secret)
+            cache = TokenCache(grant, self._token_client, timeouts, self._on_secret, self._shared_tokens)
+            self._tokens[grant] = cache
         return cache
 
     def secret_forms(self, call: UpstreamCall) -> tuple[bytes, ...]:
@@ -265,21 +275,21 @@ class UpstreamClients:
         """Send one request, streaming the answer.
 
         Over a pooled transport the request goes as plain values (no ``httpx.Request`` or
-        ``httpx.Response``; ~25% of a pass-through). Digest needs the client's challenge-response
-        flow; any other transport gets an ``httpx.Request`` straight, without the client's auth,
-        redirect and cookie machinery, which does nothing here (no redirects followed, no cookies
+        ``httpx.Response``; ~25% of a pass-through). A challenge-response scheme (digest) needs
+        the client's auth flow; any other transport gets an ``httpx.Request`` straight, without
+        the client's auth, redirect and cookie machinery, which does nothing here (no redirects followed, no cookies
         kept) and measured ~20% of a pass-through.
         """
         namespace = call.namespace
         plain = self._plain.get(namespace)
-        if plain is not None and not call.credentials.digest:
+        if plain is not None and call.credentials.challenge is None:
             opened = await plain.open(request.method, request.url, request.headers, request.content, extension)
             if opened.headers.get("content-encoding") is None:
                 return _OpenedAnswer(opened)
             return _HttpxAnswer(httpx.Response(opened.status, headers=opened.raw_headers, stream=OpenedStream(opened)))
         built = request.to_httpx()
         built.extensions["timeout"] = extension
-        if call.credentials.digest:
+        if call.credentials.challenge is not None:
             response = await self._clients[namespace].send(built, stream=True, auth=call.credentials.httpx_auth())
         else:
             response = await self._transports[namespace].handle_async_request(built)

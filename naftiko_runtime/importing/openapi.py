@@ -6,7 +6,8 @@ parameters and a JSON ``body``, and its security scheme an ``authentication`` bl
 is a bind variable read from the environment (``{{env.POLYTOMIC_API_KEY}}``). Two adapters then
 expose every operation: a REST adapter whose routes mirror the document's paths, so that the
 API's own SDKs work against the gateway unchanged, and an MCP adapter with one tool per operation
-(named from the ``operationId``, described by the ``summary``, hinted by the method).
+(named ``<prefix>-<operationId>``, the prefix defaulting to the namespace: ``naming``; described
+by the ``summary``, hinted by the method).
 
 The output validates against the official schema of its dialect, so it uses no extension of
 CONTRACT D3: types, descriptions and required flags are declared on the exposed inputs (where the
@@ -35,6 +36,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.representer import SafeRepresenter
 
+from .naming import OperationNames, Tool, check_names, collisions, describe, kebab, neighbours, operation_name
+
 DIALECTS = {"alpha2": ("naftiko", "1.0.0-alpha2"), "beta4": ("ikanos", "1.0.0-beta4")}
 METHODS = ("get", "put", "post", "delete", "patch")
 LOCATIONS = ("path", "query", "header", "cookie")
@@ -56,6 +59,7 @@ HINTS = {  # (readOnly, destructive, idempotent), as the hand-written Polytomic 
     "PATCH": (False, False, False),
 }
 MAX_SCHEMA_DEPTH = 16
+REST_PORT, MCP_PORT = 8080, 9090
 
 
 class OpenAPIImportError(ValueError):
@@ -85,6 +89,8 @@ class Operation:
     method: str
     summary: str
     params: list[Param]
+    described: str
+    """How messages name it: ``GET /syncs (operationId 'list')``."""
 
 
 @dataclass
@@ -110,16 +116,12 @@ class Imported:
     skipped: tuple[str, ...]
     """What the document holds that the capability does not, one line each (also in ``text``)."""
     operations: int
+    tools: tuple[Tool, ...] = ()
+    """The MCP tools written, for the command's check against the files served with this one."""
 
 
 # ------------------------------------------------------------------------------------------------
 # Reading the document
-
-
-def _kebab(text: str) -> str:
-    """``getSourceFields``, ``get_source fields`` -> ``get-source-fields``."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", text)
-    return re.sub(r"[^a-zA-Z0-9]+", "-", text).strip("-").lower()
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -153,6 +155,7 @@ class _Reader:
     def __init__(self, document: dict[str, Any], server: str | None):
         self.doc = document
         self.skipped: list[str] = []
+        self.names = OperationNames()
         self.base_uri = self._base_uri(server)
 
     def skip(self, message: str) -> None:
@@ -288,7 +291,6 @@ class _Reader:
             raise OpenAPIImportError("the document has no paths")
         resources: list[Resource] = []
         resource_names: set[str] = set()
-        operation_names: set[str] = set()
         shapes: set[tuple[Any, ...]] = set()
         for path, item in paths.items():
             try:
@@ -299,7 +301,7 @@ class _Reader:
                 continue
             if not isinstance(item, dict):
                 continue
-            resource = Resource(_unique(_kebab(str(path)) or "root", resource_names), str(path))
+            resource = Resource(_unique(kebab(str(path)) or "root", resource_names), str(path))
             for method in item:
                 if (
                     not isinstance(method, str)
@@ -315,7 +317,7 @@ class _Reader:
                     self.skip(f"{where}: same route as another path with other placeholder names")
                     continue
                 try:
-                    operation = self._operation(path, item, method, security, operation_names)
+                    operation = self._operation(path, item, method, security)
                 except _Skip as exc:
                     self.skip(str(exc))
                     continue
@@ -351,13 +353,9 @@ class _Reader:
                 shape.append(segment)
         return tuple(shape)
 
-    def _operation(
-        self, path: str, item: dict[str, Any], method: str, security: Security | None, taken: set[str]
-    ) -> Operation:
+    def _operation(self, path: str, item: dict[str, Any], method: str, security: Security | None) -> Operation:
         where = f"{method.upper()} {path}"
         raw = _dict(item[method])
-        operation_id = raw.get("operationId")
-        base = _kebab(operation_id) if isinstance(operation_id, str) else ""
         params: dict[str, Param] = {}
 
         def add(param: Param) -> None:
@@ -420,10 +418,11 @@ class _Reader:
         body = self._body(raw.get("requestBody"), where)
         if body is not None:
             add(body)
-        if not base:
-            base = _kebab(f"{method}-{path}")
-        summary = _line(raw.get("summary")) or _first_paragraph(raw.get("description")) or where
-        return Operation(_unique(base, taken), method.upper(), summary, list(params.values()))
+        title = _line(raw.get("summary"))
+        described = describe(method, path, raw.get("operationId"))
+        name = self.names.claim(operation_name(raw.get("operationId"), title, method, path), described)
+        summary = title or _first_paragraph(raw.get("description")) or where
+        return Operation(name, method.upper(), summary, list(params.values()), described)
 
     def _param_type(self, parameter: dict[str, Any]) -> str | None:
         if "schema" in parameter:
@@ -501,13 +500,13 @@ class _Writer:
         rest = {
             "type": "rest",
             "namespace": self.rest_ns,
-            "port": 8080,
+            "port": REST_PORT,
             "resources": self.named([(r.name, self.rest_resource(r, rest_prefix)) for r in resources]),
         }
         mcp = {
             "type": "mcp",
             "namespace": self.mcp_ns,
-            "port": 9090,
+            "port": MCP_PORT,
             "transport": "http",
             "description": f"{title}: {tool_count} tools, one per operation of its OpenAPI document.",
             "tools": self.named([(tool_prefix + op.name, self.tool(op)) for r in resources for op in r.operations]),
@@ -588,15 +587,16 @@ def import_openapi(
     dialect: str = "alpha2",
     server: str | None = None,
     rest_prefix: str | None = None,
-    tool_prefix: str = "",
+    tool_prefix: str | None = None,
     env_prefix: str | None = None,
 ) -> Imported:
     """Capability YAML text for ``document``, a parsed OpenAPI 3.x document.
 
     ``namespace`` names the consumed API (the adapters are ``<namespace>-rest`` and
     ``<namespace>-mcp``); ``server`` replaces the document's first server URL; REST routes are
-    ``rest_prefix`` (default: the server URL's path) + the document's paths; ``tool_prefix`` keeps
-    tool names apart when several imported files share one MCP endpoint; secrets are read from
+    ``rest_prefix`` (default: the server URL's path) + the document's paths; tools are named
+    ``<tool_prefix>-<operation>`` (default prefix: the namespace; ``""``: none), so that files
+    imported from several documents of one API can share one MCP endpoint; secrets are read from
     ``<env_prefix>_API_KEY`` (or ``_USERNAME``/``_PASSWORD``, ``_ACCESS_TOKEN``), the prefix
     defaulting to the server's domain name.
     """
@@ -604,8 +604,11 @@ def import_openapi(
         raise OpenAPIImportError(f"unknown dialect {dialect!r}: one of {', '.join(DIALECTS)}")
     if not KEBAB.match(namespace):
         raise OpenAPIImportError(f"namespace {namespace!r}: letters, digits and '-' only")
+    if tool_prefix is None:
+        tool_prefix = namespace
     if tool_prefix and not KEBAB.match(tool_prefix):
         raise OpenAPIImportError(f"tool prefix {tool_prefix!r}: letters, digits and '-' only")
+    tool_prefix = tool_prefix.rstrip("-") + "-" if tool_prefix.strip("-") else ""
     if env_prefix is not None and not re.match(r"^[A-Z][A-Z0-9_]*$", env_prefix):
         raise OpenAPIImportError(f"environment prefix {env_prefix!r}: upper-case letters, digits and '_'")
     if not isinstance(document, dict) or not str(document.get("openapi", "")).startswith("3."):
@@ -619,6 +622,9 @@ def import_openapi(
         raise OpenAPIImportError(f"REST prefix {rest_prefix!r}: a path starting with '/', without placeholders")
     security = reader.security(env_prefix or _env_prefix(reader.base_uri, namespace))
     resources = reader.resources(security)
+    problems = check_names(reader.names, tool_prefix)
+    if problems:
+        raise OpenAPIImportError("tool names collide:" + "".join(f"\n  {line}" for line in problems))
     info = _dict(document.get("info"))
     title = _line(info.get("title")) or namespace
     count = sum(len(r.operations) for r in resources)
@@ -638,7 +644,8 @@ def import_openapi(
     # A comment holds printable characters only: YAML refuses control characters anywhere.
     out.writelines("# " + "".join(c if c.isprintable() else "?" for c in _line(line)) + "\n" for line in header)
     _dumper().dump(doc, out)
-    return Imported(out.getvalue(), tuple(reader.skipped), count)
+    tools = tuple(Tool(tool_prefix + op.name, op.described, MCP_PORT) for r in resources for op in r.operations)
+    return Imported(out.getvalue(), tuple(reader.skipped), count, tools)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -663,7 +670,19 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument("--server", help="base URL of the API (default: the document's first server)")
     command.add_argument("--rest-prefix", help="path before every REST route (default: the server URL's path)")
     command.add_argument(
-        "--tool-prefix", default="", help="prefix of every tool name, for files that share one MCP endpoint"
+        "--tool-prefix",
+        help="prefix of every tool name, so that files imported from several documents can share one MCP "
+        "endpoint (default: the namespace; '' for none)",
+    )
+    command.add_argument(
+        "--served-with",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="capability files this one will be served with: a tool name they already use is an error, as are "
+        "those of the capability files in the --out folder",
     )
     command.add_argument(
         "--env-prefix",
@@ -688,6 +707,13 @@ def main(argv: Sequence[str]) -> int:
         )
     except (OSError, UnicodeDecodeError, YAMLError, OpenAPIImportError) as exc:
         print(f"naftiko import openapi: {args.spec}: {exc}", file=sys.stderr)
+        return 1
+    tools, problems = neighbours(args.out, args.served_with)
+    problems += collisions(imported.tools, tools)
+    if problems:
+        for line in problems:
+            print(f"naftiko import openapi: {args.spec}: {line}", file=sys.stderr)
+        print("naftiko import openapi: nothing written", file=sys.stderr)
         return 1
     for line in imported.skipped:
         print(f"naftiko import openapi: not imported: {line}", file=sys.stderr)

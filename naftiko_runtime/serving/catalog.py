@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters.base import Mounted
+from ..adapters.base import Mounted, OpenApiDescribing
 from ..adapters.registry import KINDS
-from ..adapters.rest.kind import RestKind
-from ..core.mcp_upstream import McpToolStep
 from ..core.plans import OperationPlan
+from ..core.steps import RoutedElsewhere
 from .listeners import ListenerSet
 
 
@@ -18,8 +17,8 @@ def _calls(plan: OperationPlan) -> str:
     for call in plan.calls:
         path = "".join(p if isinstance(p, str) else "{" + p.text + "}" for p in call.path_parts)
         calls.append(f"{call.label}  {call.method} {call.base_uri.rstrip('/')}{path}")
-    # D113: a tool of an upstream MCP server, with the server's URL.
-    calls += [f"{step.label}  MCP tool at {step.server.url}" for step in plan.steps if isinstance(step, McpToolStep)]
+    # Steps calling elsewhere than a consumed operation say what (D113: a tool and its server's URL).
+    calls += [step.route_call for step in plan.steps if isinstance(step, RoutedElsewhere)]
     return "; ".join(calls)
 
 
@@ -40,9 +39,12 @@ def route_rows(listeners: ListenerSet) -> list[str]:
 
 
 def openapi_documents(listeners: ListenerSet) -> dict[int, dict[str, Any]]:
-    """By port, the document of every port that serves REST adapters."""
-    return {
-        port: RestKind().openapi(listener.mounted["rest"])
-        for port, listener in sorted(listeners.listeners.items())
-        if listener.mounted.get("rest")
-    }
+    """By port, the document of every port that serves adapters of a kind described by OpenAPI
+    (REST): one document per port, from the first such kind placed there."""
+    documents: dict[int, dict[str, Any]] = {}
+    for port, listener in sorted(listeners.listeners.items()):
+        for kind_type, mounted in listener.mounted.items():
+            kind = KINDS[kind_type]
+            if mounted and isinstance(kind, OpenApiDescribing) and port not in documents:
+                documents[port] = kind.openapi(mounted)
+    return documents

@@ -8,6 +8,7 @@ such as one inside an inline table, is reported at its table's header, else at 1
 
 Layout (every section optional)::
 
+    state = "redis://redis:6379/0"   # issue 22: limits, breakers and tokens shared by the fleet
     [upstream]                  # every namespace: timeouts, retry, breaker, bulkhead
     connect_timeout = 2
     [upstream.retry]
@@ -54,6 +55,7 @@ from ..settings import (
     Settings,
     Timeouts,
     UpstreamPolicy,
+    state_url_problem,
     token_url_problem,
 )
 from ..spec.extensions import CLIENT_AUTHENTICATIONS
@@ -81,7 +83,7 @@ COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "request
 """Whole-number fields; every other number is seconds."""
 AT_LEAST_ONE = frozenset({"attempts", "probes"})
 Section = TypeVar("Section", RetryPolicy, BreakerPolicy, BulkheadPolicy, RateLimit, McpPolicy)
-SECTION_NAMES = ("upstream", "namespaces", "rate_limit", "mcp")
+SECTION_NAMES = ("state", "upstream", "namespaces", "rate_limit", "mcp")
 
 
 class ConfigError(ValueError):
@@ -315,6 +317,7 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
     for name in document:
         if name not in SECTION_NAMES:
             check.error((name,), f"unknown section; known: {', '.join(SECTION_NAMES)}")
+    state = _state(check, document.get("state"), settings.state if "state" in given else None)
     upstream_table = check.table(("upstream",), document.get("upstream", {}))
     upstream = check.policy(("upstream",), upstream_table, UpstreamPolicy(), namespace=False)
     # The serve-wide timeouts are settings of their own, so that --timeout and friends still win.
@@ -332,7 +335,18 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
     mcp = check.section(("mcp",), document.get("mcp", {}), McpPolicy, McpPolicy())
     if check.errors:
         raise ConfigError("\n".join(check.errors))
-    return replace(settings, upstream=upstream, namespaces=namespaces, rate_limit=rate_limit, mcp=mcp, **serve_wide)
+    return replace(
+        settings, upstream=upstream, namespaces=namespaces, rate_limit=rate_limit, mcp=mcp, state=state, **serve_wide
+    )
+
+
+def _state(check: _Checker, value: Any, given: str | None) -> str | None:
+    """The file's ``state`` URL, checked; ``--state`` or ``$NAFTIKO_STATE`` (``given``) wins over it (D93)."""
+    if value is not None and not isinstance(value, str):
+        check.error(("state",), f"must be a redis:// URL string, not {value!r}")
+    elif value is not None and (why := state_url_problem(value)):
+        check.error(("state",), why)
+    return given if given is not None else value
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ OFF = Observability(enabled=False)
 def observability_of(listeners: list[Listener]) -> Observability | None:
     """The first control adapter's observability, ``None`` without a control adapter (no cost)."""
     for listener in listeners:
-        for mounted in listener.mounted.get("control", []):
+        for mounted in (each for kind in listener.mounted.values() for each in kind):
             if isinstance(mounted.adapter, ControlAdapter):
                 return mounted.adapter.observability
     return None

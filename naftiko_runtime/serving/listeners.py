@@ -152,8 +152,8 @@ class ListenerSet:
         return []
 
     def _management_conflicts(self, adapter: ExposedAdapter, port: int, mounted: Sequence[Mounted]) -> list[Finding]:
-        """A ``control`` adapter has its port to itself: the management plane is never reachable
-        through a business port, nor a business adapter through the management one."""
+        """A kind that is ``port_alone`` (the management plane, ``control``) has its port to itself:
+        never reachable through a business port, nor a business adapter through it."""
         listener = self.listeners.get(port)
         kinds = {
             m.adapter.kind
@@ -161,12 +161,17 @@ class ListenerSet:
             if m.adapter.port is not None and m.adapter.port + self.settings.port_offset == port
         }
         kinds |= set(listener.mounted) if listener else set()
-        if "control" in kinds and len(kinds) > 1 and adapter.kind == "control":
-            others = ", ".join(sorted(kinds - {"control"}))
-            return [Finding.error(adapter.at, f"the control adapter cannot share port {port} with a {others} adapter")]
-        if adapter.kind != "control" and listener is not None and "control" in listener.mounted:
+        if KINDS[adapter.kind].port_alone and len(kinds) > 1:
+            others = ", ".join(sorted(kinds - {adapter.kind}))
             return [
-                Finding.error(adapter.at, f"port {port} is a control port; a {adapter.kind} adapter cannot share it")
+                Finding.error(
+                    adapter.at, f"the {adapter.kind} adapter cannot share port {port} with a {others} adapter"
+                )
+            ]
+        alone = sorted(kind for kind in (listener.mounted if listener else ()) if KINDS[kind].port_alone)
+        if alone and adapter.kind not in alone:
+            return [
+                Finding.error(adapter.at, f"port {port} is a {alone[0]} port; a {adapter.kind} adapter cannot share it")
             ]
         return []
 

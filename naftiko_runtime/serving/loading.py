@@ -23,10 +23,11 @@ from ..adapters.auth.compile import compile_gate
 from ..adapters.auth.gates import Gate
 from ..adapters.auth.oauth2 import OAuth2Gate
 from ..adapters.base import Mounted, SiblingChecking
+from ..adapters.control.model import ControlAdapter
 from ..adapters.registry import KINDS, reference_roots
 from ..core.compiler import PlanCompiler
 from ..core.plans import OperationPlan
-from ..core.scripts import ScriptLimits
+from ..core.scripts import ScriptGovernance, ScriptLimits
 from ..settings import ClientCredentialsPolicy, Settings
 from ..spec.binds import BindValues, environment_inputs, resolve_binds, unset_variable_findings
 from ..spec.builder import ModelBuilder
@@ -37,8 +38,7 @@ from ..spec.imports import Composer, prepare
 from ..spec.model import Capability
 from ..spec.source import SourceDocument, SourceError, read_source
 from .listeners import ListenerSet
-
-ADAPTER_PARSERS = {kind_type: kind.parse for kind_type, kind in KINDS.items()}
+from .plugins import load_plugins
 
 
 @dataclass
@@ -50,9 +50,11 @@ class LoadedCapability:
     """By adapter namespace, then by ``Exposed.key`` (tool name, ``METHOD /path``)."""
     gates: dict[str, Gate] = field(default_factory=dict)
     """By adapter namespace: the adapters that declare exposed ``authentication`` (D90)."""
+    scripting: ScriptGovernance | None = None
+    """The control adapter's scripting governance, shared by the file's script steps (issue 20)."""
 
     def mounted(self) -> list[Mounted]:
-        return mounted_adapters(self.capability, self.plans, self.gates)
+        return mounted_adapters(self.capability, self.plans, self.gates, self.scripting)
 
     def credential_secrets(self) -> list[str]:
         """The secrets of every upstream call's credentials, once each."""
@@ -64,11 +66,20 @@ def mounted_adapters(
     capability: Capability,
     plans: Mapping[str, Mapping[str, OperationPlan]],
     gates: Mapping[str, Gate] | None = None,
+    scripting: ScriptGovernance | None = None,
 ) -> list[Mounted]:
-    """Each adapter with its plans and gate (D90), and every adapter of the file as its ``siblings``."""
+    """Each adapter with its plans and gate (D90), and every adapter of the file as its ``siblings``;
+    the control adapter with the file's scripting governance."""
     gates = gates or {}
+    name = capability.label or capability.file.stem
     bare = [
-        Mounted(adapter, plans.get(adapter.namespace, {}), gate=gates.get(adapter.namespace))
+        Mounted(
+            adapter,
+            plans.get(adapter.namespace, {}),
+            gate=gates.get(adapter.namespace),
+            capability=name,
+            scripting=scripting if isinstance(adapter, ControlAdapter) else None,
+        )
         for adapter in capability.adapters
     ]
     siblings = {each.adapter.namespace: each for each in bare}
@@ -108,6 +119,9 @@ def _parse_and_check(path: Path) -> tuple[SourceDocument | Diagnostic, list[Find
 
 
 def load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None) -> list[FileReport]:
+    """Each file's report; the installed plugins are loaded first (``PluginError`` if one fails),
+    so that their types are known to every stage (and to the forked shape-check workers)."""
+    load_plugins()
     workers = min(os.cpu_count() or 1, 8)
     composer = Composer()  # an imported file is read once per load, however many files import it
     if len(paths) < PARALLEL_FROM or workers < 2:
@@ -147,7 +161,7 @@ def load_source(
     report = FileReport(source.path)
     prepared = prepare(source, shape_findings)
     document, composed = (composer or Composer()).compose(prepared)
-    builder = ModelBuilder(source.path, ADAPTER_PARSERS)
+    builder = ModelBuilder(source.path, {kind_type: kind.parse for kind_type, kind in KINDS.items()})
     capability = builder.build(document.data, prepared.dialect.root_sections)
     findings = list(builder.findings)
     binds = BindValues()
@@ -166,7 +180,8 @@ def load_source(
         findings += environment_inputs(capability, binds, environ, settings.strict)
         base_uris = {ns: uri for ns in capability.consumes if (uri := settings.base_uri_for(ns, environ))}
         roots = reference_roots() | {adapter.namespace for adapter in capability.adapters}
-        limits = ScriptLimits(settings.script_timeout, settings.script_memory)
+        limits = script_limits(capability, settings)
+        governance = limits.governance
         compiler = PlanCompiler(
             capability,
             binds,
@@ -209,7 +224,7 @@ def load_source(
         diagnostics, key=lambda d: (d.file != source.name, d.file, d.line, d.column, d.severity.value, d.message)
     )
     if capability is not None and not report.errors:
-        report.loaded = LoadedCapability(document, capability, binds, plans, gates)
+        report.loaded = LoadedCapability(document, capability, binds, plans, gates, governance)
     return report
 
 
@@ -275,3 +290,16 @@ def place(reports: list[FileReport], settings: Settings) -> Loaded:
         if report.ok and report.loaded is not None:
             report.diagnostics += listeners.add(report.loaded.document, report.loaded.mounted())
     return Loaded(reports, listeners)
+
+
+def script_limits(capability: Capability, settings: Settings) -> ScriptLimits:
+    """The serve's limits, with the file's control adapter's scripting governance when it declares
+    one: its ``timeout`` may shorten ``--script-timeout``, never lengthen it; ``enabled: false``
+    stops every script step of the file (issue 20)."""
+    governance = None
+    for adapter in capability.adapters:
+        if isinstance(adapter, ControlAdapter) and adapter.management.scripting.declared:
+            scripting = adapter.management.scripting
+            timeout = None if scripting.timeout_ms is None else scripting.timeout_ms / 1000
+            governance = ScriptGovernance(scripting.enabled, timeout)
+    return ScriptLimits(settings.script_timeout, settings.script_memory, governance)

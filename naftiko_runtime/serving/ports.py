@@ -24,10 +24,11 @@ from ..adapters.base import MountContext, PortPart, RuntimeControl
 from ..adapters.registry import KINDS
 from ..core.execution import Executor
 from ..core.problems import Problem
+from ..core.state import StateStore
 from ..settings import Settings
 from .listeners import Listener
 from .origins import OriginGuard, OriginPolicy
-from .rate_limits import RateLimitLayer
+from .rate_limits import RateLimitLayer, SharedRateLimitLayer
 
 log = logging.getLogger("naftiko")
 
@@ -155,10 +156,19 @@ async def _enter(stack: contextlib.AsyncExitStack, parts: Sequence[PortPart]) ->
 
 
 def build_app(
-    listener: Listener, executor: Executor, settings: Settings, control: RuntimeControl | None = None
+    listener: Listener,
+    executor: Executor,
+    settings: Settings,
+    control: RuntimeControl | None = None,
+    store: StateStore | None = None,
 ) -> tuple[ASGIApp, PortApp]:
     """The app a server runs for one port, and the ``PortApp`` inside it that a reload replaces."""
     port_app = PortApp(mount_parts(listener, executor, settings, control), drain_seconds=settings.total_timeout + 1)
-    # Rate limits count only calls from allowed origins; each port keeps its own buckets.
-    limited: ASGIApp = RateLimitLayer(port_app, settings.rate_limit) if settings.rate_limit.requests else port_app
+    # Rate limits count only calls from allowed origins; each port keeps its own buckets, in this
+    # process or, with a store, in the fleet's (keyed by the port the file declares, issue 22).
+    limited: ASGIApp = port_app
+    if settings.rate_limit.requests and store is not None:
+        limited = SharedRateLimitLayer(port_app, settings.rate_limit, store, listener.port - settings.port_offset)
+    elif settings.rate_limit.requests:
+        limited = RateLimitLayer(port_app, settings.rate_limit)
     return OriginGuard(limited, OriginPolicy.for_listener(listener.host, settings)), port_app

@@ -5,12 +5,17 @@ An ASGI layer in front of a port's adapters, so REST and MCP calls count alike a
 costs no routing, parsing or upstream work. Each identity has a token bucket: ``requests`` per
 ``period`` seconds, holding at most ``burst`` tokens, so over a span T a caller gets at most
 ``burst + requests * T / period`` calls.
+
+With a shared state store (``--state``, issue 22) ``SharedRateLimitLayer`` keeps the buckets there
+instead, so that N instances admit the configured rate together, not N times it; the in-process
+layer, the default, stays synchronous. The store down, calls are admitted (fail open, D98) and counted.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -21,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adapters.asgi import send_problem
 from ..core.problems import Problem
+from ..core.state import StateStore, StoreDown
 from ..settings import RateLimit
 
 MAX_IDENTITIES = 100_000
@@ -105,6 +111,12 @@ class RateLimiter:
         reset = math.ceil((1.0 - tokens) / self.rate) if tokens < 1.0 else 0
         return allowed, [self._limit, (b"ratelimit-remaining", b"%d" % tokens), (b"ratelimit-reset", b"%d" % reset)]
 
+    def headers(self, tokens: float) -> list[tuple[bytes, bytes]]:
+        """The ``RateLimit-*`` headers of an answer, ``tokens`` left in its bucket (``take`` builds
+        them inline: the in-process path spends no call on it)."""
+        reset = math.ceil((1.0 - tokens) / self.rate) if tokens < 1.0 else 0
+        return [self._limit, (b"ratelimit-remaining", b"%d" % tokens), (b"ratelimit-reset", b"%d" % reset)]
+
     def _prune(self, now: float) -> None:
         full = [k for k, b in self._buckets.items() if b.tokens + (now - b.at) * self.rate >= self.burst]
         for key in full:
@@ -124,19 +136,56 @@ class RateLimitLayer:
             return
         allowed, headers = self.limiter.take(scope)
         if not allowed:
-            retry_after = headers[2][1].decode()
-            problem = Problem(
-                429,
-                f"more than {self.limiter.policy.requests} calls in {self.limiter.policy.period:g} s from this "
-                f"caller ({self.limiter.policy.identity}); retry after {retry_after} s",
-                headers={"Retry-After": retry_after, **{k.decode(): v.decode() for k, v in headers}},
-            )
-            await send_problem(send, problem, scope["path"])
+            await self.refuse(headers, scope, send)
             return
+        await self.app(scope, receive, _adding(headers, send))
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]  # our adapters' own message
-            await send(message)
+    async def refuse(self, headers: list[tuple[bytes, bytes]], scope: Scope, send: Send) -> None:
+        """The 429, with ``Retry-After`` and the ``RateLimit-*`` headers."""
+        retry_after = headers[2][1].decode()
+        policy = self.limiter.policy
+        problem = Problem(
+            429,
+            f"more than {policy.requests} calls in {policy.period:g} s from this caller ({policy.identity}); "
+            f"retry after {retry_after} s",
+            headers={"Retry-After": retry_after, **{k.decode(): v.decode() for k, v in headers}},
+        )
+        await send_problem(send, problem, scope["path"])
 
-        await self.app(scope, receive, send_with_headers)
+
+def _adding(headers: list[tuple[bytes, bytes]], send: Send) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), *headers]  # our adapters' own message
+        await send(message)
+
+    return send_with_headers
+
+
+class SharedRateLimitLayer(RateLimitLayer):
+    """The buckets of a port in the fleet's store (issue 22), keyed by the port as the capability
+    declares it (before ``--port-offset``) and a digest of the identity: an API key never reaches the
+    store in clear. Store down: the call is admitted, counted in ``health.failed_open``."""
+
+    def __init__(self, app: ASGIApp, policy: RateLimit, store: StateStore, port: int):
+        super().__init__(app, policy)
+        self.store = store
+        self.prefix = f"{port}:"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limiter = self.limiter
+        key = self.prefix + hashlib.blake2b(limiter.identity(scope).encode(), digest_size=16).hexdigest()
+        try:
+            taken = await self.store.take(key, limiter.rate, limiter.burst)
+        except StoreDown:
+            self.store.health.failed_open += 1
+            await self.app(scope, receive, send)
+            return
+        headers = limiter.headers(taken.tokens)
+        if not taken.allowed:
+            await self.refuse(headers, scope, send)
+            return
+        await self.app(scope, receive, _adding(headers, send))

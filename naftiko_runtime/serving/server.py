@@ -24,6 +24,7 @@ import uvicorn
 
 from ..core.execution import Executor
 from ..core.resilience import Breaker
+from ..core.sharing import open_store
 from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
 from . import logs
@@ -113,13 +114,19 @@ class Runtime:
         self.reloader = reloader
         self.watched = watched
         """Files and folders whose changes reload this runtime (``--watch``); none when empty."""
-        self.clients = UpstreamClients(settings, on_secret=logs.SECRETS.learn)
-        self.telemetry = _telemetry(listeners, settings, self.clients.breakers)
+        self.store = open_store(settings.state) if settings.state else None
+        """The fleet's shared state (``--state``, issue 22), chosen once here; ``None``: this process alone."""
+        self.clients = UpstreamClients(settings, on_secret=logs.SECRETS.learn, store=self.store)
+        self.telemetry = _telemetry(listeners, settings, self.clients.breakers, self.capabilities)
+        if self.store is not None and self.telemetry is not None and self.telemetry.metrics is not None:
+            from .state_metrics import StoreCollector
+
+            self.telemetry.metrics.registry.register(StoreCollector(self.store.health))
         self.executor = Executor(self.clients, self.telemetry)
         self.controls = Controls(self, self.telemetry)
         self.last_reload: list[str] = []
         """The diagnostics of the last reload, for the control adapter's answer."""
-        apps = [build_app(listener, self.executor, settings, self.controls) for listener in listeners]
+        apps = [build_app(listener, self.executor, settings, self.controls, self.store) for listener in listeners]
         self.ports: dict[int, PortApp] = {
             listener.port: port_app for listener, (_, port_app) in zip(listeners, apps, strict=True)
         }
@@ -128,6 +135,10 @@ class Runtime:
         self.servers = [_Server(_config(continuing(app), settings, gauge)) for app, _ in apps]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reloading = asyncio.Lock()
+
+    def capabilities(self) -> list[str]:
+        """The capabilities served now (``naftiko_capability_active``)."""
+        return [m.capability for listener in self.listeners for each in listener.mounted.values() for m in each]
 
     @property
     def reloading(self) -> bool:
@@ -198,6 +209,16 @@ class Runtime:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._reload_in_background)
 
+    def _share_state(self) -> list[asyncio.Task[None]]:
+        """With a store: watch it through outages, and keep the breakers in step with the fleet's."""
+        if self.store is None:
+            return []
+        log.info("sharing rate limits, circuit breakers and tokens through %s", self.store.health.name)
+        tasks = [asyncio.ensure_future(self.store.watch())]
+        if self.clients.shared_breakers is not None:
+            tasks.append(asyncio.ensure_future(self.clients.shared_breakers.run()))
+        return tasks
+
     async def serve(self) -> int:
         """Serve until stopped (SIGINT/SIGTERM in the main thread); returns the exit code."""
         self._loop = asyncio.get_running_loop()
@@ -215,6 +236,7 @@ class Runtime:
         watcher = Watcher(self.watched, self.request_reload, self.settings) if self.watched else None
         if watcher is not None:
             watcher.start()
+        sharing = self._share_state()
         try:
             results = await asyncio.gather(
                 *(server.serve(sockets=[sock]) for server, sock in zip(self.servers, sockets, strict=True)),
@@ -223,7 +245,12 @@ class Runtime:
         finally:
             if watcher is not None:
                 watcher.stop()
+            for task in sharing:
+                task.cancel()
+            await asyncio.gather(*sharing, return_exceptions=True)
             await self.clients.aclose()
+            if self.store is not None:
+                await self.store.aclose()
             for sock in sockets:
                 sock.close()
         failures = [r for r in results if isinstance(r, BaseException)]
@@ -233,7 +260,10 @@ class Runtime:
 
 
 def _telemetry(
-    listeners: list[Listener], settings: Settings, breakers: Callable[[], Mapping[str, Breaker]]
+    listeners: list[Listener],
+    settings: Settings,
+    breakers: Callable[[], Mapping[str, Breaker]],
+    capabilities: Callable[[], list[str]],
 ) -> Telemetry | None:
     """Metrics, traces and the JSON request log, or ``None`` when none is asked for: then
     OpenTelemetry and prometheus_client (~35 ms of start-up) are never imported."""
@@ -242,7 +272,7 @@ def _telemetry(
         return None
     from .telemetry import Telemetry
 
-    return Telemetry(observability or OFF, request_log, breakers)
+    return Telemetry(observability or OFF, request_log, breakers, capabilities)
 
 
 def _log_failure(task: asyncio.Future[bool]) -> None:

@@ -1,47 +1,40 @@
 """Metrics, traces and upstream health of the exposed calls: the ``core.observe.Observer`` a
-``control`` adapter switches on (issue 13, item 5).
+``control`` adapter switches on (issue 13, item 5; the engine's names, issue 20, item 5).
 
-Prometheus (own registry, so two runtimes in one process never mix):
-``naftiko_requests_total`` and ``naftiko_request_duration_seconds`` by adapter, operation and
-status; ``naftiko_requests_in_flight`` by adapter; ``naftiko_upstream_errors_total`` (an upstream
-status >= 500, or the gateway's own 502/504 for an unreachable or slow one) by namespace,
-operation and status; ``naftiko_circuit_breaker_state`` (1 for the current of closed, open and
-half-open) and ``naftiko_circuit_breaker_opened_total`` by namespace, for namespaces with a breaker
-(``--config``, D91), read from the breakers when scraped; and the process collector (CPU, memory,
-open files).
+Prometheus: the series of ``serving.metrics`` (the reference engine's names and labels, so its
+dashboards and alert rules read them), and the circuit breakers' states (``--config``, D91).
 
-Traces (OpenTelemetry): a server span per exposed request, a client span per upstream call, and
-W3C ``traceparent`` on the upstream request. They are recorded only when something receives them:
-the OTLP exporter named by ``observability.exporters.otlp``, or the tracer provider an embedding
-program installed (the tests' in-memory exporter). None by default.
+Traces (OpenTelemetry): a server span per exposed request, a client span per upstream call. They
+are recorded only when something receives them: the OTLP exporter named by
+``observability.exporters.otlp``, or the tracer provider an embedding program installed (the
+tests' in-memory exporter). Whether recorded or not, the caller's trace context (``w3c`` or ``b3``,
+``traces.propagation``) goes on to every upstream call, under a span of this runtime
+(``serving.propagation``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.control.model import Observability
 from ..core.plans import OperationPlan, UpstreamCall
 from ..core.requests import Outgoing
 from ..core.resilience import Breaker
+from .metrics import Series
+from .propagation import HEADERS, PROPAGATORS, continued
 
 log = logging.getLogger("naftiko.requests")
-PROPAGATOR = TraceContextTextMapPropagator()
-TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
 
 
 def tracer_for(observability: Observability) -> trace.Tracer | None:
@@ -65,17 +58,23 @@ class _Series:
     """One operation's metric children, looked up once: ``labels()`` per request costs more than
     the counting itself."""
 
-    requests: Counter
-    labels: tuple[str, str]
-    latency: Histogram
+    series: Series
+    labels: tuple[str, str, str]
+    """The engine's: adapter type, operation id, and the adapter's namespace."""
     in_flight: Gauge
-    by_status: dict[int, Counter] = field(default_factory=dict)
+    by_status: dict[int, tuple[Counter, Histogram]] = field(default_factory=dict)
 
-    def answered(self, status: int) -> Counter:
-        child = self.by_status.get(status)
-        if child is None:
-            child = self.by_status[status] = self.requests.labels(*self.labels, str(status))
-        return child
+    def answered(self, status: int, duration: float) -> None:
+        children = self.by_status.get(status)
+        if children is None:
+            values = (*self.labels, str(status))
+            children = (self.series.requests.labels(*values), self.series.latency.labels(*values))
+            self.by_status[status] = children
+        children[0].inc()
+        children[1].observe(duration)
+        if status >= 500:
+            self.series.errors.inc((*self.labels, str(status)))
+        self.in_flight.dec()
 
 
 @dataclass
@@ -91,9 +90,7 @@ class _Request:
         exposed, metrics = self.plan.exposed, self.telemetry
         duration = time.perf_counter() - self.started
         if self.series is not None:
-            self.series.answered(status).inc()
-            self.series.latency.observe(duration)
-            self.series.in_flight.dec()
+            self.series.answered(status, duration)
         if metrics.request_log:
             fields: dict[str, object] = {
                 "adapter": exposed.namespace,
@@ -116,13 +113,27 @@ class _Request:
 class _Upstream:
     telemetry: Telemetry
     call: UpstreamCall
+    method: str
+    host: str
+    started: float
     span: trace.Span | None
 
     def finish(self, status: int) -> None:
         failing = status >= 500
         self.telemetry.failing[self.call.namespace] = failing
-        if failing and self.telemetry.registry is not None:
-            self.telemetry.upstream_errors.labels(self.call.namespace, self.call.operation, str(status)).inc()
+        telemetry = self.telemetry
+        if telemetry.metrics is not None:
+            key = (self.call.namespace, self.method, self.host, status)
+            children = telemetry.clients.get(key)
+            if children is None:
+                values = (self.method, self.host, str(status), self.call.namespace)
+                children = (
+                    telemetry.metrics.client_calls.labels(*values),
+                    telemetry.metrics.client_latency.labels(*values),
+                )
+                telemetry.clients[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - self.started)
         if self.span is not None:
             self.span.set_attribute("http.response.status_code", status)
             if failing:
@@ -130,27 +141,23 @@ class _Upstream:
             self.span.end()
 
 
-class BreakerCollector(Collector):
-    """The circuit breakers' states, read at scrape time: a call pays nothing for them."""
+@dataclass
+class _Step:
+    latency: Histogram
+    started: float
 
-    def __init__(self, breakers: Callable[[], Mapping[str, Breaker]]):
-        self.breakers = breakers
+    def finish(self, status: int) -> None:
+        self.latency.observe(time.perf_counter() - self.started)
 
-    def collect(self) -> Iterator[Metric]:
-        state = GaugeMetricFamily(
-            "naftiko_circuit_breaker_state",
-            "1 for the state the namespace's circuit breaker is in, 0 for the others.",
-            labels=["namespace", "state"],
-        )
-        opened = CounterMetricFamily(
-            "naftiko_circuit_breaker_opened", "Times the namespace's circuit has opened.", labels=["namespace"]
-        )
-        for namespace, breaker in sorted(self.breakers().items()):
-            for name in Breaker.STATES:
-                state.add_metric([namespace, name], 1.0 if breaker.state == name else 0.0)
-            opened.add_metric([namespace], breaker.opened)
-        yield state
-        yield opened
+
+class _Unobserved:
+    """A step when no metric is kept: nothing to do at its end."""
+
+    def finish(self, status: int) -> None:
+        pass
+
+
+UNOBSERVED = _Unobserved()
 
 
 class Telemetry:
@@ -159,87 +166,100 @@ class Telemetry:
         observability: Observability,
         request_log: bool = False,
         breakers: Callable[[], Mapping[str, Breaker]] | None = None,
+        capabilities: Callable[[], Iterable[str]] | None = None,
     ):
         self.request_log = request_log
         """A log line per answered exposed request (``--log-format json``)."""
         self.series: dict[tuple[str, str], _Series] = {}
         """By adapter and operation: the metric children of each, made on its first request."""
+        self.steps: dict[tuple[str, str], Histogram] = {}
+        """By step type and adapter namespace: the step histogram's children."""
+        self.clients: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+        """By consumed namespace, method, host and status: the client series' children."""
+        self.hosts: dict[str, str] = {}
+        """By base URI without a template: the host the client series name (``server_address``)."""
         self.failing: dict[str, bool] = {}
         """By consumed namespace: whether its last upstream exchange failed (readiness, D92)."""
         self.tracer = tracer_for(observability) if observability.enabled else None
-        self.registry = CollectorRegistry() if observability.enabled and observability.metrics else None
-        registry = self.registry
-        self.requests = Counter(
-            "naftiko_requests", "Exposed requests answered.", ["adapter", "operation", "status"], registry=registry
-        )
-        self.latency = Histogram(
-            "naftiko_request_duration_seconds", "Time to answer an exposed request.", ["adapter", "operation"],
-            registry=registry,
-        )  # fmt: skip
-        self.in_flight = Gauge(
-            "naftiko_requests_in_flight", "Exposed requests running.", ["adapter"], registry=registry
-        )
-        self.upstream_errors = Counter(
-            "naftiko_upstream_errors",
-            "Upstream exchanges that failed (status >= 500, unreachable or too slow).",
-            ["namespace", "operation", "status"],
-            registry=registry,
-        )
-        if registry is not None:
-            ProcessCollector(registry=registry)
-            if breakers is not None:
-                registry.register(BreakerCollector(breakers))
+        self.relaying = observability.enabled
+        """The caller's trace context goes upstream (``enabled: false`` turns it off, as in the engine)."""
+        self.propagator = PROPAGATORS[observability.propagation]
+        self.trace_headers = HEADERS[observability.propagation]
+        self.metrics = Series(breakers, capabilities) if observability.enabled and observability.metrics else None
 
     def request(self, plan: OperationPlan) -> _Request:
         series = None
-        if self.registry is not None:
-            labels = (plan.exposed.namespace, plan.exposed.key)
+        exposed = plan.exposed
+        if self.metrics is not None:
+            labels = (exposed.namespace, exposed.key)
             series = self.series.get(labels)
             if series is None:
-                series = self.series[labels] = self._series(labels)
+                in_flight = self.metrics.in_flight.labels(exposed.namespace)
+                series = _Series(self.metrics, (exposed.adapter_kind, exposed.key, exposed.namespace), in_flight)
+                self.series[labels] = series
             series.in_flight.inc()
         span = token = None
         if self.tracer is not None:
-            exposed = plan.exposed
             span = self.tracer.start_span(f"{exposed.adapter_kind} {exposed.key}", kind=trace.SpanKind.SERVER)
-            span.set_attribute("naftiko.adapter", exposed.namespace)
-            span.set_attribute("naftiko.operation", exposed.key)
+            span.set_attribute("naftiko.adapter.type", exposed.adapter_kind)
+            span.set_attribute("naftiko.operation.id", exposed.key)
+            span.set_attribute("naftiko.namespace", exposed.namespace)
             token = context.attach(trace.set_span_in_context(span))
         return _Request(self, plan, time.perf_counter(), span, token, series)
 
-    def _series(self, labels: tuple[str, str]) -> _Series:
-        latency, in_flight = self.latency.labels(*labels), self.in_flight.labels(labels[0])
-        return _Series(self.requests, labels, latency, in_flight)
+    def step(self, plan: OperationPlan, kind: str) -> _Step | _Unobserved:
+        if self.metrics is None:
+            return UNOBSERVED
+        key = (kind, plan.exposed.namespace)
+        latency = self.steps.get(key)
+        if latency is None:
+            latency = self.steps[key] = self.metrics.steps.labels(*key)
+        return _Step(latency, time.perf_counter())
 
     def upstream(self, call: UpstreamCall, request: Outgoing) -> _Upstream:
         span = None
+        host = self.hosts.get(call.base_uri)
+        if host is None:
+            host = urlsplit(request.url).hostname or ""
+            if "{" not in call.base_uri:
+                self.hosts[call.base_uri] = host
         if self.tracer is not None:
             span = self.tracer.start_span(f"upstream {call.label}", kind=trace.SpanKind.CLIENT)
             span.set_attribute("http.request.method", request.method)
-            span.set_attribute("server.address", urlsplit(request.url).hostname or "")
+            span.set_attribute("server.address", host)
+            span.set_attribute("naftiko.namespace", call.namespace)
             carrier: dict[str, str] = {}
-            PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+            self.propagator.inject(carrier, context=trace.set_span_in_context(span))
             request.headers.update(carrier)
-        return _Upstream(self, call, span)
+        elif self.relaying and context.get_current():  # empty unless a caller's context was attached
+            carrier = {}
+            self.propagator.inject(carrier)
+            request.headers.update(carrier)
+        return _Upstream(self, call, request.method, host, time.perf_counter(), span)
 
     def continuing(self, app: ASGIApp) -> ASGIApp:
-        """``app`` with each request's span continuing the caller's W3C trace, when traces are on."""
-        if self.tracer is None:
+        """``app`` with each request running in the caller's trace context (W3C or B3): the server
+        span's parent when traces are recorded, else the parent of an unrecorded span of ours."""
+        if not self.relaying:
             return app
+        wanted, propagator, recording = self.trace_headers, self.propagator, self.tracer is not None
 
-        async def continued(scope: Scope, receive: Receive, send: Send) -> None:
+        async def continued_app(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)
                 return
-            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in TRACE_HEADERS}
-            token = context.attach(PROPAGATOR.extract(carrier)) if carrier else None
+            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
+            if not carrier:
+                await app(scope, receive, send)
+                return
+            extracted = propagator.extract(carrier)
+            token = context.attach(extracted if recording else continued(extracted))
             try:
                 await app(scope, receive, send)
             finally:
-                if token is not None:
-                    context.detach(token)
+                context.detach(token)
 
-        return continued
+        return continued_app
 
     def exposition(self) -> tuple[bytes, str] | None:
-        return None if self.registry is None else (generate_latest(self.registry), CONTENT_TYPE_LATEST)
+        return None if self.metrics is None else (generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..settings import token_url_problem
-from .composition import index_aggregates, keyed_items, referenced, semantic_hints, step, step_mapping
+from . import plugged
+from .composition import (
+    index_aggregates,
+    keyed_items,
+    referenced,
+    scripting_defaults,
+    semantic_hints,
+    step,
+    step_mapping,
+)
 from .diagnostics import DocPath, Finding
 from .expressions import PLACEHOLDER
 from .extensions import (
@@ -43,16 +52,10 @@ from .model import (
     OutputParameter,
     Parameter,
 )
+from .shape_kinds import ADAPTERS
 
-CONSUMED_AUTH_TYPES = ("basic", "digest", "bearer", "apikey")
-EXPOSED_AUTH_TYPES = (*CONSUMED_AUTH_TYPES, "oauth2")
-SPEC_ADAPTER_TYPES = ("rest", "mcp", "skill", "control")
 NOT_YET = "is not implemented by this runtime yet"
-UNIMPLEMENTED_ADAPTER_KEYS = {
-    "maxBinarySize": "'maxBinarySize' (binary responses)",
-    "ttlMs": "'ttlMs' (MCP response caching)",
-    "cacheScope": "'cacheScope' (MCP response caching)",
-}
+UNIMPLEMENTED_ADAPTER_KEYS = {"maxBinarySize": "'maxBinarySize' (binary responses)"}
 """Keys of the beta4 dialect that change what an adapter does, refused by name (D72)."""
 
 
@@ -82,6 +85,8 @@ class ModelBuilder:
         self.adapter_parsers = adapter_parsers
         self.findings: list[Finding] = []
         self.functions: dict[str, tuple[dict[str, Any], DocPath]] = {}
+        self.scripting: dict[str, Any] = {}
+        """The control adapter's scripting governance, for the file's script steps (issue 20)."""
         """``capability.aggregates[].functions[]`` by ``<aggregate-namespace>.<name>``, for ``ref``."""
         self.info: dict[str, Any] = {}
         """The file's ``info``, read before the adapters: what a kind may take from it (MCP icons)."""
@@ -141,6 +146,7 @@ class ModelBuilder:
             self.warning(("info", ICONS), not_official(ICONS, ICONS_INSTEAD))
         standalone = "capability" not in data
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
+        self.scripting = scripting_defaults(capability, data if "exposes" in root_sections else {})
         index_aggregates(self, capability)
         if "aggregates" in root_sections:
             index_aggregates(self, data, ())
@@ -377,8 +383,9 @@ class ModelBuilder:
         if kind == "oauth2" and not exposed:
             self.error(at + ("type",), f"'oauth2' authentication to a consumed API {NOT_YET}")
             return None
-        allowed = EXPOSED_AUTH_TYPES if exposed else CONSUMED_AUTH_TYPES
-        if kind not in allowed:
+        # What a gateway checks and what it sends are registered apart (issue 19).
+        allowed = plugged.EXPOSED_AUTH if exposed else plugged.CONSUMED_AUTH
+        if not isinstance(kind, str) or kind not in allowed:
             side = "an exposed adapter" if exposed else "a consumed API"
             self.error(
                 at + ("type",),
@@ -387,15 +394,14 @@ class ModelBuilder:
             return None
         if kind == "oauth2":
             return Authentication(kind, oauth2=self.oauth2(node, at), at=at)
+        given = tuple(
+            (str(k), str(v))
+            for k, v in node.items()
+            if k != "type" and isinstance(v, str | int) and not isinstance(v, bool)
+        )
         fields = {k: self.text(node, k, at) for k in ("username", "password", "token", "key", "value", "placement")}
-        needed = {
-            "basic": ("username", "password"),
-            "digest": ("username", "password"),
-            "bearer": ("token",),
-            "apikey": ("key", "value"),
-        }[kind]
-        for key in needed:
-            if fields[key] is None:
+        for key in allowed[kind]:
+            if dict(given).get(key) is None:
                 # The schema lets the secret be left out: like an unset one, the block counts as absent (D13, D33).
                 self.warning(
                     at, f"{kind} authentication without '{key}' counts as absent: the caller's credentials pass (D33)"
@@ -406,7 +412,7 @@ class ModelBuilder:
         elif placement == "header" and fields["key"] is not None and PLACEHOLDER.search(fields["key"]) is None:
             self.field_name(fields["key"], at + ("key",), "apikey header")
         user, password, token, name, value = (fields[k] for k in ("username", "password", "token", "key", "value"))
-        return Authentication(kind, user, password, token, name, value, placement, at=at)
+        return Authentication(kind, user, password, token, name, value, placement, fields=given, at=at)
 
     def oauth2(self, node: dict[str, Any], at: DocPath) -> OAuth2:
         """An exposed resource server: whose tokens (issuer), for whom (audience), with what scopes."""
@@ -431,7 +437,7 @@ class ModelBuilder:
         kind = node.get("type")
         parse = self.adapter_parsers.get(kind) if isinstance(kind, str) else None
         if parse is None:
-            if kind in SPEC_ADAPTER_TYPES:
+            if kind in ADAPTERS.fragments:  # a kind the spec knows (its shape is registered)
                 self.error(at + ("type",), f"the '{kind}' adapter {NOT_YET}")
             else:
                 self.error(
@@ -555,7 +561,11 @@ class ModelBuilder:
         ):
             # beta4 writes an array's items as their fields keyed by name (a field may be named 'type').
             items_node = {"type": "object", "properties": items_node}
-        items = self.output(items_node, at + ("items",)) if "items" in node else None
+        items: OutputParameter | None = None
+        if isinstance(items_node, list):
+            items = self.named_fields(items_node, at + ("items",))
+        elif "items" in node:
+            items = self.output(items_node, at + ("items",))
         if mapping_field is not None and not isinstance(mapping_field, str):
             self.error(at + ("mapping",), "'mapping' must be a JSONPath string")
             mapping_field = None
@@ -569,3 +579,15 @@ class ModelBuilder:
             items,
             at,
         )
+
+    def named_fields(self, fields: list[Any], at: DocPath) -> OutputParameter:
+        """alpha2 ``items: [{name, type}, ...]``: each element an object of those named fields, as
+        beta4 writes ``items: {name: {type}}`` (issue 19, item 4)."""
+        properties = {}
+        for index, field in enumerate(fields):
+            built = self.output(field, at + (index,))
+            if built is not None and built.name is None:
+                self.error(at + (index,), "missing required field 'name' (a field of the array's items)")
+            elif built is not None:
+                properties[str(built.name)] = built
+        return OutputParameter("object", None, None, None, None, properties, None, at)

@@ -6,22 +6,20 @@ read in one place; ``Builder`` is the part of ``ModelBuilder`` they use.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote
 
-from .binds import file_location
 from .diagnostics import DocPath
-from .model import CallStepSpec, LookupStepSpec, ScriptStepSpec, StepMapping, StepSpec
-
-SCRIPT_SEGMENT = re.compile(r"^[a-zA-Z0-9._-]+$")
+from .model import StepMapping, StepSpec
+from .plugged import STEP_PARSERS
 
 
 class Builder(Protocol):
     file: Path
     functions: dict[str, tuple[dict[str, Any], DocPath]]
+    scripting: dict[str, Any]
+    """The file's control adapter's ``management.scripting`` (``scripting_defaults``)."""
 
     def error(self, at: DocPath, message: str) -> None: ...
 
@@ -94,83 +92,31 @@ def referenced(
 
 
 def step(builder: Builder, node: Any, at: DocPath) -> StepSpec | None:
+    """A ``steps`` entry, read by the step kind its ``type`` names (``plugged.STEP_PARSERS``)."""
     node = builder.mapping(node, at, "a step")
     kind = node.get("type")
     name = builder.text(node, "name", at, required=True)
-    if kind == "call":
-        call = builder.text(node, "call", at, required=True)
-        with_ = builder.mapping(node.get("with"), at + ("with",), "'with'")
-        return CallStepSpec(name, call, dict(with_), at) if name and call else None
-    if kind == "lookup":
-        index = builder.text(node, "index", at, required=True)
-        match = builder.text(node, "match", at, required=True)
-        value = builder.text(node, "lookupValue", at, required=True)
-        raw = builder.sequence(node.get("outputParameters"), at + ("outputParameters",), "'outputParameters'")
-        fields = tuple(str(f) for f in raw if isinstance(f, (str, int)))
-        if not fields:
-            builder.error(at, "a lookup step needs 'outputParameters': the fields to keep")
-        if name and index and match and value is not None and fields:
-            return LookupStepSpec(name, index, match, value, fields, at)
+    parse = STEP_PARSERS.get(kind) if isinstance(kind, str) else None
+    if parse is None:
+        known = list(STEP_PARSERS)
+        expected = " or ".join(filter(None, (", ".join(known[:-1]), known[-1] if known else "")))
+        builder.error(at + ("type",) if "type" in node else at, f"unknown step type {kind!r}: expected {expected}")
         return None
-    if kind == "script":
-        return script_step(builder, node, at, name) if name else None
-    builder.error(
-        at + ("type",) if "type" in node else at, f"unknown step type {kind!r}: expected call, lookup or script"
-    )
-    return None
+    return parse(builder, node, at, name) if name else None
 
 
-def script_step(builder: Builder, node: dict[str, Any], at: DocPath, name: str) -> ScriptStepSpec | None:
-    """D83: JavaScript only; its files are read now, once (no control adapter gives defaults)."""
-    language = builder.text(node, "language", at)
-    for key, default in (("language", "defaultLanguage"), ("location", "defaultLocation")):
-        if key not in node:
-            builder.error(
-                at,
-                f"a script step without '{key}': the control adapter's scripting '{default}' "
-                "is not implemented by this runtime yet; give the step its own",
-            )
-    if language in ("groovy", "python"):
-        builder.error(
-            at + ("language",),
-            f"{language} script steps are refused by this runtime: it has no sandbox for "
-            f"{language} it can defend (SECURITY.md); write the step in javascript",
-        )
-        return None
-    if language is not None and language != "javascript":
-        builder.error(at + ("language",), f"unknown script language '{language}': expected javascript")
-        return None
-    location = builder.text(node, "location", at)
-    main = builder.text(node, "file", at, required=True)
-    if language is None or location is None or main is None:
-        return None
-    # The skill-location convention (beta4 OperationStepScript.location): `file:///./x` is beside
-    # the capability file, `file:///x` absolute (issue 23).
-    root = file_location(unquote(location), builder.file.resolve().parent) if location.startswith("file:///") else None
-    if root is None:
-        builder.error(at + ("location",), f"location '{location}' must be a file:/// URI")
-        return None
-    source = script_file(builder, root, main, at + ("file",))
-    dependencies = []
-    for item, d_at in builder.items(node, "dependencies", at):
-        dependencies.append(script_file(builder, root, str(item), d_at))
-    with_ = builder.mapping(node.get("with"), at + ("with",), "'with'")
-    if source is None or None in dependencies:
-        return None
-    return ScriptStepSpec(name, source, tuple(d for d in dependencies if d is not None), dict(with_), at)
-
-
-def script_file(builder: Builder, root: Path, relative: str, at: DocPath) -> str | None:
-    """A script below ``root``; segments as the spec allows them (no ``..``, no absolute path)."""
-    parts = relative.split("/")
-    if not all(SCRIPT_SEGMENT.match(p) and p not in (".", "..") for p in parts):
-        builder.error(at, f"script path '{relative}' must be relative segments of [a-zA-Z0-9._-], without '..'")
-        return None
-    try:
-        return (root.joinpath(*parts)).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        builder.error(at, f"cannot read script '{relative}' under {root}: {exc.__class__.__name__}: {exc}")
-        return None
+def scripting_defaults(*sections: dict[str, Any]) -> dict[str, Any]:
+    """The ``management.scripting`` block of the file's control adapter (issue 20): its
+    ``defaultLanguage``, ``defaultLocation`` and ``allowedLanguages`` shape every script step of
+    the file. Read silently: the control adapter reports its own mistakes."""
+    for section in sections:
+        entries = section.get("exposes")
+        for entry in entries.values() if isinstance(entries, dict) else entries or ():
+            if isinstance(entry, dict) and entry.get("type") == "control":
+                management = entry.get("management")
+                scripting = management.get("scripting") if isinstance(management, dict) else None
+                return scripting if isinstance(scripting, dict) else {}
+    return {}
 
 
 def step_mapping(builder: Builder, node: Any, at: DocPath) -> StepMapping | None:

@@ -1,12 +1,12 @@
 """The dialects a capability file may be written in, and their translation into one shape (D70).
 
 - ``naftiko:`` 1.0.0-alpha2 (also alpha1 and 0.5; another version is read as alpha2 with a
-  warning, D2) is the shape the builder reads. Its shape check is ``schema``; violations are
+  warning, D2) is the shape the builder reads. Its shape check is ``schema`` with the ``ALPHA2`` profile; violations are
   warnings (D3), so the published files keep loading exactly as before.
 - ``ikanos:`` 1.0.0-beta4 and 1.0.0-beta5 (the engine renamed; identical schemas but the version).
   Maps keyed by name replace lists of objects carrying a ``name``; ``display`` replaces
   ``label``; step mappings say ``target``; aggregates hold ``flows``. Its shape check is
-  ``schema_beta4``; for these documents the official schema is the only contract, so every
+  ``schema`` with the ``IKANOS`` profile; for these documents the official schema is the only contract, so every
   violation is an error (D72).
 
 ``normalise`` rewrites a beta4 document into the alpha2 shape and returns, for every place where
@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import schema, schema_beta4
 from .diagnostics import DocPath, Finding
+from .profiles import ALPHA2, PROFILES, Profile
+from .schema import check_shape as shape_findings
 
 NAFTIKO, IKANOS = "naftiko", "ikanos"
 
@@ -36,12 +37,17 @@ class Dialect:
     @property
     def keyed_by_name(self) -> bool:
         """Whether resources, operations, tools, parameters... are maps keyed by name (beta4)."""
-        return self.key == IKANOS
+        return self.profile.keyed_by_name
 
     @property
     def root_sections(self) -> tuple[str, ...]:
         """The sections read at the root of a document, beside or instead of ``capability``."""
-        return schema_beta4.SECTIONS if self.keyed_by_name else ("consumes", "binds")
+        return self.profile.root_sections
+
+    @property
+    def profile(self) -> Profile:
+        """How this dialect spells the spec's shapes (an unknown naftiko version reads as alpha2, D2)."""
+        return PROFILES.get(self.key, ALPHA2)
 
 
 def detect(data: Any) -> Dialect:
@@ -53,10 +59,10 @@ def detect(data: Any) -> Dialect:
 
 
 def check_shape(data: Any, dialect: Dialect) -> list[Finding]:
-    """The dialect's shape check: warnings for alpha2 (D3), errors for beta4 (D72)."""
-    if dialect.keyed_by_name:
-        return [Finding.error(f.path, f.message) for f in schema_beta4.check_shape(data)]
-    return [Finding.warning(f.path, f.message) for f in schema.check_shape(data)]
+    """The dialect's shape check: warnings where its extensions are tolerated (alpha2, D3), errors
+    where the official schema is the only contract (beta4, beta5: D72)."""
+    finding = Finding.warning if dialect.profile.extensions else Finding.error
+    return [finding(f.path, f.message) for f in shape_findings(data, dialect.profile)]
 
 
 def normalise(data: Any, dialect: Dialect) -> tuple[Any, dict[DocPath, DocPath]]:

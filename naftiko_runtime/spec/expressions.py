@@ -12,7 +12,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from .exactjson import scalar_text
 
 TEMPLATE_REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?)\s*\}\}")
 PLACEHOLDER = re.compile(r"\{\{?\s*([A-Za-z0-9_.*-]+)\s*\}?\}")
@@ -28,12 +28,9 @@ def normalize_name(name: str) -> str:
 
 
 def render_scalar(value: Any) -> str:
-    """How a value reads inside a URL, header or template: JSON for non-strings (D14)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return orjson.dumps(value).decode()
+    """How a value reads inside a URL, header or template: JSON for non-strings (D14), its numbers
+    exact whatever their size (issue 20)."""
+    return scalar_text(value)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ MCP_CONSUMES = "mcp"
 """``type: mcp`` on a consumed entry: an upstream MCP server over Streamable HTTP at ``baseUri``,
 whose tools steps call as ``<namespace>.<tool>`` (D113)."""
 MCP_CONSUMES_INSTEAD = "no portable form exists yet: keep upstream MCP servers in files served by this runtime only"
+EXTENSION_KEYS = (OAUTH2_CLIENT_CREDENTIALS, ICONS)
+"""Every extension key the shape tables let through (a ``type: mcp`` entry adds no key)."""
 CLIENT_AUTHENTICATIONS = ("basic", "body")
 """``basic``: ``client_secret_basic`` (the RFC's default); ``body``: ``client_secret_post``."""
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
+
+KINDS = {int: "integer", float: "number", Decimal: "number", str: "string", list: "array", dict: "object"}
+"""A ``Decimal`` is a number a double cannot hold, decoded exactly (``spec.exactjson``)."""
 
 
 def json_type(value: Any) -> str:
@@ -11,4 +15,4 @@ def json_type(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    return {int: "integer", float: "number", str: "string", list: "array", dict: "object"}.get(type(value), "value")
+    return KINDS.get(type(value), "value")

@@ -32,9 +32,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from .expressions import WITH_REFERENCE, normalize_name
-from .schema_beta4 import VERSIONS
+from .profiles import IKANOS
 
-TARGETS = VERSIONS
+TARGETS = IKANOS.versions
 """The versions `naftiko migrate --to` writes."""
 ROOT_PATHS = ("$", "$.")
 CREDENTIAL_HEADERS = {"bearer": "authorization", "basic": "authorization", "digest": "authorization"}

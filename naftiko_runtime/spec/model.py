@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .diagnostics import DocPath
 
@@ -37,7 +37,12 @@ class Authentication:
     placement: str = "header"
     oauth2: OAuth2 | None = None
     """Only for ``type: oauth2``, which only an exposed adapter may declare."""
+    fields: tuple[tuple[str, str], ...] = ()
+    """Every text field of the block as written (templates): what a registered type reads."""
     at: DocPath = ()
+
+    def field(self, name: str) -> str | None:
+        return dict(self.fields).get(name)
 
     @property
     def policy(self) -> Authentication:
@@ -140,43 +145,18 @@ class OutputParameter:
     at: DocPath = ()
 
 
-@dataclass(frozen=True)
-class CallStepSpec:
-    """``steps[]`` of ``type: call``: one consumed operation, its ``with`` may read earlier steps."""
+class StepSpec(Protocol):
+    """One ``steps[]`` entry in the model, as the step kind its ``type`` names reads it
+    (``core.stepkinds``; registered in ``plugged.STEP_PARSERS``)."""
 
-    name: str
-    call: str
-    with_: dict[str, Any]
-    at: DocPath = ()
+    @property
+    def type(self) -> str: ...
 
+    @property
+    def name(self) -> str: ...
 
-@dataclass(frozen=True)
-class LookupStepSpec:
-    """``steps[]`` of ``type: lookup``: entries of an earlier step's list whose ``match`` field
-    equals ``lookup_value`` (a JSONPath over the step results, or a literal), keeping ``fields``."""
-
-    name: str
-    index: str
-    match: str
-    lookup_value: str
-    fields: tuple[str, ...]
-    at: DocPath = ()
-
-
-@dataclass(frozen=True)
-class ScriptStepSpec:
-    """``steps[]`` of ``type: script`` (JavaScript): its files are read at load time; the script
-    sees ``context`` (inputs, earlier results by step name, its ``with``) and sets ``result``."""
-
-    name: str
-    source: str
-    dependencies: tuple[str, ...]
-    """Sources evaluated before the main one, in order."""
-    with_: dict[str, Any]
-    at: DocPath = ()
-
-
-StepSpec = CallStepSpec | LookupStepSpec | ScriptStepSpec
+    @property
+    def at(self) -> DocPath: ...
 
 
 @dataclass(frozen=True)

@@ -316,24 +316,27 @@ class Switch(Shape):
     cases: Mapping[str, Shape]
     what: str
     other: Shape | None = None
+    registered: Mapping[str, Shape] = field(default_factory=dict)
+    """Cases registered since (a plugin's step, authentication or adapter type): read at check time."""
 
     def check(self, v: object, path: Path, ctx: Context) -> None:
         if not isinstance(v, dict):
             if self.other is not None:
                 return self.other.check(v, path, ctx)
             return ctx.add(path, f"{_subject(path)} must be an object ({self.what}), got {show(v)}")
-        names = ", ".join(self.cases)
+        cases = {**self.cases, **self.registered} if self.registered else self.cases
+        names = ", ".join(cases)
         t = v.get(self.key)
         if self.key not in v:
             ctx.add(path, f"missing required key '{self.key}' in {where_text(path)} ({self.what}); one of: {names}")
-        elif not isinstance(t, str) or t not in self.cases:
+        elif not isinstance(t, str) or t not in cases:
             ctx.add(
                 path + (self.key,),
                 f"unsupported {self.what} {self.key} {show(t)} in {where_text(path)}; "
-                f"supported: {names}" + _did_you_mean(t, self.cases),
+                f"supported: {names}" + _did_you_mean(t, cases),
             )
         else:
-            self.cases[t].check(v, path, ctx)
+            cases[t].check(v, path, ctx)
 
 
 @dataclass(frozen=True, eq=False)

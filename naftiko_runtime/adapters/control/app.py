@@ -9,6 +9,7 @@
 | ``/config/reload`` | POST | reload | ``Runtime.reload``: 200, or 409 (the last good files keep serving) |
 | ``/logs`` | GET, PUT | logs | the ``naftiko`` log level; PUT ``{"level": "DEBUG"}`` changes it |
 | ``/metrics`` | GET | observability.metrics | Prometheus text exposition |
+| ``/scripting`` | GET, PUT | scripting | the scripting governance and its counts; PUT ``enabled``, ``timeout`` |
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from ...core.problems import Problem
+from ...core.scripts import ScriptGovernance
 from ...settings import LOG_LEVELS
 from ..asgi import read_body, send_problem, send_response
 from ..base import RuntimeControl
 from .model import Management
+from .scripting import ScriptingEndpoint
 
-PREFIXES = ("/health", "/status", "/config", "/logs", "/metrics")
+PREFIXES = ("/health", "/status", "/config", "/logs", "/metrics", "/scripting")
 MAX_BODY = 4096
 
 
@@ -34,9 +37,12 @@ async def _json(send: Send, status: int, value: Any) -> None:
 
 
 class ControlApp:
-    def __init__(self, management: Management, control: RuntimeControl | None):
+    def __init__(
+        self, management: Management, control: RuntimeControl | None, scripting: ScriptGovernance | None = None
+    ):
         self.management = management
         self.control = control
+        self.scripting = ScriptingEndpoint(management.scripting, scripting) if scripting is not None else None
         self.routes = {
             ("GET", "/health/live"): (management.health, self.live),
             ("GET", "/health/ready"): (management.health, self.ready),
@@ -47,6 +53,8 @@ class ControlApp:
             ("GET", "/logs"): (management.logs, self.log_level),
             ("PUT", "/logs"): (management.logs, self.set_log_level),
             ("GET", "/metrics"): (True, self.metrics),
+            ("GET", "/scripting"): (self.scripting is not None, self.read_scripting),
+            ("PUT", "/scripting"): (self.scripting is not None, self.change_scripting),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,3 +112,16 @@ class ControlApp:
         if exposition is None:
             raise Problem(404, "metrics are off (observability.metrics.local.enabled: false)")
         await send_response(send, 200, *exposition)
+
+    async def read_scripting(self, control: RuntimeControl, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.scripting is not None
+        await _json(send, 200, self.scripting.describe())
+
+    async def change_scripting(self, control: RuntimeControl, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.scripting is not None
+        try:
+            update = orjson.loads(await read_body(receive, MAX_BODY, None))
+        except orjson.JSONDecodeError as exc:
+            raise Problem(400, "the body must be a JSON object") from exc
+        self.scripting.change(update)
+        await _json(send, 200, self.scripting.describe())

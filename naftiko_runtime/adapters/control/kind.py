@@ -9,6 +9,7 @@ from typing import Any
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
+from ...spec.shapes import Shape
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .app import PREFIXES, ControlApp
 from .model import ControlAdapter, parse_management, parse_observability
@@ -18,6 +19,10 @@ class ControlKind:
     type: str = "control"
     features: frozenset[str] = frozenset({"control", "observability"})
     reference_roots: tuple[str, ...] = ()
+    shape: Shape | None = None
+    """Its ``exposes`` shape is in each dialect's schema (``spec.shape_adapters``, one table for every dialect)."""
+    port_alone: bool = True
+    """The management plane is never reachable through a business port, nor the reverse."""
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
         return ControlAdapter(
@@ -46,7 +51,7 @@ class ControlKind:
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
         adapter = mounted[0].adapter
         assert isinstance(adapter, ControlAdapter)
-        return PortPart(ControlApp(adapter.management, context.control), prefixes=PREFIXES)
+        return PortPart(ControlApp(adapter.management, context.control, mounted[0].scripting), prefixes=PREFIXES)
 
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
         return ()

@@ -10,6 +10,28 @@ from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
 
+PROPAGATIONS = ("w3c", "b3")
+
+
+@dataclass(frozen=True)
+class Scripting:
+    """``management.scripting``, the engine's scripting governance (issue 20), as the file sets it.
+    The defaults and ``allowedLanguages`` shape the file's script steps at load
+    (``spec.composition``); ``enabled`` and ``timeout`` start the ``ScriptGovernance`` that
+    ``PUT /scripting`` changes while serving."""
+
+    declared: bool = False
+    """The block is present: ``/scripting`` is served (404 otherwise, as in the engine)."""
+    enabled: bool = True
+    """``false``: every script step of the file fails at once with a message saying why."""
+    timeout_ms: int | None = None
+    """The serve's ``--script-timeout`` stays a ceiling."""
+    default_language: str | None = None
+    default_location: str | None = None
+    allowed_languages: tuple[str, ...] | None = None
+    statement_limit: int | None = None
+    """Accepted and reported, not enforced (QuickJS counts no statements)."""
+
 
 @dataclass(frozen=True)
 class Management:
@@ -20,6 +42,7 @@ class Management:
     validate: bool = False
     reload: bool = False
     logs: bool = False
+    scripting: Scripting = field(default_factory=Scripting)
 
 
 @dataclass(frozen=True)
@@ -31,6 +54,9 @@ class Observability:
     metrics: bool = True
     sampling: float = 1.0
     otlp_endpoint: str | None = None
+    propagation: str = "w3c"
+    """``traces.propagation``: the caller's trace context read and sent upstream as W3C
+    ``traceparent`` (and ``baggage``) or as B3 (``serving.propagation``)."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +77,40 @@ def _flag(builder: ModelBuilder, node: dict[str, Any], key: str, at: DocPath, de
 
 def parse_management(builder: ModelBuilder, node: Any, at: DocPath) -> Management:
     node = builder.mapping(node, at, "'management'")
-    builder.refuse(node, "scripting", at, "scripting governance")
     defaults = Management()
-    flags = {key: _flag(builder, node, key, at, getattr(defaults, key)) for key in Management.__dataclass_fields__}
-    return Management(**flags)
+    groups = [key for key in Management.__dataclass_fields__ if key != "scripting"]
+    flags = {key: _flag(builder, node, key, at, getattr(defaults, key)) for key in groups}
+    return Management(**flags, scripting=parse_scripting(builder, node.get("scripting"), at + ("scripting",)))
+
+
+def parse_scripting(builder: ModelBuilder, node: Any, at: DocPath) -> Scripting:
+    declared = isinstance(node, dict)
+    node = builder.mapping(node, at, "'scripting'")
+    if "statementLimit" in node:
+        builder.warning(
+            at + ("statementLimit",),
+            "'statementLimit' is not enforced by this runtime: its JavaScript engine (QuickJS) counts no "
+            "statements; 'timeout' and the memory limit bound every script step",
+        )
+    timeout, limit = (_positive(builder, node, key, at) for key in ("timeout", "statementLimit"))
+    allowed = node.get("allowedLanguages")
+    return Scripting(
+        declared,
+        _flag(builder, node, "enabled", at, True),
+        timeout,
+        builder.text(node, "defaultLanguage", at),
+        builder.text(node, "defaultLocation", at),
+        tuple(map(str, allowed)) if isinstance(allowed, list) else None,
+        limit,
+    )
+
+
+def _positive(builder: ModelBuilder, node: dict[str, Any], key: str, at: DocPath) -> int | None:
+    value = node.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        builder.error(at + (key,), f"'{key}' must be an integer >= 1")
+        return None
+    return value
 
 
 def parse_observability(builder: ModelBuilder, node: Any, at: DocPath) -> Observability:
@@ -63,8 +119,9 @@ def parse_observability(builder: ModelBuilder, node: Any, at: DocPath) -> Observ
     local = builder.mapping(metrics.get("local"), at + ("metrics", "local"), "'local'")
     traces = builder.mapping(node.get("traces"), at + ("traces",), "'traces'")
     propagation = traces.get("propagation", "w3c")
-    if propagation != "w3c":
-        builder.error(at + ("traces", "propagation"), f"trace propagation '{propagation}' is not implemented (w3c)")
+    if propagation not in PROPAGATIONS:
+        builder.error(at + ("traces", "propagation"), f"unknown trace propagation '{propagation}': expected w3c or b3")
+        propagation = "w3c"
     sampling = traces.get("sampling", 1.0)
     if not isinstance(sampling, int | float) or isinstance(sampling, bool) or not 0 <= sampling <= 1:
         builder.error(at + ("traces", "sampling"), "'sampling' must be a number between 0 and 1")
@@ -75,4 +132,6 @@ def parse_observability(builder: ModelBuilder, node: Any, at: DocPath) -> Observ
     missing = OTLP.missing("observability.exporters.otlp") if endpoint is not None else None
     if missing is not None:  # refused now: the tracer is built when serving starts
         builder.error(at + ("exporters", "otlp", "endpoint"), missing)
-    return Observability(bool(node.get("enabled", True)), bool(local.get("enabled", True)), float(sampling), endpoint)
+    return Observability(
+        bool(node.get("enabled", True)), bool(local.get("enabled", True)), float(sampling), endpoint, str(propagation)
+    )

@@ -13,9 +13,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 import mcp_types as types
+from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -35,7 +36,7 @@ from ..base import Mounted
 from .confirm import confirmation_gate
 from .contents import Prompts, Resources, Served
 from .icons import IconSpec
-from .model import McpAdapter, tools_of
+from .model import CacheHints, McpAdapter, tools_of
 from .paging import BadCursor, page
 from .resources import McpPrompt
 from .schemas import MCP_PATH, input_schema, output_schema, tool_annotations, tool_arguments
@@ -151,6 +152,7 @@ class ToolEndpoint:
         max_size: int,
         policy: McpPolicy,
         icons: list[types.Icon] | None = None,
+        cache: CacheHints | None = None,
     ):
         self.executor = executor
         self.policy = policy
@@ -178,6 +180,7 @@ class ToolEndpoint:
             # does not list; the runner passes claimed results through at 2026-07-28 (D114).
             on_call_tool=self.call_tool,  # type: ignore[arg-type]
             get_tool_input_schema=self.input_schema,
+            cache_hints=_hints(cache),
             **handlers,
         )
         # The default OpenTelemetry middleware costs 5-40% per message and exports nothing here.
@@ -298,7 +301,22 @@ def merged_endpoint(
     name = mounted[0].adapter.namespace if len(mounted) == 1 else MERGED_NAME
     every = [tool for each in tools for tool in each]
     extras = Extras.of(mounted)
-    return ToolEndpoint(name, _instructions(mounted), every, executor, extras, max_size, policy, server_icons(mounted))
+    cache = CacheHints.merged([_cache(each) for each in mounted])
+    icons = server_icons(mounted)
+    return ToolEndpoint(name, _instructions(mounted), every, executor, extras, max_size, policy, icons, cache)
+
+
+def _hints(cache: CacheHints | None) -> dict[CacheableMethod, CacheHint] | None:
+    """The adapter's hints on every cacheable method's results (the ``mcp`` package fills them in
+    on MCP 2026-07-28 connections; older protocol versions never see them)."""
+    if cache is None:
+        return None
+    hint = CacheHint(cache.ttl_ms, "public" if cache.scope == "public" else "private")
+    return {method: hint for method in get_args(CacheableMethod)}
+
+
+def _cache(mounted: Mounted) -> CacheHints | None:
+    return mounted.adapter.cache if isinstance(mounted.adapter, McpAdapter) else None
 
 
 class McpEndpoints:
@@ -309,9 +327,17 @@ class McpEndpoints:
         merged = merged_endpoint(mounted, tools, executor, max_body, policy)
         self.endpoints = {MCP_PATH: _HttpEndpoint(merged, max_body)}
         for each, own in zip(mounted, tools, strict=True):
-            namespace, extras = each.adapter.namespace, Extras.of([each])
-            icons = server_icons([each])
-            single = ToolEndpoint(namespace, each.adapter.description, own, executor, extras, max_body, policy, icons)
+            single = ToolEndpoint(
+                each.adapter.namespace,
+                each.adapter.description,
+                own,
+                executor,
+                Extras.of([each]),
+                max_body,
+                policy,
+                server_icons([each]),
+                _cache(each),
+            )
             self.endpoints[f"{MCP_PATH}/{each.adapter.namespace}"] = _HttpEndpoint(single, max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
+from ...spec.shapes import Shape
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .icons import IconSpec, parse_icons
-from .model import McpAdapter
+from .model import CACHE_SCOPES, CacheHints, McpAdapter
 from .resources import parse_prompts, parse_resources
 from .schemas import MCP_PATH, tool_arguments
 
@@ -27,6 +28,9 @@ class McpKind:
     type: str = "mcp"
     features: frozenset[str] = frozenset({"mcp", "mcp.stdio", "mcp.resources", "mcp.prompts"})
     reference_roots: tuple[str, ...] = ("tools", "mcp")
+    shape: Shape | None = None
+    """Its ``exposes`` shape is in each dialect's schema (``spec.shape_adapters``, one table for every dialect)."""
+    port_alone: bool = False
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
         namespace = builder.text(node, "namespace", at, required=True) or ""
@@ -74,6 +78,7 @@ class McpKind:
             tuple(parse_prompts(builder, node, at, namespace)),
             parse_icons(builder, builder.info, ("info",), warn=False),
             tool_icons,
+            cache_hints(builder, node, at),
         )
 
     def claims(self, adapter: ExposedAdapter, port: int) -> Iterable[Claim]:
@@ -121,3 +126,17 @@ class McpKind:
 
         settings = context.settings
         return await serve_stdio(mounted, context.executor, settings.max_request_body, settings.mcp)
+
+
+def cache_hints(builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> CacheHints | None:
+    """beta5's ``ttlMs`` (milliseconds, >= 0) and ``cacheScope`` (public, private)."""
+    if "ttlMs" not in node and "cacheScope" not in node:
+        return None
+    ttl, scope = node.get("ttlMs", 0), node.get("cacheScope", "private")
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+        builder.error(at + ("ttlMs",), f"'ttlMs' must be an integer number of milliseconds >= 0, not {ttl!r}")
+        ttl = 0
+    if scope not in CACHE_SCOPES:
+        builder.error(at + ("cacheScope",), f"'cacheScope' must be public or private, not {scope!r}")
+        scope = "private"
+    return CacheHints(ttl, str(scope))

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-import orjson
-
 from ...core.inputs import WHOLE_BODY, InputSpec, check_inputs
 from ...core.plans import OperationPlan
 from ...core.problems import InputProblem, bad_input
+from ...spec.exactjson import ExactDecodeError, loads
 from ...spec.expressions import normalize_name
 
 
@@ -127,8 +126,8 @@ class RestEndpoint:
     def _read_body(self, body: bytes, raw: dict[str, tuple[Any, bool]]) -> Any:
         """The decoded JSON body, its inputs put in ``raw``."""
         try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
+            document = loads(body)  # numbers exact (issue 20): never a big integer turned float
+        except ExactDecodeError as exc:
             raise bad_input([InputProblem(WHOLE_BODY, "body", f"not valid JSON: {exc}")]) from exc
         if self.whole_body is not None:
             raw[self.whole_body.name] = (document, False)

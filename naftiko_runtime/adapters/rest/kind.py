@@ -8,6 +8,7 @@ from typing import Any
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import Exposed, ExposedAdapter, ForwardSpec
+from ...spec.shapes import Shape
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .app import RestApp
 from .docs import docs_pages
@@ -24,6 +25,9 @@ class RestKind:
     type: str = "rest"
     features: frozenset[str] = frozenset({"rest", "forward"})
     reference_roots: tuple[str, ...] = ("rest",)
+    shape: Shape | None = None
+    """Its ``exposes`` shape is in each dialect's schema (``spec.shape_adapters``, one table for every dialect)."""
+    port_alone: bool = False
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
         namespace = builder.text(node, "namespace", at, required=True) or ""

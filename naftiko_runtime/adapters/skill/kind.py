@@ -14,6 +14,7 @@ from typing import Any
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath, Finding
 from ...spec.model import ExposedAdapter
+from ...spec.shapes import Shape
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
 from .documents import SKILLS_PATH, build, find_action
 from .model import SkillAdapter, parse_skill
@@ -25,6 +26,9 @@ class SkillKind:
     type: str = "skill"
     features: frozenset[str] = frozenset({"skill"})
     reference_roots: tuple[str, ...] = ()
+    shape: Shape | None = None
+    """Its ``exposes`` shape is in each dialect's schema (``spec.shape_adapters``, one table for every dialect)."""
+    port_alone: bool = False
 
     def parse(self, builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> ExposedAdapter | None:
         namespace = builder.text(node, "namespace", at, required=True) or ""
