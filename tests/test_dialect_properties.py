@@ -59,7 +59,10 @@ SEMANTIC = re.compile(
     # (D90), step order and references, files a step, skill or prompt reads, names a `from` uses.
     r"\(D8\d\)|\(D9[01]\)|\(D13, D90\)|URI template|earlier step|no step|FileNotFoundError|not found|"
     r"cannot read|does not exist|does not resolve|names no|unknown (adapter|action|namespace|flow|function)|"
-    r"not a folder|not an HTTP field name"
+    r"not a folder|not an HTTP field name|"
+    # D117: a script step's language and location come from the step or the control adapter's
+    # scripting governance, which the schema leaves optional on both.
+    r"management\.scripting"
 )
 """Errors about what the schema cannot see: each is a decision of the contract, not a dialect gap."""
 MAX_DEPTH = 7

@@ -213,3 +213,31 @@ def test_routes_name_the_upstream_tools(tmp_path):
     rows = [row for row in route_rows(loaded.listeners) if "briefing" in row]
     assert len(rows) == 2, "the MCP tool and the REST route"
     assert all(f"weather.forecast  MCP tool at {url}; weather.alerts  MCP tool at {url}" in row for row in rows)
+
+
+@pytest.mark.parametrize("dialect", ["alpha2", "beta4"])
+def test_type_mcp_and_icons_are_in_every_dialects_shape_table(dialect):
+    """D111/D113 in the one shape table: a ``type: mcp`` entry (no resources) and
+    ``x-naftiko-icons`` pass both dialects' checks; the entry's fields are still checked."""
+    from naftiko_runtime.spec.profiles import PROFILES
+    from naftiko_runtime.spec.schema import check_shape
+
+    icons = {"x-naftiko-icons": [{"src": "https://example.com/i.png"}]}
+    tool = {"description": "d", "call": "up.echo", **icons}
+    if dialect == "alpha2":
+        root, info, tools = {"naftiko": "1.0.0-alpha2"}, {"label": "x"}, [{"name": "t", **tool}]
+    else:
+        root, info, tools = {"ikanos": "1.0.0-beta4"}, {"display": "x"}, {"t": tool}
+    consumed = {"namespace": "up", "type": "mcp", "baseUri": "http://127.0.0.1:1/mcp"}
+    document = {
+        **root,
+        "info": {**info, "description": "d", **icons},
+        "capability": {
+            "consumes": [consumed],
+            "exposes": [{"type": "mcp", "namespace": "m", "port": 3000, "tools": tools}],
+        },
+    }
+    profile = PROFILES["naftiko" if dialect == "alpha2" else "ikanos"]
+    assert check_shape(document, profile) == []
+    consumed["baseUri"] = "ftp://elsewhere"
+    assert [f.path for f in check_shape(document, profile)] == [("capability", "consumes", 0, "baseUri")]

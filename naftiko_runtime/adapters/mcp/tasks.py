@@ -30,29 +30,27 @@ POLL_INTERVAL_MS = 200
 Status = Literal["working", "completed", "failed", "cancelled"]
 
 
-class TaskHandle(types.Result):
+class _TaskFields(types.Result):
+    """The fields every task answer carries."""
+
+    task_id: str
+    status: Status
+    created_at: str
+    last_updated_at: str
+    ttl_ms: int | None = None
+    poll_interval_ms: int | None = None
+    status_message: str | None = None
+
+
+class TaskHandle(_TaskFields):
     """What ``tools/call`` answers when it started a task (``CreateTaskResult``)."""
 
     result_type: Literal["task"] = "task"
-    task_id: str
-    status: Status
-    created_at: str
-    last_updated_at: str
-    ttl_ms: int | None = None
-    poll_interval_ms: int | None = None
-    status_message: str | None = None
 
 
-class TaskState(types.Result):
+class TaskState(_TaskFields):
     """``tasks/get`` and ``tasks/cancel``: the task, with its final ``result`` once completed."""
 
-    task_id: str
-    status: Status
-    created_at: str
-    last_updated_at: str
-    ttl_ms: int | None = None
-    poll_interval_ms: int | None = None
-    status_message: str | None = None
     result: dict[str, Any] | None = None
 
 
