@@ -17,12 +17,12 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from support import ROOT
 
 from naftiko_runtime.conformance import command
 from naftiko_runtime.conformance.drivers import BlackBoxDriver, InProcessDriver
 from naftiko_runtime.conformance.runner import ERROR, FAIL, NOT_IMPLEMENTED, PASS
 
-ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "conformance"
 NAFTIKO = shlex.quote(str(Path(sys.executable).parent / "naftiko"))
 
