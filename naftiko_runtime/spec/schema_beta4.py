@@ -10,8 +10,9 @@ from the combinators of ``shapes`` like ``schema`` models alpha2, and sharing it
 
 No dialect extension is accepted here: for these documents the official schema is the contract,
 so its verdict and ours agree (but for the runtime's own extension keys, ``extensions``, which the
-builder always warns about, so that --strict refuses them) (``tests/test_dialect_properties.py`` checks it against the
-official file), and ``dialects`` makes every violation an error (D72). The deliberate
+builder always warns about, so that --strict refuses them)
+(``tests/unit/test_dialect_properties.py`` checks it against the official file), and ``dialects``
+makes every violation an error (D72). The deliberate
 differences are those of ``schema``: ``format: uri`` is not asserted, ``$`` in a pattern is
 ECMA-262's, and an unquoted YAML date is a date.
 """

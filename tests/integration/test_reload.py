@@ -3,7 +3,7 @@
 A real `naftiko serve` process: its file changes on disk, SIGHUP arrives while callers keep calling,
 and the new routes and tools answer, the removed ones are 404, no call fails. An invalid change or
 one that moves a port is refused with a log line and the previous files keep serving (an invalid
-file its last good version: tests/test_watch.py).
+file its last good version: tests/integration/test_watch.py).
 """
 
 from __future__ import annotations
