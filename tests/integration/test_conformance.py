@@ -33,6 +33,7 @@ def run(filters=(), driver=None):
     return {r.case.id: r for r in results}, out.getvalue()
 
 
+@pytest.mark.timeout(900)  # every case of the suite in one test: ~240 s on a loaded 2-core machine
 def test_whole_suite_in_process_has_no_failure():
     results, output = run()
     assert len(results) >= 120
