@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         folder = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
         item.add_marker(folder if folder in TIERS else "integration")
+
+
+WORKER_FIGURES: dict[str, object] = {}
+"""The hardening figures (issue 6) the xdist workers handed over (tests/integration/hardening/conftest.py)."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    WORKER_FIGURES.update(getattr(node, "workeroutput", {}).get("hardening_figures", {}))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Issue 6 asks for every count and figure: printed at the end of any run that collected them,
+    in this process (hardening_support.COUNTS) or in xdist workers (handed over above)."""
+    hardening = sys.modules.get("hardening_support")
+    figures = {**WORKER_FIGURES, **(hardening.COUNTS if hardening is not None else {})}
+    if not figures:
+        return
+    terminalreporter.section("hardening figures (issue 6)")
+    for name, value in figures.items():
+        terminalreporter.write_line(f"{name}: {value}")
