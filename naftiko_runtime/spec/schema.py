@@ -14,7 +14,7 @@ names the field. Why combinators rather than a generic JSON Schema interpreter: 
 generic validator's ``oneOf`` says "not valid under any of the given schemas"; here each
 discrimination (exposes by ``type``, tools by mode, ...) picks the alternative the author evidently
 meant and reports what is wrong with it. ``Alt`` still evaluates every branch, so the verdict
-agrees with the official schema (``tests/test_schema.py``, ``tests/test_dialect_properties.py``
+agrees with the official schema (``tests/unit/test_schema.py``, ``tests/unit/test_dialect_properties.py``
 hold each dialect against its file), except for the alpha2 dialect extensions of CONTRACT D2/D3
 (``Profile.extensions``) and the runtime's own extension keys (``extensions``), let through for the
 builder, which always warns about them (so ``--strict`` refuses them).

@@ -1,7 +1,7 @@
 """The built-in adapter kinds' shape fragments, registered like a plugin's would be (issue 19, items 2-3).
 
 Each fragment is a function of the dialect's ``Profile`` (see ``shape_kinds``). They live in
-``spec`` because ``spec`` may not import ``adapters`` (``tests/test_architecture.py``); an
+``spec`` because ``spec`` may not import ``adapters`` (``tests/unit/test_architecture.py``); an
 adapter kind outside this package registers its own with ``register_adapter_shape``.
 """
 
