@@ -179,6 +179,21 @@ class RateLimit:
 RATE_LIMIT_IDENTITIES = ("api-key", "jwt-subject", "client")
 
 
+@dataclass(frozen=True)
+class McpPolicy:
+    """How the MCP adapter serves (``[mcp]`` of ``--config``, D91, D110): runtime policy, not
+    capability semantics, so capability files stay valid against the official schema."""
+
+    page_size: int = 0
+    """Tools per ``tools/list`` page (a ``nextCursor`` beyond); 0 is every tool on one page."""
+    confirm_destructive: bool = False
+    """Ask the user (an MCP input request) before a tool whose ``hints.destructive`` is true runs."""
+    tasks: bool = False
+    """Serve tool calls as tasks to clients of the MCP Tasks extension (D114)."""
+    task_ttl: float = 300.0
+    """Seconds a finished task's result is kept for ``tasks/get``."""
+
+
 @dataclass
 class Settings:
     host: str | None = None
@@ -264,6 +279,7 @@ class Settings:
     namespaces: dict[str, UpstreamPolicy] = field(default_factory=dict)
     """Policies by consumed namespace (``--config``), already merged over ``upstream``."""
     rate_limit: RateLimit = RateLimit()
+    mcp: McpPolicy = McpPolicy()
     state: str | None = None
     """``redis://HOST:PORT/DB``: rate-limit buckets, circuit breakers and fetched tokens shared by
     every instance using the same store (issue 22); ``None``: each process keeps its own."""

@@ -29,14 +29,14 @@ from ..spec.expressions import (
     unresolved_expression,
     with_source,
 )
-from ..spec.model import Capability, ConsumedOperation, Exposed, Parameter
+from ..spec.model import Capability, ConsumedOperation, Consumes, Exposed, Parameter
 from .consumed import ConsumedCalls, path_parts
 from .credentials import NONE, Credentials, render_from_binds
 from .inputs import InputSpec, InputValue
-from .outputs import PASSTHROUGH, MappingError, compile_mock, compile_outputs, compile_path
+from .outputs import PASSTHROUGH, Mapper, MappingError, compile_mock, compile_outputs, compile_path
 from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, UpstreamCall
 from .scripts import ScriptLimits
-from .stepkinds import STEP_KINDS
+from .stepkinds import CONSUMED_CALL_KINDS, STEP_KINDS, ConsumedCallKind
 from .steps import Step, StepValue, compile_results_mapper, compile_step_shape, compile_step_value, step_of
 
 
@@ -160,9 +160,14 @@ class PlanCompiler:
 
     def call_step(
         self, context: _Orchestration, name: str, call_name: str, with_: Mapping[str, Any], at: DocPath
-    ) -> CallStep | None:
+    ) -> Step | None:
         """A ``call`` step: its consumed operation, each ``with`` value bound to the parameter it
-        fills (D20, D21), the inputs it implies (D25) and the earlier steps it reads (D80)."""
+        fills (D20, D21), the inputs it implies (D25) and the earlier steps it reads (D80); a call
+        into a namespace of another registered kind (``type: mcp``) is that kind's to compile."""
+        target = self._consumed_kind(call_name)
+        if target is not None:
+            kind, consumes = target
+            return kind.compile(name, consumes, call_name.partition(".")[2], with_, at, context)
         exposed, known = context.exposed, context.known
         resolved = self.consumed.resolve(call_name)
         call = self.consumed.call(*resolved) if resolved else None
@@ -200,7 +205,28 @@ class PlanCompiler:
             Finding.error(at, f"call '{call}' does not resolve to a consumed operation (D4); known: {known or 'none'}")
         )
 
+    def _consumed_kind(self, call: str) -> tuple[ConsumedCallKind, Consumes] | None:
+        """The registered kind of the namespace ``call`` names, when it is not ``http``."""
+        consumes = self.capability.consumes.get(call.partition(".")[0])
+        kind = CONSUMED_CALL_KINDS.get(consumes.kind) if consumes is not None else None
+        return (kind, consumes) if kind is not None and consumes is not None else None
+
+    def _simple_step(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
+        """Simple mode into a namespace of another kind: one step whose result the outputs map,
+        as a consumed operation's answer is (D45)."""
+        context = _Orchestration(self, exposed)
+        step = self.call_step(context, call_name, call_name, exposed.with_, exposed.at)
+        mapper, findings = compile_outputs(exposed.outputs)
+        self.findings.extend(findings)
+        if step is None or findings:
+            return None
+        mapped = Mapper(False, lambda results, lookup: mapper.apply(results.get(call_name), lookup))
+        inputs = self._inputs(exposed, context.inferred, NONE)
+        return OperationPlan(exposed, inputs, (step,), mapped, self.binds, orchestrated=True, waves=((step,),))
+
     def _simple(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
+        if self._consumed_kind(call_name) is not None:
+            return self._simple_step(exposed, call_name)
         sources = {key: with_source(value, exposed.aliases) for key, value in exposed.with_.items()}
         resolved = self.consumed.resolve(call_name)
         if resolved is None:
@@ -400,7 +426,14 @@ class _Orchestration:
     def source(self, value: Any) -> WithSource | StepValue:
         return self.compiler.step_source(value, self.exposed, self.known)
 
-    def upstream(self, name: str, call: str, with_: Mapping[str, Any], at: DocPath) -> CallStep | None:
+    @property
+    def consumed(self) -> ConsumedCalls:
+        return self.compiler.consumed
+
+    def infer(self, name: str) -> None:
+        self.inferred.setdefault(name, _inferred_input(name, Parameter(name, None), {}, NONE))
+
+    def upstream(self, name: str, call: str, with_: Mapping[str, Any], at: DocPath) -> Step | None:
         return self.compiler.call_step(self, name, call, with_, at)
 
 

@@ -20,6 +20,7 @@ from .bodies import UnknownBodyType, compile_body
 from .codecs import DECODERS, FormatSetupError
 from .consumed_auth import CONSUMED_AUTH
 from .credentials import NONE, Credentials, compile_configured_grant, compile_grant, render_from_binds
+from .mcp_upstream import McpServer
 from .plans import BinaryOutput, UpstreamCall
 from .redaction import secret_forms
 
@@ -62,6 +63,7 @@ class ConsumedCalls:
         """Where a configured grant's id and secret are read, once, here at load time."""
         self._calls: dict[str, UpstreamCall | None] = {}
         self._bad_base_uris: set[str] = set()
+        self._bad_mcp_credentials: set[str] = set()
         self._credentials: dict[str, Credentials] = {}
 
     def check_all(self) -> None:
@@ -189,6 +191,25 @@ class ConsumedCalls:
                     f"consumes '{consumes.namespace}': it replaces this one (D91)",
                 )
             )
+
+    def mcp_server(self, consumes: Consumes) -> McpServer | None:
+        """A consumed MCP server (D113): its URL (``--base-uri`` first, as for http) and credentials,
+        which must be headers: the MCP client sends the same headers on every request."""
+        url = self.base_uris.get(consumes.namespace) or self._base_uri(consumes)
+        credentials = self._credentials_of(consumes)
+        if credentials.grant is not None or credentials.challenge is not None or credentials.query:
+            if consumes.namespace not in self._bad_mcp_credentials:
+                self._bad_mcp_credentials.add(consumes.namespace)
+                self.findings.append(
+                    Finding.error(
+                        consumes.at + ("authentication",),
+                        f"consumes '{consumes.namespace}' (type: mcp) can present a bearer token, basic "
+                        "credentials or an API key header; digest, a query API key and a client "
+                        "credentials grant are not supported for an upstream MCP server yet",
+                    )
+                )
+            return None
+        return McpServer(consumes.namespace, url, credentials) if url else None
 
     def _base_uri(self, consumes: Consumes) -> str | None:
         """A ``baseUri`` with ``{{VAR}}`` takes its bind variables' values, as the reference engine

@@ -213,7 +213,8 @@ class Executor:
         none of each other's results, sent together."""
         results: dict[str, Any] = {}
         chain = secrets.token_hex(6) if plan.steps else ""
-        run = StepRun(inputs, results, with_results(lookup, results), functools.partial(self._call, chain=chain))
+        send = functools.partial(self._call, chain=chain)
+        run = StepRun(inputs, results, with_results(lookup, results), send, self.clients)
         for wave in plan.waves:
             if len(wave) == 1:
                 step = wave[0]

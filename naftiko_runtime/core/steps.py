@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..spec.diagnostics import Finding
 from ..spec.expressions import Lookup, Reference
@@ -54,6 +54,9 @@ class StepRun:
     """Sends a call step's request (a ``plans.CallStep``, typed loosely: plans imports this
     module), observed and redacted like every upstream call, and gives its decoded answer; an
     upstream error ends the chain (``StepFailed``, D80)."""
+    clients: Any = None
+    """The executor's upstream clients (``core.upstream.UpstreamClients``, typed loosely for the
+    same reason), for a kind that keeps connections of its own: an upstream MCP server's (D113)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,15 @@ class Step(Protocol):
 
     async def run(self, run: StepRun) -> Any:
         """The step's result, which later steps and the mappings read by the step's name."""
+
+
+@runtime_checkable
+class RoutedElsewhere(Protocol):
+    """A step that calls something other than a consumed operation (``plans.calls`` lists those)."""
+
+    @property
+    def route_call(self) -> str:
+        """What ``naftiko routes`` lists as the step's call."""
 
 
 def with_results(lookup: Lookup, results: Results) -> Lookup:

@@ -20,6 +20,7 @@ import httpx
 from ..settings import Settings, Timeouts
 from .credentials import TokenGrant
 from .deadlines import Deadline
+from .mcp_upstream import McpSessions
 from .plans import UpstreamCall
 from .pooled import Opened, OpenedStream, PooledTransport
 from .problems import Problem
@@ -194,6 +195,8 @@ class UpstreamClients:
         self._guards: dict[str, Guard] = {}
         self._plain: dict[str, PooledTransport] = {}
         self._timeouts: dict[tuple[str, str], tuple[Timeouts, dict[str, float | None]]] = {}
+        self.mcp = McpSessions(settings.total_timeout)
+        """The clients of consumed MCP servers (D113), connected on first use."""
 
     def _timeouts_of(self, call: UpstreamCall) -> tuple[Timeouts, dict[str, float | None]]:
         """The call's timeouts and their httpx extension, worked out once per operation."""
@@ -229,6 +232,7 @@ class UpstreamClients:
             clients["(token endpoints)"], self._token_client, self._tokens = self._token_client, None, {}
         for client in clients.values():
             await client.aclose()
+        await self.mcp.aclose()
 
     def tokens(self, grant: TokenGrant) -> TokenCache:
         """The token cache of ``grant``; token endpoints share one client, opened when first needed."""

@@ -8,6 +8,7 @@ from typing import Any
 from ..adapters.base import Mounted, OpenApiDescribing
 from ..adapters.registry import KINDS
 from ..core.plans import OperationPlan
+from ..core.steps import RoutedElsewhere
 from .listeners import ListenerSet
 
 
@@ -16,6 +17,8 @@ def _calls(plan: OperationPlan) -> str:
     for call in plan.calls:
         path = "".join(p if isinstance(p, str) else "{" + p.text + "}" for p in call.path_parts)
         calls.append(f"{call.label}  {call.method} {call.base_uri.rstrip('/')}{path}")
+    # Steps calling elsewhere than a consumed operation say what (D113: a tool and its server's URL).
+    calls += [step.route_call for step in plan.steps if isinstance(step, RoutedElsewhere)]
     return "; ".join(calls)
 
 

@@ -28,6 +28,11 @@ Layout (every section optional)::
     requests = 100
     period = 1
     identity = "api-key"        # or "jwt-subject", "client"
+    [mcp]                       # the MCP adapter (D110)
+    page_size = 50              # tools per tools/list page; 0 (default) is one page
+    confirm_destructive = true  # ask before a hints.destructive tool runs (an input request)
+    tasks = true                # tool calls as tasks (the MCP Tasks extension)
+    task_ttl = 300              # seconds a finished task is kept
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from ..settings import (
     BreakerPolicy,
     BulkheadPolicy,
     ClientCredentialsPolicy,
+    McpPolicy,
     RateLimit,
     RetryPolicy,
     Settings,
@@ -73,10 +79,11 @@ GRANT_KEYS = (
     "refresh_leeway",
 )
 """The fields of ``ClientCredentialsPolicy``; every one but ``refresh_leeway`` is text."""
-COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests", "burst"})
+COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests", "burst", "page_size"})
 """Whole-number fields; every other number is seconds."""
 AT_LEAST_ONE = frozenset({"attempts", "probes"})
-Section = TypeVar("Section", RetryPolicy, BreakerPolicy, BulkheadPolicy, RateLimit)
+Section = TypeVar("Section", RetryPolicy, BreakerPolicy, BulkheadPolicy, RateLimit, McpPolicy)
+SECTION_NAMES = ("state", "upstream", "namespaces", "rate_limit", "mcp")
 
 
 class ConfigError(ValueError):
@@ -130,6 +137,11 @@ class _Checker:
                     self.error((*key, name), f"must be one of {', '.join(RATE_LIMIT_IDENTITIES)}")
                 else:
                     given[name] = item
+            elif isinstance(getattr(base, name), bool):
+                if isinstance(item, bool):
+                    given[name] = item
+                else:
+                    self.error((*key, name), f"must be true or false, not {item!r}")
             elif (number := self.number((*key, name), item)) is not None:
                 given[name] = number
         return replace(base, **given)
@@ -303,8 +315,8 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
         raise ConfigError(f"{path}: {exc.strerror or exc}") from exc
     check = _Checker(path, positions, [])
     for name in document:
-        if name not in ("state", "upstream", "namespaces", "rate_limit"):
-            check.error((name,), "unknown section; known: state, upstream, namespaces, rate_limit")
+        if name not in SECTION_NAMES:
+            check.error((name,), f"unknown section; known: {', '.join(SECTION_NAMES)}")
     state = _state(check, document.get("state"), settings.state if "state" in given else None)
     upstream_table = check.table(("upstream",), document.get("upstream", {}))
     upstream = check.policy(("upstream",), upstream_table, UpstreamPolicy(), namespace=False)
@@ -320,9 +332,12 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
         for name, table in check.table(("namespaces",), document.get("namespaces", {})).items()
     }
     rate_limit = check.section(("rate_limit",), document.get("rate_limit", {}), RateLimit, RateLimit())
+    mcp = check.section(("mcp",), document.get("mcp", {}), McpPolicy, McpPolicy())
     if check.errors:
         raise ConfigError("\n".join(check.errors))
-    return replace(settings, upstream=upstream, namespaces=namespaces, rate_limit=rate_limit, state=state, **serve_wide)
+    return replace(
+        settings, upstream=upstream, namespaces=namespaces, rate_limit=rate_limit, mcp=mcp, state=state, **serve_wide
+    )
 
 
 def _state(check: _Checker, value: Any, given: str | None) -> str | None:

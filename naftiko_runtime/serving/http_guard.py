@@ -28,7 +28,7 @@ instead of a reset. The app never sees a refused request.
 
 Beyond ``Settings`` it depends on uvicorn, httptools and the standard library only, and on
 ``HttpToolsProtocol``'s per-connection attributes (``url``, ``headers``, ``parser``, ``cycle``,
-``pipeline``): tests/edge pins the behaviour, run it when upgrading uvicorn. Cost on a REST
+``pipeline``): tests/integration/edge pins the behaviour, run it when upgrading uvicorn. Cost on a REST
 pass-through (benchmarks/edge_options.py, 2 cores): 0.89x to 1.03x of plain httptools over three
 runs whose noise is +-6%; cProfile puts ~1.6% of the gateway's CPU in this module. uvicorn's h11
 protocol with its 32 KiB limit measured 0.73x, hypercorn 0.59x, granian 0.97x (and it would

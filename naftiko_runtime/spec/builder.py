@@ -32,6 +32,10 @@ from .extensions import (
     CLIENT_CREDENTIALS_FIELDS,
     EXTENSION_ADAPTER_INSTEAD,
     EXTENSION_ADAPTER_PREFIX,
+    ICONS,
+    ICONS_INSTEAD,
+    MCP_CONSUMES,
+    MCP_CONSUMES_INSTEAD,
     OAUTH2_CLIENT_CREDENTIALS,
     OAUTH2_CLIENT_CREDENTIALS_INSTEAD,
     not_official,
@@ -86,6 +90,8 @@ class ModelBuilder:
         self.scripting: dict[str, Any] = {}
         """The control adapter's scripting governance, for the file's script steps (issue 20)."""
         """``capability.aggregates[].functions[]`` by ``<aggregate-namespace>.<name>``, for ``ref``."""
+        self.info: dict[str, Any] = {}
+        """The file's ``info``, read before the adapters: what a kind may take from it (MCP icons)."""
 
     def error(self, at: DocPath, message: str) -> None:
         self.findings.append(Finding.error(at, message))
@@ -137,7 +143,9 @@ class ModelBuilder:
             # An unknown version is the dialect's shape check's to report: a warning for naftiko (D2),
             # an error for ikanos (D72).
             self.error((), "missing required field 'naftiko' or 'ikanos' (the specification version)")
-        info = self.mapping(data.get("info"), ("info",), "'info'")
+        info = self.info = self.mapping(data.get("info"), ("info",), "'info'")
+        if ICONS in info:  # read by the MCP kind, warned about here: a file without MCP is refused too
+            self.warning(("info", ICONS), not_official(ICONS, ICONS_INSTEAD))
         standalone = "capability" not in data
         capability = self.mapping(data.get("capability"), ("capability",), "'capability'")
         self.scripting = scripting_defaults(capability, data if "exposes" in root_sections else {})
@@ -196,8 +204,10 @@ class ModelBuilder:
             return None  # an import the composer could not resolve; it said why (D71)
         node = self.mapping(node, at, "a consumes entry")
         kind = node.get("type", "http")
+        if kind == MCP_CONSUMES:
+            return self.mcp_consumes(node, at)
         if kind != "http":
-            self.error(at + ("type",), f"unknown consumes type '{kind}': only 'http' is supported")
+            self.error(at + ("type",), f"unknown consumes type '{kind}': 'http' or 'mcp' (an extension)")
             return None
         namespace = self.text(node, "namespace", at, required=True)
         base_uri = self.text(node, "baseUri", at, required=True)
@@ -232,6 +242,16 @@ class ModelBuilder:
                 f"in consumes '{namespace}': keep one",
             )
         return Consumes(namespace, base_uri, auth, operations, at, shared, grant)
+
+    def mcp_consumes(self, node: dict[str, Any], at: DocPath) -> Consumes | None:
+        """D113: an upstream MCP server; its tools are called by name, so it declares no operations."""
+        self.warning(at + ("type",), not_official("type: mcp", MCP_CONSUMES_INSTEAD))
+        namespace = self.text(node, "namespace", at, required=True)
+        base_uri = self.text(node, "baseUri", at, required=True)
+        auth = self.authentication(node.get("authentication"), at + ("authentication",), exposed=False)
+        if namespace is None or base_uri is None:
+            return None
+        return Consumes(namespace, base_uri, auth, {}, at, kind=MCP_CONSUMES)
 
     def client_credentials(self, node: dict[str, Any], at: DocPath) -> ClientCredentials | None:
         """The runtime extension ``x-naftiko-oauth2-client-credentials``: always warned about (it is

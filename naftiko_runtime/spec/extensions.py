@@ -15,6 +15,15 @@ OAUTH2_CLIENT_CREDENTIALS_INSTEAD = (
 )
 """The conforming way to the same grant (``[namespaces.NAME.oauth2_client_credentials]``)."""
 CLIENT_CREDENTIALS_FIELDS = ("tokenUrl", "clientId", "clientSecret", "scope", "audience", "clientAuthentication")
+ICONS = "x-naftiko-icons"
+"""On ``info`` (the MCP server's icons) and on an MCP tool (the tool's): MCP's ``icons`` (D111)."""
+ICONS_INSTEAD = "remove it to keep the file valid (the MCP server and tools are then served without icons)"
+MCP_CONSUMES = "mcp"
+"""``type: mcp`` on a consumed entry: an upstream MCP server over Streamable HTTP at ``baseUri``,
+whose tools steps call as ``<namespace>.<tool>`` (D113)."""
+MCP_CONSUMES_INSTEAD = "no portable form exists yet: keep upstream MCP servers in files served by this runtime only"
+EXTENSION_KEYS = (OAUTH2_CLIENT_CREDENTIALS, ICONS)
+"""Every extension key the shape tables let through (a ``type: mcp`` entry adds no key)."""
 CLIENT_AUTHENTICATIONS = ("basic", "body")
 """``basic``: ``client_secret_basic`` (the RFC's default); ``body``: ``client_secret_post``."""
 

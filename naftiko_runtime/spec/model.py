@@ -127,6 +127,8 @@ class Consumes:
     their ``value``s, which carry the gateway's own headers and keys (D82)."""
     client_credentials: ClientCredentials | None = None
     """The runtime extension ``x-naftiko-oauth2-client-credentials``; never with ``authentication``."""
+    kind: str = "http"
+    """``mcp`` (a runtime extension, D113): ``baseUri`` is an MCP server's Streamable HTTP endpoint."""
 
 
 @dataclass(frozen=True)

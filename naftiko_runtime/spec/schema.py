@@ -14,7 +14,7 @@ names the field. Why combinators rather than a generic JSON Schema interpreter: 
 generic validator's ``oneOf`` says "not valid under any of the given schemas"; here each
 discrimination (exposes by ``type``, tools by mode, ...) picks the alternative the author evidently
 meant and reports what is wrong with it. ``Alt`` still evaluates every branch, so the verdict
-agrees with the official schema (``tests/test_schema.py``, ``tests/test_dialect_properties.py``
+agrees with the official schema (``tests/unit/test_schema.py``, ``tests/unit/test_dialect_properties.py``
 hold each dialect against its file), except for the alpha2 dialect extensions of CONTRACT D2/D3
 (``Profile.extensions``) and the runtime's own extension keys (``extensions``), let through for the
 builder, which always warns about them (so ``--strict`` refuses them).
@@ -32,7 +32,7 @@ from typing import Any
 
 from . import plugged
 from . import shape_adapters as shape_adapters  # registers the built-in adapter kinds' fragments
-from .extensions import OAUTH2_CLIENT_CREDENTIALS
+from .extensions import ICONS, MCP_CONSUMES, OAUTH2_CLIENT_CREDENTIALS
 from .plugged import RegisteredName
 from .profiles import ALPHA2, Profile
 from .shape_kinds import ADAPTERS, CONSUMED_AUTHENTICATION, generation
@@ -155,6 +155,31 @@ def consumes(d: Profile) -> Shape:
     )
 
 
+def mcp_consumes(d: Profile) -> Shape:
+    """``type: mcp`` (a naftiko-runtime extension, D113): an upstream MCP server, whose tools are
+    called by name, so it declares no resources; let through here, warned about by the builder."""
+    return Obj(
+        "mcp consumes",
+        {
+            "namespace": KEBAB,
+            "type": Str(const=MCP_CONSUMES),
+            "description": STR,
+            "baseUri": Str(r"^https?://[^/]+(/[^{]*)?$", "http(s)://host[/path] of a Streamable HTTP endpoint"),
+            "authentication": authentication(CONSUMED_AUTHENTICATION, d),
+        },
+        ("namespace", "type", "baseUri"),
+    )
+
+
+def consumed(d: Profile) -> Shape:
+    """A consumed entry: an http API, or an upstream MCP server (``type: mcp``)."""
+    return Alt(
+        (("http", consumes(d)), (MCP_CONSUMES, mcp_consumes(d))),
+        lambda v: 1 if v.get("type") == MCP_CONSUMES else 0,
+        exclusive=True,
+    )
+
+
 def aggregate(d: Profile) -> Shape:
     out = outputs(d)
     flow = Obj(
@@ -198,6 +223,7 @@ def info(d: Profile) -> Shape:
             d.label: STR,
             **d.legacy(title=STR),  # D3: 'title' is a synonym of 'label'
             "description": STR,
+            ICONS: ANY,  # an extension, checked and warned about by the MCP kind (D111)
             "tags": TAGS,
             "created": DATE,
             "modified": DATE,
@@ -266,7 +292,7 @@ def _root_form(d: Profile) -> Check:
 
 def _document(d: Profile) -> Shape:
     entries = {
-        "consumes": consumes(d),
+        "consumes": consumed(d),
         "exposes": Switch("type", ADAPTERS.cases(d), ADAPTERS.what),
         "aggregates": aggregate(d),
         "binds": BIND,

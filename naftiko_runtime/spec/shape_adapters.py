@@ -1,7 +1,7 @@
 """The built-in adapter kinds' shape fragments, registered like a plugin's would be (issue 19, items 2-3).
 
 Each fragment is a function of the dialect's ``Profile`` (see ``shape_kinds``). They live in
-``spec`` because ``spec`` may not import ``adapters`` (``tests/test_architecture.py``); an
+``spec`` because ``spec`` may not import ``adapters`` (``tests/unit/test_architecture.py``); an
 adapter kind outside this package registers its own with ``register_adapter_shape``.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .extensions import ICONS
 from .profiles import Profile
 from .shape_kinds import register_adapter_shape
 from .shape_parts import (
@@ -187,6 +188,7 @@ def tool(d: Profile) -> Obj:
             "mappings": mappings(d),
             "outputParameters": d.pick(Arr(ANY), ANY),
             "hints": HINTS,
+            ICONS: ANY,  # an extension, checked and warned about by the MCP kind (D111)
         },
         rules=(operation_modes(d, (*d.needs_name, "description")),),
     )

@@ -28,14 +28,19 @@ from ...core.execution import Executor, Reply
 from ...core.inputs import InputSpec, check_inputs
 from ...core.plans import OperationPlan
 from ...core.problems import Problem, encode_json
+from ...settings import McpPolicy
 from ...spec.model import Exposed
 from ...version import __version__
 from ..asgi import send_problem
 from ..base import Mounted
+from .confirm import confirmation_gate
 from .contents import Prompts, Resources, Served
+from .icons import IconSpec
 from .model import CacheHints, McpAdapter, tools_of
+from .paging import BadCursor, page
 from .resources import McpPrompt
 from .schemas import MCP_PATH, input_schema, output_schema, tool_annotations, tool_arguments
+from .tasks import TASKS_EXTENSION, TaskHandle, TaskRequestParams, TaskStore, wants_task
 
 log = logging.getLogger("naftiko.mcp")
 MERGED_NAME = "naftiko"
@@ -52,7 +57,13 @@ class Tool:
     """What a call checks: the arguments, and the inputs the capability fills itself (D25a)."""
 
 
-def _definition(exposed: Exposed, plan: OperationPlan) -> Tool:
+def _icons(specs: Sequence[IconSpec]) -> list[types.Icon] | None:
+    return [
+        types.Icon(src=i.src, mime_type=i.mime_type, sizes=list(i.sizes or ()) or None, theme=i.theme) for i in specs
+    ] or None
+
+
+def _definition(exposed: Exposed, plan: OperationPlan, icons: Sequence[IconSpec]) -> Tool:
     schema = input_schema(plan)
     hints = tool_annotations(plan)
     definition = types.Tool(
@@ -62,13 +73,22 @@ def _definition(exposed: Exposed, plan: OperationPlan) -> Tool:
         input_schema=schema,
         output_schema=output_schema(plan),
         annotations=types.ToolAnnotations.model_validate({_snake(k): v for k, v in hints.items()}) if hints else None,
+        icons=_icons(icons),
     )
     valued = tuple(spec for spec in plan.inputs if spec.value is not None and not spec.credential)
     return Tool(plan, definition, schema, tuple(tool_arguments(plan)) + valued)
 
 
 def adapter_tools(mounted: Mounted) -> list[Tool]:
-    return [_definition(exposed, mounted.plan(exposed)) for exposed in tools_of(mounted)]
+    icons = mounted.adapter.tool_icons if isinstance(mounted.adapter, McpAdapter) else {}
+    return [_definition(exposed, mounted.plan(exposed), icons.get(exposed.name, ())) for exposed in tools_of(mounted)]
+
+
+def server_icons(mounted: Sequence[Mounted]) -> list[types.Icon] | None:
+    """The first file's ``info`` icons: a merged endpoint is one server, with one set of icons."""
+    return next(
+        (_icons(m.adapter.icons) for m in mounted if isinstance(m.adapter, McpAdapter) and m.adapter.icons), None
+    )
 
 
 @dataclass(frozen=True)
@@ -130,11 +150,15 @@ class ToolEndpoint:
         executor: Executor,
         extras: Extras,
         max_size: int,
+        policy: McpPolicy,
+        icons: list[types.Icon] | None = None,
         cache: CacheHints | None = None,
     ):
         self.executor = executor
-        self.tools = {tool.definition.name: tool for tool in tools}
-        self.listing = types.ListToolsResult(tools=[tool.definition for tool in self.tools.values()])
+        self.policy = policy
+        self.tools = {tool.definition.name: tool for tool in sorted(tools, key=lambda tool: tool.definition.name)}
+        self.names = list(self.tools)
+        self.definitions = [tool.definition for tool in self.tools.values()]
         handlers: dict[str, Any] = {}
         if extras.resources:
             resources = Resources(extras.resources, executor, max_size)
@@ -150,26 +174,50 @@ class ToolEndpoint:
             name,
             version=__version__,
             instructions=instructions,
+            icons=icons,
             on_list_tools=self.list_tools,
-            on_call_tool=self.call_tool,
+            # A task handle is an extension's result (resultType "task"), which the typed signature
+            # does not list; the runner passes claimed results through at 2026-07-28 (D114).
+            on_call_tool=self.call_tool,  # type: ignore[arg-type]
             get_tool_input_schema=self.input_schema,
             cache_hints=_hints(cache),
             **handlers,
         )
         # The default OpenTelemetry middleware costs 5-40% per message and exports nothing here.
         self.server.middleware = []
+        self.tasks = TaskStore(policy.task_ttl) if policy.tasks else None
+        if self.tasks is not None:
+            self.server.extensions[TASKS_EXTENSION] = {}
+            self.server.add_request_handler("tasks/get", TaskRequestParams, self.tasks.get)
+            self.server.add_request_handler("tasks/cancel", TaskRequestParams, self.tasks.cancel)
 
     def input_schema(self, name: str) -> dict[str, Any] | None:
         tool = self.tools.get(name)
         return tool.input_schema if tool else None
 
-    async def list_tools(self, context: Any, params: Any) -> types.ListToolsResult:
-        return self.listing
+    async def list_tools(self, context: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        """D110: by name, ``[mcp] page_size`` tools a page."""
+        try:
+            part, cursor = page(self.names, params.cursor if params else None, self.policy.page_size)
+        except BadCursor as exc:
+            raise MCPError(types.INVALID_PARAMS, str(exc)) from exc
+        return types.ListToolsResult(tools=self.definitions[part], next_cursor=cursor)
 
-    async def call_tool(self, context: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        self, context: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult | TaskHandle:
         tool = self.tools.get(params.name)
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+        if self.policy.confirm_destructive and tool.plan.exposed.hints.get("destructive"):
+            refusal = confirmation_gate(context.protocol_version, params)
+            if refusal is not None:
+                return refusal
+        if self.tasks is not None and wants_task(context):
+            return self.tasks.start(lambda: self.run_tool(tool, params))
+        return await self.run_tool(tool, params)
+
+    async def run_tool(self, tool: Tool, params: types.CallToolRequestParams) -> types.CallToolResult:
         arguments = params.arguments or {}
         raw = {name: (value, False) for name, value in arguments.items()}
         inputs, problems = check_inputs(tool.inputs, raw, arguments)
@@ -247,13 +295,15 @@ def _instructions(mounted: Sequence[Mounted]) -> str | None:
 
 
 def merged_endpoint(
-    mounted: Sequence[Mounted], tools: list[list[Tool]], executor: Executor, max_size: int
+    mounted: Sequence[Mounted], tools: list[list[Tool]], executor: Executor, max_size: int, policy: McpPolicy
 ) -> ToolEndpoint:
     """D31/D61: all tools, resources and prompts of the adapters on one port, named after the adapter when alone."""
     name = mounted[0].adapter.namespace if len(mounted) == 1 else MERGED_NAME
     every = [tool for each in tools for tool in each]
+    extras = Extras.of(mounted)
     cache = CacheHints.merged([_cache(each) for each in mounted])
-    return ToolEndpoint(name, _instructions(mounted), every, executor, Extras.of(mounted), max_size, cache)
+    icons = server_icons(mounted)
+    return ToolEndpoint(name, _instructions(mounted), every, executor, extras, max_size, policy, icons, cache)
 
 
 def _hints(cache: CacheHints | None) -> dict[CacheableMethod, CacheHint] | None:
@@ -272,9 +322,10 @@ def _cache(mounted: Mounted) -> CacheHints | None:
 class McpEndpoints:
     """The MCP side of one port: ``/mcp`` (merged) and ``/mcp/<namespace>`` (each adapter), D31."""
 
-    def __init__(self, mounted: Sequence[Mounted], executor: Executor, max_body: int):
+    def __init__(self, mounted: Sequence[Mounted], executor: Executor, max_body: int, policy: McpPolicy):
         tools = [adapter_tools(each) for each in mounted]
-        self.endpoints = {MCP_PATH: _HttpEndpoint(merged_endpoint(mounted, tools, executor, max_body), max_body)}
+        merged = merged_endpoint(mounted, tools, executor, max_body, policy)
+        self.endpoints = {MCP_PATH: _HttpEndpoint(merged, max_body)}
         for each, own in zip(mounted, tools, strict=True):
             single = ToolEndpoint(
                 each.adapter.namespace,
@@ -283,6 +334,8 @@ class McpEndpoints:
                 executor,
                 Extras.of([each]),
                 max_body,
+                policy,
+                server_icons([each]),
                 _cache(each),
             )
             self.endpoints[f"{MCP_PATH}/{each.adapter.namespace}"] = _HttpEndpoint(single, max_body)
@@ -306,7 +359,7 @@ class McpEndpoints:
             yield
 
 
-async def serve_stdio(mounted: Sequence[Mounted], executor: Executor, max_size: int) -> int:
+async def serve_stdio(mounted: Sequence[Mounted], executor: Executor, max_size: int, policy: McpPolicy) -> int:
     """D64: the given MCP adapters' tools, resources and prompts over stdin/stdout; only protocol
     messages on stdout."""
     extras = Extras.of(mounted)
@@ -319,7 +372,7 @@ async def serve_stdio(mounted: Sequence[Mounted], executor: Executor, max_size: 
         if duplicates:
             log.error("%s used twice across files, cannot merge them over stdio: %s", what, ", ".join(duplicates))
             return 1
-    endpoint = merged_endpoint(mounted, [adapter_tools(each) for each in mounted], executor, max_size)
+    endpoint = merged_endpoint(mounted, [adapter_tools(each) for each in mounted], executor, max_size, policy)
     async with stdio_server() as (read_stream, write_stream):
         await endpoint.server.run(read_stream, write_stream, endpoint.server.create_initialization_options())
     return 0

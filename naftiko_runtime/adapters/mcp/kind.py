@@ -15,6 +15,7 @@ from ...spec.diagnostics import DocPath
 from ...spec.model import ExposedAdapter
 from ...spec.shapes import Shape
 from ..base import Claim, MountContext, Mounted, PortPart, RouteRow
+from .icons import IconSpec, parse_icons
 from .model import CACHE_SCOPES, CacheHints, McpAdapter
 from .resources import parse_prompts, parse_resources
 from .schemas import MCP_PATH, tool_arguments
@@ -38,10 +39,13 @@ class McpKind:
             builder.error(at + ("transport",), f"unknown MCP transport '{transport}': expected http or stdio")
         port = builder.port(node, at) if transport == "http" else None
         tools = []
+        tool_icons: dict[str, tuple[IconSpec, ...]] = {}
         for tool, t_at in builder.items(node, "tools", at):
             tool = builder.mapping(tool, t_at, "a tool")
             # A tool with `ref` may leave its name to the aggregate function (spec: Aggregates).
             name = builder.text(tool, "name", t_at, required="ref" not in tool) or builder.ref_name(tool) or ""
+            if icons := parse_icons(builder, tool, t_at):
+                tool_icons[name] = icons
             if not TOOL_NAME.match(name):
                 builder.error(
                     t_at + ("name",),
@@ -72,6 +76,8 @@ class McpKind:
             transport,
             tuple(resources),
             tuple(parse_prompts(builder, node, at, namespace)),
+            parse_icons(builder, builder.info, ("info",), warn=False),
+            tool_icons,
             cache_hints(builder, node, at),
         )
 
@@ -100,7 +106,7 @@ class McpKind:
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
         from .endpoints import McpEndpoints
 
-        endpoints = McpEndpoints(mounted, context.executor, context.settings.max_request_body)
+        endpoints = McpEndpoints(mounted, context.executor, context.settings.max_request_body, context.settings.mcp)
         return PortPart(endpoints, prefixes=(MCP_PATH,), lifespan=endpoints.lifespan)
 
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
@@ -118,7 +124,8 @@ class McpKind:
     async def serve_stdio(self, mounted: Sequence[Mounted], context: MountContext) -> int:
         from .endpoints import serve_stdio
 
-        return await serve_stdio(mounted, context.executor, context.settings.max_request_body)
+        settings = context.settings
+        return await serve_stdio(mounted, context.executor, settings.max_request_body, settings.mcp)
 
 
 def cache_hints(builder: ModelBuilder, node: dict[str, Any], at: DocPath) -> CacheHints | None:

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...spec.model import Exposed, ExposedAdapter
 from ..base import Mounted
+from .icons import IconSpec
 from .resources import RESOURCE_KEY, McpPrompt, McpResource
 
 CACHE_SCOPES = ("public", "private")
@@ -42,6 +43,10 @@ class McpAdapter(ExposedAdapter):
     transport: str = "http"
     resources: tuple[McpResource, ...] = ()
     prompts: tuple[McpPrompt, ...] = ()
+    icons: tuple[IconSpec, ...] = ()
+    """The server's icons, from the file's ``info`` (``x-naftiko-icons``, D111)."""
+    tool_icons: dict[str, tuple[IconSpec, ...]] = field(default_factory=dict)
+    """Each tool's own icons by tool name (``x-naftiko-icons`` on the tool)."""
     cache: CacheHints | None = None
     """``ttlMs``/``cacheScope`` (issue 20); ``None`` when the adapter sets neither."""
 

@@ -7,7 +7,23 @@ compiler and the executor know only this interface; adding a kind is its module 
 ``register_step_kind`` (``builtin`` for ours, a plugin's ``register`` for others).
 """
 
-from . import builtin  # noqa: F401  (the specification's own: call, lookup, script)
-from .kind import STEP_KINDS, StepCompiling, StepKind, register_step_kind
+from . import builtin  # noqa: F401  (the specification's own: call, lookup, script; calls into type: mcp)
+from .kind import (
+    CONSUMED_CALL_KINDS,
+    STEP_KINDS,
+    ConsumedCallKind,
+    StepCompiling,
+    StepKind,
+    register_consumed_call_kind,
+    register_step_kind,
+)
 
-__all__ = ["STEP_KINDS", "StepCompiling", "StepKind", "register_step_kind"]
+__all__ = [
+    "CONSUMED_CALL_KINDS",
+    "STEP_KINDS",
+    "ConsumedCallKind",
+    "StepCompiling",
+    "StepKind",
+    "register_consumed_call_kind",
+    "register_step_kind",
+]

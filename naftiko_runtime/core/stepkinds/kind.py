@@ -9,9 +9,10 @@ from ...spec import plugged
 from ...spec.composition import Builder
 from ...spec.diagnostics import DocPath
 from ...spec.expressions import WithSource
-from ...spec.model import Exposed, StepSpec
+from ...spec.model import Consumes, Exposed, StepSpec
 from ...spec.shape_kinds import fixed, register_step_shape
 from ...spec.shapes import Shape
+from ..consumed import ConsumedCalls
 from ..scripts import ScriptLimits
 from ..steps import Step, StepValue
 
@@ -32,11 +33,18 @@ class StepCompiling(Protocol):
     @property
     def script_limits(self) -> ScriptLimits: ...
 
+    @property
+    def consumed(self) -> ConsumedCalls:
+        """The file's consumed namespaces as compiled at load (base URIs, credentials)."""
+
     def error(self, at: DocPath, message: str) -> None:
         """A load error at ``at``: the operation is not served."""
 
     def source(self, value: Any) -> WithSource | StepValue:
         """A ``with`` value: an input, a bind, a literal, a template or an earlier step's result."""
+
+    def infer(self, name: str) -> None:
+        """The operation takes input ``name``, untyped and optional, unless it declares it."""
 
     def upstream(self, name: str, call: str, with_: Mapping[str, Any], at: DocPath) -> Step | None:
         """A step that calls the consumed operation ``call`` with ``with_`` (the ``call`` kind)."""
@@ -58,7 +66,22 @@ class StepKind(Protocol, Generic[SpecT]):
         """The step ready to run, or ``None`` after reporting why through ``context``."""
 
 
+class ConsumedCallKind(Protocol):
+    """How a ``call`` into a consumed namespace of a ``type`` other than ``http`` compiles (``type:
+    mcp``, D113): the step's spec is the ``call`` kind's, its target is the namespace's kind's."""
+
+    @property
+    def type(self) -> str:
+        """The consumed entry's ``type``."""
+
+    def compile(
+        self, name: str, consumes: Consumes, target: str, with_: Mapping[str, Any], at: DocPath, context: StepCompiling
+    ) -> Step | None:
+        """The step calling ``target`` (what follows ``<namespace>.``), or ``None`` after reporting why."""
+
+
 STEP_KINDS: dict[str, StepKind[Any]] = {}
+CONSUMED_CALL_KINDS: dict[str, ConsumedCallKind] = {}
 
 
 def register_step_kind(kind: StepKind[Any]) -> None:
@@ -68,3 +91,8 @@ def register_step_kind(kind: StepKind[Any]) -> None:
     plugged.STEP_PARSERS[kind.type] = kind.parse
     if kind.shape is not None:
         register_step_shape(kind.type, fixed(kind.shape))
+
+
+def register_consumed_call_kind(kind: ConsumedCallKind) -> None:
+    """Calls into a consumed namespace of ``kind.type`` compile through ``kind`` (steps and simple mode)."""
+    CONSUMED_CALL_KINDS[kind.type] = kind

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import SHARED
 
 from naftiko_runtime.spec.schema import ShapeFinding, check_shape
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 POLYTOMIC = sorted((SHARED / "capabilities").glob("*.yaml"))
 needs_shared = pytest.mark.skipif(not (SHARED / "spec").is_dir(), reason="shared reference folder absent")
 

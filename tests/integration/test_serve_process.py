@@ -62,7 +62,7 @@ def test_serve_answers_then_stops_cleanly_on_sigterm(upstream, workers):
         wait_listening(process, 8080 + offset)
         wait_listening(process, 9090 + offset)
         for _ in range(10):
-            assert httpx.get(f"http://127.0.0.1:{8080 + offset}/v1/api/syncs").status_code == 200
+            assert httpx.get(f"http://127.0.0.1:{8080 + offset}/v1/api/syncs", timeout=30).status_code == 200
         assert upstream.last.headers["authorization"] == f"Bearer {API_KEY}"
     finally:
         process.send_signal(signal.SIGTERM)
@@ -91,7 +91,7 @@ def test_keep_going_serves_the_valid_files(tmp_path, upstream):
     )
     try:
         wait_listening(process, 8080 + offset)
-        assert httpx.get(f"http://127.0.0.1:{8080 + offset}/v1/api/syncs/schedules").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{8080 + offset}/v1/api/syncs/schedules", timeout=30).status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)

@@ -3,25 +3,18 @@
 Resolution relative to the importing file, ``as`` aliases, each problem positioned in the file
 that has it (the importer for a missing file, a cycle, an alias clash or an unknown namespace;
 the imported file for what is wrong inside the entry), ``--base-uri`` for imported namespaces,
-and standalone shared files validated on their own. The conformance suite's ``imports`` area
+and standalone shared files validated on their own (`naftiko validate` as a subprocess:
+tests/integration/test_imports_cli.py). The conformance suite's ``imports`` area
 covers the same ground through serving; these tests pin the details.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
-from support import SHARED
 
 from naftiko_runtime import Settings, load
 from naftiko_runtime.spec.imports import Composer, prepare
 from naftiko_runtime.spec.source import read_source
-
-NAFTIKO = str(Path(sys.executable).parent / "naftiko")
-TUTORIAL_SHARED = SHARED / "spec" / "ikanos-1.0.0-beta4" / "ikanos-docs" / "tutorial" / "shared"
 
 REGISTRY = """\
 ikanos: 1.0.0-beta4
@@ -209,16 +202,3 @@ def test_alpha2_shared_file_warnings_become_errors_under_strict(tmp_path):
     )
     assert any(": warning: " in line and "colour" in line for line in validate(tmp_path, "cap.yaml"))
     assert any(": error: " in line and "colour" in line for line in validate(tmp_path, "cap.yaml", strict=True))
-
-
-@pytest.mark.skipif(not TUTORIAL_SHARED.is_dir(), reason="shared reference folder absent")
-@pytest.mark.parametrize(
-    "name", ["registry-consumes.yaml", "step5-registry-consumes.yaml", "step11-registry-consumes.yml"]
-)
-def test_tutorial_shared_files_validate_on_their_own(name):
-    """`naftiko validate shared/registry-consumes.yaml` (issue 11, item 2)."""
-    result = subprocess.run(
-        [NAFTIKO, "validate", str(TUTORIAL_SHARED / name)], capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stdout
-    assert "1 of 1 files valid; 0 errors, 0 warnings" in result.stdout

@@ -18,14 +18,14 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import SHARED, Canned, RecordingUpstream, needs_extra, running_gateway
+from support import ROOT, SHARED, Canned, RecordingUpstream, needs_extra, running_gateway
 
 from naftiko_runtime.core.codecs import DECODERS, DecodeError, FormatSetupError
 from naftiko_runtime.serving.loading import load_source
 from naftiko_runtime.settings import Settings
 from naftiko_runtime.spec.source import parse_text
 
-FIXTURES = Path(__file__).parent / "fixtures" / "formats"
+FIXTURES = ROOT / "tests" / "fixtures" / "formats"
 REFERENCE = SHARED / "reference" / "src" / "test" / "resources"
 needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference is absent")
 

@@ -23,7 +23,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from support import Canned, Recorded, served
 
-PLUGIN = Path(__file__).parent / "plugins" / "naftiko_demo_plugin"
+PLUGIN = Path(__file__).parents[1] / "plugins" / "naftiko_demo_plugin"
 SECRET, PHRASE = "sig-7d1e-SECRET", "open sesame"
 ENVIRON = {"DEMO_SECRET": SECRET, "DEMO_PHRASE": PHRASE}
 

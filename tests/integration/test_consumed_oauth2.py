@@ -11,16 +11,15 @@ import base64
 import json
 import logging
 import threading
-from pathlib import Path
-from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mcp import Client
+from oauth2_support import CLIENT_ID, ENVIRON, EXTENSION, SECRET, Api, TokenEndpoint, write
 from ruamel.yaml import YAML
-from support import SHARED, Canned, Recorded, RecordingUpstream, running_gateway
+from support import SHARED, Canned, running_gateway
 
 from naftiko_runtime import Settings
 from naftiko_runtime.core.problems import Problem
@@ -30,104 +29,6 @@ from naftiko_runtime.serving.loading import load_file
 from naftiko_runtime.settings import RetryPolicy, UpstreamPolicy
 from naftiko_runtime.spec.diagnostics import Severity
 from naftiko_runtime.spec.schema import check_shape
-
-CLIENT_ID = "billing-gateway"
-SECRET = "cs-7f3a9b2c1d0e-TOP-SECRET"
-ENVIRON = {"BILLING_CLIENT_ID": CLIENT_ID, "BILLING_CLIENT_SECRET": SECRET}
-EXTENSION = "x-naftiko-oauth2-client-credentials"
-
-CAPABILITY = """\
-naftiko: 1.0.0-alpha2
-info: {{label: Billing, description: An API behind client credentials.}}
-binds:
-- namespace: env
-  keys: {{BILLING_CLIENT_ID: BILLING_CLIENT_ID, BILLING_CLIENT_SECRET: BILLING_CLIENT_SECRET}}
-capability:
-  consumes:
-  - type: http
-    namespace: billing
-    baseUri: {upstream}
-    x-naftiko-oauth2-client-credentials:
-      tokenUrl: {token_url}
-      clientId: "{{{{BILLING_CLIENT_ID}}}}"
-      clientSecret: "{{{{BILLING_CLIENT_SECRET}}}}"
-      scope: "invoices:read"{extra}
-    resources:
-    - name: invoices
-      path: /invoices
-      operations:
-      - name: list
-        method: GET
-        inputParameters:
-        - {{name: Authorization, in: header}}
-      - name: pdf
-        method: GET
-        outputRawFormat: binary
-  exposes:
-  - type: rest
-    namespace: billing-rest
-    port: 8080
-    resources:
-    - path: /invoices
-      operations:
-      - {{method: GET, call: billing.list, with: {{Authorization: rest.Authorization}}}}
-    - path: /pdf
-      operations:
-      - {{method: GET, call: billing.pdf}}
-    - {{path: "/raw/{{path}}", forward: {{targetNamespace: billing, trustedHeaders: [Authorization]}}}}
-  - type: mcp
-    namespace: billing-mcp
-    port: 9090
-    tools:
-    - {{name: list-invoices, description: List invoices., call: billing.list}}
-"""
-
-
-class TokenEndpoint(RecordingUpstream):
-    """A loopback token endpoint issuing ``tok-1``, ``tok-2``... (or ``reply`` when set)."""
-
-    def __init__(self, expires_in: int = 3600, delay: float = 0.0):
-        super().__init__()
-        self.expires_in, self.delay = expires_in, delay
-        self.reply: Canned | None = None
-        self.responder = self.issue
-        self._lock = threading.Lock()
-
-    def issue(self, request: Recorded) -> Canned:
-        if self.reply is not None:
-            return self.reply
-        with self._lock:
-            number = len(self.requests)
-        document = {"access_token": f"tok-{number}", "token_type": "bearer", "expires_in": self.expires_in}
-        return Canned(200, json.dumps(document).encode(), delay=self.delay)
-
-    def form(self, index: int = 0) -> dict[str, str]:
-        return dict(parse_qsl(self.requests[index].body.decode()))
-
-
-class Api(RecordingUpstream):
-    """The upstream: accepts the tokens in ``valid`` (any when ``None``) and echoes what it got."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.valid: set[str] | None = None
-        self.responder = self.answer
-
-    def answer(self, request: Recorded) -> Canned:
-        token = request.headers.get("authorization", "").removeprefix("Bearer ")
-        if self.valid is not None and token not in self.valid:
-            return Canned(401, b'{"error": "invalid_token"}')
-        return Canned(200, json.dumps({"authorization": request.headers.get("authorization")}).encode())
-
-    @property
-    def tokens(self) -> list[str]:
-        return [r.headers.get("authorization", "") for r in self.requests]
-
-
-def write(tmp_path: Path, api: str, token_url: str, extra: str = "") -> Path:
-    path = tmp_path / "billing.yml"
-    path.write_text(CAPABILITY.format(upstream=api, token_url=token_url, extra=extra))
-    return path
 
 
 @pytest.fixture

@@ -224,6 +224,7 @@ def working_engine() -> tuple[str | None, str]:
     return None, "; ".join(reasons)
 
 
+@pytest.mark.timeout(1500)  # base images pulled (120 s each) and the build (900 s), where an engine runs
 def test_image_builds_where_a_container_engine_runs():
     engine, reason = working_engine()
     if engine is None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 COUNTS: dict[str, object] = {}
-"""Figures reported at the end of the run (``pytest_terminal_summary`` in this folder's conftest)."""
+"""Figures reported at the end of the run (``pytest_terminal_summary`` in tests/conftest.py)."""
 
 
 def report(name: str, value: object) -> None:

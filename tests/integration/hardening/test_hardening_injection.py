@@ -1,5 +1,5 @@
 """Issue 6, item 3: hostile path, query and header values never change the upstream path, query
-or headers (D14, D15, D16). Extends the fixed cases of tests/test_rest_polytomic.py with property
+or headers (D14, D15, D16). Extends the fixed cases of tests/integration/test_rest_polytomic.py with property
 tests and the MCP side."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ PROPERTY = settings(
 )
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 DECLARED = [re.compile("^" + re.escape(c.upstream_path).replace(re.escape(SYNC_ID), "[^/?#]+") + "$") for c in CASES]
-# "x" * 8000: long, yet within the 8 KiB request line limit of issue 10 (beyond it: 414, tests/edge).
+# "x" * 8000: long, yet within the 8 KiB request line limit of issue 10 (beyond it: 414, tests/integration/edge).
 HOSTILE = [
     "..",
     "../admin",

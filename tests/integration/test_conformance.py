@@ -17,13 +17,13 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from support import ROOT
 
 from naftiko_runtime.conformance import command
 from naftiko_runtime.conformance.drivers import BlackBoxDriver, InProcessDriver
 from naftiko_runtime.conformance.runner import ERROR, FAIL, NOT_IMPLEMENTED, PASS
 from naftiko_runtime.extras import EXTRAS
 
-ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "conformance"
 NAFTIKO = shlex.quote(str(Path(sys.executable).parent / "naftiko"))
 
@@ -34,6 +34,7 @@ def run(filters=(), driver=None):
     return {r.case.id: r for r in results}, out.getvalue()
 
 
+@pytest.mark.timeout(900)  # every case of the suite in one test: ~240 s on a loaded 2-core machine
 def test_whole_suite_in_process_has_no_failure():
     results, output = run()
     assert len(results) >= 120

@@ -16,7 +16,8 @@ from polytomic_cases import SYNC_ID
 INSPECTOR = "@modelcontextprotocol/inspector@0.16.2"
 CACHE = Path.home() / ".cache" / "naftiko-runtime-tests" / "inspector-0.16.2"
 
-pytestmark = pytest.mark.slow
+# The inspector's install (up to 300 s) counts towards the first test's timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")

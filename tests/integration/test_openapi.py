@@ -101,6 +101,7 @@ def test_no_docs_serves_neither(upstream):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(420)  # Schemathesis' own run is bounded at 240 s
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(polytomic, tmp_path):
     """Bounded: a few examples per operation, one worker, a request timeout, a time limit."""
     result = subprocess.run(

@@ -1,0 +1,55 @@
+"""Issue 20: the tiers keep their promises. A test under tests/unit that opens a socket or starts a
+process fails, even when the code under test swallows the refusal; one that stays in-process
+(asyncio's self-pipe included) passes; every test carries its tier's marker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ATTEMPTS = """
+import asyncio
+import os
+import socket
+import subprocess
+
+
+def test_connects():
+    socket.create_connection(("127.0.0.1", 9), timeout=0.1)
+
+
+def test_swallows_the_refusal():
+    try:
+        socket.socket()
+    except Exception:
+        pass
+
+
+def test_runs_a_process():
+    subprocess.run(["true"], check=True)
+
+
+def test_runs_a_shell():
+    os.system("true")
+
+
+async def test_stays_in_process():
+    assert await asyncio.sleep(0, "answered") == "answered"
+"""
+
+
+def test_a_unit_test_opening_a_socket_or_a_process_fails(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(Path(__file__).with_name("conftest.py").read_text(encoding="utf-8"))
+    pytester.makepyfile(test_attempts=ATTEMPTS)
+    result = pytester.runpytest_inprocess(
+        "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function"
+    )
+    result.assert_outcomes(passed=1, failed=4)
+    result.stdout.fnmatch_lines(["*this one tried socket.socket(*", "*this one tried subprocess.Popen*"])
+    result.stdout.fnmatch_lines(["*this one tried os.system*"])
+
+
+def test_each_test_carries_its_tier_marker(request: pytest.FixtureRequest) -> None:
+    assert request.node.get_closest_marker("unit") is not None
+    assert request.node.get_closest_marker("integration") is None
