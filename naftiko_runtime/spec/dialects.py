@@ -1,17 +1,20 @@
-"""The dialects a capability file may be written in, and their translation into one shape (D70).
+"""The dialects a capability file may be written in, and their translation up into the native one (D70, D125).
 
+- ``ikanos:`` 1.0.0-beta4 and 1.0.0-beta5 (the engine renamed; identical schemas but the version)
+  are the model's native form: the builder reads their data as written. Maps keyed by name hold
+  resources, operations, tools, parameters...; ``display`` names a thing for people; step mappings
+  say ``target``; aggregates hold ``flows``; imports say ``from``. Their shape check is ``schema``
+  with the ``IKANOS`` profile; for these documents the official schema is the only contract, so
+  every violation is an error (D72).
 - ``naftiko:`` 1.0.0-alpha2 (also alpha1 and 0.5; another version is read as alpha2 with a
-  warning, D2) is the shape the builder reads. Its shape check is ``schema`` with the ``ALPHA2`` profile; violations are
-  warnings (D3), so the published files keep loading exactly as before.
-- ``ikanos:`` 1.0.0-beta4 and 1.0.0-beta5 (the engine renamed; identical schemas but the version).
-  Maps keyed by name replace lists of objects carrying a ``name``; ``display`` replaces
-  ``label``; step mappings say ``target``; aggregates hold ``flows``. Its shape check is
-  ``schema`` with the ``IKANOS`` profile; for these documents the official schema is the only contract, so every
-  violation is an error (D72).
+  warning, D2) writes lists of objects carrying a ``name``, ``label``, ``targetName``,
+  ``functions`` and ``location``. Its shape check is ``schema`` with the ``ALPHA2`` profile, on the
+  file as written; violations are warnings (D3), so the published files keep loading as before.
 
-``normalise`` rewrites a beta4 document into the alpha2 shape and returns, for every place where
-a path changed, the path it came from (see ``documents.Document.origins``): a tool the user wrote
-at ``tools.get-ship`` is ``tools[0]`` for the builder, and its ``name`` is that map key.
+``translate_up`` rewrites an alpha2 document into the native shape, in that one direction only
+(``migrate`` starts from the same translation), and returns, for every place where a path changed,
+the path it was written at (see ``documents.Document.origins``): a tool the user wrote at
+``tools[0]`` is ``tools.get-ship`` for the builder, and that key's ``name`` is ``tools[0].name``.
 """
 
 from __future__ import annotations
@@ -65,99 +68,111 @@ def check_shape(data: Any, dialect: Dialect) -> list[Finding]:
     return [finding(f.path, f.message) for f in shape_findings(data, dialect.profile)]
 
 
-def normalise(data: Any, dialect: Dialect) -> tuple[Any, dict[DocPath, DocPath]]:
-    """The builder's (alpha2) shape of ``data``, and normalised path -> written path where they differ."""
-    if not dialect.keyed_by_name:
+def translate_up(data: Any, dialect: Dialect) -> tuple[Any, dict[DocPath, DocPath]]:
+    """The native (beta4) shape of ``data``, and native path -> written path where they differ.
+    A native document is returned as it is: the builder reads what the user wrote."""
+    if dialect.keyed_by_name:
         return data, {}
     origins: dict[DocPath, DocPath] = {}
     return DOCUMENT(origins, data, (), ()), origins
 
 
-# -- the beta4 -> alpha2 rules ------------------------------------------------------------------------
-# A rule takes (origins, value, normalised path, written path) and returns the normalised value,
-# recording in ``origins`` every path it changes. Values of an unexpected type are returned as
-# they are: the shape check reports them, and the builder refuses what it cannot read.
+# -- the alpha2 -> native rules -----------------------------------------------------------------------
+# A rule takes (origins, value, native path, written path) and returns the native value, recording
+# in ``origins`` every path it changes. Values of an unexpected type are returned as they are: the
+# shape check (on the file as written) reports them, and the builder refuses what it cannot read.
 
 Rule = Callable[[dict[DocPath, DocPath], Any, DocPath, DocPath], Any]
 
 
-def _as_is(origins: dict[DocPath, DocPath], value: Any, norm: DocPath, orig: DocPath) -> Any:
+def _as_is(origins: dict[DocPath, DocPath], value: Any, native: DocPath, written: DocPath) -> Any:
     return value
 
 
 def obj(renames: dict[str, str] | None = None, /, **children: Rule) -> Rule:
-    """An object whose keys ``renames`` renames and whose ``children`` (by written key) are normalised."""
+    """An object whose keys ``renames`` renames and whose ``children`` (by written key) are translated."""
     renamed = renames or {}
 
-    def rule(origins: dict[DocPath, DocPath], value: Any, norm: DocPath, orig: DocPath) -> Any:
+    def rule(origins: dict[DocPath, DocPath], value: Any, native: DocPath, written: DocPath) -> Any:
         if not isinstance(value, dict):
             return value
         out = {}
         for key, child in value.items():
-            new_key = renamed.get(key, key) if isinstance(key, str) else key
+            new_key = renamed.get(key, key) if isinstance(key, str) and renamed.get(key) not in value else key
             if new_key != key:
-                origins[norm + (new_key,)] = orig + (key,)
+                origins[native + (new_key,)] = written + (key,)
             apply = children.get(key) if isinstance(key, str) else None
-            out[new_key] = apply(origins, child, norm + (new_key,), orig + (key,)) if apply else child
-        return out
-
-    return rule
-
-
-def named(item: Rule = _as_is) -> Rule:
-    """A map keyed by name -> the alpha2 list of objects carrying that ``name``."""
-
-    def rule(origins: dict[DocPath, DocPath], value: Any, norm: DocPath, orig: DocPath) -> Any:
-        if not isinstance(value, dict):
-            return value
-        out = []
-        for index, (name, child) in enumerate(value.items()):
-            n, o = norm + (index,), orig + (name,)
-            origins[n] = origins[n + ("name",)] = o
-            child = item(origins, child, n, o)
-            out.append({**child, "name": name} if isinstance(child, dict) else child)
+            out[new_key] = apply(origins, child, native + (new_key,), written + (key,)) if apply else child
         return out
 
     return rule
 
 
 def each(item: Rule) -> Rule:
-    """A list (the same in both dialects) whose items are normalised."""
+    """A list (the same in both dialects) whose items are translated."""
 
-    def rule(origins: dict[DocPath, DocPath], value: Any, norm: DocPath, orig: DocPath) -> Any:
+    def rule(origins: dict[DocPath, DocPath], value: Any, native: DocPath, written: DocPath) -> Any:
         if not isinstance(value, list):
             return value
-        return [item(origins, child, norm + (i,), orig + (i,)) for i, child in enumerate(value)]
+        return [item(origins, child, native + (i,), written + (i,)) for i, child in enumerate(value)]
 
     return rule
 
 
-def named_or_each(item: Rule = _as_is) -> Rule:
-    """Output parameters: mapped ones stay a list; orchestrated and mock ones are keyed by name."""
-    as_map, as_list = named(item), each(item)
+def keyable(value: list[Any]) -> bool:
+    """Whether every entry is an object carrying its own name, each name once: then the list is
+    the map keyed by those names. Otherwise (a name missing, repeated, not text; REST resources and
+    operations, whose names are optional) it stays a list, and the builder reads each entry's
+    ``name`` where it was written, with today's messages (D125)."""
+    names = [item.get("name") if isinstance(item, dict) else None for item in value]
+    return all(isinstance(n, str) for n in names) and len(set(names)) == len(names)
 
-    def rule(origins: dict[DocPath, DocPath], value: Any, norm: DocPath, orig: DocPath) -> Any:
-        return (as_map if isinstance(value, dict) else as_list)(origins, value, norm, orig)
+
+def named(item: Rule = _as_is) -> Rule:
+    """The alpha2 list of objects carrying a ``name`` -> the map keyed by that name."""
+    as_list = each(item)
+
+    def rule(origins: dict[DocPath, DocPath], value: Any, native: DocPath, written: DocPath) -> Any:
+        if not isinstance(value, list) or not keyable(value):
+            return as_list(origins, value, native, written)
+        out = {}
+        for index, child in enumerate(value):
+            name = child["name"]
+            n, w = native + (name,), written + (index,)
+            origins[n], origins[n + ("name",)] = w, w + ("name",)
+            out[name] = item(origins, {k: v for k, v in child.items() if k != "name"}, n, w)
+        return out
 
     return rule
 
 
 def by_type(rules: dict[str, Rule]) -> Rule:
-    """An adapter, normalised by its ``type``."""
+    """An adapter, translated by its ``type``."""
 
-    def rule(origins: dict[DocPath, DocPath], value: Any, norm: DocPath, orig: DocPath) -> Any:
+    def rule(origins: dict[DocPath, DocPath], value: Any, native: DocPath, written: DocPath) -> Any:
         kind = value.get("type") if isinstance(value, dict) else None
         apply = rules.get(kind) if isinstance(kind, str) else None
-        return apply(origins, value, norm, orig) if apply else value
+        return apply(origins, value, native, written) if apply else value
 
     return rule
 
 
-LABEL = {"display": "label"}
+def imported(otherwise: Rule = _as_is) -> Rule:
+    """A section entry: an import (``{location, import, as}`` -> ``{from, import, as}``) or ``otherwise``."""
+    as_import = obj({"location": "from"})
+
+    def rule(origins: dict[DocPath, DocPath], value: Any, native: DocPath, written: DocPath) -> Any:
+        is_import = isinstance(value, dict) and "import" in value
+        return (as_import if is_import else otherwise)(origins, value, native, written)
+
+    return rule
+
+
+LABEL = {"label": "display"}
 MODES = {
     "steps": named(),
-    "mappings": each(obj({"target": "targetName"})),
-    "outputParameters": named_or_each(),
+    "mappings": each(obj({"targetName": "target"})),
+    "outputParameters": named(),
 }
 CONSUMED_OPERATION = obj(LABEL, inputParameters=named(), outputParameters=named())
 CONSUMES = obj(
@@ -168,7 +183,10 @@ EXPOSED_OPERATION = obj(LABEL, inputParameters=named(), **MODES)
 TOOL = obj(LABEL, inputParameters=named(), **MODES)
 ADAPTER = by_type(
     {
-        "rest": obj(resources=named(obj(LABEL, inputParameters=named(), operations=named(EXPOSED_OPERATION)))),
+        "rest": obj(
+            inputParameters=named(),
+            resources=named(obj(LABEL, inputParameters=named(), operations=named(EXPOSED_OPERATION))),
+        ),
         "mcp": obj(
             tools=named(TOOL),
             resources=named(obj(LABEL, **MODES)),
@@ -177,6 +195,11 @@ ADAPTER = by_type(
         "skill": obj(skills=named(obj(tools=named()))),
     }
 )
-AGGREGATE = obj({**LABEL, "flows": "functions"}, flows=named(obj(inputParameters=named(), **MODES)))
-SECTIONS = {"consumes": each(CONSUMES), "exposes": each(ADAPTER), "aggregates": each(AGGREGATE)}
-DOCUMENT = obj({IKANOS: NAFTIKO}, info=obj(LABEL), capability=obj(**SECTIONS), **SECTIONS)
+AGGREGATE = obj({**LABEL, "functions": "flows"}, functions=named(obj(inputParameters=named(), **MODES)))
+SECTIONS = {
+    "consumes": each(imported(CONSUMES)),
+    "exposes": each(imported(ADAPTER)),
+    "aggregates": each(imported(AGGREGATE)),
+    "binds": each(imported()),
+}
+DOCUMENT = obj(info=obj(LABEL), capability=obj(**SECTIONS), **SECTIONS)

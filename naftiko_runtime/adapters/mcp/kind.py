@@ -38,10 +38,10 @@ class McpKind:
             builder.error(at + ("transport",), f"unknown MCP transport '{transport}': expected http or stdio")
         port = builder.port(node, at) if transport == "http" else None
         tools = []
-        for tool, t_at in builder.items(node, "tools", at):
+        for key, tool, t_at in builder.entries(node, "tools", at):
             tool = builder.mapping(tool, t_at, "a tool")
             # A tool with `ref` may leave its name to the aggregate function (spec: Aggregates).
-            name = builder.text(tool, "name", t_at, required="ref" not in tool) or builder.ref_name(tool) or ""
+            name = builder.entry_name(key, tool, t_at, required="ref" not in tool) or builder.ref_name(tool) or ""
             if not TOOL_NAME.match(name):
                 builder.error(
                     t_at + ("name",),
