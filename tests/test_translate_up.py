@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 
 from naftiko_runtime import Settings
 from naftiko_runtime.serving.loading import load_source
+from naftiko_runtime.spec.dialects import detect, translate_up
 from naftiko_runtime.spec.imports import prepare
 from naftiko_runtime.spec.source import parse_text
+from naftiko_runtime.spec.translation import ADAPTER_RULES, LABEL, named, obj, register_adapter_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMED = {"resources", "operations", "inputParameters", "tools", "steps", "prompts", "arguments", "skills", "flows"}
@@ -113,3 +115,25 @@ def test_diagnostics_land_on_the_injected_alpha2_node(generated: tuple[str, str,
     errors = [d for d in report.diagnostics if d.severity.value == "error"]
     assert [(d.line, d.column) for d in errors] == [(line, column)], (text, errors)
     assert marker in errors[0].message or "header" in errors[0].message
+
+
+def test_a_kind_brings_its_own_translation_rule():
+    """A new adapter kind (a2a, webhook...) whose alpha2 form writes named lists registers its rule;
+    without one its entry is read as written."""
+    data = {"naftiko": "1.0.0-alpha2", "capability": {"exposes": [{"type": "demo", "skills": [{"name": "a"}]}]}}
+    as_written, _ = translate_up(data, detect(data))
+    assert as_written["capability"]["exposes"][0] == data["capability"]["exposes"][0]
+    register_adapter_rule("demo", obj(skills=named(obj(LABEL))))
+    try:
+        native, origins = translate_up(data, detect(data))
+    finally:
+        del ADAPTER_RULES["demo"]
+    assert native["capability"]["exposes"][0]["skills"] == {"a": {}}
+    assert origins[("capability", "exposes", 0, "skills", "a", "name")] == (
+        "capability",
+        "exposes",
+        0,
+        "skills",
+        0,
+        "name",
+    )

@@ -198,17 +198,26 @@ EXPOSED_OPERATION = obj(LABEL, inputParameters=named(), **MODES)
 REST_RESOURCE = obj(
     LABEL, inputParameters=named(), operations=named(EXPOSED_OPERATION, unnamed=_rest_operation_key, beta4_key=True)
 )
-ADAPTER = by_type(
-    {
-        "rest": obj(resources=named(REST_RESOURCE, unnamed=_rest_resource_key, beta4_key=True)),
-        "mcp": obj(
-            tools=named(EXPOSED_OPERATION),
-            resources=named(obj(LABEL, **MODES)),
-            prompts=named(obj(LABEL, arguments=named(obj(LABEL)))),
-        ),
-        "skill": obj(skills=named(obj(tools=named()))),
-    }
-)
+ADAPTER_RULES: dict[str, Rule] = {
+    "rest": obj(resources=named(REST_RESOURCE, unnamed=_rest_resource_key, beta4_key=True)),
+    "mcp": obj(
+        tools=named(EXPOSED_OPERATION),
+        resources=named(obj(LABEL, **MODES)),
+        prompts=named(obj(LABEL, arguments=named(obj(LABEL)))),
+    ),
+    "skill": obj(skills=named(obj(tools=named()))),
+}
+"""An ``exposes`` entry's rule by its ``type``; a kind whose alpha2 form writes named lists adds
+its own with ``register_adapter_rule`` (a kind without one is read as written)."""
+ADAPTER = by_type(ADAPTER_RULES)
+
+
+def register_adapter_rule(kind: str, rule: Rule) -> None:
+    """How an adapter kind's alpha2 ``exposes`` entry reads natively, e.g.
+    ``obj(skills=named(...))``: its named lists keyed by name, its ``label`` a ``display``."""
+    ADAPTER_RULES[kind] = rule
+
+
 AGGREGATE = obj({**LABEL, "functions": "flows"}, functions=named(obj(inputParameters=named(), **MODES)))
 SECTIONS = {
     "consumes": each(imported(CONSUMES)),
