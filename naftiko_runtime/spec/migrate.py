@@ -1,9 +1,10 @@
 """``naftiko migrate``: rewrite an alpha2 document into the Ikanos beta4 dialect (D70).
 
-The document is edited in ruamel.yaml's round-trip form, so comments and key order stay where the
-library allows: a list of named objects becomes a map keyed by their names (each object, with its
-comments, moves under its key), ``label`` becomes ``display``, ``functions`` become ``flows``,
-``targetName`` becomes ``target``, imports say ``from``. What alpha2 accepted as dialect
+The load path's translation up (``translation``, D125) runs on ruamel.yaml's round-trip form, so
+comments and key order stay where the library allows: a list of named objects becomes a map keyed
+by their names (each object, with its comments, moves under its key; D126 for the keys),
+``label`` becomes ``display``, ``functions`` become ``flows``, ``targetName`` becomes ``target``,
+imports say ``from``. What alpha2 accepted as dialect
 extensions (D3) and beta4 has no place for is carried over so that the file serves identically:
 
 - consumed parameters' ``type``, ``description`` and ``required`` move to the exposed operations
