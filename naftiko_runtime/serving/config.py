@@ -90,10 +90,11 @@ GRANT_KEYS = (
 TLS_KEYS = ("tls_client_cert", "tls_client_key", "tls_ca")
 """A namespace's TLS files (``settings.ClientTLS``: cert, key, ca)."""
 CACHE_KEYS = ("enabled", "ttl", "vary")
-STORE_KEYS = ("max_entries", "max_bytes")
-COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests", "burst", *STORE_KEYS})
+COUNTS = frozenset(
+    {"attempts", "failures", "probes", "max_concurrent", "requests", "burst", "max_entries", "max_bytes"}
+)
 """Whole-number fields; every other number is seconds."""
-AT_LEAST_ONE = frozenset({"attempts", "probes", *STORE_KEYS})
+AT_LEAST_ONE = frozenset({"attempts", "probes", "max_entries", "max_bytes"})
 SECTIONS_OF_FILE = ("state", "upstream", "namespaces", "cache", "rate_limit")
 Section = TypeVar("Section", RetryPolicy, BreakerPolicy, BulkheadPolicy, RateLimit)
 
@@ -387,23 +388,30 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
         for name, table in check.table(("namespaces",), document.get("namespaces", {})).items()
     }
     rate_limit = check.section(("rate_limit",), document.get("rate_limit", {}), RateLimit, RateLimit())
-    store = _cache_store(check, document.get("cache", {}))
+    entries, size = _cache_store(check, document.get("cache", {}), settings)
     if check.errors:
         raise ConfigError("\n".join(check.errors))
     return replace(
-        settings, upstream=upstream, namespaces=namespaces, rate_limit=rate_limit, state=state, **store, **serve_wide
+        settings,
+        upstream=upstream,
+        namespaces=namespaces,
+        rate_limit=rate_limit,
+        state=state,
+        cache_entries=entries,
+        cache_bytes=size,
+        **serve_wide,
     )
 
 
-def _cache_store(check: _Checker, value: Any) -> dict[str, int]:
-    """``[cache]``: the bounds of the process's shared upstream cache, as ``Settings`` fields."""
-    given = {}
+def _cache_store(check: _Checker, value: Any, settings: Settings) -> tuple[int, int]:
+    """``[cache]``: the entries and bytes the process's shared upstream cache keeps (D123)."""
+    bounds = {"max_entries": settings.cache_entries, "max_bytes": settings.cache_bytes}
     for name, item in check.table(("cache",), value).items():
-        if name not in STORE_KEYS:
-            check.error(("cache", name), f"unknown key; known: {', '.join(STORE_KEYS)}")
+        if name not in bounds:
+            check.error(("cache", name), f"unknown key; known: {', '.join(bounds)}")
         elif isinstance(number := check.number(("cache", name), item), int):
-            given[f"cache_{name.removeprefix('max_')}"] = number
-    return given
+            bounds[name] = number
+    return bounds["max_entries"], bounds["max_bytes"]
 
 
 def _state(check: _Checker, value: Any, given: str | None) -> str | None:
