@@ -14,6 +14,7 @@ from support import Canned, Recorded, RecordingUpstream, Responder, running_gate
 
 from naftiko_runtime import Settings
 from naftiko_runtime.serving.config import ConfigError, apply_config
+from naftiko_runtime.serving.loading import load_file
 
 CAPABILITY = """\
 naftiko: 1.0.0-alpha2
@@ -28,7 +29,7 @@ capability:
       path: /items/{{{{kind}}}}
       operations:
       - name: get
-        method: GET
+        method: GET{rule}
         inputParameters:
         - {{name: kind, in: path}}
         - {{name: Authorization, in: header}}
@@ -83,9 +84,20 @@ def origin() -> Iterator[RecordingUpstream]:
         yield server
 
 
-def gateway(tmp_path: Path, upstream: RecordingUpstream, config: str = "[namespaces.catalog.cache]\nenabled = true\n"):
+def write(tmp_path: Path, upstream: RecordingUpstream, rule: str = "") -> Path:
+    """The capability; ``rule``: the get operation's ``x-naftiko-cache`` (flow YAML)."""
     path = tmp_path / "catalog.yml"
-    path.write_text(CAPABILITY.format(upstream=upstream.url))
+    path.write_text(CAPABILITY.format(upstream=upstream.url, rule=f"\n        x-naftiko-cache: {rule}" if rule else ""))
+    return path
+
+
+def gateway(
+    tmp_path: Path,
+    upstream: RecordingUpstream,
+    config: str = "[namespaces.catalog.cache]\nenabled = true\n",
+    rule: str = "",
+):
+    path = write(tmp_path, upstream, rule)
     toml = tmp_path / "naftiko.toml"
     toml.write_text(config)
     settings = apply_config(toml, Settings(), set())
@@ -192,3 +204,39 @@ def test_cache_configuration_errors_are_positioned(tmp_path):
     toml.write_text("[cache]\nmax_entries = 3\nmax_bytes = 4096\n")
     settings = apply_config(toml, Settings(), set())
     assert (settings.cache_entries, settings.cache_bytes) == (3, 4096)
+
+
+def test_an_operations_rule_turns_the_cache_on_and_strict_refuses_it(tmp_path, origin):
+    """``x-naftiko-cache`` on a consumed GET (capability semantics, D97): its ``ttl`` keeps an
+    answer that states no lifetime, with no configuration at all; it is warned about at its line,
+    so ``--strict`` refuses the file."""
+    with gateway(tmp_path, origin, config="", rule="{ttl: 60}") as served:
+        for _ in range(3):
+            assert httpx.get(served.url(8080) + "/items/silent", timeout=10).status_code == 200
+    assert len(reached(origin, "silent")) == 1
+    path = write(tmp_path, origin, "{ttl: 60}")
+    warnings = [str(finding) for finding in load_file(path, Settings(), {}).diagnostics]
+    assert warnings == [
+        f"{path}:14:9: warning: 'x-naftiko-cache' is a naftiko-runtime extension, not in the official schema: "
+        "the reference engine does not know it, and --strict refuses it; turn the cache on per namespace in the "
+        "runtime configuration ([namespaces.NAME.cache], D91)"
+    ]
+    assert not load_file(path, Settings(strict=True), {}).ok
+
+
+def test_an_operations_rule_turns_the_namespaces_cache_off(tmp_path, origin):
+    with gateway(tmp_path, origin, rule="{enabled: false}") as served:
+        for _ in range(2):
+            httpx.get(served.url(8080) + "/items/fresh", timeout=10)
+    assert len(reached(origin, "fresh")) == 2
+
+
+def test_a_bad_rule_is_refused_where_it_is_written(tmp_path, origin):
+    path = write(tmp_path, origin, "{enabled: 1, ttl: 0, vary: [''], colour: red}")
+    errors = [str(finding) for finding in load_file(path, Settings(), {}).errors]
+    assert errors == [
+        f"{path}:14:27: error: 'x-naftiko-cache' enabled must be true or false, not 1",
+        f"{path}:14:39: error: 'x-naftiko-cache' ttl must be a positive number of seconds, not 0",
+        f"{path}:14:47: error: 'x-naftiko-cache' vary must be a list of header names, not ['']",
+        f"{path}:14:59: error: unknown key 'colour' in 'x-naftiko-cache'; allowed: enabled, ttl, vary",
+    ]

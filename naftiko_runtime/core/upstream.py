@@ -200,6 +200,7 @@ class UpstreamClients:
         self._plain: dict[str, PooledTransport] = {}
         self._timeouts: dict[tuple[str, str], tuple[Timeouts, dict[str, float | None]]] = {}
         self.cache = SharedCache(settings.cache_entries, settings.cache_bytes)
+        self._cache_rules: dict[tuple[str, str], CachePolicy] = {}
         """The shared answer cache of the namespaces whose policy turns it on (D123)."""
 
     def _timeouts_of(self, call: UpstreamCall) -> tuple[Timeouts, dict[str, float | None]]:
@@ -336,7 +337,7 @@ class UpstreamClients:
         """One exchange (or several, under the namespace's policies), with its fetched token if any,
         through the shared cache when the namespace's policy turns it on (keyed on the credentials
         actually sent, the fetched token included)."""
-        cached = self.settings.policy_for(call.namespace).cache
+        cached = self._cache_rule(call)
         if cached.enabled and call.credentials.challenge is None:
             send = functools.partial(self._cached, call, cached)
         else:
@@ -344,6 +345,20 @@ class UpstreamClients:
         if call.credentials.grant is None:
             return await send(request)
         return await self._authorized(call, request, send)
+
+    def _cache_rule(self, call: UpstreamCall) -> CachePolicy:
+        """The operation's ``x-naftiko-cache`` over its namespace's policy, worked out once: its
+        ``enabled`` and ``ttl`` win, the ``vary`` names add up (D123)."""
+        key = (call.namespace, call.operation)
+        rule = self._cache_rules.get(key)
+        if rule is None:
+            rule = namespace = self.settings.policy_for(call.namespace).cache
+            if call.cache is not None:
+                own = call.cache
+                vary = tuple(dict.fromkeys((*namespace.vary, *own.vary)))
+                rule = CachePolicy(own.enabled, own.ttl if own.ttl is not None else namespace.ttl, vary)
+            self._cache_rules[key] = rule
+        return rule
 
     async def _cached(self, call: UpstreamCall, policy: CachePolicy, request: Outgoing) -> UpstreamResponse:
         fetch = functools.partial(self._send, call)
