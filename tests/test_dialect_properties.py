@@ -37,7 +37,7 @@ from test_schema import to_official
 
 from naftiko_runtime import Settings
 from naftiko_runtime.serving.loading import load_source
-from naftiko_runtime.spec.extensions import OAUTH2_CLIENT_CREDENTIALS
+from naftiko_runtime.spec.extensions import CACHE, OAUTH2_CLIENT_CREDENTIALS
 from naftiko_runtime.spec.profiles import IKANOS, PROFILES, Profile
 from naftiko_runtime.spec.schema import check_shape as shape_findings
 from naftiko_runtime.spec.schema import document_shape
@@ -434,7 +434,7 @@ written as a key); the part beside it is closed, so the official schema refuses 
 def test_every_key_of_each_official_schema_is_known_to_its_dialects_table(version):
     """Deterministic where generated documents are random: no key is forgotten or invented."""
     profile = PROFILES["naftiko" if "alpha" in version else "ikanos"]
-    extensions = {OAUTH2_CLIENT_CREDENTIALS} | ({"title"} if profile.extensions else set())  # D3
+    extensions = {OAUTH2_CLIENT_CREDENTIALS, CACHE} | ({"title"} if profile.extensions else set())  # D3, D97
     assert keys_defined(OFFICIAL_SCHEMAS[version]) - ALLOF_SLIPS == keys_we_know(profile) - extensions
 
 
