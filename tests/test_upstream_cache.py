@@ -240,3 +240,19 @@ def test_a_bad_rule_is_refused_where_it_is_written(tmp_path, origin):
         f"{path}:14:47: error: 'x-naftiko-cache' vary must be a list of header names, not ['']",
         f"{path}:14:59: error: unknown key 'colour' in 'x-naftiko-cache'; allowed: enabled, ttl, vary",
     ]
+
+
+def test_hits_and_misses_are_on_the_control_ports_metrics(tmp_path, origin):
+    path = write(tmp_path, origin)
+    path.write_text(path.read_text() + "  - {type: control, port: 7070, management: {health: true}}\n")
+    toml = tmp_path / "naftiko.toml"
+    toml.write_text("[namespaces.catalog.cache]\nenabled = true\n")
+    settings = apply_config(toml, Settings(), set())
+    with running_gateway([path], {}, namespaces=settings.namespaces) as served:
+        for kind in ("fresh", "fresh", "fresh", "etag", "etag"):
+            httpx.get(served.url(8080) + f"/items/{kind}", timeout=10)
+        metrics = httpx.get(served.url(7070) + "/metrics", timeout=10).text
+    assert 'naftiko_upstream_cache_lookups_total{result="hit"} 2.0' in metrics
+    assert 'naftiko_upstream_cache_lookups_total{result="revalidated"} 1.0' in metrics
+    assert 'naftiko_upstream_cache_lookups_total{result="miss"} 2.0' in metrics
+    assert "naftiko_upstream_cache_entries 2.0" in metrics

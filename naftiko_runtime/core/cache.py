@@ -157,6 +157,10 @@ class SharedCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def stored_bytes(self) -> int:
+        return self._bytes
+
     def credentials_digest(self, headers: Mapping[str, str], credential_names: frozenset[str]) -> str:
         """A keyed digest of every credential value sent, or "" when none is: two callers share an
         entry only if they sent the same credentials."""
