@@ -25,7 +25,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from ..settings import CachePolicy
@@ -104,7 +104,7 @@ class Entry:
     lifetime: float
     vary: tuple[tuple[str, str | None], ...]
     """The request's values of the headers the answer varies on."""
-    url: str = field(default="")
+    url: str
 
     @property
     def size(self) -> int:
