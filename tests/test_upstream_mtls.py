@@ -10,6 +10,7 @@ an unreadable, encrypted or mismatched key stops the configuration at its line.
 from __future__ import annotations
 
 import datetime
+import logging
 import ssl
 import threading
 from dataclasses import dataclass
@@ -196,12 +197,15 @@ def test_the_configured_client_certificate_opens_the_upstream(tmp_path, pki, tra
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("who", ["nobody", "intruder"])
-def test_no_certificate_or_another_cas_is_a_502_naming_tls(tmp_path, pki, transport, who):
+def test_no_certificate_or_another_cas_is_a_502_naming_tls(tmp_path, pki, transport, who, caplog):
     """Without a certificate, or with one another CA signed, the server refuses the handshake: the
-    caller gets a 502 problem that says TLS failed, and nothing of any key."""
+    caller gets a 502 problem that says TLS failed, and nothing of any key, nor does the log."""
     ca, _, intruder = pki
     config = configure(tmp_path, tls_lines(ca.path, intruder if who == "intruder" else None))
-    answer = call(tmp_path, ca, config, transport)
+    with caplog.at_level(logging.DEBUG):
+        answer = call(tmp_path, ca, config, transport)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "PRIVATE KEY" not in logged and intruder.key_pem.decode().splitlines()[1] not in logged
     assert answer.status_code == 502, answer.text
     problem = answer.json()
     assert answer.headers["content-type"].startswith("application/problem+json")
