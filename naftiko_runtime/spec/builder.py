@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..settings import token_url_problem
+from ..settings import CachePolicy, token_url_problem
 from . import plugged
 from .composition import (
     index_aggregates,
@@ -28,6 +28,9 @@ from .composition import (
 from .diagnostics import DocPath, Finding
 from .expressions import PLACEHOLDER
 from .extensions import (
+    CACHE,
+    CACHE_FIELDS,
+    CACHE_INSTEAD,
     CLIENT_AUTHENTICATIONS,
     CLIENT_CREDENTIALS_FIELDS,
     ICONS,
@@ -324,7 +327,36 @@ class ModelBuilder:
             outputs=tuple(
                 o for o in (self.output(i, o_at) for i, o_at in keyed_items(self, node, "outputParameters", at)) if o
             ),
+            cache=self.cache_rule(node, at, method),
         )
+
+    def cache_rule(self, node: dict[str, Any], at: DocPath, method: str) -> CachePolicy | None:
+        """The runtime extension ``x-naftiko-cache`` on a consumed operation (D123): always warned
+        about, so that ``--strict`` refuses it; each field checked where it is."""
+        if CACHE not in node:
+            return None
+        at = at + (CACHE,)
+        self.warning(at, not_official(CACHE, CACHE_INSTEAD))
+        rule = self.mapping(node[CACHE], at, f"'{CACHE}'")
+        if method != "GET":
+            self.error(at, f"'{CACHE}' on a {method} operation: only GET answers are cached")
+        enabled, ttl, vary = rule.get("enabled", True), rule.get("ttl"), rule.get("vary", [])
+        problems = {
+            "enabled": not isinstance(enabled, bool) and "must be true or false",
+            "ttl": ttl is not None
+            and (isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0)
+            and "must be a positive number of seconds",
+            "vary": not (isinstance(vary, list) and all(isinstance(v, str) and v for v in vary))
+            and "must be a list of header names",
+        }
+        for key in rule:
+            if key not in CACHE_FIELDS:
+                self.error(at + (str(key),), f"unknown key '{key}' in '{CACHE}'; allowed: {', '.join(CACHE_FIELDS)}")
+            elif problems[key]:
+                self.error(at + (str(key),), f"'{CACHE}' {key} {problems[key]}, not {rule[key]!r}")
+        if any(problems.values()):
+            return None
+        return CachePolicy(enabled, None if ttl is None else float(ttl), tuple(v.lower() for v in vary))
 
     def binary_size(self, node: dict[str, Any], at: DocPath) -> int | None:
         """beta4 ``maxBinarySize``: a number with a mandatory unit (``512KiB``, ``5MiB``)."""

@@ -27,6 +27,11 @@ EXTENSION_KEYS = (OAUTH2_CLIENT_CREDENTIALS, ICONS)
 CLIENT_AUTHENTICATIONS = ("basic", "body")
 """``basic``: ``client_secret_basic`` (the RFC's default); ``body``: ``client_secret_post``."""
 
+CACHE = "x-naftiko-cache"
+"""On a consumed GET operation: its answers go through the shared cache, by this rule (D123)."""
+CACHE_FIELDS = ("enabled", "ttl", "vary")
+CACHE_INSTEAD = "turn the cache on per namespace in the runtime configuration ([namespaces.NAME.cache], D91)"
+
 
 def not_official(key: str, instead: str) -> str:
     """The warning every extension key gets, wherever it is, with the way that keeps the file valid."""
