@@ -22,8 +22,6 @@ MCP_CONSUMES = "mcp"
 """``type: mcp`` on a consumed entry: an upstream MCP server over Streamable HTTP at ``baseUri``,
 whose tools steps call as ``<namespace>.<tool>`` (D113)."""
 MCP_CONSUMES_INSTEAD = "no portable form exists yet: keep upstream MCP servers in files served by this runtime only"
-EXTENSION_KEYS = (OAUTH2_CLIENT_CREDENTIALS, ICONS)
-"""Every extension key the shape tables let through (a ``type: mcp`` entry adds no key)."""
 CLIENT_AUTHENTICATIONS = ("basic", "body")
 """``basic``: ``client_secret_basic`` (the RFC's default); ``body``: ``client_secret_post``."""
 
@@ -39,3 +37,6 @@ def not_official(key: str, instead: str) -> str:
         f"'{key}' is a naftiko-runtime extension, not in the official schema: the reference engine "
         f"does not know it, and --strict refuses it; {instead}"
     )
+
+EXTENSION_KEYS = (OAUTH2_CLIENT_CREDENTIALS, ICONS, CACHE)
+"""Every extension key the shape tables let through (a ``type: mcp`` entry adds no key)."""
