@@ -144,6 +144,35 @@ class ClientCredentialsPolicy:
 
 
 @dataclass(frozen=True)
+class ClientTLS:
+    """TLS towards one namespace (issue 21, D124): a client certificate and its key (mTLS, both or
+    neither) and the CA the upstream's certificate is checked against (``None``: the usual bundle).
+    Paths, already resolved against the configuration file's folder."""
+
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """Caching of one namespace's GETs in the shared cache (``core.cache``; issue 21, D123): off
+    unless the configuration turns it on, as a gateway must not start serving stored answers an
+    operator never asked for."""
+
+    enabled: bool = False
+    ttl: float | None = None
+    """Seconds an answer stating no lifetime of its own (no ``max-age``, ``s-maxage``, ``Expires``)
+    stays fresh; the upstream's own directives always win, ``no-store`` and ``private`` included."""
+    vary: tuple[str, ...] = ()
+    """Request headers that tell answers apart besides the upstream's ``Vary`` (lower case)."""
+
+
+CACHE_ENTRIES = 1024
+CACHE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class UpstreamPolicy:
     """Resilience of one consumed namespace (D91: runtime configuration, never a capability key)."""
 
@@ -155,6 +184,9 @@ class UpstreamPolicy:
     """Timeouts of single consumed operations, by operation name."""
     client_credentials: ClientCredentialsPolicy | None = None
     """The namespace's token grant; it wins over the capability's own (the operator's word)."""
+    tls: ClientTLS | None = None
+    cache: CachePolicy = CachePolicy()
+    """The namespace's client certificate and CA (``core.client_tls``); ``None``: plain verifying TLS."""
 
     @property
     def guarded(self) -> bool:
@@ -280,6 +312,10 @@ class Settings:
     """Policies by consumed namespace (``--config``), already merged over ``upstream``."""
     rate_limit: RateLimit = RateLimit()
     mcp: McpPolicy = McpPolicy()
+    cache_entries: int = CACHE_ENTRIES
+    """Answers the shared upstream cache keeps, every namespace together (``[cache]``, D123)."""
+    cache_bytes: int = CACHE_BYTES
+    """Bytes of bodies and headers the shared upstream cache keeps."""
     state: str | None = None
     """``redis://HOST:PORT/DB``: rate-limit buckets, circuit breakers and fetched tokens shared by
     every instance using the same store (issue 22); ``None``: each process keeps its own."""

@@ -25,8 +25,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from naftiko_runtime.spec.diagnostics import DocPath
-from naftiko_runtime.spec.imports import prepare
-from naftiko_runtime.spec.migrate import migrate_text
+from naftiko_runtime.spec.migrate import migrate_text, migration_origins
 from naftiko_runtime.spec.source import parse_text
 
 from .cases import Case, capability_sources, yaml_text
@@ -123,13 +122,16 @@ def _node_positions(text: str) -> dict[DocPath, Position]:
 
 @functools.lru_cache(maxsize=64)
 def _position_moves(alpha2: str, beta4: str) -> dict[Position, list[Position]]:
-    """Where the nodes at each alpha2 position are in the migrated text. The beta4 document read
-    back into the builder's shape has the alpha2 paths; its origins give the written ones."""
+    """Where the nodes at each alpha2 position are in the migrated text: the translation up that
+    ``migrate`` runs records, for each path it moved, the alpha2 path it came from."""
     source = parse_text(beta4, Path("migrated.yaml"))
-    prepared = prepare(source)
+    migrated_at = {
+        written: native for native, written in migration_origins(parse_text(alpha2, Path("a.yaml")).data).items()
+    }
     moves: dict[Position, list[Position]] = {}
     for at, position in _node_positions(alpha2).items():
-        moved = source.position(prepared.written(at))
+        cut = next(cut for cut in range(len(at), -1, -1) if cut == 0 or at[:cut] in migrated_at)
+        moved = source.position(migrated_at.get(at[:cut], at[:cut]) + at[cut:])
         if moved not in moves.setdefault(position, []):
             moves[position].append(moved)
     return moves

@@ -25,6 +25,7 @@ honoured (``connect``, ``read``, ``pool``; aiohttp has no write timeout).
 
 from __future__ import annotations
 
+import errno
 import functools
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -33,6 +34,7 @@ import aiohttp
 import httpx
 import yarl
 
+from .client_tls import ClosedAfterHandshake
 from .pooled import Data, Headers, PooledTransport, Slots
 
 _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
@@ -56,6 +58,16 @@ def httpx_error(exc: aiohttp.ClientError) -> httpx.TransportError:
         if isinstance(exc, source):
             return target(str(exc) or type(exc).__name__)
     raise AssertionError("aiohttp.ClientError is the last entry")
+
+
+def _closed_on_tls(url: str, exc: BaseException) -> bool:
+    """An https request's write met a closed socket before any answer: how a TLS 1.3 server's
+    refusal of our client certificate (or its absence) usually shows (``client_tls``)."""
+    return (
+        url.startswith("https:")
+        and isinstance(exc, aiohttp.ClientOSError)
+        and exc.errno in (errno.EPIPE, errno.ECONNRESET)
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -150,6 +162,8 @@ class AiohttpTransport(PooledTransport):
             )
         except BaseException as exc:
             self._slots.release()
+            if _closed_on_tls(url, exc):
+                raise httpx.ConnectError(str(exc)) from ClosedAfterHandshake()
             if isinstance(exc, aiohttp.ClientError):
                 raise httpx_error(exc) from exc
             raise

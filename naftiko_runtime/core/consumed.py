@@ -145,6 +145,7 @@ class ConsumedCalls:
                 if operation.output_raw_format == "binary"
                 else None
             ),
+            cache=operation.cache,
         )
         self._calls[label] = call
         return call

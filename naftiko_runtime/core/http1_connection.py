@@ -47,6 +47,7 @@ class Connection(asyncio.Protocol):
         self.paused = False
         self.complete = False
         self.error: tuple[type[httpx.TransportError], str] | None = None
+        self.cause: BaseException | None = None
 
     def begin(self, head_only: bool) -> None:
         """A new exchange: a new parser (~0.4 us) and an empty answer."""
@@ -65,6 +66,7 @@ class Connection(asyncio.Protocol):
         self.complete = False
         self.keep_alive = False
         self.error = None
+        self.cause = None
 
     # asyncio.Protocol
 
@@ -109,7 +111,7 @@ class Connection(asyncio.Protocol):
             where = "before the answer's end" if self.received else "without answering"
             self.fail(httpx.RemoteProtocolError, f"the upstream closed the connection {where}")
         else:
-            self.fail(httpx.ReadError, f"the upstream connection broke off: {exc or type(exc).__name__}")
+            self.fail(httpx.ReadError, f"the upstream connection broke off: {exc or type(exc).__name__}", exc)
 
     def pause_writing(self) -> None:
         self.writable = self.loop.create_future()
@@ -161,9 +163,11 @@ class Connection(asyncio.Protocol):
 
     # the exchange
 
-    def fail(self, kind: type[httpx.TransportError], message: str) -> None:
-        """The exchange failed: the reader raises ``kind`` and the connection closes."""
+    def fail(self, kind: type[httpx.TransportError], message: str, cause: BaseException | None = None) -> None:
+        """The exchange failed: the reader raises ``kind`` (caused by ``cause``, so that a TLS alert
+        can be told from other breaks) and the connection closes."""
         self.error = (kind, message)
+        self.cause = cause
         self.keep_alive = False
         self.transport.close()
         self._wake()
@@ -171,7 +175,9 @@ class Connection(asyncio.Protocol):
     def failure(self) -> httpx.TransportError:
         assert self.error is not None
         kind, message = self.error
-        return kind(message)
+        failure = kind(message)
+        failure.__cause__ = self.cause
+        return failure
 
     async def send(self, head: bytes, body: bytes | None, stream: Data) -> None:
         write = self.transport.write

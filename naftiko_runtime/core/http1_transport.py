@@ -43,6 +43,7 @@ from collections.abc import AsyncIterator, Mapping
 
 import httpx
 
+from .client_tls import ClosedAfterHandshake, tls_failure
 from .http1_connection import AnswerHeaders, Connection
 from .http1_requests import Origin, origin_of, request_head, split_url
 from .pooled import Data, Headers, PooledTransport, Slots
@@ -143,7 +144,12 @@ class Http1Transport(PooledTransport):
             connection = self._idle_connection(key)
             if connection is None:
                 connection = await self._connect(origin, server_hostname, timeout.get("connect"), key)
-                await self._exchange(connection, method, head, body, stream, read)
+                try:
+                    await self._exchange(connection, method, head, body, stream, read)
+                except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                    if origin.tls and connection.received == 0 and tls_failure(exc) is None:
+                        raise httpx.ConnectError(str(exc)) from ClosedAfterHandshake()
+                    raise
             else:
                 try:
                     await self._exchange(connection, method, head, body, stream, read)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ..settings import CachePolicy
 from ..spec.binds import BindValues
 from ..spec.expressions import Lookup, Reference, WithSource
 from ..spec.model import Exposed, Parameter
@@ -64,6 +65,8 @@ class UpstreamCall:
     """The gateway's secrets as they may appear in an upstream reply: redacted from every reply
     before an adapter sees it (D55, D56)."""
     binary: BinaryOutput | None = None
+    cache: CachePolicy | None = None
+    """The operation's ``x-naftiko-cache`` rule, over its namespace's policy (D123)."""
 
     @property
     def label(self) -> str:

@@ -17,7 +17,9 @@ from typing import Protocol, TypeVar
 
 import httpx
 
-from ..settings import Settings, Timeouts
+from ..settings import CachePolicy, Settings, Timeouts
+from .cache import Served, SharedCache
+from .client_tls import client_tls_context, tls_failure
 from .credentials import TokenGrant
 from .deadlines import Deadline
 from .mcp_upstream import McpSessions
@@ -128,21 +130,23 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def network_transport(settings: Settings) -> httpx.AsyncBaseTransport:
+def network_transport(settings: Settings, tls: ssl.SSLContext | None = None) -> httpx.AsyncBaseTransport:
     """The pooled transport of one namespace: the lean HTTP/1.1 client (``http1_transport``), over
     aiohttp (``aiohttp_transport``; both send URLs byte-exact), or httpx's own. Only the chosen one's
-    module is imported (aiohttp costs ~0.15 s)."""
+    module is imported (aiohttp costs ~0.15 s). ``tls``: the namespace's own context (a client
+    certificate, a private CA; ``client_tls``), else the shared verifying one."""
     size = settings.upstream_pool_size
+    context = tls or _tls_context()
     if settings.transport == "httpx":
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-        return httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits)
+        return httpx.AsyncHTTPTransport(verify=context, limits=limits)
     if settings.transport == "aiohttp":
         from .aiohttp_transport import AiohttpTransport
 
-        return AiohttpTransport(_tls_context(), size)
+        return AiohttpTransport(context, size)
     from .http1_transport import Http1Transport
 
-    return Http1Transport(_tls_context(), size)
+    return Http1Transport(context, size)
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -184,6 +188,7 @@ class UpstreamClients:
         fleet's shared state (issue 22), which breakers and token caches then share through."""
         self.settings = settings
         self._transport_factory = transport_factory or network_transport
+        self._own_transports = transport_factory is None
         self._on_secret = on_secret or (lambda secret: None)
         self._tokens: dict[TokenGrant, TokenCache] = {}
         shared = shared_state(store) if store is not None else None
@@ -197,6 +202,9 @@ class UpstreamClients:
         self._timeouts: dict[tuple[str, str], tuple[Timeouts, dict[str, float | None]]] = {}
         self.mcp = McpSessions(settings.total_timeout)
         """The clients of consumed MCP servers (D113), connected on first use."""
+        self.cache = SharedCache(settings.cache_entries, settings.cache_bytes)
+        self._cache_rules: dict[tuple[str, str], CachePolicy] = {}
+        """The shared answer cache of the namespaces whose policy turns it on (D123)."""
 
     def _timeouts_of(self, call: UpstreamCall) -> tuple[Timeouts, dict[str, float | None]]:
         """The call's timeouts and their httpx extension, worked out once per operation."""
@@ -211,8 +219,11 @@ class UpstreamClients:
 
     def open(self, namespaces: set[str]) -> None:
         for namespace in sorted(namespaces - set(self._clients)):
-            transport = self._transport_factory(self.settings)
             policy = self.settings.policy_for(namespace)
+            if policy.tls is not None and self._own_transports:
+                transport = network_transport(self.settings, client_tls_context(policy.tls))
+            else:
+                transport = self._transport_factory(self.settings)
             if policy.guarded:
                 guard = self._guards[namespace] = Guard(namespace, policy)
                 if self.shared_breakers is not None and guard.breaker is not None:
@@ -327,10 +338,38 @@ class UpstreamClients:
         return answer
 
     async def send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
-        """One exchange (or several, under the namespace's policies), with its fetched token if any."""
+        """One exchange (or several, under the namespace's policies), with its fetched token if any,
+        through the shared cache when the namespace's policy turns it on (keyed on the credentials
+        actually sent, the fetched token included)."""
+        cached = self._cache_rule(call)
+        if cached.enabled and call.credentials.challenge is None:
+            send = functools.partial(self._cached, call, cached)
+        else:
+            send = functools.partial(self._send, call)
         if call.credentials.grant is None:
-            return await self._send(call, request)
-        return await self._authorized(call, request, functools.partial(self._send, call))
+            return await send(request)
+        return await self._authorized(call, request, send)
+
+    def _cache_rule(self, call: UpstreamCall) -> CachePolicy:
+        """The operation's ``x-naftiko-cache`` over its namespace's policy, worked out once: its
+        ``enabled`` and ``ttl`` win, the ``vary`` names add up (D123)."""
+        key = (call.namespace, call.operation)
+        rule = self._cache_rules.get(key)
+        if rule is None:
+            rule = namespace = self.settings.policy_for(call.namespace).cache
+            if call.cache is not None:
+                own = call.cache
+                vary = tuple(dict.fromkeys((*namespace.vary, *own.vary)))
+                rule = CachePolicy(own.enabled, own.ttl if own.ttl is not None else namespace.ttl, vary)
+            self._cache_rules[key] = rule
+        return rule
+
+    async def _cached(self, call: UpstreamCall, policy: CachePolicy, request: Outgoing) -> UpstreamResponse:
+        fetch = functools.partial(self._send, call)
+        answer = await self.cache.send(call.namespace, request, policy, call.credentials.header_names, fetch)
+        if isinstance(answer, Served):
+            return UpstreamResponse(answer.status, answer.headers, answer.items, answer.body)
+        return answer
 
     async def _send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
         """One exchange, or several under the namespace's policies, all within the total timeout."""
@@ -446,6 +485,8 @@ class _MappedErrors:
         where = self.where
         if isinstance(exc, TimeoutError):
             raise Problem(504, f"upstream {where} did not answer within {self.timeouts.total or 0:g} s") from exc
+        if isinstance(exc, httpx.HTTPError | ssl.SSLError) and (failed := tls_failure(exc)) is not None:
+            raise Problem(502, f"upstream {where}: the TLS handshake failed ({failed})") from exc
         if isinstance(exc, httpx.HTTPError):
             if isinstance(exc, httpx.PoolTimeout):
                 raise self.clients._pool_exhausted(self.call, where, self.timeouts.connect) from exc

@@ -24,6 +24,17 @@ Layout (every section optional)::
     scope = "invoices:read"                     # optional, as audience
     client_authentication = "basic"             # or "body"
     refresh_leeway = 10                         # seconds before expiry a token is replaced
+    [namespaces.NAME]           # TLS towards the namespace (mTLS; paths from this file's folder)
+    tls_client_cert = "certs/client.pem"
+    tls_client_key = "certs/client.key"         # unencrypted PEM; checked against the certificate
+    tls_ca = "certs/upstream-ca.pem"            # optional: trust this CA alone for the upstream
+    [namespaces.NAME.cache]     # RFC 9111 shared cache of the namespace's GETs (off by default, D123)
+    enabled = true
+    ttl = 30                    # seconds of life for answers that state none
+    vary = ["Accept-Language"]  # request headers that tell answers apart, besides the upstream's Vary
+    [cache]                     # the process's cache, every namespace together
+    max_entries = 1024
+    max_bytes = 67108864
     [rate_limit]
     requests = 100
     period = 1
@@ -44,11 +55,14 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..core.client_tls import ClientTLSError, client_tls_context
 from ..settings import (
     RATE_LIMIT_IDENTITIES,
     BreakerPolicy,
     BulkheadPolicy,
+    CachePolicy,
     ClientCredentialsPolicy,
+    ClientTLS,
     McpPolicy,
     RateLimit,
     RetryPolicy,
@@ -79,11 +93,16 @@ GRANT_KEYS = (
     "refresh_leeway",
 )
 """The fields of ``ClientCredentialsPolicy``; every one but ``refresh_leeway`` is text."""
-COUNTS = frozenset({"attempts", "failures", "probes", "max_concurrent", "requests", "burst", "page_size"})
+TLS_KEYS = ("tls_client_cert", "tls_client_key", "tls_ca")
+"""A namespace's TLS files (``settings.ClientTLS``: cert, key, ca)."""
+CACHE_KEYS = ("enabled", "ttl", "vary")
+COUNTS = frozenset(
+    {"attempts", "failures", "probes", "max_concurrent", "requests", "burst", "max_entries", "max_bytes", "page_size"}
+)
 """Whole-number fields; every other number is seconds."""
-AT_LEAST_ONE = frozenset({"attempts", "probes"})
+AT_LEAST_ONE = frozenset({"attempts", "probes", "max_entries", "max_bytes"})
+SECTION_NAMES = ("state", "upstream", "namespaces", "cache", "rate_limit", "mcp")
 Section = TypeVar("Section", RetryPolicy, BreakerPolicy, BulkheadPolicy, RateLimit, McpPolicy)
-SECTION_NAMES = ("state", "upstream", "namespaces", "rate_limit", "mcp")
 
 
 class ConfigError(ValueError):
@@ -206,6 +225,10 @@ class _Checker:
                 policy = replace(policy, **{name: section})
             elif name == GRANT and namespace:
                 policy = replace(policy, client_credentials=self.grant((*key, name), item))
+            elif name in TLS_KEYS and namespace:
+                continue
+            elif name == "cache":
+                policy = replace(policy, cache=self.cache((*key, name), item, base.cache))
             elif name == "operations" and namespace:
                 policy = replace(
                     policy,
@@ -217,9 +240,53 @@ class _Checker:
                     },
                 )
             else:
-                known = [*TIMEOUT_KEYS, *SECTIONS, *(["operations", GRANT] if namespace else [])]
+                known = [*TIMEOUT_KEYS, *SECTIONS, "cache", *(["operations", GRANT, *TLS_KEYS] if namespace else [])]
                 self.error((*key, name), f"unknown key; known: {', '.join(known)}")
+        if namespace and any(name in table for name in TLS_KEYS):
+            policy = replace(policy, tls=self.tls(key, table))
         return policy
+
+    def cache(self, key: Key, value: Any, base: CachePolicy) -> CachePolicy:
+        """A cache rule (``[upstream.cache]`` for every namespace, ``[namespaces.NAME.cache]``)."""
+        given: dict[str, Any] = {}
+        for name, item in self.table(key, value).items():
+            if name not in CACHE_KEYS:
+                self.error((*key, name), f"unknown key; known: {', '.join(CACHE_KEYS)}")
+            elif name == "enabled":
+                if isinstance(item, bool):
+                    given[name] = item
+                else:
+                    self.error((*key, name), f"must be true or false, not {item!r}")
+            elif name == "vary":
+                if isinstance(item, list) and all(isinstance(header, str) and header for header in item):
+                    given[name] = tuple(header.lower() for header in item)
+                else:
+                    self.error((*key, name), f"must be a list of header names, not {item!r}")
+            elif (number := self.number((*key, name), item)) is not None:
+                given[name] = number
+        return replace(base, **given)
+
+    def tls(self, key: Key, table: Mapping[str, Any]) -> ClientTLS | None:
+        """A namespace's TLS files, resolved from the configuration's folder and loaded once here,
+        so that a missing, unreadable, encrypted or mismatched file stops ``serve`` at its line."""
+        paths: dict[str, str | None] = {}
+        for name in TLS_KEYS:
+            item = table.get(name)
+            if item is not None and (not isinstance(item, str) or not item):
+                self.error((*key, name), f"must be a file path string, not {item!r}")
+                return None
+            paths[name] = None if item is None else str(self.path.parent / Path(item).expanduser())
+        if (paths["tls_client_cert"] is None) != (paths["tls_client_key"] is None):
+            missing = "tls_client_key" if paths["tls_client_key"] is None else "tls_client_cert"
+            self.error(key, f"{missing} is missing: a client certificate and its key come together")
+            return None
+        tls = ClientTLS(paths["tls_client_cert"], paths["tls_client_key"], paths["tls_ca"])
+        try:
+            client_tls_context(tls)
+        except ClientTLSError as exc:
+            self.error((*key, exc.field), str(exc))
+            return None
+        return tls
 
     def _timeouts_only(self, key: Key, value: Any) -> dict[str, Any]:
         table = self.table(key, value)
@@ -333,11 +400,31 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
     }
     rate_limit = check.section(("rate_limit",), document.get("rate_limit", {}), RateLimit, RateLimit())
     mcp = check.section(("mcp",), document.get("mcp", {}), McpPolicy, McpPolicy())
+    entries, size = _cache_store(check, document.get("cache", {}), settings)
     if check.errors:
         raise ConfigError("\n".join(check.errors))
     return replace(
-        settings, upstream=upstream, namespaces=namespaces, rate_limit=rate_limit, mcp=mcp, state=state, **serve_wide
+        settings,
+        upstream=upstream,
+        namespaces=namespaces,
+        rate_limit=rate_limit,
+        mcp=mcp,
+        state=state,
+        cache_entries=entries,
+        cache_bytes=size,
+        **serve_wide,
     )
+
+
+def _cache_store(check: _Checker, value: Any, settings: Settings) -> tuple[int, int]:
+    """``[cache]``: the entries and bytes the process's shared upstream cache keeps (D123)."""
+    bounds = {"max_entries": settings.cache_entries, "max_bytes": settings.cache_bytes}
+    for name, item in check.table(("cache",), value).items():
+        if name not in bounds:
+            check.error(("cache", name), f"unknown key; known: {', '.join(bounds)}")
+        elif isinstance(number := check.number(("cache", name), item), int):
+            bounds[name] = number
+    return bounds["max_entries"], bounds["max_bytes"]
 
 
 def _state(check: _Checker, value: Any, given: str | None) -> str | None:

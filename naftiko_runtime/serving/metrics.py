@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..core.cache import SharedCache
 from ..core.resilience import Breaker
 
 REQUEST_LABELS = ("naftiko_adapter_type", "naftiko_operation_id", "naftiko_namespace")
@@ -93,6 +94,29 @@ class BreakerCollector(Collector):
             opened.add_metric([namespace], breaker.opened)
         yield state
         yield opened
+
+
+class CacheCollector:
+    """The shared upstream cache's counts (D123), read at scrape time: a call pays nothing for them."""
+
+    def __init__(self, cache: SharedCache):
+        self.cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.cache.counts
+        lookups = CounterMetricFamily(
+            "naftiko_upstream_cache_lookups",
+            "Cacheable upstream GETs: answered from memory (hit), by a 304 (revalidated) or sent (miss).",
+            labels=["result"],
+        )
+        for result, value in (("hit", counts.hits), ("revalidated", counts.revalidated), ("miss", counts.misses)):
+            lookups.add_metric([result], value)
+        yield lookups
+        yield CounterMetricFamily(
+            "naftiko_upstream_cache_evictions", "Stored answers dropped to stay within the bounds.", counts.evicted
+        )
+        yield GaugeMetricFamily("naftiko_upstream_cache_entries", "Answers stored.", len(self.cache))
+        yield GaugeMetricFamily("naftiko_upstream_cache_bytes", "Bytes of answers stored.", self.cache.stored_bytes)
 
 
 class Series:

@@ -122,6 +122,10 @@ class Runtime:
             from .state_metrics import StoreCollector
 
             self.telemetry.metrics.registry.register(StoreCollector(self.store.health))
+        if self.telemetry is not None and self.telemetry.metrics is not None:
+            from .metrics import CacheCollector
+
+            self.telemetry.metrics.registry.register(CacheCollector(self.clients.cache))
         self.executor = Executor(self.clients, self.telemetry)
         self.controls = Controls(self, self.telemetry)
         self.last_reload: list[str] = []

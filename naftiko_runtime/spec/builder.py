@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..settings import token_url_problem
+from ..settings import CachePolicy, token_url_problem
 from . import plugged
 from .composition import (
     index_aggregates,
@@ -28,6 +28,9 @@ from .composition import (
 from .diagnostics import DocPath, Finding
 from .expressions import PLACEHOLDER
 from .extensions import (
+    CACHE,
+    CACHE_FIELDS,
+    CACHE_INSTEAD,
     CLIENT_AUTHENTICATIONS,
     CLIENT_CREDENTIALS_FIELDS,
     EXTENSION_ADAPTER_INSTEAD,
@@ -138,7 +141,7 @@ class ModelBuilder:
         if not isinstance(data, dict):
             self.error((), "a capability document must be a YAML mapping at the top level")
             return None
-        version = data.get("naftiko")
+        version = data.get("naftiko", data.get("ikanos"))
         if version is None:
             # An unknown version is the dialect's shape check's to report: a warning for naftiko (D2),
             # an error for ikanos (D72).
@@ -169,7 +172,7 @@ class ModelBuilder:
         return Capability(
             file=self.file,
             version=str(version or ""),
-            label=info.get("label") or info.get("title"),
+            label=info.get("display") or info.get("title"),
             description=info.get("description"),
             binds=tuple(b for b in binds if b),
             consumes=consumes,
@@ -179,7 +182,22 @@ class ModelBuilder:
         )
 
     def items(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]:
+        """A list's items (``consumes``, ``exposes``, ``mappings``...: lists in every dialect)."""
         return [(item, at + (key, i)) for i, item in enumerate(self.sequence(node.get(key), at + (key,), f"'{key}'"))]
+
+    def entries(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[str | None, Any, DocPath]]:
+        """``(name, entry, path)`` of a map keyed by name, the native form of named entries
+        (``dialects.translate_up`` made it from an alpha2 list). An alpha2 list it could not key
+        (a name missing or repeated, D125) is read as written: its name is then None, and
+        ``entry_name`` reads the entry's own ``name``."""
+        value = node.get(key)
+        if isinstance(value, dict):
+            return [(str(name), item, at + (key, name)) for name, item in value.items()]
+        return [(None, item, item_at) for item, item_at in self.items(node, key, at)]
+
+    def entry_name(self, name: str | None, node: dict[str, Any], at: DocPath, *, required: bool = True) -> str | None:
+        """An entry's name: its key, or the ``name`` written in an entry of a list (D125)."""
+        return name if name is not None else self.text(node, "name", at, required=required)
 
     def bind(self, node: Any, at: DocPath) -> Bind | None:
         if is_import(node):
@@ -219,12 +237,12 @@ class ModelBuilder:
         auth = self.authentication(node.get("authentication"), at + ("authentication",), exposed=False)
         shared = self.parameters(node, at, consumed=True)
         operations: dict[str, ConsumedOperation] = {}
-        for resource, r_at in self.items(node, "resources", at):
+        for _, resource, r_at in self.entries(node, "resources", at):
             resource = self.mapping(resource, r_at, "a resource")
             path = self.text(resource, "path", r_at, required=True) or ""
             resource_params = self.parameters(resource, r_at, consumed=True)
-            for op, o_at in self.items(resource, "operations", r_at):
-                operation = self.consumed_operation(op, o_at, namespace, path, shared + resource_params)
+            for op_name, op, o_at in self.entries(resource, "operations", r_at):
+                operation = self.consumed_operation(op_name, op, o_at, namespace, path, shared + resource_params)
                 if operation is None:
                     continue
                 if operation.name in operations:
@@ -285,10 +303,10 @@ class ModelBuilder:
         return ClientCredentials(token_url, client_id, client_secret, scope, audience, method, at)
 
     def consumed_operation(
-        self, node: Any, at: DocPath, namespace: str, path: str, inherited: tuple[Parameter, ...]
+        self, name: str | None, node: Any, at: DocPath, namespace: str, path: str, inherited: tuple[Parameter, ...]
     ) -> ConsumedOperation | None:
         node = self.mapping(node, at, "an operation")
-        name = self.text(node, "name", at, required=True)
+        name = self.entry_name(name, node, at)
         method = (self.text(node, "method", at) or "GET").upper()
         raw_format = self.text(node, "outputRawFormat", at) or "json"
         body = node.get("body")
@@ -312,7 +330,36 @@ class ModelBuilder:
             outputs=tuple(
                 o for o in (self.output(i, o_at) for i, o_at in keyed_items(self, node, "outputParameters", at)) if o
             ),
+            cache=self.cache_rule(node, at, method),
         )
+
+    def cache_rule(self, node: dict[str, Any], at: DocPath, method: str) -> CachePolicy | None:
+        """The runtime extension ``x-naftiko-cache`` on a consumed operation (D123): always warned
+        about, so that ``--strict`` refuses it; each field checked where it is."""
+        if CACHE not in node:
+            return None
+        at = at + (CACHE,)
+        self.warning(at, not_official(CACHE, CACHE_INSTEAD))
+        rule = self.mapping(node[CACHE], at, f"'{CACHE}'")
+        if method != "GET":
+            self.error(at, f"'{CACHE}' on a {method} operation: only GET answers are cached")
+        enabled, ttl, vary = rule.get("enabled", True), rule.get("ttl"), rule.get("vary", [])
+        problems = {
+            "enabled": not isinstance(enabled, bool) and "must be true or false",
+            "ttl": ttl is not None
+            and (isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0)
+            and "must be a positive number of seconds",
+            "vary": not (isinstance(vary, list) and all(isinstance(v, str) and v for v in vary))
+            and "must be a list of header names",
+        }
+        for key in rule:
+            if key not in CACHE_FIELDS:
+                self.error(at + (str(key),), f"unknown key '{key}' in '{CACHE}'; allowed: {', '.join(CACHE_FIELDS)}")
+            elif problems[key]:
+                self.error(at + (str(key),), f"'{CACHE}' {key} {problems[key]}, not {rule[key]!r}")
+        if any(problems.values()):
+            return None
+        return CachePolicy(enabled, None if ttl is None else float(ttl), tuple(v.lower() for v in vary))
 
     def binary_size(self, node: dict[str, Any], at: DocPath) -> int | None:
         """beta4 ``maxBinarySize``: a number with a mandatory unit (``512KiB``, ``5MiB``)."""
@@ -344,9 +391,9 @@ class ModelBuilder:
         self, node: dict[str, Any], at: DocPath, *, consumed: bool, tool: bool = False
     ) -> tuple[Parameter, ...]:
         built = []
-        for item, p_at in self.items(node, "inputParameters", at):
+        for key, item, p_at in self.entries(node, "inputParameters", at):
             item = self.mapping(item, p_at, "a parameter")
-            name = self.text(item, "name", p_at, required=True)
+            name = self.entry_name(key, item, p_at)
             if not name:
                 continue
             location = self.text(item, "in", p_at, required=not tool)
@@ -510,7 +557,7 @@ class ModelBuilder:
         inherits_inputs = "ref" in own and "inputParameters" not in own
         inputs.update((p.name, p) for p in self.parameters(node, at, consumed=False, tool=tool or inherits_inputs))
         outputs = tuple(
-            o for o in (self.output(item, o_at) for item, o_at in self.items(node, "outputParameters", at)) if o
+            o for o in (self.output(item, o_at) for item, o_at in keyed_items(self, node, "outputParameters", at)) if o
         )
         hints = semantic_hints(semantics)
         hints.update(self.mapping(own.get("hints"), at + ("hints",), "'hints'"))
@@ -528,7 +575,7 @@ class ModelBuilder:
             reference_roots=reference_roots,
             path_parameters=path_parameters,
             description=self.text(own, "description", at) or self.text(node, "description", at),
-            label=self.text(node, "label", at),
+            label=self.text(node, "display", at),
             method=method,
             path=path,
             hints={k: v for k, v in hints.items() if isinstance(v, bool)},

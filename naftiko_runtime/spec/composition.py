@@ -33,28 +33,26 @@ class Builder(Protocol):
 
     def items(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]: ...
 
+    def entries(self, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[str | None, Any, DocPath]]: ...
+
 
 def keyed_items(builder: Builder, node: dict[str, Any], key: str, at: DocPath) -> list[tuple[Any, DocPath]]:
-    """A list of named entries (alpha2) or a mapping keyed by name (beta4 ``steps``, ``flows``):
-    either way, entries that carry their ``name``."""
-    value = node.get(key)
-    if isinstance(value, dict):
-        return [
-            ({"name": name, **entry} if isinstance(entry, dict) else entry, at + (key, name))
-            for name, entry in value.items()
-        ]
-    return builder.items(node, key, at)
+    """Named entries (``steps``, ``flows``, ``outputParameters``), each carrying its ``name`` (its
+    key), for the readers that take an entry as one object (step kinds, ``ref``, outputs)."""
+    return [
+        ({"name": name, **entry} if name is not None and isinstance(entry, dict) else entry, entry_at)
+        for name, entry, entry_at in builder.entries(node, key, at)
+    ]
 
 
 def index_aggregates(builder: Builder, holder: dict[str, Any], at: DocPath = ("capability",)) -> None:
-    """Index the aggregate functions (alpha2 ``functions``, beta4 ``flows``) of ``holder`` (the
+    """Index the aggregate functions (``flows``; alpha2 writes ``functions``) of ``holder`` (the
     ``capability``, or a beta4 document's root); each is built where a ``ref`` uses it."""
     for aggregate, a_at in builder.items(holder, "aggregates", at):
         aggregate = builder.mapping(aggregate, a_at, "an aggregate")
         # beta4 makes the namespace optional; an aggregate without one has nothing a `ref` can name.
         namespace = builder.text(aggregate, "namespace", a_at)
-        key = "flows" if "flows" in aggregate else "functions"
-        for function, f_at in keyed_items(builder, aggregate, key, a_at):
+        for function, f_at in keyed_items(builder, aggregate, "flows", a_at):
             function = builder.mapping(function, f_at, "an aggregate function")
             name = builder.text(function, "name", f_at, required=True)
             if namespace and name:

@@ -22,10 +22,13 @@ MCP_CONSUMES = "mcp"
 """``type: mcp`` on a consumed entry: an upstream MCP server over Streamable HTTP at ``baseUri``,
 whose tools steps call as ``<namespace>.<tool>`` (D113)."""
 MCP_CONSUMES_INSTEAD = "no portable form exists yet: keep upstream MCP servers in files served by this runtime only"
-EXTENSION_KEYS = (OAUTH2_CLIENT_CREDENTIALS, ICONS)
-"""Every extension key the shape tables let through (a ``type: mcp`` entry adds no key)."""
 CLIENT_AUTHENTICATIONS = ("basic", "body")
 """``basic``: ``client_secret_basic`` (the RFC's default); ``body``: ``client_secret_post``."""
+
+CACHE = "x-naftiko-cache"
+"""On a consumed GET operation: its answers go through the shared cache, by this rule (D123)."""
+CACHE_FIELDS = ("enabled", "ttl", "vary")
+CACHE_INSTEAD = "turn the cache on per namespace in the runtime configuration ([namespaces.NAME.cache], D91)"
 
 EXTENSION_ADAPTER_PREFIX = "x-naftiko-"
 """An ``exposes[].type`` with this prefix is an adapter kind of this runtime alone (D106):
@@ -39,3 +42,7 @@ def not_official(key: str, instead: str) -> str:
         f"'{key}' is a naftiko-runtime extension, not in the official schema: the reference engine "
         f"does not know it, and --strict refuses it; {instead}"
     )
+
+
+EXTENSION_KEYS = (OAUTH2_CLIENT_CREDENTIALS, ICONS, CACHE)
+"""Every extension key the shape tables let through (a ``type: mcp`` entry adds no key)."""

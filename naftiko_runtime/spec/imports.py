@@ -24,7 +24,7 @@ from typing import Any
 
 from .binds import file_location
 from .diagnostics import Diagnostic, DocPath, Finding
-from .dialects import Dialect, check_shape, detect, normalise
+from .dialects import Dialect, check_shape, detect, translate_up
 from .documents import Document, Origin
 from .source import SourceDocument, SourceError, read_source
 
@@ -87,7 +87,7 @@ class Prepared:
 
 def prepare(source: SourceDocument, shape: list[Finding] | None = None) -> Prepared:
     dialect = detect(source.data)
-    data, origins = normalise(source.data, dialect)
+    data, origins = translate_up(source.data, dialect)
     return Prepared(source, dialect, check_shape(source.data, dialect) if shape is None else shape, data, origins)
 
 

@@ -1,9 +1,10 @@
 """``naftiko migrate``: rewrite an alpha2 document into the Ikanos beta4 dialect (D70).
 
-The document is edited in ruamel.yaml's round-trip form, so comments and key order stay where the
-library allows: a list of named objects becomes a map keyed by their names (each object, with its
-comments, moves under its key), ``label`` becomes ``display``, ``functions`` become ``flows``,
-``targetName`` becomes ``target``, imports say ``from``. What alpha2 accepted as dialect
+The load path's translation up (``translation``, D125) runs on ruamel.yaml's round-trip form, so
+comments and key order stay where the library allows: a list of named objects becomes a map keyed
+by their names (each object, with its comments, moves under its key; D126 for the keys),
+``label`` becomes ``display``, ``functions`` become ``flows``, ``targetName`` becomes ``target``,
+imports say ``from``. What alpha2 accepted as dialect
 extensions (D3) and beta4 has no place for is carried over so that the file serves identically:
 
 - consumed parameters' ``type``, ``description`` and ``required`` move to the exposed operations
@@ -23,16 +24,18 @@ Anything that cannot be expressed is left as it is and reported in the notes.
 
 from __future__ import annotations
 
+import copy
 import io
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from .diagnostics import DocPath
 from .expressions import WITH_REFERENCE, normalize_name
 from .profiles import IKANOS
+from .translation import DOCUMENT, Translation, kebab, named
 
 TARGETS = IKANOS.versions
 """The versions `naftiko migrate --to` writes."""
@@ -51,21 +54,20 @@ def _yaml() -> YAML:
 def migrate_text(text: str, target: str = TARGETS[0]) -> tuple[str, list[str]]:
     """The beta4 text of an alpha2 document, and notes on what could not be carried over as is."""
     yaml = _yaml()
-    document = yaml.load(text)
-    notes = migrate_document(document, target)
+    document, notes = migrate_document(yaml.load(text), target)
     stream = io.StringIO()
     yaml.dump(document, stream)
     return stream.getvalue(), notes
 
 
-def migrate_document(document: Any, target: str = TARGETS[0]) -> list[str]:
-    """Rewrite a round-trip alpha2 document in place; returns the notes."""
+def migrate_document(document: Any, target: str = TARGETS[0]) -> tuple[Any, list[str]]:
+    """The beta4 form of a round-trip alpha2 document, and the notes."""
     if target not in TARGETS:
         raise ValueError(f"unknown target version {target!r}; known: {', '.join(TARGETS)}")
     if not isinstance(document, CommentedMap):
-        return ["not a YAML mapping: left as it is"]
+        return document, ["not a YAML mapping: left as it is"]
     if "ikanos" in document:
-        return ["already an ikanos document: left as it is"]
+        return document, ["already an ikanos document: left as it is"]
     return _Migration(target).run(document)
 
 
@@ -80,40 +82,51 @@ def _rename(node: Any, old: str, new: str) -> None:
         node.ca.items[new] = comment
 
 
-def _kebab(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-") or "x"
+def migration_origins(data: Any) -> dict[DocPath, DocPath]:
+    """Path in the migrated document -> path in the alpha2 ``data``, where the translation moved a
+    node (keys, renames); what ``migrate``'s own rewrites add or fold has no origin."""
+    translation = Translation(migrating=True)
+    DOCUMENT(translation, copy.deepcopy(data), (), ())
+    return {("ikanos",): ("naftiko",), ("info", "display"): ("info", "title"), **translation.origins}
 
 
-def _keyed(node: Any, key_of: Any) -> Any:
-    """A list of objects -> a map keyed by ``key_of(item, index)``, each object's ``name`` removed."""
-    if not isinstance(node, CommentedSeq):
-        return node
-    keyed = CommentedMap()
-    if node.fa.flow_style():
-        keyed.fa.set_flow_style()
-    keyed.ca.comment = node.ca.comment
-    for index, item in enumerate(node):
-        key = key_of(item, index)
-        while key in keyed:
-            key = f"{key}-{index}"
-        comment = None
-        if isinstance(item, CommentedMap) and "name" in item:
-            comment = item.ca.items.pop("name", None)
-            del item["name"]
-        keyed[key] = item
-        if comment:
-            keyed.ca.items[key] = comment
-    return keyed
+def _translation() -> Translation:
+    """The load path's translation, keying every list into maps that keep their comments (D126)."""
+    return Translation(migrating=True, new_map=CommentedMap)
 
 
-def _by_name(item: Any, index: int) -> str:
-    name = item.get("name") if isinstance(item, dict) else None
-    return str(name) if name is not None else f"item-{index + 1}"
+def _keyed(node: Any) -> Any:
+    """A list of objects -> a map keyed by their names (outputs, which ``modes`` decides about)."""
+    return named()(_translation(), node, (), ())
 
 
-def _by_kebab_name(item: Any, index: int) -> str:
-    """Resource and operation names: beta4 keys allow no '_' (an alpha2 extension, D3)."""
-    return _kebab(_by_name(item, index))
+def _values(node: Any, key: str) -> dict[str, Any]:
+    """The entries of a map keyed by name (``{}`` where there is none)."""
+    value = node.get(key) if isinstance(node, dict) else None
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _drop_nulls(node: CommentedMap, *keys: str) -> None:
+    for key in keys:
+        if key in node and node[key] is None:
+            del node[key]
+
+
+def _renamed_calls(document: CommentedMap) -> dict[str, str]:
+    """``namespace.operation`` -> its beta4 key, for consumed operations whose names beta4 refuses
+    (read before the translation, which keys them by ``kebab``)."""
+    renamed = {}
+    capability = document.get("capability")
+    for holder in [document] + ([capability] if isinstance(capability, dict) else []):
+        for entry in holder.get("consumes") or []:
+            if not isinstance(entry, dict) or "import" in entry:
+                continue
+            for resource in entry.get("resources") or []:
+                for operation in (resource.get("operations") or []) if isinstance(resource, dict) else []:
+                    old = str(operation.get("name")) if isinstance(operation, dict) else ""
+                    if old and kebab(old) != old:
+                        renamed[f"{entry.get('namespace')}.{old}"] = f"{entry.get('namespace')}.{kebab(old)}"
+    return renamed
 
 
 def _walk(node: Any) -> Iterator[CommentedMap]:
@@ -137,15 +150,15 @@ class _Migration:
         self.credentials: dict[str, str] = {}
         """consumes namespace -> the header its authentication fills."""
 
-    def run(self, document: CommentedMap) -> list[str]:
+    def run(self, written: CommentedMap) -> tuple[CommentedMap, list[str]]:
+        self.renamed_calls = _renamed_calls(written)
+        document = DOCUMENT(_translation(), written, (), ())
         if "naftiko" in document:
             _rename(document, "naftiko", "ikanos")
             document["ikanos"] = self.target
         else:
             document.insert(0, "ikanos", self.target)
-        info = document.get("info")
-        if isinstance(info, CommentedMap):
-            _rename(info, "label" if "label" in info else "title", "display")
+        _rename(document.get("info"), "title", "display")  # D3: alpha2 took `title` for `label`
         capability = document.get("capability")
         holders = [document] + ([capability] if isinstance(capability, CommentedMap) else [])
         for holder in holders:
@@ -156,27 +169,18 @@ class _Migration:
                 self.adapter(entry)
             for entry in holder.get("aggregates") or []:
                 self.aggregate(entry)
-            for entry in holder.get("binds") or []:
-                self.imported(entry)
         for consumes in (holder.get("consumes") or [] for holder in holders):
             for entry in consumes:
                 self.untype_consumed(entry)
         for node in _walk(document):
             if isinstance(node.get("call"), str) and node["call"] in self.renamed_calls:
                 node["call"] = self.renamed_calls[node["call"]]
-        return self.notes
+        return document, self.notes
 
     # -- consumes -----------------------------------------------------------------------------
 
-    def imported(self, entry: Any) -> bool:
-        """``{location, import, as}`` -> ``{from, import, as}``."""
-        if not isinstance(entry, CommentedMap) or "import" not in entry:
-            return False
-        _rename(entry, "location", "from")
-        return True
-
     def consumes(self, entry: Any) -> None:
-        if not isinstance(entry, CommentedMap) or self.imported(entry):
+        if not isinstance(entry, CommentedMap) or "import" in entry:
             return
         namespace = str(entry.get("namespace"))
         auth = entry.get("authentication")
@@ -186,50 +190,34 @@ class _Migration:
                 header = str(auth.get("key", "")).lower()
             if header:
                 self.credentials[namespace] = header
-        shared = list(entry.get("inputParameters") or [])
-        for resource in entry.get("resources") or []:
+        shared = _values(entry, "inputParameters")
+        for resource in _values(entry, "resources").values():
             if not isinstance(resource, CommentedMap):
                 continue
-            _rename(resource, "label", "display")
-            level = shared + list(resource.get("inputParameters") or [])
-            for operation in resource.get("operations") or []:
-                if not isinstance(operation, CommentedMap):
-                    continue
-                _rename(operation, "label", "display")
-                old = str(operation.get("name"))
-                if _kebab(old) != old:
-                    self.renamed_calls[f"{namespace}.{old}"] = f"{namespace}.{_kebab(old)}"
-                merged = {str(p.get("name")): p for p in level + list(operation.get("inputParameters") or [])}
-                self.consumed[f"{namespace}.{_kebab(old)}"] = merged
-                operation["outputParameters"] = _keyed(operation.get("outputParameters"), _by_name)
-                if operation.get("outputParameters") is None:
-                    del operation["outputParameters"]
-            resource["operations"] = _keyed(resource.get("operations"), _by_kebab_name)
-        entry["resources"] = _keyed(entry.get("resources"), _by_kebab_name)
-        if entry.get("resources") is None:
-            del entry["resources"]
+            level = {**shared, **_values(resource, "inputParameters")}
+            for key, operation in _values(resource, "operations").items():
+                if isinstance(operation, CommentedMap):
+                    self.consumed[f"{namespace}.{key}"] = {**level, **_values(operation, "inputParameters")}
+                    _drop_nulls(operation, "outputParameters")
+            _drop_nulls(resource, "operations")
+        _drop_nulls(entry, "resources")
 
     def untype_consumed(self, entry: Any) -> None:
         """Last: consumed inputs keep ``in`` and ``value`` only (their typing moved to the exposing side)."""
         if not isinstance(entry, CommentedMap) or "import" in entry:
             return
-        holders = [entry] + [r for r in (entry.get("resources") or {}).values() if isinstance(r, CommentedMap)]
-        holders += [
-            op for r in holders[1:] for op in (r.get("operations") or {}).values() if isinstance(op, CommentedMap)
-        ]
+        holders = [entry] + [r for r in _values(entry, "resources").values() if isinstance(r, CommentedMap)]
+        holders += [op for r in holders[1:] for op in _values(r, "operations").values() if isinstance(op, CommentedMap)]
         for holder in holders:
-            parameters = holder.get("inputParameters")
-            if isinstance(parameters, CommentedSeq):
-                for parameter in parameters:
-                    if isinstance(parameter, CommentedMap):
-                        for key in ("type", "description", "required", "pattern"):
-                            parameter.pop(key, None)
-                holder["inputParameters"] = _keyed(parameters, _by_name)
+            for parameter in _values(holder, "inputParameters").values():
+                if isinstance(parameter, CommentedMap):
+                    for key in ("type", "description", "required", "pattern"):
+                        parameter.pop(key, None)
 
     # -- exposes ------------------------------------------------------------------------------
 
     def adapter(self, entry: Any) -> None:
-        if not isinstance(entry, CommentedMap) or self.imported(entry):
+        if not isinstance(entry, CommentedMap) or "import" in entry:
             return
         kind = entry.get("type")
         roots = (str(entry.get("namespace")), *ADAPTER_ROOTS.get(str(kind), ()))
@@ -238,72 +226,33 @@ class _Migration:
                 description = str(entry.pop("description"))
                 if "resources" in entry:  # beta4 REST adapters have no description: kept as a comment
                     entry.yaml_set_comment_before_after_key("resources", before=f"description: {description}", indent=4)
-            for resource in entry.get("resources") or []:
-                if not isinstance(resource, CommentedMap):
-                    continue
-                _rename(resource, "label", "display")
-                resource["inputParameters"] = self.inputs(resource.get("inputParameters"))
-                if resource["inputParameters"] is None:
-                    del resource["inputParameters"]
-                for operation in resource.get("operations") or []:
-                    self.operation(operation, roots, tool=False)
-                resource["operations"] = _keyed(
-                    resource.get("operations"),
-                    lambda op, i: _by_kebab_name(op, i) if "name" in op else str(op.get("method", "get")).lower(),
-                )
-                if resource.get("operations") is None:
-                    del resource["operations"]
-            entry["resources"] = _keyed(
-                entry.get("resources"),
-                lambda r, i: _by_kebab_name(r, i) if "name" in r else _kebab(str(r.get("path", ""))) or "root",
-            )
+            for resource in _values(entry, "resources").values():
+                if isinstance(resource, CommentedMap):
+                    for operation in _values(resource, "operations").values():
+                        self.operation(operation, roots, tool=False)
+                    _drop_nulls(resource, "inputParameters", "operations")
         elif kind == "mcp":
-            for tool in entry.get("tools") or []:
+            for tool in _values(entry, "tools").values():
                 self.operation(tool, roots, tool=True)
-            entry["tools"] = _keyed(entry.get("tools"), _by_name)
-            for resource in entry.get("resources") or []:
-                _rename(resource, "label", "display")
+            for resource in _values(entry, "resources").values():
                 self.modes(resource)
-            for prompt in entry.get("prompts") or []:
-                _rename(prompt, "label", "display")
-                for argument in prompt.get("arguments") or []:
-                    _rename(argument, "label", "display")
-                prompt["arguments"] = _keyed(prompt.get("arguments"), _by_name)
-            for key in ("resources", "prompts"):
-                if key in entry:
-                    entry[key] = _keyed(entry[key], _by_name)
-        elif kind == "skill":
-            for skill in entry.get("skills") or []:
-                if isinstance(skill, CommentedMap) and "tools" in skill:
-                    # A descriptive skill has no tools: beta4 has no null map for it (issue 23).
-                    skill["tools"] = _keyed(skill["tools"], _by_name)
-            entry["skills"] = _keyed(entry.get("skills"), _by_name)
         for key in [k for k, v in entry.items() if v is None]:
             del entry[key]
 
     def aggregate(self, entry: Any) -> None:
-        if not isinstance(entry, CommentedMap) or self.imported(entry):
+        if not isinstance(entry, CommentedMap) or "import" in entry:
             return
-        _rename(entry, "label", "display")
-        for function in entry.get("functions") or []:
+        for function in _values(entry, "flows").values():
             if isinstance(function, CommentedMap):
-                function["inputParameters"] = self.inputs(function.get("inputParameters"))
-                if function["inputParameters"] is None:
-                    del function["inputParameters"]
+                _drop_nulls(function, "inputParameters")
                 self.modes(function)
-        if "functions" in entry:
-            entry["functions"] = _keyed(entry["functions"], _by_name)
-            _rename(entry, "functions", "flows")
 
     def operation(self, node: Any, roots: tuple[str, ...], *, tool: bool) -> None:
-        """An exposed operation or a tool: labels, inputs (with the consumed typing), modes."""
+        """An exposed operation or a tool: inputs (with the consumed typing), modes, outputs, literals."""
         if not isinstance(node, CommentedMap):
             return
-        _rename(node, "label", "display")
         self.carry_typing(node, roots, tool=tool)
-        node["inputParameters"] = self.inputs(node.get("inputParameters"))
-        if node["inputParameters"] is None:
-            del node["inputParameters"]
+        _drop_nulls(node, "inputParameters")
         self.modes(node)
         self.outputs(node)
         self.literals(node)
@@ -323,10 +272,6 @@ class _Migration:
             elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 self.notes.append(f"'with: {key}' holds {value!r}: beta4 takes a string or a number only; left as is")
 
-    @staticmethod
-    def inputs(node: Any) -> Any:
-        return _keyed(node, _by_name)
-
     def carry_typing(self, node: CommentedMap, roots: tuple[str, ...], *, tool: bool) -> None:
         """D25/D26: the typing that inferred inputs took from consumed parameters, declared here."""
         call = self.renamed_calls.get(str(node.get("call")), str(node.get("call")))
@@ -335,11 +280,11 @@ class _Migration:
             return
         declared = node.get("inputParameters")
         if declared is None:
-            declared = CommentedSeq()
+            declared = CommentedMap()
             node.insert(list(node).index("call") if "call" in node else len(node), "inputParameters", declared)
-        if not isinstance(declared, CommentedSeq):
+        if not isinstance(declared, CommentedMap):
             return
-        known = {normalize_name(str(p.get("name"))) for p in declared if isinstance(p, dict)}
+        known = {normalize_name(str(name)) for name in declared}
         credential = self.credentials.get(call.partition(".")[0])
         for key, value in node["with"].items():
             match = WITH_REFERENCE.match(value) if isinstance(value, str) else None
@@ -356,7 +301,7 @@ class _Migration:
             if location == "header" and str(key).lower() == credential:
                 continue  # filled by the gateway's authentication, never asked (D29)
             description = parameter.get("description") or f"{name} ({location} parameter of {call})"
-            entry = CommentedMap(name=name)
+            entry = CommentedMap()
             if not tool:
                 entry["in"] = location
             entry["type"] = typed
@@ -371,25 +316,21 @@ class _Migration:
                 entry["required"] = required
             elif required and location != "path":
                 self.notes.append(f"{call}: REST input '{name}' was required; beta4 REST inputs cannot say so")
-            declared.append(entry)
+            declared[name] = entry
             known.add(normalize_name(name))
         if not declared:
             del node["inputParameters"]
 
     def modes(self, node: Any) -> None:
-        """Orchestrated steps, their mappings and named outputs: keyed by name, ``target``."""
+        """Orchestrated and mock outputs keyed by name (steps and mappings: the translation's)."""
         if not isinstance(node, CommentedMap):
             return
-        if "steps" in node:
-            node["steps"] = _keyed(node["steps"], _by_name)
-        for mapping in node.get("mappings") or []:
-            _rename(mapping, "targetName", "target")
         outputs = node.get("outputParameters")
         if isinstance(outputs, CommentedSeq) and any(isinstance(o, dict) and "name" in o for o in outputs):
             if "steps" in node or "call" not in node:
                 for output in outputs:
                     _named_items(output)
-                node["outputParameters"] = _keyed(outputs, _by_name)
+                node["outputParameters"] = _keyed(outputs)
 
     def outputs(self, node: CommentedMap) -> None:
         """D40-D44: mapped outputs in a form the beta4 schema accepts, mapping the same."""
@@ -439,4 +380,4 @@ def _named_items(output: Any) -> None:
     if isinstance(output, CommentedMap) and isinstance(output.get("items"), CommentedSeq):
         for item in output["items"]:
             _named_items(item)
-        output["items"] = _keyed(output["items"], _by_name)
+        output["items"] = _keyed(output["items"])

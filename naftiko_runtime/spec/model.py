@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..settings import CachePolicy
 from .diagnostics import DocPath
 
 
@@ -113,6 +114,8 @@ class ConsumedOperation:
     outputs: tuple[OutputParameter, ...] = ()
     """``outputParameters`` (``name`` + ``value``, a JSONPath): what an orchestrated step's result
     carries (D45); simple mode maps the raw response instead."""
+    cache: CachePolicy | None = None
+    """``x-naftiko-cache`` (a runtime extension): the operation's rule in the shared cache (D123)."""
 
 
 @dataclass(frozen=True)

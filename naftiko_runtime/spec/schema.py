@@ -32,7 +32,7 @@ from typing import Any
 
 from . import plugged
 from . import shape_adapters as shape_adapters  # registers the built-in adapter kinds' fragments
-from .extensions import ICONS, MCP_CONSUMES, OAUTH2_CLIENT_CREDENTIALS
+from .extensions import CACHE, ICONS, MCP_CONSUMES, OAUTH2_CLIENT_CREDENTIALS
 from .plugged import RegisteredName
 from .profiles import ALPHA2, Profile
 from .shape_kinds import ADAPTERS, CONSUMED_AUTHENTICATION, generation
@@ -120,6 +120,7 @@ def consumes(d: Profile) -> Shape:
             "outputSchema": STR,
             "body": BODY,
             "outputParameters": d.many(output),
+            CACHE: ANY,  # an extension (``extensions``): checked and warned about by the builder
         },
         (*d.needs_name, "method"),
     )

@@ -32,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
-from support import SHARED
+from support import ROOT, SHARED
 from test_schema import to_official
 
 from naftiko_runtime import Settings
@@ -304,7 +304,7 @@ OFFICIAL_FILES = {
 }
 OFFICIAL_SCHEMAS = {version: json.loads(path.read_text(encoding="utf-8")) for version, path in OFFICIAL_FILES.items()}
 OFFICIAL = {version: jsonschema.Draft202012Validator(schema) for version, schema in OFFICIAL_SCHEMAS.items()}
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = ROOT
 GENERATED = {
     version: Generator(schema, every_key=True).strategy(schema) for version, schema in OFFICIAL_SCHEMAS.items()
 }

@@ -1,8 +1,8 @@
 """Issue 11: the Ikanos 1.0.0-beta4/beta5 dialect, read into the one model (CONTRACT D70, D72).
 
-- normalisation: maps keyed by name become the builder's lists, every changed path remembered;
+- translation up: alpha2 lists of named objects become the native maps, every changed path remembered;
 - positions: every diagnostic points at the line and column of the file as the user wrote it;
-- the 11-step Shipyard tutorial the spec ships, served: tests/integration/test_dialects_tutorial.py.
+- the served 11-step tutorial is tests/integration/test_dialects_tutorial.py.
 
 Decisions a dialect changes, cited where tested: D3 -> D72 (a beta4 schema violation is an error,
 not a warning), D2 -> D72 (an unknown ikanos version is refused), D71 (imports, test_imports.py).
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from naftiko_runtime import Settings
 from naftiko_runtime.serving.loading import load_source
-from naftiko_runtime.spec.dialects import detect, normalise
+from naftiko_runtime.spec.dialects import detect, translate_up
 from naftiko_runtime.spec.imports import prepare
 from naftiko_runtime.spec.source import parse_text
 
@@ -56,45 +56,83 @@ def test_dialect_is_the_root_key():
     assert detect({"naftiko": 0.5}).version == "0.5"
 
 
-def test_normalised_beta4_is_the_builders_alpha2_shape_with_origins():
-    """D70: a tool at tools.get-item is tools[0] for the builder; its name is the map key."""
+ALPHA2_TOOL = """\
+naftiko: 1.0.0-alpha2
+capability:
+  consumes:
+  - type: http
+    namespace: api
+    baseUri: http://127.0.0.1:9
+    resources:
+    - name: items
+      path: /items/{{id}}
+      operations:
+      - name: get
+        method: GET
+        inputParameters:
+        - {name: id, in: path}
+  exposes:
+  - type: mcp
+    namespace: api-mcp
+    port: 9090
+    tools:
+    - name: get-item
+      label: One item
+      description: One item by id.
+      call: api.get
+      with: {id: api-mcp.id}
+"""
+
+
+def test_beta4_is_native_and_reaches_the_builder_as_written():
+    """D70, D125: the current dialect is the model's form; nothing is rewritten, nothing recorded."""
     data = parse_text(TOOL, Path("t.yaml")).data
-    normalised, origins = normalise(data, detect(data))
-    tool = normalised["capability"]["exposes"][0]["tools"][0]
-    assert tool["name"] == "get-item" and tool["label"] == "One item" and "display" not in tool
-    operation = normalised["capability"]["consumes"][0]["resources"][0]["operations"][0]
-    assert operation["name"] == "get" and operation["inputParameters"] == [{"in": "path", "name": "id"}]
-    assert normalised["naftiko"] == "1.0.0-beta4"
+    native, origins = translate_up(data, detect(data))
+    assert native is data and origins == {}
+
+
+def test_alpha2_is_translated_up_with_origins():
+    """D70, D125: a tool at tools[0] is tools.get-item natively; its key's name is tools[0].name."""
+    data = parse_text(ALPHA2_TOOL, Path("t.yaml")).data
+    native, origins = translate_up(data, detect(data))
+    beta4 = parse_text(TOOL, Path("t.yaml")).data["capability"]
+    tool = native["capability"]["exposes"][0]["tools"]["get-item"]
+    assert tool == beta4["exposes"][0]["tools"]["get-item"], "the very data a beta4 file writes"
+    assert tool["display"] == "One item" and "label" not in tool and "name" not in tool
+    assert native["capability"]["consumes"] == beta4["consumes"]
     tools_at = ("capability", "exposes", 0, "tools")
-    assert origins[tools_at + (0,)] == tools_at + ("get-item",)
-    assert origins[tools_at + (0, "name")] == tools_at + ("get-item",)
-    assert origins[tools_at + (0, "label")] == tools_at + ("get-item", "display")
-    assert data["capability"]["exposes"][0]["tools"]["get-item"]["display"] == "One item", "input left intact"
+    assert origins[tools_at + ("get-item",)] == tools_at + (0,)
+    assert origins[tools_at + ("get-item", "name")] == tools_at + (0, "name")
+    assert origins[tools_at + ("get-item", "display")] == tools_at + (0, "label")
+    assert data["capability"]["exposes"][0]["tools"][0]["label"] == "One item", "input left intact"
 
 
 def test_origins_of_renamed_keys_in_lists():
     """Step mappings say `target`, aggregates hold `flows` (D70)."""
     data = {
-        "ikanos": "1.0.0-beta4",
+        "naftiko": "1.0.0-alpha2",
         "capability": {
             "aggregates": [
-                {"display": "Ag", "flows": {"f": {"description": "d", "mappings": [{"target": "x", "value": "$"}]}}}
+                {
+                    "label": "Ag",
+                    "functions": [{"name": "f", "description": "d", "mappings": [{"targetName": "x", "value": "$"}]}],
+                }
             ]
         },
     }
-    normalised, origins = normalise(data, detect(data))
-    flow = normalised["capability"]["aggregates"][0]["functions"][0]
-    assert flow["name"] == "f" and flow["mappings"] == [{"targetName": "x", "value": "$"}]
+    native, _ = translate_up(data, detect(data))
+    flow = native["capability"]["aggregates"][0]["flows"]["f"]
+    assert flow["mappings"] == [{"target": "x", "value": "$"}]
     written = prepare(parse_text(json.dumps(data), Path("a.json"))).written
-    assert written(("capability", "aggregates", 0, "functions", 0, "mappings", 0, "targetName")) == (
+    assert written(("capability", "aggregates", 0, "flows", "f", "mappings", 0, "target")) == (
         "capability",
         "aggregates",
         0,
-        "flows",
-        "f",
+        "functions",
+        0,
         "mappings",
         0,
-        "target",
+        "targetName",
     )
 
 

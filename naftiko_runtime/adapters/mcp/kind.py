@@ -40,10 +40,10 @@ class McpKind:
         port = builder.port(node, at) if transport == "http" else None
         tools = []
         tool_icons: dict[str, tuple[IconSpec, ...]] = {}
-        for tool, t_at in builder.items(node, "tools", at):
+        for key, tool, t_at in builder.entries(node, "tools", at):
             tool = builder.mapping(tool, t_at, "a tool")
             # A tool with `ref` may leave its name to the aggregate function (spec: Aggregates).
-            name = builder.text(tool, "name", t_at, required="ref" not in tool) or builder.ref_name(tool) or ""
+            name = builder.entry_name(key, tool, t_at, required="ref" not in tool) or builder.ref_name(tool) or ""
             if icons := parse_icons(builder, tool, t_at):
                 tool_icons[name] = icons
             if not TOOL_NAME.match(name):

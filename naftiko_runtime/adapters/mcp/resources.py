@@ -116,9 +116,9 @@ def parse_resources(
 ) -> list[McpResource]:
     resources: list[McpResource] = []
     names: set[str] = set()
-    for item, r_at in builder.items(node, "resources", at):
+    for key, item, r_at in builder.entries(node, "resources", at):
         item = builder.mapping(item, r_at, "an MCP resource")
-        name = builder.text(item, "name", r_at, required=True) or ""
+        name = builder.entry_name(key, item, r_at) or ""
         uri_text = builder.text(item, "uri", r_at, required=True) or ""
         if name in names:
             builder.error(r_at + ("name",), f"duplicate resource name '{name}' in MCP adapter '{namespace}'")
@@ -147,7 +147,7 @@ def parse_resources(
         resources.append(
             McpResource(
                 name,
-                builder.text(item, "label", r_at),
+                builder.text(item, "display", r_at),
                 builder.text(item, "description", r_at),
                 builder.text(item, "mimeType", r_at),
                 uri,
@@ -177,20 +177,20 @@ def _static_folder(builder: ModelBuilder, item: dict[str, Any], at: DocPath, uri
 def parse_prompts(builder: ModelBuilder, node: dict[str, Any], at: DocPath, namespace: str) -> list[McpPrompt]:
     prompts: list[McpPrompt] = []
     names: set[str] = set()
-    for item, p_at in builder.items(node, "prompts", at):
+    for key, item, p_at in builder.entries(node, "prompts", at):
         item = builder.mapping(item, p_at, "an MCP prompt")
-        name = builder.text(item, "name", p_at, required=True) or ""
+        name = builder.entry_name(key, item, p_at) or ""
         if name in names:
             builder.error(p_at + ("name",), f"duplicate prompt name '{name}' in MCP adapter '{namespace}'")
         names.add(name)
         arguments = []
-        for arg, a_at in builder.items(item, "arguments", p_at):
+        for arg_name, arg, a_at in builder.entries(item, "arguments", p_at):
             arg = builder.mapping(arg, a_at, "a prompt argument")
             required = arg.get("required", True)
             arguments.append(
                 PromptArgument(
-                    builder.text(arg, "name", a_at, required=True) or "",
-                    builder.text(arg, "label", a_at),
+                    builder.entry_name(arg_name, arg, a_at) or "",
+                    builder.text(arg, "display", a_at),
                     builder.text(arg, "description", a_at),
                     required if isinstance(required, bool) else True,
                 )
@@ -210,7 +210,7 @@ def parse_prompts(builder: ModelBuilder, node: dict[str, Any], at: DocPath, name
         prompts.append(
             McpPrompt(
                 name,
-                builder.text(item, "label", p_at),
+                builder.text(item, "display", p_at),
                 builder.text(item, "description", p_at),
                 tuple(arguments),
                 tuple(m for m, _ in messages),

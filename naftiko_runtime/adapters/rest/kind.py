@@ -34,21 +34,22 @@ class RestKind:
         port = builder.port(node, at)
         adapter_inputs = builder.parameters(node, at, consumed=False)
         operations = []
-        for resource, r_at in builder.items(node, "resources", at):
+        for resource_name, resource, r_at in builder.entries(node, "resources", at):
             resource = builder.mapping(resource, r_at, "a resource")
+            resource_name = builder.entry_name(resource_name, resource, r_at, required=False) or ""
             path = builder.text(resource, "path", r_at, required=True) or "/"
             if "forward" in resource:
-                operations.append(self._forward(builder, resource, r_at, namespace, path))
+                operations.append(self._forward(builder, resource, r_at, namespace, path, resource_name))
             try:
                 path_parameters = tuple(name for name in split_template(path)[1] if name)
             except PathTemplateError as exc:
                 builder.error(r_at + ("path",), str(exc))
                 continue
             inherited = adapter_inputs + builder.parameters(resource, r_at, consumed=False)
-            for op, o_at in builder.items(resource, "operations", r_at):
+            for op_name, op, o_at in builder.entries(resource, "operations", r_at):
                 op = builder.mapping(op, o_at, "an operation")
                 method = (builder.text(op, "method", o_at) or "GET").upper()
-                name = builder.text(op, "name", o_at) or str(resource.get("name") or "")
+                name = builder.entry_name(op_name, op, o_at, required=False) or resource_name
                 exposed = builder.exposed(
                     op,
                     o_at,
@@ -75,7 +76,7 @@ class RestKind:
         )
 
     def _forward(
-        self, builder: ModelBuilder, resource: dict[str, Any], at: DocPath, namespace: str, path: str
+        self, builder: ModelBuilder, resource: dict[str, Any], at: DocPath, namespace: str, path: str, name: str
     ) -> Exposed:
         """A resource's ``forward`` as an exposed entry whose ``path`` is the forwarded prefix (D82)."""
         f_at = at + ("forward",)
@@ -87,7 +88,7 @@ class RestKind:
             namespace=namespace,
             adapter_kind=self.type,
             key=f"FORWARD {prefix}",
-            name=str(resource.get("name") or ""),
+            name=name,
             call=None,
             with_={},
             inputs=(),

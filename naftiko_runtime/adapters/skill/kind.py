@@ -34,7 +34,9 @@ class SkillKind:
         namespace = builder.text(node, "namespace", at, required=True) or ""
         port = builder.port(node, at)
         base = builder.file.resolve().parent
-        parsed = (parse_skill(builder, item, s_at, base) for item, s_at in builder.items(node, "skills", at))
+        parsed = (
+            parse_skill(builder, key, item, s_at, base) for key, item, s_at in builder.entries(node, "skills", at)
+        )
         skills = [skill for skill in parsed if skill is not None]
         if "skills" not in node:
             builder.error(at, "missing required field 'skills'")

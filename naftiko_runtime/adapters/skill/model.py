@@ -60,9 +60,9 @@ class SkillAdapter(ExposedAdapter):
     skills: tuple[Skill, ...] = field(default=())
 
 
-def parse_skill(builder: ModelBuilder, node: Any, at: DocPath, base: Path) -> Skill | None:
+def parse_skill(builder: ModelBuilder, key: str | None, node: Any, at: DocPath, base: Path) -> Skill | None:
     node = builder.mapping(node, at, "a skill")
-    name = builder.text(node, "name", at, required=True)
+    name = builder.entry_name(key, node, at)
     description = builder.text(node, "description", at, required=True)
     if not name or description is None:
         return None
@@ -85,7 +85,7 @@ def parse_skill(builder: ModelBuilder, node: Any, at: DocPath, base: Path) -> Sk
             folder = None
         else:
             folder = folder.resolve()
-    parsed = (_tool(builder, item, t_at, folder, base) for item, t_at in builder.items(node, "tools", at))
+    parsed = (_tool(builder, key, item, t_at, folder, base) for key, item, t_at in builder.entries(node, "tools", at))
     tools = [tool for tool in parsed if tool is not None]
     names = [tool.name for tool in tools]
     for tool in tools:
@@ -94,9 +94,11 @@ def parse_skill(builder: ModelBuilder, node: Any, at: DocPath, base: Path) -> Sk
     return Skill(name, description, frontmatter, folder, tuple(tools), at)
 
 
-def _tool(builder: ModelBuilder, node: Any, at: DocPath, folder: Path | None, base: Path) -> SkillTool | None:
+def _tool(
+    builder: ModelBuilder, key: str | None, node: Any, at: DocPath, folder: Path | None, base: Path
+) -> SkillTool | None:
     node = builder.mapping(node, at, "a skill tool")
-    name = builder.text(node, "name", at, required=True)
+    name = builder.entry_name(key, node, at)
     if not name:
         return None
     description = builder.text(node, "description", at)
