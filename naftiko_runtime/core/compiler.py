@@ -10,7 +10,8 @@ reads the plan; nothing is parsed or looked up by name there.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -402,6 +403,17 @@ class _Orchestration:
 
     def upstream(self, name: str, call: str, with_: Mapping[str, Any], at: DocPath) -> CallStep | None:
         return self.compiler.call_step(self, name, call, with_, at)
+
+    @contextmanager
+    def scope(self, names: Iterable[str]) -> Iterator[None]:
+        added = [name for name in names if name not in self.known]
+        for name in added:
+            self.known[name] = len(self.known)
+        try:
+            yield
+        finally:
+            for name in added:
+                del self.known[name]
 
 
 def _foreign_this(source: Literal, exposed: Exposed) -> str:

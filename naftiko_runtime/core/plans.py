@@ -10,7 +10,7 @@ reads the plan; nothing is parsed or looked up by name there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,7 +23,7 @@ from .credentials import Credentials
 from .inputs import InputSpec
 from .outputs import Mapper
 from .scripts import ScriptLimits
-from .steps import Step, StepRun, StepShape, StepValue
+from .steps import Compound, Step, StepRun, StepShape, StepValue
 
 FORWARD_OPERATION = "(forward)"
 """The operation name of a forward's call: no consumed operation can be named so."""
@@ -107,7 +107,7 @@ class OperationPlan:
     @property
     def calls(self) -> tuple[UpstreamCall, ...]:
         """The upstream calls the plan may make, for opening clients and listing routes."""
-        return tuple(step.call for step in self.steps if isinstance(step, CallStep))
+        return tuple(_calls(self.steps))
 
     def lookup(self, inputs: Mapping[str, Any]) -> Lookup:
         """Template lookup for this operation: bind variables first, then inputs (D12)."""
@@ -122,3 +122,12 @@ class OperationPlan:
             return False, None
 
         return find
+
+
+def _calls(steps: Iterable[Step]) -> Iterator[UpstreamCall]:
+    """Every call of ``steps``, those inside compound steps (``Compound``: issue 21) too."""
+    for step in steps:
+        if isinstance(step, CallStep):
+            yield step.call
+        elif isinstance(step, Compound):
+            yield from _calls(step.inner)

@@ -1,11 +1,15 @@
-"""The step kinds of the specification, registered like any plugin's."""
+"""The step kinds of the specification, registered like any plugin's, and this runtime's
+extension kinds (issue 21, D120: spelled ``x-naftiko-...``, always warned about)."""
 
 from __future__ import annotations
 
 from .call import CallKind
+from .conditional import ConditionalKind
+from .foreach import ForEachKind
 from .kind import register_step_kind
 from .lookup import LookupKind
+from .parallel import ParallelKind
 from .script import ScriptKind
 
-for _kind in (CallKind(), LookupKind(), ScriptKind()):
+for _kind in (CallKind(), LookupKind(), ScriptKind(), ConditionalKind(), ForEachKind(), ParallelKind()):
     register_step_kind(_kind)
