@@ -23,7 +23,7 @@ from ..execution import FAILED_STEP_HEADER, StepFailed
 from ..steps import Results, Step, StepRun, with_results
 from .kind import STEP_KINDS, StepCompiling
 
-INSTEAD = "the steps of docs/composition.md#extension-steps show the portable equivalent"
+INSTEAD = "to stay portable, write it with call and script steps (docs/composition.md, Extension steps)"
 
 
 def warn_extension(builder: Builder, node: dict[str, Any], at: DocPath) -> None:
