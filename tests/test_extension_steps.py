@@ -114,20 +114,25 @@ class Fleet:
         if path.startswith("/api/owners/"):
             return _json({"id": path.rsplit("/", 1)[1], "name": "Blue Line"})
         if path == "/api/crew":
-            time.sleep(self.delay)
+            self._hold(self.delay)
             return _json({"total": 4})
         imo = path.rsplit("/", 1)[1]
+        self._hold(self.delay * (1 + (9999 - int(imo)) % 3) / 2)
+        if imo == self.failing:
+            return Canned(409, b'{"error": "ship is in dry dock"}')
+        return _json({"imo": imo, "name": f"Ship {imo}", "ownerId": OWNED.get(imo)})
+
+
+    def _hold(self, seconds: float) -> None:
+        """Answer after ``seconds``, counted among the requests in flight meanwhile."""
         with self.lock:
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
         try:
-            time.sleep(self.delay * (1 + (9999 - int(imo)) % 3) / 2)
+            time.sleep(seconds)
         finally:
             with self.lock:
                 self.in_flight -= 1
-        if imo == self.failing:
-            return Canned(409, b'{"error": "ship is in dry dock"}')
-        return _json({"imo": imo, "name": f"Ship {imo}", "ownerId": OWNED.get(imo)})
 
 
 def _json(document: object) -> Canned:
@@ -144,13 +149,10 @@ def test_foreach_keeps_input_order_and_holds_the_concurrency_bound(upstream, tmp
     fleet = Fleet()
     upstream.reset(fleet)
     with running_gateway([fleet_file(tmp_path, upstream.url)], {}) as gateway:
-        started = time.monotonic()
         answer = httpx.get(gateway.url(8080) + "/fleet", timeout=20)
-        elapsed = time.monotonic() - started
     assert answer.status_code == 200, answer.text
-    assert [ship["imo"] for ship in answer.json()] == SHIPS
+    assert [ship["imo"] for ship in answer.json()] == SHIPS, "input order, although low IMOs answer last"
     assert fleet.most == 3, "concurrency: 3 is both reached and never exceeded"
-    assert elapsed < 10 * 0.15, "the elements ran together, not one by one"
 
 
 async def test_foreach_over_mcp_with_a_bound_of_two(upstream, tmp_path):
@@ -192,11 +194,9 @@ def test_parallel_branches_run_together_into_an_object(upstream, tmp_path):
     fleet = Fleet(delay=0.3)
     upstream.reset(fleet)
     with running_gateway([fleet_file(tmp_path, upstream.url)], {}) as gateway:
-        started = time.monotonic()
         answer = httpx.get(gateway.url(8080) + "/both/9002", timeout=20)
-        elapsed = time.monotonic() - started
     assert answer.json() == {"ship": {"imo": "9002", "name": "Ship 9002", "ownerId": None}, "crew": {"total": 4}}
-    assert elapsed < 0.3 + 0.3 * 1.5, "the branches overlapped"
+    assert fleet.most == 2, "both branches were at the upstream at once"
 
 
 async def test_a_failing_branch_is_an_mcp_error_naming_it(upstream, tmp_path):

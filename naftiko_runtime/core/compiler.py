@@ -31,11 +31,13 @@ from ..spec.expressions import (
     with_source,
 )
 from ..spec.model import Capability, ConsumedOperation, Exposed, Parameter
+from ..spec.pagination import PAGINATION
 from .consumed import ConsumedCalls, path_parts
 from .credentials import NONE, Credentials, render_from_binds
 from .inputs import InputSpec, InputValue
 from .outputs import PASSTHROUGH, MappingError, compile_mock, compile_outputs, compile_path
-from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, UpstreamCall
+from .pagination import compile_paging
+from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, Paging, UpstreamCall
 from .scripts import ScriptLimits
 from .stepkinds import STEP_KINDS
 from .steps import Step, StepValue, compile_results_mapper, compile_step_shape, compile_step_value, step_of
@@ -218,7 +220,30 @@ class PlanCompiler:
         self.findings.extend(output_findings)
         self._check_templates(exposed, sources, operation.parameters + tuple(inputs))
         step = CallStep(call_name, replace(call, arguments=arguments))
-        return OperationPlan(exposed, inputs, (step,), mapper, self.binds)
+        paging = self._paging(exposed, operation)
+        if exposed.max_pages is not None and paging is None:
+            return None
+        return OperationPlan(exposed, inputs, (step,), mapper, self.binds, paging=paging)
+
+    def _paging(self, exposed: Exposed, operation: ConsumedOperation) -> Paging | None:
+        """D121: ``pages: all`` needs the consumed operation's ``x-naftiko-pagination``."""
+        if exposed.max_pages is None:
+            return None
+        at = exposed.at + (PAGINATION,)
+        if operation.pagination is None:
+            self.findings.append(
+                Finding.error(
+                    at,
+                    f"pages: all, but '{operation.namespace}.{operation.name}' declares no '{PAGINATION}': "
+                    "say how its list pages on the consumed operation",
+                )
+            )
+            return None
+        try:
+            return compile_paging(operation.pagination, exposed.max_pages)
+        except MappingError as exc:
+            self.findings.append(Finding.error(operation.pagination.at, str(exc)))
+            return None
 
     def _arguments(
         self,

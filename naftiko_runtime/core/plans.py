@@ -21,7 +21,7 @@ from .bodies import BodyTemplate
 from .codecs import Decoder
 from .credentials import Credentials
 from .inputs import InputSpec
-from .outputs import Mapper
+from .outputs import Extract, Mapper
 from .scripts import ScriptLimits
 from .steps import Compound, Step, StepRun, StepShape, StepValue
 
@@ -84,6 +84,20 @@ class CallStep:
         return await run.send(self, run)
 
 
+@dataclass(frozen=True)
+class Paging:
+    """A consumed list's paging, compiled for one plan (``pagination.walk`` follows it, D121)."""
+
+    style: str
+    items: Extract
+    cursor: Extract | None
+    parameter: str | None
+    limit_parameter: str
+    limit: int
+    first_page: int
+    max_pages: int
+
+
 DEFAULT_SCRIPT_LIMITS = ScriptLimits(timeout=60.0, memory=64 * 1024 * 1024)
 """The spec's engine default time (60,000 ms); ``Settings`` passes the served values."""
 
@@ -103,6 +117,8 @@ class OperationPlan:
     call steps that read none of each other's results together (D80)."""
     step_kinds: Mapping[str, str] = field(default_factory=dict)
     """Each step's ``type`` by its name: the label of its duration (D115)."""
+    paging: Paging | None = None
+    """``pages: all`` over a paginated consumed list (D121): the mapper reads every page's items."""
 
     @property
     def calls(self) -> tuple[UpstreamCall, ...]:

@@ -48,6 +48,7 @@ from .model import (
     OutputParameter,
     Parameter,
 )
+from .pagination import consumed_pagination, exposed_pages
 from .shape_kinds import ADAPTERS
 
 NOT_YET = "is not implemented by this runtime yet"
@@ -289,6 +290,7 @@ class ModelBuilder:
             outputs=tuple(
                 o for o in (self.output(i, o_at) for i, o_at in keyed_items(self, node, "outputParameters", at)) if o
             ),
+            pagination=consumed_pagination(self, node, at),
         )
 
     def binary_size(self, node: dict[str, Any], at: DocPath) -> int | None:
@@ -509,6 +511,7 @@ class ModelBuilder:
             hints={k: v for k, v in hints.items() if isinstance(v, bool)},
             at=at,
             response_media_type=self.response_media_type(node, at),
+            max_pages=exposed_pages(self, own, at),
         )
 
     def ref_name(self, node: dict[str, Any]) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .pagination import PAGINATION
 from .profiles import Profile
 from .shape_kinds import register_adapter_shape
 from .shape_parts import (
@@ -89,6 +90,7 @@ def exposed_operation(d: Profile) -> Obj:
             "steps": steps(d),
             "mappings": mappings(d),
             **d.since(responses=RESPONSES, responseBinary=RESPONSE_BINARY),
+            PAGINATION: ANY,  # a runtime extension (D121): the builder checks it and always warns
         },
         ("method",),
         rules=(
@@ -172,6 +174,7 @@ def tool(d: Profile) -> Obj:
             "mappings": mappings(d),
             "outputParameters": d.pick(Arr(ANY), ANY),
             "hints": HINTS,
+            PAGINATION: ANY,  # a runtime extension (D121): the builder checks it and always warns
         },
         rules=(
             Alt(
