@@ -122,7 +122,6 @@ class Fleet:
             return Canned(409, b'{"error": "ship is in dry dock"}')
         return _json({"imo": imo, "name": f"Ship {imo}", "ownerId": OWNED.get(imo)})
 
-
     def _hold(self, seconds: float) -> None:
         """Answer after ``seconds``, counted among the requests in flight meanwhile."""
         with self.lock:

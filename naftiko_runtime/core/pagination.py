@@ -24,8 +24,8 @@ from .plans import Paging
 from .requests import Outgoing
 from .upstream import UpstreamResponse
 
-LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
-"""One ``<uri>; param=value; ...`` entry of a ``Link`` header."""
+LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,"]*(?:"[^"]*"[^;,"]*)*)*)')
+"""One ``<uri>; param=value; ...`` entry of a ``Link`` header; a quoted value may hold ``,`` and ``;``."""
 REL = re.compile(r';\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))', re.IGNORECASE)
 
 Fetch = Callable[[Outgoing], Awaitable[tuple[UpstreamResponse, Any]]]
