@@ -246,7 +246,7 @@ def test_bad_pagination_is_refused_at_its_position(tmp_path, edit, message):
 
 # -- Polytomic's page_token list against Prism serving Polytomic's OpenAPI document --------------
 
-PRISM_DIR = ROOT / "tests" / ".prism"
+PRISM_DIR = ROOT / ".prism"
 PRISM_VERSION = "5.14.2"
 """The newest release that installs on Node 20 (../shared/polytomic/README.md)."""
 POLYTOMIC_DOCUMENT = SHARED / "polytomic" / "polytomic-syncs-merged.examples.security.yml"
@@ -254,7 +254,7 @@ PAGED_SYNCS = ROOT / "tests" / "fixtures" / "polytomic-paged-syncs.yaml"
 
 
 def _prism() -> Path | None:
-    """Prism, installed once into the test-local ``tests/.prism`` (npm is reachable in CI)."""
+    """Prism, installed once into the checkout's own ``.prism`` (git-ignored, like ``.venv``)."""
     binary = PRISM_DIR / "node_modules" / ".bin" / "prism"
     if not binary.exists() and shutil.which("npm"):
         subprocess.run(
