@@ -90,6 +90,15 @@ capability:
         do: {type: call, call: registry.get-ship, with: {imo: $.ship.imo}}
       mappings: [{targetName: ships, value: $.details}]
       outputParameters: [{name: ships, type: array}]
+    - name: ships-by-imo
+      description: The ships of the given IMOs.
+      inputParameters: [{name: imos, type: array, description: IMO numbers.}]
+      steps:
+      - name: ships
+        type: x-naftiko-foreach
+        in: fleet-mcp.imos
+        as: imo
+        do: {type: call, call: registry.get-ship, with: {imo: $.imo}}
 """
 SHIPS = [str(9000 + n) for n in range(10)]
 OWNED = {"9000": "o1"}
@@ -165,6 +174,19 @@ async def test_foreach_over_mcp_with_a_bound_of_two(upstream, tmp_path):
     assert fleet.most == 2
 
 
+async def test_foreach_over_an_input_list(upstream, tmp_path):
+    """The list may be the caller's own input; each element is read as ``$.<as>``."""
+    upstream.reset(Fleet(delay=0))
+    with running_gateway([fleet_file(tmp_path, upstream.url)], {}) as gateway:
+        async with Client(gateway.url(9090) + "/mcp") as client:
+            result = await client.call_tool("ships-by-imo", {"imos": ["9005", "9001"]})
+            empty = await client.call_tool("ships-by-imo", {"imos": []})
+    assert not result.is_error, result.content
+    names = [ship["name"] for ship in json.loads(result.content[0].text)]
+    assert names == ["Ship 9005", "Ship 9001"]
+    assert json.loads(empty.content[0].text) == []
+
+
 def test_a_failing_element_is_the_answer_naming_step_and_index(upstream, tmp_path):
     """D80: the failing element's upstream status and body, named ``details[4]``; elements not yet
     started when it failed are never called."""
@@ -228,7 +250,7 @@ def test_extension_types_warn_at_their_position_and_strict_refuses(tmp_path):
     loaded = load([path], Settings(), {})
     warnings = [d for d in loaded.diagnostics if "not in the official schema" in str(d)]
     lines = {str(d).split(":")[1] for d in warnings}
-    assert len(warnings) == 4 and len(lines) == 4, [str(d) for d in warnings]
+    assert len(warnings) == len(lines) == 5, [str(d) for d in warnings]
     assert all("type: x-naftiko-" in str(d) for d in warnings)
     assert not loaded.rejected
     strict = load([path], Settings(strict=True), {})
@@ -243,6 +265,9 @@ def test_extension_types_warn_at_their_position_and_strict_refuses(tmp_path):
         (("as: ship\n          concurrency: 3", "as: list\n          concurrency: 3"), "already the name"),
         (("do: {type: call, call: registry.get-ship", "do: {type: call, call: registry.nope"), "does not resolve"),
         (("ship: {type: call", "ship: {type: calll"), "calll"),
+        (("in: $.list.ships", "in: $.lists.ships"), "reads neither an earlier step"),
+        (("in: fleet-mcp.imos", "in: flet-mcp.imos"), "reads neither an earlier step"),
+        (('if: "$.ship.ownerId != null"', 'if: "$.shipp.ownerId != null"'), "reads neither an earlier step"),
     ],
 )
 def test_bad_extension_steps_are_refused_with_a_position(tmp_path, edit, message):

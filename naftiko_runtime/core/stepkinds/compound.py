@@ -14,13 +14,14 @@ from typing import Any
 
 from ...spec.composition import Builder, step
 from ...spec.diagnostics import DocPath
+from ...spec.expressions import InputReference
 from ...spec.extensions import not_official
 from ...spec.model import StepSpec
 from ...spec.profiles import Profile
 from ...spec.shape_kinds import STEPS
 from ...spec.shapes import Context, Path, Shape, Switch
 from ..execution import FAILED_STEP_HEADER, StepFailed
-from ..steps import Results, Step, StepRun, with_results
+from ..steps import Results, Step, StepRun, StepValue, with_results
 from .kind import STEP_KINDS, StepCompiling
 
 INSTEAD = "to stay portable, write it with call and script steps (docs/composition.md, Extension steps)"
@@ -35,6 +36,19 @@ def parse_inner(builder: Builder, node: Any, at: DocPath, name: str) -> StepSpec
     """An inner step, read by its own kind under its outer step's ``name``."""
     entry = builder.mapping(node, at, "an inner step")
     return step(builder, {**entry, "name": name}, at) if entry else None
+
+
+def readable(context: StepCompiling, text: str, at: DocPath) -> InputReference | StepValue | None:
+    """A value a compound step reads (a guard's, a for-each's list): an earlier step's result or
+    an input, never a literal - a typo would otherwise be a constant guard or a list of letters."""
+    source = context.source(text)
+    if isinstance(source, InputReference | StepValue):
+        return source
+    known = ", ".join(context.known) or "none"
+    context.error(
+        at, f"'{text}' reads neither an earlier step ($.<step>..., known: {known}) nor an input (<namespace>.<name>)"
+    )
+    return None
 
 
 def compile_inner(spec: StepSpec, context: StepCompiling) -> Step | None:

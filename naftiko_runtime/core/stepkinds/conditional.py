@@ -20,7 +20,7 @@ from ...spec.shape_kinds import register_step_shape
 from ...spec.shape_parts import ANY, KEBAB, STR
 from ...spec.shapes import Obj, Shape
 from ..steps import Step, StepRun
-from .compound import InnerStep, compile_inner, parse_inner, warn_extension
+from .compound import InnerStep, compile_inner, parse_inner, readable, warn_extension
 from .guards import Guard, GuardError, parse_guard
 from .kind import StepCompiling
 
@@ -68,14 +68,15 @@ class ConditionalKind:
         return ConditionalStepSpec(name, guard, then, otherwise, at)
 
     def compile(self, spec: ConditionalStepSpec, context: StepCompiling) -> ConditionalStep | None:
+        at = spec.at + ("if",)
         try:
-            guard = parse_guard(spec.guard, context.source)
+            guard = parse_guard(spec.guard, lambda text: readable(context, text, at))
         except GuardError as exc:
-            context.error(spec.at + ("if",), f"step '{spec.name}': {exc}")
+            context.error(at, f"step '{spec.name}': {exc}")
             return None
         then = compile_inner(spec.then, context)
         otherwise = compile_inner(spec.otherwise, context) if spec.otherwise is not None else None
-        if then is None or (spec.otherwise is not None and otherwise is None):
+        if guard is None or then is None or (spec.otherwise is not None and otherwise is None):
             return None
         return ConditionalStep(spec.name, guard, then, otherwise)
 

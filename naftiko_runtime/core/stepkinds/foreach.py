@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from ...spec.composition import Builder
 from ...spec.diagnostics import DocPath
-from ...spec.expressions import WithSource
+from ...spec.expressions import InputReference
 from ...spec.model import StepSpec
 from ...spec.profiles import Profile
 from ...spec.shape_kinds import register_step_shape
@@ -32,7 +32,7 @@ from ...spec.shapes import Num, Obj, Shape
 from ..execution import StepFailed
 from ..problems import Problem
 from ..steps import Step, StepRun, StepValue, read_source
-from .compound import InnerStep, compile_inner, parse_inner, renamed, scoped, warn_extension
+from .compound import InnerStep, compile_inner, parse_inner, readable, renamed, scoped, warn_extension
 from .kind import StepCompiling
 
 TYPE = "x-naftiko-foreach"
@@ -56,7 +56,7 @@ class ForEachStepSpec:
 @dataclass(frozen=True)
 class ForEachStep:
     name: str
-    items: WithSource | StepValue
+    items: InputReference | StepValue
     element: str
     concurrency: int
     do: Step
@@ -115,13 +115,15 @@ class ForEachKind:
         return ForEachStepSpec(name, items, element, min(concurrency, MAX_CONCURRENCY), do, at)
 
     def compile(self, spec: ForEachStepSpec, context: StepCompiling) -> ForEachStep | None:
-        items = context.source(spec.items)
+        items = readable(context, spec.items, spec.at + ("in",))
         if spec.element in context.known:
             context.error(spec.at + ("as",), f"'as: {spec.element}' is already the name of an earlier step")
             return None
         with context.scope((spec.element,)):
             do = compile_inner(spec.do, context)
-        return None if do is None else ForEachStep(spec.name, items, spec.element, spec.concurrency, do)
+        if items is None or do is None:
+            return None
+        return ForEachStep(spec.name, items, spec.element, spec.concurrency, do)
 
 
 def shape(profile: Profile) -> Shape:

@@ -50,14 +50,16 @@ class Guard:
         return False
 
 
-def parse_guard(text: str, source: Callable[[str], WithSource | StepValue]) -> Guard:
-    """``source`` classifies the value as a ``with`` entry would be (``StepCompiling.source``)."""
+def parse_guard(text: str, source: Callable[[str], WithSource | StepValue | None]) -> Guard | None:
+    """``source`` reads the value as a ``with`` entry would be read, or gives ``None`` after
+    reporting why it cannot (``compound.readable``)."""
     match = GUARD.match(text)
     if match is None:
         raise GuardError(f"guard '{text}' is not '<value>' or '<value> <op> <literal>' (op: == != < <= > >=)")
     literal_text = match.group("literal")
     literal = None if literal_text is None else _literal(literal_text)
-    return Guard(source(match.group("value")), match.group("op"), literal)
+    value = source(match.group("value"))
+    return None if value is None else Guard(value, match.group("op"), literal)
 
 
 def _literal(text: str) -> Any:
