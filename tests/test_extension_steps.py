@@ -302,3 +302,12 @@ def test_equality_guards_never_mix_types(value, text):
         assert different.holds(_guard_run(value)) is (value != text)
     truthy = parse_guard("$.s.v", source)
     assert truthy.holds(_guard_run(value)) is bool(value)
+
+
+def test_a_concurrency_above_the_cap_warns_and_is_capped(tmp_path):
+    """D122: a file cannot lift the fan-out bound; it is told so at the key."""
+    path = fleet_file(tmp_path, "http://127.0.0.1:9", FLEET.replace("concurrency: 3", "concurrency: 50"))
+    loaded = load([path], Settings(), {})
+    capped = [str(d) for d in loaded.diagnostics if "above this runtime's cap: 16 used" in str(d)]
+    assert len(capped) == 1 and ":27:11:" in capped[0], capped
+    assert not loaded.rejected
