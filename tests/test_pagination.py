@@ -69,6 +69,11 @@ capability:
       operations:
       - name: elsewhere
         x-naftiko-pagination: {style: link}
+    - name: circle
+      path: /circle
+      operations:
+      - name: circle
+        x-naftiko-pagination: {style: link}
   exposes:
   - type: rest
     namespace: paged
@@ -89,6 +94,7 @@ capability:
     - {path: /page, operations: [{method: GET, call: api.by-page, x-naftiko-pagination: {pages: all}}]}
     - {path: /link, operations: [{method: GET, call: api.by-link, x-naftiko-pagination: {pages: all}}]}
     - {path: /elsewhere, operations: [{method: GET, call: api.elsewhere, x-naftiko-pagination: {pages: all}}]}
+    - {path: /circle, operations: [{method: GET, call: api.circle, x-naftiko-pagination: {pages: all}}]}
 """
 
 
@@ -123,6 +129,8 @@ def pages(request: Recorded) -> Canned:
     if url.path == "/api/elsewhere":
         link = '<http://203.0.113.9/api/elsewhere?p=2>; rel="next"'
         return Canned(200, json.dumps(ROWS[:3]).encode(), {"Content-Type": "application/json", "Link": link})
+    if url.path == "/api/circle":
+        return Canned(200, b"[1]", {"Content-Type": "application/json", "Link": '</api/circle>; rel="next"'})
     return Canned(404, b"{}")
 
 
@@ -180,6 +188,12 @@ def test_a_repeated_cursor_is_not_followed_twice(paged, upstream):
     assert len(_requested(upstream, "/api/loop")) == 2
 
 
+def test_a_link_back_to_the_first_page_is_not_followed(paged, upstream):
+    answer = httpx.get(paged.url(8080) + "/circle", timeout=20)
+    assert answer.json() == [1]
+    assert len(_requested(upstream, "/api/circle")) == 1
+
+
 def test_a_link_to_another_origin_is_not_followed(paged, upstream):
     """The gateway's credentials go only to the consumed baseUri's origin."""
     answer = httpx.get(paged.url(8080) + "/elsewhere", timeout=20)
@@ -211,8 +225,8 @@ def test_pagination_warns_at_its_position_and_strict_refuses(tmp_path):
     path.write_text(PAGED.replace("UPSTREAM", "http://127.0.0.1:9"))
     loaded = load([path], Settings(), {})
     warnings = [str(d) for d in loaded.diagnostics if "x-naftiko-pagination" in str(d) and "warning" in str(d)]
-    assert len(warnings) == 7 + 8, "each consumed and each exposed use, at its own line"
-    assert len({w.split(":")[1] for w in warnings}) == 15
+    assert len(warnings) == 8 + 9, "each consumed and each exposed use, at its own line"
+    assert len({w.split(":")[1] for w in warnings}) == 17
     assert not loaded.rejected
     assert load([path], Settings(strict=True), {}).rejected
 

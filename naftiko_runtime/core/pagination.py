@@ -44,8 +44,8 @@ class Pages:
 async def walk(paging: Paging, request: Outgoing, fetch: Fetch) -> Pages:
     """Every page from ``request`` on, as ``paging`` says (the module's docstring says when it stops)."""
     collected: list[Any] = []
-    followed: set[str] = set()
     request = _first(paging, request)
+    followed = {request.url}
     for count in range(1, paging.max_pages + 1):
         response, document = await fetch(request)
         if not 200 <= response.status < 300:
