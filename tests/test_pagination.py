@@ -235,6 +235,13 @@ def test_pagination_warns_at_its_position_and_strict_refuses(tmp_path):
     ("edit", "message"),
     [
         (("style: page,", "style: pages,"), "is not one of cursor, offset, page, link"),
+        (
+            (
+                "{method: GET, call: api.by-cursor}",
+                "{method: GET, steps: [{name: s, type: call, call: api.by-cursor}], x-naftiko-pagination: {pages: all}}",  # noqa: E501
+            ),
+            "pages: all applies to an operation with 'call'",
+        ),
         (("{style: link}", "{style: link, cursorr: x}"), "unknown key 'cursorr'"),
         (("pages: all, maxPages: 2", "pages: every, maxPages: 2"), "pages must be 'all' or 'one'"),
         (("pages: all, maxPages: 2", "pages: all, maxPages: 0"), "maxPages must be a positive integer"),

@@ -129,7 +129,11 @@ class PlanCompiler:
         read inputs and earlier steps' results (D80)."""
         context = _Orchestration(self, exposed)
         steps: list[Step] = []
-        failed = False
+        failed = exposed.max_pages is not None
+        if failed:
+            self.findings.append(
+                Finding.error(exposed.at + (PAGINATION,), "pages: all applies to an operation with 'call', not 'steps'")
+            )
         for position, spec in enumerate(exposed.steps):
             if spec.name in context.known:
                 self.findings.append(Finding.error(spec.at + ("name",), f"duplicate step name '{spec.name}'"))
