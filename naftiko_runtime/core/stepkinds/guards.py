@@ -19,7 +19,7 @@ from typing import Any
 from ...spec.expressions import WithSource
 from ..steps import StepRun, StepValue, read_source
 
-GUARD = re.compile(r"^\s*(?P<value>\S+)\s*(?:(?P<op>==|!=|<=|>=|<|>)\s*(?P<literal>.+?))?\s*$")
+GUARD = re.compile(r"^\s*(?P<value>\S+)\s*(?:(?P<op>==|!=|<=|>=|<|>)\s*(?P<literal>.+?))?\s*$", re.DOTALL)
 ORDERS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
