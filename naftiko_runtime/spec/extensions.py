@@ -38,5 +38,6 @@ def not_official(key: str, instead: str) -> str:
         f"does not know it, and --strict refuses it; {instead}"
     )
 
+
 EXTENSION_KEYS = (OAUTH2_CLIENT_CREDENTIALS, ICONS, CACHE)
 """Every extension key the shape tables let through (a ``type: mcp`` entry adds no key)."""
