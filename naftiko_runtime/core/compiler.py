@@ -10,7 +10,8 @@ reads the plan; nothing is parsed or looked up by name there.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -30,11 +31,13 @@ from ..spec.expressions import (
     with_source,
 )
 from ..spec.model import Capability, ConsumedOperation, Consumes, Exposed, Parameter
+from ..spec.pagination import PAGINATION
 from .consumed import ConsumedCalls, path_parts
 from .credentials import NONE, Credentials, render_from_binds
 from .inputs import InputSpec, InputValue
 from .outputs import PASSTHROUGH, Mapper, MappingError, compile_mock, compile_outputs, compile_path
-from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, UpstreamCall
+from .pagination import compile_paging
+from .plans import DEFAULT_SCRIPT_LIMITS, FORWARD_OPERATION, Argument, CallStep, OperationPlan, Paging, UpstreamCall
 from .scripts import ScriptLimits
 from .stepkinds import CONSUMED_CALL_KINDS, STEP_KINDS, ConsumedCallKind
 from .steps import Step, StepValue, compile_results_mapper, compile_step_shape, compile_step_value, step_of
@@ -126,7 +129,11 @@ class PlanCompiler:
         read inputs and earlier steps' results (D80)."""
         context = _Orchestration(self, exposed)
         steps: list[Step] = []
-        failed = False
+        failed = exposed.max_pages is not None
+        if failed:
+            self.findings.append(
+                Finding.error(exposed.at + (PAGINATION,), "pages: all applies to an operation with 'call', not 'steps'")
+            )
         for position, spec in enumerate(exposed.steps):
             if spec.name in context.known:
                 self.findings.append(Finding.error(spec.at + ("name",), f"duplicate step name '{spec.name}'"))
@@ -243,7 +250,30 @@ class PlanCompiler:
         self.findings.extend(output_findings)
         self._check_templates(exposed, sources, operation.parameters + tuple(inputs))
         step = CallStep(call_name, replace(call, arguments=arguments))
-        return OperationPlan(exposed, inputs, (step,), mapper, self.binds)
+        paging = self._paging(exposed, operation)
+        if exposed.max_pages is not None and paging is None:
+            return None
+        return OperationPlan(exposed, inputs, (step,), mapper, self.binds, paging=paging)
+
+    def _paging(self, exposed: Exposed, operation: ConsumedOperation) -> Paging | None:
+        """D121: ``pages: all`` needs the consumed operation's ``x-naftiko-pagination``."""
+        if exposed.max_pages is None:
+            return None
+        at = exposed.at + (PAGINATION,)
+        if operation.pagination is None:
+            self.findings.append(
+                Finding.error(
+                    at,
+                    f"pages: all, but '{operation.namespace}.{operation.name}' declares no '{PAGINATION}': "
+                    "say how its list pages on the consumed operation",
+                )
+            )
+            return None
+        try:
+            return compile_paging(operation.pagination, exposed.max_pages)
+        except MappingError as exc:
+            self.findings.append(Finding.error(operation.pagination.at, str(exc)))
+            return None
 
     def _arguments(
         self,
@@ -435,6 +465,17 @@ class _Orchestration:
 
     def upstream(self, name: str, call: str, with_: Mapping[str, Any], at: DocPath) -> Step | None:
         return self.compiler.call_step(self, name, call, with_, at)
+
+    @contextmanager
+    def scope(self, names: Iterable[str]) -> Iterator[None]:
+        added = [name for name in names if name not in self.known]
+        for name in added:
+            self.known[name] = len(self.known)
+        try:
+            yield
+        finally:
+            for name in added:
+                del self.known[name]
 
 
 def _foreign_this(source: Literal, exposed: Exposed) -> str:

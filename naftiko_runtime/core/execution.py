@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 from ..spec.expressions import Lookup
 from .codecs import DecodeError
 from .observe import Observation, Observer
-from .plans import CallStep, OperationPlan, UpstreamCall
+from .pagination import walk
+from .plans import CallStep, OperationPlan, Paging, UpstreamCall
 from .problems import Problem, encode_json
 from .redaction import redact_bytes, redact_stream
 from .requests import Outgoing, build_outgoing
@@ -36,6 +37,8 @@ PASSED_BACK_HEADERS = re.compile(
 """D52: response headers worth passing back; Content-Type is handled on its own."""
 FAILED_STEP_HEADER = "naftiko-failed-step"
 """D80: names the step whose upstream failed on the error reply of an orchestrated operation."""
+PAGES_HEADER = "naftiko-pages"
+"""D121: how many upstream pages a gathered answer holds."""
 log = logging.getLogger("naftiko_runtime.steps")
 Answer = TypeVar("Answer", UpstreamResponse, UpstreamStream)
 T = TypeVar("T")
@@ -161,6 +164,8 @@ class Executor:
         call = step.call
         if call.binary is not None:
             return await self._binary(plan, call, inputs, lookup)
+        if plan.paging is not None:
+            return await self._pages(plan, plan.paging, call, build_outgoing(call, inputs, lookup), lookup)
         response = await self._send(call, build_outgoing(call, inputs, lookup))
         body, headers = _redacted(self.clients.secret_forms(call), response)
         content_type = response.headers.get("content-type")
@@ -174,6 +179,25 @@ class Executor:
         value = plan.mapper.apply(document, lookup)
         body = encode_json(value, 502, f"the mapped answer of {call.label}")
         return Reply(response.status, body, "application/json", headers, value)
+
+    async def _pages(
+        self, plan: OperationPlan, paging: Paging, call: UpstreamCall, request: Outgoing, lookup: Lookup
+    ) -> Reply:
+        """D121: every page's items in one list, which the outputs map; an error page is the answer."""
+
+        async def fetch(page: Outgoing) -> tuple[UpstreamResponse, Any]:
+            response = await self._send(call, page)
+            ok = 200 <= response.status < 300 and response.body
+            content_type = response.headers.get("content-type")
+            return response, _decode(call, response.status, response.body, content_type, "") if ok else None
+
+        pages = await walk(paging, request, fetch)
+        if pages.failed is not None:
+            body, headers = _redacted(self.clients.secret_forms(call), pages.failed)
+            return Reply(pages.failed.status, body, pages.failed.headers.get("content-type"), headers, None)
+        value = pages.items if plan.mapper.passthrough else plan.mapper.apply(pages.items, lookup)
+        body = encode_json(value, 502, f"the pages of {call.label}")
+        return Reply(200, body, "application/json", ((PAGES_HEADER, str(pages.count)),), value)
 
     async def _binary(
         self, plan: OperationPlan, call: UpstreamCall, inputs: Mapping[str, Any], lookup: Lookup

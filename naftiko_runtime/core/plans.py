@@ -10,7 +10,7 @@ reads the plan; nothing is parsed or looked up by name there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -22,9 +22,9 @@ from .bodies import BodyTemplate
 from .codecs import Decoder
 from .credentials import Credentials
 from .inputs import InputSpec
-from .outputs import Mapper
+from .outputs import Extract, Mapper
 from .scripts import ScriptLimits
-from .steps import Step, StepRun, StepShape, StepValue
+from .steps import Compound, Step, StepRun, StepShape, StepValue
 
 FORWARD_OPERATION = "(forward)"
 """The operation name of a forward's call: no consumed operation can be named so."""
@@ -87,6 +87,20 @@ class CallStep:
         return await run.send(self, run)
 
 
+@dataclass(frozen=True)
+class Paging:
+    """A consumed list's paging, compiled for one plan (``pagination.walk`` follows it, D121)."""
+
+    style: str
+    items: Extract
+    cursor: Extract | None
+    parameter: str | None
+    limit_parameter: str
+    limit: int
+    first_page: int
+    max_pages: int
+
+
 DEFAULT_SCRIPT_LIMITS = ScriptLimits(timeout=60.0, memory=64 * 1024 * 1024)
 """The spec's engine default time (60,000 ms); ``Settings`` passes the served values."""
 
@@ -106,11 +120,13 @@ class OperationPlan:
     call steps that read none of each other's results together (D80)."""
     step_kinds: Mapping[str, str] = field(default_factory=dict)
     """Each step's ``type`` by its name: the label of its duration (D115)."""
+    paging: Paging | None = None
+    """``pages: all`` over a paginated consumed list (D121): the mapper reads every page's items."""
 
     @property
     def calls(self) -> tuple[UpstreamCall, ...]:
         """The upstream calls the plan may make, for opening clients and listing routes."""
-        return tuple(step.call for step in self.steps if isinstance(step, CallStep))
+        return tuple(_calls(self.steps))
 
     def lookup(self, inputs: Mapping[str, Any]) -> Lookup:
         """Template lookup for this operation: bind variables first, then inputs (D12)."""
@@ -125,3 +141,12 @@ class OperationPlan:
             return False, None
 
         return find
+
+
+def _calls(steps: Iterable[Step]) -> Iterator[UpstreamCall]:
+    """Every call of ``steps``, those inside compound steps (``Compound``: issue 21) too."""
+    for step in steps:
+        if isinstance(step, CallStep):
+            yield step.call
+        elif isinstance(step, Compound):
+            yield from _calls(step.inner)

@@ -24,9 +24,9 @@ from typing import Any, ClassVar
 import orjson
 
 from ..spec.exactjson import dumps
-from ..spec.expressions import WithSource, resolve
+from ..spec.expressions import WithSource
 from .problems import Problem
-from .steps import StepRun, StepValue
+from .steps import StepRun, StepValue, read_source
 
 READ_RESULT = "typeof result === 'undefined' ? undefined : JSON.stringify(result)"
 STACK_LIMIT = 512 * 1024
@@ -97,12 +97,9 @@ class ScriptStep:
             )
         context: dict[str, Any] = {**run.inputs, **run.results}
         for key, source in self.with_:
-            if isinstance(source, StepValue):
-                context[key] = source.extract(run.results)
-            else:
-                present, value = resolve(source, run.lookup, run.inputs)
-                if present:
-                    context[key] = value
+            present, value = read_source(source, run)
+            if present:
+                context[key] = value
         try:
             document = dumps(context).decode()
         except TypeError as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from ..spec.diagnostics import Finding
-from ..spec.expressions import Lookup, Reference
+from ..spec.expressions import Lookup, Reference, WithSource, resolve
 from ..spec.model import OutputParameter, StepMapping
 from .outputs import Extract, Mapper, MappingError, compile_outputs, compile_path
 
@@ -121,6 +121,22 @@ class RoutedElsewhere(Protocol):
     @property
     def route_call(self) -> str:
         """What ``naftiko routes`` lists as the step's call."""
+
+
+def read_source(source: WithSource | StepValue, run: StepRun) -> tuple[bool, Any]:
+    """What a ``with``-style value gives in ``run``, and whether it is there at all (D17)."""
+    if isinstance(source, StepValue):
+        return True, source.extract(run.results)
+    return resolve(source, run.lookup, run.inputs)
+
+
+@runtime_checkable
+class Compound(Protocol):
+    """A step that runs other steps (a conditional, a for-each, a parallel join: issue 21): its
+    inner steps' calls are the plan's calls too (clients opened, routes listed)."""
+
+    @property
+    def inner(self) -> tuple[Step, ...]: ...
 
 
 def with_results(lookup: Lookup, results: Results) -> Lookup:

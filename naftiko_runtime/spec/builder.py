@@ -57,6 +57,7 @@ from .model import (
     OutputParameter,
     Parameter,
 )
+from .pagination import consumed_pagination, exposed_pages
 from .shape_kinds import ADAPTERS
 
 NOT_YET = "is not implemented by this runtime yet"
@@ -331,6 +332,7 @@ class ModelBuilder:
                 o for o in (self.output(i, o_at) for i, o_at in keyed_items(self, node, "outputParameters", at)) if o
             ),
             cache=self.cache_rule(node, at, method),
+            pagination=consumed_pagination(self, node, at),
         )
 
     def cache_rule(self, node: dict[str, Any], at: DocPath, method: str) -> CachePolicy | None:
@@ -581,6 +583,7 @@ class ModelBuilder:
             hints={k: v for k, v in hints.items() if isinstance(v, bool)},
             at=at,
             response_media_type=self.response_media_type(node, at),
+            max_pages=exposed_pages(self, own, at),
         )
 
     def ref_name(self, node: dict[str, Any]) -> str | None:

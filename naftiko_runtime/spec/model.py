@@ -92,6 +92,22 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class Pagination:
+    """``x-naftiko-pagination`` on a consumed list operation (``spec.pagination``, D121);
+    parameter names are the upstream's query parameters."""
+
+    style: str
+    items: str = "$"
+    cursor: str | None = None
+    parameter: str | None = None
+    """cursor: the cursor's parameter; offset: the offset's; page: the page number's."""
+    limit_parameter: str = "limit"
+    limit: int = 50
+    first_page: int = 1
+    at: DocPath = ()
+
+
+@dataclass(frozen=True)
 class ConsumedOperation:
     """One callable upstream operation: ``<namespace>.<name>`` in a ``call``."""
 
@@ -116,6 +132,8 @@ class ConsumedOperation:
     carries (D45); simple mode maps the raw response instead."""
     cache: CachePolicy | None = None
     """``x-naftiko-cache`` (a runtime extension): the operation's rule in the shared cache (D123)."""
+    pagination: Pagination | None = None
+    """``x-naftiko-pagination`` (a runtime extension, D121): how the list pages."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +232,8 @@ class Exposed:
     response_media_type: str | None = None
     """beta4 ``responseBinary.mediaType`` (or the media type a 2xx ``responses`` entry marks
     ``binary: true``): the Content-Type of a REST operation's binary answer."""
+    max_pages: int | None = None
+    """``x-naftiko-pagination: {pages: all}`` (D121): every page's items, at most this many pages."""
 
     @property
     def aliases(self) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from typing import Any
 from . import plugged
 from . import shape_adapters as shape_adapters  # registers the built-in adapter kinds' fragments
 from .extensions import CACHE, ICONS, MCP_CONSUMES, OAUTH2_CLIENT_CREDENTIALS
+from .pagination import PAGINATION
 from .plugged import RegisteredName
 from .profiles import ALPHA2, Profile
 from .shape_kinds import ADAPTERS, CONSUMED_AUTHENTICATION, generation
@@ -116,6 +117,7 @@ def consumes(d: Profile) -> Shape:
             "method": METHOD,
             "inputParameters": consumed_inputs(d),
             "outputRawFormat": RegisteredName(d.pick(FORMATS, SPEC_FORMATS), plugged.FORMATS, SPEC_FORMATS),
+            PAGINATION: ANY,  # a runtime extension (D121): the builder checks it and always warns
             **d.since(outputMediaType=STR, maxBinarySize=BINARY_SIZE),
             "outputSchema": STR,
             "body": BODY,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .extensions import ICONS
+from .pagination import PAGINATION
 from .profiles import Profile
 from .shape_kinds import register_adapter_shape
 from .shape_parts import (
@@ -90,6 +91,7 @@ def exposed_operation(d: Profile) -> Obj:
             "steps": steps(d),
             "mappings": mappings(d),
             **d.since(responses=RESPONSES, responseBinary=RESPONSE_BINARY),
+            PAGINATION: ANY,  # a runtime extension (D121): the builder checks it and always warns
         },
         ("method",),
         rules=(
@@ -189,6 +191,7 @@ def tool(d: Profile) -> Obj:
             "outputParameters": d.pick(Arr(ANY), ANY),
             "hints": HINTS,
             ICONS: ANY,  # an extension, checked and warned about by the MCP kind (D111)
+            PAGINATION: ANY,  # a runtime extension (D121): the builder checks it and always warns
         },
         rules=(operation_modes(d, (*d.needs_name, "description")),),
     )

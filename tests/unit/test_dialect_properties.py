@@ -37,7 +37,7 @@ from test_schema import to_official
 
 from naftiko_runtime import Settings
 from naftiko_runtime.serving.loading import load_source
-from naftiko_runtime.spec.extensions import EXTENSION_ADAPTER_PREFIX, EXTENSION_KEYS
+from naftiko_runtime.spec.extensions import EXTENSION_KEYS
 from naftiko_runtime.spec.profiles import IKANOS, PROFILES, Profile
 from naftiko_runtime.spec.schema import check_shape as shape_findings
 from naftiko_runtime.spec.schema import document_shape
@@ -392,7 +392,8 @@ def test_mutated_documents_of_each_dialect_get_its_official_verdict(document, da
 
 
 def keys_we_know(profile: Profile) -> set[str]:
-    """Every key some object of the dialect's table (``spec.schema``) accepts."""
+    """Every key some object of the dialect's table (``spec.schema``) accepts, but this runtime's
+    own extensions (D97): ``x-naftiko-*`` keys, and the shapes of ``x-naftiko-*`` step kinds (D120)."""
     seen: set[int] = set()
     keys: set[str] = set()
     stack: list[Shape] = [document_shape(profile)]
@@ -402,14 +403,14 @@ def keys_we_know(profile: Profile) -> set[str]:
             continue
         seen.add(id(shape))
         if isinstance(shape, Obj):
-            keys |= set(shape.props)
+            keys |= {key for key in shape.props if not key.startswith(EXTENSION)}
             stack += [*shape.props.values(), *shape.rules]
         elif isinstance(shape, (Arr, ItemsIfList)):
             stack.append(shape.items)
         elif isinstance(shape, Map):
             stack.append(shape.values)
-        elif isinstance(shape, Switch):  # an x-naftiko- adapter kind's keys are this runtime's own (D106)
-            cases = [case for kind, case in shape.cases.items() if not kind.startswith(EXTENSION_ADAPTER_PREFIX)]
+        elif isinstance(shape, Switch):
+            cases = [case for kind, case in shape.cases.items() if not kind.startswith(EXTENSION)]
             stack += [*cases, *([shape.other] if shape.other else [])]
         elif isinstance(shape, Alt):
             stack += [branch for _, branch in shape.branches]
@@ -429,6 +430,7 @@ def keys_defined(schema: Any) -> set[str]:
     return own | {key for value in schema.values() for key in keys_defined(value)}
 
 
+EXTENSION = "x-naftiko-"
 ALLOF_SLIPS = {"additionalProperties"}
 """Listed under ``properties`` in an ``allOf`` part of the output parameter definitions (a keyword
 written as a key); the part beside it is closed, so the official schema refuses it as a key too."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Generic, Protocol, TypeVar
 
 from ...spec import plugged
@@ -48,6 +49,10 @@ class StepCompiling(Protocol):
 
     def upstream(self, name: str, call: str, with_: Mapping[str, Any], at: DocPath) -> Step | None:
         """A step that calls the consumed operation ``call`` with ``with_`` (the ``call`` kind)."""
+
+    def scope(self, names: Iterable[str]) -> AbstractContextManager[None]:
+        """While open, ``names`` may be read like earlier steps (``$.<name>...``, ``{{<name>.x}}``):
+        what a compound kind hands its inner steps (a for-each's element, issue 21)."""
 
 
 class StepKind(Protocol, Generic[SpecT]):
