@@ -129,9 +129,10 @@ def two_steps(upstream: str, port: int) -> str:
         steps:
         - {{name: one, type: call, call: bench.list-items}}
         - {{name: two, type: call, call: bench.list-items}}
+        # A step's result is shaped by its consumed operation's outputs (D45, issue 20): result.
         mappings:
-        - {{targetName: first, value: "$.one.data[0].id"}}
-        - {{targetName: items, value: $.two.data}}
+        - {{targetName: first, value: "$.one.result.data[0].id"}}
+        - {{targetName: items, value: $.two.result.data}}
 """
     return text
 
