@@ -48,7 +48,7 @@ def compile_body(template: Any) -> BodyTemplate:
     if not isinstance(template, dict):
         return BodyTemplate(_compile(template), TEMPLATE_BODY)
     kind = template.get("type", "json")
-    encoder = ENCODERS.get(kind)
+    encoder = ENCODERS.get(kind) if isinstance(kind, str) else None
     if encoder is None:
         raise UnknownBodyType(
             f"request body type '{kind}' is not implemented by this runtime (known: {', '.join(ENCODERS)})"

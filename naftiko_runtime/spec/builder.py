@@ -489,7 +489,7 @@ class ModelBuilder:
         kind = node.get("type")
         parse = self.adapter_parsers.get(kind) if isinstance(kind, str) else None
         if parse is None:
-            if kind in ADAPTERS.fragments:  # a kind the spec knows (its shape is registered)
+            if isinstance(kind, str) and kind in ADAPTERS.fragments:  # a kind the spec knows (its shape)
                 self.error(at + ("type",), f"the '{kind}' adapter {NOT_YET}")
             else:
                 self.error(

@@ -218,3 +218,12 @@ S = ("string", None, None, {}, None)
 def test_an_unnamed_field_of_alpha2_items_is_refused_at_its_line():
     report = load_text(ALPHA2_ITEMS.replace("- {name: role, type: string}", "- {type: string}"))
     assert [(d.line, "missing required field 'name'" in d.message) for d in report.errors] == [(24, True)]
+
+
+@pytest.mark.parametrize("kind", [["rest", "rest"], {"a": 1}, 7, None])
+def test_an_adapter_type_that_is_not_text_is_a_positioned_error_not_a_crash(kind):
+    """Found by the loader fuzzer (tests/integration/hardening): ``type: [rest, rest]`` reached a
+    dictionary lookup and crashed the load with TypeError."""
+    text = f"naftiko: 1.0.0-alpha2\ninfo: {{label: T, description: d}}\ncapability:\n  exposes:\n  - type: {kind!r}\n"
+    report = load_text(text.replace("None", "null"))
+    assert report.errors and all(d.line >= 1 for d in report.errors), [str(d) for d in report.errors]
