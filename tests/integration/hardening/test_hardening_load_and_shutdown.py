@@ -108,7 +108,11 @@ def test_hanging_upstream_does_not_slow_the_others(tmp_path):
         # On two shared cores the 100 fast clients saturate the CPU: latency is concurrency/throughput.
         # The hanging half must not add more than the CPU its own 504s cost.
         assert percentile(fast, 0.5) < 2 * percentile(base_latencies, 0.5) + 0.02
-        assert percentile(fast, 0.99) < 3 * percentile(base_latencies, 0.99) + 0.1
+        # The suite runs on every core (issue 20): the other worker's load comes and goes between the
+        # baseline and this phase, which moves a p99 by a few hundred ms on 2 cores. Blocking behind
+        # the hanging calls would cost the fast group their 2 s timeout, which the median bound above
+        # and this one both still catch.
+        assert percentile(fast, 0.99) < 3 * percentile(base_latencies, 0.99) + 0.6
         assert rss_after < rss_before * 1.25 + 10 * 1024, (rss_before, rss_after)
 
     asyncio.run(scenario())
