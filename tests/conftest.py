@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -37,10 +38,44 @@ TIERS = ("unit", "integration")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Issue 20: every test carries its tier's marker, from its folder (tests/unit, tests/integration),
     so `-m unit` selects by tier and no file can forget its marker. A file still directly in tests/
-    (new, not yet placed) counts as integration: only tests/unit promises no sockets or processes."""
+    (new, not yet placed) counts as integration: only tests/unit promises no sockets or processes.
+
+    Files holding a `slow` test are collected first (order within a file kept): under xdist the
+    longest work units then start first instead of ending the run alone on one worker."""
     for item in items:
         folder = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
         item.add_marker(folder if folder in TIERS else "integration")
+    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
+SPREAD = {"tests/integration/test_conformance.py"}
+"""Files whose tests are independent work units for xdist (no module fixture to share): their long
+tests are split into parts (one per conformance area) that any idle worker takes."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers a core. Most integration tests wait on sockets, subprocesses and
+    timeouts, so one worker a core left the cores ~40% idle (issue 20's measures)."""
+    return 2 * (os.cpu_count() or 1)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """A file's tests run on one worker, in collection order, so a module fixture starts once;
+    the files in SPREAD are the exception. Units are handed out in collection order (slow files
+    first, see above), not by their number of tests. An explicit `--dist` other than `load` (the
+    default under `-n`) gets xdist's own scheduler."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrSpreadScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return nodeid if file in SPREAD else file
+
+    config.option.loadscopereorder = False
+    return FileOrSpreadScheduling(config, log)
 
 
 WORKER_FIGURES: dict[str, object] = {}

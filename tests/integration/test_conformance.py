@@ -20,6 +20,7 @@ import pytest
 from support import ROOT
 
 from naftiko_runtime.conformance import command
+from naftiko_runtime.conformance.cases import load_cases
 from naftiko_runtime.conformance.drivers import BlackBoxDriver, InProcessDriver
 from naftiko_runtime.conformance.runner import ERROR, FAIL, NOT_IMPLEMENTED, PASS
 from naftiko_runtime.extras import EXTRAS
@@ -28,16 +29,27 @@ SUITE = ROOT / "conformance"
 NAFTIKO = shlex.quote(str(Path(sys.executable).parent / "naftiko"))
 
 
-def run(filters=(), driver=None):
+def run(filters=(), driver=None, paths=(SUITE,)):
     out = io.StringIO()
-    results = command.run([SUITE], driver or InProcessDriver(), filters, out=out)
+    results = command.run(list(paths), driver or InProcessDriver(), filters, out=out)
     return {r.case.id: r for r in results}, out.getvalue()
 
 
-@pytest.mark.timeout(900)  # every case of the suite in one test: ~240 s on a loaded 2-core machine
-def test_whole_suite_in_process_has_no_failure():
-    results, output = run()
-    assert len(results) >= 120
+AREAS = sorted(folder.name for folder in (SUITE / "cases").iterdir() if folder.is_dir())
+
+
+def test_the_areas_hold_the_whole_suite():
+    """The suite runs one area a test (below, so xdist spreads it): no case may fall outside them."""
+    cases = load_cases([SUITE])
+    assert len(cases) >= 120
+    assert {case.area for case in cases} <= set(AREAS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("area", AREAS)
+def test_each_area_in_process_has_no_failure(area):
+    results, output = run(paths=[SUITE / "cases" / area])
+    assert results
     bad = {i: r.messages for i, r in results.items() if r.status in (FAIL, ERROR)}
     assert not bad, output
     table = command.table(list(results.values()))
@@ -67,22 +79,26 @@ BLACK_BOX = [
 ]
 
 
-def test_black_box_mode_against_naftiko_serve_subprocess(tmp_path):
+UNCLAIMED = "formats/binary-bytes-pass-through-rest"
+"""A feature the black-box driver does not claim: the case is reported, never run."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", BLACK_BOX)
+def test_black_box_mode_against_naftiko_serve_subprocess(case):
     """The runtime started from its own command line, one process per case, stopped with SIGTERM."""
     from naftiko_runtime.serving.features import IMPLEMENTED
 
     driver = BlackBoxDriver(
         f"{NAFTIKO} serve {{capability}} --log-level WARNING",
         f"{NAFTIKO} validate {{capability}}",
-        set(IMPLEMENTED) - {"binary"},  # a feature the driver does not claim is reported, never run
+        set(IMPLEMENTED) - {"binary"},
     )
-    results, output = run(BLACK_BOX, driver)
-    # Each case also runs rewritten into the beta4 dialect (issue 11, D70), with the same outcome.
-    twins = {case + "@beta4" for case in BLACK_BOX}
-    assert set(BLACK_BOX) <= set(results) <= set(BLACK_BOX) | twins, output
-    unclaimed = {"formats/binary-bytes-pass-through-rest", "formats/binary-bytes-pass-through-rest@beta4"}
-    assert {i for i, r in results.items() if r.status != PASS} == unclaimed & set(results), output
-    assert results["formats/binary-bytes-pass-through-rest"].status == NOT_IMPLEMENTED
+    results, output = run([case], driver)
+    # The case also runs rewritten into the beta4 dialect (issue 11, D70), with the same outcome.
+    assert case in results and set(results) <= {case, case + "@beta4"}, output
+    expected = NOT_IMPLEMENTED if case == UNCLAIMED else PASS
+    assert {i: r.status for i, r in results.items()} == dict.fromkeys(results, expected), output
 
 
 def test_command_line_writes_reports_and_exit_code(tmp_path, capsys):

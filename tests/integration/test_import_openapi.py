@@ -347,6 +347,7 @@ def large_document(operations: int) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_a_1000_operation_document_imports_in_under_10_seconds(tmp_path, record_property):
     document = large_document(1000)
     started = time.perf_counter()

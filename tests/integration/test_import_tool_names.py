@@ -95,6 +95,7 @@ def folder(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 async def test_21_imported_files_are_served_with_the_hand_written_ones(folder, upstream, record_property):
     generated = sorted(folder.glob("*.yaml"))
     namespaces = [*NAMESPACES, *DOCUMENTS, *(f"polytomic-{area}" for area in AREAS)]

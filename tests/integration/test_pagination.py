@@ -313,6 +313,7 @@ def prism():
         process.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_polytomic_pages_against_prism(prism):
     """Prism answers every page with the document's example, whose ``next_page_token`` never
     changes: the walk follows it once and stops on the repeated cursor, with two pages of syncs."""

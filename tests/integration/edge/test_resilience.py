@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import httpx
+import pytest
 from edge_support import REST, Reply, json_reply, served
 from support import CAPABILITIES
 
@@ -218,6 +219,7 @@ def _p99(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
+@pytest.mark.slow
 def test_a_hanging_namespace_at_full_bulkhead_leaves_the_other_p99(tmp_path, raw_upstream):
     """Rounds alternate: modelsync calls alone, then while bulksync hangs with its bulkhead full and
     more callers keep queueing for it. Pooled over the rounds, the loaded p99 stays within 1.5x."""

@@ -149,6 +149,7 @@ def _tool(polytomic, name: str, arguments: dict) -> dict:
     return response.json()["result"]
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(value=path_values)
 def test_mcp_path_values_stay_one_segment(polytomic, upstream, value):

@@ -12,7 +12,7 @@ import pytest
 from hardening_support import FaultUpstream, percentile, report, rss_kib
 from support import served
 
-SECONDS = float(os.environ.get("NAFTIKO_LOAD_SECONDS", "30"))
+SECONDS = float(os.environ.get("NAFTIKO_LOAD_SECONDS", "10"))
 CLIENTS = 200
 TIMEOUT = 2.0
 FAST, HANGING = "/v1/api/syncs", "/v1/api/syncs/schedules"

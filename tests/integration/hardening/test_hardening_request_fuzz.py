@@ -105,6 +105,7 @@ def _check(response: httpx.Response, upstream_before: int, upstream) -> None:
             assert response.json()["status"] == response.status_code
 
 
+@pytest.mark.slow
 @FUZZ
 @given(method=methods, template=templates, segment=segments, query=query_pairs, extra=headers, body=bodies)
 def test_generated_rest_requests(polytomic, upstream, method, template, segment, query, extra, body):
