@@ -501,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     procs: list[Proc] = []
     rows: list[Row] = []
     startups: list[Startup] = []
+    fleet_result = None
     try:
         ports = iter(free_ports(20))
         up_port = next(ports)
@@ -710,6 +711,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if not only or "startup" in only:
             startups = measure_startups(plan, work, env)
+        if not only or "fleet" in only:
+            import fleet  # here, not above: it imports this module's helpers
+
+            fleet_result = fleet.measure_fleet(plan, work, env, upstream_url, measure)
     finally:
         for proc in procs:
             proc.stop()
@@ -718,10 +723,14 @@ def main(argv: list[str] | None = None) -> int:
 
     elapsed = time.perf_counter() - began
     report = render(rows, startups, plan, wrk, bench_python, fastmcp_info, elapsed)
-    print(report)
+    print(report + ("\n".join(["", *fleet.render(fleet_result, plan.quick)]) if fleet_result else ""))
     if args.json:
-        args.json.write_text(json.dumps(to_json(rows, startups, plan, elapsed), indent=2))
+        figures = to_json(rows, startups, plan, elapsed)
+        args.json.write_text(
+            json.dumps({**figures, "fleet": fleet.to_json(fleet_result) if fleet_result else None}, indent=2)
+        )
     broken = [row for row in rows if row.skipped and row.skipped.startswith("failed")]
+    broken += [fleet_result] if fleet_result and (fleet_result.skipped or "").startswith("failed") else []
     return 1 if broken else 0
 
 
