@@ -1,4 +1,4 @@
-"""Row 11 (issue 22, item 3): a three-instance fleet behind HAProxy, sharing one Redis, under load,
+"""Row 11 (issue 22, item 3; D131): a three-instance fleet behind HAProxy, sharing one Redis, under load,
 with the throughput each instance served.
 
 Three ``naftiko serve --config`` processes (``state = "redis://..."`` and a per-client rate limit

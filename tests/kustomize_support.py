@@ -1,4 +1,4 @@
-"""deploy/kubernetes rendered and checked without a cluster (issue 22, item 3; D129).
+"""deploy/kubernetes rendered and checked without a cluster (issue 22, item 3; D130).
 
 ``rendered`` is what ``kubectl kustomize`` outputs, computed in Python for the few kustomize
 features ``kustomization.yaml`` uses (resources, one label pair set with ``includeSelectors``,
