@@ -23,13 +23,14 @@ import io
 import shutil
 import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import capgen
 import redis
-from run import Load, Plan, Proc, Sample, check_json, free_offset, free_ports, http, naftiko_argv, wait_answering
+from run import Load, Plan, Proc, Sample, check_json, free_ports, http, naftiko_argv, wait_answering
 
 INSTANCES = ("a", "b", "c")
 CONFIG = """\
@@ -40,6 +41,8 @@ state = "{state}"
 requests = 1000000
 identity = "client"
 """
+Measure = Callable[[Load, float], Sample]
+"""run.py's load: wrk, or its bounded async client where wrk is absent."""
 HAPROXY = """\
 global
     maxconn 4096
@@ -131,7 +134,7 @@ def tallies(stats_url: str, backend: str) -> dict[str, dict[str, int]]:
     }
 
 
-def measured(measure: Any, load: Load, seconds: float, stats_url: str, backend: str) -> FleetRun:
+def measured(measure: Measure, load: Load, seconds: float, stats_url: str, backend: str) -> FleetRun:
     before = tallies(stats_url, backend)
     sample = measure(load, seconds)
     after = tallies(stats_url, backend)
@@ -146,7 +149,7 @@ def missing_tools() -> str | None:
     return f"{' and '.join(absent)} not installed (apt-get install redis-server haproxy)" if absent else None
 
 
-def measure_fleet(plan: Plan, work: Path, env: dict[str, str], upstream_url: str, measure: Any) -> FleetResult:
+def measure_fleet(plan: Plan, work: Path, env: dict[str, str], upstream_url: str, measure: Measure) -> FleetResult:
     """Start the store, the three instances and HAProxy, load both frontends ``plan.runs`` times."""
     result = FleetResult()
     result.skipped = missing_tools()
@@ -154,7 +157,7 @@ def measure_fleet(plan: Plan, work: Path, env: dict[str, str], upstream_url: str
         return result
     procs: list[Proc] = []
     try:
-        store_port, fleet_port, single_port, stats_port = free_ports(4)
+        store_port, fleet_port, single_port, stats_port, *rest_ports = free_ports(4 + len(INSTANCES))
         store = Proc(
             "redis",
             [shutil.which("redis-server") or "redis-server", "--port", str(store_port), "--bind", "127.0.0.1"]
@@ -167,12 +170,13 @@ def measure_fleet(plan: Plan, work: Path, env: dict[str, str], upstream_url: str
         config.write_text(CONFIG.format(state=f"redis://127.0.0.1:{store_port}/0"))
         capability = work / "fleet.yaml"
         capability.write_text(capgen.single(upstream_url, 8080, adapter="rest"))
-        offsets = {}
+        offsets = {name: port - 8080 for name, port in zip(INSTANCES, rest_ports, strict=True)}
+        instances = []
         for name in INSTANCES:
-            offsets[name] = free_offset((8080,))
             argv = naftiko_argv([capability], "--config", str(config), "--port-offset", str(offsets[name]))
-            procs.append(Proc(f"fleet-{name}", argv, work / f"fleet-{name}.log", env).start())
-        for proc, name in zip(procs[1:], INSTANCES, strict=True):
+            instances.append(Proc(f"fleet-{name}", argv, work / f"fleet-{name}.log", env).start())
+        procs += instances
+        for proc, name in zip(instances, INSTANCES, strict=True):
             wait_answering(proc, [f"http://127.0.0.1:{8080 + offsets[name]}/items"], plan.startup_timeout)
         haproxy_config = work / "fleet-haproxy.cfg"
         haproxy_config.write_text(
@@ -205,7 +209,11 @@ def measure_fleet(plan: Plan, work: Path, env: dict[str, str], upstream_url: str
                 taken = measured(measure, load, plan.seconds, stats_url, backend)
                 getattr(result, backend).append(taken)
                 print(f"  run {run + 1}/{plan.runs} fleet/{backend}: {taken.sample.rps:,.0f} req/s", file=sys.stderr)
-        commands = redis.Redis(port=store_port).info("stats")["total_commands_processed"]
+        for proc in instances:  # each port its own process: one that failed to bind is no instance
+            if not proc.alive():
+                raise RuntimeError(f"{proc.name} exited: {proc.tail()}")
+        with redis.Redis(port=store_port) as client:
+            commands = client.info("stats")["total_commands_processed"]
         answered = sum(sum(run.served.values()) for run in result.fleet + result.single)
         if commands < answered:  # every admitted request spent from a bucket in the store
             raise RuntimeError(f"the store ran {commands} commands for {answered} answers: not every one used it")
