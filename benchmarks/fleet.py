@@ -23,6 +23,7 @@ import io
 import shutil
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,80 +150,90 @@ def missing_tools() -> str | None:
     return f"{' and '.join(absent)} not installed (apt-get install redis-server haproxy)" if absent else None
 
 
-def measure_fleet(plan: Plan, work: Path, env: dict[str, str], upstream_url: str, measure: Measure) -> FleetResult:
-    """Start the store, the three instances and HAProxy, load both frontends ``plan.runs`` times."""
-    result = FleetResult()
-    result.skipped = missing_tools()
-    if result.skipped:
-        return result
-    procs: list[Proc] = []
-    try:
+class FleetRow:
+    """The row's processes, started with the other rows' servers (they idle while others are
+    measured, and their start-up overlaps the others'), then measured after the other rows."""
+
+    def __init__(self, work: Path, env: dict[str, str], upstream_url: str):
+        self.work, self.env, self.upstream_url = work, env, upstream_url
+        self.result = FleetResult(skipped=missing_tools())
+        self.instances: list[Proc] = []
+        self.procs: list[Proc] = []
         store_port, fleet_port, single_port, stats_port, *rest_ports = free_ports(4 + len(INSTANCES))
-        store = Proc(
-            "redis",
-            [shutil.which("redis-server") or "redis-server", "--port", str(store_port), "--bind", "127.0.0.1"]
-            + ["--save", "", "--appendonly", "no", "--dir", str(work)],
-            work / "fleet-redis.log",
-            env,
-        )
-        procs.append(store.start())
-        config = work / "fleet.toml"
-        config.write_text(CONFIG.format(state=f"redis://127.0.0.1:{store_port}/0"))
-        capability = work / "fleet.yaml"
-        capability.write_text(capgen.single(upstream_url, 8080, adapter="rest"))
-        offsets = {name: port - 8080 for name, port in zip(INSTANCES, rest_ports, strict=True)}
-        instances = []
-        for name in INSTANCES:
-            argv = naftiko_argv([capability], "--config", str(config), "--port-offset", str(offsets[name]))
-            instances.append(Proc(f"fleet-{name}", argv, work / f"fleet-{name}.log", env).start())
-        procs += instances
-        for proc, name in zip(instances, INSTANCES, strict=True):
-            wait_answering(proc, [f"http://127.0.0.1:{8080 + offsets[name]}/items"], plan.startup_timeout)
-        haproxy_config = work / "fleet-haproxy.cfg"
-        haproxy_config.write_text(
-            HAPROXY.format(
-                fleet_port=fleet_port,
-                single_port=single_port,
-                stats_port=stats_port,
-                fleet_servers="\n".join(f"    server {n} 127.0.0.1:{8080 + o}" for n, o in offsets.items()),
-                single_server_port=8080 + offsets["a"],
-            )
-        )
-        haproxy = Proc(
-            "haproxy",
-            [shutil.which("haproxy") or "haproxy", "-db", "-f", str(haproxy_config)],
-            work / "fleet-haproxy.log",
-            env,
-        )
-        procs.append(haproxy.start())
-        stats_url = f"http://127.0.0.1:{stats_port}/stats"
-        loads = {
+        self.store_port, self.stats_url = store_port, f"http://127.0.0.1:{stats_port}/stats"
+        self.rest_ports = dict(zip(INSTANCES, rest_ports, strict=True))
+        self.loads = {
             "fleet": Load(f"http://127.0.0.1:{fleet_port}/items"),
             "single": Load(f"http://127.0.0.1:{single_port}/items"),
         }
-        wait_answering(haproxy, [stats_url, *(load.url for load in loads.values())], 20)
-        for load in loads.values():
-            check_json(load.url, lambda d: len(d["data"]) == 6, "fleet through haproxy")()
-            measure(load, 0.5 if plan.quick else 1.0)  # warm-up: pools, the scripts' SHA in the store
-        for run in range(plan.runs):
-            for backend, load in loads.items():
-                taken = measured(measure, load, plan.seconds, stats_url, backend)
-                getattr(result, backend).append(taken)
-                print(f"  run {run + 1}/{plan.runs} fleet/{backend}: {taken.sample.rps:,.0f} req/s", file=sys.stderr)
-        for proc in instances:  # each port its own process: one that failed to bind is no instance
+        self.haproxy_config = HAPROXY.format(
+            fleet_port=fleet_port,
+            single_port=single_port,
+            stats_port=stats_port,
+            fleet_servers="\n".join(f"    server {n} 127.0.0.1:{port}" for n, port in self.rest_ports.items()),
+            single_server_port=self.rest_ports["a"],
+        )
+
+    def start(self) -> list[Proc]:
+        """The store, the three instances (each on a port of its own) and HAProxy, not waited for."""
+        if self.result.skipped:
+            return []
+        work = self.work
+        store = [shutil.which("redis-server") or "redis-server", "--port", str(self.store_port), "--bind", "127.0.0.1"]
+        store += ["--save", "", "--appendonly", "no", "--dir", str(work)]
+        self.procs.append(Proc("redis", store, work / "fleet-redis.log", self.env).start())
+        config, capability = work / "fleet.toml", work / "fleet.yaml"
+        config.write_text(CONFIG.format(state=f"redis://127.0.0.1:{self.store_port}/0"))
+        capability.write_text(capgen.single(self.upstream_url, 8080, adapter="rest"))
+        for name, port in self.rest_ports.items():
+            argv = naftiko_argv([capability], "--config", str(config), "--port-offset", str(port - 8080))
+            self.instances.append(Proc(f"fleet-{name}", argv, work / f"fleet-{name}.log", self.env).start())
+        (work / "fleet-haproxy.cfg").write_text(self.haproxy_config)
+        haproxy = [shutil.which("haproxy") or "haproxy", "-db", "-f", str(work / "fleet-haproxy.cfg")]
+        self.haproxy = Proc("haproxy", haproxy, work / "fleet-haproxy.log", self.env).start()
+        self.procs += [*self.instances, self.haproxy]
+        return self.procs
+
+    def measure(self, plan: Plan, measure: Measure) -> FleetResult:
+        """Load both frontends ``plan.runs`` times, round robin; then stop the row's processes."""
+        result = self.result
+        if result.skipped:
+            return result
+        try:
+            for proc in [*self.instances, self.haproxy]:
+                proc.started_at = time.perf_counter()  # the wait's clock: other rows ran since the start
+            for proc, port in zip(self.instances, self.rest_ports.values(), strict=True):
+                wait_answering(proc, [f"http://127.0.0.1:{port}/items"], plan.startup_timeout)
+            wait_answering(self.haproxy, [self.stats_url, *(load.url for load in self.loads.values())], 20)
+            for load in self.loads.values():
+                check_json(load.url, lambda d: len(d["data"]) == 6, "fleet through haproxy")()
+                measure(load, 0.5 if plan.quick else 1.0)  # warm-up: pools, the scripts' SHA in the store
+            for run in range(plan.runs):
+                for backend, load in self.loads.items():
+                    taken = measured(measure, load, plan.seconds, self.stats_url, backend)
+                    getattr(result, backend).append(taken)
+                    print(
+                        f"  run {run + 1}/{plan.runs} fleet/{backend}: {taken.sample.rps:,.0f} req/s", file=sys.stderr
+                    )
+            self.verify()
+        except RuntimeError as exc:
+            result.skipped = f"failed: {str(exc)[:300]}"
+        finally:
+            for proc in reversed(self.procs):
+                proc.stop()
+        return result
+
+    def verify(self) -> None:
+        """Each instance is still its own process (one that failed to bind its port is no instance),
+        and every answer spent from a bucket in the store."""
+        for proc in self.instances:
             if not proc.alive():
                 raise RuntimeError(f"{proc.name} exited: {proc.tail()}")
-        with redis.Redis(port=store_port) as client:
+        with redis.Redis(port=self.store_port) as client:
             commands = client.info("stats")["total_commands_processed"]
-        answered = sum(sum(run.served.values()) for run in result.fleet + result.single)
-        if commands < answered:  # every admitted request spent from a bucket in the store
+        answered = sum(sum(run.served.values()) for run in self.result.fleet + self.result.single)
+        if commands < answered:
             raise RuntimeError(f"the store ran {commands} commands for {answered} answers: not every one used it")
-    except RuntimeError as exc:
-        result.skipped = f"failed: {str(exc)[:300]}"
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
-    return result
 
 
 def render(result: FleetResult, quick: bool) -> list[str]:

@@ -670,6 +670,10 @@ def main(argv: list[str] | None = None) -> int:
             skipped=None if workers else "`naftiko serve --help` has no --workers",
         )
 
+        import fleet  # here, not above: it imports this module's helpers
+
+        fleet_row = fleet.FleetRow(work, env, upstream_url) if not only or "fleet" in only else None
+        procs += fleet_row.start() if fleet_row else []
         # Start every server at once (they idle while others are measured), then check each answers.
         for row in rows:
             if row.proc and not row.skipped:
@@ -709,12 +713,10 @@ def main(argv: list[str] | None = None) -> int:
             if row.proc:
                 row.proc.stop()
 
+        if fleet_row:  # before the start-ups, which time a server with nothing else running
+            fleet_result = fleet_row.measure(plan, measure)
         if not only or "startup" in only:
             startups = measure_startups(plan, work, env)
-        if not only or "fleet" in only:
-            import fleet  # here, not above: it imports this module's helpers
-
-            fleet_result = fleet.measure_fleet(plan, work, env, upstream_url, measure)
     finally:
         for proc in procs:
             proc.stop()
