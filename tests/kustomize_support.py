@@ -26,7 +26,7 @@ from support import ROOT
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 VERSIONS = ("1.29.0", "1.37.0")
-"""Two Kubernetes releases: the oldest still commonly run, and the newest kubernetes-validate knows."""
+"""Two Kubernetes releases: the oldest still commonly run, and the newest kubernetes-validate 1.37 knows."""
 RENDERED_KEYS = frozenset({"apiVersion", "kind", "labels", "resources", "configMapGenerator", "images"})
 SELECTOR_PATHS = {
     "Service": (("spec", "selector"),),
