@@ -501,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     procs: list[Proc] = []
     rows: list[Row] = []
     startups: list[Startup] = []
+    fleet_result = None
     try:
         ports = iter(free_ports(20))
         up_port = next(ports)
@@ -669,6 +670,10 @@ def main(argv: list[str] | None = None) -> int:
             skipped=None if workers else "`naftiko serve --help` has no --workers",
         )
 
+        import fleet  # here, not above: it imports this module's helpers
+
+        fleet_row = fleet.FleetRow(work, env, upstream_url) if not only or "fleet" in only else None
+        procs += fleet_row.start() if fleet_row else []
         # Start every server at once (they idle while others are measured), then check each answers.
         for row in rows:
             if row.proc and not row.skipped:
@@ -708,6 +713,8 @@ def main(argv: list[str] | None = None) -> int:
             if row.proc:
                 row.proc.stop()
 
+        if fleet_row:  # before the start-ups, which time a server with nothing else running
+            fleet_result = fleet_row.measure(plan, measure)
         if not only or "startup" in only:
             startups = measure_startups(plan, work, env)
     finally:
@@ -718,10 +725,14 @@ def main(argv: list[str] | None = None) -> int:
 
     elapsed = time.perf_counter() - began
     report = render(rows, startups, plan, wrk, bench_python, fastmcp_info, elapsed)
-    print(report)
+    print(report + ("\n".join(["", *fleet.render(fleet_result, plan.quick)]) if fleet_result else ""))
     if args.json:
-        args.json.write_text(json.dumps(to_json(rows, startups, plan, elapsed), indent=2))
+        figures = to_json(rows, startups, plan, elapsed)
+        args.json.write_text(
+            json.dumps({**figures, "fleet": fleet.to_json(fleet_result) if fleet_result else None}, indent=2)
+        )
     broken = [row for row in rows if row.skipped and row.skipped.startswith("failed")]
+    broken += [fleet_result] if fleet_result and (fleet_result.skipped or "").startswith("failed") else []
     return 1 if broken else 0
 
 

@@ -6,17 +6,21 @@ machine mean nothing.
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from support import ROOT
 
 
 @pytest.mark.slow
-def test_quick_benchmark_runs_and_prints_the_table() -> None:
+def test_quick_benchmark_runs_and_prints_the_table(tmp_path: Path) -> None:
+    figures = tmp_path / "figures.json"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick"],
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--json", str(figures)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -37,3 +41,24 @@ def test_quick_benchmark_runs_and_prints_the_table() -> None:
     ):
         assert row in out, out
     assert "failed to start" not in out, out
+    fleet = json.loads(figures.read_text())["fleet"]
+    if shutil.which("redis-server") is None or shutil.which("haproxy") is None:
+        assert "not installed" in fleet["skipped"], fleet
+        return
+    assert_fleet_split(fleet)
+    assert "| 11. fleet (HAProxy, shared Redis) |" in out, out
+
+
+def assert_fleet_split(fleet: dict) -> None:
+    """Row 11 (issue 22, item 3): every load of the three-instance fleet reached each instance (HAProxy's
+    per-server count of 2xx answers), nothing failed anywhere, and the counts add up to the load."""
+    assert fleet["skipped"] is None, fleet["skipped"]
+    assert fleet["instances"] == ["a", "b", "c"]
+    assert fleet["fleet"] and fleet["single"]
+    for run in fleet["fleet"]:
+        assert set(run["served"]) == {"a", "b", "c"}
+        assert all(count > 0 for count in run["served"].values()), run
+        assert run["errors"] == 0 and not any(run["failed"].values()), run
+    for run in fleet["single"]:
+        assert set(run["served"]) == {"a"}, "the single frontend's backend is instance a alone"
+        assert run["served"]["a"] > 0 and run["errors"] == 0 and not any(run["failed"].values()), run

@@ -24,12 +24,8 @@ from ruamel.yaml import YAML
 from support import ROOT
 from test_serve_process import ports_free, wait_listening
 
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
-
-KUBERNETES = ROOT / "deploy" / "kubernetes"
-MANIFESTS = ("deployment.yaml", "service.yaml", "hpa.yaml")
-VERSIONS = ("1.29.0", kubernetes_validate.latest_version())
-"""The oldest Kubernetes release still commonly run, and the newest the package knows."""
+pytest.importorskip("kubernetes_validate")
+from kustomize_support import KUBERNETES, VERSIONS, load_all, problems, rendered, same_but_hash
 
 
 def load(path: Path) -> dict:
@@ -71,31 +67,16 @@ def healthcheck_command() -> list[str]:
 # Kubernetes
 
 
-@pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("manifest", MANIFESTS)
-def test_manifest_is_valid_for_kubernetes(manifest, version):
-    """strict: an unknown or misspelt field is an error, as the API server's strict field validation makes it."""
-    kubernetes_validate.validate(load(KUBERNETES / manifest), version, strict=True)
-
-
-def test_manifests_agree_with_each_other_the_image_and_the_capabilities():
-    deployment, service, hpa = (load(KUBERNETES / m) for m in MANIFESTS)
+def test_manifests_agree_with_the_image_and_the_capabilities():
+    """The container's ports are the served files' adapter ports (control included), its mount is
+    where the image reads its files. The fleet's wiring is tests/unit/test_kubernetes_manifests.py."""
+    (deployment,) = load_all(KUBERNETES / "deployment.yaml")
     pod = deployment["spec"]["template"]
     (container,) = pod["spec"]["containers"]
-    adapter_ports = {
-        a["port"] for f in sorted((ROOT / "capabilities").glob("*.yaml")) for a in load(f)["capability"]["exposes"]
-    }
+    served = [*sorted((ROOT / "capabilities").glob("*.yaml")), KUBERNETES / "naftiko-control.yaml"]
+    adapter_ports = {a["port"] for f in served for a in load(f)["capability"]["exposes"]}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert set(ports.values()) == adapter_ports == {8080, 9090}
-    assert {p["targetPort"] for p in service["spec"]["ports"]} == set(ports)
-    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
-    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
-    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
-    assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
-    assert container["resources"]["requests"]["cpu"], "CPU utilisation is relative to the request"
-    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
-    assert container["livenessProbe"]["exec"]["command"] == healthcheck_command()
-    assert container["readinessProbe"]["tcpSocket"]["port"] in ports
+    assert set(ports.values()) == adapter_ports == {8080, 9090, 9191}
     (mount,) = container["volumeMounts"]
     assert mount["mountPath"] == image_env()["NAFTIKO_CAPABILITIES"]
     (volume,) = pod["spec"]["volumes"]
@@ -104,31 +85,31 @@ def test_manifests_agree_with_each_other_the_image_and_the_capabilities():
 
 def test_kustomization_serves_copies_of_the_capability_files():
     """kustomize reads no file outside its folder: the copies it ships must not drift from capabilities/."""
-    kustomization = load(KUBERNETES / "kustomization.yaml")
-    assert kustomization["resources"] == list(MANIFESTS)
+    (kustomization,) = load_all(KUBERNETES / "kustomization.yaml")
     (generator,) = kustomization["configMapGenerator"]
     originals = sorted((ROOT / "capabilities").glob("*.yaml"))
-    assert generator["files"] == [f"capabilities/{f.name}" for f in originals]
+    assert generator["files"] == [f"capabilities/{f.name}" for f in originals] + ["naftiko-control.yaml"]
     for original in originals:
         assert (KUBERNETES / "capabilities" / original.name).read_bytes() == original.read_bytes(), original.name
 
 
-def test_kustomize_build_renders_valid_resources_wired_to_the_configmap():
+def test_kubectl_renders_what_the_offline_check_validates():
+    """kubectl's kustomize and tests/kustomize_support.py render the same objects (the generated
+    ConfigMap's hash aside), so the unit tier's validation of the latter holds for the former, which
+    is also validated here for both Kubernetes versions."""
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        pytest.skip("kubectl (with its built-in kustomize) is not installed")
-    rendered = subprocess.run([kubectl, "kustomize", str(KUBERNETES)], capture_output=True, text=True, timeout=60)
-    assert rendered.returncode == 0, rendered.stderr
-    resources = {d["kind"]: d for d in YAML(typ="safe").load_all(rendered.stdout)}
-    assert set(resources) == {"ConfigMap", "Service", "Deployment", "HorizontalPodAutoscaler"}
-    for resource in resources.values():
-        kubernetes_validate.validate(resource, VERSIONS[-1], strict=True)
-    configmap = resources["ConfigMap"]
+        pytest.skip("kubectl (with its built-in kustomize) is not installed: tests/unit validates the Python rendering")
+    output = subprocess.run([kubectl, "kustomize", str(KUBERNETES)], capture_output=True, text=True, timeout=60)
+    assert output.returncode == 0, output.stderr
+    by_kubectl = [d for d in YAML(typ="safe").load_all(output.stdout) if d]
+    assert same_but_hash(by_kubectl) == same_but_hash(rendered())
+    for version in VERSIONS:
+        assert problems(by_kubectl, version) == []
+    configmap = next(o for o in by_kubectl if o["kind"] == "ConfigMap")
     assert configmap["metadata"]["name"].startswith("naftiko-capabilities-")  # content hash: a change rolls pods
     for name, text in configmap["data"].items():
-        assert text == (ROOT / "capabilities" / name).read_text(encoding="utf-8")
-    volume = resources["Deployment"]["spec"]["template"]["spec"]["volumes"][0]
-    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+        assert text == next(KUBERNETES.rglob(name)).read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -168,13 +149,18 @@ def health(port: int) -> int:
 
 def test_entrypoint_and_healthcheck_run_as_written(tmp_path, upstream):
     """The image's ENTRYPOINT serves every *.yaml and *.yml of the folder; its HEALTHCHECK passes on a
-    404 answer and fails on a closed port; SIGTERM reaches naftiko itself (``exec``), which exits 0."""
+    404 answer and fails on a closed port; the Kubernetes probes' paths answer 200 on the control
+    port of the ConfigMap's naftiko-control.yaml; SIGTERM reaches naftiko itself (``exec``), which
+    exits 0."""
     folder = tmp_path / "capabilities"
     folder.mkdir()
     model, bulk = sorted((ROOT / "capabilities").glob("*.yaml"))
     shutil.copy(model, folder / model.name)
     shutil.copy(bulk, folder / (bulk.stem + ".yml"))
-    offset = next(o for o in iter(lambda: random.randrange(10000, 40000), None) if ports_free(8080 + o, 9090 + o))
+    shutil.copy(KUBERNETES / "naftiko-control.yaml", folder)
+    offset = next(
+        o for o in iter(lambda: random.randrange(10000, 40000), None) if ports_free(8080 + o, 9090 + o, 9191 + o)
+    )
     assert health(8080 + offset) != 0, "nothing listens yet"
     entrypoint = json.loads(instruction("ENTRYPOINT")[0])
     env = local_env(NAFTIKO_CAPABILITIES=str(folder), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
@@ -195,6 +181,13 @@ def test_entrypoint_and_healthcheck_run_as_written(tmp_path, upstream):
         assert httpx.get(f"http://127.0.0.1:{8080 + offset}/", timeout=30).status_code == 404  # alive, no route
         assert health(8080 + offset) == 0
         assert httpx.get(f"http://127.0.0.1:{8080 + offset}/v1/api/bulk/syncs").status_code == 200  # the .yml file
+        (deployment,) = load_all(KUBERNETES / "deployment.yaml")
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        for probe in ("readinessProbe", "livenessProbe"):
+            target = container[probe]["httpGet"]
+            answer = httpx.get(f"http://127.0.0.1:{ports[target['port']] + offset}{target['path']}", timeout=30)
+            assert answer.status_code == 200, (probe, answer.text)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
