@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from naftiko_runtime import Runtime, Settings, load
@@ -229,6 +230,19 @@ def _answering(port: int) -> bool:
         sock.sendall(b"GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         return sock.recv(16).startswith(b"HTTP/1.1 ")
     return False
+
+
+def wait_status(url: str, status: int = 200, seconds: float = 60) -> None:
+    """Until ``url`` answers ``status``: a start-up wait. A refused, reset or timed-out request means
+    "not yet" (a worker process still loading on a loaded machine), not a failure; the bound is
+    generous because the test that follows measures nothing about start-up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=5).status_code == status:
+                return
+        assert time.monotonic() < deadline, f"{url} did not answer {status} within {seconds:g} s"
+        time.sleep(0.05)
 
 
 def free_port_offset(*ports: int) -> int:

@@ -15,6 +15,7 @@ import time
 
 import httpx
 import pytest
+from support import wait_status
 from test_serve_process import start, wait_listening
 
 ITEMS = """
@@ -78,7 +79,7 @@ def served(request, tmp_path, upstream):
         wait_listening(process, 8080 + offset)
         wait_listening(process, 9090 + offset)
         # The ports accept from the moment they are bound; SIGHUP is handled once the servers run.
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{8080 + offset}/items", timeout=10).status_code == 200)
+        wait_status(f"http://127.0.0.1:{8080 + offset}/items")
         yield process, offset, capability
     finally:  # a failed start or stop leaves no gateway behind, holding its ports (issue 20)
         if process.poll() is None:

@@ -17,6 +17,7 @@ from collections import Counter
 
 import httpx
 import pytest
+from support import wait_status
 from test_serve_process import start, wait_listening
 
 ITEMS = """naftiko: 1.0.0-alpha2
@@ -89,6 +90,7 @@ def watched(request, tmp_path, upstream):
     process, offset = start("--workers", str(request.param), "--watch", str(folder))
     wait_listening(process, 8080 + offset)
     wait_listening(process, 9090 + offset)
+    wait_status(f"http://127.0.0.1:{8080 + offset}/items")
     applied(f"http://127.0.0.1:{8080 + offset}/items", 200)
     time.sleep(0.5)  # the watcher starts with the servers; give it a moment to set its watches
     yield process, offset, folder
