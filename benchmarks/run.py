@@ -38,8 +38,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import capgen  # noqa: E402
+from mcp_peers import PEERS  # noqa: E402
 
-BENCH_VENV = Path(os.environ.get("NAFTIKO_BENCH_VENV", "/work/bench-venv"))
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
@@ -428,26 +428,6 @@ def has_workers_option() -> bool:
     return "--workers" in help_text
 
 
-def fastmcp_python(setup: bool) -> tuple[str | None, str]:
-    python = BENCH_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import fastmcp, sys; sys.stdout.write(fastmcp.__version__)"]
-    if not python.exists() and setup:
-        print(f"setting up {BENCH_VENV} (fastmcp<3) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=False)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "fastmcp<3", "uvloop", "httptools"], check=False, timeout=600
-        )
-    if not python.exists():
-        return None, f"no {BENCH_VENV} (run with --setup, or set NAFTIKO_BENCH_VENV)"
-    probe_run = subprocess.run(probe, capture_output=True, text=True)
-    if probe_run.returncode != 0:
-        return None, f"fastmcp is not importable in {BENCH_VENV} (pip install 'fastmcp<3' there)"
-    version = probe_run.stdout.strip()
-    if not version.startswith("2."):
-        return None, f"fastmcp {version} in {BENCH_VENV}; the peer is 2.14.x"
-    return str(python), version
-
-
 def find_wrk(setup: bool) -> str | None:
     wrk = shutil.which("wrk")
     if wrk is None and setup and os.geteuid() == 0 and shutil.which("apt-get"):
@@ -482,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per row in full mode (median reported)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load run in full mode")
     parser.add_argument(
-        "--setup", action="store_true", help="install what is missing first: wrk (apt-get) and the FastMCP venv"
+        "--setup", action="store_true", help="install what is missing first: wrk (apt-get) and the FastMCP venvs"
     )
     parser.add_argument("--only", default="", help="comma-separated row keys to run (debugging)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
@@ -492,7 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     setup = args.setup or not plan.quick
     wrk = find_wrk(setup)
-    bench_python, fastmcp_info = fastmcp_python(setup)
+    peers = [(peer, *peer.locate(setup)) for peer in PEERS if not args.only or peer.key in args.only.split(",")]
+    bench_python, fastmcp_info = peers[0][1:] if peers else (None, "")
     workers = has_workers_option()
     only = set(filter(None, args.only.split(",")))
 
@@ -622,23 +603,19 @@ def main(argv: list[str] | None = None) -> int:
             check=check_json(mcp_url, mcp_ok, "naftiko MCP", MCP_CALL, MCP_HEADERS),
         )
 
-        port = next(ports)
-        fastmcp_url = f"http://127.0.0.1:{port}/mcp"
-        add(
-            "fastmcp",
-            f"6. FastMCP {fastmcp_info if bench_python else ''} from_openapi tools/call".replace("  ", " "),
-            proc=Proc(
-                "fastmcp",
-                [bench_python, str(HERE / "fastmcp_server.py"), str(port), upstream_url],
-                work / "fastmcp.log",
-                env,
+        for peer, peer_python, version in peers:  # rows 6 and 6b (benchmarks/mcp_peers.py)
+            port = next(ports)
+            peer_url = f"http://127.0.0.1:{port}/mcp"
+            add(
+                peer.key,
+                peer.label(version if peer_python else peer.major + "x"),
+                proc=Proc(peer.key, peer.argv(peer_python, port, upstream_url), work / f"{peer.key}.log", env)
+                if peer_python
+                else None,
+                load=Load(peer_url, "POST", FASTMCP_CALL, MCP_HEADERS),
+                check=check_json(peer_url, mcp_ok, peer.label(version), FASTMCP_CALL, MCP_HEADERS),
+                skipped=None if peer_python else version,
             )
-            if bench_python
-            else None,
-            load=Load(fastmcp_url, "POST", FASTMCP_CALL, MCP_HEADERS),
-            check=check_json(fastmcp_url, mcp_ok, "FastMCP", FASTMCP_CALL, MCP_HEADERS),
-            skipped=None if bench_python else fastmcp_info,
-        )
 
         for count in plan.route_counts:
             port = next(ports)
@@ -836,7 +813,7 @@ def goals(rows: dict[str, Row], startups: list[Startup], plan: Plan) -> list[tup
     for key, target, text in (
         ("rest", 0.8, "REST pass-through >= 0.8x aiohttp proxy"),
         ("project", 0.75, "REST projecting >= 0.75x aiohttp proxy"),
-        ("mcp", 2.0, "MCP tools/call >= 2x FastMCP from_openapi"),
+        ("mcp", 5.0, "MCP tools/call >= 5x FastMCP 4.x from_openapi (issue 22)"),
     ):
         value = ratio(key)
         results.append((f"{text}: {fmt(value)}", verdict(None if value is None else value >= target)))

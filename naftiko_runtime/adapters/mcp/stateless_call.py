@@ -1,0 +1,178 @@
+"""A short path for the commonest MCP request: a stateless, JSON-answered ``tools/call`` (D141).
+
+In stateless mode the ``mcp`` package serves every POST by building a transport, a pair of memory
+streams, a task in the manager's task group, a JSON-RPC dispatcher and a connection, then routes
+the one request through them and tears everything down again: most of a tool call's CPU when the
+upstream is fast. A ``tools/call`` at a handshake-era protocol version (or none) needs none of it:
+this module reads the POST, validates it with the package's own models and version surface, runs
+``ToolEndpoint.call_tool`` and writes the package's own JSON-RPC envelope, so the answer is the
+one the package's path would give.
+
+Everything else goes the package's way untouched: other methods, batches, notifications, the
+2026-07-28 era (``Mcp-Protocol-Version`` outside the handshake versions), bodies the package would
+refuse (bad JSON, bad envelope, bad params, an unknown tool), bodies over the size limit, and
+headers the package would answer with 400/406. The body read here is replayed to it as received.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pydantic_core
+from mcp.server.streamable_http import check_accept_headers
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp.shared.jsonrpc_dispatcher import handler_exception_to_error_data
+from mcp_types import (
+    DEFAULT_NEGOTIATED_VERSION,
+    INTERNAL_ERROR,
+    CallToolRequestParams,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    jsonrpc_message_adapter,
+)
+from mcp_types import methods as surfaces
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.types import Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from .endpoints import ToolEndpoint
+
+log = logging.getLogger("naftiko.mcp")
+
+METHOD = "tools/call"
+PROTOCOL_HEADER = MCP_PROTOCOL_VERSION_HEADER.lower().encode("latin-1")
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What ``ToolEndpoint.call_tool`` reads of a request's context at a handshake-era version:
+    the version alone (no task handles and no elicitation exist before 2026-07-28)."""
+
+    protocol_version: str
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A POST this module answers: its id, version and typed params."""
+
+    request: JSONRPCRequest
+    version: str
+    params: CallToolRequestParams
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    return next((value for key, value in scope["headers"] if key == name), None)
+
+
+def _version(scope: Scope) -> str | None:
+    """The request's protocol version when it is of the handshake era, else ``None``."""
+    raw = _header(scope, PROTOCOL_HEADER)
+    if raw is None:
+        return DEFAULT_NEGOTIATED_VERSION
+    value = raw.decode("latin-1")
+    return value if value in HANDSHAKE_PROTOCOL_VERSIONS else None
+
+
+def _headers_fit(scope: Scope, max_body: int) -> bool:
+    """Headers the package would accept without a word: JSON in, JSON accepted, a body in bounds."""
+    content_type = (_header(scope, b"content-type") or b"").decode("latin-1")
+    if content_type.split(";")[0].strip() != "application/json":
+        return False
+    if not check_accept_headers(Request(scope))[0]:
+        return False
+    length = _header(scope, b"content-length")
+    return length is None or (length.isdigit() and int(length) <= max_body)
+
+
+async def _read_body(receive: Receive, max_body: int) -> tuple[bytes, bool]:
+    """The body and whether it is whole; reading stops past ``max_body`` (the package answers 413)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True
+        if size > max_body:
+            return b"".join(chunks), False
+
+
+def replaying(body: bytes, whole: bool, receive: Receive) -> Receive:
+    """``receive`` as it was before ``body`` was read from it."""
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": not whole}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+def _take(body: bytes, version: str, endpoint: ToolEndpoint) -> Taken | None:
+    """The call if this module can answer it exactly as the package would, else ``None``."""
+    try:
+        raw = pydantic_core.from_json(body)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or raw.get("method") != METHOD:
+        return None
+    try:
+        request = jsonrpc_message_adapter.validate_python(raw, by_name=False)
+        if not isinstance(request, JSONRPCRequest):
+            return None
+        surfaces.validate_client_request(METHOD, version, request.params)
+        params = CallToolRequestParams.model_validate(request.params or {}, by_name=False)
+    except (ValidationError, KeyError, ValueError):
+        return None
+    if params.name not in endpoint.tools:
+        return None
+    return Taken(request, version, params)
+
+
+async def _answer(taken: Taken, endpoint: ToolEndpoint) -> bytes:
+    """The JSON-RPC envelope the package's runner and dispatcher would write for this call."""
+    envelope: BaseModel
+    try:
+        result = await endpoint.call_tool(CallContext(taken.version), taken.params)
+        dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        shaped = surfaces.serialize_server_result(METHOD, taken.version, dumped)
+        envelope = JSONRPCResponse(jsonrpc="2.0", id=taken.request.id, result=shaped)
+    except ValidationError:
+        log.exception("tool %s returned an invalid result", taken.params.name)
+        error = ErrorData(code=INTERNAL_ERROR, message="Handler returned an invalid result")
+        envelope = JSONRPCError(jsonrpc="2.0", id=taken.request.id, error=error)
+    except Exception as exc:
+        # The dispatcher's own catch-all (code 0, the exception's text); run_tool already turns
+        # every failure of a call into an isError result, so this is a bug's last resort.
+        error = handler_exception_to_error_data(exc) or ErrorData(code=0, message=str(exc))
+        envelope = JSONRPCError(jsonrpc="2.0", id=taken.request.id, error=error)
+    return envelope.model_dump_json(by_alias=True, exclude_unset=True).encode()
+
+
+async def answer_or_pass(
+    scope: Scope, receive: Receive, send: Send, endpoint: ToolEndpoint, max_body: int
+) -> Receive | None:
+    """Answer a stateless JSON ``tools/call`` and return ``None``; for anything else, return the
+    ``receive`` to hand the package (the body replayed if it was read)."""
+    version = _version(scope)
+    if version is None or not _headers_fit(scope, max_body):
+        return receive
+    body, whole = await _read_body(receive, max_body)
+    taken = _take(body, version, endpoint) if whole else None
+    if taken is None:
+        return replaying(body, whole, receive)
+    payload = await _answer(taken, endpoint)
+    headers: Any = [*JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+    return None
