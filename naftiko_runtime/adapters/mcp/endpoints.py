@@ -291,7 +291,9 @@ class _HttpEndpoint:
             )
             await send({"type": "http.response.body", "body": body})
             return
-        rest = await answer_or_pass(scope, receive, send, self.endpoint, self.max_body)
+        rest: Receive | None = receive
+        if self.endpoint.policy.short_path:
+            rest = await answer_or_pass(scope, receive, send, self.endpoint, self.max_body)
         if rest is not None:
             await self.manager.handle_request(scope, rest, send)
 
