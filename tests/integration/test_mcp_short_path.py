@@ -63,10 +63,20 @@ JSON_IN = {"Content-Type": "application/json", "Accept": "application/json, text
 MAX_BODY = 4096
 
 
+RICH = (
+    '{"name": "Zo\u00eb \u2713 \\"q\\"", "none": null, "half": 1.5, "big": 123456789012345678901234567890,'
+    ' "exact": 0.1000000000000000055511151231257827, "list": [1, "a", {"deep": [true, -0.0, 1e300]}]}'
+).encode()
+"""Numbers a double cannot hold, non-ASCII text, nulls and nesting: the structured value's hard cases."""
+
+
 def answering(request: Recorded) -> Canned:
-    """Order ids starting with ``fail`` fail upstream (the tool's isError result); the others echo."""
+    """Order ids starting with ``fail`` fail upstream (the tool's isError result), ``rich`` ones
+    answer ``RICH``; the others echo."""
     if "/orders/fail" in request.path:
         return Canned(503, b'{"error":"down"}')
+    if "/orders/rich" in request.path:
+        return Canned(200, RICH)
     return echo(request)
 
 
@@ -95,7 +105,7 @@ def assert_same(fast: httpx.Response, slow: httpx.Response) -> None:
 
 arguments = st.one_of(
     st.none(),
-    st.fixed_dictionaries({"id": st.one_of(st.sampled_from(["o-1", "fail-2", "ü ñ/?&"]), st.integers())}),
+    st.fixed_dictionaries({"id": st.one_of(st.sampled_from(["o-1", "fail-2", "rich-3", "ü ñ/?&"]), st.integers())}),
     st.dictionaries(st.sampled_from(["id", "extra", "_x"]), st.one_of(st.text(max_size=8), st.integers(), st.none())),
 )
 calls = st.fixed_dictionaries(
@@ -149,6 +159,7 @@ def test_the_common_call_and_its_failures(pair: tuple[str, str], upstream: Recor
     cases: list[dict[str, Any]] = [
         {"name": "get-order", "arguments": {"id": "o-1"}},
         {"name": "get-order", "arguments": {"id": "fail-1"}},
+        {"name": "get-order", "arguments": {"id": "rich-1"}},
         {"name": "delete-order", "arguments": {"id": "o-1"}},
         {"name": "get-order", "arguments": {}},
     ]
@@ -157,7 +168,7 @@ def test_the_common_call_and_its_failures(pair: tuple[str, str], upstream: Recor
         fast, slow = both(pair, json.dumps(call).encode(), JSON_IN)
         assert_same(fast, slow)
         answer = fast.json()
-        assert answer["id"] == number and answer["result"]["isError"] is (number > 0), answer
+        assert answer["id"] == number and answer["result"]["isError"] is (number not in (0, 2)), answer
     assert sum(1 for r in upstream.requests if r.method == "DELETE") == 0, "refused: nothing was run"
 
 
