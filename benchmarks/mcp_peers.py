@@ -28,6 +28,8 @@ class FastMcpPeer:
     major: str
     script: str
     """The server, in this directory: ``PYTHON SCRIPT PORT UPSTREAM_URL``."""
+    quick: bool
+    """Also in ``--quick`` (whose figures mean nothing): the current peer is, the old one is not."""
 
     def locate(self, setup: bool) -> tuple[str | None, str]:
         """The peer's Python and FastMCP's version, or ``None`` and why the row is skipped."""
@@ -66,6 +68,7 @@ PEERS = (
         "fastmcp>=4,<5",
         "4.",
         "fastmcp4_server.py",
+        True,
     ),
     FastMcpPeer(
         "fastmcp2",
@@ -74,6 +77,7 @@ PEERS = (
         "fastmcp>=2.14,<3",
         "2.",
         "fastmcp_server.py",
+        False,
     ),
 )
 """Row 5's ratio is taken against the first: the issue's goal is against the current FastMCP."""

@@ -328,6 +328,14 @@ identity = "client"
 """
 
 
+MCP_PACKAGE_PATH = """\
+# Row 5b (issue 22, D141): every MCP request through the mcp package's stateless transport, as
+# before the short path: the same run measures what the short path saves.
+[mcp]
+short_path = false
+"""
+
+
 def nginx_argv(nginx: str | None, work: Path, port: int, upstream_port: int) -> list[str]:
     """Row 2b: Debian's nginx as a reverse proxy in front of the same upstream, one worker (as one
     naftiko process), keepalive to the upstream: the ceiling of a proxy on this machine."""
@@ -472,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     setup = args.setup or not plan.quick
     wrk = find_wrk(setup)
-    peers = [(peer, *peer.locate(setup)) for peer in PEERS if not args.only or peer.key in args.only.split(",")]
+    wanted = [p for p in PEERS if (p.quick or not plan.quick) and (not args.only or p.key in args.only.split(","))]
+    peers = [(peer, *peer.locate(setup)) for peer in wanted]
     bench_python, fastmcp_info = peers[0][1:] if peers else (None, "")
     workers = has_workers_option()
     only = set(filter(None, args.only.split(",")))
@@ -483,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     startups: list[Startup] = []
     try:
-        ports = iter(free_ports(20))
+        ports = iter(free_ports(24))
         up_port = next(ports)
         upstream_url = f"http://127.0.0.1:{up_port}"
         upstream = Proc(
@@ -590,18 +599,24 @@ def main(argv: list[str] | None = None) -> int:
             check=check_json(f"http://127.0.0.1:{port}/items", lambda d: len(d["items"]) == 6, "two steps"),
         )
 
-        port = next(ports)
-        path = work / "mcp.yaml"
-        path.write_text(capgen.single(upstream_url, port, adapter="mcp"))
-        mcp_url = f"http://127.0.0.1:{port}/mcp"
-        add(
-            "mcp",
-            "5. naftiko MCP tools/call",
-            reference="fastmcp",
-            proc=Proc("naftiko-mcp", naftiko_argv([path]), work / "mcp.log", env),
-            load=Load(mcp_url, "POST", MCP_CALL, MCP_HEADERS),
-            check=check_json(mcp_url, mcp_ok, "naftiko MCP", MCP_CALL, MCP_HEADERS),
-        )
+        package_path = work / "mcp-package.toml"
+        package_path.write_text(MCP_PACKAGE_PATH)
+        for key, label, extra in (
+            ("mcp", "5. naftiko MCP tools/call", ()),
+            ("mcp-package", "5b. naftiko MCP tools/call, the mcp package's path", ("--config", str(package_path))),
+        ):
+            port = next(ports)
+            path = work / f"{key}.yaml"
+            path.write_text(capgen.single(upstream_url, port, adapter="mcp"))
+            mcp_url = f"http://127.0.0.1:{port}/mcp"
+            add(
+                key,
+                label,
+                reference="fastmcp",
+                proc=Proc(f"naftiko-{key}", naftiko_argv([path], *extra), work / f"{key}.log", env),
+                load=Load(mcp_url, "POST", MCP_CALL, MCP_HEADERS),
+                check=check_json(mcp_url, mcp_ok, label, MCP_CALL, MCP_HEADERS),
+            )
 
         for peer, peer_python, version in peers:  # rows 6 and 6b (benchmarks/mcp_peers.py)
             port = next(ports)
