@@ -22,42 +22,17 @@ from hypothesis import strategies as st
 from mcp import Client
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from support import Canned, Recorded, RecordingUpstream, echo, running_gateway
+from test_mcp_next import CAPABILITY, DELETE, ICON
 
 from naftiko_runtime.settings import McpPolicy
 
-CAPABILITY = """
-naftiko: 1.0.0-alpha2
-info:
-  label: Orders
-  description: Orders over MCP.
-capability:
-  consumes:
-  - type: http
-    namespace: shop
-    baseUri: {upstream}
-    resources:
-    - name: orders
-      path: /orders/{{{{id}}}}
-      operations:
-      - {{name: get-order, method: GET, inputParameters: [{{name: id, in: path}}]}}
-      - {{name: delete-order, method: DELETE, inputParameters: [{{name: id, in: path}}]}}
-  exposes:
-  - type: mcp
-    namespace: orders
-    port: 9420
-    tools:
-    - name: get-order
+READ_TOOL = """    - name: get-order
       description: One order.
       call: shop.get-order
-      inputParameters: [{{name: id, type: string, required: true}}]
-      with: {{id: orders.id}}
-    - name: delete-order
-      description: Delete an order.
-      call: shop.delete-order
-      inputParameters: [{{name: id, type: string, required: true}}]
-      with: {{id: orders.id}}
-      hints: {{destructive: true}}
+      inputParameters: [{name: id, type: string, required: true}]
+      with: {id: orders.id}
 """
+"""Beside ``test_mcp_next``'s destructive ``delete-order``, in its capability."""
 TOOLS = ("get-order", "delete-order")
 JSON_IN = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 MAX_BODY = 4096
@@ -84,14 +59,14 @@ def answering(request: Recorded) -> Canned:
 def pair(upstream: RecordingUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """The ``/mcp`` URLs of the short-path gateway and of the package-only gateway."""
     path: Path = tmp_path_factory.mktemp("short") / "orders.yml"
-    path.write_text(CAPABILITY.format(upstream=upstream.url))
+    path.write_text(CAPABILITY.format(icon=ICON, upstream=upstream.url, tools=READ_TOOL + DELETE))
     short = McpPolicy(confirm_destructive=True)
     package = McpPolicy(confirm_destructive=True, short_path=False)
     with (
         running_gateway([path], max_request_body=MAX_BODY, mcp=short) as fast,
         running_gateway([path], max_request_body=MAX_BODY, mcp=package) as slow,
     ):
-        yield fast.url(9420) + "/mcp", slow.url(9420) + "/mcp"
+        yield fast.url(9410) + "/mcp", slow.url(9410) + "/mcp"
 
 
 def both(pair: tuple[str, str], content: bytes, headers: dict[str, str]) -> tuple[httpx.Response, httpx.Response]:
