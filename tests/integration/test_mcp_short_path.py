@@ -147,9 +147,12 @@ def test_the_common_call_and_its_failures(pair: tuple[str, str], upstream: Recor
     assert sum(1 for r in upstream.requests if r.method == "DELETE") == 0, "refused: nothing was run"
 
 
-def test_a_chunked_body_is_read_whole(pair: tuple[str, str]) -> None:
-    """A body in several pieces (no Content-Length) is assembled before it is judged."""
-    call = json.dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "get-order"}}).encode()
+@pytest.mark.parametrize("padding", [0, MAX_BODY], ids=["small", "over-the-limit"])
+def test_a_chunked_body_is_read_whole(pair: tuple[str, str], padding: int) -> None:
+    """A body in several pieces (no Content-Length) is assembled before it is judged; one that
+    grows past the limit is the package's 413, whichever piece crosses it."""
+    params = {"name": "get-order", "arguments": {"pad": "x" * padding}}
+    call = json.dumps({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": params}).encode()
 
     def pieces() -> Iterator[bytes]:
         yield from (call[i : i + 7] for i in range(0, len(call), 7))
@@ -157,7 +160,10 @@ def test_a_chunked_body_is_read_whole(pair: tuple[str, str]) -> None:
     fast = httpx.post(pair[0], content=pieces(), headers=JSON_IN, timeout=10)
     slow = httpx.post(pair[1], content=pieces(), headers=JSON_IN, timeout=10)
     assert_same(fast, slow)
-    assert fast.json()["result"]["isError"] is True and "id" in fast.json()["result"]["content"][0]["text"]
+    if padding:
+        assert fast.status_code == 413
+    else:
+        assert fast.json()["result"]["isError"] is True and "id" in fast.json()["result"]["content"][0]["text"]
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

@@ -108,25 +108,25 @@ def _version_if_fit(scope: Scope, max_body: int) -> str | None:
 
 
 async def _read_body(receive: Receive, max_body: int) -> tuple[bytes, bool]:
-    """The body and whether it is whole; reading stops past ``max_body`` (the package answers 413)."""
+    """The body read so far and whether the request's body ended there; reading stops once past
+    ``max_body`` (the package answers 413) or at a disconnect."""
     chunks: list[bytes] = []
     size = 0
-    while True:
+    while size <= max_body:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks), False
+            break
         chunk = message.get("body", b"")
         chunks.append(chunk)
         size += len(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks), True
-        if size > max_body:
-            return b"".join(chunks), False
+    return b"".join(chunks), False
 
 
-def replaying(body: bytes, whole: bool, receive: Receive) -> Receive:
+def replaying(body: bytes, ended: bool, receive: Receive) -> Receive:
     """``receive`` as it was before ``body`` was read from it."""
-    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": not whole}]
+    pending: list[Message] = [{"type": "http.request", "body": body, "more_body": not ended}]
 
     async def replay() -> Message:
         return pending.pop() if pending else await receive()
@@ -222,10 +222,10 @@ async def answer_or_pass(
     version = _version_if_fit(scope, max_body)
     if version is None:
         return receive
-    body, whole = await _read_body(receive, max_body)
-    taken = _take(body, version, endpoint) if whole else None
+    body, ended = await _read_body(receive, max_body)
+    taken = _take(body, version, endpoint) if ended and len(body) <= max_body else None
     if taken is None:
-        return replaying(body, whole, receive)
+        return replaying(body, ended, receive)
     payload = await _answer(taken, endpoint)
     headers: Any = [*JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
