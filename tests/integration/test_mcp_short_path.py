@@ -127,6 +127,38 @@ def test_every_request_gets_the_packages_answer(
     assert_same(*both(pair, body, headers))
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    request_id=st.one_of(st.integers(-(2**53), 2**53), st.text(max_size=12)),
+    version=st.sampled_from([None, *HANDSHAKE_PROTOCOL_VERSIONS]),
+    name=st.sampled_from(TOOLS),
+    arguments=arguments,
+    meta=st.sampled_from([None, {"progressToken": "p-1"}, {"progressToken": 3}]),
+)
+def test_calls_the_short_path_takes_get_the_packages_answer(
+    pair: tuple[str, str],
+    upstream: RecordingUpstream,
+    request_id: int | str,
+    version: str | None,
+    name: str,
+    arguments: dict[str, Any] | None,
+    meta: dict[str, Any] | None,
+) -> None:
+    """Well-formed calls with headers the short path takes (most of them: the rest are the
+    package's to refuse), over every handshake-era version, tool, argument shape and id."""
+    upstream.responder = answering
+    params: dict[str, Any] = {"name": name}
+    if arguments is not None:
+        params["arguments"] = arguments
+    if meta is not None:
+        params["_meta"] = meta
+    headers = dict(JSON_IN) if version is None else {**JSON_IN, "Mcp-Protocol-Version": version}
+    call = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+    fast, slow = both(pair, json.dumps(call).encode(), headers)
+    assert_same(fast, slow)
+    assert fast.status_code == 200 and fast.json()["id"] == request_id
+
+
 def test_the_common_call_and_its_failures(pair: tuple[str, str], upstream: RecordingUpstream) -> None:
     """The benchmark's request, a failing upstream, a destructive tool refused at a handshake-era
     version and bad arguments: each the package's answer, and each a JSON-RPC result."""
