@@ -754,7 +754,7 @@ def measure_startups(plan: Plan, work: Path, env: dict[str, str]) -> list[Startu
 
 def _ratio(rows: dict[str, Row], row: Row) -> float | None:
     reference = rows.get(row.reference or "")
-    if reference is None or not row.samples or not reference.samples:
+    if reference is None or not row.samples or not reference.samples or not reference.median("rps"):
         return None
     return row.median("rps") / reference.median("rps")
 
