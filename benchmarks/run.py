@@ -38,8 +38,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import capgen  # noqa: E402
+from mcp_peers import PEERS  # noqa: E402
 
-BENCH_VENV = Path(os.environ.get("NAFTIKO_BENCH_VENV", "/work/bench-venv"))
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
@@ -328,6 +328,14 @@ identity = "client"
 """
 
 
+MCP_PACKAGE_PATH = """\
+# Row 5b (issue 22, D141): every MCP request through the mcp package's stateless transport, as
+# before the short path: the same run measures what the short path saves.
+[mcp]
+short_path = false
+"""
+
+
 def nginx_argv(nginx: str | None, work: Path, port: int, upstream_port: int) -> list[str]:
     """Row 2b: Debian's nginx as a reverse proxy in front of the same upstream, one worker (as one
     naftiko process), keepalive to the upstream: the ceiling of a proxy on this machine."""
@@ -428,26 +436,6 @@ def has_workers_option() -> bool:
     return "--workers" in help_text
 
 
-def fastmcp_python(setup: bool) -> tuple[str | None, str]:
-    python = BENCH_VENV / "bin" / "python"
-    probe = [str(python), "-c", "import fastmcp, sys; sys.stdout.write(fastmcp.__version__)"]
-    if not python.exists() and setup:
-        print(f"setting up {BENCH_VENV} (fastmcp<3) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=False)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "fastmcp<3", "uvloop", "httptools"], check=False, timeout=600
-        )
-    if not python.exists():
-        return None, f"no {BENCH_VENV} (run with --setup, or set NAFTIKO_BENCH_VENV)"
-    probe_run = subprocess.run(probe, capture_output=True, text=True)
-    if probe_run.returncode != 0:
-        return None, f"fastmcp is not importable in {BENCH_VENV} (pip install 'fastmcp<3' there)"
-    version = probe_run.stdout.strip()
-    if not version.startswith("2."):
-        return None, f"fastmcp {version} in {BENCH_VENV}; the peer is 2.14.x"
-    return str(python), version
-
-
 def find_wrk(setup: bool) -> str | None:
     wrk = shutil.which("wrk")
     if wrk is None and setup and os.geteuid() == 0 and shutil.which("apt-get"):
@@ -482,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per row in full mode (median reported)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load run in full mode")
     parser.add_argument(
-        "--setup", action="store_true", help="install what is missing first: wrk (apt-get) and the FastMCP venv"
+        "--setup", action="store_true", help="install what is missing first: wrk (apt-get) and the FastMCP venvs"
     )
     parser.add_argument("--only", default="", help="comma-separated row keys to run (debugging)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
@@ -492,7 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     setup = args.setup or not plan.quick
     wrk = find_wrk(setup)
-    bench_python, fastmcp_info = fastmcp_python(setup)
+    wanted = [p for p in PEERS if (p.quick or not plan.quick) and (not args.only or p.key in args.only.split(","))]
+    peers = [(peer, *peer.locate(setup)) for peer in wanted]
+    bench_python, fastmcp_info = peers[0][1:] if peers else (None, "")
     workers = has_workers_option()
     only = set(filter(None, args.only.split(",")))
 
@@ -503,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     startups: list[Startup] = []
     fleet_result = None
     try:
-        ports = iter(free_ports(20))
+        ports = iter(free_ports(24))
         up_port = next(ports)
         upstream_url = f"http://127.0.0.1:{up_port}"
         upstream = Proc(
@@ -610,36 +600,38 @@ def main(argv: list[str] | None = None) -> int:
             check=check_json(f"http://127.0.0.1:{port}/items", lambda d: len(d["items"]) == 6, "two steps"),
         )
 
-        port = next(ports)
-        path = work / "mcp.yaml"
-        path.write_text(capgen.single(upstream_url, port, adapter="mcp"))
-        mcp_url = f"http://127.0.0.1:{port}/mcp"
-        add(
-            "mcp",
-            "5. naftiko MCP tools/call",
-            reference="fastmcp",
-            proc=Proc("naftiko-mcp", naftiko_argv([path]), work / "mcp.log", env),
-            load=Load(mcp_url, "POST", MCP_CALL, MCP_HEADERS),
-            check=check_json(mcp_url, mcp_ok, "naftiko MCP", MCP_CALL, MCP_HEADERS),
-        )
-
-        port = next(ports)
-        fastmcp_url = f"http://127.0.0.1:{port}/mcp"
-        add(
-            "fastmcp",
-            f"6. FastMCP {fastmcp_info if bench_python else ''} from_openapi tools/call".replace("  ", " "),
-            proc=Proc(
-                "fastmcp",
-                [bench_python, str(HERE / "fastmcp_server.py"), str(port), upstream_url],
-                work / "fastmcp.log",
-                env,
+        package_path = work / "mcp-package.toml"
+        package_path.write_text(MCP_PACKAGE_PATH)
+        for key, label, extra in (
+            ("mcp", "5. naftiko MCP tools/call", ()),
+            ("mcp-package", "5b. naftiko MCP tools/call, the mcp package's path", ("--config", str(package_path))),
+        ):
+            port = next(ports)
+            path = work / f"{key}.yaml"
+            path.write_text(capgen.single(upstream_url, port, adapter="mcp"))
+            mcp_url = f"http://127.0.0.1:{port}/mcp"
+            add(
+                key,
+                label,
+                reference="fastmcp",
+                proc=Proc(f"naftiko-{key}", naftiko_argv([path], *extra), work / f"{key}.log", env),
+                load=Load(mcp_url, "POST", MCP_CALL, MCP_HEADERS),
+                check=check_json(mcp_url, mcp_ok, label, MCP_CALL, MCP_HEADERS),
             )
-            if bench_python
-            else None,
-            load=Load(fastmcp_url, "POST", FASTMCP_CALL, MCP_HEADERS),
-            check=check_json(fastmcp_url, mcp_ok, "FastMCP", FASTMCP_CALL, MCP_HEADERS),
-            skipped=None if bench_python else fastmcp_info,
-        )
+
+        for peer, peer_python, version in peers:  # rows 6 and 6b (benchmarks/mcp_peers.py)
+            port = next(ports)
+            peer_url = f"http://127.0.0.1:{port}/mcp"
+            add(
+                peer.key,
+                peer.label(version if peer_python else peer.major + "x"),
+                proc=Proc(peer.key, peer.argv(peer_python, port, upstream_url), work / f"{peer.key}.log", env)
+                if peer_python
+                else None,
+                load=Load(peer_url, "POST", FASTMCP_CALL, MCP_HEADERS),
+                check=check_json(peer_url, mcp_ok, peer.label(version), FASTMCP_CALL, MCP_HEADERS),
+                skipped=None if peer_python else version,
+            )
 
         for count in plan.route_counts:
             port = next(ports)
@@ -773,7 +765,7 @@ def measure_startups(plan: Plan, work: Path, env: dict[str, str]) -> list[Startu
 
 def _ratio(rows: dict[str, Row], row: Row) -> float | None:
     reference = rows.get(row.reference or "")
-    if reference is None or not row.samples or not reference.samples:
+    if reference is None or not row.samples or not reference.samples or not reference.median("rps"):
         return None
     return row.median("rps") / reference.median("rps")
 
@@ -847,7 +839,7 @@ def goals(rows: dict[str, Row], startups: list[Startup], plan: Plan) -> list[tup
     for key, target, text in (
         ("rest", 0.8, "REST pass-through >= 0.8x aiohttp proxy"),
         ("project", 0.75, "REST projecting >= 0.75x aiohttp proxy"),
-        ("mcp", 2.0, "MCP tools/call >= 2x FastMCP from_openapi"),
+        ("mcp", 5.0, "MCP tools/call >= 5x FastMCP 4.x from_openapi (issue 22)"),
     ):
         value = ratio(key)
         results.append((f"{text}: {fmt(value)}", verdict(None if value is None else value >= target)))

@@ -224,6 +224,9 @@ class McpPolicy:
     """Serve tool calls as tasks to clients of the MCP Tasks extension (D114)."""
     task_ttl: float = 300.0
     """Seconds a finished task's result is kept for ``tasks/get``."""
+    short_path: bool = True
+    """Answer a stateless handshake-era ``tools/call`` without the ``mcp`` package's per-request
+    transport (D141, ``adapters/mcp/stateless_call.py``); off sends every request its way."""
 
 
 @dataclass

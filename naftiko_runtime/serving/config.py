@@ -44,6 +44,7 @@ Layout (every section optional)::
     confirm_destructive = true  # ask before a hints.destructive tool runs (an input request)
     tasks = true                # tool calls as tasks (the MCP Tasks extension)
     task_ttl = 300              # seconds a finished task is kept
+    short_path = true           # stateless tools/call answered without the mcp package's transport (D141)
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from .model import CacheHints, McpAdapter, tools_of
 from .paging import BadCursor, page
 from .resources import McpPrompt
 from .schemas import MCP_PATH, input_schema, output_schema, tool_annotations, tool_arguments
+from .stateless_call import answer_or_pass
 from .tasks import TASKS_EXTENSION, TaskHandle, TaskRequestParams, TaskStore, wants_task
 
 log = logging.getLogger("naftiko.mcp")
@@ -257,9 +258,12 @@ would refuse what the operator allowed."""
 
 
 class _HttpEndpoint:
-    """Streamable HTTP for one ``ToolEndpoint``: stateless, JSON responses (D60)."""
+    """Streamable HTTP for one ``ToolEndpoint``: stateless, JSON responses (D60); a handshake-era
+    ``tools/call`` takes the short path of ``stateless_call`` (D141)."""
 
     def __init__(self, endpoint: ToolEndpoint, max_body: int):
+        self.endpoint = endpoint
+        self.max_body = max_body
         self.manager = StreamableHTTPSessionManager(
             endpoint.server,
             json_response=True,
@@ -287,7 +291,11 @@ class _HttpEndpoint:
             )
             await send({"type": "http.response.body", "body": body})
             return
-        await self.manager.handle_request(scope, receive, send)
+        rest: Receive | None = receive
+        if self.endpoint.policy.short_path:
+            rest = await answer_or_pass(scope, receive, send, self.endpoint, self.max_body)
+        if rest is not None:
+            await self.manager.handle_request(scope, rest, send)
 
 
 def _instructions(mounted: Sequence[Mounted]) -> str | None:
