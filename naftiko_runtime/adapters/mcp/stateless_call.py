@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pydantic_core
 from mcp.server.streamable_http import check_accept_headers
@@ -43,8 +44,16 @@ from pydantic_core import to_json
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
-if TYPE_CHECKING:
-    from .endpoints import ToolEndpoint
+
+class ToolEndpoint(Protocol):
+    """What the short path needs of ``endpoints.ToolEndpoint`` (which imports this module): its
+    tools by name and its ``call_tool``."""
+
+    @property
+    def tools(self) -> Mapping[str, object]: ...
+
+    async def call_tool(self, context: Any, params: CallToolRequestParams) -> Any: ...
+
 
 log = logging.getLogger("naftiko.mcp")
 
