@@ -119,6 +119,22 @@ class CacheCollector:
         yield GaugeMetricFamily("naftiko_upstream_cache_bytes", "Bytes of answers stored.", self.cache.stored_bytes)
 
 
+class DroppedSpans:
+    """``naftiko_trace_spans_dropped_total`` by ``reason`` (D136): spans the OTLP export let go,
+    its queue full (``queue_full``) or the collector not taking a batch (``export_failed``)."""
+
+    def __init__(self, dropped: Mapping[str, int]):
+        self.dropped = dropped
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "naftiko_trace_spans_dropped", "Spans not exported: queue full or export failed.", labels=["reason"]
+        )
+        for reason, count in sorted(self.dropped.items()):
+            family.add_metric([reason], count)
+        yield family
+
+
 class Series:
     """Every metric family of one runtime, in its own registry (two runtimes in one process never
     mix)."""

@@ -29,9 +29,9 @@ from ..adapters.control.model import Observability
 from ..core.plans import OperationPlan, UpstreamCall
 from ..core.requests import Outgoing
 from ..core.resilience import Breaker
-from .metrics import Series
+from .metrics import DroppedSpans, Series
 from .propagation import HEADERS, PROPAGATORS, continued
-from .tracing import Span, tracing_for
+from .tracing import LeanTracing, Span, tracing_for
 
 log = logging.getLogger("naftiko.requests")
 
@@ -161,6 +161,8 @@ class Telemetry:
         self.propagator = PROPAGATORS[observability.propagation]
         self.trace_headers = HEADERS[observability.propagation]
         self.metrics = Series(breakers, capabilities) if observability.enabled and observability.metrics else None
+        if self.metrics is not None and isinstance(self.tracer, LeanTracing):
+            self.metrics.registry.register(DroppedSpans(self.tracer.export.dropped))
 
     def request(self, plan: OperationPlan) -> _Request:
         series = None
