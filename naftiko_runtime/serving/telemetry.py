@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from opentelemetry import context
-from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,6 +28,7 @@ from ..adapters.control.model import Observability
 from ..core.plans import OperationPlan, UpstreamCall
 from ..core.requests import Outgoing
 from ..core.resilience import Breaker
+from .light_series import CounterChild, GaugeChild, HistogramChild
 from .metrics import DroppedSpans, Series
 from .propagation import HEADERS, PROPAGATORS, continued
 from .tracing import LeanTracing, Span, tracing_for
@@ -44,8 +44,8 @@ class _Series:
     series: Series
     labels: tuple[str, str, str]
     """The engine's: adapter type, operation id, and the adapter's namespace."""
-    in_flight: Gauge
-    by_status: dict[int, tuple[Counter, Histogram]] = field(default_factory=dict)
+    in_flight: GaugeChild
+    by_status: dict[int, tuple[CounterChild, HistogramChild]] = field(default_factory=dict)
 
     def answered(self, status: int, duration: float) -> None:
         children = self.by_status.get(status)
@@ -118,7 +118,7 @@ class _Upstream:
 
 @dataclass
 class _Step:
-    latency: Histogram
+    latency: HistogramChild
     started: float
 
     def finish(self, status: int) -> None:
@@ -147,9 +147,9 @@ class Telemetry:
         """A log line per answered exposed request (``--log-format json``)."""
         self.series: dict[tuple[str, str], _Series] = {}
         """By adapter and operation: the metric children of each, made on its first request."""
-        self.steps: dict[tuple[str, str], Histogram] = {}
+        self.steps: dict[tuple[str, str], HistogramChild] = {}
         """By step type and adapter namespace: the step histogram's children."""
-        self.clients: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+        self.clients: dict[tuple[str, str, str, int], tuple[CounterChild, HistogramChild]] = {}
         """By consumed namespace, method, host and status: the client series' children."""
         self.hosts: dict[str, str] = {}
         """By base URI without a template: the host the client series name (``server_address``)."""
