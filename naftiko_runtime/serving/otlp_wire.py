@@ -92,7 +92,7 @@ def _answered(status: int) -> bytes:
     return encoded
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FinishedSpan:
     """A span as the event loop leaves it: plain values, encoded later on the exporter's thread."""
 
@@ -103,6 +103,7 @@ class FinishedSpan:
     """0 for a root span."""
     parent_remote: bool
     trace_state: str
+    """As the ``tracestate`` header writes it; empty for none."""
     start_ns: int
     end_ns: int
     status: int

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import random
 import time
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Protocol
 
 from opentelemetry import context, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -64,7 +65,7 @@ def tracing_for(observability: Observability) -> Tracing | None:
         return None
     resource = Resource.create().attributes  # what the SDK's provider reports: OTEL_SERVICE_NAME and the like
     export = SpanExport(observability.otlp_endpoint, otlp_wire.envelope(resource, SCOPE))
-    return LeanTracing(export, observability.sampling)
+    return LeanTracing(export, observability.sampling, observability.propagation == "w3c")
 
 
 class _SdkSpan:
@@ -106,67 +107,50 @@ class SdkTracing:
 
 
 @dataclass(slots=True)
-class _LeanSpan:
-    tracing: LeanTracing
-    shape: otlp_wire.SpanShape
-    trace_id: int
-    span_id: int
-    parent_id: int
-    parent_remote: bool
-    trace_state: TraceState
-    sampled: bool
-    start_ns: int
-    token: object | None = None
+class _LeanSpan(otlp_wire.FinishedSpan):
+    """A span of ``LeanTracing``: the record the exporter encodes, filled in at its end."""
+
+    export: SpanExport | None = None
+    """Where it goes when it ends; ``None``: not sampled, so it goes nowhere."""
+    token: Token[_LeanSpan | None] | None = None
 
     def end(self, status: int) -> None:
         if self.token is not None:
-            _CURRENT.reset(self.token)  # type: ignore[arg-type]
-        if not self.sampled:
-            return
-        state = ",".join(f"{key}={value}" for key, value in self.trace_state.items()) if self.trace_state else ""
-        self.tracing.export.add(
-            otlp_wire.FinishedSpan(
-                self.shape,
-                self.trace_id,
-                self.span_id,
-                self.parent_id,
-                self.parent_remote,
-                state,
-                self.start_ns,
-                time.time_ns(),
-                status,
-                status >= 500,
-            )
-        )
+            _CURRENT.reset(self.token)
+        if self.export is not None:
+            self.end_ns, self.status, self.error = time.time_ns(), status, status >= 500
+            self.export.add(self)
 
 
 _CURRENT: ContextVar[_LeanSpan | None] = ContextVar("naftiko_server_span", default=None)
 """The running request's span: the parent of the upstream calls it makes."""
 
-_NO_STATE = TraceState()
-
 
 class LeanTracing:
-    def __init__(self, export: SpanExport, sampling: float):
+    def __init__(self, export: SpanExport, sampling: float, w3c: bool):
         self.export = export
         self.bound = TraceIdRatioBased.get_bound_for_rate(sampling)
+        self.w3c = w3c
+        """``traceparent`` and ``tracestate`` are written here, without a context object per call."""
         self.servers: dict[tuple[str, str, str], otlp_wire.SpanShape] = {}
         self.clients: dict[tuple[str, str, str, str], otlp_wire.SpanShape] = {}
 
     def _span(self, shape: otlp_wire.SpanShape, parent: SpanContext) -> _LeanSpan:
         """A span under ``parent`` (sampled as its parent was), else a root sampled by trace id."""
         if parent.is_valid:
-            state, sampled = parent.trace_state, parent.trace_flags.sampled
-            return self._child(shape, parent.trace_id, parent.span_id, parent.is_remote, state, sampled)
+            state = parent.trace_state.to_header() if parent.trace_state else ""
+            return self._child(
+                shape, parent.trace_id, parent.span_id, parent.is_remote, state, parent.trace_flags.sampled
+            )
         trace_id = random.getrandbits(128) or 1
-        sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
-        return self._child(shape, trace_id, 0, False, _NO_STATE, sampled)
+        return self._child(shape, trace_id, 0, False, "", trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound)
 
     def _child(
-        self, shape: otlp_wire.SpanShape, trace_id: int, parent_id: int, remote: bool, state: TraceState, sampled: bool
+        self, shape: otlp_wire.SpanShape, trace_id: int, parent_id: int, remote: bool, state: str, sampled: bool
     ) -> _LeanSpan:
         span_id = random.getrandbits(64) or 1
-        return _LeanSpan(self, shape, trace_id, span_id, parent_id, remote, state, sampled, time.time_ns())
+        export = self.export if sampled else None
+        return _LeanSpan(shape, trace_id, span_id, parent_id, remote, state, time.time_ns(), 0, 0, False, export)
 
     def server(self, exposed: Exposed) -> Span:
         key = (exposed.adapter_kind, exposed.key, exposed.namespace)
@@ -186,12 +170,22 @@ class LeanTracing:
             shape = self.clients[key] = otlp_wire.span_shape(f"upstream {key[0]}", otlp_wire.CLIENT, static)
         server = _CURRENT.get()
         if server is not None:
-            span = self._child(shape, server.trace_id, server.span_id, False, server.trace_state, server.sampled)
+            sampled = server.export is not None
+            span = self._child(shape, server.trace_id, server.span_id, False, server.trace_state, sampled)
         else:
             span = self._span(shape, trace.get_current_span().get_span_context())
-        flags = TraceFlags(TraceFlags.SAMPLED if span.sampled else TraceFlags.DEFAULT)
-        ours = SpanContext(span.trace_id, span.span_id, False, flags, span.trace_state)
-        carrier: dict[str, str] = {}
-        propagator.inject(carrier, context=trace.set_span_in_context(NonRecordingSpan(ours)))
-        request.headers.update(carrier)
+        headers, sampled = request.headers, span.export is not None
+        if self.w3c:  # as TraceContextTextMapPropagator writes them, then the W3C baggage
+            headers["traceparent"] = f"00-{span.trace_id:032x}-{span.span_id:016x}-{'01' if sampled else '00'}"
+            if span.trace_state:
+                headers["tracestate"] = span.trace_state
+            _BAGGAGE.inject(headers)
+            return span
+        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        state = TraceState.from_header([span.trace_state]) if span.trace_state else None
+        ours = SpanContext(span.trace_id, span.span_id, False, flags, state)
+        propagator.inject(headers, context=trace.set_span_in_context(NonRecordingSpan(ours)))
         return span
+
+
+_BAGGAGE = W3CBaggagePropagator()
