@@ -59,9 +59,11 @@ class SpanExport:
             self._wake.set()
 
     def close(self) -> None:
-        """Send what is queued (at most one more ``TIMEOUT``) and stop the thread."""
+        """Send what is queued (at most one more ``TIMEOUT``) and stop the thread: when the runtime
+        stops, else when the interpreter exits (an embedding program that never stops it)."""
         if self._stopping:
             return
+        atexit.unregister(self.close)
         self._stopping = True
         self._wake.set()
         self._thread.join(TIMEOUT + 1)

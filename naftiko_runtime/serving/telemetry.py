@@ -226,5 +226,10 @@ class Telemetry:
 
         return continued_app
 
+    def close(self) -> None:
+        """Send the spans still queued, if this runtime exports its own (blocks: run off the loop)."""
+        if isinstance(self.tracer, LeanTracing):
+            self.tracer.export.close()
+
     def exposition(self) -> tuple[bytes, str] | None:
         return None if self.metrics is None else (generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
