@@ -12,12 +12,15 @@ collector refuses or cannot take is dropped and counted too, with one log line p
 from __future__ import annotations
 
 import atexit
+import gzip
 import http.client
 import logging
+import os
 import ssl
 import threading
 from collections import deque
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
 
 from .otlp_wire import Envelope, FinishedSpan
 
@@ -27,15 +30,43 @@ QUEUE, BATCH, DELAY, TIMEOUT = 2048, 512, 5.0, 10.0
 log = logging.getLogger("naftiko.traces")
 
 
+def exporter_settings(environ: Mapping[str, str]) -> tuple[dict[str, str], bool]:
+    """The request headers and whether to gzip, from the variables the SDK's OTLP exporter read:
+    ``OTEL_EXPORTER_OTLP_TRACES_HEADERS`` (else ``OTEL_EXPORTER_OTLP_HEADERS``), ``key=value`` pairs
+    separated by commas, values URL-encoded (a collector's API key, say); and ``..._COMPRESSION``."""
+    headers = {"Content-Type": "application/x-protobuf"}
+    for pair in _variable(environ, "HEADERS").split(","):
+        name, equals, value = pair.partition("=")
+        if equals and name.strip():
+            headers[unquote(name.strip())] = unquote(value.strip())
+    gzipped = _variable(environ, "COMPRESSION").strip().lower() == "gzip"
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return headers, gzipped
+
+
+def _variable(environ: Mapping[str, str], name: str) -> str:
+    return environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}", environ.get(f"OTEL_EXPORTER_OTLP_{name}", ""))
+
+
 class SpanExport:
     """The queue and the thread that empties it into one OTLP/HTTP endpoint."""
 
-    def __init__(self, endpoint: str, envelope: Envelope, queue: int = QUEUE, batch: int = BATCH, delay: float = DELAY):
+    def __init__(
+        self,
+        endpoint: str,
+        envelope: Envelope,
+        queue: int = QUEUE,
+        batch: int = BATCH,
+        delay: float = DELAY,
+        environ: Mapping[str, str] = os.environ,
+    ):
         parts = urlsplit(endpoint)
         self.secure = parts.scheme == "https"
         self.host, self.port = parts.hostname or "localhost", parts.port or (443 if self.secure else 80)
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.envelope, self.limit, self.batch, self.delay = envelope, queue, batch, delay
+        self.headers, self.gzip = exporter_settings(environ)
         self.pending: deque[FinishedSpan] = deque()
         self.dropped = {"queue_full": 0, "export_failed": 0}
         """Spans lost, by why: the count ``naftiko_trace_spans_dropped_total`` serves."""
@@ -81,7 +112,8 @@ class SpanExport:
         pending = self.pending
         while pending:
             spans = [pending.popleft() for _ in range(min(self.batch, len(pending)))]
-            if self._post(self.envelope.request(spans)):
+            body = self.envelope.request(spans)
+            if self._post(gzip.compress(body) if self.gzip else body):
                 self.exported += len(spans)
             else:
                 self.dropped["export_failed"] += len(spans)
@@ -91,7 +123,7 @@ class SpanExport:
         for fresh in (self._connection is None, True):
             try:
                 connection = self._connect(fresh)
-                connection.request("POST", self.path, body, {"Content-Type": "application/x-protobuf"})
+                connection.request("POST", self.path, body, self.headers)
                 answer = connection.getresponse()
                 answer.read()
             except (OSError, http.client.HTTPException) as exc:

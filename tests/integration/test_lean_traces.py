@@ -2,10 +2,12 @@
 ``exporters.otlp`` sends its spans to a real HTTP endpoint (the recording upstream), read back with
 the generated ``opentelemetry.proto`` classes. The spans continue the caller's trace, the upstream
 call's span is the request span's child and names itself in the ``traceparent`` the upstream got,
-a caller's "not sampled" is obeyed, and the queue drops and counts rather than growing or blocking."""
+a caller's "not sampled" is obeyed, the OTLP exporter's headers and compression variables still
+apply, and the queue drops and counts rather than growing or blocking."""
 
 from __future__ import annotations
 
+import gzip
 import logging
 
 import httpx
@@ -32,7 +34,9 @@ def _exported(upstream) -> list[tuple[dict[str, object], Span]]:
     for request in upstream.requests:
         if request.path == "/v1/traces":
             assert request.method == "POST" and request.headers["content-type"] == "application/x-protobuf"
-            for resource_spans in ExportTraceServiceRequest.FromString(request.body).resource_spans:
+            assert request.headers["x-collector-key"] == "k,1" and request.headers["content-encoding"] == "gzip"
+            body = gzip.decompress(request.body)
+            for resource_spans in ExportTraceServiceRequest.FromString(body).resource_spans:
                 resource = {kv.key: kv.value.string_value for kv in resource_spans.resource.attributes}
                 for scope_spans in resource_spans.scope_spans:
                     assert scope_spans.scope.name == "naftiko"
@@ -44,7 +48,11 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
     path = tmp_path / "lean.yml"
     text = CAPABILITY.format(upstream=upstream.url, path="/a", management="{}")
     path.write_text(text + f'    observability: {{exporters: {{otlp: {{endpoint: "{upstream.url}/v1/traces"}}}}}}\n')
-    environ = {"OTEL_SERVICE_NAME": "gateway-under-test"}
+    environ = {
+        "OTEL_SERVICE_NAME": "gateway-under-test",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-collector-key=k%2C1",  # as the SDK's exporter read them
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+    }
     with served(tmp_path, upstream.url, env=environ, files=[path], ports=(8080, 7070)) as gateway:
         caller = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", "tracestate": "vendor=x1"}
         assert httpx.get(gateway.url(8080) + "/a", headers=caller, timeout=10).status_code == 200
