@@ -45,6 +45,16 @@ def exporter_settings(environ: Mapping[str, str]) -> tuple[dict[str, str], bool]
     return headers, gzipped
 
 
+def _tls(environ: Mapping[str, str]) -> ssl.SSLContext:
+    """A verifying context, with ``..._CERTIFICATE`` (the collector's CA) and ``..._CLIENT_CERTIFICATE``
+    plus ``..._CLIENT_KEY`` (mutual TLS) as the SDK's exporter read them."""
+    context = ssl.create_default_context(cafile=_variable(environ, "CERTIFICATE") or None)
+    certificate = _variable(environ, "CLIENT_CERTIFICATE")
+    if certificate:
+        context.load_cert_chain(certificate, _variable(environ, "CLIENT_KEY") or None)
+    return context
+
+
 def _variable(environ: Mapping[str, str], name: str) -> str:
     return environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}", environ.get(f"OTEL_EXPORTER_OTLP_{name}", ""))
 
@@ -62,8 +72,8 @@ class SpanExport:
         environ: Mapping[str, str] = os.environ,
     ):
         parts = urlsplit(endpoint)
-        self.secure = parts.scheme == "https"
-        self.host, self.port = parts.hostname or "localhost", parts.port or (443 if self.secure else 80)
+        self.tls = _tls(environ) if parts.scheme == "https" else None
+        self.host, self.port = parts.hostname or "localhost", parts.port or (443 if self.tls else 80)
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.envelope, self.limit, self.batch, self.delay = envelope, queue, batch, delay
         self.headers, self.gzip = exporter_settings(environ)
@@ -142,9 +152,8 @@ class SpanExport:
     def _connect(self, fresh: bool) -> http.client.HTTPConnection:
         if fresh or self._connection is None:
             self._reset()
-            if self.secure:
-                context = ssl.create_default_context()
-                self._connection = http.client.HTTPSConnection(self.host, self.port, timeout=TIMEOUT, context=context)
+            if self.tls is not None:
+                self._connection = http.client.HTTPSConnection(self.host, self.port, timeout=TIMEOUT, context=self.tls)
             else:
                 self._connection = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
         return self._connection
