@@ -27,7 +27,15 @@ from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 
 from ..adapters.control.model import Observability
 from ..core.plans import UpstreamCall
@@ -158,7 +166,8 @@ class LeanTracing:
         if shape is None:
             static = {"naftiko.adapter.type": key[0], "naftiko.operation.id": key[1], "naftiko.namespace": key[2]}
             shape = self.servers[key] = otlp_wire.span_shape(f"{key[0]} {key[1]}", otlp_wire.SERVER, static)
-        span = self._span(shape, trace.get_current_span().get_span_context())  # the caller's (``continuing``)
+        caller = trace.get_current_span().get_span_context() if context.get_current() else INVALID_SPAN_CONTEXT
+        span = self._span(shape, caller)  # under the caller's span, attached by ``continuing``
         span.token = _CURRENT.set(span)
         return span
 
@@ -179,7 +188,8 @@ class LeanTracing:
             headers["traceparent"] = f"00-{span.trace_id:032x}-{span.span_id:016x}-{'01' if sampled else '00'}"
             if span.trace_state:
                 headers["tracestate"] = span.trace_state
-            _BAGGAGE.inject(headers)
+            if context.get_current():  # empty unless a caller's context (and any baggage) was attached
+                _BAGGAGE.inject(headers)
             return span
         flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
         state = TraceState.from_header([span.trace_state]) if span.trace_state else None

@@ -55,6 +55,7 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
     }
     with served(tmp_path, upstream.url, env=environ, files=[path], ports=(8080, 7070)) as gateway:
         caller = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", "tracestate": "vendor=x1"}
+        caller["baggage"] = "tenant=acme"
         assert httpx.get(gateway.url(8080) + "/a", headers=caller, timeout=10).status_code == 200
         sent = upstream.last.headers
         upstream.reset(lambda request: Canned(503, b"{}") if request.path == "/a" else Canned(200, b""))
@@ -62,7 +63,7 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
         unsampled = {"traceparent": f"00-{'1' * 32}-{CALLER_SPAN}-00"}
         assert httpx.get(gateway.url(8080) + "/a", headers=unsampled, timeout=10).status_code == 503
         assert upstream.last.headers["traceparent"].startswith(f"00-{'1' * 32}-")
-        assert upstream.last.headers["traceparent"].endswith("-00")
+        assert upstream.last.headers["traceparent"].endswith("-00") and "baggage" not in upstream.last.headers
         metrics = httpx.get(gateway.url(7070) + "/metrics", timeout=10).text
         assert 'naftiko_trace_spans_dropped_total{reason="queue_full"} 0.0' in metrics
         assert gateway.stop() == 0
@@ -80,7 +81,7 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
     assert client.parent_span_id == server.span_id and client.flags == 0x100
     assert server.trace_state == client.trace_state == "vendor=x1"
     assert sent["traceparent"] == f"00-{CALLER_TRACE}-{client.span_id.hex()}-01"
-    assert sent["tracestate"] == "vendor=x1"
+    assert sent["tracestate"] == "vendor=x1" and sent["baggage"] == "tenant=acme"
     assert _attributes(server) == {
         "naftiko.adapter.type": "rest",
         "naftiko.operation.id": "GET /a",
