@@ -5,9 +5,9 @@ Prometheus: the series of ``serving.metrics`` (the reference engine's names and 
 dashboards and alert rules read them), and the circuit breakers' states (``--config``, D91).
 
 Traces (OpenTelemetry): a server span per exposed request, a client span per upstream call. They
-are recorded only when something receives them: the OTLP exporter named by
-``observability.exporters.otlp``, or the tracer provider an embedding program installed (the
-tests' in-memory exporter). Whether recorded or not, the caller's trace context (``w3c`` or ``b3``,
+are recorded only when something receives them (``serving.tracing``): the runtime's own OTLP
+export to ``observability.exporters.otlp`` (D135, D136), or the tracer provider an embedding
+program installed (the tests' in-memory exporter). Whether recorded or not, the caller's trace context (``w3c`` or ``b3``,
 ``traces.propagation``) goes on to every upstream call, under a span of this runtime
 (``serving.propagation``).
 """
