@@ -7,9 +7,9 @@ dashboards and alert rules read them), and the circuit breakers' states (``--con
 Traces (OpenTelemetry): a server span per exposed request, a client span per upstream call. They
 are recorded only when something receives them (``serving.tracing``): the runtime's own OTLP
 export to ``observability.exporters.otlp`` (D135, D136), or the tracer provider an embedding
-program installed (the tests' in-memory exporter). Whether recorded or not, the caller's trace context (``w3c`` or ``b3``,
-``traces.propagation``) goes on to every upstream call, under a span of this runtime
-(``serving.propagation``).
+program installed (the tests' in-memory exporter). Whether recorded or not, the caller's trace
+context (``w3c`` or ``b3``, ``traces.propagation``) goes on to every upstream call, under a span
+of this runtime (``serving.propagation``).
 """
 
 from __future__ import annotations
