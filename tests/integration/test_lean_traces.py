@@ -123,3 +123,19 @@ def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(u
     posts = [request for request in upstream.requests if request.path == "/v1/traces"]
     assert len(posts) == 2, "a batch of two, then the one left"
     assert len([r for r in caplog.records if "failed (status 500)" in r.getMessage()]) == 1
+
+
+def test_b3_context_names_the_exported_client_span(tmp_path, upstream):
+    path = tmp_path / "lean-b3.yml"
+    text = CAPABILITY.format(upstream=upstream.url, path="/a", management="{}")
+    otlp = f'exporters: {{otlp: {{endpoint: "{upstream.url}/v1/traces"}}}}'
+    path.write_text(text + f"    observability: {{traces: {{propagation: b3}}, {otlp}}}\n")
+    environ = {"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-collector-key=k%2C1", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"}
+    with served(tmp_path, upstream.url, env=environ, files=[path], ports=(8080, 7070)) as gateway:
+        caller = {"b3": f"{CALLER_TRACE}-{CALLER_SPAN}-1"}
+        assert httpx.get(gateway.url(8080) + "/a", headers=caller, timeout=10).status_code == 200
+        sent = upstream.last.headers
+        assert gateway.stop() == 0
+    client = next(span for _, span in _exported(upstream) if span.kind == Span.SPAN_KIND_CLIENT)
+    assert (sent["x-b3-traceid"], sent["x-b3-sampled"]) == (CALLER_TRACE, "1")
+    assert sent["x-b3-spanid"] == client.span_id.hex() and client.trace_id == bytes.fromhex(CALLER_TRACE)
