@@ -5,16 +5,22 @@ and attribute values. A broken varint, field number, flag or length would make t
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from naftiko_runtime.serving import otlp_wire
+
+# The SDK exporter's encoder and the generated classes come with the ``otlp`` extra.
+EXTRA = "the otlp extra: pip install 'naftiko-runtime[otlp]'"
+encode_spans = pytest.importorskip("opentelemetry.exporter.otlp.proto.common.trace_encoder", reason=EXTRA).encode_spans
+ExportTraceServiceRequest = pytest.importorskip(
+    "opentelemetry.proto.collector.trace.v1.trace_service_pb2", reason=EXTRA
+).ExportTraceServiceRequest
 
 TEXT = st.text(min_size=1, max_size=20)
 STATE = st.lists(
