@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import gzip
 import logging
-import socket
 import ssl
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
-from support import Canned, needs_extra, served
+from support import Canned, RecordingUpstream, needs_extra, served
 from test_control import CAPABILITY
 from test_upstream_mtls import Authority
 
@@ -146,65 +143,30 @@ def test_b3_context_names_the_exported_client_span(tmp_path, upstream):
     assert sent["x-b3-spanid"] == client.span_id.hex() and client.trace_id == bytes.fromhex(CALLER_TRACE)
 
 
-class MutualTLSCollector:
-    """A real HTTPS endpoint taking OTLP POSTs only from a client certificate of ``ca``."""
-
-    def __init__(self, ca: Authority):
-        self.clients: list[str] = []
-        issued = ca.issue("collector", server=True)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(issued.cert, issued.key)
-        context.load_verify_locations(ca.path)
-        context.verify_mode = ssl.CERT_REQUIRED
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                subject = dict(pair[0] for pair in (self.connection.getpeercert() or {}).get("subject", ()))
-                collector.clients.append(subject.get("commonName", ""))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def get_request(self) -> tuple[socket.socket, object]:
-                sock, address = super().get_request()
-                return context.wrap_socket(sock, server_side=True), address
-
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass  # a refused handshake is what one case wants
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.url = f"https://localhost:{self.server.server_address[1]}/v1/traces"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_the_otlp_certificate_variables_reach_a_mutual_tls_collector(tmp_path):
+    """The recording upstream behind TLS, requiring a client certificate of ``ca``, takes the
+    export made with ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY``; with
+    the CA alone the handshake fails and the batch is counted as failed."""
     ca = Authority(tmp_path, "ca")
-    client = ca.issue("gateway", server=False)
-    collector = MutualTLSCollector(ca)
-    try:
-        trusted = {"OTEL_EXPORTER_OTLP_CERTIFICATE": str(ca.path)}
-        mutual = {
-            **trusted,
-            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": str(client.cert),
-            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": str(client.key),
-        }
+    client, served_as = ca.issue("gateway", server=False), ca.issue("collector", server=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(served_as.cert, served_as.key)
+    context.load_verify_locations(ca.path)
+    context.verify_mode = ssl.CERT_REQUIRED
+    collector = RecordingUpstream()
+    collector.server.socket = context.wrap_socket(collector.server.socket, server_side=True)
+    url = f"https://localhost:{collector.server.server_address[1]}/v1/traces"
+    trusted = {"OTEL_EXPORTER_OTLP_CERTIFICATE": str(ca.path)}
+    mutual = {
+        **trusted,
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": str(client.cert),
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": str(client.key),
+    }
+    with collector:
         for environ in (mutual, trusted):
-            export = SpanExport(collector.url, otlp_wire.envelope({}, "naftiko"), delay=60, environ=environ)
+            export = SpanExport(url, otlp_wire.envelope({}, "naftiko"), delay=60, environ=environ)
             export.add(_finished(0))
             export.close()
             sent = environ is mutual
             assert (export.exported, export.dropped["export_failed"]) == ((1, 0) if sent else (0, 1))
-        assert collector.clients == ["gateway"], "only the export with the client certificate got through"
-    finally:
-        collector.server.shutdown()
-        collector.server.server_close()
+    assert [request.path for request in collector.requests] == ["/v1/traces"], "only the mutual-TLS export"
