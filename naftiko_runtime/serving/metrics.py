@@ -26,14 +26,14 @@ breakers' and the process collector's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..core.cache import SharedCache
 from ..core.resilience import Breaker
+from .light_series import Counter, Gauge, Histogram
 
 REQUEST_LABELS = ("naftiko_adapter_type", "naftiko_operation_id", "naftiko_namespace")
 CLIENT_LABELS = ("http_request_method", "server_address", "http_response_status_code", "naftiko_namespace")
@@ -119,6 +119,22 @@ class CacheCollector:
         yield GaugeMetricFamily("naftiko_upstream_cache_bytes", "Bytes of answers stored.", self.cache.stored_bytes)
 
 
+class DroppedSpans:
+    """``naftiko_trace_spans_dropped_total`` by ``reason`` (D136): spans the OTLP export let go,
+    its queue full (``queue_full``) or the collector not taking a batch (``export_failed``)."""
+
+    def __init__(self, dropped: Mapping[str, int]):
+        self.dropped = dropped
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "naftiko_trace_spans_dropped", "Spans not exported: queue full or export failed.", labels=["reason"]
+        )
+        for reason, count in sorted(self.dropped.items()):
+            family.add_metric([reason], count)
+        yield family
+
+
 class Series:
     """Every metric family of one runtime, in its own registry (two runtimes in one process never
     mix)."""
@@ -129,11 +145,10 @@ class Series:
         capabilities: Callable[[], Iterable[str]] | None,
     ):
         self.registry = registry = CollectorRegistry()
-        family: dict[str, Any] = {"registry": registry}
-        self.requests = Counter("naftiko_request", "Exposed requests answered.", [*REQUEST_LABELS, "status"], **family)
+        self.requests = Counter("naftiko_request", "Exposed requests answered.", [*REQUEST_LABELS, "status"], registry)
         self.latency = Histogram(
             "naftiko_request_duration_seconds", "Time to answer an exposed request.", [*REQUEST_LABELS, "status"],
-            **family,
+            registry,
         )  # fmt: skip
         self.errors = Untyped(
             "naftiko_request_errors",
@@ -142,18 +157,18 @@ class Series:
         )
         registry.register(self.errors)
         self.in_flight = Gauge(
-            "naftiko_requests_in_flight", "Exposed requests running.", ["naftiko_namespace"], **family
+            "naftiko_requests_in_flight", "Exposed requests running.", ["naftiko_namespace"], registry
         )
         self.client_calls = Counter(
-            "naftiko_http_client", "Upstream exchanges, by answer (502/504: unreachable or too slow).", CLIENT_LABELS,
-            **family,
+            "naftiko_http_client", "Upstream exchanges, by answer (502/504: unreachable or too slow).",
+            [*CLIENT_LABELS], registry,
         )  # fmt: skip
         self.client_latency = Histogram(
-            "naftiko_http_client_duration_seconds", "Time of an upstream exchange.", CLIENT_LABELS, **family
+            "naftiko_http_client_duration_seconds", "Time of an upstream exchange.", [*CLIENT_LABELS], registry
         )
         self.steps = Histogram(
             "naftiko_step_duration_seconds", "Time of one step of an orchestrated operation.",
-            ["step_type", "naftiko_namespace"], **family,
+            ["step_type", "naftiko_namespace"], registry,
         )  # fmt: skip
         ProcessCollector(registry=registry)
         if breakers is not None:

@@ -5,11 +5,11 @@ Prometheus: the series of ``serving.metrics`` (the reference engine's names and 
 dashboards and alert rules read them), and the circuit breakers' states (``--config``, D91).
 
 Traces (OpenTelemetry): a server span per exposed request, a client span per upstream call. They
-are recorded only when something receives them: the OTLP exporter named by
-``observability.exporters.otlp``, or the tracer provider an embedding program installed (the
-tests' in-memory exporter). Whether recorded or not, the caller's trace context (``w3c`` or ``b3``,
-``traces.propagation``) goes on to every upstream call, under a span of this runtime
-(``serving.propagation``).
+are recorded only when something receives them (``serving.tracing``): the runtime's own OTLP
+export to ``observability.exporters.otlp`` (D135, D136), or the tracer provider an embedding
+program installed (the tests' in-memory exporter). Whether recorded or not, the caller's trace
+context (``w3c`` or ``b3``, ``traces.propagation``) goes on to every upstream call, under a span
+of this runtime (``serving.propagation``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from opentelemetry import context, trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from prometheus_client import Counter, Gauge, Histogram
+from opentelemetry import context
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -31,26 +28,12 @@ from ..adapters.control.model import Observability
 from ..core.plans import OperationPlan, UpstreamCall
 from ..core.requests import Outgoing
 from ..core.resilience import Breaker
-from .metrics import Series
+from .light_series import CounterChild, GaugeChild, HistogramChild
+from .metrics import DroppedSpans, Series
 from .propagation import HEADERS, PROPAGATORS, continued
+from .tracing import LeanTracing, Span, tracing_for
 
 log = logging.getLogger("naftiko.requests")
-
-
-def tracer_for(observability: Observability) -> trace.Tracer | None:
-    """The embedding program's SDK tracer provider if it set one, else one exporting over OTLP when
-    configured, else ``None`` (no spans at all)."""
-    installed = trace.get_tracer_provider()
-    if isinstance(installed, TracerProvider):
-        return installed.get_tracer("naftiko")
-    if observability.otlp_endpoint is None:
-        return None
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(observability.sampling)))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=observability.otlp_endpoint)))
-    return provider.get_tracer("naftiko")
 
 
 @dataclass
@@ -61,8 +44,8 @@ class _Series:
     series: Series
     labels: tuple[str, str, str]
     """The engine's: adapter type, operation id, and the adapter's namespace."""
-    in_flight: Gauge
-    by_status: dict[int, tuple[Counter, Histogram]] = field(default_factory=dict)
+    in_flight: GaugeChild
+    by_status: dict[int, tuple[CounterChild, HistogramChild]] = field(default_factory=dict)
 
     def answered(self, status: int, duration: float) -> None:
         children = self.by_status.get(status)
@@ -82,8 +65,7 @@ class _Request:
     telemetry: Telemetry
     plan: OperationPlan
     started: float
-    span: trace.Span | None
-    token: object | None
+    span: Span | None
     series: _Series | None
 
     def finish(self, status: int) -> None:
@@ -99,14 +81,10 @@ class _Request:
                 "duration_ms": round(duration * 1000, 3),
             }
             if self.span is not None:
-                fields["trace_id"] = format(self.span.get_span_context().trace_id, "032x")
+                fields["trace_id"] = format(self.span.trace_id, "032x")
             log.info("%s %s answered %d", exposed.namespace, exposed.key, status, extra=fields)
         if self.span is not None:
-            self.span.set_attribute("http.response.status_code", status)
-            if status >= 500:
-                self.span.set_status(trace.StatusCode.ERROR)
-            context.detach(self.token)  # type: ignore[arg-type]
-            self.span.end()
+            self.span.end(status)
 
 
 @dataclass
@@ -116,7 +94,7 @@ class _Upstream:
     method: str
     host: str
     started: float
-    span: trace.Span | None
+    span: Span | None
 
     def finish(self, status: int) -> None:
         failing = status >= 500
@@ -135,15 +113,12 @@ class _Upstream:
             children[0].inc()
             children[1].observe(time.perf_counter() - self.started)
         if self.span is not None:
-            self.span.set_attribute("http.response.status_code", status)
-            if failing:
-                self.span.set_status(trace.StatusCode.ERROR)
-            self.span.end()
+            self.span.end(status)
 
 
 @dataclass
 class _Step:
-    latency: Histogram
+    latency: HistogramChild
     started: float
 
     def finish(self, status: int) -> None:
@@ -172,20 +147,22 @@ class Telemetry:
         """A log line per answered exposed request (``--log-format json``)."""
         self.series: dict[tuple[str, str], _Series] = {}
         """By adapter and operation: the metric children of each, made on its first request."""
-        self.steps: dict[tuple[str, str], Histogram] = {}
+        self.steps: dict[tuple[str, str], HistogramChild] = {}
         """By step type and adapter namespace: the step histogram's children."""
-        self.clients: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+        self.clients: dict[tuple[str, str, str, int], tuple[CounterChild, HistogramChild]] = {}
         """By consumed namespace, method, host and status: the client series' children."""
         self.hosts: dict[str, str] = {}
         """By base URI without a template: the host the client series name (``server_address``)."""
         self.failing: dict[str, bool] = {}
         """By consumed namespace: whether its last upstream exchange failed (readiness, D92)."""
-        self.tracer = tracer_for(observability) if observability.enabled else None
+        self.tracer = tracing_for(observability) if observability.enabled else None
         self.relaying = observability.enabled
         """The caller's trace context goes upstream (``enabled: false`` turns it off, as in the engine)."""
         self.propagator = PROPAGATORS[observability.propagation]
         self.trace_headers = HEADERS[observability.propagation]
         self.metrics = Series(breakers, capabilities) if observability.enabled and observability.metrics else None
+        if self.metrics is not None and isinstance(self.tracer, LeanTracing):
+            self.metrics.registry.register(DroppedSpans(self.tracer.export.dropped))
 
     def request(self, plan: OperationPlan) -> _Request:
         series = None
@@ -198,14 +175,8 @@ class Telemetry:
                 series = _Series(self.metrics, (exposed.adapter_kind, exposed.key, exposed.namespace), in_flight)
                 self.series[labels] = series
             series.in_flight.inc()
-        span = token = None
-        if self.tracer is not None:
-            span = self.tracer.start_span(f"{exposed.adapter_kind} {exposed.key}", kind=trace.SpanKind.SERVER)
-            span.set_attribute("naftiko.adapter.type", exposed.adapter_kind)
-            span.set_attribute("naftiko.operation.id", exposed.key)
-            span.set_attribute("naftiko.namespace", exposed.namespace)
-            token = context.attach(trace.set_span_in_context(span))
-        return _Request(self, plan, time.perf_counter(), span, token, series)
+        span = None if self.tracer is None else self.tracer.server(exposed)
+        return _Request(self, plan, time.perf_counter(), span, series)
 
     def step(self, plan: OperationPlan, kind: str) -> _Step | _Unobserved:
         if self.metrics is None:
@@ -224,15 +195,9 @@ class Telemetry:
             if "{" not in call.base_uri:
                 self.hosts[call.base_uri] = host
         if self.tracer is not None:
-            span = self.tracer.start_span(f"upstream {call.label}", kind=trace.SpanKind.CLIENT)
-            span.set_attribute("http.request.method", request.method)
-            span.set_attribute("server.address", host)
-            span.set_attribute("naftiko.namespace", call.namespace)
-            carrier: dict[str, str] = {}
-            self.propagator.inject(carrier, context=trace.set_span_in_context(span))
-            request.headers.update(carrier)
+            span = self.tracer.client(call, request, host, self.propagator)
         elif self.relaying and context.get_current():  # empty unless a caller's context was attached
-            carrier = {}
+            carrier: dict[str, str] = {}
             self.propagator.inject(carrier)
             request.headers.update(carrier)
         return _Upstream(self, call, request.method, host, time.perf_counter(), span)
@@ -260,6 +225,11 @@ class Telemetry:
                 context.detach(token)
 
         return continued_app
+
+    def close(self) -> None:
+        """Send the spans still queued, if this runtime exports its own (blocks: run off the loop)."""
+        if isinstance(self.tracer, LeanTracing):
+            self.tracer.export.close()
 
     def exposition(self) -> tuple[bytes, str] | None:
         return None if self.metrics is None else (generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)

@@ -1,0 +1,157 @@
+"""OTLP/HTTP protobuf, written by hand for the two span shapes this runtime records (issue 22, D135).
+
+The OpenTelemetry SDK's exporter builds a protobuf message object per span, attribute and value
+from each ``ReadableSpan`` on every export: at full sampling that took a quarter of the gateway's
+CPU. What a span of ours carries is known when a capability loads, apart from its ids, times and
+answer status; so each shape's name, kind and attributes are encoded once (``SpanShape``), and a
+finished span is a handful of fixed-width fields around those bytes.
+
+The bytes are the ``opentelemetry.proto`` messages (``ExportTraceServiceRequest`` and below) with
+the SDK exporter's field values: ``tests/unit/test_otlp_wire.py`` decodes them with the generated
+classes and compares them with the SDK exporter's encoding of the same spans.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+SERVER, CLIENT = 2, 3
+"""``Span.SpanKind`` values (``SPAN_KIND_SERVER``, ``SPAN_KIND_CLIENT``)."""
+
+STATUS_ERROR = 2
+"""``Status.StatusCode.STATUS_CODE_ERROR``; an unset status encodes as an empty ``Status``."""
+
+HAS_IS_REMOTE, IS_REMOTE = 0x100, 0x200
+"""``SpanFlags``: the SDK exporter always says whether the parent was remote."""
+
+_FIXED64 = struct.Struct("<Q")
+_DOUBLE = struct.Struct("<d")
+_INT64_MASK = (1 << 64) - 1
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def field(number: int, data: bytes) -> bytes:
+    """A length-delimited field (wire type 2): a string, bytes or an embedded message."""
+    return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def _any_value(value: object) -> bytes:
+    """``AnyValue``: string 1, bool 2, int64 3, double 4, as the SDK encodes attribute values."""
+    if isinstance(value, bool):
+        return varint(2 << 3) + varint(int(value))
+    if isinstance(value, int):
+        return varint(3 << 3) + varint(value & _INT64_MASK)
+    if isinstance(value, float):
+        return varint(4 << 3 | 1) + _DOUBLE.pack(value)
+    return field(1, str(value).encode())
+
+
+def attribute(key: str, value: object) -> bytes:
+    """One ``KeyValue`` as a repeated ``attributes`` field (number 9 in a ``Span``, 1 in a ``Resource``)."""
+    return field(1, key.encode()) + field(2, _any_value(value))
+
+
+def attributes(number: int, pairs: Mapping[str, object]) -> bytes:
+    return b"".join(field(number, attribute(key, value)) for key, value in pairs.items())
+
+
+@dataclass(frozen=True, slots=True)
+class SpanShape:
+    """What every span of one exposed operation (or one upstream call) shares, encoded once."""
+
+    name_and_kind: bytes
+    """Fields 5 (name) and 6 (kind)."""
+    attributes: bytes
+    """The attributes known at the start, as field 9 entries, in the order the SDK path sets them."""
+
+
+def span_shape(name: str, kind: int, static: Mapping[str, object]) -> SpanShape:
+    return SpanShape(field(5, name.encode()) + varint(6 << 3) + varint(kind), attributes(9, static))
+
+
+_STATUS_UNSET = field(15, b"")
+_STATUS_ERROR = field(15, varint(3 << 3) + varint(STATUS_ERROR))
+_ANSWERED: dict[int, bytes] = {}
+"""By HTTP status: the ``http.response.status_code`` attribute field, encoded once per status."""
+
+
+def _answered(status: int) -> bytes:
+    encoded = _ANSWERED.get(status)
+    if encoded is None:
+        encoded = _ANSWERED[status] = field(9, attribute("http.response.status_code", status))
+    return encoded
+
+
+@dataclass(slots=True)
+class FinishedSpan:
+    """A span as the event loop leaves it: plain values, encoded later on the exporter's thread."""
+
+    shape: SpanShape
+    trace_id: int
+    span_id: int
+    parent_id: int
+    """0 for a root span."""
+    parent_remote: bool
+    trace_state: str
+    """As the ``tracestate`` header writes it; empty for none."""
+    start_ns: int
+    end_ns: int
+    status: int
+    error: bool
+
+
+_TRACE_ID = varint(1 << 3 | 2) + varint(16)
+_SPAN_ID = varint(2 << 3 | 2) + varint(8)
+_PARENT_ID = varint(4 << 3 | 2) + varint(8)
+_START, _END = varint(7 << 3 | 1), varint(8 << 3 | 1)
+_FLAGS = varint(16 << 3 | 5)
+
+
+def encode_span(span: FinishedSpan) -> bytes:
+    """One ``Span`` message, its fields in number order as protobuf writes them."""
+    parts = [_TRACE_ID, span.trace_id.to_bytes(16, "big"), _SPAN_ID, span.span_id.to_bytes(8, "big")]
+    if span.trace_state:
+        parts.append(field(3, span.trace_state.encode()))
+    if span.parent_id:
+        parts += (_PARENT_ID, span.parent_id.to_bytes(8, "big"))
+    flags = HAS_IS_REMOTE | (IS_REMOTE if span.parent_remote else 0)
+    parts += (
+        span.shape.name_and_kind,
+        _START,
+        _FIXED64.pack(span.start_ns),
+        _END,
+        _FIXED64.pack(span.end_ns),
+        span.shape.attributes,
+        _answered(span.status),
+        _STATUS_ERROR if span.error else _STATUS_UNSET,
+        _FLAGS,
+        flags.to_bytes(4, "little"),
+    )
+    return b"".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The resource and the instrumentation scope every export names, encoded once."""
+
+    resource: bytes
+    scope: bytes
+
+    def request(self, spans: Iterable[FinishedSpan]) -> bytes:
+        """An ``ExportTraceServiceRequest`` of ``spans``: one resource, one scope, as the SDK's."""
+        scope_spans = self.scope + b"".join(field(2, encode_span(span)) for span in spans)
+        return field(1, self.resource + field(2, scope_spans))
+
+
+def envelope(resource: Mapping[str, object], scope_name: str) -> Envelope:
+    return Envelope(field(1, attributes(1, resource)), field(1, field(1, scope_name.encode())))

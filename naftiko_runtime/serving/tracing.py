@@ -1,0 +1,201 @@
+"""The spans of exposed requests and upstream calls, made one of two ways (issue 22, D135).
+
+- ``SdkTracing``: an embedding program installed an OpenTelemetry SDK ``TracerProvider`` (the
+  tests' in-memory exporter, say). Its spans are the SDK's, through its processors and exporters.
+- ``LeanTracing``: ``observability.exporters.otlp`` names an endpoint and nothing else was
+  installed. A span is a few plain values; its name, kind and start attributes were encoded when
+  the operation first ran (``otlp_wire.SpanShape``); ids, sampling (``ParentBased`` over
+  ``TraceIdRatioBased``, as the SDK samples) and the trace context upstream follow the SDK's rules,
+  and the thread of ``span_export`` sends them. The SDK's spans, attribute dicts, locks, span
+  processor and per-span protobuf objects cost 35-45% of a pass-through's throughput.
+
+Either way an upstream call's span is a child of its request's, the upstream receives the client
+span's context (``traceparent`` or B3), and the exported spans carry the same names and attributes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from typing import Protocol
+
+from opentelemetry import context, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
+
+from ..adapters.control.model import Observability
+from ..core.plans import UpstreamCall
+from ..core.requests import Outgoing
+from ..spec.model import Exposed
+from . import otlp_wire
+from .span_export import SpanExport
+
+SCOPE = "naftiko"
+"""The instrumentation scope of every span (``get_tracer("naftiko")``)."""
+
+
+class Span(Protocol):
+    trace_id: int
+
+    def end(self, status: int) -> None:
+        """The answer's status: an attribute, and an error status from 500 on."""
+
+
+class Tracing(Protocol):
+    def server(self, exposed: Exposed) -> Span:
+        """An exposed request starts: its span becomes the parent of the upstream calls it makes."""
+
+    def client(self, call: UpstreamCall, request: Outgoing, host: str, propagator: TextMapPropagator) -> Span:
+        """An upstream call starts: ``request`` gets the context of its span (``propagator``)."""
+
+
+def tracing_for(observability: Observability) -> Tracing | None:
+    """The embedding program's SDK tracer provider if it set one, else the lean OTLP export when
+    configured, else ``None`` (no spans at all)."""
+    installed = trace.get_tracer_provider()
+    if isinstance(installed, TracerProvider):
+        return SdkTracing(installed.get_tracer(SCOPE))
+    if observability.otlp_endpoint is None:
+        return None
+    resource = Resource.create().attributes  # what the SDK's provider reports: OTEL_SERVICE_NAME and the like
+    export = SpanExport(observability.otlp_endpoint, otlp_wire.envelope(resource, SCOPE))
+    return LeanTracing(export, observability.sampling, observability.propagation == "w3c")
+
+
+class _SdkSpan:
+    __slots__ = ("span", "token", "trace_id")
+
+    def __init__(self, span: trace.Span, token: object | None):
+        self.span, self.token = span, token
+        self.trace_id = span.get_span_context().trace_id
+
+    def end(self, status: int) -> None:
+        self.span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            self.span.set_status(StatusCode.ERROR)
+        if self.token is not None:
+            context.detach(self.token)  # type: ignore[arg-type]
+        self.span.end()
+
+
+class SdkTracing:
+    def __init__(self, tracer: trace.Tracer):
+        self.tracer = tracer
+
+    def server(self, exposed: Exposed) -> Span:
+        span = self.tracer.start_span(f"{exposed.adapter_kind} {exposed.key}", kind=SpanKind.SERVER)
+        span.set_attribute("naftiko.adapter.type", exposed.adapter_kind)
+        span.set_attribute("naftiko.operation.id", exposed.key)
+        span.set_attribute("naftiko.namespace", exposed.namespace)
+        return _SdkSpan(span, context.attach(trace.set_span_in_context(span)))
+
+    def client(self, call: UpstreamCall, request: Outgoing, host: str, propagator: TextMapPropagator) -> Span:
+        span = self.tracer.start_span(f"upstream {call.label}", kind=SpanKind.CLIENT)
+        span.set_attribute("http.request.method", request.method)
+        span.set_attribute("server.address", host)
+        span.set_attribute("naftiko.namespace", call.namespace)
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, context=trace.set_span_in_context(span))
+        request.headers.update(carrier)
+        return _SdkSpan(span, None)
+
+
+@dataclass(slots=True)
+class _LeanSpan(otlp_wire.FinishedSpan):
+    """A span of ``LeanTracing``: the record the exporter encodes, filled in at its end."""
+
+    export: SpanExport | None = None
+    """Where it goes when it ends; ``None``: not sampled, so it goes nowhere."""
+    token: Token[_LeanSpan | None] | None = None
+
+    def end(self, status: int) -> None:
+        if self.token is not None:
+            _CURRENT.reset(self.token)
+        if self.export is not None:
+            self.end_ns, self.status, self.error = time.time_ns(), status, status >= 500
+            self.export.add(self)
+
+
+_CURRENT: ContextVar[_LeanSpan | None] = ContextVar("naftiko_server_span", default=None)
+"""The running request's span: the parent of the upstream calls it makes."""
+
+
+class LeanTracing:
+    def __init__(self, export: SpanExport, sampling: float, w3c: bool):
+        self.export = export
+        self.bound = TraceIdRatioBased.get_bound_for_rate(sampling)
+        self.w3c = w3c
+        """``traceparent`` and ``tracestate`` are written here, without a context object per call."""
+        self.servers: dict[tuple[str, str, str], otlp_wire.SpanShape] = {}
+        self.clients: dict[tuple[str, str, str, str], otlp_wire.SpanShape] = {}
+
+    def _span(self, shape: otlp_wire.SpanShape, parent: SpanContext) -> _LeanSpan:
+        """A span under ``parent`` (sampled as its parent was), else a root sampled by trace id."""
+        if parent.is_valid:
+            state = parent.trace_state.to_header() if parent.trace_state else ""
+            return self._child(
+                shape, parent.trace_id, parent.span_id, parent.is_remote, state, parent.trace_flags.sampled
+            )
+        trace_id = random.getrandbits(128) or 1
+        return self._child(shape, trace_id, 0, False, "", trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound)
+
+    def _child(
+        self, shape: otlp_wire.SpanShape, trace_id: int, parent_id: int, remote: bool, state: str, sampled: bool
+    ) -> _LeanSpan:
+        span_id = random.getrandbits(64) or 1
+        export = self.export if sampled else None
+        return _LeanSpan(shape, trace_id, span_id, parent_id, remote, state, time.time_ns(), 0, 0, False, export)
+
+    def server(self, exposed: Exposed) -> Span:
+        key = (exposed.adapter_kind, exposed.key, exposed.namespace)
+        shape = self.servers.get(key)
+        if shape is None:
+            static = {"naftiko.adapter.type": key[0], "naftiko.operation.id": key[1], "naftiko.namespace": key[2]}
+            shape = self.servers[key] = otlp_wire.span_shape(f"{key[0]} {key[1]}", otlp_wire.SERVER, static)
+        caller = trace.get_current_span().get_span_context() if context.get_current() else INVALID_SPAN_CONTEXT
+        span = self._span(shape, caller)  # under the caller's span, attached by ``continuing``
+        span.token = _CURRENT.set(span)
+        return span
+
+    def client(self, call: UpstreamCall, request: Outgoing, host: str, propagator: TextMapPropagator) -> Span:
+        key = (call.label, request.method, host, call.namespace)
+        shape = self.clients.get(key)
+        if shape is None:
+            static = {"http.request.method": key[1], "server.address": host, "naftiko.namespace": key[3]}
+            shape = self.clients[key] = otlp_wire.span_shape(f"upstream {key[0]}", otlp_wire.CLIENT, static)
+        server = _CURRENT.get()
+        if server is not None:
+            sampled = server.export is not None
+            span = self._child(shape, server.trace_id, server.span_id, False, server.trace_state, sampled)
+        else:
+            span = self._span(shape, trace.get_current_span().get_span_context())
+        headers, sampled = request.headers, span.export is not None
+        if self.w3c:  # as TraceContextTextMapPropagator writes them, then the W3C baggage
+            headers["traceparent"] = f"00-{span.trace_id:032x}-{span.span_id:016x}-{'01' if sampled else '00'}"
+            if span.trace_state:
+                headers["tracestate"] = span.trace_state
+            if context.get_current():  # empty unless a caller's context (and any baggage) was attached
+                _BAGGAGE.inject(headers)
+            return span
+        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        state = TraceState.from_header([span.trace_state]) if span.trace_state else None
+        ours = SpanContext(span.trace_id, span.span_id, False, flags, state)
+        propagator.inject(headers, context=trace.set_span_in_context(NonRecordingSpan(ours)))
+        return span
+
+
+_BAGGAGE = W3CBaggagePropagator()

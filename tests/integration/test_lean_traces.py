@@ -1,0 +1,172 @@
+"""The runtime's own OTLP export (issue 22, D135, D136): a real ``naftiko serve`` with
+``exporters.otlp`` sends its spans to a real HTTP endpoint (the recording upstream), read back with
+the generated ``opentelemetry.proto`` classes. The spans continue the caller's trace, the upstream
+call's span is the request span's child and names itself in the ``traceparent`` the upstream got,
+a caller's "not sampled" is obeyed, the OTLP exporter's headers and compression variables still
+apply, and the queue drops and counts rather than growing or blocking."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import ssl
+
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from support import Canned, RecordingUpstream, needs_extra, served
+from test_control import CAPABILITY
+from test_upstream_mtls import Authority
+
+from naftiko_runtime.serving import otlp_wire
+from naftiko_runtime.serving.span_export import SpanExport
+
+pytestmark = needs_extra("otlp")
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
+
+def _attributes(span: Span) -> dict[str, object]:
+    return {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in span.attributes}
+
+
+def _exported(upstream) -> list[tuple[dict[str, object], Span]]:
+    found = []
+    for request in upstream.requests:
+        if request.path == "/v1/traces":
+            assert request.method == "POST" and request.headers["content-type"] == "application/x-protobuf"
+            assert request.headers["x-collector-key"] == "k,1" and request.headers["content-encoding"] == "gzip"
+            body = gzip.decompress(request.body)
+            for resource_spans in ExportTraceServiceRequest.FromString(body).resource_spans:
+                resource = {kv.key: kv.value.string_value for kv in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    assert scope_spans.scope.name == "naftiko"
+                    found += [(resource, span) for span in scope_spans.spans]
+    return found
+
+
+def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upstream):
+    path = tmp_path / "lean.yml"
+    text = CAPABILITY.format(upstream=upstream.url, path="/a", management="{}")
+    path.write_text(text + f'    observability: {{exporters: {{otlp: {{endpoint: "{upstream.url}/v1/traces"}}}}}}\n')
+    environ = {
+        "OTEL_SERVICE_NAME": "gateway-under-test",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-collector-key=k%2C1",  # as the SDK's exporter read them
+        "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+    }
+    with served(tmp_path, upstream.url, env=environ, files=[path], ports=(8080, 7070)) as gateway:
+        caller = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", "tracestate": "vendor=x1"}
+        caller["baggage"] = "tenant=acme"
+        assert httpx.get(gateway.url(8080) + "/a", headers=caller, timeout=10).status_code == 200
+        sent = upstream.last.headers
+        upstream.reset(lambda request: Canned(503, b"{}") if request.path == "/a" else Canned(200, b""))
+        assert httpx.get(gateway.url(8080) + "/a", timeout=10).status_code == 503
+        unsampled = {"traceparent": f"00-{'1' * 32}-{CALLER_SPAN}-00"}
+        assert httpx.get(gateway.url(8080) + "/a", headers=unsampled, timeout=10).status_code == 503
+        assert upstream.last.headers["traceparent"].startswith(f"00-{'1' * 32}-")
+        assert upstream.last.headers["traceparent"].endswith("-00") and "baggage" not in upstream.last.headers
+        metrics = httpx.get(gateway.url(7070) + "/metrics", timeout=10).text
+        assert 'naftiko_trace_spans_dropped_total{reason="queue_full"} 0.0' in metrics
+        assert gateway.stop() == 0
+    exported = _exported(upstream)
+    assert len(exported) == 4, "two traced requests of two spans each; the unsampled one sends none"
+    assert all(resource["service.name"] == "gateway-under-test" for resource, _ in exported)
+    spans = [span for _, span in exported]
+    by_trace: dict[bytes, list[Span]] = {}
+    for span in spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+    continued = {span.name: span for span in by_trace.pop(bytes.fromhex(CALLER_TRACE))}
+    server, client = continued["rest GET /a"], continued["upstream api.get"]
+    assert server.kind == Span.SPAN_KIND_SERVER and client.kind == Span.SPAN_KIND_CLIENT
+    assert server.parent_span_id == bytes.fromhex(CALLER_SPAN) and server.flags == 0x300
+    assert client.parent_span_id == server.span_id and client.flags == 0x100
+    assert server.trace_state == client.trace_state == "vendor=x1"
+    assert sent["traceparent"] == f"00-{CALLER_TRACE}-{client.span_id.hex()}-01"
+    assert sent["tracestate"] == "vendor=x1" and sent["baggage"] == "tenant=acme"
+    assert _attributes(server) == {
+        "naftiko.adapter.type": "rest",
+        "naftiko.operation.id": "GET /a",
+        "naftiko.namespace": "api-rest",
+        "http.response.status_code": 200,
+    }
+    assert _attributes(client) == {
+        "http.request.method": "GET",
+        "server.address": "127.0.0.1",
+        "naftiko.namespace": "api",
+        "http.response.status_code": 200,
+    }
+    assert server.start_time_unix_nano <= client.start_time_unix_nano <= client.end_time_unix_nano
+    assert client.end_time_unix_nano <= server.end_time_unix_nano
+    assert server.status == client.status == Status()
+    ((_, failed),) = by_trace.items()
+    failed_server = next(span for span in failed if span.kind == Span.SPAN_KIND_SERVER)
+    assert failed_server.parent_span_id == b"" and failed_server.flags == 0x100
+    assert all(span.status.code == Status.STATUS_CODE_ERROR for span in failed)
+    assert all(_attributes(span)["http.response.status_code"] == 503 for span in failed)
+
+
+def _finished(i: int) -> otlp_wire.FinishedSpan:
+    shape = otlp_wire.span_shape("upstream api.get", otlp_wire.CLIENT, {})
+    return otlp_wire.FinishedSpan(shape, i + 1, i + 1, 0, False, "", 0, 1, 200, False)
+
+
+def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(upstream, caplog):
+    upstream.reset(lambda request: Canned(500, b""))
+    export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), queue=3, batch=2, delay=60)
+    with caplog.at_level(logging.WARNING, logger="naftiko.traces"):
+        export.add(_finished(0))  # one below a batch: the thread sleeps on
+        export.pending.append(_finished(1))  # held back from waking it, so the queue fills
+        for i in range(2, 6):
+            export.add(_finished(i))
+        assert len(export.pending) == 3 and export.dropped == {"queue_full": 3, "export_failed": 0}
+        export.close()
+    assert export.dropped == {"queue_full": 3, "export_failed": 3} and export.exported == 0
+    posts = [request for request in upstream.requests if request.path == "/v1/traces"]
+    assert len(posts) == 2, "a batch of two, then the one left"
+    assert len([r for r in caplog.records if "failed (status 500)" in r.getMessage()]) == 1
+
+
+def test_b3_context_names_the_exported_client_span(tmp_path, upstream):
+    path = tmp_path / "lean-b3.yml"
+    text = CAPABILITY.format(upstream=upstream.url, path="/a", management="{}")
+    otlp = f'exporters: {{otlp: {{endpoint: "{upstream.url}/v1/traces"}}}}'
+    path.write_text(text + f"    observability: {{traces: {{propagation: b3}}, {otlp}}}\n")
+    environ = {"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-collector-key=k%2C1", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"}
+    with served(tmp_path, upstream.url, env=environ, files=[path], ports=(8080, 7070)) as gateway:
+        caller = {"b3": f"{CALLER_TRACE}-{CALLER_SPAN}-1"}
+        assert httpx.get(gateway.url(8080) + "/a", headers=caller, timeout=10).status_code == 200
+        sent = upstream.last.headers
+        assert gateway.stop() == 0
+    client = next(span for _, span in _exported(upstream) if span.kind == Span.SPAN_KIND_CLIENT)
+    assert (sent["x-b3-traceid"], sent["x-b3-sampled"]) == (CALLER_TRACE, "1")
+    assert sent["x-b3-spanid"] == client.span_id.hex() and client.trace_id == bytes.fromhex(CALLER_TRACE)
+
+
+def test_the_otlp_certificate_variables_reach_a_mutual_tls_collector(tmp_path):
+    """The recording upstream behind TLS, requiring a client certificate of ``ca``, takes the
+    export made with ``..._CERTIFICATE``, ``..._CLIENT_CERTIFICATE`` and ``..._CLIENT_KEY``; with
+    the CA alone the handshake fails and the batch is counted as failed."""
+    ca = Authority(tmp_path, "ca")
+    client, served_as = ca.issue("gateway", server=False), ca.issue("collector", server=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(served_as.cert, served_as.key)
+    context.load_verify_locations(ca.path)
+    context.verify_mode = ssl.CERT_REQUIRED
+    collector = RecordingUpstream()
+    collector.server.socket = context.wrap_socket(collector.server.socket, server_side=True)
+    url = f"https://localhost:{collector.server.server_address[1]}/v1/traces"
+    trusted = {"OTEL_EXPORTER_OTLP_CERTIFICATE": str(ca.path)}
+    mutual = {
+        **trusted,
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": str(client.cert),
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY": str(client.key),
+    }
+    with collector:
+        for environ in (mutual, trusted):
+            export = SpanExport(url, otlp_wire.envelope({}, "naftiko"), delay=60, environ=environ)
+            export.add(_finished(0))
+            export.close()
+            sent = environ is mutual
+            assert (export.exported, export.dropped["export_failed"]) == ((1, 0) if sent else (0, 1))
+    assert [request.path for request in collector.requests] == ["/v1/traces"], "only the mutual-TLS export"
