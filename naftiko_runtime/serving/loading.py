@@ -34,9 +34,8 @@ from ..settings import ClientCredentialsPolicy, Settings
 from ..spec.binds import BindValues, environment_inputs, resolve_binds, unset_variable_findings
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import Diagnostic, Finding, Severity, path_text
-from ..spec.dialects import check_shape, detect
 from ..spec.documents import Document
-from ..spec.imports import Composer, prepare
+from ..spec.imports import Composer, Prepared, prepare
 from ..spec.model import Capability
 from ..spec.source import SourceDocument, SourceError, read_source
 from .listeners import ListenerSet
@@ -109,16 +108,16 @@ class FileReport:
 
 
 PARALLEL_FROM = 64
-"""From this many files, parsing and shape checks run in worker processes: they are ~90% of the
-load time, pure CPU, and independent per file; plans (closures) are still compiled here."""
+"""From this many files, parsing, shape checks and the translation into the native form run in
+worker processes: pure CPU and independent per file; models and plans (closures) are built here."""
 
 
-def _parse_and_check(path: Path) -> tuple[SourceDocument | Diagnostic, list[Finding]]:
+def _parse_and_check(path: Path) -> Prepared | Diagnostic:
+    """Parsed, shape-checked and translated into the native form: all of it per file, and picklable."""
     try:
-        source = read_source(path)
+        return prepare(read_source(path))
     except SourceError as exc:
-        return exc.diagnostic, []
-    return source, check_shape(source.data, detect(source.data))
+        return exc.diagnostic
 
 
 @contextmanager
@@ -150,7 +149,7 @@ def _load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str,
     workers = min(os.cpu_count() or 1, 8)
     composer = Composer()  # an imported file is read once per load, however many files import it
     if len(paths) < PARALLEL_FROM or workers < 2:
-        parsed: Iterator[tuple[SourceDocument | Diagnostic, list[Finding]]] = map(_parse_and_check, paths)
+        parsed: Iterator[Prepared | Diagnostic] = map(_parse_and_check, paths)
         return [_report(path, item, settings, environ, composer) for path, item in zip(paths, parsed, strict=True)]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
@@ -160,15 +159,14 @@ def _load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str,
 
 def _report(
     path: Path,
-    item: tuple[SourceDocument | Diagnostic, list[Finding]],
+    item: Prepared | Diagnostic,
     settings: Settings,
     environ: Mapping[str, str] | None,
     composer: Composer,
 ) -> FileReport:
-    source, shape = item
-    if isinstance(source, Diagnostic):
-        return FileReport(path, [source])
-    return load_source(source, settings, environ, shape, composer)
+    if isinstance(item, Diagnostic):
+        return FileReport(path, [item])
+    return load_source(item.source, settings, environ, composer=composer, prepared=item)
 
 
 def load_file(path: Path, settings: Settings, environ: Mapping[str, str] | None = None) -> FileReport:
@@ -181,10 +179,12 @@ def load_source(
     environ: Mapping[str, str] | None = None,
     shape_findings: list[Finding] | None = None,
     composer: Composer | None = None,
+    prepared: Prepared | None = None,
 ) -> FileReport:
+    """``prepared``: ``source`` already parsed, checked and translated (by a load worker)."""
     environ = os.environ if environ is None else environ
     report = FileReport(source.path)
-    prepared = prepare(source, shape_findings)
+    prepared = prepared or prepare(source, shape_findings)
     document, composed = (composer or Composer()).compose(prepared)
     builder = ModelBuilder(source.path, {kind_type: kind.parse for kind_type, kind in KINDS.items()})
     capability = builder.build(document.data, prepared.dialect.root_sections)

@@ -14,10 +14,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml.error import YAMLError
+from support import ROOT, SHARED
 
 from naftiko_runtime.spec.plain_yaml import plain_load
 from naftiko_runtime.spec.source import MAX_DEPTH, MAX_EXPANDED_NODES, SourceError, _safe_yaml, parse_text
-from tests.support import ROOT, SHARED
 
 YAML_FILES = sorted(
     path
