@@ -1,6 +1,7 @@
 """Reading capability files: fast parsing, positions only when a message needs them (D1).
 
-The document is parsed once with ruamel.yaml's C-accelerated safe loader. Positions are
+The document is parsed once: a plain one straight from the C parser's events (``plain_yaml``,
+D138), any other with ruamel.yaml's C-accelerated safe loader. Positions are
 needed only to print a diagnostic; then the file is composed a second time, by the same C parser,
 into its node tree, whose keys and items carry their line and column, and the finding's document
 path is walked down that tree. (The round-trip loader keeps positions too, but in pure Python: on
