@@ -125,9 +125,9 @@ def collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off while files load (D139), back on after if it was on.
 
     Loading allocates millions of objects that all live on, so each automatic full collection
-    walks a heap that only grows: with 1,000 files that was ~40% of the load's CPU, and it slowed
-    the ``mcp`` import after it too. The little cyclic garbage a load leaves is collected by the
-    next collection (``serve`` runs one, then freezes what is loaded)."""
+    walks a heap that only grows: with 1,000 files that was ~35% of the load's CPU, and it slowed
+    the ``mcp`` import after it too. The little cyclic garbage a load leaves (a handful of objects)
+    waits for the next collection; ``serve`` freezes what is loaded without one."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
