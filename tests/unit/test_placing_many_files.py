@@ -55,7 +55,7 @@ capability:
     return path
 
 
-@settings(max_examples=300, derandomize=True)
+@settings(max_examples=300, derandomize=True, deadline=None)
 @given(
     st.lists(st.tuples(st.lists(SEGMENTS.filter(bool), max_size=3)), max_size=6),
     st.one_of(st.none(), st.lists(SEGMENTS, max_size=4)),

@@ -166,7 +166,7 @@ trees = st.recursive(
 EXTRAS = ["", "", "", "&a ", "*a", "!!str ", "!!int ", "<<: {x: 1}", "--- ", "%YAML 1.1\n---\n", "[a, {b: c}]"]
 
 
-@settings(max_examples=300, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trees.filter(lambda t: not isinstance(t, str)), st.sampled_from(EXTRAS), st.integers(0, 3))
 def test_generated_documents_load_the_same_or_fall_back(tree: Any, extra: str, where: int) -> None:
     text = block(tree, 0)
