@@ -206,3 +206,11 @@ def test_a_document_past_the_node_limit_takes_the_full_loader() -> None:
     text = "[" + ", ".join("1" for _ in range(50)) + "]"
     assert plain_load(text, MAX_DEPTH, 40) is None
     assert plain_load(text, MAX_DEPTH, 60) == ([1] * 50,)
+
+
+def test_every_implicit_resolver_is_keyed_by_first_character() -> None:
+    """ruamel also tries the resolvers registered under ``None`` on every scalar; the fast path
+    looks a scalar's resolvers up by its first character only, which is the same while there are none."""
+    from naftiko_runtime.spec import plain_yaml
+
+    assert not plain_yaml._RESOLVERS.get(None)
