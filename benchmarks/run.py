@@ -38,7 +38,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import capgen  # noqa: E402
+import startup as startup_row  # noqa: E402
 from mcp_peers import PEERS  # noqa: E402
+from startup import Startup  # noqa: E402
 
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
@@ -386,15 +388,6 @@ class Row:
         return statistics.median(getattr(s, attribute) for s in self.samples)
 
 
-@dataclass
-class Startup:
-    files: int
-    seconds: list[float] = field(default_factory=list)
-    rss_mb: list[float] = field(default_factory=list)
-    skipped: str | None = None
-    note: str = ""
-
-
 def naftiko_argv(files: list[Path], *extra: str) -> list[str]:
     return [sys.executable, "-m", "naftiko_runtime", "serve", *map(str, files), "--log-level", "WARNING", *extra]
 
@@ -708,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
         if fleet_row:  # before the start-ups, which time a server with nothing else running
             fleet_result = fleet_row.measure(plan, measure)
         if not only or "startup" in only:
-            startups = measure_startups(plan, work, env)
+            startups = measure_startups(plan, work, env, upstream_url)
     finally:
         for proc in procs:
             proc.stop()
@@ -728,36 +721,17 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if broken else 0
 
 
-def measure_startups(plan: Plan, work: Path, env: dict[str, str]) -> list[Startup]:
-    """Row 8: ``naftiko serve`` of N Polytomic-like files, from exec to both ports answering HTTP."""
-    results = []
-    for count in plan.startup_files:
-        startup = Startup(count)
-        results.append(startup)
-        files = capgen.polytomic_set(work / f"startup-{count}", count)
-        offset = free_offset((8080, 9090))
-        urls = [f"http://127.0.0.1:{8080 + offset}/", f"http://127.0.0.1:{9090 + offset}/mcp"]
-        for run in range(plan.runs):
-            proc = Proc(
-                f"startup-{count}",
-                naftiko_argv(files, "--port-offset", str(offset)),
-                work / f"startup-{count}-{run}.log",
-                env,
-            )
-            try:
-                proc.start()
-                startup.seconds.append(wait_answering(proc, urls, plan.startup_timeout))
-                startup.rss_mb.append(memory_mb(proc.pid, "VmRSS"))
-            except RuntimeError as exc:
-                startup.skipped = f"failed: {str(exc)[:300]}"
-                break
-            finally:
-                proc.stop()
-            print(f"  start-up {count} files run {run + 1}: {startup.seconds[-1]:.2f} s", file=sys.stderr, flush=True)
-            if startup.seconds[-1] > 30 and run + 1 < plan.runs:
-                startup.note = f"1 run only: one takes {startup.seconds[-1]:.0f} s, 3 would break the 10-minute budget"
-                break
-    return results
+def measure_startups(plan: Plan, work: Path, env: dict[str, str], upstream: str) -> list[Startup]:
+    """Row 8 (``startup.py``): first byte and ready-and-serving of ``naftiko serve`` on N files."""
+
+    harness = startup_row.Harness(
+        launch=lambda name, argv, log: Proc(name, argv, log, env).start(),
+        http=http,
+        rss=lambda pid: memory_mb(pid, "VmRSS"),
+        offset=lambda: free_offset((8080, 9090)),
+        argv=naftiko_argv,
+    )
+    return startup_row.measure(plan.startup_files, plan.runs, plan.startup_timeout, work, upstream, harness)
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -802,19 +776,7 @@ def render(
             f"| {row.reference or ''} | {sum(s.errors for s in row.samples)} |"
         )
     if startups:
-        out += [
-            "",
-            "| 8. start-up: files | seconds to answering | RSS after start-up MB | runs | note |",
-            "|---:|---:|---:|---:|---|",
-        ]
-        for startup in startups:
-            if startup.skipped and not startup.seconds:
-                out.append(f"| {startup.files:,} | skipped: {startup.skipped} | | | |")
-                continue
-            out.append(
-                f"| {startup.files:,} | {statistics.median(startup.seconds):.2f} "
-                f"| {statistics.median(startup.rss_mb):.0f} | {len(startup.seconds)} | {startup.note} |"
-            )
+        out += startup_row.table(startups)
     out += ["", "Goals (ratios from this run):"]
     for text, verdict in goals(by_key, startups, plan):
         out.append(f"- [{verdict}] {text}")
@@ -862,19 +824,7 @@ def goals(rows: dict[str, Row], startups: list[Startup], plan: Plan) -> list[tup
             verdict(None if value is None else value >= 0.9),
         )
     )
-    by_files = {s.files: s for s in startups if s.seconds}
-    for files, limit in ((21, 1.0), (1000, 10.0)):
-        s = by_files.get(files)
-        seconds = statistics.median(s.seconds) if s else None
-        results.append(
-            (
-                f"{files:,} files answering in < {limit:g} s: {fmt(seconds, ' s')}",
-                verdict(None if seconds is None else seconds < limit),
-            )
-        )
-    s = by_files.get(21)
-    rss = statistics.median(s.rss_mb) if s else None
-    results.append((f"RSS < 120 MB for 21 files: {fmt(rss, ' MB')}", verdict(None if rss is None else rss < 120)))
+    results += [(text, verdict(ok)) for text, ok in startup_row.goals(startups, fmt)]
     value = ratio("steps2")
     results.append(
         (

@@ -46,8 +46,10 @@ class Listener:
     mounted: dict[str, list[Mounted]] = field(default_factory=dict)
     """The adapters served on this port, by kind, in load order."""
     claimed: dict[tuple[object, ...], Claimed] = field(default_factory=dict)
-    owners: list[Claimed] = field(default_factory=list)
-    """The claims that take a path prefix whole (a handful: one per MCP, skill or control adapter)."""
+    owners: dict[tuple[str | None, ...], list[Claimed]] = field(default_factory=dict)
+    """The claims that take a path prefix whole (one per MCP, skill or control adapter), by prefix:
+    a route is looked up by its own leading segments, so 1,000 MCP adapters sharing ``/mcp`` on a
+    port cost each new route a few lookups, not 1,000 comparisons (issue 22)."""
     routes: dict[str | None, list[Claimed]] = field(default_factory=dict)
     """The claims with a route, by the route's first segment: a prefix can only shadow the routes
     that start with its own first segment, so a new prefix never scans every route of the port."""
@@ -57,9 +59,13 @@ class Listener:
         claim = entry.claim
         self.claimed.setdefault(claim.key, entry)
         if claim.prefix is not None:
-            self.owners.append(entry)
+            self.owners.setdefault(claim.prefix, []).append(entry)
         if claim.route is not None:
             self.routes.setdefault(_head(claim.route), []).append(entry)
+
+    def owners_over(self, claim: Claim) -> list[Claimed]:
+        """The recorded claims whose prefix takes ``claim``'s route whole."""
+        return _owners_over(self.owners, claim)
 
     def routes_under(self, prefix: tuple[str, ...]) -> list[Claimed]:
         """The recorded route claims that a claim of ``prefix`` may shadow."""
@@ -79,6 +85,15 @@ class Listener:
 
 def _head(route: tuple[str | None, ...]) -> str | None:
     return route[0] if route else None
+
+
+def _owners_over(owners: dict[tuple[str | None, ...], list[Claimed]], claim: Claim) -> list[Claimed]:
+    """Of ``owners`` (by prefix), those whose prefix ``claim``'s route starts with."""
+    route = claim.route
+    if route is None or not owners:
+        return []
+    lengths = {len(prefix) for prefix in owners}
+    return [owner for n in sorted(lengths) if n <= len(route) for owner in owners.get(route[:n], ())]
 
 
 def _shadows(owner: Claim, claim: Claim) -> bool:
@@ -136,7 +151,9 @@ class ListenerSet:
         credentials; otherwise one adapter's callers could reach the other's operations."""
         listener = self.listeners.get(port)
         others = [m.adapter for m in mounted if m.adapter.port is not None and m.adapter is not adapter]
-        others += [m.adapter for m in (listener.mounted.get(adapter.kind, []) if listener else [])]
+        # The port's adapters of this kind already agree with each other: the first speaks for all
+        # (comparing with every one made placing N files quadratic, issue 22).
+        others += [m.adapter for m in (listener.mounted.get(adapter.kind, [])[:1] if listener else [])]
         policy = adapter.authentication.policy if adapter.authentication else None
         for other in others:
             if other.kind != adapter.kind or other.port is None or other.port + self.settings.port_offset != port:
@@ -191,12 +208,14 @@ class ListenerSet:
                 problems.append(Finding.error(claim.at, f"{claim.label} conflicts with {first.place} (D32)"))
             else:
                 seen[claim.key] = entry
-        owners = [*listener.owners, *(entry for entry in claims if entry.claim.prefix is not None)]
+        own: dict[tuple[str | None, ...], list[Claimed]] = {}
+        for entry in claims:
+            if entry.claim.prefix is not None:
+                own.setdefault(entry.claim.prefix, []).append(entry)
         for entry in claims:
             problems += [
                 Finding.error(entry.claim.at, f"{entry.claim.label} collides with {other.claim.label} (D32)")
-                for other in owners
-                if _shadows(other.claim, entry.claim)
+                for other in [*listener.owners_over(entry.claim), *_owners_over(own, entry.claim)]
             ]
             if entry.claim.prefix is not None:
                 problems += [

@@ -12,10 +12,12 @@ anything is served.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,9 +34,8 @@ from ..settings import ClientCredentialsPolicy, Settings
 from ..spec.binds import BindValues, environment_inputs, resolve_binds, unset_variable_findings
 from ..spec.builder import ModelBuilder
 from ..spec.diagnostics import Diagnostic, Finding, Severity, path_text
-from ..spec.dialects import check_shape, detect
 from ..spec.documents import Document
-from ..spec.imports import Composer, prepare
+from ..spec.imports import Composer, Prepared, prepare
 from ..spec.model import Capability
 from ..spec.source import SourceDocument, SourceError, read_source
 from .listeners import ListenerSet
@@ -107,26 +108,48 @@ class FileReport:
 
 
 PARALLEL_FROM = 64
-"""From this many files, parsing and shape checks run in worker processes: they are ~90% of the
-load time, pure CPU, and independent per file; plans (closures) are still compiled here."""
+"""From this many files, parsing, shape checks and the translation into the native form run in
+worker processes: pure CPU and independent per file; models and plans (closures) are built here."""
 
 
-def _parse_and_check(path: Path) -> tuple[SourceDocument | Diagnostic, list[Finding]]:
+def _parse_and_check(path: Path) -> Prepared | Diagnostic:
+    """Parsed, shape-checked and translated into the native form: all of it per file, and picklable."""
     try:
-        source = read_source(path)
+        return prepare(read_source(path))
     except SourceError as exc:
-        return exc.diagnostic, []
-    return source, check_shape(source.data, detect(source.data))
+        return exc.diagnostic
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while files load (D139), back on after if it was on.
+
+    Loading allocates millions of objects that all live on, so each automatic full collection
+    walks a heap that only grows: with 1,000 files that was ~35% of the load's CPU, and it slowed
+    the ``mcp`` import after it too. The little cyclic garbage a load leaves (a handful of objects)
+    waits for the next collection; ``serve`` freezes what is loaded without one."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None) -> list[FileReport]:
     """Each file's report; the installed plugins are loaded first (``PluginError`` if one fails),
     so that their types are known to every stage (and to the forked shape-check workers)."""
+    with collector_paused():
+        return _load_files(paths, settings, environ)
+
+
+def _load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None) -> list[FileReport]:
     load_plugins()
     workers = min(os.cpu_count() or 1, 8)
     composer = Composer()  # an imported file is read once per load, however many files import it
     if len(paths) < PARALLEL_FROM or workers < 2:
-        parsed: Iterator[tuple[SourceDocument | Diagnostic, list[Finding]]] = map(_parse_and_check, paths)
+        parsed: Iterator[Prepared | Diagnostic] = map(_parse_and_check, paths)
         return [_report(path, item, settings, environ, composer) for path, item in zip(paths, parsed, strict=True)]
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
@@ -136,15 +159,14 @@ def load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, 
 
 def _report(
     path: Path,
-    item: tuple[SourceDocument | Diagnostic, list[Finding]],
+    item: Prepared | Diagnostic,
     settings: Settings,
     environ: Mapping[str, str] | None,
     composer: Composer,
 ) -> FileReport:
-    source, shape = item
-    if isinstance(source, Diagnostic):
-        return FileReport(path, [source])
-    return load_source(source, settings, environ, shape, composer)
+    if isinstance(item, Diagnostic):
+        return FileReport(path, [item])
+    return load_source(item.source, settings, environ, composer=composer, prepared=item)
 
 
 def load_file(path: Path, settings: Settings, environ: Mapping[str, str] | None = None) -> FileReport:
@@ -157,10 +179,12 @@ def load_source(
     environ: Mapping[str, str] | None = None,
     shape_findings: list[Finding] | None = None,
     composer: Composer | None = None,
+    prepared: Prepared | None = None,
 ) -> FileReport:
+    """``prepared``: ``source`` already parsed, checked and translated (by a load worker)."""
     environ = os.environ if environ is None else environ
     report = FileReport(source.path)
-    prepared = prepare(source, shape_findings)
+    prepared = prepared or prepare(source, shape_findings)
     document, composed = (composer or Composer()).compose(prepared)
     builder = ModelBuilder(source.path, {kind_type: kind.parse for kind_type, kind in KINDS.items()})
     capability = builder.build(document.data, prepared.dialect.root_sections)
@@ -281,7 +305,8 @@ def expand(paths: Sequence[Path]) -> list[Path]:
 def load(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None = None) -> Loaded:
     """D30: every file (folders expanded) loaded and checked, conflicts between files included,
     before anything is served."""
-    return place(load_files(expand(paths), settings, environ), settings)
+    with collector_paused():
+        return place(load_files(expand(paths), settings, environ), settings)
 
 
 def place(reports: list[FileReport], settings: Settings) -> Loaded:

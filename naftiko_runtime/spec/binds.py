@@ -127,23 +127,31 @@ def unset_variable_findings(
     strict: bool,
     where: Callable[[DocPath], str] = path_text,
 ) -> list[Finding]:
-    """D13: one finding per declared-but-unset variable, listing the places (``where``) that use it."""
+    """D13: one finding per declared-but-unset variable, listing the places (``where``) that use it.
+
+    The document is walked for those places only when some variable is unset: a file whose binds
+    are all set (every file of a healthy start-up) costs nothing here (issue 22)."""
+    unset = [
+        (bind, variable, key)
+        for bind in binds
+        for variable, key in bind.keys.items()
+        if values.namespaces.get(bind.namespace, {}).get(variable) is None
+    ]
+    if not unset:
+        return []
     uses: dict[str, list[DocPath]] = {}
     for path, reference in template_uses(data):
         found, _ = values.lookup(reference)
         if found:
             uses.setdefault(reference.name, []).append(path)
     findings = []
-    for bind in binds:
-        for variable, key in bind.keys.items():
-            if values.namespaces.get(bind.namespace, {}).get(variable) is not None:
-                continue
-            places = uses.get(variable, [])
-            used = ", ".join(where(place) for place in places) or "nowhere in this file"
-            source = f"file key '{key}'" if bind.location else f"environment variable {key}"
-            message = f"bind variable {variable} ({source}) is not set; used at: {used}"
-            at = bind.at + ("keys", variable)
-            findings.append(Finding.error(at, message) if strict else Finding.warning(at, message))
+    for bind, variable, key in unset:
+        places = uses.get(variable, [])
+        used = ", ".join(where(place) for place in places) or "nowhere in this file"
+        source = f"file key '{key}'" if bind.location else f"environment variable {key}"
+        message = f"bind variable {variable} ({source}) is not set; used at: {used}"
+        at = bind.at + ("keys", variable)
+        findings.append(Finding.error(at, message) if strict else Finding.warning(at, message))
     return findings
 
 

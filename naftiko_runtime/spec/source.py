@@ -1,6 +1,7 @@
 """Reading capability files: fast parsing, positions only when a message needs them (D1).
 
-The document is parsed once with ruamel.yaml's C-accelerated safe loader. Positions are
+The document is parsed once: a plain one straight from the C parser's events (``plain_yaml``,
+D138), any other with ruamel.yaml's C-accelerated safe loader. Positions are
 needed only to print a diagnostic; then the file is composed a second time, by the same C parser,
 into its node tree, whose keys and items carry their line and column, and the finding's document
 path is walked down that tree. (The round-trip loader keeps positions too, but in pure Python: on
@@ -22,6 +23,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 
 from .diagnostics import Diagnostic, DocPath, Finding, Severity
+from .plain_yaml import plain_load
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Capability files are hand-written or generated specs; anything larger is refused unread."""
@@ -196,7 +198,13 @@ def _alias_problem(data: Any) -> tuple[DocPath, str] | None:
 
 
 def parse_text(text: str, path: Path) -> SourceDocument:
-    """Parse YAML text already in memory (conformance cases carry capabilities inline)."""
+    """Parse YAML text already in memory (conformance cases carry capabilities inline).
+
+    A plain document is built straight from the parser's events (D138); any other, and any error,
+    takes the full loader with its depth, alias and duplicate-key checks."""
+    plain = plain_load(text, MAX_DEPTH, MAX_EXPANDED_NODES)
+    if plain is not None:
+        return SourceDocument(path, text, plain[0])
     try:
         _check_depth(text, path)
         data = _safe_yaml().load(io.StringIO(text))
