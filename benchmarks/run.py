@@ -38,6 +38,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import capgen  # noqa: E402
+import edge_servers  # noqa: E402
+import idle_conns  # noqa: E402
 
 BENCH_VENV = Path(os.environ.get("NAFTIKO_BENCH_VENV", "/work/bench-venv"))
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
@@ -501,8 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     procs: list[Proc] = []
     rows: list[Row] = []
     startups: list[Startup] = []
+    idle: idle_conns.IdleResult | None = None
     try:
-        ports = iter(free_ports(20))
+        ports = iter(free_ports(24))
         up_port = next(ports)
         upstream_url = f"http://127.0.0.1:{up_port}"
         upstream = Proc(
@@ -579,6 +582,21 @@ def main(argv: list[str] | None = None) -> int:
                 proc=Proc(f"naftiko-{key}", naftiko_argv([path], *extra), work / f"{key}.log", env),
                 load=Load(f"http://127.0.0.1:{port}/items"),
                 check=check_json(f"http://127.0.0.1:{port}/items", predicate, label),
+            )
+
+        for key, label in edge_servers.ROWS:  # issue 22: the edge's candidates, row 3's file
+            port = next(ports)
+            path = work / f"{key}.yaml"
+            path.write_text(capgen.single(upstream_url, port, adapter="rest"))
+            argv = [sys.executable, str(HERE / "edge_servers.py"), key, str(path), str(port)]
+            add(
+                key,
+                label,
+                reference="aiohttp",
+                proc=Proc(f"edge-{key}", argv, work / f"{key}.log", env),
+                load=Load(f"http://127.0.0.1:{port}/items"),
+                check=check_json(f"http://127.0.0.1:{port}/items", lambda d: len(d["data"]) == 6, label),
+                skipped=edge_servers.missing(key),
             )
 
         for key, label, traced in (
@@ -708,6 +726,8 @@ def main(argv: list[str] | None = None) -> int:
             if row.proc:
                 row.proc.stop()
 
+        if not only or "idle10k" in only:
+            idle = measure_idle(plan, work, env, upstream_url, wrk)
         if not only or "startup" in only:
             startups = measure_startups(plan, work, env)
     finally:
@@ -717,12 +737,44 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     elapsed = time.perf_counter() - began
-    report = render(rows, startups, plan, wrk, bench_python, fastmcp_info, elapsed)
+    report = render(rows, startups, plan, wrk, bench_python, fastmcp_info, elapsed, idle)
     print(report)
     if args.json:
         args.json.write_text(json.dumps(to_json(rows, startups, plan, elapsed), indent=2))
     broken = [row for row in rows if row.skipped and row.skipped.startswith("failed")]
     return 1 if broken else 0
+
+
+def measure_idle(
+    plan: Plan, work: Path, env: dict[str, str], upstream_url: str, wrk: str | None
+) -> idle_conns.IdleResult:
+    """Row 11 (issue 22): 10,000 idle keep-alive connections on row 3's file (200 in ``--quick``)."""
+    result = idle_conns.IdleResult(200 if plan.quick else 10_000)
+    if wrk is None:
+        result.skipped = "wrk is not installed (the row compares wrk's p99)"
+        return result
+    port = free_port()
+    path = work / "idle.yaml"
+    path.write_text(capgen.single(upstream_url, port, adapter="rest"))
+    argv = naftiko_argv([path], *idle_conns.server_argv_options(result.count))
+    proc = Proc("naftiko-idle", argv, work / "idle.log", env).start()
+    load = Load(f"http://127.0.0.1:{port}/items")
+
+    def one_load() -> tuple[float, float]:
+        sample = run_wrk(wrk, load, plan.seconds, work)
+        return sample.rps, sample.p99_ms
+
+    try:
+        wait_answering(proc, [load.url], plan.startup_timeout)
+        run_wrk(wrk, load, 1.0, work)  # warm-up: the upstream pool
+        return idle_conns.measure(
+            result.count, plan.runs, port, "/items", one_load, lambda: memory_mb(proc.pid, "VmRSS")
+        )
+    except (RuntimeError, OSError) as exc:
+        result.skipped = f"failed: {str(exc)[:300]}"
+        return result
+    finally:
+        proc.stop()
 
 
 def measure_startups(plan: Plan, work: Path, env: dict[str, str]) -> list[Startup]:
@@ -775,6 +827,7 @@ def render(
     bench_python: str | None,
     fastmcp_info: str,
     elapsed: float,
+    idle: idle_conns.IdleResult | None = None,
 ) -> str:
     by_key = {row.key: row for row in rows}
     load = (
@@ -812,11 +865,22 @@ def render(
                 f"| {startup.files:,} | {statistics.median(startup.seconds):.2f} "
                 f"| {statistics.median(startup.rss_mb):.0f} | {len(startup.seconds)} | {startup.note} |"
             )
+    if idle is not None:
+        out += idle_conns.render(idle)
     out += ["", "Goals (ratios from this run):"]
     for text, verdict in goals(by_key, startups, plan):
         out.append(f"- [{verdict}] {text}")
+    if idle is not None:
+        for text, met in idle_conns.goals(idle):
+            out.append(f"- [{_verdict(met, plan)}] {text}")
     out.append(f"\nwhole run: {elapsed:.0f} s")
     return "\n".join(out)
+
+
+def _verdict(ok: bool | None, plan: Plan) -> str:
+    if ok is None:
+        return "not measured"
+    return ("met" if ok else "NOT met") + (" (quick)" if plan.quick else "")
 
 
 def goals(rows: dict[str, Row], startups: list[Startup], plan: Plan) -> list[tuple[str, str]]:
@@ -825,9 +889,7 @@ def goals(rows: dict[str, Row], startups: list[Startup], plan: Plan) -> list[tup
         return _ratio(rows, row) if row and row.samples else None
 
     def verdict(ok: bool | None) -> str:
-        if ok is None:
-            return "not measured"
-        return ("met" if ok else "NOT met") + (" (quick)" if plan.quick else "")
+        return _verdict(ok, plan)
 
     def fmt(value: float | None, unit: str = "x") -> str:
         return "n/a" if value is None else f"{value:.2f}{unit}"

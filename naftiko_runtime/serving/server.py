@@ -29,7 +29,7 @@ from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
 from . import logs
 from .control import OFF, Controls, observability_of
-from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol
+from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol, raise_open_file_limit
 from .listeners import Listener, ListenerSet
 from .loading import Loaded
 from .ports import PortApp, build_app, mount_parts
@@ -307,6 +307,7 @@ def serve(
     Returns the exit code."""
     # Until the event loop takes SIGHUP over, it must not end the process (its default action).
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    raise_open_file_limit()
     bound = list(listeners.listeners.values())
     sockets = bind_sockets(bound)
     warn_exposed(bound)
