@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
 ROWS = (
+    ("baseline", "3'. naftiko REST pass-through, the checkout in $NAFTIKO_BENCH_BASELINE (before)"),
     ("asyncio", "3e. naftiko REST pass-through on asyncio's loop (not uvloop)"),
     ("granian", "3f. the same app under granian (ASGI, uvloop)"),
     ("rsgi", "3g. the same app under granian's RSGI"),
@@ -34,6 +37,8 @@ ROWS = (
 
 def missing(key: str) -> str | None:
     """Why a row cannot run here, or ``None``."""
+    if key == "baseline":
+        return None if os.environ.get(BASELINE) else f"${BASELINE} is not set (a checkout to compare with)"
     if key != "asyncio" and importlib.util.find_spec("granian") is None:
         return "granian is not installed (pip install 'granian>=2.8,<2.9')"
     return None
@@ -75,7 +80,31 @@ class AsgiOverRsgi:
         await self.app(asgi_scope, receive, send)
 
 
+BASELINE = "NAFTIKO_BENCH_BASELINE"
+"""A checkout (``git worktree add``, or ``git archive`` unpacked) whose ``naftiko serve`` row 3' runs."""
+
+
+def render_cpu(rows: list[Any]) -> list[str]:
+    """The server CPU per request of every row measured with it, beside row 2's (issue 22)."""
+    measured = [row for row in rows if row.samples and row.samples[0].cpu_us is not None and row.key != "upstream"]
+    if not measured:
+        return []
+    cpu = {row.key: statistics.median(s.cpu_us for s in row.samples) for row in measured}
+    proxy = cpu.get("aiohttp")
+    title = "| server CPU per request (user + system, every thread) | us | aiohttp proxy's / this |"
+    out = ["", title, "|---|---:|---:|"]
+    for row in measured:
+        versus = f"{proxy / cpu[row.key]:.2f}x" if proxy else ""
+        out.append(f"| {row.label} | {cpu[row.key]:.0f} | {versus} |")
+    return out
+
+
 def main(variant: str, file: Path, port: int) -> None:
+    if variant == "baseline":
+        sys.path.insert(0, os.environ[BASELINE])
+        from naftiko_runtime.cli import main as cli
+
+        sys.exit(cli(["serve", str(file), "--log-level", "WARNING"]))
     from naftiko_runtime import Settings, load
     from naftiko_runtime.core.execution import Executor
     from naftiko_runtime.core.upstream import UpstreamClients

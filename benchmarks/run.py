@@ -102,6 +102,18 @@ def tree(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid``'s process tree so far, every thread included."""
+    total = 0
+    for member in tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def memory_mb(pid: int, field_name: str) -> float:
     """``VmHWM`` (peak) or ``VmRSS`` summed over the process tree, in MB."""
     total = 0
@@ -221,6 +233,9 @@ class Sample:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us: float | None = None
+    """CPU time of the server's process tree per request (user + system, all threads), which a
+    machine shared with other work disturbs far less than req/s (issue 22)."""
 
 
 def lua_script(load: Load, directory: Path) -> Path | None:
@@ -708,7 +723,10 @@ def main(argv: list[str] | None = None) -> int:
             measure(row.load, 1.0 if not plan.quick else 0.5)
         for run in range(plan.runs):  # round robin, so that drift on a noisy machine hits every row alike
             for row in live:
+                pid = row.proc.pid if row.proc else upstream.pid
+                cpu = cpu_seconds(pid)
                 row.samples.append(measure(row.load, plan.seconds))
+                row.samples[-1].cpu_us = (cpu_seconds(pid) - cpu) * 1e6 / max(1.0, row.samples[-1].rps * plan.seconds)
                 print(
                     f"  run {run + 1}/{plan.runs} {row.key}: {row.samples[-1].rps:,.0f} req/s",
                     file=sys.stderr,
@@ -865,6 +883,7 @@ def render(
                 f"| {startup.files:,} | {statistics.median(startup.seconds):.2f} "
                 f"| {statistics.median(startup.rss_mb):.0f} | {len(startup.seconds)} | {startup.note} |"
             )
+    out += edge_servers.render_cpu(rows)
     if idle is not None:
         out += idle_conns.render(idle)
     out += ["", "Goals (ratios from this run):"]
