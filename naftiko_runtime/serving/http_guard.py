@@ -64,7 +64,7 @@ def raise_open_file_limit() -> int:
     in force. Shells and service managers often start a process at a soft limit of 1,024 under a
     far higher hard one, and every held client connection is a descriptor: a gateway holding
     10,000 idle keep-alive connections (issue 22) must not need its users to run ``ulimit -n``
-    first. A limit the kernel refuses is left as it was."""
+    first (D133). A limit the kernel refuses is left as it was."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == hard or soft == resource.RLIM_INFINITY:
         return soft
