@@ -611,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc=Proc(f"edge-{key}", argv, work / f"{key}.log", env),
                 load=Load(f"http://127.0.0.1:{port}/items"),
                 check=check_json(f"http://127.0.0.1:{port}/items", lambda d: len(d["data"]) == 6, label),
-                skipped=edge_servers.missing(key),
+                skipped="full mode only" if plan.quick else edge_servers.missing(key),
             )
 
         for key, label, traced in (
