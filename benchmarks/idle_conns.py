@@ -5,8 +5,9 @@ SDK pools keep theirs open between calls. The row opens ``count`` keep-alive con
 REST port, each making one request and then staying silent, and measures:
 
 - the server's ``VmRSS`` (its process tree) before and with them held, so the cost per connection;
-- wrk's p99 with 32 active connections alone and again while the idle ones are held, in the same
-  run: the idle ones must not slow the active ones (no per-connection work on the loop's turns);
+- wrk's p99 with 32 active connections on that server while the idle ones are held, and on a twin
+  server holding none, the two loads alternated in the same run: the idle ones must not slow the
+  active ones (no per-connection work on the loop's turns);
 - how many idle connections the server still holds after the loads (the server under test is
   started with a head timeout longer than the row, so none should have been closed).
 
@@ -133,17 +134,17 @@ def measure(
     runs: int,
     port: int,
     path: str,
-    load: Callable[[], tuple[float, float]],
+    held_load: Callable[[], tuple[float, float]],
+    twin_load: Callable[[], tuple[float, float]],
     rss_mb: Callable[[], float],
 ) -> IdleResult:
-    """The row: ``load()`` is one wrk run on the same port giving ``(req/s, p99 ms)``; ``rss_mb()``
-    the server tree's VmRSS now."""
+    """The row. ``held_load()`` is one wrk run, giving ``(req/s, p99 ms)``, on the server at ``port``,
+    which is given the idle connections; ``twin_load()`` one on a twin server (the same file and
+    options) that holds none. The two alternate (ABBA), so that other work on the machine, which
+    moves a p99 by several times within a minute, hits both alike; ``rss_mb()`` is the held
+    server's VmRSS now."""
     result = IdleResult(count)
     raise_open_files(count + 1024)
-    for _ in range(runs):
-        rps, p99 = load()
-        result.alone_rps.append(rps)
-        result.alone_p99_ms.append(p99)
     result.rss_before_mb = rss_mb()
     began = time.perf_counter()
     held = open_idle(port, path, count)
@@ -158,10 +159,12 @@ def measure(
             file=sys.stderr,
             flush=True,
         )
-        for _ in range(runs):
-            rps, p99 = load()
-            result.idle_rps.append(rps)
-            result.idle_p99_ms.append(p99)
+        for run in range(runs):
+            order = ((True, held_load), (False, twin_load))
+            for is_held, load in order if run % 2 else order[::-1]:
+                rps, p99 = load()
+                (result.idle_rps if is_held else result.alone_rps).append(rps)
+                (result.idle_p99_ms if is_held else result.alone_p99_ms).append(p99)
         result.still_open = count_open(held)
     finally:
         close_all(held)
@@ -173,7 +176,7 @@ def render(result: IdleResult) -> list[str]:
     lines = [
         "",
         "| 11. idle keep-alive connections | RSS before MB | RSS held MB | KB each | still open after the loads "
-        "| req/s alone | req/s held | p99 ms alone | p99 ms held | p99 ratio |",
+        "| req/s twin | req/s held | p99 ms twin | p99 ms held | p99 ratio |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     if result.skipped:

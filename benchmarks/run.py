@@ -771,28 +771,42 @@ def measure_idle(
     if wrk is None:
         result.skipped = "wrk is not installed (the row compares wrk's p99)"
         return result
-    port = free_port()
-    path = work / "idle.yaml"
-    path.write_text(capgen.single(upstream_url, port, adapter="rest"))
-    argv = naftiko_argv([path], *idle_conns.server_argv_options(result.count))
-    proc = Proc("naftiko-idle", argv, work / "idle.log", env).start()
-    load = Load(f"http://127.0.0.1:{port}/items")
+    procs, loads, ports = [], [], []
+    for name in ("held", "twin"):
+        port = free_port()
+        ports.append(port)
+        path = work / f"idle-{name}.yaml"
+        path.write_text(capgen.single(upstream_url, port, adapter="rest"))
+        argv = naftiko_argv([path], *idle_conns.server_argv_options(result.count))
+        procs.append(Proc(f"naftiko-idle-{name}", argv, work / f"idle-{name}.log", env).start())
+        loads.append(Load(f"http://127.0.0.1:{port}/items"))
 
-    def one_load() -> tuple[float, float]:
-        sample = run_wrk(wrk, load, plan.seconds, work)
-        return sample.rps, sample.p99_ms
+    def one_load(load: Load) -> Callable[[], tuple[float, float]]:
+        def run() -> tuple[float, float]:
+            sample = run_wrk(wrk, load, plan.seconds, work)
+            return sample.rps, sample.p99_ms
+
+        return run
 
     try:
-        wait_answering(proc, [load.url], plan.startup_timeout)
-        run_wrk(wrk, load, 1.0, work)  # warm-up: the upstream pool
+        for proc, load in zip(procs, loads, strict=True):
+            wait_answering(proc, [load.url], plan.startup_timeout)
+            run_wrk(wrk, load, 1.0, work)  # warm-up: the upstream pool
         return idle_conns.measure(
-            result.count, plan.runs, port, "/items", one_load, lambda: memory_mb(proc.pid, "VmRSS")
+            result.count,
+            plan.runs,
+            ports[0],
+            "/items",
+            one_load(loads[0]),
+            one_load(loads[1]),
+            lambda: memory_mb(procs[0].pid, "VmRSS"),
         )
     except (RuntimeError, OSError) as exc:
         result.skipped = f"failed: {str(exc)[:300]}"
         return result
     finally:
-        proc.stop()
+        for proc in procs:
+            proc.stop()
 
 
 def measure_startups(plan: Plan, work: Path, env: dict[str, str]) -> list[Startup]:

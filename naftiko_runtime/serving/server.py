@@ -28,6 +28,7 @@ from ..core.sharing import open_store
 from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
 from . import logs
+from .collector import keep_held_objects_frozen
 from .control import OFF, Controls, observability_of
 from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol, raise_open_file_limit
 from .listeners import Listener, ListenerSet
@@ -326,6 +327,7 @@ def _run_one(
     # sight, or every full collection walks the whole route table (132 ms at 10,000 routes).
     gc.collect()
     gc.freeze()
+    keep_held_objects_frozen()
     try:
         import uvloop
 
