@@ -59,6 +59,22 @@ MAX_LINGERING = 256
 flood of connections cannot hold descriptors through the lingering itself."""
 
 
+def raise_open_file_limit() -> int:
+    """Raise this process's soft open-file limit to its hard limit and return the soft limit now
+    in force. Shells and service managers often start a process at a soft limit of 1,024 under a
+    far higher hard one, and every held client connection is a descriptor: a gateway holding
+    10,000 idle keep-alive connections (issue 22) must not need its users to run ``ulimit -n``
+    first (D133). A limit the kernel refuses is left as it was."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard or soft == resource.RLIM_INFINITY:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        return soft
+    return hard
+
+
 def default_max_connections() -> int:
     """4,096, or half the process's open-file limit if lower: the other half stays for the
     upstream pools, the listening sockets and files."""
@@ -315,9 +331,19 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._start_head()
 
     def on_response_complete(self) -> None:
-        idle = not self.pipeline
-        super().on_response_complete()
-        if idle and not self.transport.is_closing():
+        """uvicorn's own version arms a keep-alive timer (5 s, whatever ``header_timeout`` says) after
+        every response and cancels it at the next byte: a timer made and dropped per request, and a
+        second timer per idle connection closing it before the head deadline would. The head
+        deadline is the keep-alive timeout (D132): an idle connection is closed quietly once
+        ``header_timeout`` passes without a complete head, by the one timer it already has."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
             self._expect_head()
 
     def _expect_head(self) -> None:

@@ -28,8 +28,9 @@ from ..core.sharing import open_store
 from ..core.upstream import UpstreamClients
 from ..settings import Settings, is_loopback
 from . import logs
+from .collector import keep_held_objects_frozen
 from .control import OFF, Controls, observability_of
-from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol
+from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol, raise_open_file_limit
 from .listeners import Listener, ListenerSet
 from .loading import Loaded
 from .ports import PortApp, build_app, mount_parts
@@ -309,6 +310,7 @@ def serve(
     Returns the exit code."""
     # Until the event loop takes SIGHUP over, it must not end the process (its default action).
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    raise_open_file_limit()
     bound = list(listeners.listeners.values())
     sockets = bind_sockets(bound)
     warn_exposed(bound)
@@ -328,6 +330,7 @@ def _run_one(
     # No collection first: a load leaves next to no cyclic garbage (5 objects for 200 files), and
     # walking the loaded heap for it cost ~0.24 s of CPU at 200 files (D139).
     gc.freeze()
+    keep_held_objects_frozen()
     try:
         import uvloop
 

@@ -34,8 +34,13 @@ NUMBER_SHAPES = bytes(
 LONG_NUMBER = b"0" * 16
 """16 digits (or 15 and a dot): the shortest text whose value a double may not hold (``1234567890123457e5``
 needs 16 significant digits), and shorter than any integer beyond 64 bits (19 digits)."""
-NEGATIVE_EXPONENT = b"0e-"
-"""A number that may underflow (``1e-400`` decodes to 0.0): rare enough to always take the exact path."""
+NEGATIVE_EXPONENT = b"e-000"
+"""A number that may underflow (``1e-400`` decodes to 0.0): a negative exponent of three digits or
+more, rare enough to always take the exact path. Two digits cannot underflow: with at most 15
+characters before the exponent (else ``LONG_NUMBER``) the value is at least 1e-114, far inside a
+double's normal range, where a decimal of 15 significant digits survives the round trip. Any ``0e-``
+took this path before (issue 22): it caught every hexadecimal UUID with a digit before an ``e``
+at the end of a group (``1d9e-4b3a``), so a pass-through of such a list decoded three times slower."""
 INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
 NUMBER_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 BIG_INTEGER = "Integer exceeds 64-bit range"

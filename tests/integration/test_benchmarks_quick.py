@@ -37,6 +37,8 @@ def test_quick_benchmark_runs_and_prints_the_table(tmp_path: Path) -> None:
         "5. naftiko MCP tools/call",
         "7. naftiko 10 routes",
         "8. start-up",
+        "| server CPU per request",
+        "| 12. idle keep-alive connections",
         "Goals (ratios from this run):",
     ):
         assert row in out, out
