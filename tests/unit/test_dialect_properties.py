@@ -63,7 +63,10 @@ SEMANTIC = re.compile(
     r"not a folder|not an HTTP field name|"
     # D117: a script step's language and location come from the step or the control adapter's
     # scripting governance, which the schema leaves optional on both.
-    r"management\.scripting"
+    r"management\.scripting|"
+    # The schema leaves an API key's `key` (its header or query name) optional; a served adapter
+    # cannot check a key sent nowhere, so it is refused by name.
+    r"apikey authentication needs 'key'"
 )
 """Errors about what the schema cannot see: each is a decision of the contract, not a dialect gap."""
 MAX_DEPTH = 7
