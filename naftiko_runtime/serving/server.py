@@ -51,6 +51,25 @@ class _Server(uvicorn.Server):
         yield
 
 
+class EarlyReload:
+    """A SIGHUP that arrives before the event loop (or the parent of workers) takes the signal over:
+    remembered, then acted on once it does. A worker whose start was still under way when a reload
+    was asked would otherwise serve the old files until the next SIGHUP."""
+
+    def __init__(self) -> None:
+        self.pending = False
+
+    def remember(self, signum: int, frame: Any) -> None:
+        self.pending = True
+
+    def take(self) -> bool:
+        pending, self.pending = self.pending, False
+        return pending
+
+
+EARLY_RELOAD = EarlyReload()
+
+
 class PortUnavailable(OSError):
     """A port could not be bound; nothing is served (D5)."""
 
@@ -236,6 +255,8 @@ class Runtime:
         ):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 self._loop.add_signal_handler(sig, handler)
+        if EARLY_RELOAD.take():
+            self._reload_in_background()
         for listener in self.listeners:
             log.info("listening on http://%s:%d: %s", listener.host, listener.port, listener.described())
         watcher = Watcher(self.watched, self.request_reload, self.settings) if self.watched else None
@@ -308,8 +329,9 @@ def serve(
     """Bind every port (all or none: ``PortUnavailable`` names the busy one), then serve until
     SIGINT/SIGTERM; SIGHUP, and a change to ``watched`` files, reload through ``reloader``.
     Returns the exit code."""
-    # Until the event loop takes SIGHUP over, it must not end the process (its default action).
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Until the event loop takes SIGHUP over, it must not end the process (its default action),
+    # nor be lost: a reload asked while a worker starts is made once it serves.
+    signal.signal(signal.SIGHUP, EARLY_RELOAD.remember)
     raise_open_file_limit()
     bound = list(listeners.listeners.values())
     sockets = bind_sockets(bound)
@@ -372,6 +394,8 @@ def run(
 
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, forward)
+    if EARLY_RELOAD.take():
+        forward(signal.SIGHUP, None)
     log.info("serving with %d worker processes", settings.workers)
     if watched:
         # Started after the forks: a thread does not survive fork().

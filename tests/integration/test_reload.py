@@ -8,6 +8,7 @@ file its last good version: tests/integration/test_watch.py).
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import threading
@@ -15,7 +16,7 @@ import time
 
 import httpx
 import pytest
-from support import wait_status
+from support import free_port_offset, wait_status
 from test_serve_process import start, wait_listening
 
 ITEMS = """
@@ -148,3 +149,31 @@ def test_an_invalid_change_keeps_the_previous_files(served, upstream):
     # Per file (issue 14, item 4): the invalid file keeps serving its last good version.
     assert "items.yaml is invalid; still serving its last good version" in stderr
     assert "reload refused: it would change the ports served" in stderr
+
+
+def test_a_reload_asked_before_the_loop_serves_is_made_once_it_does(tmp_path, upstream):
+    """A SIGHUP that reaches a worker between its fork and its event loop (``EARLY_RELOAD``) is
+    remembered and made when the loop starts: the worker serves the new files, not the old ones
+    until the next SIGHUP (two workers, one of them still starting, lost it)."""
+    from naftiko_runtime import Runtime, Settings
+    from naftiko_runtime.serving.reloading import FileSet
+    from naftiko_runtime.serving.server import EARLY_RELOAD, bind_sockets
+
+    capability = tmp_path / "items.yaml"
+    offset = free_port_offset(8080, 9090)
+    ports = {"rest_port": 8080 + offset, "mcp_port": 9090 + offset}
+    write(capability, upstream, **ports)
+    files = FileSet([capability], Settings())
+    listeners = list(files().listeners.listeners.values())
+    write(capability, upstream, path_value="/things", tool="list-things", **ports)
+    EARLY_RELOAD.remember(signal.SIGHUP, None)
+    runtime = Runtime(listeners, Settings(), bind_sockets(listeners), files)
+    thread = threading.Thread(target=lambda: asyncio.run(runtime.serve()), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{8080 + offset}/things", timeout=5).status_code == 200)
+        assert httpx.get(f"http://127.0.0.1:{8080 + offset}/items", timeout=5).status_code == 404
+        assert not EARLY_RELOAD.pending
+    finally:
+        runtime.stop()
+        thread.join(30)
