@@ -50,10 +50,13 @@ def test_what_survives_a_full_collection_is_frozen_and_younger_collections_leave
     gc.collect(2)
     frozen = gc.get_freeze_count()
     assert frozen > 0
+    younger = [_cycle() for _ in range(50)]  # tracked, in the young generation: a young freeze would take them
     gc.collect(0)
     gc.collect(1)
-    assert gc.get_freeze_count() == frozen, "only a full collection freezes"
-    assert head.other is not None
+    # Not equal: frozen objects freed by reference counting meanwhile (another thread of an xdist
+    # worker) lower the count; a freeze after a young collection would raise it by 100 or more.
+    assert gc.get_freeze_count() < frozen + 100, "only a full collection freezes"
+    assert head.other is not None and all(node.other is not None for node, _ in younger)
 
 
 def test_a_frozen_cycle_turned_garbage_waits_for_the_thaw_then_is_collected(policy):
