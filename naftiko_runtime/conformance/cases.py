@@ -294,7 +294,7 @@ def prepare(case: Case, directory: Path, stub_url: str | None, port_for: Callabl
 def _yaml_plain_dumper() -> YAML:
     """Block YAML with the C emitter, keys in their written order: a served case's capability is
     rewritten (its ports and baseUri moved) for every case run, and the round-trip loader and
-    dumper, pure Python, were a third of the suite's CPU."""
+    dumper, pure Python, were about a third of a conformance area's CPU."""
     yaml = YAML(typ="safe", pure=False)
     yaml.default_flow_style = False
     yaml.width = 4096
