@@ -34,6 +34,8 @@ class Startup:
     first_byte: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     """Seconds to ready and serving a real call on both ports (what the goals judge)."""
+    whole: list[float] = field(default_factory=list)
+    """Seconds to every MCP method answering (``tools/list``: the ``mcp`` package loaded, D152)."""
     cpu_seconds: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     skipped: str | None = None
@@ -67,6 +69,16 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of ``pid`` and of its children it has waited for (the load's workers)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _listed(http: HTTP, mcp: str) -> bool:
+    """``tools/list`` answers with tools: a method only the ``mcp`` package's side serves."""
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+    try:
+        status, body = http(mcp, json.dumps(listing).encode(), MCP_HEADERS, timeout=5.0)
+        return status == 200 and bool(json.loads(body)["result"]["tools"])
+    except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _answers(http: HTTP, url: str) -> bool:
@@ -126,6 +138,11 @@ def measure(
                 startup.seconds.append(ready)
                 startup.cpu_seconds.append(cpu_seconds(proc.pid))
                 startup.rss_mb.append(harness.rss(proc.pid))
+                while not _listed(http, mcp + calls.mcp_path):
+                    if time.perf_counter() > proc.started_at + timeout:
+                        raise RuntimeError(f"{proc.name}: tools/list did not answer within {timeout:g} s")
+                    time.sleep(0.01)
+                startup.whole.append(time.perf_counter() - proc.started_at)
             except RuntimeError as exc:
                 startup.skipped = f"failed: {str(exc)[:300]}"
                 break
@@ -163,16 +180,18 @@ def _wait(
 def table(startups: list[Startup]) -> list[str]:
     out = [
         "",
-        "| 8. start-up: files | first byte s | ready and serving s | CPU s at ready | RSS MB | runs | note |",
-        "|---:|---:|---:|---:|---:|---:|---|",
+        "| 8. start-up: files | first byte s | ready and serving s | every MCP method s | CPU s at ready | RSS MB "
+        "| runs | note |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in startups:
         if s.skipped and not s.seconds:
-            out.append(f"| {s.files:,} | skipped: {s.skipped} | | | | | |")
+            out.append(f"| {s.files:,} | skipped: {s.skipped} | | | | | | |")
             continue
         out.append(
             f"| {s.files:,} | {statistics.median(s.first_byte):.2f} | {statistics.median(s.seconds):.2f} "
-            f"| {statistics.median(s.cpu_seconds):.2f} | {statistics.median(s.rss_mb):.0f} | {len(s.seconds)} "
+            f"| {statistics.median(s.whole):.2f} | {statistics.median(s.cpu_seconds):.2f} "
+            f"| {statistics.median(s.rss_mb):.0f} | {len(s.seconds)} "
             f"| {s.note} |"
         )
     return out

@@ -123,6 +123,9 @@ class PortPart:
     app: ASGIApp
     prefixes: tuple[str, ...] = ()
     lifespan: Callable[[], AbstractAsyncContextManager[None]] | None = None
+    unready: Callable[[], str | None] | None = None
+    """Why the part cannot answer every request yet, though its port serves (readiness says it,
+    D92), ``None`` once it can: the MCP front while the ``mcp`` package loads (D152)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ class Served(Protocol):
     @property
     def reloading(self) -> bool: ...
 
+    def unready(self) -> list[str]: ...
+
     async def reload(self) -> bool: ...
 
 
@@ -51,11 +53,14 @@ class Controls:
         self.telemetry = telemetry
 
     def ready(self) -> tuple[bool, str]:
-        """D92: not while loading or reloading, nor while every call to some namespace fails."""
+        """D92: not while loading or reloading, nor while every call to some namespace fails;
+        D152: nor while a port still loads a part of itself (the ``mcp`` package)."""
         if not self.runtime.started:
             return False, "loading"
         if self.runtime.reloading:
             return False, "reloading"
+        if unready := self.runtime.unready():
+            return False, "; ".join(unready)
         failing = sorted(ns for ns, bad in (self.telemetry.failing if self.telemetry else {}).items() if bad)
         if failing:
             return False, f"the upstream of {', '.join(failing)} is failing"

@@ -115,6 +115,9 @@ class PortApp:
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
 
+    def unready(self) -> list[str]:
+        return [why for part in self.parts if part.unready is not None and (why := part.unready()) is not None]
+
     async def replace(self, parts: Sequence[PortPart]) -> None:
         """Serve ``parts`` from now on; the previous ones finish what they took, then stop."""
         lifespans = _Lifespans(parts)

@@ -172,6 +172,10 @@ class Runtime:
     def started(self) -> bool:
         return bool(self.servers) and all(server.started for server in self.servers)
 
+    def unready(self) -> list[str]:
+        """Why some port cannot answer every request yet though it serves (D152)."""
+        return sorted({why for port_app in self.ports.values() for why in port_app.unready()})
+
     def _stop(self) -> None:
         for server in self.servers:
             if server.should_exit:

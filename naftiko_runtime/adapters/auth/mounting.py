@@ -4,6 +4,7 @@ RFC 9728 protected-resource metadata of ``oauth2`` adapters, which must be reada
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import orjson
@@ -20,7 +21,7 @@ def guarded(part: PortPart, mounted: Sequence[Mounted]) -> PortPart:
     gate = next((m.gate for m in mounted if m.gate is not None), None)
     if gate is None:
         return part
-    return PortPart(AuthGuard(part.app, gate), part.prefixes, part.lifespan)
+    return dataclasses.replace(part, app=AuthGuard(part.app, gate))
 
 
 def protected_resource_parts(mounted: Sequence[Mounted]) -> list[PortPart]:

@@ -1,14 +1,14 @@
-"""The MCP adapter: tools over Streamable HTTP and stdio, thin over the execution core (D28, D60-D64).
+"""The MCP adapter's ``mcp`` package side: tools over Streamable HTTP and stdio (D28, D60-D64).
 
 Each endpoint (the merged ``/mcp`` of a port, and ``/mcp/<namespace>`` per adapter) is one
-low-level ``mcp`` ``Server`` whose tool list is built once at start-up from the plans. A call
-checks the arguments against the same ``InputSpec``s the REST adapter uses, then hands them to
-``Executor.execute``: nothing about calling an upstream lives here.
+low-level ``mcp`` ``Server`` whose tool list is built once from the plans. A call runs through
+``tools.run_tool``, as on the short path: nothing about calling an upstream lives here. Over HTTP
+this module is imported by ``front`` in the background (D152); it and the modules only it imports
+(``confirm``, ``contents``, ``tasks``) are the adapter's only ones that import the package.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -24,14 +24,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from starlette.types import Receive, Scope, Send
 
-from ...core.execution import Executor, Reply
-from ...core.inputs import InputSpec, check_inputs
-from ...core.plans import OperationPlan
-from ...core.problems import Problem, encode_json
+from ...core.execution import Executor
 from ...settings import McpPolicy
-from ...spec.model import Exposed
 from ...version import __version__
-from ..asgi import send_problem
 from ..base import Mounted
 from .confirm import confirmation_gate
 from .contents import Prompts, Resources, Served
@@ -39,23 +34,12 @@ from .icons import IconSpec
 from .model import CacheHints, McpAdapter, tools_of
 from .paging import BadCursor, page
 from .resources import McpPrompt
-from .schemas import MCP_PATH, input_schema, output_schema, tool_annotations, tool_arguments
-from .stateless_call import answer_or_pass
+from .schemas import MCP_PATH, adapter_path, tool_annotations
 from .tasks import TASKS_EXTENSION, TaskHandle, TaskRequestParams, TaskStore, wants_task
+from .tools import ToolSpec, adapter_tools, run_tool
 
 log = logging.getLogger("naftiko.mcp")
 MERGED_NAME = "naftiko"
-
-
-@dataclass(frozen=True)
-class Tool:
-    """A tool as served: built once per adapter, shared by ``/mcp`` and ``/mcp/<namespace>``."""
-
-    plan: OperationPlan
-    definition: types.Tool
-    input_schema: dict[str, Any]
-    inputs: tuple[InputSpec, ...]
-    """What a call checks: the arguments, and the inputs the capability fills itself (D25a)."""
 
 
 def _icons(specs: Sequence[IconSpec]) -> list[types.Icon] | None:
@@ -64,25 +48,18 @@ def _icons(specs: Sequence[IconSpec]) -> list[types.Icon] | None:
     ] or None
 
 
-def _definition(exposed: Exposed, plan: OperationPlan, icons: Sequence[IconSpec]) -> Tool:
-    schema = input_schema(plan)
-    hints = tool_annotations(plan)
-    definition = types.Tool(
-        name=exposed.name,
+def _definition(tool: ToolSpec) -> types.Tool:
+    hints = tool_annotations(tool.plan)
+    exposed = tool.plan.exposed
+    return types.Tool(
+        name=tool.name,
         title=exposed.label,
         description=exposed.description or exposed.label or exposed.name,
-        input_schema=schema,
-        output_schema=output_schema(plan),
+        input_schema=tool.input_schema,
+        output_schema=tool.output_schema,
         annotations=types.ToolAnnotations.model_validate({_snake(k): v for k, v in hints.items()}) if hints else None,
-        icons=_icons(icons),
+        icons=_icons(tool.icons),
     )
-    valued = tuple(spec for spec in plan.inputs if spec.value is not None and not spec.credential)
-    return Tool(plan, definition, schema, tuple(tool_arguments(plan)) + valued)
-
-
-def adapter_tools(mounted: Mounted) -> list[Tool]:
-    icons = mounted.adapter.tool_icons if isinstance(mounted.adapter, McpAdapter) else {}
-    return [_definition(exposed, mounted.plan(exposed), icons.get(exposed.name, ())) for exposed in tools_of(mounted)]
 
 
 def server_icons(mounted: Sequence[Mounted]) -> list[types.Icon] | None:
@@ -117,29 +94,6 @@ def _snake(name: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name)
 
 
-def _text_result(text: str, *, is_error: bool, structured: dict[str, Any] | None = None) -> types.CallToolResult:
-    return types.CallToolResult(
-        content=[types.TextContent(text=text)], structured_content=structured, is_error=is_error
-    )
-
-
-async def _blob_result(reply: Reply, uri: str) -> types.CallToolResult:
-    """A binary answer as the MCP spec carries bytes in a tool result: an embedded resource whose
-    contents are a base64 ``blob`` with its ``mimeType``. The stream is already bounded by
-    ``maxBinarySize``; it has to be whole before it can be encoded."""
-    assert reply.stream is not None
-    try:
-        data = b"".join([chunk async for chunk in reply.stream])
-    except Problem as problem:
-        return _text_result(f"Error {problem.status} ({problem.title}): {problem.detail}", is_error=True)
-    finally:
-        await reply.stream.aclose()
-    contents = types.BlobResourceContents(
-        uri=uri, mime_type=reply.content_type or "application/octet-stream", blob=base64.b64encode(data).decode()
-    )
-    return types.CallToolResult(content=[types.EmbeddedResource(type="resource", resource=contents)], is_error=False)
-
-
 class ToolEndpoint:
     """One MCP server over a set of tools: what a client connected to one URL sees."""
 
@@ -147,7 +101,7 @@ class ToolEndpoint:
         self,
         name: str,
         instructions: str | None,
-        tools: list[Tool],
+        tools: list[ToolSpec],
         executor: Executor,
         extras: Extras,
         max_size: int,
@@ -157,9 +111,9 @@ class ToolEndpoint:
     ):
         self.executor = executor
         self.policy = policy
-        self.tools = {tool.definition.name: tool for tool in sorted(tools, key=lambda tool: tool.definition.name)}
+        self.tools = {tool.name: tool for tool in sorted(tools, key=lambda tool: tool.name)}
         self.names = list(self.tools)
-        self.definitions = [tool.definition for tool in self.tools.values()]
+        self.definitions = [_definition(tool) for tool in self.tools.values()]
         handlers: dict[str, Any] = {}
         if extras.resources:
             resources = Resources(extras.resources, executor, max_size)
@@ -210,7 +164,7 @@ class ToolEndpoint:
         tool = self.tools.get(params.name)
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
-        if self.policy.confirm_destructive and tool.plan.exposed.hints.get("destructive"):
+        if self.policy.confirm_destructive and tool.destructive:
             refusal = confirmation_gate(context.protocol_version, params)
             if refusal is not None:
                 return refusal
@@ -218,37 +172,9 @@ class ToolEndpoint:
             return self.tasks.start(lambda: self.run_tool(tool, params))
         return await self.run_tool(tool, params)
 
-    async def run_tool(self, tool: Tool, params: types.CallToolRequestParams) -> types.CallToolResult:
-        arguments = params.arguments or {}
-        raw = {name: (value, False) for name, value in arguments.items()}
-        inputs, problems = check_inputs(tool.inputs, raw, arguments)
-        if problems:
-            listed = "; ".join(f"{p.name}: {p.problem}" for p in problems)
-            return _text_result(f"Invalid arguments for tool {params.name}: {listed}", is_error=True)
-        try:
-            reply = await self.executor.execute(tool.plan, inputs)
-        except Problem as problem:
-            return _text_result(f"Error {problem.status} ({problem.title}): {problem.detail}", is_error=True)
-        except Exception:
-            log.exception("internal error in tool %s", params.name)
-            return _text_result("Internal error in the gateway; see its log.", is_error=True)
-        if not reply.ok:
-            # The executor has already redacted the gateway's secrets from the upstream body (D55).
-            step = f"Step '{reply.step}': " if reply.step else ""
-            return _text_result(f"{step}Upstream answered HTTP {reply.status}: {reply.text()}", is_error=True)
-        if reply.stream is not None:
-            return await _blob_result(reply, f"naftiko://{tool.plan.exposed.namespace}/{params.name}")
-        if not reply.body:
-            # An empty answer (204) is no content, not the text "null"; a tool that advertises an
-            # output schema still owes a structured result, and {} is the empty object (D63).
-            structured: dict[str, Any] | None = {} if tool.definition.output_schema is not None else None
-            return types.CallToolResult(content=[], structured_content=structured, is_error=False)
-        value = reply.value
-        try:
-            text = encode_json(value, 502, f"the answer of tool {params.name}").decode()
-        except Problem as problem:
-            return _text_result(f"Error {problem.status} ({problem.title}): {problem.detail}", is_error=True)
-        return _text_result(text, is_error=False, structured=value if isinstance(value, dict) else {"result": value})
+    async def run_tool(self, tool: ToolSpec, params: types.CallToolRequestParams) -> types.CallToolResult:
+        outcome = await run_tool(tool, params.arguments or {}, self.executor)
+        return types.CallToolResult.model_validate(outcome.wire)
 
 
 NO_TRANSPORT_CHECKS = TransportSecuritySettings(enable_dns_rebinding_protection=False)
@@ -257,45 +183,15 @@ request reaches an adapter (``serving.origins``); a second, differently configur
 would refuse what the operator allowed."""
 
 
-class _HttpEndpoint:
-    """Streamable HTTP for one ``ToolEndpoint``: stateless, JSON responses (D60); a handshake-era
-    ``tools/call`` takes the short path of ``stateless_call`` (D141)."""
-
-    def __init__(self, endpoint: ToolEndpoint, max_body: int):
-        self.endpoint = endpoint
-        self.max_body = max_body
-        self.manager = StreamableHTTPSessionManager(
-            endpoint.server,
-            json_response=True,
-            stateless=True,
-            max_request_body_size=max_body,
-            security_settings=NO_TRANSPORT_CHECKS,
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] != "POST":
-            # Stateless mode keeps no session: a GET stream would never close and DELETE has nothing to end.
-            body = (
-                b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"use POST: this endpoint is stateless"}}'
-            )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 405,
-                    "headers": [
-                        (b"allow", b"POST"),
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-        rest: Receive | None = receive
-        if self.endpoint.policy.short_path:
-            rest = await answer_or_pass(scope, receive, send, self.endpoint, self.max_body)
-        if rest is not None:
-            await self.manager.handle_request(scope, rest, send)
+def _manager(endpoint: ToolEndpoint, max_body: int) -> StreamableHTTPSessionManager:
+    """Streamable HTTP for one ``ToolEndpoint``: stateless, JSON responses (D60)."""
+    return StreamableHTTPSessionManager(
+        endpoint.server,
+        json_response=True,
+        stateless=True,
+        max_request_body_size=max_body,
+        security_settings=NO_TRANSPORT_CHECKS,
+    )
 
 
 def _instructions(mounted: Sequence[Mounted]) -> str | None:
@@ -303,7 +199,7 @@ def _instructions(mounted: Sequence[Mounted]) -> str | None:
 
 
 def merged_endpoint(
-    mounted: Sequence[Mounted], tools: list[list[Tool]], executor: Executor, max_size: int, policy: McpPolicy
+    mounted: Sequence[Mounted], tools: Sequence[list[ToolSpec]], executor: Executor, max_size: int, policy: McpPolicy
 ) -> ToolEndpoint:
     """D31/D61: all tools, resources and prompts of the adapters on one port, named after the adapter when alone."""
     name = mounted[0].adapter.namespace if len(mounted) == 1 else MERGED_NAME
@@ -328,12 +224,20 @@ def _cache(mounted: Mounted) -> CacheHints | None:
 
 
 class McpEndpoints:
-    """The MCP side of one port: ``/mcp`` (merged) and ``/mcp/<namespace>`` (each adapter), D31."""
+    """The ``mcp`` package's side of a port's MCP URLs, ``/mcp`` (merged) and ``/mcp/<namespace>``
+    (each adapter), D31: built by ``front.McpFront`` once the package is loaded, it answers what
+    the front leaves to the package."""
 
-    def __init__(self, mounted: Sequence[Mounted], executor: Executor, max_body: int, policy: McpPolicy):
-        tools = [adapter_tools(each) for each in mounted]
+    def __init__(
+        self,
+        mounted: Sequence[Mounted],
+        tools: Sequence[list[ToolSpec]],
+        executor: Executor,
+        max_body: int,
+        policy: McpPolicy,
+    ):
         merged = merged_endpoint(mounted, tools, executor, max_body, policy)
-        self.endpoints = {MCP_PATH: _HttpEndpoint(merged, max_body)}
+        self.managers = {MCP_PATH: _manager(merged, max_body)}
         for each, own in zip(mounted, tools, strict=True):
             single = ToolEndpoint(
                 each.adapter.namespace,
@@ -346,24 +250,17 @@ class McpEndpoints:
                 server_icons([each]),
                 _cache(each),
             )
-            self.endpoints[f"{MCP_PATH}/{each.adapter.namespace}"] = _HttpEndpoint(single, max_body)
+            self.managers[adapter_path(each.adapter.namespace)] = _manager(single, max_body)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self.endpoints.get(scope["path"])
-        if endpoint is None:
-            await send_problem(
-                send,
-                Problem(404, f"no MCP endpoint at {scope['path']}; this port serves {', '.join(self.endpoints)}"),
-                scope["path"],
-            )
-            return
-        await endpoint(scope, receive, send)
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A POST to one of the front's URLs (the front has answered every other request)."""
+        await self.managers[scope["path"]].handle_request(scope, receive, send)
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            for endpoint in self.endpoints.values():
-                await stack.enter_async_context(endpoint.manager.run())
+            for manager in self.managers.values():
+                await stack.enter_async_context(manager.run())
             yield
 
 

@@ -1,7 +1,8 @@
 """The ``mcp`` adapter kind: its model, its claims on a port, its handler and its tools listing.
 
 The ``mcp`` package is imported only when an MCP adapter is actually served (``import mcp`` costs
-most of a second): parsing, validating and listing never pay for it.
+more than a second), and then off the start-up's critical path (``front``, D152): parsing,
+validating and listing never pay for it.
 """
 
 from __future__ import annotations
@@ -104,10 +105,10 @@ class McpKind:
             yield Claim(("prompt", prompt.name), prompt.at, label)
 
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
-        from .endpoints import McpEndpoints
+        from .front import McpFront
 
-        endpoints = McpEndpoints(mounted, context.executor, context.settings.max_request_body, context.settings.mcp)
-        return PortPart(endpoints, prefixes=(MCP_PATH,), lifespan=endpoints.lifespan)
+        front = McpFront(mounted, context.executor, context.settings.max_request_body, context.settings.mcp)
+        return PortPart(front, prefixes=(MCP_PATH,), lifespan=front.lifespan, unready=front.unready)
 
     def describe(self, mounted: Mounted) -> Iterable[RouteRow]:
         namespace = mounted.adapter.namespace

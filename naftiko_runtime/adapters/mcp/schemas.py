@@ -14,6 +14,13 @@ from ...spec.model import OutputParameter
 
 MCP_PATH = "/mcp"
 """Where a port serves its merged MCP endpoint; each adapter alone is at ``/mcp/<namespace>`` (D60)."""
+
+
+def adapter_path(namespace: str) -> str:
+    """Where a port serves one MCP adapter alone."""
+    return f"{MCP_PATH}/{namespace}"
+
+
 HINTS = {
     "readOnly": "readOnlyHint",
     "destructive": "destructiveHint",
