@@ -222,12 +222,21 @@ def _listening(port: int) -> bool:
     return False
 
 
-def _answering(port: int) -> bool:
+MCP_PROBE = b'{"jsonrpc":"2.0","id":0,"method":"tools/list"}'
+ANSWER_PROBE = (
+    b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    b"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+    % (len(MCP_PROBE), MCP_PROBE)
+)
+
+
+def answering(port: int) -> bool:
     """A port is bound before the app is loaded (and SIGTERM then kills the process): ready means
-    an HTTP answer, whatever it says."""
+    an HTTP answer, whatever it says, to an MCP ``tools/list``. On an MCP port it comes once the
+    ``mcp`` package is loaded in the background (D152); any other port answers it at once (404)."""
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
         sock.settimeout(0.5)
-        sock.sendall(b"GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        sock.sendall(ANSWER_PROBE)
         return sock.recv(16).startswith(b"HTTP/1.1 ")
     return False
 
@@ -287,8 +296,8 @@ def served(
         process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=stderr, env=environment)
     gateway = ServedGateway(process, offset, stderr_path)
     try:
-        deadline = time.monotonic() + 30
-        while not all(_answering(p + offset) for p in ports):
+        deadline = time.monotonic() + 60
+        while not all(answering(p + offset) for p in ports):
             assert process.poll() is None, f"the gateway exited {process.returncode}:\n{gateway.stderr}"
             assert time.monotonic() < deadline, f"the gateway did not start:\n{gateway.stderr}"
             time.sleep(0.05)

@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from support import API_KEY, CAPABILITIES, ROOT
+from support import API_KEY, CAPABILITIES, ROOT, answering
 
 NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
 
@@ -41,15 +41,16 @@ def ports_free(*ports: int) -> bool:
     return True
 
 
-def wait_listening(process: subprocess.Popen, port: int, timeout: float = 20) -> None:
+def wait_listening(process: subprocess.Popen, port: int, timeout: float = 60) -> None:
+    """Until ``port`` answers HTTP (``support.answering``: an MCP port once the ``mcp`` package is
+    loaded, D152); the bound is generous because what follows measures nothing about start-up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1]
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if answering(port):
+            return
         time.sleep(0.05)
-    pytest.fail("the gateway did not start listening")
+    pytest.fail("the gateway did not start answering")
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -40,13 +40,22 @@ def _in_flight(url: str, results: list) -> threading.Thread:
     return thread
 
 
+def _until_in_flight(raw_upstream) -> None:
+    """Until the upstream holds the call (it answers a second later): the signal then reaches a
+    gateway with a call in flight, however long a loaded machine took to send it."""
+    deadline = time.monotonic() + 10
+    while not raw_upstream.seen:
+        assert time.monotonic() < deadline, "the call never reached the upstream"
+        time.sleep(0.01)
+
+
 def test_sighup_does_not_kill_the_gateway(tmp_path, raw_upstream):
     """A call in flight when SIGHUP arrives completes; the gateway keeps serving REST and MCP."""
     raw_upstream.reset(_slow(1.0))
     with served(tmp_path, raw_upstream.url) as gateway:
         results: list = []
         caller = _in_flight(gateway.url(REST) + "/v1/api/syncs", results)
-        time.sleep(0.4)
+        _until_in_flight(raw_upstream)
         gateway.process.send_signal(signal.SIGHUP)
         caller.join(10)
         time.sleep(0.5)
@@ -72,7 +81,7 @@ def test_sigterm_and_sigint_drain_in_flight_calls(tmp_path, raw_upstream, sig):
     with served(tmp_path, raw_upstream.url) as gateway:
         results: list = []
         caller = _in_flight(gateway.url(REST) + "/v1/api/syncs", results)
-        time.sleep(0.4)
+        _until_in_flight(raw_upstream)
         gateway.process.send_signal(sig)
         caller.join(10)
         assert results == [200]
