@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -69,8 +70,11 @@ def free_ports(count: int) -> list[int]:
 
 
 def free_offset(bases: tuple[int, ...]) -> int:
-    """A ``--port-offset`` under which every base port is free (for the Polytomic files' 8080/9090)."""
-    for offset in range(20000, 40000, 7):
+    """A ``--port-offset`` under which every base port is free (for the Polytomic files' 8080/9090),
+    tried from a random start: two harness runs at once would otherwise pick the same one."""
+    offsets = range(20000, 40000, 7)
+    start = random.randrange(len(offsets))
+    for offset in (*offsets[start:], *offsets[:start]):
         if all(_port_free(base + offset) for base in bases):
             return offset
     raise RuntimeError("no free port offset")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import random
@@ -169,6 +170,18 @@ def running_gateway(
 
 # -- `naftiko serve` as a subprocess, as a user runs it ------------------------------------------
 
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
+"""Loaded here, in the test process: the forked child only calls into it."""
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of a gateway a test starts: Linux sends it SIGTERM when the test's process
+    dies, so a pytest killed from outside (which never reaches a ``finally``) leaves no gateway
+    holding its ports. Kept across ``exec``; the fork's child runs nothing else of Python's."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -293,7 +306,9 @@ def served(
     environment.update(env or {})
     stderr_path = tmp_path / f"gateway-{offset}.stderr"
     with open(stderr_path, "wb") as stderr:
-        process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=stderr, env=environment)
+        process = subprocess.Popen(
+            arguments, stdout=subprocess.DEVNULL, stderr=stderr, env=environment, preexec_fn=die_with_parent
+        )
     gateway = ServedGateway(process, offset, stderr_path)
     try:
         deadline = time.monotonic() + 60

@@ -9,10 +9,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
-from support import API_KEY, CAPABILITIES, ROOT, answering
+from support import API_KEY, CAPABILITIES, ROOT, answering, die_with_parent
 
 NAMESPACES = ("polytomic-subpackage-modelsync", "polytomic-subpackage-bulksync")
 
@@ -26,6 +27,7 @@ def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent,
     )
     return process, offset
 
@@ -109,3 +111,39 @@ def test_busy_port_fails_the_whole_serve():
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in stderr
+
+
+ORPHANED = """
+import sys, time
+from test_serve_process import start, wait_listening
+process, offset = start(*sys.argv[1:])
+wait_listening(process, 8080 + offset)  # served and idle: nothing it writes would break its pipes
+print(process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_gateway_ends_with_the_test_process_that_started_it():
+    """A pytest killed from outside (SIGKILL: no ``finally`` runs) leaves no gateway behind holding
+    its ports (``support.die_with_parent``)."""
+    here = Path(__file__).resolve().parent
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(here), str(here.parent)]))
+    starter = subprocess.Popen(
+        [sys.executable, "-c", ORPHANED, *map(str, CAPABILITIES)], env=environment, stdout=subprocess.PIPE, text=True
+    )
+    assert starter.stdout is not None
+    gateway = int(starter.stdout.readline())
+    assert _running(gateway)
+    starter.kill()
+    starter.wait()
+    deadline = time.monotonic() + 30
+    while _running(gateway):
+        assert time.monotonic() < deadline, "the gateway outlived the process that started it"
+        time.sleep(0.05)
