@@ -139,8 +139,8 @@ class McpFront:
         try:
             yield
         finally:
-            if self.package is None:
-                task.cancel()  # stopped while the package loads: nothing to leave
+            if self.package is None:  # stopped while the package loads: nothing to leave
+                task.cancel()
             stopping.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
