@@ -23,7 +23,7 @@ from .core.state import missing_client
 from .serving import logs
 from .serving.catalog import openapi_documents, route_rows
 from .serving.config import ConfigError, Overrides, apply_config
-from .serving.loading import Loaded, load
+from .serving.loading import Loaded, collector_paused, load
 from .serving.plugins import PluginError
 from .serving.reloading import FileSet
 from .serving.server import PortUnavailable, serve
@@ -480,7 +480,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     logs.configure(settings.log_level, settings.log_format)
     files = FileSet(args.files, settings)
-    loaded = files()
+    with collector_paused(freeze_loaded=True):  # what is served lives as long as the process (D148)
+        loaded = files()
     if not _report_loading(loaded, settings):
         return 1
     logs.SECRETS.add(loaded.secrets)

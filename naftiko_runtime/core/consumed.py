@@ -9,6 +9,7 @@ else the file's extension key, else its ``authentication``; the base URI comes f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from ..settings import ClientCredentialsPolicy
@@ -25,9 +26,13 @@ from .plans import BinaryOutput, UpstreamCall
 from .redaction import secret_forms
 
 
+@functools.lru_cache(maxsize=4096)
 def path_parts(path: str) -> tuple[str | Reference, ...]:
     """The path's literal text and placeholders; ``{{<step>.<field>}}`` (an earlier step's result,
-    as the engine allows) and ``{{<bind namespace>.<VARIABLE>}}`` keep their namespace."""
+    as the engine allows) and ``{{<bind namespace>.<VARIABLE>}}`` keep their namespace.
+
+    Remembered by path (immutable parts): every operation calling a consumed operation asks for
+    its path again, once to compile the call and once per exposed operation for its inputs."""
     parts: list[str | Reference] = []
     position = 0
     for match in PLACEHOLDER.finditer(path):

@@ -121,18 +121,25 @@ def _parse_and_check(path: Path) -> Prepared | Diagnostic:
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused(*, freeze_loaded: bool = False) -> Iterator[None]:
     """The cyclic garbage collector off while files load (D139), back on after if it was on.
 
     Loading allocates millions of objects that all live on, so each automatic full collection
     walks a heap that only grows: with 1,000 files that was ~35% of the load's CPU, and it slowed
     the ``mcp`` import after it too. The little cyclic garbage a load leaves (a handful of objects)
-    waits for the next collection; ``serve`` freezes what is loaded without one."""
+    waits for the next collection; ``serve`` freezes what is loaded without one.
+
+    ``freeze_loaded`` (``serve``'s first load, D148): what the load allocated is moved to the
+    permanent generation before the collector comes back. Otherwise the first allocation after
+    it starts a young collection over every object of the load (all still young, since none ran),
+    ~2 s of CPU at 1,000 files, before ``serve`` could freeze them itself."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze_loaded:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 

@@ -24,12 +24,24 @@ from _ruamel_yaml import CParser
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.events import (
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
+)
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.tag import Tag
 
 STR_TAG = "tag:yaml.org,2002:str"
-NODE_EVENTS = frozenset({"ScalarEvent", "MappingStartEvent", "SequenceStartEvent"})
+RESOLVED_MEMO_LIMIT = 1 << 16
+"""Distinct plain scalars whose resolved value is remembered; past it the memo starts again empty."""
 
 
 class Unsupported(Exception):
@@ -54,6 +66,11 @@ _LOADER = _loader()
 _RESOLVERS: dict[Any, list[tuple[str, Any]]] = _LOADER.resolver.versioned_resolver
 _CONSTRUCTOR = _LOADER.constructor
 """Its scalar constructors ask the loader's resolver for the YAML version (1.2 here)."""
+_RESOLVED: dict[str, Any] = {}
+"""Plain scalar text -> its value, for every file of the process (D148): capability files repeat
+the same keys and words (``name``, ``type``, ``GET``, ``true``...) thousands of times, and each
+is otherwise matched against the resolvers of its first character again. Only immutable values
+are here (strings, numbers, booleans, null, dates), so sharing one between documents is safe."""
 
 
 def _plain_scalar(value: str, start: Any, end: Any) -> Any:
@@ -69,55 +86,67 @@ def _plain_scalar(value: str, start: Any, end: Any) -> Any:
     return value
 
 
-def _scalar(event: Any) -> Any:
-    if event.anchor is not None or event.tag is not None:
-        raise Unsupported("anchor or tag")
-    if event.implicit[0]:
-        return _plain_scalar(event.value, event.start_mark, event.end_mark)
-    return event.value
+def _resolved(value: str, start: Any, end: Any) -> Any:
+    """``_plain_scalar`` through the process's memo."""
+    resolved = _plain_scalar(value, start, end)
+    if len(_RESOLVED) >= RESOLVED_MEMO_LIMIT:
+        _RESOLVED.clear()
+    _RESOLVED[value] = resolved
+    return resolved
 
 
 def _events(text: str, max_depth: int, max_nodes: int) -> Any:
     """The document's values from its events; ``Unsupported`` outside the plain subset, or past
-    ``max_nodes`` scalars and collections (keys included, so never fewer than the loader's count)."""
-    parser = CParser(text)
+    ``max_nodes`` scalars and collections (keys included, so never fewer than the loader's count).
+
+    The loop runs once per event of every file (about 1,200 for a Polytomic file), so it is
+    written for speed: events told apart by class, the scalar case first and inline, each plain
+    scalar resolved once per process (``_RESOLVED``)."""
+    get_event = CParser(text).get_event
+    memo = _RESOLVED
     nodes = 0
     # Each open collection: [the container, the pending key (a mapping's), whether a key is pending].
     stack: list[list[Any]] = []
     root: Any = None
     documents = 0
-    while (event := parser.get_event()) is not None:
-        kind = type(event).__name__
-        if kind in NODE_EVENTS:
+    while (event := get_event()) is not None:
+        kind = event.__class__
+        if kind is ScalarEvent:
             nodes += 1
-            if nodes > max_nodes:
-                raise Unsupported("size")
-        if kind == "ScalarEvent":
-            value = _scalar(event)
-        elif kind in ("MappingStartEvent", "SequenceStartEvent"):
-            if event.anchor is not None or event.tag is not None:
+            if event.anchor is not None or event.ctag is not None:
+                raise Unsupported("anchor or tag")
+            value = event.value
+            if event.implicit[0]:
+                value = memo[value] if value in memo else _resolved(value, event.start_mark, event.end_mark)
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            nodes += 1
+            if event.anchor is not None or event.ctag is not None:
                 raise Unsupported("anchor or tag")
             if len(stack) >= max_depth:
                 raise Unsupported("depth")
-            stack.append([{} if kind == "MappingStartEvent" else [], None, False])
+            if nodes > max_nodes:
+                raise Unsupported("size")
+            stack.append([{} if kind is MappingStartEvent else [], None, False])
             continue
-        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
             value = stack.pop()[0]
-        elif kind == "DocumentStartEvent":
+        elif kind is DocumentStartEvent:
             documents += 1
             if documents > 1 or event.version is not None or event.tags:
                 raise Unsupported("directive or second document")
             continue
-        elif kind in ("StreamStartEvent", "DocumentEndEvent", "StreamEndEvent"):
+        elif kind is StreamStartEvent or kind is DocumentEndEvent or kind is StreamEndEvent:
             continue
         else:  # AliasEvent
-            raise Unsupported(kind)
+            raise Unsupported(kind.__name__)
+        if nodes > max_nodes:
+            raise Unsupported("size")
         if not stack:
             root = value
             continue
         top = stack[-1]
         container = top[0]
-        if isinstance(container, list):
+        if container.__class__ is list:
             container.append(value)
         elif not top[2]:
             if isinstance(value, (dict, list)) or value in container:

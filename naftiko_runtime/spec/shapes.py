@@ -169,21 +169,22 @@ class Str(Shape):
     dates: bool = False  # also accept datetime.date (unquoted YAML dates)
 
     def check(self, v: object, path: Path, ctx: Context) -> None:
-        s = _subject(path)
         if self.dates and isinstance(v, datetime.date):
             return
         if self.const is not None and v != self.const:
-            ctx.add(path, f"{s} must be '{self.const}', got {show(v)}")
+            ctx.add(path, f"{_subject(path)} must be '{self.const}', got {show(v)}")
         elif self.enum is not None and (not isinstance(v, str) or v not in self.enum):
-            ctx.add(path, f"{s} must be one of {', '.join(self.enum)}, got {show(v)}" + _did_you_mean(v, self.enum))
+            message = f"{_subject(path)} must be one of {', '.join(self.enum)}, got {show(v)}"
+            ctx.add(path, message + _did_you_mean(v, self.enum))
         elif not isinstance(v, str):
-            ctx.add(path, f"{s} must be a string, got {show(v)}")
+            ctx.add(path, f"{_subject(path)} must be a string, got {show(v)}")
         elif self.pattern and not _regex(self.pattern).search(v):
-            ctx.add(path, f"{s} must match {self.pattern}{f' ({self.hint})' if self.hint else ''}, got {show(v)}")
+            hint = f" ({self.hint})" if self.hint else ""
+            ctx.add(path, f"{_subject(path)} must match {self.pattern}{hint}, got {show(v)}")
         elif len(v) < self.min_len:
-            ctx.add(path, f"{s} must not be empty")
+            ctx.add(path, f"{_subject(path)} must not be empty")
         elif self.max_len is not None and len(v) > self.max_len:
-            ctx.add(path, f"{s} must be at most {self.max_len} characters long, got {len(v)}")
+            ctx.add(path, f"{_subject(path)} must be at most {self.max_len} characters long, got {len(v)}")
 
 
 _REGEX_CACHE: dict[str, re.Pattern[str]] = {}
@@ -270,24 +271,29 @@ class Obj(Shape):
     closed: bool = True
     forbid: Mapping[str, str] = field(default_factory=dict)
 
-    def check(self, v: object, path: Path, ctx: Context) -> None:
+    def _where(self, path: Path) -> str:
+        """How a message names the object: ``capability.exposes[0] (rest adapter)``."""
         named = self.label and not (path and self.label == path[-1])  # not "info (info)"
-        where = f"{where_text(path)} ({self.label})" if named else where_text(path)
+        return f"{where_text(path)} ({self.label})" if named else where_text(path)
+
+    def check(self, v: object, path: Path, ctx: Context) -> None:
+        # Every object of every file passes here: the message parts are made only for a finding.
         if not isinstance(v, dict):
             ctx.add(path, f"{_subject(path)} must be an object ({self.label}), got {show(v)}")
             return
-        allowed = sorted(self.props)
         for k in v:
             if k in self.forbid:
-                ctx.add(path + (_key(k),), f"'{k}' is not allowed in {where}: {self.forbid[k]}")
+                ctx.add(path + (_key(k),), f"'{k}' is not allowed in {self._where(path)}: {self.forbid[k]}")
             elif self.closed and not (isinstance(k, str) and k in self.props):
+                allowed = sorted(self.props)
                 ctx.add(
                     path + (_key(k),),
-                    f"unknown key {show(k)} in {where}; allowed: {', '.join(allowed)}" + _did_you_mean(k, allowed),
+                    f"unknown key {show(k)} in {self._where(path)}; allowed: {', '.join(allowed)}"
+                    + _did_you_mean(k, allowed),
                 )
         for k in self.required:
             if k not in v:
-                ctx.add(path, f"missing required key '{k}' in {where}")
+                ctx.add(path, f"missing required key '{k}' in {self._where(path)}")
         ctx.walk(
             v,
             path,

@@ -118,7 +118,7 @@ class RestKind:
 
     def mount(self, mounted: Sequence[Mounted], context: MountContext) -> PortPart:
         routes, forwards = _routes(mounted)
-        pages = docs_pages(self.openapi(mounted, routes)) if context.settings.docs else None
+        pages = docs_pages(lambda: self.openapi(mounted, routes)) if context.settings.docs else None
         return PortPart(RestApp(routes, context.executor, context.settings.max_request_body, forwards, pages))
 
     def openapi(self, mounted: Sequence[Mounted], routes: RouteTable[RestEndpoint] | None = None) -> dict[str, Any]:
