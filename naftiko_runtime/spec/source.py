@@ -2,9 +2,10 @@
 
 The document is parsed once: a plain one straight from the C parser's events (``plain_yaml``,
 D138), any other with ruamel.yaml's C-accelerated safe loader. Positions are
-needed only to print a diagnostic; then the file is composed a second time, by the same C parser,
-into its node tree, whose keys and items carry their line and column, and the finding's document
-path is walked down that tree. (The round-trip loader keeps positions too, but in pure Python: on
+needed only to print a diagnostic; then the parser's events are walked down the finding's document
+path as far as the node (``positions``, D153), and past a file's first few findings the file is
+composed a second time, by the same C parser, into its node tree, whose keys and items carry their
+line and column. (The round-trip loader keeps positions too, but in pure Python: on
 a 19 kB Polytomic file it takes ~90 ms against ~6 ms, and a file with one warning paid it at every
 start.)
 """
@@ -24,7 +25,11 @@ from ruamel.yaml.resolver import VersionedResolver
 
 from .diagnostics import Diagnostic, DocPath, Finding, Severity
 from .plain_yaml import plain_load
+from .positions import event_position
 
+WALKS_BEFORE_TREE = 4
+"""Findings of one file located by walking its events; past them the file's node tree is built
+once and answers the rest (a file with many findings walks no more than a tree's cost)."""
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Capability files are hand-written or generated specs; anything larger is refused unread."""
 MAX_DEPTH = 128
@@ -51,6 +56,7 @@ class SourceDocument:
     text: str
     data: Any
     _positions: Node | None = field(default=None, repr=False)
+    _walks: int = field(default=0, repr=False)
 
     @property
     def name(self) -> str:
@@ -61,7 +67,13 @@ class SourceDocument:
         return Diagnostic(self.name, line, column, finding.severity, finding.message)
 
     def position(self, at: DocPath) -> tuple[int, int]:
-        """1-based line and column of the deepest node of ``at`` that exists in the file."""
+        """1-based line and column of the deepest node of ``at`` that exists in the file: from the
+        parser's events for a file's first few findings (D153), from its node tree beyond."""
+        if self._positions is None and self._walks < WALKS_BEFORE_TREE:
+            self._walks += 1
+            found = event_position(self.text, at)
+            if found is not None:
+                return found
         if self._positions is None:
             try:
                 self._positions = _safe_yaml().compose(io.StringIO(self.text))
