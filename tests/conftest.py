@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 
 import httpx
@@ -28,8 +29,10 @@ def _fresh_upstream(request):
 def http() -> Iterator[httpx.Client]:
     """One HTTP client for a file's requests. Each `httpx.get(...)` makes (and drops) a client, and
     making one costs ~45 ms of CPU (its TLS context loads the CA bundle): a property test calling it
-    per example spent more CPU on that than on the request (issue 20's suite at 6 minutes)."""
-    with httpx.Client(timeout=10) as client:
+    per example spent more CPU on that than on the request (issue 20's suite at 6 minutes, D146).
+    It keeps no cookie, as a client per request did not: no answer can change the next request."""
+    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    with httpx.Client(timeout=10, cookies=no_cookies) as client:
         yield client
 
 

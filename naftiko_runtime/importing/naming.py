@@ -122,7 +122,7 @@ def tools_of_file(path: Path) -> list[Tool]:
 
     Read as the runtime reads capability files (``spec.source``: the C parser, positions composed
     by it on demand), not with the pure-Python round-trip loader: an import checks every file of
-    its folder, and that loader made a folder of 21 files take seconds per import.
+    its folder, and that loader made a folder of 21 files take seconds per import (D146).
 
     Raises ``NotACapability`` for a file that is not YAML or holds no ``capability``."""
     try:
