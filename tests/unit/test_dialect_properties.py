@@ -301,6 +301,13 @@ def test_mutated_documents_agree_with_the_official_schema(document, data):
     check(mutated)
 
 
+@pytest.mark.parametrize("exposes", [True, 7, "x y", None])
+def test_a_mistyped_exposes_is_refused_with_a_position(exposes):
+    """Found by the mutated documents above: a root ``exposes`` that is neither a list nor a map
+    (``true``) made the reading of the control adapter's scripting governance raise a TypeError."""
+    check({"ikanos": "1.0.0-beta4", "exposes": exposes})
+
+
 # -- every dialect against its official file (issue 19, item 2) -----------------------------------
 # One shape table (``spec.schema``) serves alpha2, beta4 and beta5: each profile's verdict must be
 # its official schema's, over every document there is and over documents generated from each file.
