@@ -1,7 +1,7 @@
 """The performance harness (issue 5): one command, one table, every figure measured in the same run.
 
     python benchmarks/run.py            # full: medians of 3 runs of 5 s each, < 10 minutes
-    python benchmarks/run.py --quick    # CI: each row once for ~1 s, tiny sizes, < 60 s
+    python benchmarks/run.py --quick    # CI: each row once for ~1 s (no warm-up), tiny sizes, < 60 s
 
 Everything runs on 127.0.0.1: a fast upstream, the reference proxies, and ``naftiko serve`` on
 capability files generated into a temporary directory. Load comes from ``wrk`` (Debian's) when it
@@ -470,17 +470,20 @@ class Plan:
     route_counts: tuple[int, ...]
     startup_files: tuple[int, ...]
     startup_timeout: float
+    warmup: float
+    """Seconds of load before a row's measured runs (pools, first-call caches); none in ``--quick``,
+    whose figures mean nothing: each row's warm-up was a second more of two busy cores (D147)."""
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
     if args.quick:
-        return Plan(True, 1, 1.0, (10, 100), (2, 5), 60.0)
-    return Plan(False, args.runs, args.seconds, (10, 1000, 10000), (2, 21, 1000), 240.0)
+        return Plan(True, 1, 1.0, (10, 100), (2, 5), 60.0, 0.0)
+    return Plan(False, args.runs, args.seconds, (10, 1000, 10000), (2, 21, 1000), 240.0, 1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="each row once for ~1 s with tiny sizes (CI)")
+    parser.add_argument("--quick", action="store_true", help="each row once for ~1 s (no warm-up) with tiny sizes (CI)")
     parser.add_argument("--runs", type=int, default=3, help="runs per row in full mode (median reported)")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load run in full mode")
     parser.add_argument(
@@ -713,8 +716,8 @@ def main(argv: list[str] | None = None) -> int:
 
         measure = (lambda load, seconds: run_wrk(wrk, load, seconds, work)) if wrk else run_async_client
         live = [row for row in rows if not row.skipped]
-        for row in live:  # warm-up: connection pools, first-call caches
-            measure(row.load, 1.0 if not plan.quick else 0.5)
+        for row in live if plan.warmup else []:  # warm-up: connection pools, first-call caches
+            measure(row.load, plan.warmup)
         for run in range(plan.runs):  # round robin, so that drift on a noisy machine hits every row alike
             for row in live:
                 pid = row.proc.pid if row.proc else upstream.pid
@@ -791,7 +794,8 @@ def measure_idle(
     try:
         for proc, load in zip(procs, loads, strict=True):
             wait_answering(proc, [load.url], plan.startup_timeout)
-            run_wrk(wrk, load, 1.0, work)  # warm-up: the upstream pool
+            if plan.warmup:
+                run_wrk(wrk, load, plan.warmup, work)  # warm-up: the upstream pool
         return idle_conns.measure(
             result.count,
             plan.runs,

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from ..core.upstream import shared_tls_context
 from . import tokens
 from .cases import Case, CaseError, Prepared, prepare, substitute, validate_case_shape, write_files
 from .drivers import ServeFailed, free_port
@@ -145,7 +146,7 @@ def _run_serve(case: Case, driver: Any, directory: Path) -> list[str]:
         try:
             with driver.serve(prepared.files, env, options, list(prepared.ports.values())):
                 problems = []
-                with httpx.Client(timeout=30, follow_redirects=False) as client:
+                with httpx.Client(timeout=30, follow_redirects=False, verify=shared_tls_context()) as client:
                     for n, step in enumerate(case.steps):
                         label = f"step {n + 1}: " if len(case.steps) > 1 else ""
                         problems += [label + p for p in _run_step(step, client, stub, prepared, n)]

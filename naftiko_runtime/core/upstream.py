@@ -124,9 +124,10 @@ def _client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
 
 
 @functools.lru_cache(maxsize=1)
-def _tls_context() -> ssl.SSLContext:
+def shared_tls_context() -> ssl.SSLContext:
     """One verifying TLS context for every upstream: building one loads the CA bundle (~20 ms), which
-    per namespace made a 1,000-file serve spend 70% of its start-up here."""
+    per namespace made a 1,000-file serve spend 70% of its start-up here. The conformance runner's
+    client per case takes it too (``conformance.runner``)."""
     return httpx.create_ssl_context()
 
 
@@ -136,7 +137,7 @@ def network_transport(settings: Settings, tls: ssl.SSLContext | None = None) -> 
     module is imported (aiohttp costs ~0.15 s). ``tls``: the namespace's own context (a client
     certificate, a private CA; ``client_tls``), else the shared verifying one."""
     size = settings.upstream_pool_size
-    context = tls or _tls_context()
+    context = tls or shared_tls_context()
     if settings.transport == "httpx":
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         return httpx.AsyncHTTPTransport(verify=context, limits=limits)

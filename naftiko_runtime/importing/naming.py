@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedBase
-from ruamel.yaml.error import YAMLError
+from ..spec.diagnostics import DocPath
+from ..spec.source import SourceError, read_source
 
 MCP_NAME_LENGTH = 128
 """The MCP specification's bound on a tool name (section "Tool names")."""
@@ -105,46 +104,50 @@ class NotACapability(ValueError):
     """A named file that cannot be read as a capability; the message says why."""
 
 
-def _entries(node: Any) -> Iterator[tuple[str, Any, tuple[int, int]]]:
-    """``(name, entry, (line, column))`` of a named collection: an alpha2 list or a beta map."""
+def _entries(node: Any, at: DocPath) -> Iterator[tuple[str, Any, DocPath]]:
+    """``(name, entry, where its name is)`` of a named collection at ``at``: an alpha2 list (the
+    entry's ``name`` key) or a beta map (the key itself)."""
     if isinstance(node, list):
-        for entry in node:
+        for index, entry in enumerate(node):
             if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                yield entry["name"], entry, _position(entry, "name")
+                yield entry["name"], entry, (*at, index, "name")
     elif isinstance(node, dict):
         for name, entry in node.items():
             if isinstance(name, str):
-                yield name, entry, _position(node, name)
-
-
-def _position(node: Any, key: str) -> tuple[int, int]:
-    if isinstance(node, CommentedBase):
-        line, column = node.lc.key(key)
-        return line + 1, column + 1
-    return 0, 0
+                yield name, entry, (*at, name)
 
 
 def tools_of_file(path: Path) -> list[Tool]:
     """The MCP tools a capability file exposes, with their ports and positions.
 
+    Read as the runtime reads capability files (``spec.source``: the C parser, positions composed
+    by it on demand), not with the pure-Python round-trip loader: an import checks every file of
+    its folder, and that loader made a folder of 21 files take seconds per import (D146).
+
     Raises ``NotACapability`` for a file that is not YAML or holds no ``capability``."""
     try:
-        document = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, YAMLError) as exc:
-        raise NotACapability(f"{path}: cannot be read: {exc}") from exc
+        source = read_source(path)
+    except SourceError as exc:
+        raise NotACapability(f"{path}: cannot be read: {exc.diagnostic}") from exc
+    document = source.data
     capability = document.get("capability") if isinstance(document, dict) else None
     if not isinstance(capability, dict):
         raise NotACapability(f"{path}: not a capability file (no 'capability')")
     tools = []
     exposes = capability.get("exposes")
-    adapters = exposes if isinstance(exposes, list) else [e for _, e, _ in _entries(exposes)]
-    for adapter in adapters:
+    adapters = (
+        [(("capability", "exposes", index), adapter) for index, adapter in enumerate(exposes)]
+        if isinstance(exposes, list)
+        else [(at, adapter) for _, adapter, at in _entries(exposes, ("capability", "exposes"))]
+    )
+    for adapter_at, adapter in adapters:
         if not isinstance(adapter, dict) or adapter.get("type") != "mcp":
             continue
         port = adapter.get("port") if isinstance(adapter.get("port"), int) else None
-        for name, entry, (line, column) in _entries(adapter.get("tools")):
+        for name, entry, at in _entries(adapter.get("tools"), (*adapter_at, "tools")):
             call = entry.get("call") if isinstance(entry, dict) else None
             operation = f"the tool calling {call}" if isinstance(call, str) else "a tool"
+            line, column = source.position(at)
             tools.append(Tool(name, operation, port, f"{path}:{line}:{column}"))
     return tools
 

@@ -109,7 +109,8 @@ def scripting_defaults(*sections: dict[str, Any]) -> dict[str, Any]:
     the file. Read silently: the control adapter reports its own mistakes."""
     for section in sections:
         entries = section.get("exposes")
-        for entry in entries.values() if isinstance(entries, dict) else entries or ():
+        adapters = entries.values() if isinstance(entries, dict) else entries if isinstance(entries, list) else ()
+        for entry in adapters:
             if isinstance(entry, dict) and entry.get("type") == "control":
                 management = entry.get("management")
                 scripting = management.get("scripting") if isinstance(management, dict) else None

@@ -166,11 +166,11 @@ def body_text(integer: int, number: str, nested: int) -> str:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(identifier=INTEGERS, limit=INTEGERS, ratio=NUMBERS, count=INTEGERS, number=NUMBERS, nested=INTEGERS)
 def test_rest_numbers_reach_the_upstream_and_come_back_exact(
-    gateway, upstream, identifier, limit, ratio, count, number, nested
+    gateway, upstream, http, identifier, limit, ratio, count, number, nested
 ):
     upstream.reset(reflect)
     body = body_text(limit, number, nested)
-    response = httpx.post(
+    response = http.post(
         f"{gateway.url(8080)}/things/{identifier}?limit={limit}&ratio={quote(ratio)}",
         headers={"X-Count": str(count), "Content-Type": "application/json"},
         content=body,

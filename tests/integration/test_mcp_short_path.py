@@ -69,8 +69,10 @@ def pair(upstream: RecordingUpstream, tmp_path_factory: pytest.TempPathFactory) 
         yield fast.url(9410) + "/mcp", slow.url(9410) + "/mcp"
 
 
-def both(pair: tuple[str, str], content: bytes, headers: dict[str, str]) -> tuple[httpx.Response, httpx.Response]:
-    return tuple(httpx.post(url, content=content, headers=headers, timeout=10) for url in pair)  # type: ignore[return-value]
+def both(
+    http: httpx.Client, pair: tuple[str, str], content: bytes, headers: dict[str, str]
+) -> tuple[httpx.Response, httpx.Response]:
+    return tuple(http.post(url, content=content, headers=headers) for url in pair)  # type: ignore[return-value]
 
 
 def assert_same(fast: httpx.Response, slow: httpx.Response) -> None:
@@ -113,6 +115,7 @@ content_types = st.sampled_from(["application/json", "application/json; charset=
 def test_every_request_gets_the_packages_answer(
     pair: tuple[str, str],
     upstream: RecordingUpstream,
+    http: httpx.Client,
     body: bytes,
     version: str | None,
     accept: str | None,
@@ -124,7 +127,7 @@ def test_every_request_gets_the_packages_answer(
         headers["Accept"] = accept
     if version is not None:
         headers["Mcp-Protocol-Version"] = version
-    assert_same(*both(pair, body, headers))
+    assert_same(*both(http, pair, body, headers))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -138,6 +141,7 @@ def test_every_request_gets_the_packages_answer(
 def test_calls_the_short_path_takes_get_the_packages_answer(
     pair: tuple[str, str],
     upstream: RecordingUpstream,
+    http: httpx.Client,
     request_id: int | str,
     version: str | None,
     name: str,
@@ -154,12 +158,14 @@ def test_calls_the_short_path_takes_get_the_packages_answer(
         params["_meta"] = meta
     headers = dict(JSON_IN) if version is None else {**JSON_IN, "Mcp-Protocol-Version": version}
     call = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
-    fast, slow = both(pair, json.dumps(call).encode(), headers)
+    fast, slow = both(http, pair, json.dumps(call).encode(), headers)
     assert_same(fast, slow)
     assert fast.status_code == 200 and fast.json()["id"] == request_id
 
 
-def test_the_common_call_and_its_failures(pair: tuple[str, str], upstream: RecordingUpstream) -> None:
+def test_the_common_call_and_its_failures(
+    pair: tuple[str, str], upstream: RecordingUpstream, http: httpx.Client
+) -> None:
     """The benchmark's request, a failing upstream, a destructive tool refused at a handshake-era
     version and bad arguments: each the package's answer, and each a JSON-RPC result."""
     upstream.responder = answering
@@ -172,7 +178,7 @@ def test_the_common_call_and_its_failures(pair: tuple[str, str], upstream: Recor
     ]
     for number, params in enumerate(cases):
         call = {"jsonrpc": "2.0", "id": number, "method": "tools/call", "params": params}
-        fast, slow = both(pair, json.dumps(call).encode(), JSON_IN)
+        fast, slow = both(http, pair, json.dumps(call).encode(), JSON_IN)
         assert_same(fast, slow)
         answer = fast.json()
         assert answer["id"] == number and answer["result"]["isError"] is (number not in (0, 2)), answer
@@ -180,7 +186,7 @@ def test_the_common_call_and_its_failures(pair: tuple[str, str], upstream: Recor
 
 
 @pytest.mark.parametrize("padding", [0, MAX_BODY], ids=["small", "over-the-limit"])
-def test_a_chunked_body_is_read_whole(pair: tuple[str, str], padding: int) -> None:
+def test_a_chunked_body_is_read_whole(pair: tuple[str, str], http: httpx.Client, padding: int) -> None:
     """A body in several pieces (no Content-Length) is assembled before it is judged; one that
     grows past the limit is the package's 413, whichever piece crosses it."""
     params = {"name": "get-order", "arguments": {"pad": "x" * padding}}
@@ -189,8 +195,8 @@ def test_a_chunked_body_is_read_whole(pair: tuple[str, str], padding: int) -> No
     def pieces() -> Iterator[bytes]:
         yield from (call[i : i + 7] for i in range(0, len(call), 7))
 
-    fast = httpx.post(pair[0], content=pieces(), headers=JSON_IN, timeout=10)
-    slow = httpx.post(pair[1], content=pieces(), headers=JSON_IN, timeout=10)
+    fast = http.post(pair[0], content=pieces(), headers=JSON_IN)
+    slow = http.post(pair[1], content=pieces(), headers=JSON_IN)
     assert_same(fast, slow)
     if padding:
         assert fast.status_code == 413

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from urllib.parse import quote_from_bytes
 
-import httpx
 import pytest
 from edge_support import MCP, MCP_HEADERS, REST, served
 from hypothesis import HealthCheck, example, given, settings
@@ -72,19 +71,19 @@ raw_values = st.one_of(
 @example(value=b"x;v=1,w=2")
 @example(value=b"\xff")
 @example(value=b"\xc0\xae")
-def test_rest_path_values_reach_the_upstream_byte_exact(gateway, raw_upstream, value):
+def test_rest_path_values_reach_the_upstream_byte_exact(gateway, raw_upstream, http, value):
     """The caller sends the value percent-encoded (any bytes, invalid UTF-8 included)."""
     raw_upstream.reset()
     target = "/v1/api/syncs/" + quote_from_bytes(value, safe="")
-    response = httpx.get(gateway.url(REST) + target, timeout=10)
+    response = http.get(gateway.url(REST) + target)
     assert response.status_code == 200, (value, response.status_code, response.text[:200])
     assert _sent_target(raw_upstream) == expected_target(value)
 
 
-def test_distinct_invalid_utf8_ids_stay_distinct(gateway, raw_upstream):
+def test_distinct_invalid_utf8_ids_stay_distinct(gateway, raw_upstream, http):
     """``%ff`` and ``%fe`` were both sent as ``%EF%BF%BD``: two ids, one upstream resource."""
     for encoded in ("%ff", "%fe", "%c0%ae"):
-        assert httpx.get(gateway.url(REST) + "/v1/api/syncs/" + encoded, timeout=10).status_code == 200
+        assert http.get(gateway.url(REST) + "/v1/api/syncs/" + encoded).status_code == 200
     assert [s.target for s in raw_upstream.seen] == [b"/api/syncs/%FF", b"/api/syncs/%FE", b"/api/syncs/%C0%AE"]
 
 
@@ -101,7 +100,7 @@ text_values = st.one_of(
 @example(value="..;")
 @example(value="x;v=1,w=2")
 @example(value="caf\u00e9/\U0001f600?#")
-def test_mcp_path_arguments_reach_the_upstream_byte_exact(gateway, raw_upstream, value):
+def test_mcp_path_arguments_reach_the_upstream_byte_exact(gateway, raw_upstream, http, value):
     """A tool argument's UTF-8 bytes, percent-encoded, whatever the characters."""
     raw_upstream.reset()
     message = {
@@ -110,7 +109,7 @@ def test_mcp_path_arguments_reach_the_upstream_byte_exact(gateway, raw_upstream,
         "method": "tools/call",
         "params": {"name": "get-sync", "arguments": {"id": value}},
     }
-    response = httpx.post(gateway.url(MCP) + "/mcp", json=message, headers=MCP_HEADERS, timeout=10)
+    response = http.post(gateway.url(MCP) + "/mcp", json=message, headers=MCP_HEADERS)
     assert response.status_code == 200
     result = response.json()["result"]
     assert not result.get("isError"), (value, result)

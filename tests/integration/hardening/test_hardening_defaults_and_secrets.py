@@ -55,7 +55,7 @@ def test_served_default_listens_on_loopback_only_and_warns_for_0000(tmp_path):
     report("safe defaults", "default bind 127.0.0.1 (from /proc/net/tcp); --host 0.0.0.0 logs 1 warning per listener")
 
 
-def _scenarios(gateway, upstream: FaultUpstream) -> list[str]:
+def _scenarios(gateway, upstream: FaultUpstream, http: httpx.Client) -> list[str]:
     """Every kind of answer a caller can get; returns the texts the caller saw."""
     seen = []
     rest, mcp = gateway.url(8080), gateway.url(9090) + "/mcp"
@@ -63,7 +63,7 @@ def _scenarios(gateway, upstream: FaultUpstream) -> list[str]:
 
     def tool(name, arguments):
         message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
-        response = httpx.post(mcp, json=message, headers={**MCP_HEADERS, "Authorization": CALLER}, timeout=20)
+        response = http.post(mcp, json=message, headers={**MCP_HEADERS, "Authorization": CALLER}, timeout=20)
         seen.append(response.text)
         return response.json()
 
@@ -79,20 +79,20 @@ def _scenarios(gateway, upstream: FaultUpstream) -> list[str]:
     ):
         upstream.set(mode)
         for path in ("/v1/api/syncs", "/v1/api/syncs/s-1", "/v1/api/syncs?limit=ten"):
-            response = httpx.get(rest + path, headers=headers, timeout=20)
+            response = http.get(rest + path, headers=headers, timeout=20)
             seen.append(str(response.headers) + response.text)
         tool("list-syncs", {})
         tool("get-sync", {"id": "s-1", "Authorization": CALLER})
         tool("list-syncs", {"limit": "ten"})
-    seen.append(httpx.post(rest + "/v1/api/syncs", content=b"{bad", headers=headers).text)
-    seen.append(httpx.get(rest + "/nothing", headers=headers).text)
-    seen.append(httpx.post(mcp, content=b"{bad", headers=MCP_HEADERS).text)
-    seen.append(httpx.post(mcp, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=MCP_HEADERS).text)
+    seen.append(http.post(rest + "/v1/api/syncs", content=b"{bad", headers=headers).text)
+    seen.append(http.get(rest + "/nothing", headers=headers).text)
+    seen.append(http.post(mcp, content=b"{bad", headers=MCP_HEADERS).text)
+    seen.append(http.post(mcp, json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, headers=MCP_HEADERS).text)
     return seen
 
 
 @pytest.mark.slow
-def test_secrets_never_shown_at_debug(tmp_path):
+def test_secrets_never_shown_at_debug(tmp_path, http):
     """D55: the key and the caller's Authorization appear in no log line, no error body, no problem
     detail, no MCP result, and not in ``naftiko routes``/``validate`` output."""
     env = {"POLYTOMIC_API_KEY": KEY}
@@ -111,7 +111,7 @@ def test_secrets_never_shown_at_debug(tmp_path):
                 transport,
                 env=env,
             ) as gateway:
-                seen = _scenarios(gateway, upstream)
+                seen = _scenarios(gateway, upstream, http)
                 assert any(f"Bearer {KEY}" == h.get("authorization") for _, _, h in upstream.received), (
                     "the upstream did receive the key: the scenario is real"
                 )

@@ -69,11 +69,11 @@ def _assert_one_segment(upstream, prefix: str, value: str) -> None:
 
 @PROPERTY
 @given(value=path_values)
-def test_rest_path_values_stay_one_segment(polytomic, upstream, value):
+def test_rest_path_values_stay_one_segment(polytomic, upstream, http, value):
     """D15: GET /v1/api/syncs/{id} reaches /api/syncs/<one segment>, or is refused before any call."""
     before = len(upstream.requests)
     encoded = quote(value, safe="").replace(".", "%2E")  # else the client itself removes dot segments
-    response = httpx.get(polytomic.url(8080) + "/v1/api/syncs/" + encoded, timeout=10)
+    response = http.get(polytomic.url(8080) + "/v1/api/syncs/" + encoded)
     seen["rest path values"] += 1
     if value in (".", ".."):
         assert response.status_code == 400 and len(upstream.requests) == before
@@ -116,9 +116,9 @@ def test_raw_targets_reach_only_declared_upstream_paths(polytomic, upstream, raw
 
 @PROPERTY
 @given(value=st.text(max_size=300))
-def test_query_values_cannot_add_parameters(polytomic, upstream, value):
+def test_query_values_cannot_add_parameters(polytomic, upstream, http, value):
     """D14/D16: one query value stays one parameter, whatever it holds."""
-    response = httpx.get(polytomic.url(8080) + "/v1/api/syncs", params={"mode": value}, timeout=10)
+    response = http.get(polytomic.url(8080) + "/v1/api/syncs", params={"mode": value})
     seen["query values"] += 1
     assert response.status_code == 200, response.text
     assert upstream.last.query == [("mode", value)]
@@ -126,13 +126,11 @@ def test_query_values_cannot_add_parameters(polytomic, upstream, value):
 
 @PROPERTY
 @given(key=st.text(max_size=40), value=st.text(max_size=40))
-def test_deep_object_keys_stay_under_their_parameter(polytomic, upstream, key, value):
+def test_deep_object_keys_stay_under_their_parameter(polytomic, upstream, http, key, value):
     """D16: ``params[key]=value`` - a hostile key never escapes ``params[...]``."""
     before = len(upstream.requests)
-    response = httpx.get(
-        polytomic.url(8080) + f"/v1/api/connections/{SYNC_ID}/modelsync/source",
-        params=[(f"params[{key}]", value)],
-        timeout=10,
+    response = http.get(
+        polytomic.url(8080) + f"/v1/api/connections/{SYNC_ID}/modelsync/source", params=[(f"params[{key}]", value)]
     )
     if response.status_code == 400:  # e.g. ``params[]``: not an object; refused before any call
         assert len(upstream.requests) == before
@@ -142,9 +140,9 @@ def test_deep_object_keys_stay_under_their_parameter(polytomic, upstream, key, v
         assert name.startswith("params["), name
 
 
-def _tool(polytomic, name: str, arguments: dict) -> dict:
+def _tool(http: httpx.Client, polytomic, name: str, arguments: dict) -> dict:
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
-    response = httpx.post(polytomic.url(9090) + "/mcp", json=message, headers=MCP_HEADERS, timeout=10)
+    response = http.post(polytomic.url(9090) + "/mcp", json=message, headers=MCP_HEADERS)
     assert response.status_code == 200, response.text
     return response.json()["result"]
 
@@ -152,9 +150,9 @@ def _tool(polytomic, name: str, arguments: dict) -> dict:
 @pytest.mark.slow
 @PROPERTY
 @given(value=path_values)
-def test_mcp_path_values_stay_one_segment(polytomic, upstream, value):
+def test_mcp_path_values_stay_one_segment(polytomic, upstream, http, value):
     before = len(upstream.requests)
-    result = _tool(polytomic, "get-sync", {"id": value})
+    result = _tool(http, polytomic, "get-sync", {"id": value})
     seen["mcp path values"] += 1
     if value in (".", ".."):
         assert result["isError"] and len(upstream.requests) == before
@@ -164,9 +162,9 @@ def test_mcp_path_values_stay_one_segment(polytomic, upstream, value):
 
 
 @pytest.mark.parametrize("value", ["2024\r\nX-Evil: 1", "2024\nX-Evil: 1", "2024\rX-Evil: 1", "a\x00b"])
-def test_header_value_with_cr_lf_is_refused(polytomic, upstream, value):
+def test_header_value_with_cr_lf_is_refused(polytomic, upstream, http, value):
     """D14: a header input with CR, LF or NUL is refused, nothing is sent; over HTTP the parser refuses it."""
-    result = _tool(polytomic, "get-sync", {"id": "s-1", "X-Polytomic-Version": value})
+    result = _tool(http, polytomic, "get-sync", {"id": "s-1", "X-Polytomic-Version": value})
     assert result["isError"] and "CR, LF or NUL" in result["content"][0]["text"]
     assert upstream.requests == []
     raw = f"GET /v1/api/syncs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Polytomic-Version: {value}\r\n\r\n".encode()
@@ -175,11 +173,11 @@ def test_header_value_with_cr_lf_is_refused(polytomic, upstream, value):
     assert not any("x-evil" in r.headers for r in upstream.requests)
 
 
-def test_caller_cannot_replace_the_gateway_credential(polytomic, upstream):
+def test_caller_cannot_replace_the_gateway_credential(polytomic, upstream, http):
     """D29/D33: an Authorization argument or header never replaces the configured key."""
-    _tool(polytomic, "get-sync", {"id": "s-1", "Authorization": "Bearer attacker"})
+    _tool(http, polytomic, "get-sync", {"id": "s-1", "Authorization": "Bearer attacker"})
     assert upstream.last.headers["authorization"] == f"Bearer {API_KEY}"
-    httpx.get(polytomic.url(8080) + "/v1/api/syncs/s-1", headers={"Authorization": "Bearer attacker"})
+    http.get(polytomic.url(8080) + "/v1/api/syncs/s-1", headers={"Authorization": "Bearer attacker"})
     assert upstream.last.headers["authorization"] == f"Bearer {API_KEY}"
 
 

@@ -108,13 +108,12 @@ def _check(response: httpx.Response, upstream_before: int, upstream) -> None:
 @pytest.mark.slow
 @FUZZ
 @given(method=methods, template=templates, segment=segments, query=query_pairs, extra=headers, body=bodies)
-def test_generated_rest_requests(polytomic, upstream, method, template, segment, query, extra, body):
+def test_generated_rest_requests(polytomic, upstream, http, method, template, segment, query, extra, body):
     target = template.replace("{id}", segment)
     if query:
         target += "?" + "&".join(f"{quote(k, safe='[]%')}={quote(v, safe='')}" for k, v in query)
     before = len(upstream.requests)
-    with httpx.Client(timeout=10) as client:
-        response = client.request(method, polytomic.url(8080) + target, headers=extra, content=body)
+    response = http.request(method, polytomic.url(8080) + target, headers=extra, content=body)
     _check(response, before, upstream)
 
 
@@ -294,14 +293,12 @@ TOOLS = sorted({c.tool for c in CASES})
     id_=st.one_of(st.integers(), st.text(max_size=10), st.none()),
     accept=st.sampled_from([MCP_HEADERS["Accept"], "application/json", "text/html", ""]),
 )
-def test_generated_mcp_calls(polytomic, upstream, tool, arguments, id_, accept):
+def test_generated_mcp_calls(polytomic, upstream, http, tool, arguments, id_, accept):
     message = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
     if id_ is not None:
         message["id"] = id_
     headers = {**MCP_HEADERS, "Accept": accept}
-    with httpx.Client(timeout=10) as client:
-        response = client.post(polytomic.url(9090) + "/mcp", json=message, headers=headers)
-    _check_mcp(response)
+    _check_mcp(http.post(polytomic.url(9090) + "/mcp", json=message, headers=headers))
 
 
 def test_zz_report_counts():
