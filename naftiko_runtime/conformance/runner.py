@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from ..core.upstream import shared_tls_context
+from ..core.client_tls import shared_tls_context
 from . import tokens
 from .cases import Case, CaseError, Prepared, prepare, substitute, validate_case_shape, write_files
 from .drivers import ServeFailed, free_port

@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator, Mapping
 
 import httpx
 
-from .client_tls import ClosedAfterHandshake, tls_failure
+from .client_tls import ClosedAfterHandshake, shared_tls_context, tls_failure
 from .http1_connection import AnswerHeaders, Connection
 from .http1_requests import Origin, origin_of, request_head, split_url
 from .pooled import Data, Headers, PooledTransport, Slots
@@ -113,8 +113,9 @@ class Answer:
 class Http1Transport(PooledTransport):
     """One pool of at most ``max_connections`` connections (one transport per upstream namespace)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, max_connections: int, keepalive_expiry: float = 30.0):
+    def __init__(self, ssl_context: ssl.SSLContext | None, max_connections: int, keepalive_expiry: float = 30.0):
         self._ssl_context = ssl_context
+        """The namespace's own TLS context, else ``None``: the shared one, built at the first TLS connection."""
         self._keepalive_expiry = keepalive_expiry
         self._slots = Slots(max_connections)
         self._idle: dict[str, list[Connection]] = {}
@@ -186,7 +187,7 @@ class Http1Transport(PooledTransport):
     ) -> Connection:
         loop = asyncio.get_running_loop()
         idle = self._idle.setdefault(key, [])
-        tls = self._ssl_context if origin.tls else None
+        tls = (self._ssl_context or shared_tls_context()) if origin.tls else None
         try:
             async with asyncio.timeout(timeout):
                 _, connection = await loop.create_connection(

@@ -19,7 +19,7 @@ import httpx
 
 from ..settings import CachePolicy, Settings, Timeouts
 from .cache import Served, SharedCache
-from .client_tls import client_tls_context, tls_failure
+from .client_tls import client_tls_context, shared_tls_context, tls_failure
 from .credentials import TokenGrant
 from .deadlines import Deadline
 from .mcp_upstream import McpSessions
@@ -123,31 +123,25 @@ def _client(transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, follow_redirects=False, cookies=_no_cookies(), trust_env=False)
 
 
-@functools.lru_cache(maxsize=1)
-def shared_tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every upstream: building one loads the CA bundle (~20 ms), which
-    per namespace made a 1,000-file serve spend 70% of its start-up here. The conformance runner's
-    client per case takes it too (``conformance.runner``)."""
-    return httpx.create_ssl_context()
-
-
 def network_transport(settings: Settings, tls: ssl.SSLContext | None = None) -> httpx.AsyncBaseTransport:
     """The pooled transport of one namespace: the lean HTTP/1.1 client (``http1_transport``), over
     aiohttp (``aiohttp_transport``; both send URLs byte-exact), or httpx's own. Only the chosen one's
     module is imported (aiohttp costs ~0.15 s). ``tls``: the namespace's own context (a client
-    certificate, a private CA; ``client_tls``), else the shared verifying one."""
+    certificate, a private CA; ``client_tls``), else the shared verifying one: the default transport
+    asks for that one at its first TLS connection, so a gateway whose upstreams are all plain HTTP
+    never loads the CA bundle."""
     size = settings.upstream_pool_size
+    if settings.transport not in ("httpx", "aiohttp"):
+        from .http1_transport import Http1Transport
+
+        return Http1Transport(tls, size)
     context = tls or shared_tls_context()
     if settings.transport == "httpx":
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         return httpx.AsyncHTTPTransport(verify=context, limits=limits)
-    if settings.transport == "aiohttp":
-        from .aiohttp_transport import AiohttpTransport
+    from .aiohttp_transport import AiohttpTransport
 
-        return AiohttpTransport(context, size)
-    from .http1_transport import Http1Transport
-
-    return Http1Transport(context, size)
+    return AiohttpTransport(context, size)
 
 
 def _is_timeout(exc: BaseException) -> bool:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from naftiko_runtime.core.client_tls import shared_tls_context
 from naftiko_runtime.core.http1_connection import HEAD_LIMIT, HIGH_WATER
 from naftiko_runtime.core.http1_transport import Http1Transport
 
@@ -520,3 +521,35 @@ async def test_tls_verifies_the_server_name_given_or_the_host(tmp_path):
         await transport.aclose()
         server.close()
     assert names[0] == "upstream.test" and upstream.connections >= 1
+
+
+async def test_without_a_context_of_its_own_the_shared_one_is_built_at_the_first_tls_connection(tmp_path):
+    """A namespace with no TLS settings verifies with the shared context (the usual CA bundle, so a
+    self-signed upstream is refused), built only when a TLS connection is first opened: plain HTTP
+    upstreams never load the CA bundle (~20-45 ms of a start)."""
+    cert_file, key_file, _ = _certificate(tmp_path, "upstream.test")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+
+    async def handle(upstream: Upstream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        await upstream.request(reader)
+        writer.write(OK)
+        await writer.drain()
+
+    shared_tls_context.cache_clear()
+    transport = Http1Transport(None, 2)
+    try:
+        async with upstream_answering(OK) as plain:
+            answer = await transport.open("GET", plain.url + "/", {}, None, TIMEOUT)
+            assert answer.status == 200
+            await answer.aclose()
+        assert shared_tls_context.cache_info().currsize == 0, "a plain HTTP call built the TLS context"
+        upstream = Upstream(handle)
+        server = await asyncio.start_server(upstream._serve, "127.0.0.1", 0, ssl=server_context)
+        url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        with pytest.raises(httpx.ConnectError, match="certificate"):
+            await transport.open("GET", url, {}, None, TIMEOUT, server_hostname="upstream.test")
+        assert shared_tls_context.cache_info().currsize == 1
+        server.close()
+    finally:
+        await transport.aclose()
