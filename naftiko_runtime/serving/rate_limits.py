@@ -18,7 +18,7 @@ import binascii
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -130,15 +130,14 @@ class RateLimitLayer:
         self.app = app
         self.limiter = RateLimiter(policy)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The inner app's own coroutine, or the refusal's: no coroutine of this layer per call."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         allowed, headers = self.limiter.take(scope)
         if not allowed:
-            await self.refuse(headers, scope, send)
-            return
-        await self.app(scope, receive, _adding(headers, send))
+            return self.refuse(headers, scope, send)
+        return self.app(scope, receive, _adding(headers, send))
 
     async def refuse(self, headers: list[tuple[bytes, bytes]], scope: Scope, send: Send) -> None:
         """The 429, with ``Retry-After`` and the ``RateLimit-*`` headers."""

@@ -42,6 +42,7 @@ from ..core.plans import UpstreamCall
 from ..core.requests import Outgoing
 from ..spec.model import Exposed
 from . import otlp_wire
+from .propagation import CALLER
 from .span_export import SpanExport
 
 SCOPE = "naftiko"
@@ -166,7 +167,7 @@ class LeanTracing:
         if shape is None:
             static = {"naftiko.adapter.type": key[0], "naftiko.operation.id": key[1], "naftiko.namespace": key[2]}
             shape = self.servers[key] = otlp_wire.span_shape(f"{key[0]} {key[1]}", otlp_wire.SERVER, static)
-        caller = trace.get_current_span().get_span_context() if context.get_current() else INVALID_SPAN_CONTEXT
+        caller = trace.get_current_span().get_span_context() if CALLER.get() else INVALID_SPAN_CONTEXT
         span = self._span(shape, caller)  # under the caller's span, attached by ``continuing``
         span.token = _CURRENT.set(span)
         return span
@@ -188,7 +189,7 @@ class LeanTracing:
             headers["traceparent"] = f"00-{span.trace_id:032x}-{span.span_id:016x}-{'01' if sampled else '00'}"
             if span.trace_state:
                 headers["tracestate"] = span.trace_state
-            if context.get_current():  # empty unless a caller's context (and any baggage) was attached
+            if CALLER.get():  # a caller's context (and any baggage) was attached by ``continuing``
                 _BAGGAGE.inject(headers)
             return span
         flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
