@@ -505,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     fleet_result = None
     idle: idle_conns.IdleResult | None = None
     try:
-        ports = iter(free_ports(24))
+        ports = iter(free_ports(30))
         up_port = next(ports)
         upstream_url = f"http://127.0.0.1:{up_port}"
         upstream = Proc(
