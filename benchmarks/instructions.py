@@ -1,6 +1,6 @@
 """Instructions per request of rows 3, 3b, 3c and 3d (issue 22 item 2), counted by valgrind's
 callgrind: on a machine shared with other work, req/s and even CPU time per request move by 10-40%
-between runs, while the count of instructions a server runs for a request moves by well under 1%.
+between runs, while the count of instructions a server runs for a request moves by about 1%.
 It is what the cost of metrics, traces and policies was cut against (``benchmarks/RESULTS.md``).
 
     python benchmarks/instructions.py [--baseline DIR] [--requests N] [--rows rest,metrics,...]
