@@ -38,6 +38,7 @@ from naftiko_runtime.conformance.drivers import free_port
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+import baseline_rows  # noqa: E402
 import capgen  # noqa: E402
 import edge_servers  # noqa: E402
 import idle_conns  # noqa: E402
@@ -511,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     fleet_result = None
     idle: idle_conns.IdleResult | None = None
     try:
-        ports = iter(free_ports(24))
+        ports = iter(free_ports(30))
         up_port = next(ports)
         upstream_url = f"http://127.0.0.1:{up_port}"
         upstream = Proc(
@@ -619,6 +620,20 @@ def main(argv: list[str] | None = None) -> int:
                 proc=Proc(f"naftiko-{key}", naftiko_argv([path]), work / f"{key}.log", env),
                 load=Load(f"http://127.0.0.1:{port}/items"),
                 check=check_json(f"http://127.0.0.1:{port}/items", lambda d: len(d["data"]) == 6, label),
+            )
+
+        for key, label, like in baseline_rows.ROWS:  # 3b', 3c', 3d': the before of issue 22 item 2
+            port = next(ports)
+            path = work / f"{key}.yaml"
+            path.write_text(baseline_rows.capability(like, upstream_url, port, next(ports)))
+            add(
+                key,
+                label,
+                reference="baseline",
+                proc=Proc(f"naftiko-{key}", baseline_rows.argv(like, path, policies), work / f"{key}.log", env),
+                load=Load(f"http://127.0.0.1:{port}/items"),
+                check=check_json(f"http://127.0.0.1:{port}/items", lambda d: len(d["data"]) == 6, label),
+                skipped=edge_servers.missing("baseline"),
             )
 
         port = next(ports)

@@ -245,6 +245,7 @@ class Guard:
     """The policies of one namespace around its attempts."""
 
     def __init__(self, namespace: str, policy: UpstreamPolicy):
+        self.namespace = namespace
         self.policy = policy
         self.bulkhead = Bulkhead(namespace, policy.bulkhead) if policy.bulkhead.max_concurrent else None
         self.breaker = Breaker(namespace, policy.breaker) if policy.breaker.failures else None
@@ -254,7 +255,7 @@ class Guard:
         retry = self.policy.retry
         return random.uniform(0.0, min(retry.max_backoff, retry.backoff * 2 ** (tries - 1)))
 
-    async def run(self, attempt: Callable[[], Awaitable[A]], retryable: bool, deadline: float, label: str) -> A:
+    async def run(self, attempt: Callable[[], Awaitable[A]], retryable: bool, deadline: float, operation: str) -> A:
         most = self.policy.retry.attempts if retryable else 1
         tries = 0
         while True:
@@ -273,12 +274,14 @@ class Guard:
                 delay = max(self._backoff(tries), retry_after(answer.headers.get("retry-after")))
                 if asyncio.get_running_loop().time() + delay >= deadline:
                     return answer  # the upstream's own answer, Retry-After included, is the best reply
-            log.info("retrying %s (try %d of %d) in %.3f s", label, tries + 1, most, delay)
+            log.info("retrying %s.%s (try %d of %d) in %.3f s", self.namespace, operation, tries + 1, most, delay)
             await asyncio.sleep(delay)
 
     async def _once(self, attempt: Callable[[], Awaitable[A]], deadline: float) -> A:
+        """One attempt under the breaker and the bulkhead. A closed breaker is one comparison here,
+        and hears of a call only when it failed; a free bulkhead is one call (issue 22)."""
         breaker, bulkhead = self.breaker, self.bulkhead
-        probe = breaker.admit() if breaker is not None else False
+        probe = breaker is not None and breaker.state != "closed" and breaker.admit()
         verdict: bool | None = None
         try:
             if bulkhead is not None and not bulkhead.try_acquire():
@@ -294,9 +297,11 @@ class Guard:
             verdict = answer.status in FAILED_STATUSES
             return answer
         finally:
-            if breaker is not None:
+            if probe:
+                assert breaker is not None
                 if verdict is None:
-                    if probe:
-                        breaker.abandon()
+                    breaker.abandon()
                 else:
                     breaker.record(verdict, probe)
+            elif verdict and breaker is not None:
+                breaker.record(True, False)

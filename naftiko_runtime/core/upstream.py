@@ -376,7 +376,7 @@ class UpstreamClients:
             return await self._send_once(call, request, timeouts, loop, deadline)
         attempt = functools.partial(self._send_once, call, request, timeouts, loop, deadline)
         retryable = may_retry(call.method, request.headers)
-        return await guard.run(attempt, retryable, deadline, call.label)
+        return await guard.run(attempt, retryable, deadline, call.operation)
 
     async def _send_once(
         self,

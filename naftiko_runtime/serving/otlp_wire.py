@@ -26,7 +26,6 @@ STATUS_ERROR = 2
 HAS_IS_REMOTE, IS_REMOTE = 0x100, 0x200
 """``SpanFlags``: the SDK exporter always says whether the parent was remote."""
 
-_FIXED64 = struct.Struct("<Q")
 _DOUBLE = struct.Struct("<d")
 _INT64_MASK = (1 << 64) - 1
 
@@ -81,14 +80,18 @@ def span_shape(name: str, kind: int, static: Mapping[str, object]) -> SpanShape:
 
 _STATUS_UNSET = field(15, b"")
 _STATUS_ERROR = field(15, varint(3 << 3) + varint(STATUS_ERROR))
-_ANSWERED: dict[int, bytes] = {}
-"""By HTTP status: the ``http.response.status_code`` attribute field, encoded once per status."""
+_FLAGS = varint(16 << 3 | 5)
+_TAILS: dict[tuple[int, bool, bool], bytes] = {}
+"""By HTTP status, error and remote parent: the fields after a span's start attributes (the
+``http.response.status_code`` attribute, the status and the flags), encoded once each."""
 
 
-def _answered(status: int) -> bytes:
-    encoded = _ANSWERED.get(status)
-    if encoded is None:
-        encoded = _ANSWERED[status] = field(9, attribute("http.response.status_code", status))
+def _tail(status: int, error: bool, remote: bool) -> bytes:
+    flags = HAS_IS_REMOTE | (IS_REMOTE if remote else 0)
+    answered = field(9, attribute("http.response.status_code", status))
+    encoded = _TAILS[status, error, remote] = (
+        answered + (_STATUS_ERROR if error else _STATUS_UNSET) + _FLAGS + flags.to_bytes(4, "little")
+    )
     return encoded
 
 
@@ -110,34 +113,34 @@ class FinishedSpan:
     error: bool
 
 
-_TRACE_ID = varint(1 << 3 | 2) + varint(16)
-_SPAN_ID = varint(2 << 3 | 2) + varint(8)
-_PARENT_ID = varint(4 << 3 | 2) + varint(8)
-_START, _END = varint(7 << 3 | 1), varint(8 << 3 | 1)
-_FLAGS = varint(16 << 3 | 5)
+_IDS = struct.Struct(">HQQHQ")
+"""Fields 1 (trace id) and 2 (span id), tag and length as one big-endian short each, the ids
+big-endian as their bytes are: one ``pack`` per span."""
+_TRACE_ID_TAG, _SPAN_ID_TAG = (1 << 3 | 2) << 8 | 16, (2 << 3 | 2) << 8 | 8
+_PARENT_ID = struct.Struct(">HQ")
+_PARENT_ID_TAG = (4 << 3 | 2) << 8 | 8
+_TIMES = struct.Struct("<BQBQ")
+"""Fields 7 and 8 (start and end, fixed64)."""
+_START_TAG, _END_TAG = 7 << 3 | 1, 8 << 3 | 1
+_SPAN_FIELD = varint(2 << 3 | 2)
+"""A span's tag in ``ScopeSpans`` (``spans``, number 2)."""
+_LENGTHS = [bytes((n,)) for n in range(128)] + [bytes((n & 0x7F | 0x80, n >> 7)) for n in range(128, 2048)]
+"""Varints of the lengths a span usually has, looked up rather than written per span."""
 
 
 def encode_span(span: FinishedSpan) -> bytes:
     """One ``Span`` message, its fields in number order as protobuf writes them."""
-    parts = [_TRACE_ID, span.trace_id.to_bytes(16, "big"), _SPAN_ID, span.span_id.to_bytes(8, "big")]
+    trace_id = span.trace_id
+    ids = _IDS.pack(_TRACE_ID_TAG, trace_id >> 64, trace_id & _INT64_MASK, _SPAN_ID_TAG, span.span_id)
     if span.trace_state:
-        parts.append(field(3, span.trace_state.encode()))
+        ids += field(3, span.trace_state.encode())
     if span.parent_id:
-        parts += (_PARENT_ID, span.parent_id.to_bytes(8, "big"))
-    flags = HAS_IS_REMOTE | (IS_REMOTE if span.parent_remote else 0)
-    parts += (
-        span.shape.name_and_kind,
-        _START,
-        _FIXED64.pack(span.start_ns),
-        _END,
-        _FIXED64.pack(span.end_ns),
-        span.shape.attributes,
-        _answered(span.status),
-        _STATUS_ERROR if span.error else _STATUS_UNSET,
-        _FLAGS,
-        flags.to_bytes(4, "little"),
-    )
-    return b"".join(parts)
+        ids += _PARENT_ID.pack(_PARENT_ID_TAG, span.parent_id)
+    shape = span.shape
+    times = _TIMES.pack(_START_TAG, span.start_ns, _END_TAG, span.end_ns)
+    outcome = (span.status, span.error, span.parent_remote)
+    tail = _TAILS.get(outcome) or _tail(*outcome)
+    return b"".join((ids, shape.name_and_kind, times, shape.attributes, tail))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +152,13 @@ class Envelope:
 
     def request(self, spans: Iterable[FinishedSpan]) -> bytes:
         """An ``ExportTraceServiceRequest`` of ``spans``: one resource, one scope, as the SDK's."""
-        scope_spans = self.scope + b"".join(field(2, encode_span(span)) for span in spans)
-        return field(1, self.resource + field(2, scope_spans))
+        parts = [self.scope]
+        lengths = _LENGTHS
+        for span in spans:
+            encoded = encode_span(span)
+            size = len(encoded)
+            parts += (_SPAN_FIELD, lengths[size] if size < 2048 else varint(size), encoded)
+        return field(1, self.resource + field(2, b"".join(parts)))
 
 
 def envelope(resource: Mapping[str, object], scope_name: str) -> Envelope:

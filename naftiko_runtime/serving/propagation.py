@@ -12,6 +12,7 @@ with a span nothing records: a fresh span id in the caller's trace (``continued`
 from __future__ import annotations
 
 import random
+from contextvars import ContextVar
 
 from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -30,6 +31,12 @@ PROPAGATORS: dict[str, TextMapPropagator] = {
 HEADERS = {name: frozenset(field.encode() for field in propagator.fields) for name, propagator in PROPAGATORS.items()}
 """The request headers each propagator reads (lower case, as ASGI gives them)."""
 HEADERS["b3"] |= {B3MultiFormat.SINGLE_HEADER_KEY.encode()}
+
+CALLER: ContextVar[bool] = ContextVar("naftiko_caller_context", default=False)
+"""Whether the running request came with a caller's trace context, which ``Telemetry.continuing``
+attached: the one way a context is current on the request path when this runtime records its own
+spans or none. Asked up to three times a request; one C call where ``context.get_current()`` is two
+Python frames (issue 22)."""
 
 
 def continued(extracted: Context) -> Context:

@@ -101,6 +101,7 @@ def _config(app: Any, settings: Settings, gauge: ConnectionGauge) -> uvicorn.Con
     every port of the process; no WebSocket protocol (the guard refuses upgrades)."""
     return uvicorn.Config(
         app,
+        interface="asgi3",  # said, not guessed: a layer may return its app's coroutine without being one
         loop="auto",
         http=guarded_protocol(GuardLimits.from_settings(settings), gauge),
         ws="none",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -30,7 +30,7 @@ from ..core.requests import Outgoing
 from ..core.resilience import Breaker
 from .light_series import CounterChild, GaugeChild, HistogramChild
 from .metrics import DroppedSpans, Series
-from .propagation import HEADERS, PROPAGATORS, continued
+from .propagation import CALLER, HEADERS, PROPAGATORS, continued
 from .tracing import LeanTracing, Span, tracing_for
 
 log = logging.getLogger("naftiko.requests")
@@ -196,7 +196,7 @@ class Telemetry:
                 self.hosts[call.base_uri] = host
         if self.tracer is not None:
             span = self.tracer.client(call, request, host, self.propagator)
-        elif self.relaying and context.get_current():  # empty unless a caller's context was attached
+        elif self.relaying and CALLER.get():  # the caller's context, attached by ``continuing``
             carrier: dict[str, str] = {}
             self.propagator.inject(carrier)
             request.headers.update(carrier)
@@ -209,20 +209,29 @@ class Telemetry:
             return app
         wanted, propagator, recording = self.trace_headers, self.propagator, self.tracer is not None
 
-        async def continued_app(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await app(scope, receive, send)
-                return
-            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
-            if not carrier:
-                await app(scope, receive, send)
-                return
+        async def in_context(carrier: dict[str, str], scope: Scope, receive: Receive, send: Send) -> None:
             extracted = propagator.extract(carrier)
             token = context.attach(extracted if recording else continued(extracted))
+            marked = CALLER.set(True)
             try:
                 await app(scope, receive, send)
             finally:
+                CALLER.reset(marked)
                 context.detach(token)
+
+        def continued_app(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+            """A request without a trace context gets ``app``'s own coroutine: no layer of ours."""
+            if scope["type"] != "http":
+                return app(scope, receive, send)
+            carrier: dict[str, str] | None = None  # made only for a request that brings a context
+            for name, value in scope["headers"]:
+                if name in wanted:
+                    if carrier is None:
+                        carrier = {}
+                    carrier[name.decode("latin-1")] = value.decode("latin-1")
+            if carrier is None:
+                return app(scope, receive, send)
+            return in_context(carrier, scope, receive, send)
 
         return continued_app
 

@@ -28,7 +28,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import (
-    INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
     SpanContext,
     SpanKind,
@@ -42,6 +41,7 @@ from ..core.plans import UpstreamCall
 from ..core.requests import Outgoing
 from ..spec.model import Exposed
 from . import otlp_wire
+from .propagation import CALLER
 from .span_export import SpanExport
 
 SCOPE = "naftiko"
@@ -142,10 +142,12 @@ class LeanTracing:
         """``traceparent`` and ``tracestate`` are written here, without a context object per call."""
         self.servers: dict[tuple[str, str, str], otlp_wire.SpanShape] = {}
         self.clients: dict[tuple[str, str, str, str], otlp_wire.SpanShape] = {}
+        """By consumed namespace, operation, method and host."""
 
-    def _span(self, shape: otlp_wire.SpanShape, parent: SpanContext) -> _LeanSpan:
-        """A span under ``parent`` (sampled as its parent was), else a root sampled by trace id."""
-        if parent.is_valid:
+    def _span(self, shape: otlp_wire.SpanShape, parent: SpanContext | None) -> _LeanSpan:
+        """A span under ``parent`` (sampled as its parent was), else (``None`` or invalid) a root
+        sampled by trace id."""
+        if parent is not None and parent.is_valid:
             state = parent.trace_state.to_header() if parent.trace_state else ""
             return self._child(
                 shape, parent.trace_id, parent.span_id, parent.is_remote, state, parent.trace_flags.sampled
@@ -166,17 +168,17 @@ class LeanTracing:
         if shape is None:
             static = {"naftiko.adapter.type": key[0], "naftiko.operation.id": key[1], "naftiko.namespace": key[2]}
             shape = self.servers[key] = otlp_wire.span_shape(f"{key[0]} {key[1]}", otlp_wire.SERVER, static)
-        caller = trace.get_current_span().get_span_context() if context.get_current() else INVALID_SPAN_CONTEXT
+        caller = trace.get_current_span().get_span_context() if CALLER.get() else None
         span = self._span(shape, caller)  # under the caller's span, attached by ``continuing``
         span.token = _CURRENT.set(span)
         return span
 
     def client(self, call: UpstreamCall, request: Outgoing, host: str, propagator: TextMapPropagator) -> Span:
-        key = (call.label, request.method, host, call.namespace)
+        key = (call.namespace, call.operation, request.method, host)
         shape = self.clients.get(key)
         if shape is None:
-            static = {"http.request.method": key[1], "server.address": host, "naftiko.namespace": key[3]}
-            shape = self.clients[key] = otlp_wire.span_shape(f"upstream {key[0]}", otlp_wire.CLIENT, static)
+            static = {"http.request.method": key[2], "server.address": host, "naftiko.namespace": key[0]}
+            shape = self.clients[key] = otlp_wire.span_shape(f"upstream {call.label}", otlp_wire.CLIENT, static)
         server = _CURRENT.get()
         if server is not None:
             sampled = server.export is not None
@@ -185,10 +187,12 @@ class LeanTracing:
             span = self._span(shape, trace.get_current_span().get_span_context())
         headers, sampled = request.headers, span.export is not None
         if self.w3c:  # as TraceContextTextMapPropagator writes them, then the W3C baggage
-            headers["traceparent"] = f"00-{span.trace_id:032x}-{span.span_id:016x}-{'01' if sampled else '00'}"
+            # bytes.hex() writes the ids at twice the speed of a ``:032x`` format of the ints
+            trace_id, span_id = span.trace_id.to_bytes(16, "big"), span.span_id.to_bytes(8, "big")
+            headers["traceparent"] = f"00-{trace_id.hex()}-{span_id.hex()}-{'01' if sampled else '00'}"
             if span.trace_state:
                 headers["tracestate"] = span.trace_state
-            if context.get_current():  # empty unless a caller's context (and any baggage) was attached
+            if CALLER.get():  # a caller's context (and any baggage) was attached by ``continuing``
                 _BAGGAGE.inject(headers)
             return span
         flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)

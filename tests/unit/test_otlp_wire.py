@@ -104,3 +104,13 @@ def test_varint_reads_back(value):
 
     encoded = otlp_wire.varint(value)
     assert _DecodeVarint(encoded, 0) == (value, len(encoded))
+
+
+@settings(deadline=None, max_examples=25)
+@given(span=SPAN, name=st.text(min_size=2048, max_size=2100), resource=RESOURCE)
+def test_a_span_past_the_length_table_decodes_alike(span, name, resource):
+    """A span of 2,048 bytes or more has its length written as it goes, not looked up (issue 22)."""
+    drawn = {**span, "name": name}
+    expected = encode_spans([_sdk_span(drawn, Resource(resource), InstrumentationScope("naftiko"))])
+    ours = otlp_wire.envelope(resource, "naftiko").request([_ours(drawn)])
+    assert ExportTraceServiceRequest.FromString(ours) == expected
