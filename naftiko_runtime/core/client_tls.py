@@ -36,7 +36,7 @@ class ClosedAfterHandshake(ConnectionError):
 
 @functools.lru_cache(maxsize=1)
 def shared_tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every upstream: building one loads the CA bundle (~20 ms), which
+    """One verifying TLS context for every upstream: building one loads the CA bundle (~30 ms), which
     per namespace made a 1,000-file serve spend 70% of its start-up here. The conformance runner's
     client per case takes it too (``conformance.runner``)."""
     return httpx.create_ssl_context()

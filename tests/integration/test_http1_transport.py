@@ -526,7 +526,7 @@ async def test_tls_verifies_the_server_name_given_or_the_host(tmp_path):
 async def test_without_a_context_of_its_own_the_shared_one_is_built_at_the_first_tls_connection(tmp_path):
     """A namespace with no TLS settings verifies with the shared context (the usual CA bundle, so a
     self-signed upstream is refused), built only when a TLS connection is first opened: plain HTTP
-    upstreams never load the CA bundle (~20-45 ms of a start)."""
+    upstreams never load the CA bundle (~30 ms of a start)."""
     cert_file, key_file, _ = _certificate(tmp_path, "upstream.test")
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert_file, key_file)

@@ -70,10 +70,6 @@ class ToolOutcome:
 
     wire: dict[str, Any]
 
-    @property
-    def is_error(self) -> bool:
-        return bool(self.wire["isError"])
-
 
 def text_outcome(text: str, *, is_error: bool, structured: Any = None) -> ToolOutcome:
     wire: dict[str, Any] = {"content": [{"text": text, "type": "text"}], "isError": is_error}

@@ -176,8 +176,8 @@ RATE, BURST, SPAN = 20, 5, 10.0
 
 async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> tuple[int, dict[str, str]]:
     """One GET on a kept-alive connection: the status and the headers (the body read and dropped).
-    Raw bytes, not httpx: a call then costs the test ~20 times less CPU, so the demand it offers
-    holds on a loaded machine."""
+    Raw bytes, not httpx: a call then costs the test about a fifth of the CPU (0.5 against 2.7 ms
+    in a check), so the demand it offers holds on a loaded machine."""
     writer.write(head)
     lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
