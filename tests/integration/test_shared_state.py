@@ -183,8 +183,11 @@ def instance_of(request: Recorded) -> str:
 
 
 def stored_values(client: redis.Redis, key: bytes) -> list[bytes]:
-    """Every byte string the store holds under ``key`` (DUMP would compress long ones)."""
+    """Every byte string the store holds under ``key`` (DUMP would compress long ones). A key that
+    expired between the scan and this read (a rate-limit bucket's TTL) holds nothing."""
     kind = client.type(key)
+    if kind == b"none":
+        return []
     if kind == b"string":
         return [client.get(key) or b""]
     if kind == b"hash":
