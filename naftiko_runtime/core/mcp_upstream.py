@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .client_tls import shared_tls_context
 from .credentials import Credentials
 from .problems import Problem
 
@@ -100,7 +101,9 @@ class McpSessions:
 
         try:
             headers = dict(server.credentials.headers)
-            async with httpx2.AsyncClient(headers=headers, timeout=self.timeout) as http:
+            # The shared context: a client's own would load the CA bundle again (~30 ms) per session.
+            verify = shared_tls_context()
+            async with httpx2.AsyncClient(headers=headers, timeout=self.timeout, verify=verify) as http:
                 transport = streamable_http_client(server.url, http_client=http)
                 async with Client(transport, read_timeout_seconds=self.timeout, cache=None) as client:
                     session.client = client
