@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 
 import httpx
 
@@ -166,12 +166,17 @@ class Http1Transport(PooledTransport):
             raise
         return Answer(connection, self, read)
 
-    async def _exchange(
-        self, connection: Connection, method: str, head: bytes, body: bytes | None, stream: Data, read: float | None
-    ) -> None:
+    @staticmethod
+    def _exchange(
+        connection: Connection, method: str, head: bytes, body: bytes | None, stream: Data, read: float | None
+    ) -> Awaitable[None]:
+        """Send the request and wait for the answer's head. A whole body is written at once, so
+        the head's wait is the only coroutine (D158); a stream is sent by one of its own."""
         connection.begin(method == "HEAD")
-        await connection.send(head, body, stream)
-        await connection.head(read)
+        if stream is None:
+            connection.write(head, body)
+            return connection.head(read)
+        return _streamed_exchange(connection, head, stream, read)
 
     def _idle_connection(self, key: str) -> Connection | None:
         idle = self._idle.get(key)
@@ -242,3 +247,8 @@ class Http1Transport(PooledTransport):
         for connections in idle.values():
             for connection in connections:
                 connection.transport.close()
+
+
+async def _streamed_exchange(connection: Connection, head: bytes, stream: Data, read: float | None) -> None:
+    await connection.send_streamed(head, stream)
+    await connection.head(read)

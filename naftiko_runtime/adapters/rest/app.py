@@ -120,4 +120,4 @@ class RestApp:
                 headers={"Accept": "application/json"},
             )
         inputs = endpoint.inputs(matched.params, scope.get("query_string", b""), headers, body)
-        return await self.executor.execute(endpoint.plan, inputs)
+        return await self.executor.execute(endpoint.plan, inputs, keep_value=False)
