@@ -52,12 +52,16 @@ class Connection(asyncio.Protocol):
         self.writable: asyncio.Future[None] | None = None
         self.paused = False
         self.complete = False
+        self.keep_alive = False
         self.error: tuple[type[httpx.TransportError], str] | None = None
         self.cause: BaseException | None = None
 
     def begin(self, head_only: bool) -> None:
-        """A new exchange: a new parser (~0.4 us) and an empty answer."""
-        self.parser = httptools.HttpResponseParser(self)
+        """A new exchange and an empty answer. The parser is made anew (~0.4 us) unless the last
+        answer on this kept-alive connection ended whole: llhttp then stands at the start of the
+        next one, as it does for a client's keep-alive requests under uvicorn (D158)."""
+        if not (self.complete and self.keep_alive):
+            self.parser = httptools.HttpResponseParser(self)
         self.busy = True
         self.head_only = head_only
         self.status = 0

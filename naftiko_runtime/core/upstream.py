@@ -310,7 +310,7 @@ class UpstreamClients:
         worth another try is ``Transient``, so that a retry policy can tell."""
         return _MappedErrors(self, call, where, timeouts)
 
-    async def _open(self, call: UpstreamCall, request: Outgoing, where: _Where, limit: int) -> _Answer:
+    async def _open(self, call: UpstreamCall, request: Outgoing, limit: int) -> _Answer:
         """The answer's head, checked: a final status, and no declared length beyond ``limit``."""
         namespace = call.namespace
         if namespace not in self._clients:
@@ -328,11 +328,14 @@ class UpstreamClients:
             await answer.aclose()
             # 101 would turn the caller's connection over to the upstream; 600+ has no status line a
             # server can send (D53).
+            where = _Where(call, request)
             raise Problem(502, f"upstream {where} answered status {answer.status}, which is not a final HTTP status")
         declared = answer.headers.get("content-length") or ""
         if declared.isdigit() and int(declared) > limit:
             await answer.aclose()
-            raise Problem(502, f"upstream {where} answered a {declared}-byte body; the limit is {limit}")
+            raise Problem(
+                502, f"upstream {_Where(call, request)} answered a {declared}-byte body; the limit is {limit}"
+            )
         return answer
 
     def send(self, call: UpstreamCall, request: Outgoing) -> Awaitable[UpstreamResponse]:
@@ -388,17 +391,19 @@ class UpstreamClients:
         loop: asyncio.AbstractEventLoop,
         deadline: float,
     ) -> UpstreamResponse:
-        where = _Where(call, request)
         limit = self.settings.max_upstream_body
-        with self._mapped_errors(call, where, timeouts):
+        try:  # ``_mapped_errors``, without its objects and calls on every exchange (D158)
             with Deadline(loop, deadline):
-                answer = await self._open(call, request, where, limit)
+                answer = await self._open(call, request, limit)
                 try:
                     body = await answer.read(limit)
                 finally:
                     await answer.aclose()
-                if body is None:
-                    raise _too_large(where, limit)
+        except BaseException as exc:
+            _raise_mapped(self, call, _Where(call, request), timeouts, exc)
+            raise
+        if body is None:
+            raise _too_large(_Where(call, request), limit)
         return UpstreamResponse(answer.status, answer.headers, answer.header_items(), body)
 
     async def stream(self, call: UpstreamCall, request: Outgoing, limit: int) -> UpstreamStream:
@@ -415,7 +420,7 @@ class UpstreamClients:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
         with self._mapped_errors(call, where, timeouts), Deadline(loop, deadline):
-            answer = await self._open(call, request, where, limit)
+            answer = await self._open(call, request, limit)
             items = answer.header_items()
             if not 200 <= answer.status < 300:
                 try:
@@ -477,21 +482,26 @@ class _MappedErrors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, traceback: object) -> None:
-        if exc is None:
-            return
-        where = self.where
-        if isinstance(exc, TimeoutError):
-            raise Problem(504, f"upstream {where} did not answer within {self.timeouts.total or 0:g} s") from exc
-        if isinstance(exc, httpx.HTTPError | ssl.SSLError) and (failed := tls_failure(exc)) is not None:
-            raise Problem(502, f"upstream {where}: the TLS handshake failed ({failed})") from exc
-        if isinstance(exc, httpx.HTTPError):
-            if isinstance(exc, httpx.PoolTimeout):
-                raise self.clients._pool_exhausted(self.call, where, self.timeouts.connect) from exc
-            if _is_timeout(exc):
-                raise Transient(504, f"upstream {where} timed out ({type(exc).__name__})") from exc
-            raise Transient(502, f"upstream {where} could not be reached or broke off: {type(exc).__name__}") from exc
-        if isinstance(exc, OSError):  # a socket error a transport let through unmapped: still the upstream's fault
-            raise Transient(502, f"upstream {where} broke off: {type(exc).__name__}") from exc
+        if exc is not None:
+            _raise_mapped(self.clients, self.call, self.where, self.timeouts, exc)
+
+
+def _raise_mapped(
+    clients: UpstreamClients, call: UpstreamCall, where: _Where, timeouts: Timeouts, exc: BaseException
+) -> None:
+    """Raise the Problem ``exc`` is to a caller, from it; return when it is none of an exchange's faults."""
+    if isinstance(exc, TimeoutError):
+        raise Problem(504, f"upstream {where} did not answer within {timeouts.total or 0:g} s") from exc
+    if isinstance(exc, httpx.HTTPError | ssl.SSLError) and (failed := tls_failure(exc)) is not None:
+        raise Problem(502, f"upstream {where}: the TLS handshake failed ({failed})") from exc
+    if isinstance(exc, httpx.HTTPError):
+        if isinstance(exc, httpx.PoolTimeout):
+            raise clients._pool_exhausted(call, where, timeouts.connect) from exc
+        if _is_timeout(exc):
+            raise Transient(504, f"upstream {where} timed out ({type(exc).__name__})") from exc
+        raise Transient(502, f"upstream {where} could not be reached or broke off: {type(exc).__name__}") from exc
+    if isinstance(exc, OSError):  # a socket error a transport let through unmapped: still the upstream's fault
+        raise Transient(502, f"upstream {where} broke off: {type(exc).__name__}") from exc
 
 
 def _answer_of(opened: Opened) -> _Answer:
