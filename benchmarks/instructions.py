@@ -116,7 +116,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="naftiko-instructions-") as folder:
         work = Path(folder)
         (work / "policies.toml").write_text(POLICIES)
-        print("| tree | row | instructions per request, every thread | the event loop's thread | vs row 3 |")
+        header = "instructions per request, every thread | the event loop's thread | vs row 3 (row 2: 2 / 3)"
+        print(f"| tree | row | {header} |")
         print("|---|---|---:|---:|---:|")
         for tree in trees:
             mine = [row for row in rows if row != "aiohttp" or tree == trees[0]]

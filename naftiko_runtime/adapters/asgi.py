@@ -12,7 +12,7 @@ from ..core.problems import Problem
 
 BODY_FOLLOWS = "naftiko.body_follows"
 """A key of an ``http.response.start`` message: its body message follows before the app awaits
-anything else, so the server may hold the head for it without scheduling a flush (D158). A server
+anything else, so the server may hold the head for it without scheduling a flush (D159). A server
 that does not know it ignores it, as ASGI servers ignore keys they do not know."""
 
 

@@ -59,7 +59,7 @@ class Connection(asyncio.Protocol):
     def begin(self, head_only: bool) -> None:
         """A new exchange and an empty answer. The parser is made anew (~0.4 us) unless the last
         answer on this kept-alive connection ended whole: llhttp then stands at the start of the
-        next one, as it does for a client's keep-alive requests under uvicorn (D158)."""
+        next one, as it does for a client's keep-alive requests under uvicorn (D159)."""
         if not (self.complete and self.keep_alive):
             self.parser = httptools.HttpResponseParser(self)
         self.busy = True
@@ -230,7 +230,7 @@ class Connection(asyncio.Protocol):
         silence the exchange fails as ``ReadTimeout``. The future itself, not a coroutine around it,
         and one read timer per connection, moved on rather than made and cancelled per wait: it
         stays armed, and when it fires before the current wait's due time it is armed again for
-        it (D158, as the edge's head deadline, D132)."""
+        it (D159, as the edge's head deadline, D132)."""
         waiter = self.waiter = self.loop.create_future()
         self.read_timeout = timeout
         if timeout is None:

@@ -179,7 +179,7 @@ class Http1Transport(PooledTransport):
     ) -> tuple[bytes, str, Origin]:
         """The request's head, its URL's scheme and authority and its origin, kept for the next
         request that is the same (an operation without inputs sends one request again and again):
-        the split, the checks and the writing, ~5% of a pass-through, paid once (D158). At most
+        the split, the checks and the writing, ~5% of a pass-through, paid once (D159). At most
         ``HEADS_KEPT`` are kept; then the kept ones are dropped and kept anew."""
         prefix, target = split_url(url)
         origin = origin_of(prefix)
@@ -194,7 +194,7 @@ class Http1Transport(PooledTransport):
         connection: Connection, method: str, head: bytes, body: bytes | None, stream: Data, read: float | None
     ) -> Awaitable[None]:
         """Send the request and wait for the answer's head. A whole body is written at once, so
-        the head's wait is the only coroutine (D158); a stream is sent by one of its own."""
+        the head's wait is the only coroutine (D159); a stream is sent by one of its own."""
         connection.begin(method == "HEAD")
         if stream is None:
             connection.write(head, body)

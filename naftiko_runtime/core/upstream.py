@@ -319,7 +319,7 @@ class UpstreamClients:
         plain = self._plain.get(namespace)
         if plain is not None and call.credentials.challenge is None:
             # Over a pooled transport the request goes as plain values (no ``httpx.Request`` or
-            # ``httpx.Response``; ~25% of a pass-through), awaited here: no frame between (D158).
+            # ``httpx.Response``; ~25% of a pass-through), awaited here: no frame between (D159).
             opened = await plain.open(request.method, request.url, request.headers, request.content, extension)
             answer = _answer_of(opened)
         else:
@@ -342,7 +342,7 @@ class UpstreamClients:
         """One exchange (or several, under the namespace's policies), with its fetched token if any,
         through the shared cache when the namespace's policy turns it on (keyed on the credentials
         actually sent, the fetched token included). The exchange's own coroutine when nothing is
-        added (D158)."""
+        added (D159)."""
         cached = self._cache_rule(call)
         caching = cached.enabled and call.credentials.challenge is None
         if call.credentials.grant is None:
@@ -392,7 +392,7 @@ class UpstreamClients:
         deadline: float,
     ) -> UpstreamResponse:
         limit = self.settings.max_upstream_body
-        try:  # ``_mapped_errors``, without its objects and calls on every exchange (D158)
+        try:  # ``_mapped_errors``, without its objects and calls on every exchange (D159)
             with Deadline(loop, deadline):
                 answer = await self._open(call, request, limit)
                 try:

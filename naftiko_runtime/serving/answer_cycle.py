@@ -1,5 +1,5 @@
 """One request's answer on a guarded connection: uvicorn's request-response cycle, writing each
-answer's head together with its body (issue 22 item 2, D158).
+answer's head together with its body (issue 22 item 2, D159).
 
 uvicorn's cycle writes a response head as soon as the app sends ``http.response.start`` and the
 body in a second write: two ``send`` system calls a request, and a segment more for the client to

@@ -28,7 +28,10 @@ instead of a reset. The app never sees a refused request.
 
 Beyond ``Settings`` it depends on uvicorn, httptools and the standard library only, and on
 ``HttpToolsProtocol``'s per-connection attributes (``url``, ``headers``, ``parser``, ``cycle``,
-``pipeline``): tests/integration/edge pins the behaviour, run it when upgrading uvicorn. Cost on a REST
+``pipeline``, ``flow``, ``tasks``) and its ``_start_asgi_task``: a complete head is read into the
+scope here, as uvicorn's ``on_headers_complete`` reads it, and served by ``answer_cycle.AnswerCycle``,
+which writes each answer's head with its body (D159). tests/integration/edge pins the behaviour,
+run it when upgrading uvicorn. Cost on a REST
 pass-through (benchmarks/edge_options.py, 2 cores): 0.89x to 1.03x of plain httptools over three
 runs whose noise is +-6%; cProfile puts ~1.6% of the gateway's CPU in this module. uvicorn's h11
 protocol with its 32 KiB limit measured 0.73x, hypercorn 0.59x, granian 0.97x (and it would
@@ -271,7 +274,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         """The head is checked, then read into the scope and served as uvicorn's own protocol
-        does, by an ``AnswerCycle``: each answer's head goes out with its body (D158)."""
+        does, by an ``AnswerCycle``: each answer's head goes out with its body (D159)."""
         self._head_due = None
         self._in_head = False
         parser = self.parser

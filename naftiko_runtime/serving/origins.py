@@ -112,7 +112,7 @@ class OriginGuard:
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         """The inner app's own coroutine when the request passes unchanged (no frame of this
-        layer's on the request's stack, D150, D158), else the answer or the CORS-wrapped call."""
+        layer's on the request's stack, D150, D159), else the answer or the CORS-wrapped call."""
         if scope["type"] != "http":
             return self.app(scope, receive, send)
         host_header, origin, preflight_method = _headers(scope)

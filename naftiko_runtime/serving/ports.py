@@ -115,7 +115,7 @@ class PortApp:
         self._retiring: set[asyncio.Task[None]] = set()
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        """The routed handler's own coroutine: no frame of the port's on a request's stack (D158)."""
+        """The routed handler's own coroutine: no frame of the port's on a request's stack (D159)."""
         if scope["type"] == "http":
             return self.routing.route(scope["path"])(scope, receive, send)
         if scope["type"] == "lifespan":

@@ -57,11 +57,16 @@ class ExactDecodeError(ValueError):
 
 
 def exact_float(text: str) -> float | Decimal:
-    """A JSON (or URL) number as a float when the float has its value, else as its exact ``Decimal``."""
+    """A JSON (or URL) number as a float when the float has its value, else as its exact ``Decimal``;
+    ``ValueError`` for one whose exponent not even a ``Decimal`` holds (``1e40000000000000000000``):
+    it cannot be passed on with its value, so it is refused with a message, not a traceback."""
     number = float(text)
-    if number not in (float("inf"), float("-inf")) and Decimal(repr(number)) == Decimal(text):
-        return number
-    return Decimal(text)
+    try:
+        if number not in (float("inf"), float("-inf")) and Decimal(repr(number)) == Decimal(text):
+            return number
+        return Decimal(text)
+    except ArithmeticError:
+        raise ValueError(f"the number {text[:40]} has an exponent beyond any the gateway can hold") from None
 
 
 def number_from_text(text: str) -> int | float | Decimal | None:

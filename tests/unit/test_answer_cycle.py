@@ -1,4 +1,4 @@
-"""D158: an answer's head goes out with its body in one write (issue 15's one write per answer,
+"""D159: an answer's head goes out with its body in one write (issue 15's one write per answer,
 now written by ``serving.answer_cycle.AnswerCycle``), never later than the turn of the event loop it
 was sent in unless the app says its body follows, and always before a close; the bytes are those
 uvicorn's own cycle writes (compared write for write, joined)."""
@@ -55,40 +55,17 @@ def _cycle(kind: type[RequestResponseCycle], *, method: str = "GET", keep_alive:
     return cycle, transport
 
 
-ANSWERS: list[tuple[str, bool, list[dict[str, Any]]]] = [
-    (
-        "GET",
-        True,
-        [
-            {"type": "http.response.start", "status": 200, "headers": [(b"Content-Length", b"2")]},
-            {"type": "http.response.body", "body": b"{}"},
-        ],
-    ),
-    (
-        "GET",
-        False,
-        [
-            {"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]},
-            {"type": "http.response.body", "body": b"no", "more_body": True},
-            {"type": "http.response.body", "body": b""},
-        ],
-    ),
-    (
-        "HEAD",
-        True,
-        [
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]},
-            {"type": "http.response.body", "body": b""},
-        ],
-    ),
-    (
-        "GET",
-        True,
-        [
-            {"type": "http.response.start", "status": 204, "headers": [(b"connection", b"close")]},
-            {"type": "http.response.body", "body": b""},
-        ],
-    ),
+def _answer(status: int, header: tuple[bytes, bytes], *bodies: tuple[bytes, bool]) -> list[dict[str, Any]]:
+    """An answer's messages: the start with one header, then each body and whether more follows."""
+    start = {"type": "http.response.start", "status": status, "headers": [header]}
+    return [start, *({"type": "http.response.body", "body": b, "more_body": more} for b, more in bodies)]
+
+
+ANSWERS = [
+    ("GET", True, _answer(200, (b"Content-Length", b"2"), (b"{}", False))),
+    ("GET", False, _answer(404, (b"content-type", b"text/plain"), (b"no", True), (b"", False))),
+    ("HEAD", True, _answer(200, (b"content-length", b"5"), (b"", False))),
+    ("GET", True, _answer(204, (b"connection", b"close"), (b"", False))),
 ]
 
 

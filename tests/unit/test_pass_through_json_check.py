@@ -66,8 +66,14 @@ def mutated(draw: st.DrawFn) -> bytes:
 @example(b"\xef\xbb\xbf[1]")
 @example(b"[NaN]")
 @example(b"[1,]")
+@example(b"[1e40012345678901234567890123]")
 def test_check_accepts_and_refuses_what_loads_does_with_the_same_message(data):
-    assert _verdict(check, data) == _verdict(loads, data)
+    """One exception: a number whose exponent no ``Decimal`` holds is JSON, which the check passes
+    on, while ``loads``, which must keep its value, refuses it (with a message, not a traceback)."""
+    expected = _verdict(loads, data)
+    if expected is not None and "beyond any the gateway can hold" in expected:
+        expected = None
+    assert _verdict(check, data) == expected
 
 
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(), lambda inner: st.lists(inner, max_size=4)))

@@ -1,4 +1,4 @@
-"""D158: an upstream transport keeps the request heads it wrote, by everything that makes a head
+"""D159: an upstream transport keeps the request heads it wrote, by everything that makes a head
 (method, URL, headers in order, body length), so a repeated request is not split, checked and
 written again; a kept head is never the head of another request, and a refused one is never kept."""
 
