@@ -10,6 +10,11 @@ from starlette.types import Receive, Send
 
 from ..core.problems import Problem
 
+BODY_FOLLOWS = "naftiko.body_follows"
+"""A key of an ``http.response.start`` message: its body message follows before the app awaits
+anything else, so the server may hold the head for it without scheduling a flush (D159). A server
+that does not know it ignores it, as ASGI servers ignore keys they do not know."""
+
 
 async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
     """The whole request body, or ``Problem(413)`` as soon as it passes ``limit``; a request that
@@ -56,7 +61,7 @@ async def send_response(
     if content_type and body:
         raw.append((b"content-type", content_type.encode("latin-1")))
     raw.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers)
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.start", "status": status, "headers": raw, BODY_FOLLOWS: True})
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from ..extras import AVRO, HTML, MARKDOWN, PROTOBUF, Extra
 from ..spec import plugged
-from ..spec.exactjson import ExactDecodeError, dumps, loads
+from ..spec.exactjson import ExactDecodeError, check, dumps, loads
 from ..spec.expressions import render_scalar
 from .formats import Decode, DecodeError, FormatSetupError
 
@@ -126,6 +126,14 @@ def _decode_json(body: bytes) -> Any:
         raise DecodeError(str(exc)) from exc
 
 
+def check_json(body: bytes) -> None:
+    """``body`` is JSON, or ``DecodeError`` with the same message ``_decode_json`` gives (D46, D158)."""
+    try:
+        check(body)
+    except ExactDecodeError as exc:
+        raise DecodeError(str(exc)) from exc
+
+
 @dataclass(frozen=True)
 class Format:
     """One ``outputRawFormat``: builds the operation's decoder from its ``outputSchema`` (a CSS
@@ -225,4 +233,14 @@ for _format in (
 ):
     register_format(_format)
 
-__all__ = ["DECODERS", "ENCODERS", "DecodeError", "Decoder", "Encoder", "Format", "FormatSetupError", "register_format"]
+__all__ = [
+    "DECODERS",
+    "check_json",
+    "ENCODERS",
+    "DecodeError",
+    "Decoder",
+    "Encoder",
+    "Format",
+    "FormatSetupError",
+    "register_format",
+]

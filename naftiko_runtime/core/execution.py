@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..spec.expressions import Lookup
-from .codecs import DecodeError
+from .codecs import DecodeError, check_json
 from .observe import Observation, Observer
 from .pagination import walk
 from .plans import CallStep, OperationPlan, Paging, UpstreamCall
@@ -99,13 +99,21 @@ class Executor:
         self.observer = observer
         """Metrics and traces (``core.observe``); ``None`` when nothing observes."""
 
-    async def execute(self, plan: OperationPlan, inputs: Mapping[str, Any]) -> Reply:
+    def execute(self, plan: OperationPlan, inputs: Mapping[str, Any], *, keep_value: bool = True) -> Awaitable[Reply]:
+        """The plan's reply. ``keep_value=False`` (the REST adapter, which answers with the bytes)
+        leaves a pass-through's ``Reply.value`` ``None``: its body is only proved JSON (D46, D158).
+        Unobserved, the execution's own coroutine: no frame of this method's on the stack."""
         if self.observer is None:
-            return await self._execute(plan, inputs)
-        observation = self.observer.request(plan)
+            return self._execute(plan, inputs, keep_value)
+        return self._observed_execution(self.observer, plan, inputs, keep_value)
+
+    async def _observed_execution(
+        self, observer: Observer, plan: OperationPlan, inputs: Mapping[str, Any], keep_value: bool
+    ) -> Reply:
+        observation = observer.request(plan)
         status = 500
         try:
-            reply = await self._execute(plan, inputs)
+            reply = await self._execute(plan, inputs, keep_value)
             status = reply.status
             return reply
         except Problem as exc:
@@ -153,7 +161,7 @@ class Executor:
         finally:
             observation.finish(status)
 
-    async def _execute(self, plan: OperationPlan, inputs: Mapping[str, Any]) -> Reply:
+    async def _execute(self, plan: OperationPlan, inputs: Mapping[str, Any], keep_value: bool = True) -> Reply:
         """Simple mode: one step whose decoded answer the outputs map (D45); orchestrated and
         mock plans go through ``_orchestrate``."""
         lookup = plan.lookup(inputs)
@@ -171,11 +179,12 @@ class Executor:
         content_type = response.headers.get("content-type")
         if not 200 <= response.status < 300 or not body:
             return Reply(response.status, body, content_type, headers, None)
-        document = _decode(call, response.status, body, content_type, "")
         if plan.mapper.passthrough and call.decoder.format == "json":
-            # D46: the upstream bytes go back as they came; decoding above only proved them well-formed.
+            # D46: the upstream bytes go back as they came; decoding only proves them well-formed.
             # Another format passes through as its decoded structure, in JSON (D50).
+            document = _decode(call, response.status, body, content_type, "", keep_value)
             return Reply(response.status, body, content_type or "application/json", headers, document)
+        document = _decode(call, response.status, body, content_type, "")
         value = plan.mapper.apply(document, lookup)
         body = encode_json(value, 502, f"the mapped answer of {call.label}")
         return Reply(response.status, body, "application/json", headers, value)
@@ -299,9 +308,12 @@ class Executor:
         return result if step.shape is None else step.shape.apply(result, run.lookup)
 
 
-def _decode(call: UpstreamCall, status: int, body: bytes, content_type: str | None, step: str) -> Any:
+def _decode(
+    call: UpstreamCall, status: int, body: bytes, content_type: str | None, step: str, keep_value: bool = True
+) -> Any:
+    """The decoded body; without ``keep_value`` (a JSON pass-through) only checked, ``None``."""
     try:
-        return call.decoder.decode(body)
+        return call.decoder.decode(body) if keep_value else check_json(body)
     except DecodeError as exc:
         where = f"step '{step}': " if step else ""
         raise Problem(

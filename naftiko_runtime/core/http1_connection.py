@@ -21,6 +21,8 @@ MAX_HEADER_LINES = 128
 """aiohttp's client limit."""
 HIGH_WATER = 256 * 1024
 """Bytes of body buffered before reading pauses until the reader takes them."""
+TIMER_SLACK = 0.01
+"""A read deadline this close is taken as reached: event-loop timers round to milliseconds."""
 INTERIM = frozenset({100, 102, 103})
 """The 1xx answers a final one follows (RFC 9110 section 15.2); 101 and any other end the exchange."""
 
@@ -43,15 +45,23 @@ class Connection(asyncio.Protocol):
         self.busy = False
         self.idle_since = 0.0
         self.waiter: asyncio.Future[None] | None = None
+        self.read_due = 0.0
+        """When the current wait fails as ``ReadTimeout`` (its start plus the read timeout)."""
+        self.read_timeout: float | None = None
+        self._read_timer: asyncio.TimerHandle | None = None
         self.writable: asyncio.Future[None] | None = None
         self.paused = False
         self.complete = False
+        self.keep_alive = False
         self.error: tuple[type[httpx.TransportError], str] | None = None
         self.cause: BaseException | None = None
 
     def begin(self, head_only: bool) -> None:
-        """A new exchange: a new parser (~0.4 us) and an empty answer."""
-        self.parser = httptools.HttpResponseParser(self)
+        """A new exchange and an empty answer. The parser is made anew (~0.4 us) unless the last
+        answer on this kept-alive connection ended whole: llhttp then stands at the start of the
+        next one, as it does for a client's keep-alive requests under uvicorn (D159)."""
+        if not (self.complete and self.keep_alive):
+            self.parser = httptools.HttpResponseParser(self)
         self.busy = True
         self.head_only = head_only
         self.status = 0
@@ -179,17 +189,20 @@ class Connection(asyncio.Protocol):
         failure.__cause__ = self.cause
         return failure
 
-    async def send(self, head: bytes, body: bytes | None, stream: Data) -> None:
+    def write(self, head: bytes, body: bytes | None) -> None:
+        """A request whose body is whole (or absent): written at once, nothing to wait for."""
         write = self.transport.write
-        if stream is None:
-            if body is None:
-                write(head)
-            elif len(body) <= HIGH_WATER:
-                write(head + body)  # one system call; a large body is not copied
-            else:
-                write(head)
-                write(body)
-            return
+        if body is None:
+            write(head)
+        elif len(body) <= HIGH_WATER:
+            write(head + body)  # one system call; a large body is not copied
+        else:
+            write(head)
+            write(body)
+
+    async def send_streamed(self, head: bytes, stream: Data) -> None:
+        """A request whose body is a stream: sent chunked, waiting while the transport is full."""
+        write = self.transport.write
         write(head)
         if isinstance(stream, httpx.AsyncByteStream):
             async for chunk in stream:
@@ -212,17 +225,24 @@ class Connection(asyncio.Protocol):
                 raise self.failure()
             await self.wait(read)
 
-    async def wait(self, timeout: float | None) -> None:
-        """Until the exchange moves on (head, body, end or failure); past ``timeout`` s of silence
-        it fails as ``ReadTimeout``."""
+    def wait(self, timeout: float | None) -> asyncio.Future[None]:
+        """Done when the exchange moves on (head, body, end or failure); past ``timeout`` s of
+        silence the exchange fails as ``ReadTimeout``. The future itself, not a coroutine around it,
+        and one read timer per connection, moved on rather than made and cancelled per wait: it
+        stays armed, and when it fires before the current wait's due time it is armed again for
+        it (D159, as the edge's head deadline, D132)."""
         waiter = self.waiter = self.loop.create_future()
-        timer = None if timeout is None else self.loop.call_later(timeout, self._timed_out, waiter, timeout)
-        try:
-            await waiter
-        finally:
-            self.waiter = None
+        self.read_timeout = timeout
+        if timeout is None:
+            self.read_due = float("inf")
+            return waiter
+        due = self.read_due = self.loop.time() + timeout
+        timer = self._read_timer
+        if timer is None or timer.when() > due:  # a shorter read timeout than the armed one's
             if timer is not None:
                 timer.cancel()
+            self._read_timer = self.loop.call_at(due, self._read_deadline)
+        return waiter
 
     def take(self) -> list[bytes]:
         """The body received so far; reading resumes if it was paused."""
@@ -240,14 +260,22 @@ class Connection(asyncio.Protocol):
         """Closed or reset before any byte of the answer, the one failure worth another connection."""
         return self.lost and self.received == 0 and self.error is not None and self.error[0] is not httpx.ReadTimeout
 
-    def _timed_out(self, waiter: asyncio.Future[None], timeout: float) -> None:
-        if not waiter.done():
-            self.fail(httpx.ReadTimeout, f"the upstream sent nothing for {timeout:g} s")
+    def _read_deadline(self) -> None:
+        self._read_timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done() or self.lost or self.read_timeout is None:
+            return  # nothing is waited for with a timeout: the next such wait arms the timer again
+        if self.read_due - self.loop.time() > TIMER_SLACK:
+            self._read_timer = self.loop.call_at(self.read_due, self._read_deadline)
+            return
+        self.fail(httpx.ReadTimeout, f"the upstream sent nothing for {self.read_timeout:g} s")
 
     def _wake(self) -> None:
         waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _wake_writer(self) -> None:
         writable, self.writable = self.writable, None

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 
 import httpx
 
@@ -48,6 +48,9 @@ from .http1_connection import AnswerHeaders, Connection
 from .http1_requests import Origin, origin_of, request_head, split_url
 from .pooled import Data, Headers, PooledTransport, Slots
 from .resilience import IDEMPOTENT_METHODS
+
+HEADS_KEPT = 256
+"""Request heads an upstream's transport keeps written (``Http1Transport._write_head``)."""
 
 
 class Answer:
@@ -122,6 +125,8 @@ class Http1Transport(PooledTransport):
         """Idle connections by scheme, authority and TLS server name; the last in goes out first."""
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
+        self._heads: dict[tuple[str, str, tuple[tuple[str, str], ...], int], tuple[bytes, str, Origin]] = {}
+        """Request heads already written, by method, URL, headers and body length (``_write_head``)."""
 
     async def open(
         self,
@@ -132,11 +137,14 @@ class Http1Transport(PooledTransport):
         timeout: Mapping[str, float | None],
         server_hostname: str | None = None,
     ) -> Answer:
-        prefix, target = split_url(url)
-        origin = origin_of(prefix)
         body = data if isinstance(data, bytes) and data else None
         stream = None if data is None or isinstance(data, bytes) else data
-        head = request_head(method, target, origin, headers, -1 if stream is not None else len(body or b""))
+        length = -1 if stream is not None else len(body or b"")
+        pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
+        written = self._heads.get((method, url, pairs, length))
+        if written is None:
+            written = self._write_head(method, url, pairs, length)
+        head, prefix, origin = written
         key = prefix if server_hostname is None else f"{prefix} {server_hostname}"
         read = timeout.get("read")
         await self._slots.acquire(timeout.get("pool"))
@@ -166,12 +174,32 @@ class Http1Transport(PooledTransport):
             raise
         return Answer(connection, self, read)
 
-    async def _exchange(
-        self, connection: Connection, method: str, head: bytes, body: bytes | None, stream: Data, read: float | None
-    ) -> None:
+    def _write_head(
+        self, method: str, url: str, pairs: tuple[tuple[str, str], ...], length: int
+    ) -> tuple[bytes, str, Origin]:
+        """The request's head, its URL's scheme and authority and its origin, kept for the next
+        request that is the same (an operation without inputs sends one request again and again):
+        the split, the checks and the writing, ~5% of a pass-through, paid once (D159). At most
+        ``HEADS_KEPT`` are kept; then the kept ones are dropped and kept anew."""
+        prefix, target = split_url(url)
+        origin = origin_of(prefix)
+        written = request_head(method, target, origin, pairs, length), prefix, origin
+        if len(self._heads) >= HEADS_KEPT:
+            self._heads.clear()
+        self._heads[(method, url, pairs, length)] = written
+        return written
+
+    @staticmethod
+    def _exchange(
+        connection: Connection, method: str, head: bytes, body: bytes | None, stream: Data, read: float | None
+    ) -> Awaitable[None]:
+        """Send the request and wait for the answer's head. A whole body is written at once, so
+        the head's wait is the only coroutine (D159); a stream is sent by one of its own."""
         connection.begin(method == "HEAD")
-        await connection.send(head, body, stream)
-        await connection.head(read)
+        if stream is None:
+            connection.write(head, body)
+            return connection.head(read)
+        return _streamed_exchange(connection, head, stream, read)
 
     def _idle_connection(self, key: str) -> Connection | None:
         idle = self._idle.get(key)
@@ -242,3 +270,8 @@ class Http1Transport(PooledTransport):
         for connections in idle.values():
             for connection in connections:
                 connection.transport.close()
+
+
+async def _streamed_exchange(connection: Connection, head: bytes, stream: Data, read: float | None) -> None:
+    await connection.send_streamed(head, stream)
+    await connection.head(read)

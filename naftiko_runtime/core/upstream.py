@@ -224,7 +224,7 @@ class UpstreamClients:
                 if self.shared_breakers is not None and guard.breaker is not None:
                     self.shared_breakers.follow(guard.breaker)
             self._transports[namespace] = transport
-            if isinstance(transport, PooledTransport):  # takes plain values (``_exchange``)
+            if isinstance(transport, PooledTransport):  # takes plain values (``_open``)
                 self._plain[namespace] = transport
             self._clients[namespace] = _client(transport)
 
@@ -277,22 +277,16 @@ class UpstreamClients:
         tokens.invalidate(token)
         return await exchange(_bearer(request, await tokens.get()))
 
-    async def _exchange(self, call: UpstreamCall, request: Outgoing, extension: dict[str, float | None]) -> _Answer:
-        """Send one request, streaming the answer.
-
-        Over a pooled transport the request goes as plain values (no ``httpx.Request`` or
-        ``httpx.Response``; ~25% of a pass-through). A challenge-response scheme (digest) needs
-        the client's auth flow; any other transport gets an ``httpx.Request`` straight, without
-        the client's auth, redirect and cookie machinery, which does nothing here (no redirects followed, no cookies
+    async def _exchange_httpx(
+        self, call: UpstreamCall, request: Outgoing, extension: dict[str, float | None]
+    ) -> _Answer:
+        """Send one request as an ``httpx.Request``, streaming the answer: where no pooled transport
+        takes plain values (``_open``). A challenge-response scheme (digest) needs the client's
+        auth flow; any other transport gets the request straight, without the client's auth,
+        redirect and cookie machinery, which does nothing here (no redirects followed, no cookies
         kept) and measured ~20% of a pass-through.
         """
         namespace = call.namespace
-        plain = self._plain.get(namespace)
-        if plain is not None and call.credentials.challenge is None:
-            opened = await plain.open(request.method, request.url, request.headers, request.content, extension)
-            if opened.headers.get("content-encoding") is None:
-                return _OpenedAnswer(opened)
-            return _HttpxAnswer(httpx.Response(opened.status, headers=opened.raw_headers, stream=OpenedStream(opened)))
         built = request.to_httpx()
         built.extensions["timeout"] = extension
         if call.credentials.challenge is not None:
@@ -316,34 +310,45 @@ class UpstreamClients:
         worth another try is ``Transient``, so that a retry policy can tell."""
         return _MappedErrors(self, call, where, timeouts)
 
-    async def _open(self, call: UpstreamCall, request: Outgoing, where: _Where, limit: int) -> _Answer:
+    async def _open(self, call: UpstreamCall, request: Outgoing, limit: int) -> _Answer:
         """The answer's head, checked: a final status, and no declared length beyond ``limit``."""
-        if call.namespace not in self._clients:
-            self.open({call.namespace})
-        answer = await self._exchange(call, request, self._timeouts_of(call)[1])
+        namespace = call.namespace
+        if namespace not in self._clients:
+            self.open({namespace})
+        extension = self._timeouts_of(call)[1]
+        plain = self._plain.get(namespace)
+        if plain is not None and call.credentials.challenge is None:
+            # Over a pooled transport the request goes as plain values (no ``httpx.Request`` or
+            # ``httpx.Response``; ~25% of a pass-through), awaited here: no frame between (D159).
+            opened = await plain.open(request.method, request.url, request.headers, request.content, extension)
+            answer = _answer_of(opened)
+        else:
+            answer = await self._exchange_httpx(call, request, extension)
         if not 200 <= answer.status <= 599:
             await answer.aclose()
             # 101 would turn the caller's connection over to the upstream; 600+ has no status line a
             # server can send (D53).
+            where = _Where(call, request)
             raise Problem(502, f"upstream {where} answered status {answer.status}, which is not a final HTTP status")
         declared = answer.headers.get("content-length") or ""
         if declared.isdigit() and int(declared) > limit:
             await answer.aclose()
-            raise Problem(502, f"upstream {where} answered a {declared}-byte body; the limit is {limit}")
+            raise Problem(
+                502, f"upstream {_Where(call, request)} answered a {declared}-byte body; the limit is {limit}"
+            )
         return answer
 
-    async def send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
+    def send(self, call: UpstreamCall, request: Outgoing) -> Awaitable[UpstreamResponse]:
         """One exchange (or several, under the namespace's policies), with its fetched token if any,
         through the shared cache when the namespace's policy turns it on (keyed on the credentials
-        actually sent, the fetched token included)."""
+        actually sent, the fetched token included). The exchange's own coroutine when nothing is
+        added (D159)."""
         cached = self._cache_rule(call)
-        if cached.enabled and call.credentials.challenge is None:
-            send = functools.partial(self._cached, call, cached)
-        else:
-            send = functools.partial(self._send, call)
+        caching = cached.enabled and call.credentials.challenge is None
         if call.credentials.grant is None:
-            return await send(request)
-        return await self._authorized(call, request, send)
+            return self._cached(call, cached, request) if caching else self._send(call, request)
+        send = functools.partial(self._cached, call, cached) if caching else functools.partial(self._send, call)
+        return self._authorized(call, request, send)
 
     def _cache_rule(self, call: UpstreamCall) -> CachePolicy:
         """The operation's ``x-naftiko-cache`` over its namespace's policy, worked out once: its
@@ -366,17 +371,17 @@ class UpstreamClients:
             return UpstreamResponse(answer.status, answer.headers, answer.items, answer.body)
         return answer
 
-    async def _send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
+    def _send(self, call: UpstreamCall, request: Outgoing) -> Awaitable[UpstreamResponse]:
         """One exchange, or several under the namespace's policies, all within the total timeout."""
         timeouts = self._timeouts_of(call)[0]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
         guard = self._guards.get(call.namespace)
         if guard is None:
-            return await self._send_once(call, request, timeouts, loop, deadline)
+            return self._send_once(call, request, timeouts, loop, deadline)
         attempt = functools.partial(self._send_once, call, request, timeouts, loop, deadline)
         retryable = may_retry(call.method, request.headers)
-        return await guard.run(attempt, retryable, deadline, call.operation)
+        return guard.run(attempt, retryable, deadline, call.operation)
 
     async def _send_once(
         self,
@@ -386,17 +391,19 @@ class UpstreamClients:
         loop: asyncio.AbstractEventLoop,
         deadline: float,
     ) -> UpstreamResponse:
-        where = _Where(call, request)
         limit = self.settings.max_upstream_body
-        with self._mapped_errors(call, where, timeouts):
+        try:  # ``_mapped_errors``, without its objects and calls on every exchange (D159)
             with Deadline(loop, deadline):
-                answer = await self._open(call, request, where, limit)
+                answer = await self._open(call, request, limit)
                 try:
                     body = await answer.read(limit)
                 finally:
                     await answer.aclose()
-                if body is None:
-                    raise _too_large(where, limit)
+        except BaseException as exc:
+            _raise_mapped(self, call, _Where(call, request), timeouts, exc)
+            raise
+        if body is None:
+            raise _too_large(_Where(call, request), limit)
         return UpstreamResponse(answer.status, answer.headers, answer.header_items(), body)
 
     async def stream(self, call: UpstreamCall, request: Outgoing, limit: int) -> UpstreamStream:
@@ -413,7 +420,7 @@ class UpstreamClients:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
         with self._mapped_errors(call, where, timeouts), Deadline(loop, deadline):
-            answer = await self._open(call, request, where, limit)
+            answer = await self._open(call, request, limit)
             items = answer.header_items()
             if not 200 <= answer.status < 300:
                 try:
@@ -475,21 +482,33 @@ class _MappedErrors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, traceback: object) -> None:
-        if exc is None:
-            return
-        where = self.where
-        if isinstance(exc, TimeoutError):
-            raise Problem(504, f"upstream {where} did not answer within {self.timeouts.total or 0:g} s") from exc
-        if isinstance(exc, httpx.HTTPError | ssl.SSLError) and (failed := tls_failure(exc)) is not None:
-            raise Problem(502, f"upstream {where}: the TLS handshake failed ({failed})") from exc
-        if isinstance(exc, httpx.HTTPError):
-            if isinstance(exc, httpx.PoolTimeout):
-                raise self.clients._pool_exhausted(self.call, where, self.timeouts.connect) from exc
-            if _is_timeout(exc):
-                raise Transient(504, f"upstream {where} timed out ({type(exc).__name__})") from exc
-            raise Transient(502, f"upstream {where} could not be reached or broke off: {type(exc).__name__}") from exc
-        if isinstance(exc, OSError):  # a socket error a transport let through unmapped: still the upstream's fault
-            raise Transient(502, f"upstream {where} broke off: {type(exc).__name__}") from exc
+        if exc is not None:
+            _raise_mapped(self.clients, self.call, self.where, self.timeouts, exc)
+
+
+def _raise_mapped(
+    clients: UpstreamClients, call: UpstreamCall, where: _Where, timeouts: Timeouts, exc: BaseException
+) -> None:
+    """Raise the Problem ``exc`` is to a caller, from it; return when it is none of an exchange's faults."""
+    if isinstance(exc, TimeoutError):
+        raise Problem(504, f"upstream {where} did not answer within {timeouts.total or 0:g} s") from exc
+    if isinstance(exc, httpx.HTTPError | ssl.SSLError) and (failed := tls_failure(exc)) is not None:
+        raise Problem(502, f"upstream {where}: the TLS handshake failed ({failed})") from exc
+    if isinstance(exc, httpx.HTTPError):
+        if isinstance(exc, httpx.PoolTimeout):
+            raise clients._pool_exhausted(call, where, timeouts.connect) from exc
+        if _is_timeout(exc):
+            raise Transient(504, f"upstream {where} timed out ({type(exc).__name__})") from exc
+        raise Transient(502, f"upstream {where} could not be reached or broke off: {type(exc).__name__}") from exc
+    if isinstance(exc, OSError):  # a socket error a transport let through unmapped: still the upstream's fault
+        raise Transient(502, f"upstream {where} broke off: {type(exc).__name__}") from exc
+
+
+def _answer_of(opened: Opened) -> _Answer:
+    """A pooled transport's answer; a content-encoded one through httpx, which decodes it."""
+    if opened.headers.get("content-encoding") is None:
+        return _OpenedAnswer(opened)
+    return _HttpxAnswer(httpx.Response(opened.status, headers=opened.raw_headers, stream=OpenedStream(opened)))
 
 
 class _OpenedAnswer:

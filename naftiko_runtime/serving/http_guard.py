@@ -28,7 +28,10 @@ instead of a reset. The app never sees a refused request.
 
 Beyond ``Settings`` it depends on uvicorn, httptools and the standard library only, and on
 ``HttpToolsProtocol``'s per-connection attributes (``url``, ``headers``, ``parser``, ``cycle``,
-``pipeline``): tests/integration/edge pins the behaviour, run it when upgrading uvicorn. Cost on a REST
+``pipeline``, ``flow``, ``tasks``) and its ``_start_asgi_task``: a complete head is read into the
+scope here, as uvicorn's ``on_headers_complete`` reads it, and served by ``answer_cycle.AnswerCycle``,
+which writes each answer's head with its body (D159). tests/integration/edge pins the behaviour,
+run it when upgrading uvicorn. Cost on a REST
 pass-through (benchmarks/edge_options.py, 2 cores): 0.89x to 1.03x of plain httptools over three
 runs whose noise is +-6%; cProfile puts ~1.6% of the gateway's CPU in this module. uvicorn's h11
 protocol with its 32 KiB limit measured 0.73x, hypercorn 0.59x, granian 0.97x (and it would
@@ -42,12 +45,15 @@ import json
 import resource
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import httptools
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..settings import Settings
+from .answer_cycle import AnswerCycle
 
 READ_SIZE = 256 * 1024
 """The most one read brings (uvloop's and asyncio's read buffer): the slack past a limit."""
@@ -143,59 +149,6 @@ def problem_response(status: int, detail: str, headers: tuple[str, ...] = ()) ->
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-class OneWritePerAnswer:
-    """A connection's transport as uvicorn's protocol sees it: a response head is held until the
-    first write of its body and both go out in one write, where uvicorn makes two (one ``send``
-    system call and one segment for the client to wake up for, instead of two: a pass-through made
-    three writes a request, one of them upstream, and now makes two). A held head never waits past
-    the current turn of the event loop (a streamed answer's head is not delayed until its first
-    chunk), another write, a close or an EOF, so bytes keep their order and nothing is held back.
-    Anything else passes straight through."""
-
-    __slots__ = ("_held", "_loop", "transport")
-
-    COALESCED = 64 * 1024
-    """Up to this many body bytes are copied after the head; a larger write goes out on its own."""
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
-        self.transport = transport
-        self._loop = loop
-        self._held: bytes | None = None
-
-    def write(self, data: bytes) -> None:
-        held = self._held
-        if held is not None:
-            self._held = None
-            if len(data) <= self.COALESCED:
-                self.transport.write(held + data)
-                return
-            self.transport.write(held)
-        elif data[-4:] == b"\r\n\r\n" and data[:5] == b"HTTP/":
-            self._held = data
-            self._loop.call_soon(self.flush)
-            return
-        self.transport.write(data)
-
-    def flush(self) -> None:
-        held, self._held = self._held, None
-        if held is not None and not self.transport.is_closing():
-            self.transport.write(held)
-
-    def is_closing(self) -> bool:
-        return self.transport.is_closing()
-
-    def close(self) -> None:
-        self.flush()
-        self.transport.close()
-
-    def write_eof(self) -> None:
-        self.flush()
-        self.transport.write_eof()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.transport, name)
-
-
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """One client connection; use ``guarded_protocol`` to get a class bound to limits."""
 
@@ -226,7 +179,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._counted = True
         self.gauge.open += 1
-        super().connection_made(cast(asyncio.Transport, OneWritePerAnswer(transport, self.loop)))
+        super().connection_made(transport)
         self._expect_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -320,11 +273,52 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             raise _Refusal(400, "this server does not accept WebSocket connections")
 
     def on_headers_complete(self) -> None:
+        """The head is checked, then read into the scope and served as uvicorn's own protocol
+        does, by an ``AnswerCycle``: each answer's head goes out with its body (D159)."""
         self._head_due = None
         self._in_head = False
-        self.scope["method"] = self.parser.get_method().decode("ascii")
+        parser = self.parser
+        scope = self.scope
+        scope["method"] = parser.get_method().decode("ascii")
         self._check_head()
-        super().on_headers_complete()
+        http_version = parser.get_http_version()
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        if parser.should_upgrade() and self._should_upgrade():
+            return
+        parsed_url = httptools.parse_url(self.url)
+        raw_path = parsed_url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        scope["path"] = self.root_path + path
+        scope["raw_path"] = self.root_path.encode("ascii") + raw_path
+        scope["query_string"] = parsed_url.query or b""
+        app = self.app
+        if self.limit_concurrency is not None and (
+            len(self.connections) >= self.limit_concurrency or len(self.tasks) >= self.limit_concurrency
+        ):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+        existing_cycle = self.cycle
+        self.cycle = AnswerCycle(
+            scope=scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=self.expect_100_continue,
+            keep_alive=http_version != "1.0" and parser.should_keep_alive(),
+            on_response=self.on_response_complete,
+        )
+        if existing_cycle is None or existing_cycle.response_complete:
+            self._start_asgi_task(self.cycle, app)
+        else:  # a pipelined request waits for the answer before it
+            self.flow.pause_reading()
+            self.pipeline.appendleft((self.cycle, app))
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -18,7 +18,7 @@ request:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -110,39 +110,36 @@ class OriginGuard:
                 self._hosts[host_header] = allowed
         return allowed
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The inner app's own coroutine when the request passes unchanged (no frame of this
+        layer's on the request's stack, D150, D159), else the answer or the CORS-wrapped call."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         host_header, origin, preflight_method = _headers(scope)
         if host_header is not None and not self._host_allowed(host_header):
             host = host_header.decode("latin-1")
-            await _refuse(
+            return _refuse(
                 send,
                 scope,
                 421,
                 f"this gateway does not answer for host '{host[:100]}' (DNS rebinding protection; see --allowed-host)",
             )
-            return
         if origin is None:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         host = host_header.decode("latin-1") if host_header is not None else ""
         origin_text = origin.decode("latin-1")
         if not self.policy.origin_allowed(origin_text, host):
-            await _refuse(
+            return _refuse(
                 send,
                 scope,
                 403,
                 f"requests from origin '{origin_text[:100]}' are not allowed (see --allowed-origin and --cors-origin)",
             )
-            return
         if _origin_key(origin_text) not in self.policy.cors_origins:
-            await self.app(scope, receive, send)
-        elif scope["method"] == "OPTIONS" and preflight_method is not None:
-            await _preflight(send, origin, scope)
-        else:
-            await self.app(scope, receive, _with_cors(send, origin))
+            return self.app(scope, receive, send)
+        if scope["method"] == "OPTIONS" and preflight_method is not None:
+            return _preflight(send, origin, scope)
+        return self.app(scope, receive, _with_cors(send, origin))
 
 
 async def _refuse(send: Send, scope: Scope, status: int, detail: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -31,6 +31,11 @@ from .origins import OriginGuard, OriginPolicy
 from .rate_limits import RateLimitLayer, SharedRateLimitLayer
 
 log = logging.getLogger("naftiko")
+
+
+async def _nothing() -> None:
+    """A scope type the port does not serve (``websocket``: uvicorn's httptools protocol never
+    sends one here) is ignored, as before."""
 
 
 async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:
@@ -109,11 +114,13 @@ class PortApp:
         self._lifespans = _Lifespans(self.parts)
         self._retiring: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """The routed handler's own coroutine: no frame of the port's on a request's stack (D159)."""
         if scope["type"] == "http":
-            await self.routing.route(scope["path"])(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            return self.routing.route(scope["path"])(scope, receive, send)
+        if scope["type"] == "lifespan":
+            return self._lifespan(receive, send)
+        return _nothing()
 
     def unready(self) -> list[str]:
         return [why for part in self.parts if part.unready is not None and (why := part.unready()) is not None]

@@ -322,57 +322,6 @@ async def test_bulkhead_turns_go_in_arrival_order_and_a_timed_out_wait_gives_not
     assert bulkhead.try_acquire() and not bulkhead.try_acquire()  # one turn, back in the count
 
 
-# -- the HTTP edge's writes (issue 15) ---------------------------------------------------------
-
-
-class _RecordingTransport:
-    """What a connection's socket was given, write by write."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str) -> str:
-        return f"extra {name}"
-
-
-async def test_a_response_head_goes_out_with_its_body_in_one_write():
-    import asyncio
-
-    from naftiko_runtime.serving.http_guard import OneWritePerAnswer
-
-    head = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
-    recorded = _RecordingTransport()
-    edge = OneWritePerAnswer(recorded, asyncio.get_running_loop())  # type: ignore[arg-type]
-    edge.write(head)
-    assert recorded.writes == []
-    edge.write(b"{}")
-    assert recorded.writes == [head + b"{}"]
-    edge.write(b"more")  # not a head: straight through
-    assert recorded.writes[-1] == b"more"
-
-    edge.write(head)  # a streamed answer's head is not held past this turn of the loop
-    await asyncio.sleep(0)
-    assert recorded.writes[-1] == head
-    big = b"x" * (OneWritePerAnswer.COALESCED + 1)
-    edge.write(head)
-    edge.write(big)
-    assert recorded.writes[-2:] == [head, big]  # a large body is not copied after its head
-    edge.write(head)
-    edge.close()
-    assert recorded.writes[-1] == head and recorded.closed
-    assert edge.get_extra_info("peername") == "extra peername"
-
-
 def test_positions_point_at_keys_and_items_of_the_written_file():
     """D1: a finding's path is placed on the key (or item) the file has, down to the deepest that
     exists; placed from the C parser's node tree (spec/source.py)."""

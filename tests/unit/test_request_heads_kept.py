@@ -1,0 +1,56 @@
+"""D159: an upstream transport keeps the request heads it wrote, by everything that makes a head
+(method, URL, headers in order, body length), so a repeated request is not split, checked and
+written again; a kept head is never the head of another request, and a refused one is never kept."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from naftiko_runtime.core.http1_requests import origin_of, request_head, split_url
+from naftiko_runtime.core.http1_transport import HEADS_KEPT, Http1Transport
+
+URL = "http://upstream.test:8080/v1/items?page=2"
+NAMES = st.sampled_from(["User-Agent", "Accept", "X-Key", "Authorization", "traceparent"])
+VALUES = st.text(alphabet="abcXYZ019 -/", max_size=12)
+HEADERS = st.lists(st.tuples(NAMES, VALUES), max_size=4).map(tuple)
+REQUESTS = st.tuples(
+    st.sampled_from(["GET", "POST", "DELETE"]),
+    st.sampled_from([URL, "http://upstream.test:8080/v1/items", "https://other.test/a%2Fb"]),
+    HEADERS,
+    st.sampled_from([0, 12, -1]),
+)
+
+
+def _fresh(method: str, url: str, pairs: tuple[tuple[str, str], ...], length: int) -> bytes:
+    prefix, target = split_url(url)
+    return request_head(method, target, origin_of(prefix), pairs, length)
+
+
+@given(st.lists(REQUESTS, min_size=1, max_size=12))
+def test_every_head_is_the_one_its_request_would_be_written_with(requests):
+    transport = Http1Transport(None, 4)
+    for _ in range(2):  # the second time round, every head comes from the kept ones
+        for method, url, pairs, length in requests:
+            kept = transport._heads.get((method, url, pairs, length))
+            written = kept or transport._write_head(method, url, pairs, length)
+            assert written[0] == _fresh(method, url, pairs, length)
+            assert written[1] == split_url(url)[0]
+
+
+def test_a_repeated_request_takes_the_kept_head_and_the_kept_heads_stay_bounded():
+    transport = Http1Transport(None, 4)
+    first = transport._write_head("GET", URL, (("X-Key", "a"),), 0)
+    assert transport._heads[("GET", URL, (("X-Key", "a"),), 0)] is first
+    for i in range(HEADS_KEPT + 10):
+        transport._write_head("GET", f"{URL}&i={i}", (), 0)
+    assert len(transport._heads) <= HEADS_KEPT
+
+
+def test_a_refused_head_is_not_kept():
+    transport = Http1Transport(None, 4)
+    with pytest.raises(httpx.LocalProtocolError):
+        transport._write_head("GET", URL, (("X-Key", "a\r\nHost: evil"),), 0)
+    assert transport._heads == {}
