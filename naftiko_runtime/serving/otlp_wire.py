@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 SERVER, CLIENT = 2, 3
 """``Span.SpanKind`` values (``SPAN_KIND_SERVER``, ``SPAN_KIND_CLIENT``)."""
@@ -42,6 +43,11 @@ def varint(value: int) -> bytes:
 def field(number: int, data: bytes) -> bytes:
     """A length-delimited field (wire type 2): a string, bytes or an embedded message."""
     return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def _head(number: int, length: int) -> bytes:
+    """A length-delimited field's tag and length, for data joined after it without a copy."""
+    return varint(number << 3 | 2) + varint(length)
 
 
 def _any_value(value: object) -> bytes:
@@ -72,10 +78,14 @@ class SpanShape:
     """Fields 5 (name) and 6 (kind)."""
     attributes: bytes
     """The attributes known at the start, as field 9 entries, in the order the SDK path sets them."""
+    size: int
+    """The two together, in bytes: a span's length is added up, not measured."""
 
 
 def span_shape(name: str, kind: int, static: Mapping[str, object]) -> SpanShape:
-    return SpanShape(field(5, name.encode()) + varint(6 << 3) + varint(kind), attributes(9, static))
+    name_and_kind = field(5, name.encode()) + varint(6 << 3) + varint(kind)
+    encoded = attributes(9, static)
+    return SpanShape(name_and_kind, encoded, len(name_and_kind) + len(encoded))
 
 
 _STATUS_UNSET = field(15, b"")
@@ -95,9 +105,13 @@ def _tail(status: int, error: bool, remote: bool) -> bytes:
     return encoded
 
 
-@dataclass(slots=True)
-class FinishedSpan:
-    """A span as the event loop leaves it: plain values, encoded later on the exporter's thread."""
+SpanRecord = tuple[SpanShape, int, int, int, bool, str, int, int, int, bool]
+"""A finished span as the event loop queues it: ``FinishedSpan``'s fields, in a bare tuple."""
+
+
+class FinishedSpan(NamedTuple):
+    """A finished span with its fields named; the loop queues the same values as a ``SpanRecord``,
+    encoded later on the exporter's thread."""
 
     shape: SpanShape
     trace_id: int
@@ -116,6 +130,8 @@ class FinishedSpan:
 _IDS = struct.Struct(">HQQHQ")
 """Fields 1 (trace id) and 2 (span id), tag and length as one big-endian short each, the ids
 big-endian as their bytes are: one ``pack`` per span."""
+_IDS_AND_PARENT = struct.Struct(">HQQHQHQ")
+"""The same and field 4 (the parent's span id), for a span with a parent and no trace state."""
 _TRACE_ID_TAG, _SPAN_ID_TAG = (1 << 3 | 2) << 8 | 16, (2 << 3 | 2) << 8 | 8
 _PARENT_ID = struct.Struct(">HQ")
 _PARENT_ID_TAG = (4 << 3 | 2) << 8 | 8
@@ -128,19 +144,11 @@ _LENGTHS = [bytes((n,)) for n in range(128)] + [bytes((n & 0x7F | 0x80, n >> 7))
 """Varints of the lengths a span usually has, looked up rather than written per span."""
 
 
-def encode_span(span: FinishedSpan) -> bytes:
-    """One ``Span`` message, its fields in number order as protobuf writes them."""
-    trace_id = span.trace_id
-    ids = _IDS.pack(_TRACE_ID_TAG, trace_id >> 64, trace_id & _INT64_MASK, _SPAN_ID_TAG, span.span_id)
-    if span.trace_state:
-        ids += field(3, span.trace_state.encode())
-    if span.parent_id:
-        ids += _PARENT_ID.pack(_PARENT_ID_TAG, span.parent_id)
-    shape = span.shape
-    times = _TIMES.pack(_START_TAG, span.start_ns, _END_TAG, span.end_ns)
-    outcome = (span.status, span.error, span.parent_remote)
-    tail = _TAILS.get(outcome) or _tail(*outcome)
-    return b"".join((ids, shape.name_and_kind, times, shape.attributes, tail))
+def _ids(trace_id: int, span_id: int, parent_id: int, trace_state: str) -> bytes:
+    """Fields 1 to 4 of a span with a trace state (rare: the caller sent ``tracestate``)."""
+    ids = _IDS.pack(_TRACE_ID_TAG, trace_id >> 64, trace_id & _INT64_MASK, _SPAN_ID_TAG, span_id)
+    ids += field(3, trace_state.encode())
+    return ids + _PARENT_ID.pack(_PARENT_ID_TAG, parent_id) if parent_id else ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,15 +158,36 @@ class Envelope:
     resource: bytes
     scope: bytes
 
-    def request(self, spans: Iterable[FinishedSpan]) -> bytes:
-        """An ``ExportTraceServiceRequest`` of ``spans``: one resource, one scope, as the SDK's."""
+    def request(self, spans: Iterable[SpanRecord]) -> bytes:
+        """An ``ExportTraceServiceRequest`` of ``spans`` (``FinishedSpan`` or the bare tuples the
+        loop queues): one resource, one scope, as the SDK's. Each ``Span`` has its fields in number
+        order as protobuf writes them, its pieces joined once for the whole request; written in
+        this one loop, a span costs about half of what a function of its own did (issue 22)."""
         parts = [self.scope]
-        lengths = _LENGTHS
-        for span in spans:
-            encoded = encode_span(span)
-            size = len(encoded)
-            parts += (_SPAN_FIELD, lengths[size] if size < 2048 else varint(size), encoded)
-        return field(1, self.resource + field(2, b"".join(parts)))
+        lengths, tails, times = _LENGTHS, _TAILS, _TIMES.pack
+        for shape, trace_id, span_id, parent_id, remote, state, start, end, status, error in spans:
+            if state:
+                ids = _ids(trace_id, span_id, parent_id, state)
+            elif parent_id:
+                high, low = trace_id >> 64, trace_id & _INT64_MASK
+                ids = _IDS_AND_PARENT.pack(_TRACE_ID_TAG, high, low, _SPAN_ID_TAG, span_id, _PARENT_ID_TAG, parent_id)
+            else:
+                ids = _IDS.pack(_TRACE_ID_TAG, trace_id >> 64, trace_id & _INT64_MASK, _SPAN_ID_TAG, span_id)
+            tail = tails.get((status, error, remote)) or _tail(status, error, remote)
+            size = len(ids) + shape.size + _TIMES.size + len(tail)
+            parts += (
+                _SPAN_FIELD,
+                lengths[size] if size < 2048 else varint(size),
+                ids,
+                shape.name_and_kind,
+                times(_START_TAG, start, _END_TAG, end),
+                shape.attributes,
+                tail,
+            )
+        scope_spans = b"".join(parts)
+        inner = _head(2, len(scope_spans))
+        outer = _head(1, len(self.resource) + len(inner) + len(scope_spans))
+        return b"".join((outer, self.resource, inner, scope_spans))
 
 
 def envelope(resource: Mapping[str, object], scope_name: str) -> Envelope:
