@@ -22,14 +22,35 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
+from contextvars import Token
 from urllib.parse import unquote, urlsplit
 
-from .otlp_wire import Envelope, SpanRecord
+from .otlp_wire import Envelope, SpanRecord, SpanShape
 
 QUEUE, BATCH, DELAY, TIMEOUT = 2048, 512, 5.0, 10.0
 """Spans held at most, spans per export, seconds between exports, seconds an export may take."""
 
 log = logging.getLogger("naftiko.traces")
+
+
+class LeanSpan:
+    """A span of ``LeanTracing`` while it runs: ``serving.telemetry``'s request and upstream
+    observations are these, so a traced request makes no object of its own for its spans (issue
+    22). Filled in by ``LeanTracing.open_server`` or ``open_client``; queued by ``SpanExport.ended``
+    as a bare tuple."""
+
+    __slots__ = ("parent_id", "parent_remote", "sampled", "span_id", "token", "trace_id", "trace_state")
+    trace_id: int
+    span_id: int
+    parent_id: int
+    """0 for a root span."""
+    parent_remote: bool
+    trace_state: str
+    """As the ``tracestate`` header writes it; empty for none."""
+    sampled: bool
+    """Whether it is exported; a span not sampled still carries its context upstream."""
+    token: Token[LeanSpan | None] | None
+    """A server span's place as the running request's (``tracing.CURRENT_SPAN``); ``None`` for a client span."""
 
 
 def exporter_settings(environ: Mapping[str, str]) -> tuple[dict[str, str], bool]:
@@ -104,14 +125,20 @@ class SpanExport:
         self._thread.start()
         atexit.register(self.close)
 
-    def add(self, span: SpanRecord) -> None:
-        """Called on the event loop: queue ``span``, or count it dropped when the queue is full."""
+    def ended(self, span: LeanSpan, shape: SpanShape, started: int, ended: int, status: int) -> None:
+        """Called on the event loop when a sampled ``span`` ends (``started`` and ``ended`` read
+        from ``time.monotonic_ns``): queue it as one tuple, or count it dropped when the queue is full."""
         pending = self.pending
-        if len(pending) >= self.limit:
+        queued = len(pending)
+        if queued >= self.limit:
             self.dropped["queue_full"] += 1
             return
-        pending.append(span)
-        if len(pending) == self.batch:
+        anchor = self.anchor
+        pending.append(
+            (shape, span.trace_id, span.span_id, span.parent_id, span.parent_remote, span.trace_state,
+             started + anchor, ended + anchor, status, status >= 500)
+        )  # fmt: skip
+        if queued + 1 == self.batch:
             self._wake.set()
 
     def close(self) -> None:

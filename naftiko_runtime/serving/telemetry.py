@@ -33,7 +33,8 @@ from ..spec.model import Exposed
 from .light_series import BOUNDS, CounterChild, HistogramChild
 from .metrics import DroppedSpans, Series
 from .propagation import CALLER, HEADERS, PROPAGATORS, continued
-from .tracing import LeanSpan, LeanTracing, SdkTracing, Span, tracing_for
+from .span_export import LeanSpan
+from .tracing import CURRENT_SPAN, LeanTracing, SdkTracing, Span, tracing_for
 
 log = logging.getLogger("naftiko.requests")
 
@@ -108,7 +109,10 @@ class _Request(LeanSpan):
         if telemetry.request_log:
             self._log(status, duration)
         if route.shape is not None and telemetry.lean is not None:
-            telemetry.lean.ended(self, route.shape, self.started, now, status)
+            if self.token is not None:
+                CURRENT_SPAN.reset(self.token)
+            if self.sampled:
+                telemetry.lean.export.ended(self, route.shape, self.started, now, status)
         elif self.sdk is not None:
             self.sdk.end(status)
 
@@ -148,7 +152,8 @@ class _Upstream(LeanSpan):
             histogram.counts[bisect_left(BOUNDS, duration)] += 1
             histogram.sum += duration
         if callee.shape is not None and telemetry.lean is not None:
-            telemetry.lean.ended(self, callee.shape, self.started, now, status)
+            if self.sampled:
+                telemetry.lean.export.ended(self, callee.shape, self.started, now, status)
         elif self.sdk is not None:
             self.sdk.end(status)
 

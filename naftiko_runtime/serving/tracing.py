@@ -16,7 +16,7 @@ span's context (``traceparent`` or B3), and the exported spans carry the same na
 from __future__ import annotations
 
 import random
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from typing import Protocol
 
 from opentelemetry import context, trace
@@ -26,7 +26,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import (
-    INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
     SpanContext,
     SpanKind,
@@ -41,7 +40,7 @@ from ..core.requests import Outgoing
 from ..spec.model import Exposed
 from . import otlp_wire
 from .propagation import CALLER
-from .span_export import SpanExport
+from .span_export import LeanSpan, SpanExport
 
 SCOPE = "naftiko"
 """The instrumentation scope of every span (``get_tracer("naftiko")``)."""
@@ -107,27 +106,9 @@ class SdkTracing:
         return _SdkSpan(span, None)
 
 
-class LeanSpan:
-    """A span of ``LeanTracing`` while it runs: ``serving.telemetry``'s request and upstream
-    observations are these, so a traced request makes no object of its own for its spans (issue
-    22). Filled in by ``open_server`` or ``open_client``; queued by ``ended`` as a bare tuple."""
-
-    __slots__ = ("parent_id", "parent_remote", "sampled", "span_id", "token", "trace_id", "trace_state")
-    trace_id: int
-    span_id: int
-    parent_id: int
-    """0 for a root span."""
-    parent_remote: bool
-    trace_state: str
-    """As the ``tracestate`` header writes it; empty for none."""
-    sampled: bool
-    """Whether it is exported; a span not sampled still carries its context upstream."""
-    token: Token[LeanSpan | None] | None
-    """A server span's place as the running request's (``_CURRENT``); ``None`` for a client span."""
-
-
-_CURRENT: ContextVar[LeanSpan | None] = ContextVar("naftiko_server_span", default=None)
-"""The running request's span: the parent of the upstream calls it makes."""
+CURRENT_SPAN: ContextVar[LeanSpan | None] = ContextVar("naftiko_server_span", default=None)
+"""The running request's span: the parent of the upstream calls it makes; reset by
+``serving.telemetry`` when the request ends."""
 
 
 class LeanTracing:
@@ -160,9 +141,12 @@ class LeanTracing:
         """``span`` starts as an exposed request's: under the caller's span (attached by
         ``continuing``), else a root sampled by its trace id as ``TraceIdRatioBased`` samples; it is
         the parent of the upstream calls the request makes until ``ended``."""
-        self._under(span, trace.get_current_span().get_span_context() if CALLER.get() else INVALID_SPAN_CONTEXT)
+        if CALLER.get():
+            self._under(span, trace.get_current_span().get_span_context())
+        else:
+            self._root(span)
         span.span_id = random.getrandbits(64) or 1
-        span.token = _CURRENT.set(span)
+        span.token = CURRENT_SPAN.set(span)
 
     def _under(self, span: LeanSpan, parent: SpanContext) -> None:
         """``span`` in ``parent``'s trace, sampled as it was, or a root when ``parent`` is invalid."""
@@ -171,14 +155,17 @@ class LeanTracing:
             span.trace_state = parent.trace_state.to_header() if parent.trace_state else ""
             span.sampled = parent.trace_flags.sampled
         else:
-            span.trace_id = trace_id = random.getrandbits(128) or 1
-            span.parent_id, span.parent_remote, span.trace_state = 0, False, ""
-            span.sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
+            self._root(span)
+
+    def _root(self, span: LeanSpan) -> None:
+        span.trace_id = trace_id = random.getrandbits(128) or 1
+        span.parent_id, span.parent_remote, span.trace_state = 0, False, ""
+        span.sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
 
     def open_client(self, span: LeanSpan, headers: dict[str, str], propagator: TextMapPropagator) -> None:
         """``span`` starts as an upstream call's, under the running request's span; ``headers`` get
         its context (``traceparent`` or B3), as the SDK's propagators write it."""
-        server = _CURRENT.get()
+        server = CURRENT_SPAN.get()
         if server is not None:
             span.trace_id, span.parent_id, span.parent_remote = server.trace_id, server.span_id, False
             span.trace_state, span.sampled = server.trace_state, server.sampled
@@ -199,18 +186,6 @@ class LeanTracing:
         state = TraceState.from_header([span.trace_state]) if span.trace_state else None
         ours = SpanContext(span.trace_id, span_id, False, flags, state)
         propagator.inject(headers, context=trace.set_span_in_context(NonRecordingSpan(ours)))
-
-    def ended(self, span: LeanSpan, shape: otlp_wire.SpanShape, started: int, ended: int, status: int) -> None:
-        """``span`` ends (``started`` and ``ended`` read from ``time.monotonic_ns``): no longer the
-        running request's, and queued for export as one tuple if sampled."""
-        if span.token is not None:
-            _CURRENT.reset(span.token)
-        if span.sampled:
-            anchor = self.export.anchor
-            self.export.add(
-                (shape, span.trace_id, span.span_id, span.parent_id, span.parent_remote, span.trace_state,
-                 started + anchor, ended + anchor, status, status >= 500)
-            )  # fmt: skip
 
 
 _BAGGAGE = W3CBaggagePropagator()

@@ -19,7 +19,7 @@ from test_control import CAPABILITY
 from test_upstream_mtls import Authority
 
 from naftiko_runtime.serving import otlp_wire
-from naftiko_runtime.serving.span_export import SpanExport
+from naftiko_runtime.serving.span_export import LeanSpan, SpanExport
 
 pytestmark = needs_extra("otlp")
 
@@ -106,19 +106,24 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
     assert all(_attributes(span)["http.response.status_code"] == 503 for span in failed)
 
 
-def _finished(i: int) -> otlp_wire.FinishedSpan:
-    shape = otlp_wire.span_shape("upstream api.get", otlp_wire.CLIENT, {})
-    return otlp_wire.FinishedSpan(shape, i + 1, i + 1, 0, False, "", 0, 1, 200, False)
+SHAPE = otlp_wire.span_shape("upstream api.get", otlp_wire.CLIENT, {})
+
+
+def _ended(export: SpanExport, i: int) -> None:
+    span = LeanSpan()
+    span.trace_id = span.span_id = i + 1
+    span.parent_id, span.parent_remote, span.trace_state, span.sampled, span.token = 0, False, "", True, None
+    export.ended(span, SHAPE, 0, 1, 200)
 
 
 def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(upstream, caplog):
     upstream.reset(lambda request: Canned(500, b""))
     export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), queue=3, batch=2, delay=60)
     with caplog.at_level(logging.WARNING, logger="naftiko.traces"):
-        export.add(_finished(0))  # one below a batch: the thread sleeps on
-        export.pending.append(_finished(1))  # held back from waking it, so the queue fills
-        for i in range(2, 6):
-            export.add(_finished(i))
+        _ended(export, 0)  # one below a batch: the thread sleeps on
+        export.pending.append(otlp_wire.FinishedSpan(SHAPE, 2, 2, 0, False, "", 0, 1, 200, False))  # held back
+        for i in range(2, 6):  # from waking it, so the queue fills
+            _ended(export, i)
         assert len(export.pending) == 3 and export.dropped == {"queue_full": 3, "export_failed": 0}
         export.close()
     assert export.dropped == {"queue_full": 3, "export_failed": 3} and export.exported == 0
@@ -165,7 +170,7 @@ def test_the_otlp_certificate_variables_reach_a_mutual_tls_collector(tmp_path):
     with collector:
         for environ in (mutual, trusted):
             export = SpanExport(url, otlp_wire.envelope({}, "naftiko"), delay=60, environ=environ)
-            export.add(_finished(0))
+            _ended(export, 0)
             export.close()
             sent = environ is mutual
             assert (export.exported, export.dropped["export_failed"]) == ((1, 0) if sent else (0, 1))
