@@ -105,7 +105,7 @@ def _tail(status: int, error: bool, remote: bool) -> bytes:
     return encoded
 
 
-SpanRecord = tuple[SpanShape, int, int, int, bool, str, int, int, int, bool]
+SpanRecord = tuple[SpanShape, bytes, bytes, bytes, bool, str, int, int, int, bool]
 """A finished span as the event loop queues it: ``FinishedSpan``'s fields, in a bare tuple."""
 
 
@@ -114,10 +114,11 @@ class FinishedSpan(NamedTuple):
     encoded later on the exporter's thread."""
 
     shape: SpanShape
-    trace_id: int
-    span_id: int
-    parent_id: int
-    """0 for a root span."""
+    trace_id: bytes
+    """16 bytes, as the wire has them (big-endian)."""
+    span_id: bytes
+    parent_id: bytes
+    """8 bytes; empty for a root span."""
     parent_remote: bool
     trace_state: str
     """As the ``tracestate`` header writes it; empty for none."""
@@ -127,14 +128,9 @@ class FinishedSpan(NamedTuple):
     error: bool
 
 
-_IDS = struct.Struct(">HQQHQ")
-"""Fields 1 (trace id) and 2 (span id), tag and length as one big-endian short each, the ids
-big-endian as their bytes are: one ``pack`` per span."""
-_IDS_AND_PARENT = struct.Struct(">HQQHQHQ")
-"""The same and field 4 (the parent's span id), for a span with a parent and no trace state."""
-_TRACE_ID_TAG, _SPAN_ID_TAG = (1 << 3 | 2) << 8 | 16, (2 << 3 | 2) << 8 | 8
-_PARENT_ID = struct.Struct(">HQ")
-_PARENT_ID_TAG = (4 << 3 | 2) << 8 | 8
+_TRACE_ID_HEAD, _SPAN_ID_HEAD, _PARENT_ID_HEAD = _head(1, 16), _head(2, 8), _head(4, 8)
+_IDS_SIZE = 2 + 16 + 2 + 8
+"""Fields 1 (trace id) and 2 (span id), their tags and lengths included."""
 _TIMES = struct.Struct("<BQBQ")
 """Fields 7 and 8 (start and end, fixed64)."""
 _START_TAG, _END_TAG = 7 << 3 | 1, 8 << 3 | 1
@@ -144,11 +140,10 @@ _LENGTHS = [bytes((n,)) for n in range(128)] + [bytes((n & 0x7F | 0x80, n >> 7))
 """Varints of the lengths a span usually has, looked up rather than written per span."""
 
 
-def _ids(trace_id: int, span_id: int, parent_id: int, trace_state: str) -> bytes:
-    """Fields 1 to 4 of a span with a trace state (rare: the caller sent ``tracestate``)."""
-    ids = _IDS.pack(_TRACE_ID_TAG, trace_id >> 64, trace_id & _INT64_MASK, _SPAN_ID_TAG, span_id)
-    ids += field(3, trace_state.encode())
-    return ids + _PARENT_ID.pack(_PARENT_ID_TAG, parent_id) if parent_id else ids
+def _between(parent_id: bytes, trace_state: str) -> bytes:
+    """Fields 3 (trace state) and 4 (parent span id), present or not."""
+    parent = _PARENT_ID_HEAD + parent_id if parent_id else b""
+    return field(3, trace_state.encode()) + parent if trace_state else parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,24 +156,23 @@ class Envelope:
     def request(self, spans: Iterable[SpanRecord]) -> bytes:
         """An ``ExportTraceServiceRequest`` of ``spans`` (``FinishedSpan`` or the bare tuples the
         loop queues): one resource, one scope, as the SDK's. Each ``Span`` has its fields in number
-        order as protobuf writes them, its pieces joined once for the whole request; written in
-        this one loop, a span costs about half of what a function of its own did (issue 22)."""
+        order as protobuf writes them; its ids are the bytes the loop drew, its length is added up
+        rather than measured, and all its pieces are joined once for the whole request: in this one
+        loop a span costs about a third of what a function of its own with two packs did (issue 22)."""
         parts = [self.scope]
         lengths, tails, times = _LENGTHS, _TAILS, _TIMES.pack
         for shape, trace_id, span_id, parent_id, remote, state, start, end, status, error in spans:
-            if state:
-                ids = _ids(trace_id, span_id, parent_id, state)
-            elif parent_id:
-                high, low = trace_id >> 64, trace_id & _INT64_MASK
-                ids = _IDS_AND_PARENT.pack(_TRACE_ID_TAG, high, low, _SPAN_ID_TAG, span_id, _PARENT_ID_TAG, parent_id)
-            else:
-                ids = _IDS.pack(_TRACE_ID_TAG, trace_id >> 64, trace_id & _INT64_MASK, _SPAN_ID_TAG, span_id)
+            between = _between(parent_id, state) if state else _PARENT_ID_HEAD + parent_id if parent_id else b""
             tail = tails.get((status, error, remote)) or _tail(status, error, remote)
-            size = len(ids) + shape.size + _TIMES.size + len(tail)
+            size = _IDS_SIZE + len(between) + shape.size + _TIMES.size + len(tail)
             parts += (
                 _SPAN_FIELD,
                 lengths[size] if size < 2048 else varint(size),
-                ids,
+                _TRACE_ID_HEAD,
+                trace_id,
+                _SPAN_ID_HEAD,
+                span_id,
+                between,
                 shape.name_and_kind,
                 times(_START_TAG, start, _END_TAG, end),
                 shape.attributes,

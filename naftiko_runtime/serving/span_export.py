@@ -40,10 +40,12 @@ class LeanSpan:
     as a bare tuple."""
 
     __slots__ = ("parent_id", "parent_remote", "sampled", "span_id", "token", "trace_id", "trace_state")
-    trace_id: int
-    span_id: int
-    parent_id: int
-    """0 for a root span."""
+    trace_id: bytes
+    """16 bytes, big-endian as ``traceparent`` and OTLP write them: the ids are drawn as ints and
+    kept as the bytes both write, so neither converts them per span."""
+    span_id: bytes
+    parent_id: bytes
+    """Empty for a root span."""
     parent_remote: bool
     trace_state: str
     """As the ``tracestate`` header writes it; empty for none."""

@@ -125,7 +125,7 @@ class _Request(LeanSpan):
             "duration_ms": round(duration * 1000, 3),
         }
         if self.route.shape is not None:
-            fields["trace_id"] = format(self.trace_id, "032x")
+            fields["trace_id"] = self.trace_id.hex()
         elif self.sdk is not None:
             fields["trace_id"] = format(self.sdk.trace_id, "032x")
         log.info("%s %s answered %d", exposed.namespace, exposed.key, status, extra=fields)

@@ -145,21 +145,23 @@ class LeanTracing:
             self._under(span, trace.get_current_span().get_span_context())
         else:
             self._root(span)
-        span.span_id = random.getrandbits(64) or 1
+        span.span_id = (random.getrandbits(64) or 1).to_bytes(8, "big")
         span.token = CURRENT_SPAN.set(span)
 
     def _under(self, span: LeanSpan, parent: SpanContext) -> None:
         """``span`` in ``parent``'s trace, sampled as it was, or a root when ``parent`` is invalid."""
         if parent.is_valid:
-            span.trace_id, span.parent_id, span.parent_remote = parent.trace_id, parent.span_id, parent.is_remote
+            span.trace_id, span.parent_id = parent.trace_id.to_bytes(16, "big"), parent.span_id.to_bytes(8, "big")
+            span.parent_remote = parent.is_remote
             span.trace_state = parent.trace_state.to_header() if parent.trace_state else ""
             span.sampled = parent.trace_flags.sampled
         else:
             self._root(span)
 
     def _root(self, span: LeanSpan) -> None:
-        span.trace_id = trace_id = random.getrandbits(128) or 1
-        span.parent_id, span.parent_remote, span.trace_state = 0, False, ""
+        trace_id = random.getrandbits(128) or 1
+        span.trace_id = trace_id.to_bytes(16, "big")
+        span.parent_id, span.parent_remote, span.trace_state = b"", False, ""
         span.sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
 
     def open_client(self, span: LeanSpan, headers: dict[str, str], propagator: TextMapPropagator) -> None:
@@ -171,12 +173,10 @@ class LeanTracing:
             span.trace_state, span.sampled = server.trace_state, server.sampled
         else:
             self._under(span, trace.get_current_span().get_span_context())
-        span.span_id = span_id = random.getrandbits(64) or 1
+        span.span_id = span_id = (random.getrandbits(64) or 1).to_bytes(8, "big")
         span.token = None
         if self.w3c:  # as TraceContextTextMapPropagator writes them, then the W3C baggage
-            # bytes.hex() writes the ids at twice the speed of a ``:032x`` format of the ints
-            trace_id, span_id_bytes = span.trace_id.to_bytes(16, "big"), span_id.to_bytes(8, "big")
-            headers["traceparent"] = f"00-{trace_id.hex()}-{span_id_bytes.hex()}-{'01' if span.sampled else '00'}"
+            headers["traceparent"] = f"00-{span.trace_id.hex()}-{span_id.hex()}-{'01' if span.sampled else '00'}"
             if span.trace_state:
                 headers["tracestate"] = span.trace_state
             if CALLER.get():  # a caller's context (and any baggage) was attached by ``continuing``
@@ -184,7 +184,7 @@ class LeanTracing:
             return
         flags = TraceFlags(TraceFlags.SAMPLED if span.sampled else TraceFlags.DEFAULT)
         state = TraceState.from_header([span.trace_state]) if span.trace_state else None
-        ours = SpanContext(span.trace_id, span_id, False, flags, state)
+        ours = SpanContext(int.from_bytes(span.trace_id, "big"), int.from_bytes(span_id, "big"), False, flags, state)
         propagator.inject(headers, context=trace.set_span_in_context(NonRecordingSpan(ours)))
 
 

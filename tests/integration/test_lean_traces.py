@@ -111,8 +111,8 @@ SHAPE = otlp_wire.span_shape("upstream api.get", otlp_wire.CLIENT, {})
 
 def _ended(export: SpanExport, i: int) -> None:
     span = LeanSpan()
-    span.trace_id = span.span_id = i + 1
-    span.parent_id, span.parent_remote, span.trace_state, span.sampled, span.token = 0, False, "", True, None
+    span.trace_id, span.span_id = (i + 1).to_bytes(16, "big"), (i + 1).to_bytes(8, "big")
+    span.parent_id, span.parent_remote, span.trace_state, span.sampled, span.token = b"", False, "", True, None
     export.ended(span, SHAPE, 0, 1, 200)
 
 
@@ -121,8 +121,9 @@ def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(u
     export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), queue=3, batch=2, delay=60)
     with caplog.at_level(logging.WARNING, logger="naftiko.traces"):
         _ended(export, 0)  # one below a batch: the thread sleeps on
-        export.pending.append(otlp_wire.FinishedSpan(SHAPE, 2, 2, 0, False, "", 0, 1, 200, False))  # held back
-        for i in range(2, 6):  # from waking it, so the queue fills
+        held = otlp_wire.FinishedSpan(SHAPE, bytes(15) + b"\2", bytes(7) + b"\2", b"", False, "", 0, 1, 200, False)
+        export.pending.append(held)  # held back from waking it, so the queue fills
+        for i in range(2, 6):
             _ended(export, i)
         assert len(export.pending) == 3 and export.dropped == {"queue_full": 3, "export_failed": 0}
         export.close()
