@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import NamedTuple
 
 SERVER, CLIENT = 2, 3
@@ -70,6 +71,13 @@ def attributes(number: int, pairs: Mapping[str, object]) -> bytes:
     return b"".join(field(number, attribute(key, value)) for key, value in pairs.items())
 
 
+_STATUS_UNSET = field(15, b"")
+_STATUS_ERROR = field(15, varint(3 << 3) + varint(STATUS_ERROR))
+_FLAGS = varint(16 << 3 | 5)
+_FIXED_SIZE = 2 + 16 + 2 + 8 + 1 + 8 + 1 + 8
+"""Fields 1 (trace id), 2 (span id), 7 and 8 (start and end), their tags and lengths included."""
+
+
 @dataclass(frozen=True, slots=True)
 class SpanShape:
     """What every span of one exposed operation (or one upstream call) shares, encoded once."""
@@ -78,34 +86,25 @@ class SpanShape:
     """Fields 5 (name) and 6 (kind)."""
     attributes: bytes
     """The attributes known at the start, as field 9 entries, in the order the SDK path sets them."""
-    size: int
-    """The two together, in bytes: a span's length is added up, not measured."""
+    endings: dict[int, tuple[bytes, int]] = dataclass_field(default_factory=dict, compare=False)
+    """By answer status and remote parent (``status << 1 | remote``): the start attributes and the
+    fields after them (the ``http.response.status_code`` attribute, the status, the flags), and the
+    size of a span without a parent or trace state, encoded once each (``ending``)."""
+
+    def ending(self, status: int, remote: bool) -> tuple[bytes, int]:
+        flags = HAS_IS_REMOTE | (IS_REMOTE if remote else 0)
+        answered = field(9, attribute("http.response.status_code", status))
+        suffix = self.attributes + answered + (_STATUS_ERROR if status >= 500 else _STATUS_UNSET)
+        suffix += _FLAGS + flags.to_bytes(4, "little")
+        ending = self.endings[status << 1 | remote] = (suffix, _FIXED_SIZE + len(self.name_and_kind) + len(suffix))
+        return ending
 
 
 def span_shape(name: str, kind: int, static: Mapping[str, object]) -> SpanShape:
-    name_and_kind = field(5, name.encode()) + varint(6 << 3) + varint(kind)
-    encoded = attributes(9, static)
-    return SpanShape(name_and_kind, encoded, len(name_and_kind) + len(encoded))
+    return SpanShape(field(5, name.encode()) + varint(6 << 3) + varint(kind), attributes(9, static))
 
 
-_STATUS_UNSET = field(15, b"")
-_STATUS_ERROR = field(15, varint(3 << 3) + varint(STATUS_ERROR))
-_FLAGS = varint(16 << 3 | 5)
-_TAILS: dict[tuple[int, bool, bool], bytes] = {}
-"""By HTTP status, error and remote parent: the fields after a span's start attributes (the
-``http.response.status_code`` attribute, the status and the flags), encoded once each."""
-
-
-def _tail(status: int, error: bool, remote: bool) -> bytes:
-    flags = HAS_IS_REMOTE | (IS_REMOTE if remote else 0)
-    answered = field(9, attribute("http.response.status_code", status))
-    encoded = _TAILS[status, error, remote] = (
-        answered + (_STATUS_ERROR if error else _STATUS_UNSET) + _FLAGS + flags.to_bytes(4, "little")
-    )
-    return encoded
-
-
-SpanRecord = tuple[SpanShape, bytes, bytes, bytes, bool, str, int, int, int, bool]
+SpanRecord = tuple[SpanShape, bytes, bytes, bytes, bool, str, int, int, int]
 """A finished span as the event loop queues it: ``FinishedSpan``'s fields, in a bare tuple."""
 
 
@@ -125,12 +124,10 @@ class FinishedSpan(NamedTuple):
     start_ns: int
     end_ns: int
     status: int
-    error: bool
+    """The answer's: an attribute, and an error status from 500 on."""
 
 
 _TRACE_ID_HEAD, _SPAN_ID_HEAD, _PARENT_ID_HEAD = _head(1, 16), _head(2, 8), _head(4, 8)
-_IDS_SIZE = 2 + 16 + 2 + 8
-"""Fields 1 (trace id) and 2 (span id), their tags and lengths included."""
 _TIMES = struct.Struct("<BQBQ")
 """Fields 7 and 8 (start and end, fixed64)."""
 _START_TAG, _END_TAG = 7 << 3 | 1, 8 << 3 | 1
@@ -160,11 +157,17 @@ class Envelope:
         rather than measured, and all its pieces are joined once for the whole request: in this one
         loop a span costs about a third of what a function of its own with two packs did (issue 22)."""
         parts = [self.scope]
-        lengths, tails, times = _LENGTHS, _TAILS, _TIMES.pack
-        for shape, trace_id, span_id, parent_id, remote, state, start, end, status, error in spans:
-            between = _between(parent_id, state) if state else _PARENT_ID_HEAD + parent_id if parent_id else b""
-            tail = tails.get((status, error, remote)) or _tail(status, error, remote)
-            size = _IDS_SIZE + len(between) + shape.size + _TIMES.size + len(tail)
+        lengths, times = _LENGTHS, _TIMES.pack
+        for shape, trace_id, span_id, parent_id, remote, state, start, end, status in spans:
+            suffix, size = shape.endings.get(status << 1 | remote) or shape.ending(status, remote)
+            if state:
+                between = _between(parent_id, state)
+                size += len(between)
+            elif parent_id:
+                between = _PARENT_ID_HEAD + parent_id
+                size += 10
+            else:
+                between = b""
             parts += (
                 _SPAN_FIELD,
                 lengths[size] if size < 2048 else varint(size),
@@ -175,8 +178,7 @@ class Envelope:
                 between,
                 shape.name_and_kind,
                 times(_START_TAG, start, _END_TAG, end),
-                shape.attributes,
-                tail,
+                suffix,
             )
         scope_spans = b"".join(parts)
         inner = _head(2, len(scope_spans))

@@ -138,7 +138,7 @@ class SpanExport:
         anchor = self.anchor
         pending.append(
             (shape, span.trace_id, span.span_id, span.parent_id, span.parent_remote, span.trace_state,
-             started + anchor, ended + anchor, status, status >= 500)
+             started + anchor, ended + anchor, status)
         )  # fmt: skip
         if queued + 1 == self.batch:
             self._wake.set()

@@ -121,7 +121,7 @@ def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(u
     export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), queue=3, batch=2, delay=60)
     with caplog.at_level(logging.WARNING, logger="naftiko.traces"):
         _ended(export, 0)  # one below a batch: the thread sleeps on
-        held = otlp_wire.FinishedSpan(SHAPE, bytes(15) + b"\2", bytes(7) + b"\2", b"", False, "", 0, 1, 200, False)
+        held = otlp_wire.FinishedSpan(SHAPE, bytes(15) + b"\2", bytes(7) + b"\2", b"", False, "", 0, 1, 200)
         export.pending.append(held)  # held back from waking it, so the queue fills
         for i in range(2, 6):
             _ended(export, i)

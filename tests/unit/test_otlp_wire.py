@@ -84,7 +84,6 @@ def _ours(drawn: dict) -> otlp_wire.FinishedSpan:
         drawn["start"],
         drawn["start"] + drawn["took"],
         drawn["status"],
-        drawn["status"] >= 500,
     )
 
 
