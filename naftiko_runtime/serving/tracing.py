@@ -15,8 +15,8 @@ span's context (``traceparent`` or B3), and the exported spans carry the same na
 
 from __future__ import annotations
 
-import random
 from contextvars import ContextVar
+from random import getrandbits
 from typing import Protocol
 
 from opentelemetry import context, trace
@@ -145,7 +145,7 @@ class LeanTracing:
             self._under(span, trace.get_current_span().get_span_context())
         else:
             self._root(span)
-        span.span_id = (random.getrandbits(64) or 1).to_bytes(8, "big")
+        span.span_id = (getrandbits(64) or 1).to_bytes(8, "big")
         span.token = CURRENT_SPAN.set(span)
 
     def _under(self, span: LeanSpan, parent: SpanContext) -> None:
@@ -159,7 +159,7 @@ class LeanTracing:
             self._root(span)
 
     def _root(self, span: LeanSpan) -> None:
-        trace_id = random.getrandbits(128) or 1
+        trace_id = getrandbits(128) or 1
         span.trace_id = trace_id.to_bytes(16, "big")
         span.parent_id, span.parent_remote, span.trace_state = b"", False, ""
         span.sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
@@ -173,7 +173,7 @@ class LeanTracing:
             span.trace_state, span.sampled = server.trace_state, server.sampled
         else:
             self._under(span, trace.get_current_span().get_span_context())
-        span.span_id = span_id = (random.getrandbits(64) or 1).to_bytes(8, "big")
+        span.span_id = span_id = (getrandbits(64) or 1).to_bytes(8, "big")
         span.token = None
         if self.w3c:  # as TraceContextTextMapPropagator writes them, then the W3C baggage
             headers["traceparent"] = f"00-{span.trace_id.hex()}-{span_id.hex()}-{'01' if span.sampled else '00'}"
