@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import logging
 import ssl
+import time
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -58,6 +59,7 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
     with served(tmp_path, upstream.url, env=environ, files=[path], ports=(8080, 7070)) as gateway:
         caller = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", "tracestate": "vendor=x1"}
         caller["baggage"] = "tenant=acme"
+        began = time.time_ns()
         assert httpx.get(gateway.url(8080) + "/a", headers=caller, timeout=10).status_code == 200
         sent = upstream.last.headers
         upstream.reset(lambda request: Canned(503, b"{}") if request.path == "/a" else Canned(200, b""))
@@ -66,6 +68,7 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
         assert httpx.get(gateway.url(8080) + "/a", headers=unsampled, timeout=10).status_code == 503
         assert upstream.last.headers["traceparent"].startswith(f"00-{'1' * 32}-")
         assert upstream.last.headers["traceparent"].endswith("-00") and "baggage" not in upstream.last.headers
+        answered = time.time_ns()
         metrics = httpx.get(gateway.url(7070) + "/metrics", timeout=10).text
         assert 'naftiko_trace_spans_dropped_total{reason="queue_full"} 0.0' in metrics
         assert gateway.stop() == 0
@@ -98,6 +101,8 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
     }
     assert server.start_time_unix_nano <= client.start_time_unix_nano <= client.end_time_unix_nano
     assert client.end_time_unix_nano <= server.end_time_unix_nano
+    # read from the monotonic clock and written on the wall clock's scale (D156)
+    assert all(began <= span.start_time_unix_nano <= span.end_time_unix_nano <= answered for span in spans)
     assert server.status == client.status == Status()
     ((_, failed),) = by_trace.items()
     failed_server = next(span for span in failed if span.kind == Span.SPAN_KIND_SERVER)
@@ -131,6 +136,24 @@ def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(u
     posts = [request for request in upstream.requests if request.path == "/v1/traces"]
     assert len(posts) == 2, "a batch of two, then the one left"
     assert len([r for r in caplog.records if "failed (status 500)" in r.getMessage()]) == 1
+
+
+def test_a_full_batch_is_sent_alone_and_the_rest_waits_for_the_delay(upstream):
+    """Woken by a full batch, the thread sends full batches only (D157): the span after them waits
+    for the next batch or the delay (here: the stop), rather than going in an export of its own."""
+    export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), batch=2, delay=60)
+    for i in range(5):
+        _ended(export, i)
+    deadline = time.monotonic() + 10
+    while export.exported < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # time enough for an export of the fifth span, were it sent
+    assert export.exported == 4 and len(export.pending) == 1
+    export.close()
+    posts = [request for request in upstream.requests if request.path == "/v1/traces"]
+    batches = [ExportTraceServiceRequest.FromString(post.body).resource_spans[0] for post in posts]
+    sizes = [len(batch.scope_spans[0].spans) for batch in batches]
+    assert sizes == [2, 2, 1] and export.exported == 5
 
 
 def test_b3_context_names_the_exported_client_span(tmp_path, upstream):
