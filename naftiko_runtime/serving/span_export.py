@@ -1,6 +1,6 @@
 """Finished spans sent over OTLP/HTTP from a thread of their own, through a bounded queue (D136).
 
-The event loop only appends a ``FinishedSpan`` (plain values) to a deque: no encoding, no I/O, no
+The event loop only appends a finished span's values, one tuple, to a deque: no encoding, no I/O, no
 lock. A daemon thread wakes every ``DELAY`` seconds, or as soon as a batch is full, encodes up to
 ``BATCH`` spans (``otlp_wire``) and POSTs them on a kept-alive connection: full batches when a
 batch woke it, everything queued when the delay passed. The bounds are the
