@@ -129,26 +129,18 @@ class Executor:
         body, headers = _redacted(self.clients.secret_forms(call), response, keep)
         return Reply(response.status, body, response.headers.get("content-type"), headers, None)
 
-    async def _send(self, call: UpstreamCall, request: Outgoing) -> UpstreamResponse:
-        return await self._observed(call, request, self.clients.send)
+    def _send(self, call: UpstreamCall, request: Outgoing) -> Awaitable[UpstreamResponse]:
+        return self._observed(call, request, self.clients.send)
 
-    def _observed(
+    async def _observed(
         self, call: UpstreamCall, request: Outgoing, exchange: Callable[[UpstreamCall, Outgoing], Awaitable[Answer]]
-    ) -> Awaitable[Answer]:
+    ) -> Answer:
         """``exchange`` (a whole answer, or a stream's head) reported to the observer, if any: the
         observer sees the request before it goes (it may add ``traceparent``) and the status after.
-        Unobserved, the exchange itself is returned: no coroutine of its own on every call."""
-        if self.observer is None:
-            return exchange(call, request)
-        return self._observing(self.observer, call, request, exchange)
-
-    @staticmethod
-    async def _observing(
-        observer: Observer,
-        call: UpstreamCall,
-        request: Outgoing,
-        exchange: Callable[[UpstreamCall, Outgoing], Awaitable[Answer]],
-    ) -> Answer:
+        One coroutine either way: an observed call had two, this one and a wrapper's (issue 22)."""
+        observer = self.observer
+        if observer is None:
+            return await exchange(call, request)
         observation = observer.upstream(call, request)
         status = 500
         try:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from typing import NamedTuple
 
 SERVER, CLIENT = 2, 3
 """``Span.SpanKind`` values (``SPAN_KIND_SERVER``, ``SPAN_KIND_CLIENT``)."""
@@ -44,6 +46,11 @@ def field(number: int, data: bytes) -> bytes:
     return varint(number << 3 | 2) + varint(len(data)) + data
 
 
+def _head(number: int, length: int) -> bytes:
+    """A length-delimited field's tag and length, for data joined after it without a copy."""
+    return varint(number << 3 | 2) + varint(length)
+
+
 def _any_value(value: object) -> bytes:
     """``AnyValue``: string 1, bool 2, int64 3, double 4, as the SDK encodes attribute values."""
     if isinstance(value, bool):
@@ -64,6 +71,13 @@ def attributes(number: int, pairs: Mapping[str, object]) -> bytes:
     return b"".join(field(number, attribute(key, value)) for key, value in pairs.items())
 
 
+_STATUS_UNSET = field(15, b"")
+_STATUS_ERROR = field(15, varint(3 << 3) + varint(STATUS_ERROR))
+_FLAGS = varint(16 << 3 | 5)
+_FIXED_SIZE = 2 + 16 + 2 + 8 + 1 + 8 + 1 + 8
+"""Fields 1 (trace id), 2 (span id), 7 and 8 (start and end), their tags and lengths included."""
+
+
 @dataclass(frozen=True, slots=True)
 class SpanShape:
     """What every span of one exposed operation (or one upstream call) shares, encoded once."""
@@ -72,53 +86,48 @@ class SpanShape:
     """Fields 5 (name) and 6 (kind)."""
     attributes: bytes
     """The attributes known at the start, as field 9 entries, in the order the SDK path sets them."""
+    endings: dict[int, tuple[bytes, int]] = dataclass_field(default_factory=dict, compare=False)
+    """By answer status and remote parent (``status << 1 | remote``): the start attributes and the
+    fields after them (the ``http.response.status_code`` attribute, the status, the flags), and the
+    size of a span without a parent or trace state, encoded once each (``ending``)."""
+
+    def ending(self, status: int, remote: bool) -> tuple[bytes, int]:
+        flags = HAS_IS_REMOTE | (IS_REMOTE if remote else 0)
+        answered = field(9, attribute("http.response.status_code", status))
+        suffix = self.attributes + answered + (_STATUS_ERROR if status >= 500 else _STATUS_UNSET)
+        suffix += _FLAGS + flags.to_bytes(4, "little")
+        ending = self.endings[status << 1 | remote] = (suffix, _FIXED_SIZE + len(self.name_and_kind) + len(suffix))
+        return ending
 
 
 def span_shape(name: str, kind: int, static: Mapping[str, object]) -> SpanShape:
     return SpanShape(field(5, name.encode()) + varint(6 << 3) + varint(kind), attributes(9, static))
 
 
-_STATUS_UNSET = field(15, b"")
-_STATUS_ERROR = field(15, varint(3 << 3) + varint(STATUS_ERROR))
-_FLAGS = varint(16 << 3 | 5)
-_TAILS: dict[tuple[int, bool, bool], bytes] = {}
-"""By HTTP status, error and remote parent: the fields after a span's start attributes (the
-``http.response.status_code`` attribute, the status and the flags), encoded once each."""
+SpanRecord = tuple[SpanShape, bytes, bytes, bytes, bool, str, int, int, int]
+"""A finished span as the event loop queues it: ``FinishedSpan``'s fields, in a bare tuple."""
 
 
-def _tail(status: int, error: bool, remote: bool) -> bytes:
-    flags = HAS_IS_REMOTE | (IS_REMOTE if remote else 0)
-    answered = field(9, attribute("http.response.status_code", status))
-    encoded = _TAILS[status, error, remote] = (
-        answered + (_STATUS_ERROR if error else _STATUS_UNSET) + _FLAGS + flags.to_bytes(4, "little")
-    )
-    return encoded
-
-
-@dataclass(slots=True)
-class FinishedSpan:
-    """A span as the event loop leaves it: plain values, encoded later on the exporter's thread."""
+class FinishedSpan(NamedTuple):
+    """A finished span with its fields named; the loop queues the same values as a ``SpanRecord``,
+    encoded later on the exporter's thread."""
 
     shape: SpanShape
-    trace_id: int
-    span_id: int
-    parent_id: int
-    """0 for a root span."""
+    trace_id: bytes
+    """16 bytes, as the wire has them (big-endian)."""
+    span_id: bytes
+    parent_id: bytes
+    """8 bytes; empty for a root span."""
     parent_remote: bool
     trace_state: str
     """As the ``tracestate`` header writes it; empty for none."""
     start_ns: int
     end_ns: int
     status: int
-    error: bool
+    """The answer's: an attribute, and an error status from 500 on."""
 
 
-_IDS = struct.Struct(">HQQHQ")
-"""Fields 1 (trace id) and 2 (span id), tag and length as one big-endian short each, the ids
-big-endian as their bytes are: one ``pack`` per span."""
-_TRACE_ID_TAG, _SPAN_ID_TAG = (1 << 3 | 2) << 8 | 16, (2 << 3 | 2) << 8 | 8
-_PARENT_ID = struct.Struct(">HQ")
-_PARENT_ID_TAG = (4 << 3 | 2) << 8 | 8
+_TRACE_ID_HEAD, _SPAN_ID_HEAD, _PARENT_ID_HEAD = _head(1, 16), _head(2, 8), _head(4, 8)
 _TIMES = struct.Struct("<BQBQ")
 """Fields 7 and 8 (start and end, fixed64)."""
 _START_TAG, _END_TAG = 7 << 3 | 1, 8 << 3 | 1
@@ -128,19 +137,10 @@ _LENGTHS = [bytes((n,)) for n in range(128)] + [bytes((n & 0x7F | 0x80, n >> 7))
 """Varints of the lengths a span usually has, looked up rather than written per span."""
 
 
-def encode_span(span: FinishedSpan) -> bytes:
-    """One ``Span`` message, its fields in number order as protobuf writes them."""
-    trace_id = span.trace_id
-    ids = _IDS.pack(_TRACE_ID_TAG, trace_id >> 64, trace_id & _INT64_MASK, _SPAN_ID_TAG, span.span_id)
-    if span.trace_state:
-        ids += field(3, span.trace_state.encode())
-    if span.parent_id:
-        ids += _PARENT_ID.pack(_PARENT_ID_TAG, span.parent_id)
-    shape = span.shape
-    times = _TIMES.pack(_START_TAG, span.start_ns, _END_TAG, span.end_ns)
-    outcome = (span.status, span.error, span.parent_remote)
-    tail = _TAILS.get(outcome) or _tail(*outcome)
-    return b"".join((ids, shape.name_and_kind, times, shape.attributes, tail))
+def _between(parent_id: bytes, trace_state: str) -> bytes:
+    """Fields 3 (trace state) and 4 (parent span id), present or not."""
+    parent = _PARENT_ID_HEAD + parent_id if parent_id else b""
+    return field(3, trace_state.encode()) + parent if trace_state else parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,15 +150,40 @@ class Envelope:
     resource: bytes
     scope: bytes
 
-    def request(self, spans: Iterable[FinishedSpan]) -> bytes:
-        """An ``ExportTraceServiceRequest`` of ``spans``: one resource, one scope, as the SDK's."""
+    def request(self, spans: Iterable[SpanRecord]) -> bytes:
+        """An ``ExportTraceServiceRequest`` of ``spans`` (``FinishedSpan`` or the bare tuples the
+        loop queues): one resource, one scope, as the SDK's. Each ``Span`` has its fields in number
+        order as protobuf writes them; its ids are the bytes the loop drew, its length is added up
+        rather than measured, and all its pieces are joined once for the whole request: in this one
+        loop a span costs about a third of what a function of its own with two packs did (issue 22)."""
         parts = [self.scope]
-        lengths = _LENGTHS
-        for span in spans:
-            encoded = encode_span(span)
-            size = len(encoded)
-            parts += (_SPAN_FIELD, lengths[size] if size < 2048 else varint(size), encoded)
-        return field(1, self.resource + field(2, b"".join(parts)))
+        lengths, times = _LENGTHS, _TIMES.pack
+        for shape, trace_id, span_id, parent_id, remote, state, start, end, status in spans:
+            suffix, size = shape.endings.get(status << 1 | remote) or shape.ending(status, remote)
+            if state:
+                between = _between(parent_id, state)
+                size += len(between)
+            elif parent_id:
+                between = _PARENT_ID_HEAD + parent_id
+                size += 10
+            else:
+                between = b""
+            parts += (
+                _SPAN_FIELD,
+                lengths[size] if size < 2048 else varint(size),
+                _TRACE_ID_HEAD,
+                trace_id,
+                _SPAN_ID_HEAD,
+                span_id,
+                between,
+                shape.name_and_kind,
+                times(_START_TAG, start, _END_TAG, end),
+                suffix,
+            )
+        scope_spans = b"".join(parts)
+        inner = _head(2, len(scope_spans))
+        outer = _head(1, len(self.resource) + len(inner) + len(scope_spans))
+        return b"".join((outer, self.resource, inner, scope_spans))
 
 
 def envelope(resource: Mapping[str, object], scope_name: str) -> Envelope:

@@ -1,8 +1,9 @@
 """Finished spans sent over OTLP/HTTP from a thread of their own, through a bounded queue (D136).
 
-The event loop only appends a ``FinishedSpan`` (plain values) to a deque: no encoding, no I/O, no
+The event loop only appends a finished span's values, one tuple, to a deque: no encoding, no I/O, no
 lock. A daemon thread wakes every ``DELAY`` seconds, or as soon as a batch is full, encodes up to
-``BATCH`` spans (``otlp_wire``) and POSTs them on a kept-alive connection. The bounds are the
+``BATCH`` spans (``otlp_wire``) and POSTs them on a kept-alive connection: full batches when a
+batch woke it, everything queued when the delay passed. The bounds are the
 OpenTelemetry SDK's ``BatchSpanProcessor`` defaults. When the collector is slower than the spans
 come, the queue stops at ``QUEUE`` spans and the ones beyond are dropped and counted
 (``naftiko_trace_spans_dropped_total``): a request never waits for its trace. A batch the
@@ -18,16 +19,40 @@ import logging
 import os
 import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
+from contextvars import Token
 from urllib.parse import unquote, urlsplit
 
-from .otlp_wire import Envelope, FinishedSpan
+from .otlp_wire import Envelope, SpanRecord, SpanShape
 
 QUEUE, BATCH, DELAY, TIMEOUT = 2048, 512, 5.0, 10.0
 """Spans held at most, spans per export, seconds between exports, seconds an export may take."""
 
 log = logging.getLogger("naftiko.traces")
+
+
+class LeanSpan:
+    """A span of ``LeanTracing`` while it runs: ``serving.telemetry``'s request and upstream
+    observations are these, so a traced request makes no object of its own for its spans (issue
+    22). Filled in by ``LeanTracing.open_server`` or ``open_client``; queued by ``SpanExport.ended``
+    as a bare tuple."""
+
+    __slots__ = ("parent_id", "parent_remote", "sampled", "span_id", "token", "trace_id", "trace_state")
+    trace_id: bytes
+    """16 bytes, big-endian as ``traceparent`` and OTLP write them: the ids are drawn as ints and
+    kept as the bytes both write, so neither converts them per span."""
+    span_id: bytes
+    parent_id: bytes
+    """Empty for a root span."""
+    parent_remote: bool
+    trace_state: str
+    """As the ``tracestate`` header writes it; empty for none."""
+    sampled: bool
+    """Whether it is exported; a span not sampled still carries its context upstream."""
+    token: Token[LeanSpan | None] | None
+    """A server span's place as the running request's (``tracing.CURRENT_SPAN``); ``None`` for a client span."""
 
 
 def exporter_settings(environ: Mapping[str, str]) -> tuple[dict[str, str], bool]:
@@ -55,6 +80,15 @@ def _tls(environ: Mapping[str, str]) -> ssl.SSLContext:
     return context
 
 
+_DRIFT = 1_000_000
+"""Nanoseconds the clocks may drift apart before ``SpanExport.anchor`` follows: below that, every
+span keeps the same anchor, so a client span never seems to end after its request's."""
+
+
+def _anchor() -> int:
+    return time.time_ns() - time.monotonic_ns()
+
+
 def _variable(environ: Mapping[str, str], name: str) -> str:
     return environ.get(f"OTEL_EXPORTER_OTLP_TRACES_{name}", environ.get(f"OTEL_EXPORTER_OTLP_{name}", ""))
 
@@ -77,10 +111,14 @@ class SpanExport:
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.envelope, self.limit, self.batch, self.delay = envelope, queue, batch, delay
         self.headers, self.gzip = exporter_settings(environ)
-        self.pending: deque[FinishedSpan] = deque()
+        self.pending: deque[SpanRecord] = deque()
         self.dropped = {"queue_full": 0, "export_failed": 0}
         """Spans lost, by why: the count ``naftiko_trace_spans_dropped_total`` serves."""
         self.exported = 0
+        self.anchor = _anchor()
+        """Wall-clock minus monotonic nanoseconds: the loop reads one monotonic clock per edge of a
+        span (its metrics' too) and adds this to write the span's times; set again by the thread
+        when the two clocks drift apart by more than a millisecond."""
         self._wake = threading.Event()
         self._stopping = False
         self._failing = False
@@ -89,14 +127,20 @@ class SpanExport:
         self._thread.start()
         atexit.register(self.close)
 
-    def add(self, span: FinishedSpan) -> None:
-        """Called on the event loop: queue ``span``, or count it dropped when the queue is full."""
+    def ended(self, span: LeanSpan, shape: SpanShape, started: int, ended: int, status: int) -> None:
+        """Called on the event loop when a sampled ``span`` ends (``started`` and ``ended`` read
+        from ``time.monotonic_ns``): queue it as one tuple, or count it dropped when the queue is full."""
         pending = self.pending
-        if len(pending) >= self.limit:
+        queued = len(pending)
+        if queued >= self.limit:
             self.dropped["queue_full"] += 1
             return
-        pending.append(span)
-        if len(pending) == self.batch:
+        anchor = self.anchor
+        pending.append(
+            (shape, span.trace_id, span.span_id, span.parent_id, span.parent_remote, span.trace_state,
+             started + anchor, ended + anchor, status)
+        )  # fmt: skip
+        if queued + 1 == self.batch:
             self._wake.set()
 
     def close(self) -> None:
@@ -111,17 +155,26 @@ class SpanExport:
 
     def _run(self) -> None:
         while not self._stopping:
-            self._wake.wait(self.delay)
+            timed_out = not self._wake.wait(self.delay)
             self._wake.clear()
-            self._drain()
-        self._drain()
+            self._drain(everything=timed_out)
+        self._drain(everything=True)
         if self._connection is not None:
             self._connection.close()
 
-    def _drain(self) -> None:
-        pending = self.pending
-        while pending:
-            spans = [pending.popleft() for _ in range(min(self.batch, len(pending)))]
+    def _drain(self, everything: bool) -> None:
+        """Woken by a full batch, send full batches only; when the delay passed (or the runtime
+        stops), send what is queued now. Spans that arrive during an export wait for the next full
+        batch or the next delay, as in the SDK's ``BatchSpanProcessor``: sending whatever came
+        meanwhile made a stream of small exports under load, each paying a whole POST (issue 22)."""
+        anchor = _anchor()
+        if abs(anchor - self.anchor) > _DRIFT:
+            self.anchor = anchor
+        pending, batch = self.pending, self.batch
+        owed = len(pending) if everything else 0
+        while len(pending) >= batch or (owed > 0 and pending):
+            spans = [pending.popleft() for _ in range(min(batch, len(pending)))]
+            owed -= len(spans)
             body = self.envelope.request(spans)
             if self._post(gzip.compress(body) if self.gzip else body):
                 self.exported += len(spans)

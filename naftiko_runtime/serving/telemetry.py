@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from time import monotonic_ns
 from urllib.parse import urlsplit
 
 from opentelemetry import context
@@ -28,92 +30,133 @@ from ..adapters.control.model import Observability
 from ..core.plans import OperationPlan, UpstreamCall
 from ..core.requests import Outgoing
 from ..core.resilience import Breaker
-from .light_series import CounterChild, GaugeChild, HistogramChild
+from ..spec.model import Exposed
+from .light_series import BOUNDS, CounterChild, HistogramChild
 from .metrics import DroppedSpans, Series
 from .propagation import CALLER, HEADERS, PROPAGATORS, continued
-from .tracing import LeanTracing, Span, tracing_for
+from .span_export import LeanSpan
+from .tracing import CURRENT_SPAN, LeanTracing, SdkTracing, Span, tracing_for
 
 log = logging.getLogger("naftiko.requests")
 
 
-@dataclass
-class _Series:
-    """One operation's metric children, looked up once: ``labels()`` per request costs more than
-    the counting itself."""
+class _Route:
+    """One exposed operation's metric children and span shape, looked up once per request and
+    made on its first: ``labels()`` or a shape's key per request costs more than the counting."""
 
-    series: Series
-    labels: tuple[str, str, str]
-    """The engine's: adapter type, operation id, and the adapter's namespace."""
-    in_flight: GaugeChild
-    by_status: dict[int, tuple[CounterChild, HistogramChild]] = field(default_factory=dict)
+    __slots__ = ("by_status", "exposed", "in_flight", "shape", "telemetry")
 
-    def answered(self, status: int, duration: float) -> None:
-        children = self.by_status.get(status)
-        if children is None:
-            values = (*self.labels, str(status))
-            children = (self.series.requests.labels(*values), self.series.latency.labels(*values))
-            self.by_status[status] = children
-        children[0].inc()
-        children[1].observe(duration)
-        if status >= 500:
-            self.series.errors.inc((*self.labels, str(status)))
-        self.in_flight.dec()
+    def __init__(self, telemetry: Telemetry, exposed: Exposed):
+        self.telemetry, self.exposed = telemetry, exposed
+        metrics, lean = telemetry.metrics, telemetry.lean
+        self.in_flight = None if metrics is None else metrics.in_flight.labels(exposed.namespace)
+        """``None`` when no metric is kept."""
+        self.shape = None if lean is None else lean.server_shape(exposed)
+        """``None`` unless the runtime exports its own spans (``LeanTracing``)."""
+        self.by_status: dict[int, tuple[CounterChild, HistogramChild]] = {}
 
-
-@dataclass
-class _Request:
-    telemetry: Telemetry
-    plan: OperationPlan
-    started: float
-    span: Span | None
-    series: _Series | None
-
-    def finish(self, status: int) -> None:
-        exposed, metrics = self.plan.exposed, self.telemetry
-        duration = time.perf_counter() - self.started
-        if self.series is not None:
-            self.series.answered(status, duration)
-        if metrics.request_log:
-            fields: dict[str, object] = {
-                "adapter": exposed.namespace,
-                "operation": exposed.key,
-                "status": status,
-                "duration_ms": round(duration * 1000, 3),
-            }
-            if self.span is not None:
-                fields["trace_id"] = format(self.span.trace_id, "032x")
-            log.info("%s %s answered %d", exposed.namespace, exposed.key, status, extra=fields)
-        if self.span is not None:
-            self.span.end(status)
+    def children(self, status: int) -> tuple[CounterChild, HistogramChild]:
+        metrics, exposed = self.telemetry.metrics, self.exposed
+        assert metrics is not None
+        values = (exposed.adapter_kind, exposed.key, exposed.namespace, str(status))  # the engine's labels
+        children = self.by_status[status] = (metrics.requests.labels(*values), metrics.latency.labels(*values))
+        return children
 
 
-@dataclass
-class _Upstream:
-    telemetry: Telemetry
-    call: UpstreamCall
-    method: str
-    host: str
-    started: float
-    span: Span | None
+class _Callee:
+    """One upstream operation's metric children and span shape, by method and host."""
+
+    __slots__ = ("by_status", "labels", "namespace", "shape")
+
+    def __init__(self, telemetry: Telemetry, call: UpstreamCall, method: str, host: str):
+        self.namespace = call.namespace
+        self.labels = (method, host, call.namespace)
+        self.shape = None if telemetry.lean is None else telemetry.lean.client_shape(call, method, host)
+        self.by_status: dict[int, tuple[CounterChild, HistogramChild]] = {}
+
+    def children(self, metrics: Series, status: int) -> tuple[CounterChild, HistogramChild]:
+        method, host, namespace = self.labels
+        values = (method, host, str(status), namespace)
+        calls, latency = metrics.client_calls.labels(*values), metrics.client_latency.labels(*values)
+        self.by_status[status] = (calls, latency)
+        return calls, latency
+
+
+class _Request(LeanSpan):
+    """An exposed request running: its metrics, and its span when the runtime exports its own
+    (then this object is the span). No ``__init__``: ``Telemetry.request`` fills it in."""
+
+    __slots__ = ("route", "sdk", "started")
+    route: _Route
+    started: int
+    """``monotonic_ns()``: one clock read per edge for the metrics and the span."""
+    sdk: Span | None
+    """The span of an embedding program's SDK tracer provider, if that traces."""
 
     def finish(self, status: int) -> None:
-        failing = status >= 500
-        self.telemetry.failing[self.call.namespace] = failing
-        telemetry = self.telemetry
-        if telemetry.metrics is not None:
-            key = (self.call.namespace, self.method, self.host, status)
-            children = telemetry.clients.get(key)
-            if children is None:
-                values = (self.method, self.host, str(status), self.call.namespace)
-                children = (
-                    telemetry.metrics.client_calls.labels(*values),
-                    telemetry.metrics.client_latency.labels(*values),
-                )
-                telemetry.clients[key] = children
-            children[0].inc()
-            children[1].observe(time.perf_counter() - self.started)
-        if self.span is not None:
-            self.span.end(status)
+        now = monotonic_ns()
+        route = self.route
+        telemetry, in_flight = route.telemetry, route.in_flight
+        duration = (now - self.started) / 1e9
+        if in_flight is not None:  # counted in place: a method call per value cost more than the counting
+            counter, histogram = route.by_status.get(status) or route.children(status)
+            counter.value += 1.0
+            histogram.counts[bisect_left(BOUNDS, duration)] += 1
+            histogram.sum += duration
+            if status >= 500:
+                exposed = route.exposed
+                telemetry.errors.inc((exposed.adapter_kind, exposed.key, exposed.namespace, str(status)))
+            in_flight.value -= 1.0
+        if telemetry.request_log:
+            self._log(status, duration)
+        if route.shape is not None and telemetry.lean is not None:
+            if self.token is not None:
+                CURRENT_SPAN.reset(self.token)
+            if self.sampled:
+                telemetry.lean.export.ended(self, route.shape, self.started, now, status)
+        elif self.sdk is not None:
+            self.sdk.end(status)
+
+    def _log(self, status: int, duration: float) -> None:
+        exposed = self.route.exposed
+        fields: dict[str, object] = {
+            "adapter": exposed.namespace,
+            "operation": exposed.key,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+        }
+        if self.route.shape is not None:
+            fields["trace_id"] = self.trace_id.hex()
+        elif self.sdk is not None:
+            fields["trace_id"] = format(self.sdk.trace_id, "032x")
+        log.info("%s %s answered %d", exposed.namespace, exposed.key, status, extra=fields)
+
+
+class _Upstream(LeanSpan):
+    """An upstream exchange running: its metrics and span, as ``_Request``'s."""
+
+    __slots__ = ("callee", "sdk", "started", "telemetry")
+    telemetry: Telemetry
+    callee: _Callee
+    started: int
+    sdk: Span | None
+
+    def finish(self, status: int) -> None:
+        now = monotonic_ns()
+        telemetry, callee = self.telemetry, self.callee
+        telemetry.failing[callee.namespace] = status >= 500
+        metrics = telemetry.metrics
+        if metrics is not None:
+            duration = (now - self.started) / 1e9
+            counter, histogram = callee.by_status.get(status) or callee.children(metrics, status)
+            counter.value += 1.0
+            histogram.counts[bisect_left(BOUNDS, duration)] += 1
+            histogram.sum += duration
+        if callee.shape is not None and telemetry.lean is not None:
+            if self.sampled:
+                telemetry.lean.export.ended(self, callee.shape, self.started, now, status)
+        elif self.sdk is not None:
+            self.sdk.end(status)
 
 
 @dataclass
@@ -145,12 +188,12 @@ class Telemetry:
     ):
         self.request_log = request_log
         """A log line per answered exposed request (``--log-format json``)."""
-        self.series: dict[tuple[str, str], _Series] = {}
-        """By adapter and operation: the metric children of each, made on its first request."""
+        self.routes: dict[tuple[str, str], _Route] = {}
+        """By adapter and operation: the metric children and span shape of each, made on its first request."""
         self.steps: dict[tuple[str, str], HistogramChild] = {}
         """By step type and adapter namespace: the step histogram's children."""
-        self.clients: dict[tuple[str, str, str, int], tuple[CounterChild, HistogramChild]] = {}
-        """By consumed namespace, method, host and status: the client series' children."""
+        self.callees: dict[tuple[str, str, str, str], _Callee] = {}
+        """By consumed namespace, operation, method and host: the client series' children and span shape."""
         self.hosts: dict[str, str] = {}
         """By base URI without a template: the host the client series name (``server_address``)."""
         self.failing: dict[str, bool] = {}
@@ -160,23 +203,31 @@ class Telemetry:
         """The caller's trace context goes upstream (``enabled: false`` turns it off, as in the engine)."""
         self.propagator = PROPAGATORS[observability.propagation]
         self.trace_headers = HEADERS[observability.propagation]
+        self.lean = self.tracer if isinstance(self.tracer, LeanTracing) else None
+        """The runtime's own span export: then the request and upstream observations are the spans."""
+        self.sdk = self.tracer if isinstance(self.tracer, SdkTracing) else None
+        """An embedding program's SDK tracer provider, whose spans are the SDK's."""
         self.metrics = Series(breakers, capabilities) if observability.enabled and observability.metrics else None
-        if self.metrics is not None and isinstance(self.tracer, LeanTracing):
-            self.metrics.registry.register(DroppedSpans(self.tracer.export.dropped))
+        if self.metrics is not None:
+            self.errors = self.metrics.errors
+            if self.lean is not None:
+                self.metrics.registry.register(DroppedSpans(self.lean.export.dropped))
 
     def request(self, plan: OperationPlan) -> _Request:
-        series = None
         exposed = plan.exposed
-        if self.metrics is not None:
-            labels = (exposed.namespace, exposed.key)
-            series = self.series.get(labels)
-            if series is None:
-                in_flight = self.metrics.in_flight.labels(exposed.namespace)
-                series = _Series(self.metrics, (exposed.adapter_kind, exposed.key, exposed.namespace), in_flight)
-                self.series[labels] = series
-            series.in_flight.inc()
-        span = None if self.tracer is None else self.tracer.server(exposed)
-        return _Request(self, plan, time.perf_counter(), span, series)
+        route = self.routes.get((exposed.namespace, exposed.key))
+        if route is None:
+            route = self.routes[exposed.namespace, exposed.key] = _Route(self, exposed)
+        observation = _Request()
+        observation.route, observation.sdk = route, None
+        if route.in_flight is not None:
+            route.in_flight.value += 1.0
+        if self.lean is not None:
+            self.lean.open_server(observation)
+        elif self.sdk is not None:
+            observation.sdk = self.sdk.server(exposed)
+        observation.started = monotonic_ns()
+        return observation
 
     def step(self, plan: OperationPlan, kind: str) -> _Step | _Unobserved:
         if self.metrics is None:
@@ -188,19 +239,27 @@ class Telemetry:
         return _Step(latency, time.perf_counter())
 
     def upstream(self, call: UpstreamCall, request: Outgoing) -> _Upstream:
-        span = None
         host = self.hosts.get(call.base_uri)
         if host is None:
             host = urlsplit(request.url).hostname or ""
             if "{" not in call.base_uri:
                 self.hosts[call.base_uri] = host
-        if self.tracer is not None:
-            span = self.tracer.client(call, request, host, self.propagator)
+        key = (call.namespace, call.operation, request.method, host)
+        callee = self.callees.get(key)
+        if callee is None:
+            callee = self.callees[key] = _Callee(self, call, request.method, host)
+        observation = _Upstream()
+        observation.telemetry, observation.callee, observation.sdk = self, callee, None
+        if self.lean is not None:
+            self.lean.open_client(observation, request.headers, self.propagator)
+        elif self.sdk is not None:
+            observation.sdk = self.sdk.client(call, request, host, self.propagator)
         elif self.relaying and CALLER.get():  # the caller's context, attached by ``continuing``
             carrier: dict[str, str] = {}
             self.propagator.inject(carrier)
             request.headers.update(carrier)
-        return _Upstream(self, call, request.method, host, time.perf_counter(), span)
+        observation.started = monotonic_ns()
+        return observation
 
     def continuing(self, app: ASGIApp) -> ASGIApp:
         """``app`` with each request running in the caller's trace context (W3C or B3): the server
@@ -237,8 +296,8 @@ class Telemetry:
 
     def close(self) -> None:
         """Send the spans still queued, if this runtime exports its own (blocks: run off the loop)."""
-        if isinstance(self.tracer, LeanTracing):
-            self.tracer.export.close()
+        if self.lean is not None:
+            self.lean.export.close()
 
     def exposition(self) -> tuple[bytes, str] | None:
         return None if self.metrics is None else (generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)

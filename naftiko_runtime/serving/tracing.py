@@ -15,10 +15,8 @@ span's context (``traceparent`` or B3), and the exported spans carry the same na
 
 from __future__ import annotations
 
-import random
-import time
-from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from contextvars import ContextVar
+from random import getrandbits
 from typing import Protocol
 
 from opentelemetry import context, trace
@@ -42,7 +40,7 @@ from ..core.requests import Outgoing
 from ..spec.model import Exposed
 from . import otlp_wire
 from .propagation import CALLER
-from .span_export import SpanExport
+from .span_export import LeanSpan, SpanExport
 
 SCOPE = "naftiko"
 """The instrumentation scope of every span (``get_tracer("naftiko")``)."""
@@ -55,15 +53,7 @@ class Span(Protocol):
         """The answer's status: an attribute, and an error status from 500 on."""
 
 
-class Tracing(Protocol):
-    def server(self, exposed: Exposed) -> Span:
-        """An exposed request starts: its span becomes the parent of the upstream calls it makes."""
-
-    def client(self, call: UpstreamCall, request: Outgoing, host: str, propagator: TextMapPropagator) -> Span:
-        """An upstream call starts: ``request`` gets the context of its span (``propagator``)."""
-
-
-def tracing_for(observability: Observability) -> Tracing | None:
+def tracing_for(observability: Observability) -> SdkTracing | LeanTracing | None:
     """The embedding program's SDK tracer provider if it set one, else the lean OTLP export when
     configured, else ``None`` (no spans at all)."""
     installed = trace.get_tracer_provider()
@@ -97,6 +87,7 @@ class SdkTracing:
         self.tracer = tracer
 
     def server(self, exposed: Exposed) -> Span:
+        """An exposed request starts: its span becomes the parent of the upstream calls it makes."""
         span = self.tracer.start_span(f"{exposed.adapter_kind} {exposed.key}", kind=SpanKind.SERVER)
         span.set_attribute("naftiko.adapter.type", exposed.adapter_kind)
         span.set_attribute("naftiko.operation.id", exposed.key)
@@ -104,6 +95,7 @@ class SdkTracing:
         return _SdkSpan(span, context.attach(trace.set_span_in_context(span)))
 
     def client(self, call: UpstreamCall, request: Outgoing, host: str, propagator: TextMapPropagator) -> Span:
+        """An upstream call starts: ``request`` gets the context of its span (``propagator``)."""
         span = self.tracer.start_span(f"upstream {call.label}", kind=SpanKind.CLIENT)
         span.set_attribute("http.request.method", request.method)
         span.set_attribute("server.address", host)
@@ -114,24 +106,9 @@ class SdkTracing:
         return _SdkSpan(span, None)
 
 
-@dataclass(slots=True)
-class _LeanSpan(otlp_wire.FinishedSpan):
-    """A span of ``LeanTracing``: the record the exporter encodes, filled in at its end."""
-
-    export: SpanExport | None = None
-    """Where it goes when it ends; ``None``: not sampled, so it goes nowhere."""
-    token: Token[_LeanSpan | None] | None = None
-
-    def end(self, status: int) -> None:
-        if self.token is not None:
-            _CURRENT.reset(self.token)
-        if self.export is not None:
-            self.end_ns, self.status, self.error = time.time_ns(), status, status >= 500
-            self.export.add(self)
-
-
-_CURRENT: ContextVar[_LeanSpan | None] = ContextVar("naftiko_server_span", default=None)
-"""The running request's span: the parent of the upstream calls it makes."""
+CURRENT_SPAN: ContextVar[LeanSpan | None] = ContextVar("naftiko_server_span", default=None)
+"""The running request's span: the parent of the upstream calls it makes; reset by
+``serving.telemetry`` when the request ends."""
 
 
 class LeanTracing:
@@ -144,62 +121,71 @@ class LeanTracing:
         self.clients: dict[tuple[str, str, str, str], otlp_wire.SpanShape] = {}
         """By consumed namespace, operation, method and host."""
 
-    def _span(self, shape: otlp_wire.SpanShape, parent: SpanContext | None) -> _LeanSpan:
-        """A span under ``parent`` (sampled as its parent was), else (``None`` or invalid) a root
-        sampled by trace id."""
-        if parent is not None and parent.is_valid:
-            state = parent.trace_state.to_header() if parent.trace_state else ""
-            return self._child(
-                shape, parent.trace_id, parent.span_id, parent.is_remote, state, parent.trace_flags.sampled
-            )
-        trace_id = random.getrandbits(128) or 1
-        return self._child(shape, trace_id, 0, False, "", trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound)
-
-    def _child(
-        self, shape: otlp_wire.SpanShape, trace_id: int, parent_id: int, remote: bool, state: str, sampled: bool
-    ) -> _LeanSpan:
-        span_id = random.getrandbits(64) or 1
-        export = self.export if sampled else None
-        return _LeanSpan(shape, trace_id, span_id, parent_id, remote, state, time.time_ns(), 0, 0, False, export)
-
-    def server(self, exposed: Exposed) -> Span:
+    def server_shape(self, exposed: Exposed) -> otlp_wire.SpanShape:
         key = (exposed.adapter_kind, exposed.key, exposed.namespace)
         shape = self.servers.get(key)
         if shape is None:
             static = {"naftiko.adapter.type": key[0], "naftiko.operation.id": key[1], "naftiko.namespace": key[2]}
             shape = self.servers[key] = otlp_wire.span_shape(f"{key[0]} {key[1]}", otlp_wire.SERVER, static)
-        caller = trace.get_current_span().get_span_context() if CALLER.get() else None
-        span = self._span(shape, caller)  # under the caller's span, attached by ``continuing``
-        span.token = _CURRENT.set(span)
-        return span
+        return shape
 
-    def client(self, call: UpstreamCall, request: Outgoing, host: str, propagator: TextMapPropagator) -> Span:
-        key = (call.namespace, call.operation, request.method, host)
+    def client_shape(self, call: UpstreamCall, method: str, host: str) -> otlp_wire.SpanShape:
+        key = (call.namespace, call.operation, method, host)
         shape = self.clients.get(key)
         if shape is None:
-            static = {"http.request.method": key[2], "server.address": host, "naftiko.namespace": key[0]}
+            static = {"http.request.method": method, "server.address": host, "naftiko.namespace": call.namespace}
             shape = self.clients[key] = otlp_wire.span_shape(f"upstream {call.label}", otlp_wire.CLIENT, static)
-        server = _CURRENT.get()
-        if server is not None:
-            sampled = server.export is not None
-            span = self._child(shape, server.trace_id, server.span_id, False, server.trace_state, sampled)
+        return shape
+
+    def open_server(self, span: LeanSpan) -> None:
+        """``span`` starts as an exposed request's: under the caller's span (attached by
+        ``continuing``), else a root sampled by its trace id as ``TraceIdRatioBased`` samples; it is
+        the parent of the upstream calls the request makes until ``ended``."""
+        if CALLER.get():
+            self._under(span, trace.get_current_span().get_span_context())
         else:
-            span = self._span(shape, trace.get_current_span().get_span_context())
-        headers, sampled = request.headers, span.export is not None
+            self._root(span)
+        span.span_id = (getrandbits(64) or 1).to_bytes(8, "big")
+        span.token = CURRENT_SPAN.set(span)
+
+    def _under(self, span: LeanSpan, parent: SpanContext) -> None:
+        """``span`` in ``parent``'s trace, sampled as it was, or a root when ``parent`` is invalid."""
+        if parent.is_valid:
+            span.trace_id, span.parent_id = parent.trace_id.to_bytes(16, "big"), parent.span_id.to_bytes(8, "big")
+            span.parent_remote = parent.is_remote
+            span.trace_state = parent.trace_state.to_header() if parent.trace_state else ""
+            span.sampled = parent.trace_flags.sampled
+        else:
+            self._root(span)
+
+    def _root(self, span: LeanSpan) -> None:
+        trace_id = getrandbits(128) or 1
+        span.trace_id = trace_id.to_bytes(16, "big")
+        span.parent_id, span.parent_remote, span.trace_state = b"", False, ""
+        span.sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
+
+    def open_client(self, span: LeanSpan, headers: dict[str, str], propagator: TextMapPropagator) -> None:
+        """``span`` starts as an upstream call's, under the running request's span; ``headers`` get
+        its context (``traceparent`` or B3), as the SDK's propagators write it."""
+        server = CURRENT_SPAN.get()
+        if server is not None:
+            span.trace_id, span.parent_id, span.parent_remote = server.trace_id, server.span_id, False
+            span.trace_state, span.sampled = server.trace_state, server.sampled
+        else:
+            self._under(span, trace.get_current_span().get_span_context())
+        span.span_id = span_id = (getrandbits(64) or 1).to_bytes(8, "big")
+        span.token = None
         if self.w3c:  # as TraceContextTextMapPropagator writes them, then the W3C baggage
-            # bytes.hex() writes the ids at twice the speed of a ``:032x`` format of the ints
-            trace_id, span_id = span.trace_id.to_bytes(16, "big"), span.span_id.to_bytes(8, "big")
-            headers["traceparent"] = f"00-{trace_id.hex()}-{span_id.hex()}-{'01' if sampled else '00'}"
+            headers["traceparent"] = f"00-{span.trace_id.hex()}-{span_id.hex()}-{'01' if span.sampled else '00'}"
             if span.trace_state:
                 headers["tracestate"] = span.trace_state
             if CALLER.get():  # a caller's context (and any baggage) was attached by ``continuing``
                 _BAGGAGE.inject(headers)
-            return span
-        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+            return
+        flags = TraceFlags(TraceFlags.SAMPLED if span.sampled else TraceFlags.DEFAULT)
         state = TraceState.from_header([span.trace_state]) if span.trace_state else None
-        ours = SpanContext(span.trace_id, span.span_id, False, flags, state)
+        ours = SpanContext(int.from_bytes(span.trace_id, "big"), int.from_bytes(span_id, "big"), False, flags, state)
         propagator.inject(headers, context=trace.set_span_in_context(NonRecordingSpan(ours)))
-        return span
 
 
 _BAGGAGE = W3CBaggagePropagator()

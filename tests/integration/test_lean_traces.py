@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import logging
 import ssl
+import time
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -19,7 +20,7 @@ from test_control import CAPABILITY
 from test_upstream_mtls import Authority
 
 from naftiko_runtime.serving import otlp_wire
-from naftiko_runtime.serving.span_export import SpanExport
+from naftiko_runtime.serving.span_export import LeanSpan, SpanExport
 
 pytestmark = needs_extra("otlp")
 
@@ -58,6 +59,7 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
     with served(tmp_path, upstream.url, env=environ, files=[path], ports=(8080, 7070)) as gateway:
         caller = {"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01", "tracestate": "vendor=x1"}
         caller["baggage"] = "tenant=acme"
+        began = time.time_ns()
         assert httpx.get(gateway.url(8080) + "/a", headers=caller, timeout=10).status_code == 200
         sent = upstream.last.headers
         upstream.reset(lambda request: Canned(503, b"{}") if request.path == "/a" else Canned(200, b""))
@@ -66,6 +68,7 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
         assert httpx.get(gateway.url(8080) + "/a", headers=unsampled, timeout=10).status_code == 503
         assert upstream.last.headers["traceparent"].startswith(f"00-{'1' * 32}-")
         assert upstream.last.headers["traceparent"].endswith("-00") and "baggage" not in upstream.last.headers
+        answered = time.time_ns()
         metrics = httpx.get(gateway.url(7070) + "/metrics", timeout=10).text
         assert 'naftiko_trace_spans_dropped_total{reason="queue_full"} 0.0' in metrics
         assert gateway.stop() == 0
@@ -98,6 +101,8 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
     }
     assert server.start_time_unix_nano <= client.start_time_unix_nano <= client.end_time_unix_nano
     assert client.end_time_unix_nano <= server.end_time_unix_nano
+    # read from the monotonic clock and written on the wall clock's scale (D156)
+    assert all(began <= span.start_time_unix_nano <= span.end_time_unix_nano <= answered for span in spans)
     assert server.status == client.status == Status()
     ((_, failed),) = by_trace.items()
     failed_server = next(span for span in failed if span.kind == Span.SPAN_KIND_SERVER)
@@ -106,25 +111,49 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
     assert all(_attributes(span)["http.response.status_code"] == 503 for span in failed)
 
 
-def _finished(i: int) -> otlp_wire.FinishedSpan:
-    shape = otlp_wire.span_shape("upstream api.get", otlp_wire.CLIENT, {})
-    return otlp_wire.FinishedSpan(shape, i + 1, i + 1, 0, False, "", 0, 1, 200, False)
+SHAPE = otlp_wire.span_shape("upstream api.get", otlp_wire.CLIENT, {})
+
+
+def _ended(export: SpanExport, i: int) -> None:
+    span = LeanSpan()
+    span.trace_id, span.span_id = (i + 1).to_bytes(16, "big"), (i + 1).to_bytes(8, "big")
+    span.parent_id, span.parent_remote, span.trace_state, span.sampled, span.token = b"", False, "", True, None
+    export.ended(span, SHAPE, 0, 1, 200)
 
 
 def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(upstream, caplog):
     upstream.reset(lambda request: Canned(500, b""))
     export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), queue=3, batch=2, delay=60)
     with caplog.at_level(logging.WARNING, logger="naftiko.traces"):
-        export.add(_finished(0))  # one below a batch: the thread sleeps on
-        export.pending.append(_finished(1))  # held back from waking it, so the queue fills
+        _ended(export, 0)  # one below a batch: the thread sleeps on
+        held = otlp_wire.FinishedSpan(SHAPE, bytes(15) + b"\2", bytes(7) + b"\2", b"", False, "", 0, 1, 200)
+        export.pending.append(held)  # held back from waking it, so the queue fills
         for i in range(2, 6):
-            export.add(_finished(i))
+            _ended(export, i)
         assert len(export.pending) == 3 and export.dropped == {"queue_full": 3, "export_failed": 0}
         export.close()
     assert export.dropped == {"queue_full": 3, "export_failed": 3} and export.exported == 0
     posts = [request for request in upstream.requests if request.path == "/v1/traces"]
     assert len(posts) == 2, "a batch of two, then the one left"
     assert len([r for r in caplog.records if "failed (status 500)" in r.getMessage()]) == 1
+
+
+def test_a_full_batch_is_sent_alone_and_the_rest_waits_for_the_delay(upstream):
+    """Woken by a full batch, the thread sends full batches only (D157): the span after them waits
+    for the next batch or the delay (here: the stop), rather than going in an export of its own."""
+    export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), batch=2, delay=60)
+    for i in range(5):
+        _ended(export, i)
+    deadline = time.monotonic() + 10
+    while export.exported < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # time enough for an export of the fifth span, were it sent
+    assert export.exported == 4 and len(export.pending) == 1
+    export.close()
+    posts = [request for request in upstream.requests if request.path == "/v1/traces"]
+    batches = [ExportTraceServiceRequest.FromString(post.body).resource_spans[0] for post in posts]
+    sizes = [len(batch.scope_spans[0].spans) for batch in batches]
+    assert sizes == [2, 2, 1] and export.exported == 5
 
 
 def test_b3_context_names_the_exported_client_span(tmp_path, upstream):
@@ -165,7 +194,7 @@ def test_the_otlp_certificate_variables_reach_a_mutual_tls_collector(tmp_path):
     with collector:
         for environ in (mutual, trusted):
             export = SpanExport(url, otlp_wire.envelope({}, "naftiko"), delay=60, environ=environ)
-            export.add(_finished(0))
+            _ended(export, 0)
             export.close()
             sent = environ is mutual
             assert (export.exported, export.dropped["export_failed"]) == ((1, 0) if sent else (0, 1))

@@ -76,15 +76,14 @@ def _ours(drawn: dict) -> otlp_wire.FinishedSpan:
     kind = otlp_wire.SERVER if drawn["server"] else otlp_wire.CLIENT
     return otlp_wire.FinishedSpan(
         otlp_wire.span_shape(drawn["name"], kind, drawn["static"]),
-        drawn["trace_id"],
-        drawn["span_id"],
-        drawn["parent_id"],
+        drawn["trace_id"].to_bytes(16, "big"),
+        drawn["span_id"].to_bytes(8, "big"),
+        drawn["parent_id"].to_bytes(8, "big") if drawn["parent_id"] else b"",
         drawn["parent_remote"] and bool(drawn["parent_id"]),
         ",".join(f"{key}={value}" for key, value in drawn["state"]),
         drawn["start"],
         drawn["start"] + drawn["took"],
         drawn["status"],
-        drawn["status"] >= 500,
     )
 
 
