@@ -24,7 +24,7 @@ from pathlib import Path
 from ..adapters.auth.compile import compile_gate
 from ..adapters.auth.gates import Gate
 from ..adapters.auth.oauth2 import OAuth2Gate
-from ..adapters.base import Mounted, SiblingChecking
+from ..adapters.base import Mounted, SiblingChecking, checks_siblings
 from ..adapters.control.model import ControlAdapter
 from ..adapters.registry import KINDS, reference_roots
 from ..core.compiler import PlanCompiler
@@ -200,7 +200,7 @@ def load_source(
     plans: dict[str, dict[str, OperationPlan]] = {}
     gates: dict[str, Gate] = {}
     if capability is not None:
-        binds, bind_findings = resolve_binds(capability.binds, source.path.resolve().parent, environ)
+        binds, bind_findings = resolve_binds(capability.binds, source.path, environ)
         findings += bind_findings
         findings += unset_variable_findings(
             document.data,
@@ -237,10 +237,11 @@ def load_source(
                 if (plan := compiler.compile(exposed)) is not None:
                     own[exposed.key] = plan
         findings += compiler.findings
-        for each in mounted_adapters(capability, plans, binds=binds):
-            kind = KINDS[each.adapter.kind]
-            if isinstance(kind, SiblingChecking):
-                findings += kind.check(each)
+        if any(checks_siblings(type(KINDS[adapter.kind])) for adapter in capability.adapters):
+            for each in mounted_adapters(capability, plans, binds=binds):
+                kind = KINDS[each.adapter.kind]
+                if isinstance(kind, SiblingChecking):
+                    findings += kind.check(each)
     # A builder error says more than a shape finding at the same place of the same file.
     error_paths = {
         at
