@@ -123,11 +123,18 @@ class Context:
         self.findings: list[ShapeFinding] = []
         self.shared = shared if shared is not None else _Budget()
         self.verdict_only = verdict_only
+        self.failed = False
+        """A verdict-only context had a finding (kept even if a check swallowed ``_Decided``)."""
 
     def add(self, path: Path, message: str) -> None:
         if self.verdict_only:
-            raise _Decided
+            self.fail()
         self.findings.append(ShapeFinding(path, message))
+
+    def fail(self) -> None:
+        """A verdict-only context's check has failed: end it."""
+        self.failed = True
+        raise _Decided
 
     def scratch(self, *, verdict_only: bool = False) -> Context:
         return Context(self.shared, verdict_only=verdict_only or self.verdict_only)
@@ -294,9 +301,14 @@ class Obj(Shape):
             ctx.add(path, f"{_subject(path)} must be an object ({self.label}), got {show(v)}")
             return
         for k in v:
-            if k in self.forbid:
+            forbidden = k in self.forbid
+            if not forbidden and not (self.closed and not (isinstance(k, str) and k in self.props)):
+                continue
+            if ctx.verdict_only:
+                return ctx.fail()  # a branch's verdict: no message to format, nobody reads it
+            if forbidden:
                 ctx.add(path + (_key(k),), f"'{k}' is not allowed in {self._where(path)}: {self.forbid[k]}")
-            elif self.closed and not (isinstance(k, str) and k in self.props):
+            else:
                 allowed = sorted(self.props)
                 ctx.add(
                     path + (_key(k),),
@@ -305,6 +317,8 @@ class Obj(Shape):
                 )
         for k in self.required:
             if k not in v:
+                if ctx.verdict_only:
+                    return ctx.fail()
                 ctx.add(path, f"missing required key '{k}' in {self._where(path)}")
         ctx.walk(
             v,
@@ -383,9 +397,9 @@ class Alt(Shape):
             sub = ctx.scratch(verdict_only=i != idx)
             try:
                 shape.check(v, path, sub)
-                results[i] = (name, sub.findings)
             except _Decided:
-                results[i] = (name, None)
+                pass
+            results[i] = (name, None if sub.failed else sub.findings)
             if results[i][1] == [] and not self.exclusive:
                 return
         passing = [name for name, found in results.values() if found == []]
@@ -397,7 +411,7 @@ class Alt(Shape):
             return ctx.add(path, self.missing.format(where=where_text(path)))
         chosen = results[idx][1]
         if chosen is None:  # this context is itself verdict-only
-            raise _Decided
+            return ctx.fail()
         ctx.findings.extend(chosen)
 
 
