@@ -14,7 +14,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from .jsontypes import json_type
 
@@ -131,7 +131,7 @@ class Context:
             self.fail()
         self.findings.append(ShapeFinding(path, message))
 
-    def fail(self) -> None:
+    def fail(self) -> NoReturn:
         """A verdict-only context's check has failed: end it."""
         self.failed = True
         raise _Decided
@@ -305,7 +305,7 @@ class Obj(Shape):
             if not forbidden and not (self.closed and not (isinstance(k, str) and k in self.props)):
                 continue
             if ctx.verdict_only:
-                return ctx.fail()  # a branch's verdict: no message to format, nobody reads it
+                ctx.fail()  # a branch's verdict: no message to format, nobody reads it
             if forbidden:
                 ctx.add(path + (_key(k),), f"'{k}' is not allowed in {self._where(path)}: {self.forbid[k]}")
             else:
@@ -318,7 +318,7 @@ class Obj(Shape):
         for k in self.required:
             if k not in v:
                 if ctx.verdict_only:
-                    return ctx.fail()
+                    ctx.fail()
                 ctx.add(path, f"missing required key '{k}' in {self._where(path)}")
         ctx.walk(
             v,
@@ -411,7 +411,7 @@ class Alt(Shape):
             return ctx.add(path, self.missing.format(where=where_text(path)))
         chosen = results[idx][1]
         if chosen is None:  # this context is itself verdict-only
-            return ctx.fail()
+            ctx.fail()
         ctx.findings.extend(chosen)
 
 
