@@ -10,7 +10,6 @@ for ``naftiko routes`` (``describe``). Nothing outside its folder knows what a k
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -171,14 +170,6 @@ class SiblingChecking(Protocol):
     every adapter and plan of the file is built, problems positioned."""
 
     def check(self, mounted: Mounted) -> Iterable[Finding]: ...
-
-
-@functools.cache
-def checks_siblings(kind_type: type) -> bool:
-    """Whether a kind of this class is ``SiblingChecking``: asked for every adapter of every file,
-    where a runtime protocol's ``isinstance`` walks the protocol's members each time (~11 us);
-    a file none of whose kinds checks siblings is not mounted twice (issue 22)."""
-    return issubclass(kind_type, SiblingChecking)
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ from pathlib import Path
 from ..adapters.auth.compile import compile_gate
 from ..adapters.auth.gates import Gate
 from ..adapters.auth.oauth2 import OAuth2Gate
-from ..adapters.base import Mounted, SiblingChecking, checks_siblings
+from ..adapters.base import Mounted, SiblingChecking
 from ..adapters.control.model import ControlAdapter
 from ..adapters.registry import KINDS, reference_roots
 from ..core.compiler import PlanCompiler
@@ -237,7 +237,8 @@ def load_source(
                 if (plan := compiler.compile(exposed)) is not None:
                     own[exposed.key] = plan
         findings += compiler.findings
-        if any(checks_siblings(type(KINDS[adapter.kind])) for adapter in capability.adapters):
+        # Mounted (every adapter with its siblings) only for a kind that checks them (issue 22).
+        if any(isinstance(KINDS[adapter.kind], SiblingChecking) for adapter in capability.adapters):
             for each in mounted_adapters(capability, plans, binds=binds):
                 kind = KINDS[each.adapter.kind]
                 if isinstance(kind, SiblingChecking):
