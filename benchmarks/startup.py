@@ -19,6 +19,7 @@ import time
 import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +83,12 @@ def _listed(http: HTTP, mcp: str) -> bool:
 
 
 def _answers(http: HTTP, url: str) -> bool:
+    """Whether the port answers HTTP; a port still unbound while the files load may be taken by
+    another program on a shared machine, whose garbage is not an answer (nor a crash of the run)."""
     try:
         http(url, timeout=1.0)
         return True
-    except (OSError, urllib.error.URLError):
+    except (OSError, urllib.error.URLError, HTTPException):
         return False
 
 

@@ -200,7 +200,7 @@ def load_source(
     plans: dict[str, dict[str, OperationPlan]] = {}
     gates: dict[str, Gate] = {}
     if capability is not None:
-        binds, bind_findings = resolve_binds(capability.binds, source.path.resolve().parent, environ)
+        binds, bind_findings = resolve_binds(capability.binds, source.path, environ)
         findings += bind_findings
         findings += unset_variable_findings(
             document.data,
@@ -237,10 +237,12 @@ def load_source(
                 if (plan := compiler.compile(exposed)) is not None:
                     own[exposed.key] = plan
         findings += compiler.findings
-        for each in mounted_adapters(capability, plans, binds=binds):
-            kind = KINDS[each.adapter.kind]
-            if isinstance(kind, SiblingChecking):
-                findings += kind.check(each)
+        # Mounted (every adapter with its siblings) only for a kind that checks them (issue 22).
+        if any(isinstance(KINDS[adapter.kind], SiblingChecking) for adapter in capability.adapters):
+            for each in mounted_adapters(capability, plans, binds=binds):
+                kind = KINDS[each.adapter.kind]
+                if isinstance(kind, SiblingChecking):
+                    findings += kind.check(each)
     # A builder error says more than a shape finding at the same place of the same file.
     error_paths = {
         at

@@ -69,14 +69,16 @@ def _read_bind_file(path: Path) -> Mapping[str, Any]:
 
 
 def resolve_binds(
-    binds: tuple[Bind, ...], base_dir: Path, environ: Mapping[str, str] | None = None
+    binds: tuple[Bind, ...], capability_file: Path, environ: Mapping[str, str] | None = None
 ) -> tuple[BindValues, list[Finding]]:
+    """Each bind's values; a ``location`` is relative to the capability file's real folder, which
+    is looked up (symbolic links followed) only for a bind that has one."""
     environ = os.environ if environ is None else environ
     resolved, findings = BindValues(), []
     for bind in binds:
         source: Mapping[str, Any] = environ
         if bind.location:
-            path = file_location(bind.location, base_dir)
+            path = file_location(bind.location, capability_file.resolve().parent)
             if path is None:
                 findings.append(
                     Finding.error(

@@ -29,8 +29,13 @@ class Document:
     version: str
     """The dialect's version as written: ``1.0.0-alpha2``, ``1.0.0-beta4``, ..."""
     origins: dict[DocPath, Origin] = field(default_factory=dict)
-    """Normalised path -> where it was written. Only paths that changed are recorded: a deeper
-    path is its longest recorded prefix's origin plus the rest, unchanged."""
+    """Normalised path -> where it was written, for nodes spliced in from another file (imports).
+    Only paths that changed are recorded: a deeper path is its longest recorded prefix's origin
+    plus the rest, unchanged."""
+    renamed: dict[DocPath, DocPath] = field(default_factory=dict)
+    """Normalised path -> the path written in ``source`` itself (the dialect's translation,
+    ``Prepared.origins``), shared rather than copied into ``origins`` for every file (issue 22);
+    at the same path, ``origins`` wins."""
 
     @property
     def name(self) -> str:
@@ -38,11 +43,15 @@ class Document:
 
     def locate(self, at: DocPath) -> Origin:
         """The file and the path in it of a node of ``data``."""
-        if self.origins:
+        if self.origins or self.renamed:
             for cut in range(len(at), -1, -1):
-                origin = self.origins.get(at[:cut])
+                prefix = at[:cut]
+                origin = self.origins.get(prefix)
                 if origin is not None:
                     return origin[0], origin[1] + at[cut:]
+                written = self.renamed.get(prefix)
+                if written is not None:
+                    return self.source, written + at[cut:]
         return self.source, at
 
     def diagnostic(self, finding: Finding) -> Diagnostic:

@@ -130,12 +130,7 @@ class Composer:
         """The builder's data for ``prepared``: its imports replaced by the entries they name."""
         source = prepared.source
         data = copy.copy(prepared.data) if isinstance(prepared.data, dict) else prepared.data
-        document = Document(
-            source,
-            data,
-            prepared.dialect.version,
-            {at: (source, written) for at, written in prepared.origins.items()},
-        )
+        document = Document(source, data, prepared.dialect.version, renamed=prepared.origins)
         diagnostics: list[Diagnostic] = []
         imports = list(self._imports(prepared, data))
         if prepared.standalone:

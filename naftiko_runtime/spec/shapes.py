@@ -14,7 +14,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from .jsontypes import json_type
 
@@ -107,18 +107,37 @@ class _Budget:
     stopped: bool = False  # the node budget ran out (reported once)
 
 
-class Context:
-    """Collects findings; the container stack and node budget are shared with scratch copies."""
+class _Decided(Exception):
+    """A verdict-only context got its first finding: the branch fails, and no more of it is walked."""
 
-    def __init__(self, shared: _Budget | None = None) -> None:
+
+class Context:
+    """Collects findings; the container stack and node budget are shared with scratch copies.
+
+    A ``verdict_only`` context keeps no findings: the first one ends the check by ``_Decided``.
+    An ``Alt`` checks the branches whose findings it can never report that way, so a valid
+    document does not walk a whole branch it fails at its first key, nor format messages and
+    did-you-mean suggestions nobody reads (a Polytomic file made nine, issue 22)."""
+
+    def __init__(self, shared: _Budget | None = None, *, verdict_only: bool = False) -> None:
         self.findings: list[ShapeFinding] = []
         self.shared = shared if shared is not None else _Budget()
+        self.verdict_only = verdict_only
+        self.failed = False
+        """A verdict-only context had a finding (kept even if a check swallowed ``_Decided``)."""
 
     def add(self, path: Path, message: str) -> None:
+        if self.verdict_only:
+            self.fail()
         self.findings.append(ShapeFinding(path, message))
 
-    def scratch(self) -> Context:
-        return Context(self.shared)
+    def fail(self) -> NoReturn:
+        """A verdict-only context's check has failed: end it."""
+        self.failed = True
+        raise _Decided
+
+    def scratch(self, *, verdict_only: bool = False) -> Context:
+        return Context(self.shared, verdict_only=verdict_only or self.verdict_only)
 
     def walk(self, container: object, path: Path, children: Iterable[tuple[PathElem, object, Shape]]) -> None:
         """Check the children of one container, unless it is cyclic, too deep or over budget."""
@@ -282,9 +301,14 @@ class Obj(Shape):
             ctx.add(path, f"{_subject(path)} must be an object ({self.label}), got {show(v)}")
             return
         for k in v:
-            if k in self.forbid:
+            forbidden = k in self.forbid
+            if not forbidden and not (self.closed and not (isinstance(k, str) and k in self.props)):
+                continue
+            if ctx.verdict_only:
+                ctx.fail()  # a branch's verdict: no message to format, nobody reads it
+            if forbidden:
                 ctx.add(path + (_key(k),), f"'{k}' is not allowed in {self._where(path)}: {self.forbid[k]}")
-            elif self.closed and not (isinstance(k, str) and k in self.props):
+            else:
                 allowed = sorted(self.props)
                 ctx.add(
                     path + (_key(k),),
@@ -293,6 +317,8 @@ class Obj(Shape):
                 )
         for k in self.required:
             if k not in v:
+                if ctx.verdict_only:
+                    ctx.fail()
                 ctx.add(path, f"missing required key '{k}' in {self._where(path)}")
         ctx.walk(
             v,
@@ -363,22 +389,30 @@ class Alt(Shape):
         # The branch the author evidently meant goes first: for ``anyOf`` a pass ends the search,
         # so a valid document pays for one branch, not for every branch's messages.
         order = ([idx] if idx is not None else []) + [i for i in range(len(self.branches)) if i != idx]
-        results: dict[int, tuple[str, list[ShapeFinding]]] = {}
+        # A branch's findings: None when it failed in a verdict-only context (only the chosen
+        # branch's findings are ever reported; any other needs a verdict alone).
+        results: dict[int, tuple[str, list[ShapeFinding] | None]] = {}
         for i in order:
             name, shape = self.branches[i]
-            sub = ctx.scratch()
-            shape.check(v, path, sub)
-            results[i] = (name, sub.findings)
-            if not sub.findings and not self.exclusive:
+            sub = ctx.scratch(verdict_only=i != idx)
+            try:
+                shape.check(v, path, sub)
+            except _Decided:
+                pass
+            results[i] = (name, None if sub.failed else sub.findings)
+            if results[i][1] == [] and not self.exclusive:
                 return
-        passing = [name for name, found in results.values() if not found]
+        passing = [name for name, found in results.values() if found == []]
         if passing and (len(passing) == 1 or not self.exclusive):
             return
         if passing:
             return ctx.add(path, f"{where_text(path)} matches several forms ({', '.join(passing)}); use exactly one")
         if idx is None:
             return ctx.add(path, self.missing.format(where=where_text(path)))
-        ctx.findings.extend(results[idx][1])
+        chosen = results[idx][1]
+        if chosen is None:  # this context is itself verdict-only
+            ctx.fail()
+        ctx.findings.extend(chosen)
 
 
 @dataclass(frozen=True, eq=False)
