@@ -161,7 +161,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._fast = None if self.access_log or self.limit_concurrency is not None or self.root_path else self.fast
+        self._fast = None if self.limit_concurrency is not None or self.root_path else self.fast
         """The port's REST fast path (D160), unless uvicorn itself must see each request."""
         self._counted = False
         self._lingering = False
