@@ -27,7 +27,7 @@ The answer is computed by the same code as the ASGI path's (``RestEndpoint.input
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
@@ -36,11 +36,9 @@ from ..adapters.rest.app import RestApp, failed
 from ..adapters.rest.endpoints import RestEndpoint
 from ..core.execution import Reply
 from .answer_cycle import COALESCED, encode_head
+from .http_guard import GuardedHttpToolsProtocol
 from .origins import OriginGuard
 from .ports import PortApp
-
-if TYPE_CHECKING:
-    from .http_guard import GuardedHttpToolsProtocol
 
 NOT_FAST = frozenset({b"content-length", b"transfer-encoding", b"expect", b"origin"})
 """Request headers that send a request the ASGI way: a body, 100-continue, CORS and origin checks."""

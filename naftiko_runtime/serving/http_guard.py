@@ -45,7 +45,7 @@ import json
 import resource
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote
 
 import httptools
@@ -54,9 +54,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..settings import Settings
 from .answer_cycle import AnswerCycle
-
-if TYPE_CHECKING:
-    from .fast_path import FastLane
 
 READ_SIZE = 256 * 1024
 """The most one read brings (uvloop's and asyncio's read buffer): the slack past a limit."""
@@ -152,12 +149,19 @@ def problem_response(status: int, detail: str, headers: tuple[str, ...] = ()) ->
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+class FastAnswers(Protocol):
+    """A port's fast path (``fast_path.FastLane``, D160), as the guard calls it."""
+
+    def take(self, protocol: GuardedHttpToolsProtocol, method: str, raw_path: bytes, query: bytes) -> bool:
+        """Answer the request whose head ``protocol`` has just read, if it may go fast."""
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """One client connection; use ``guarded_protocol`` to get a class bound to limits."""
 
     limits: ClassVar[GuardLimits]
     gauge: ClassVar[ConnectionGauge]
-    fast: ClassVar[FastLane | None] = None
+    fast: ClassVar[FastAnswers | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -423,7 +427,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 def guarded_protocol(
-    limits: GuardLimits, gauge: ConnectionGauge | None = None, fast: FastLane | None = None
+    limits: GuardLimits, gauge: ConnectionGauge | None = None, fast: FastAnswers | None = None
 ) -> type[GuardedHttpToolsProtocol]:
     """The protocol class to give ``uvicorn.Config(http=...)``; pass one ``gauge`` to every port
     of a process so that ``max_connections`` counts them together, and the port's ``fast`` lane
