@@ -10,6 +10,7 @@ back the same raw bytes: status line, headers in order, body, and where the conn
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from naftiko_runtime.serving.fast_path import FastLane
 
 REST = 8080
 DATE = re.compile(rb"\r\ndate: [^\r]*")
+CLIENT = re.compile(r"^127\.0\.0\.1:\d+")
 
 
 def _gateway(upstream, fast: bool) -> Iterator[Gateway]:
@@ -129,3 +131,16 @@ def test_plain_rest_calls_take_the_fast_path_and_others_do_not(fast_gateway, asg
     exchange(REST + fast_gateway.offset, with_body)
     assert sum(lane.taken for lane in _lanes(fast_gateway)) == before + 1  # a body: the ASGI way
     assert _lanes(asgi_gateway) == []
+
+
+def test_a_fast_answer_is_logged_as_uvicorn_logs_it(fast_gateway, asgi_gateway, caplog):
+    """With a handler on uvicorn's access logger, both paths write the same access line."""
+    request = f"HEAD /v1/api/syncs/{SYNC_ID}?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    lines = []
+    for gateway in (fast_gateway, asgi_gateway):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+            exchange(REST + gateway.offset, request)
+        lines.append([CLIENT.sub("-", r.getMessage()) for r in caplog.records if r.name == "uvicorn.access"])
+    assert lines[0] == lines[1]
+    assert lines[0][0] == f'- - "HEAD /v1/api/syncs/{SYNC_ID}?x=1 HTTP/1.1" 200'
