@@ -79,7 +79,11 @@ def count(tree: Path, row: str, requests: int, work: Path) -> tuple[float, float
     if row == "aiohttp":
         serve = [sys.executable, str(HERE / "aiohttp_proxy.py"), str(port), upstream]
     valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes"]
-    server = subprocess.Popen([*valgrind, f"--callgrind-out-file={out}", *serve], env=env, stderr=subprocess.DEVNULL)
+    # Run from the tree counted: ``python -m`` puts its working folder before PYTHONPATH, so from
+    # another checkout the baseline would have counted that checkout's package instead.
+    server = subprocess.Popen(
+        [*valgrind, f"--callgrind-out-file={out}", *serve], env=env, stderr=subprocess.DEVNULL, cwd=tree
+    )
     procs.append(server)
     try:
         connection = _connect(port, server)

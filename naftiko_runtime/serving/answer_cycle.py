@@ -36,6 +36,43 @@ COALESCED = 64 * 1024
 """Up to this many body bytes are copied after a held head; a larger body is written on its own."""
 
 
+def encode_head(
+    status_code: int, headers: list[tuple[bytes, bytes]], keep_alive: bool, method: str
+) -> tuple[bytes, bool, int, bool | None]:
+    """An answer's head as uvicorn writes it, with whether the connection stays open, the body
+    length still expected and whether the body goes chunked (``None``: no body, a HEAD answer).
+    Shared by ``AnswerCycle`` and the REST fast path (D160), so their bytes cannot differ. An
+    invalid header name or value is a ``RuntimeError``, as uvicorn's."""
+    content = [STATUS_LINE[status_code]]
+    chunked: bool | None = None
+    expected = 0
+    has_connection_close = False
+    for name, value in headers:
+        if HEADER_RE.search(name):
+            raise RuntimeError("Invalid HTTP header name.")
+        if HEADER_VALUE_RE.search(value):
+            raise RuntimeError("Invalid HTTP header value.")
+        name = name.lower()
+        if name == b"content-length" and chunked is None:
+            expected = int(value.decode())
+            chunked = False
+        elif name == b"transfer-encoding" and value.lower() == b"chunked":
+            expected = 0
+            chunked = True
+        elif name == b"connection":
+            if b"close" in [token.lower().strip() for token in value.split(b",")]:
+                keep_alive = False
+                has_connection_close = True
+        content.extend((name, b": ", value, b"\r\n"))
+    if not keep_alive and not has_connection_close:
+        content.append(b"connection: close\r\n")
+    if chunked is None and method != "HEAD" and status_code not in (204, 304):
+        chunked = True
+        content.append(b"transfer-encoding: chunked\r\n")
+    content.append(b"\r\n")
+    return b"".join(content), keep_alive, expected, chunked
+
+
 class AnswerCycle(RequestResponseCycle):
     """uvicorn's ``RequestResponseCycle`` with the answer's head held for its body (module doc)."""
 
@@ -89,32 +126,9 @@ class AnswerCycle(RequestResponseCycle):
                     self.scope["http_version"],
                     status_code,
                 )
-            content = [STATUS_LINE[status_code]]
-            has_connection_close = False
-            for name, value in headers:
-                if HEADER_RE.search(name):
-                    raise RuntimeError("Invalid HTTP header name.")
-                if HEADER_VALUE_RE.search(value):
-                    raise RuntimeError("Invalid HTTP header value.")
-                name = name.lower()
-                if name == b"content-length" and self.chunked_encoding is None:
-                    self.expected_content_length = int(value.decode())
-                    self.chunked_encoding = False
-                elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                    self.expected_content_length = 0
-                    self.chunked_encoding = True
-                elif name == b"connection":
-                    if b"close" in [token.lower().strip() for token in value.split(b",")]:
-                        self.keep_alive = False
-                        has_connection_close = True
-                content.extend((name, b": ", value, b"\r\n"))
-            if not self.keep_alive and not has_connection_close:
-                content.append(b"connection: close\r\n")
-            if self.chunked_encoding is None and self.scope["method"] != "HEAD" and status_code not in (204, 304):
-                self.chunked_encoding = True
-                content.append(b"transfer-encoding: chunked\r\n")
-            content.append(b"\r\n")
-            self.held = b"".join(content)
+            self.held, self.keep_alive, self.expected_content_length, self.chunked_encoding = encode_head(
+                status_code, headers, self.keep_alive, self.scope["method"]
+            )
             if message.get(BODY_FOLLOWS) is not True:
                 asyncio.get_running_loop().call_soon(self.flush)
             return

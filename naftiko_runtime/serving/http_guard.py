@@ -45,7 +45,7 @@ import json
 import resource
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote
 
 import httptools
@@ -149,14 +149,24 @@ def problem_response(status: int, detail: str, headers: tuple[str, ...] = ()) ->
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+class FastAnswers(Protocol):
+    """A port's fast path (``fast_path.FastLane``, D160), as the guard calls it."""
+
+    def take(self, protocol: GuardedHttpToolsProtocol, method: str, raw_path: bytes, query: bytes) -> bool:
+        """Answer the request whose head ``protocol`` has just read, if it may go fast."""
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """One client connection; use ``guarded_protocol`` to get a class bound to limits."""
 
     limits: ClassVar[GuardLimits]
     gauge: ClassVar[ConnectionGauge]
+    fast: ClassVar[FastAnswers | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._fast = None if self.limit_concurrency is not None or self.root_path else self.fast
+        """The port's REST fast path (D160), unless uvicorn itself must see each request."""
         self._counted = False
         self._lingering = False
         self._timer: asyncio.TimerHandle | None = None
@@ -245,10 +255,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._tail = (self._tail + data[-3:])[-3:] if taken == len(data) else b""
         return None
 
-    def _check_head(self) -> None:
+    def _check_head(self, method: bytes) -> None:
         """The complete head, exactly: limits, ``Host`` and upgrades (raises ``_Refusal``)."""
         limits = self.limits
-        request_line = len(self.scope["method"]) + len(self.url) + 10
+        request_line = len(method) + len(self.url) + 10
         if request_line > limits.max_request_line:
             raise _Refusal(414, f"the request line is {request_line} bytes; the limit is {limits.max_request_line}")
         headers = self.headers
@@ -272,35 +282,57 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.parser.should_upgrade() and self._get_upgrade() == b"websocket":
             raise _Refusal(400, "this server does not accept WebSocket connections")
 
+    def on_message_begin(self) -> None:
+        """uvicorn's, without the scope: a fast answer (D160) needs none, so it is built only for
+        a request that goes the ASGI way."""
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
     def on_headers_complete(self) -> None:
-        """The head is checked, then read into the scope and served as uvicorn's own protocol
-        does, by an ``AnswerCycle``: each answer's head goes out with its body (D159)."""
+        """The head is checked, then answered by the port's fast path (D160) or read into a scope
+        and served as uvicorn's own protocol does, by an ``AnswerCycle``: each answer's head goes
+        out with its body (D159)."""
         self._head_due = None
         self._in_head = False
         parser = self.parser
-        scope = self.scope
-        scope["method"] = parser.get_method().decode("ascii")
-        self._check_head()
-        http_version = parser.get_http_version()
-        if http_version != "1.1":
-            scope["http_version"] = http_version
+        method = parser.get_method()
+        self._check_head(method)
         if parser.should_upgrade() and self._should_upgrade():
             return
         parsed_url = httptools.parse_url(self.url)
         raw_path = parsed_url.path
+        query = parsed_url.query or b""
+        existing_cycle = self.cycle
+        idle = existing_cycle is None or existing_cycle.response_complete
+        fast = self._fast
+        if fast is not None and idle and fast.take(self, method.decode("ascii"), raw_path, query):
+            return
+        http_version = parser.get_http_version()
+        scope = self.scope = {  # type: ignore[typeddict-item]
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "http_version": http_version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,  # type: ignore[typeddict-item]
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": self.app_state.copy(),
+            "method": method.decode("ascii"),
+        }
         path = raw_path.decode("ascii")
         if "%" in path:
             path = unquote(path)
         scope["path"] = self.root_path + path
         scope["raw_path"] = self.root_path.encode("ascii") + raw_path
-        scope["query_string"] = parsed_url.query or b""
+        scope["query_string"] = query
         app = self.app
         if self.limit_concurrency is not None and (
             len(self.connections) >= self.limit_concurrency or len(self.tasks) >= self.limit_concurrency
         ):
             app = service_unavailable
             self.logger.warning("Exceeded concurrency limit.")
-        existing_cycle = self.cycle
         self.cycle = AnswerCycle(
             scope=scope,
             transport=self.transport,
@@ -314,7 +346,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             keep_alive=http_version != "1.0" and parser.should_keep_alive(),
             on_response=self.on_response_complete,
         )
-        if existing_cycle is None or existing_cycle.response_complete:
+        if idle:
             self._start_asgi_task(self.cycle, app)
         else:  # a pipelined request waits for the answer before it
             self.flow.pause_reading()
@@ -394,9 +426,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._timer = None
 
 
-def guarded_protocol(limits: GuardLimits, gauge: ConnectionGauge | None = None) -> type[GuardedHttpToolsProtocol]:
+def guarded_protocol(
+    limits: GuardLimits, gauge: ConnectionGauge | None = None, fast: FastAnswers | None = None
+) -> type[GuardedHttpToolsProtocol]:
     """The protocol class to give ``uvicorn.Config(http=...)``; pass one ``gauge`` to every port
-    of a process so that ``max_connections`` counts them together."""
+    of a process so that ``max_connections`` counts them together, and the port's ``fast`` lane
+    (``FastLane.of``, D160) to answer plain REST calls without ASGI."""
     return type(
-        "GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), {"limits": limits, "gauge": gauge or ConnectionGauge()}
+        "GuardedHttpToolsProtocol",
+        (GuardedHttpToolsProtocol,),
+        {"limits": limits, "gauge": gauge or ConnectionGauge(), "fast": fast},
     )

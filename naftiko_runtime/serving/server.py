@@ -30,6 +30,7 @@ from ..settings import Settings, is_loopback
 from . import logs
 from .collector import keep_held_objects_frozen
 from .control import OFF, Controls, observability_of
+from .fast_path import FastLane
 from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol, raise_open_file_limit
 from .listeners import Listener, ListenerSet
 from .loading import Loaded
@@ -98,12 +99,13 @@ def bind_sockets(listeners: list[Listener]) -> list[socket.socket]:
 
 def _config(app: Any, settings: Settings, gauge: ConnectionGauge) -> uvicorn.Config:
     """uvicorn behind the HTTP guard: bounded request heads, a head deadline, one connection cap for
-    every port of the process; no WebSocket protocol (the guard refuses upgrades)."""
+    every port of the process, the REST fast path where the port allows it (D160); no WebSocket
+    protocol (the guard refuses upgrades)."""
     return uvicorn.Config(
         app,
         interface="asgi3",  # said, not guessed: a layer may return its app's coroutine without being one
         loop="auto",
-        http=guarded_protocol(GuardLimits.from_settings(settings), gauge),
+        http=guarded_protocol(GuardLimits.from_settings(settings), gauge, FastLane.of(app)),
         ws="none",
         lifespan="on",
         access_log=False,

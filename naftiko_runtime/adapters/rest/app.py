@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from ...core.execution import Executor, Reply
 from ...core.problems import Problem
-from ..asgi import content_length, read_body, send_problem, send_response
+from ..asgi import content_length, read_body, send_response
 from .docs import Page
 from .endpoints import RestEndpoint
 from .forward import ForwardRoute, forward
@@ -28,6 +28,17 @@ def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
             media = value.partition(b";")[0].strip().lower()
             return media == b"application/json" or media.endswith(b"+json")
     return False
+
+
+def failed(exc: Exception, method: str, shown_path: str) -> Reply | None:
+    """The answer to a request whose handling raised ``exc``: its problem document, a 500 for the
+    unexpected (logged), nothing for a caller gone; shared by the ASGI and fast paths (D160)."""
+    if isinstance(exc, Problem):
+        return Reply(exc.status, exc.body(shown_path), "application/problem+json", tuple(exc.headers.items()), None)
+    if isinstance(exc, ConnectionAbortedError):
+        return None
+    log.exception("internal error on %s %s", method, shown_path)
+    return failed(Problem(500, "internal error in the gateway; see its log"), method, shown_path)
 
 
 class RestApp:
@@ -53,19 +64,24 @@ class RestApp:
         path = raw_path.decode("latin-1").partition("?")[0]
         try:
             reply = await self._handle(scope, receive, method, path)
-        except Problem as problem:
-            await send_problem(send, problem, scope["path"])
-            return
-        except ConnectionAbortedError:
-            return
-        except Exception:
-            log.exception("internal error on %s %s", method, scope["path"])
-            await send_problem(send, Problem(500, "internal error in the gateway; see its log"), scope["path"])
+        except Exception as exc:
+            failure = failed(exc, method, scope["path"])
+            if failure is not None:
+                await send_response(send, failure.status, failure.body, failure.content_type, failure.headers)
             return
         if reply.stream is not None:
             await self._send_stream(send, reply, head=method == "HEAD")
             return
         await send_response(send, reply.status, reply.body, reply.content_type, reply.headers, head=method == "HEAD")
+
+    def fast_target(self, method: str, path: str) -> tuple[RestEndpoint, dict[str, str]] | None:
+        """The operation that answers ``method`` on the raw ``path`` with a whole (not streamed)
+        body, and its path parameters; ``None`` for anything else (a 404, a 405, a forward, a
+        page, a binary answer), which the ASGI path answers (D160)."""
+        matched = self.routes.match(method, path)
+        if matched is None or isinstance(matched, MethodNotAllowed) or matched.target.streams:
+            return None
+        return matched.target, matched.params
 
     @staticmethod
     async def _send_stream(send: Send, reply: Reply, *, head: bool) -> None:

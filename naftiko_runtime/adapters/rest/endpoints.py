@@ -54,6 +54,8 @@ class RestEndpoint:
     whole_body: InputSpec | None
     body_expressions: bool
     """Some input reads its ``value`` from the JSON request body (D25a)."""
+    streams: bool = False
+    """Some call answers ``outputRawFormat: binary``: the reply may be a stream (not the fast path's, D160)."""
 
     @classmethod
     def compile(cls, plan: OperationPlan) -> RestEndpoint:
@@ -71,6 +73,7 @@ class RestEndpoint:
             body_fields=tuple(s for s in by["body"] if s.fills != WHOLE_BODY),
             whole_body=next((s for s in by["body"] if s.fills == WHOLE_BODY), None),
             body_expressions=any(s.value is not None and s.value.reads_request for s in plan.inputs),
+            streams=any(call.binary is not None for call in plan.calls),
         )
 
     @property
