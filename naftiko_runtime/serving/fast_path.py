@@ -6,8 +6,9 @@ request, uvicorn's request-response cycle with its event, the origin guard's and
 two ASGI messages and their checks. ``FastLane`` takes a request only when none of that can change
 its answer, and hands everything else to the ASGI path untouched:
 
-- the port has nothing between the origin guard and the port's handlers (no rate limit, no
-  telemetry wrapper: ``FastLane.of`` returns ``None`` for such a port), and uvicorn would not
+- the port has nothing between the origin guard and the port's handlers (no rate limit:
+  ``FastLane.of`` returns ``None`` for such a port), and the request brings no trace context that
+  telemetry would run it in (D161: metrics and spans are the executor's, on either path), and uvicorn would not
   limit concurrency or prefix paths for it (``limit_concurrency``, ``root_path``); an access log,
   when uvicorn's logger has a handler, gets uvicorn's line;
 - the request has no body and no ``Content-Length``, ``Transfer-Encoding``, ``Expect`` or
@@ -73,28 +74,33 @@ class FastCycle:
 class FastLane:
     """The fast path of one port (module doc)."""
 
-    def __init__(self, guard: OriginGuard, port: PortApp) -> None:
+    def __init__(self, guard: OriginGuard, port: PortApp, context_headers: frozenset[bytes] = frozenset()) -> None:
         self.guard = guard
         self.port = port
+        self.not_fast = NOT_FAST | context_headers
+        """``NOT_FAST``, and the headers of a caller's trace context when telemetry relays one: such a
+        request runs in that context (``Telemetry.continuing``), on the ASGI path (D161)."""
         self.taken = 0
         """Requests answered here: the tests' proof that plain calls do go fast."""
 
     @classmethod
-    def of(cls, app: Any) -> FastLane | None:
+    def of(cls, app: Any, context_headers: frozenset[bytes] = frozenset()) -> FastLane | None:
         """The lane for the app a port serves, or ``None`` when a layer sits between its origin
-        guard and its handlers, or around the guard (rate limits, telemetry): those must see
-        every request."""
+        guard and its handlers (rate limits): those must see every request. ``app`` is the port's
+        app before telemetry's ``continuing`` wraps it: that layer leaves a request without any of
+        ``context_headers`` to the app alone, and the lane sends the others the ASGI way (D161)."""
         if isinstance(app, OriginGuard) and isinstance(app.app, PortApp):
-            return cls(app, app.app)
+            return cls(app, app.app, context_headers)
         return None
 
     def take(self, protocol: GuardedHttpToolsProtocol, method: str, raw_path: bytes, query: bytes) -> bool:
         """Answer the request whose head ``protocol`` has just read, if it may go fast."""
         host = None
+        not_fast = self.not_fast
         for name, value in protocol.headers:
             if name == b"host":
                 host = value
-            elif name in NOT_FAST:
+            elif name in not_fast:
                 return False
         if host is not None and not self.guard._host_allowed(host):
             return False

@@ -97,7 +97,7 @@ def bind_sockets(listeners: list[Listener]) -> list[socket.socket]:
     return sockets
 
 
-def _config(app: Any, settings: Settings, gauge: ConnectionGauge) -> uvicorn.Config:
+def _config(app: Any, settings: Settings, gauge: ConnectionGauge, fast: FastLane | None) -> uvicorn.Config:
     """uvicorn behind the HTTP guard: bounded request heads, a head deadline, one connection cap for
     every port of the process, the REST fast path where the port allows it (D160); no WebSocket
     protocol (the guard refuses upgrades)."""
@@ -105,7 +105,7 @@ def _config(app: Any, settings: Settings, gauge: ConnectionGauge) -> uvicorn.Con
         app,
         interface="asgi3",  # said, not guessed: a layer may return its app's coroutine without being one
         loop="auto",
-        http=guarded_protocol(GuardLimits.from_settings(settings), gauge, FastLane.of(app)),
+        http=guarded_protocol(GuardLimits.from_settings(settings), gauge, fast),
         ws="none",
         lifespan="on",
         access_log=False,
@@ -158,8 +158,12 @@ class Runtime:
             listener.port: port_app for listener, (_, port_app) in zip(listeners, apps, strict=True)
         }
         gauge = ConnectionGauge()
-        continuing = self.telemetry.continuing if self.telemetry else (lambda app: app)
-        self.servers = [_Server(_config(continuing(app), settings, gauge)) for app, _ in apps]
+        telemetry = self.telemetry
+        continuing = telemetry.continuing if telemetry else (lambda app: app)
+        context = telemetry.context_headers if telemetry else frozenset()
+        self.servers = [
+            _Server(_config(continuing(app), settings, gauge, FastLane.of(app, context))) for app, _ in apps
+        ]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reloading = asyncio.Lock()
 

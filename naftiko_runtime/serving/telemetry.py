@@ -261,6 +261,12 @@ class Telemetry:
         observation.started = monotonic_ns()
         return observation
 
+    @property
+    def context_headers(self) -> frozenset[bytes]:
+        """The request headers that make ``continuing`` run a request in the caller's trace context;
+        a request with none of them is the port app's alone, so it may take the REST fast path (D161)."""
+        return self.trace_headers if self.relaying else frozenset()
+
     def continuing(self, app: ASGIApp) -> ASGIApp:
         """``app`` with each request running in the caller's trace context (W3C or B3): the server
         span's parent when traces are recorded, else the parent of an unrecorded span of ours."""

@@ -54,6 +54,12 @@ def assert_continued(sent: str, flags: str = "01") -> str:
     return match.group(1)
 
 
+def fast_answers(gateway) -> int:
+    """Requests the gateway's REST fast path (D160) answered, over every port."""
+    lanes = (server.config.http_protocol_class.fast for server in gateway.runtime.servers)
+    return sum(lane.taken for lane in lanes if lane is not None)
+
+
 def test_rest_traceparent_tracestate_and_baggage_continue_upstream(tmp_path, upstream):
     caller = {"traceparent": f"00-{TRACE}-{SPAN}-01", "tracestate": "vendor=abc", "baggage": "tenant=acme"}
     with served(tmp_path, upstream) as gateway:
@@ -65,8 +71,11 @@ def test_rest_traceparent_tracestate_and_baggage_continue_upstream(tmp_path, ups
         assert httpx.get(gateway.url(8080) + "/a", headers=unsampled).status_code == 200
         second = assert_continued(upstream.last.headers["traceparent"], flags="00")
         assert first != second, "each exposed request is its own span"
+        # D161: a request bringing a context ran in it, on the ASGI path; one without goes fast.
+        assert fast_answers(gateway) == 0
+        assert httpx.get(gateway.url(8080) + "/a").status_code == 200
+        assert fast_answers(gateway) == 1
         if gateway.runtime.telemetry is not None and gateway.runtime.telemetry.tracer is None:
-            assert httpx.get(gateway.url(8080) + "/a").status_code == 200
             assert "traceparent" not in upstream.last.headers, "no caller context, nothing recorded: nothing sent"
 
 
