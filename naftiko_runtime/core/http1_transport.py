@@ -140,11 +140,7 @@ class Http1Transport(PooledTransport):
         body = data if isinstance(data, bytes) and data else None
         stream = None if data is None or isinstance(data, bytes) else data
         length = -1 if stream is not None else len(body or b"")
-        pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
-        written = self._heads.get((method, url, pairs, length))
-        if written is None:
-            written = self._write_head(method, url, pairs, length)
-        head, prefix, origin = written
+        head, prefix, origin = self._head(method, url, headers, length)
         key = prefix if server_hostname is None else f"{prefix} {server_hostname}"
         read = timeout.get("read")
         await self._slots.acquire(timeout.get("pool"))
@@ -173,6 +169,13 @@ class Http1Transport(PooledTransport):
             self._slots.release()
             raise
         return Answer(connection, self, read)
+
+    def _head(self, method: str, url: str, headers: Headers, length: int) -> tuple[bytes, str, Origin]:
+        """The request's head, its URL's scheme and authority and its origin: the kept ones for a
+        request already written, else written now (``_write_head``)."""
+        pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
+        written = self._heads.get((method, url, pairs, length))
+        return written if written is not None else self._write_head(method, url, pairs, length)
 
     def _write_head(
         self, method: str, url: str, pairs: tuple[tuple[str, str], ...], length: int

@@ -102,7 +102,7 @@ class FastLane:
                 host = value
             elif name in not_fast:
                 return False
-        if host is not None and not self.guard._host_allowed(host):
+        if host is not None and not self.guard.allows_host(host):
             return False
         if not raw_path.isascii() or b"%" in raw_path:
             return False  # the ASGI path refuses or decodes it (prefixes, problems); rare on an API call

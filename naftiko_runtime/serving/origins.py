@@ -102,7 +102,7 @@ class OriginGuard:
         self._hosts: dict[bytes, bool] = {}
         """``Host`` values already decided: the same few arrive on every request."""
 
-    def _host_allowed(self, host_header: bytes) -> bool:
+    def allows_host(self, host_header: bytes) -> bool:
         allowed = self._hosts.get(host_header)
         if allowed is None:
             allowed = self.policy.host_allowed(host_header.decode("latin-1"))
@@ -116,7 +116,7 @@ class OriginGuard:
         if scope["type"] != "http":
             return self.app(scope, receive, send)
         host_header, origin, preflight_method = _headers(scope)
-        if host_header is not None and not self._host_allowed(host_header):
+        if host_header is not None and not self.allows_host(host_header):
             host = host_header.decode("latin-1")
             return _refuse(
                 send,
