@@ -187,28 +187,35 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head:
 
 def test_rate_limits_hold_per_caller(tmp_path, raw_upstream):
     """Two API keys, each from 48 concurrent loops for 10 s: each gets its own ``burst + rate * T``
-    calls within 5% (``T`` up to its last call sent), the rest 429 with ``Retry-After`` and
-    ``RateLimit-*`` headers. The loops keep the demand above the limit even when a loaded machine
-    (the suite runs two workers a core) holds every answer for two seconds (48 loops still offer
-    24 calls a second); with 12 httpx loops, answers that slow left tokens unspent and the count
-    low (134 of 231 in a full run)."""
+    calls within 5%, the rest 429 with ``Retry-After`` and ``RateLimit-*`` headers (D91).
+
+    ``T`` is the bucket's life at the gateway, which a client only brackets: the bucket is made
+    between the first call sent and the first answer, and the last call is counted between the
+    last call sent and the last answer. The count must lie within 5% of that bracket. On a quiet
+    machine the bracket is tens of milliseconds wide; on a loaded one (the suite runs two workers a
+    core) a slow first answer no longer reads as tokens the gateway withheld (183 of 204 in one CI
+    run, when ``T`` was counted from before the connections opened). The 48 loops keep the demand
+    above the limit even when every answer takes two seconds."""
     config = tmp_path / "naftiko.toml"
     config.write_text(f'[rate_limit]\nrequests = {RATE}\nperiod = 1\nburst = {BURST}\nidentity = "api-key"\n')
     with served(tmp_path, raw_upstream.url, "--config", str(config)) as gateway:
         port = gateway.port(REST)
 
-        async def caller(key: str) -> tuple[int, float, dict[str, str] | None]:
-            accepted, refused, last_sent = 0, None, 0.0
+        async def caller(key: str) -> tuple[int, float, float, dict[str, str] | None]:
+            accepted, refused = 0, None
+            sent_at: list[float] = []
+            answered_at: list[float] = []
             head = f"GET {LIST} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {key}\r\n\r\n".encode()
             started = time.monotonic()
 
             async def loop() -> None:
-                nonlocal accepted, refused, last_sent
+                nonlocal accepted, refused
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 try:
                     while (sent := time.monotonic()) - started < SPAN:
-                        last_sent = max(last_sent, sent)
+                        sent_at.append(sent)
                         status, headers = await _get(reader, writer, head)
+                        answered_at.append(time.monotonic())
                         if status == 200:
                             accepted += 1
                         else:
@@ -218,16 +225,19 @@ def test_rate_limits_hold_per_caller(tmp_path, raw_upstream):
                     writer.close()
 
             await asyncio.gather(*(loop() for _ in range(48)))
-            return accepted, last_sent - started, refused
+            shortest = max(sent_at) - min(answered_at)
+            longest = max(answered_at) - min(sent_at)
+            return accepted, shortest, longest, refused
 
-        async def both() -> list[tuple[int, float, dict[str, str] | None]]:
+        async def both() -> list[tuple[int, float, float, dict[str, str] | None]]:
             return await asyncio.gather(caller("key-a"), caller("key-b"))
 
         results = asyncio.run(both())
-    for accepted, elapsed, refused in results:
-        allowed = BURST + RATE * elapsed
-        print(f"rate limit {RATE}/s over {elapsed:.2f} s: {accepted} accepted, bucket allows {allowed:.0f}")
-        assert abs(accepted - allowed) <= 0.05 * allowed, (accepted, allowed)
+    for accepted, shortest, longest, refused in results:
+        fewest, most = BURST + RATE * shortest, BURST + RATE * longest
+        print(f"rate limit {RATE}/s over {shortest:.2f}-{longest:.2f} s: {accepted} accepted")
+        print(f"the bucket allows {fewest:.0f}-{most:.0f}")
+        assert 0.95 * fewest <= accepted <= 1.05 * most, (accepted, fewest, most)
         assert refused is not None and refused["status"] == "429"
         assert refused["ratelimit-limit"] == str(RATE)
         assert refused["ratelimit-remaining"] == "0"
