@@ -114,11 +114,13 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout whose rows are counted too")
     parser.add_argument("--requests", type=int, default=1000, help="requests counted per row (default 1000)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of {', '.join(ROWS)}")
+    parser.add_argument("--keep", type=Path, help="a folder to keep callgrind's outputs in (for callgrind_annotate)")
     options = parser.parse_args()
     rows = [row for row in options.rows.split(",") if row]
     trees = [HERE.parent] + ([options.baseline.resolve()] if options.baseline else [])
     with tempfile.TemporaryDirectory(prefix="naftiko-instructions-") as folder:
-        work = Path(folder)
+        work = options.keep.resolve() if options.keep else Path(folder)
+        work.mkdir(parents=True, exist_ok=True)
         (work / "policies.toml").write_text(POLICIES)
         header = "instructions per request, every thread | the event loop's thread | vs row 3 (row 2: 2 / 3)"
         print(f"| tree | row | {header} |")
