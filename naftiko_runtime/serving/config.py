@@ -50,7 +50,6 @@ Layout (every section optional)::
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -300,6 +299,8 @@ class _Checker:
 def _parse(path: Path) -> tuple[dict[str, Any], dict[Key, tuple[int, int]]]:
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".toml":
+        import tomllib  # only a TOML config file needs it: its import compiles ~20 ms of regexes (D169)
+
         try:
             document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

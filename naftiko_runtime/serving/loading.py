@@ -16,7 +16,6 @@ import gc
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -158,6 +157,8 @@ def _load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str,
     if len(paths) < PARALLEL_FROM or workers < 2:
         parsed: Iterator[Prepared | Diagnostic] = map(_parse_and_check, paths)
         return [_report(path, item, settings, environ, composer) for path, item in zip(paths, parsed, strict=True)]
+    from concurrent.futures import ProcessPoolExecutor  # its pipes and queues only from PARALLEL_FROM (D169)
+
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         parsed = pool.map(_parse_and_check, paths, chunksize=16)
