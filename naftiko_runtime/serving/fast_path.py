@@ -6,11 +6,12 @@ request, uvicorn's request-response cycle with its event, the origin guard's and
 two ASGI messages and their checks. ``FastLane`` takes a request only when none of that can change
 its answer, and hands everything else to the ASGI path untouched:
 
-- the port has nothing between the origin guard and the port's handlers (no rate limit:
-  ``FastLane.of`` returns ``None`` for such a port), and the request brings no trace context that
-  telemetry would run it in (D161: metrics and spans are the executor's, on either path), and uvicorn would not
-  limit concurrency or prefix paths for it (``limit_concurrency``, ``root_path``); an access log,
-  when uvicorn's logger has a handler, gets uvicorn's line;
+- the port has nothing between the origin guard and the port's handlers but its rate limit, whose
+  limiter the lane asks itself (D162: the same verdict and refusal as ``RateLimitLayer``'s), the
+  request brings no trace context that telemetry would run it in (D161: metrics and spans are the
+  executor's, on either path), and uvicorn would not limit concurrency or prefix paths for it
+  (``limit_concurrency``, ``root_path``); an access log, when uvicorn's logger has a handler, gets
+  uvicorn's line;
 - the request has no body and no ``Content-Length``, ``Transfer-Encoding``, ``Expect`` or
   ``Origin`` (bodies, 100-continue and CORS stay on the ASGI path), and its ``Host`` is one the
   origin guard allows (a refusal is the guard's to write);
@@ -40,6 +41,7 @@ from .answer_cycle import COALESCED, encode_head
 from .http_guard import GuardedHttpToolsProtocol
 from .origins import OriginGuard
 from .ports import PortApp
+from .rate_limits import Headers, RateLimiter, RateLimitLayer
 
 NOT_FAST = frozenset({b"content-length", b"transfer-encoding", b"expect", b"origin"})
 """Request headers that send a request the ASGI way: a body, 100-continue, CORS and origin checks."""
@@ -59,12 +61,16 @@ NO_EVENT = _NoEvent()
 
 class FastCycle:
     """What uvicorn's protocol and the guard read of a request's cycle (``response_complete``,
-    ``keep_alive``, ``disconnected``, ``more_body``, ``message_event``) for a fast answer."""
+    ``keep_alive``, ``disconnected``, ``more_body``, ``message_event``) for a fast answer, and the
+    request's own head (``headers``, ``http_version``): the protocol's are the next request's once
+    a pipelined one behind it has been parsed, before this answer's task runs."""
 
-    __slots__ = ("keep_alive", "disconnected", "more_body", "response_complete")
+    __slots__ = ("headers", "http_version", "keep_alive", "disconnected", "more_body", "response_complete")
     message_event = NO_EVENT
 
-    def __init__(self, keep_alive: bool) -> None:
+    def __init__(self, headers: list[tuple[bytes, bytes]], http_version: str, keep_alive: bool) -> None:
+        self.headers = headers
+        self.http_version = http_version
         self.keep_alive = keep_alive
         self.disconnected = False
         self.more_body = True
@@ -74,9 +80,17 @@ class FastCycle:
 class FastLane:
     """The fast path of one port (module doc)."""
 
-    def __init__(self, guard: OriginGuard, port: PortApp, context_headers: frozenset[bytes] = frozenset()) -> None:
+    def __init__(
+        self,
+        guard: OriginGuard,
+        port: PortApp,
+        limiter: RateLimiter | None = None,
+        context_headers: frozenset[bytes] = frozenset(),
+    ) -> None:
         self.guard = guard
         self.port = port
+        self.limiter = limiter
+        """The port's rate limiter, asked for every request the lane takes (D162)."""
         self.not_fast = NOT_FAST | context_headers
         """``NOT_FAST``, and the headers of a caller's trace context when telemetry relays one: such a
         request runs in that context (``Telemetry.continuing``), on the ASGI path (D161)."""
@@ -85,12 +99,18 @@ class FastLane:
 
     @classmethod
     def of(cls, app: Any, context_headers: frozenset[bytes] = frozenset()) -> FastLane | None:
-        """The lane for the app a port serves, or ``None`` when a layer sits between its origin
-        guard and its handlers (rate limits): those must see every request. ``app`` is the port's
-        app before telemetry's ``continuing`` wraps it: that layer leaves a request without any of
-        ``context_headers`` to the app alone, and the lane sends the others the ASGI way (D161)."""
-        if isinstance(app, OriginGuard) and isinstance(app.app, PortApp):
-            return cls(app, app.app, context_headers)
+        """The lane for the app a port serves, or ``None`` when a layer the lane does not know sits
+        between its origin guard and its handlers. A rate limit it knows: its limiter is asked by the
+        lane as by the layer (D162). ``app`` is the port's app before telemetry's ``continuing``
+        wraps it: that layer leaves a request without any of ``context_headers`` to the app alone,
+        and the lane sends the others the ASGI way (D161)."""
+        if not isinstance(app, OriginGuard):
+            return None
+        layer = app.app
+        limiter = layer.limiter if isinstance(layer, RateLimitLayer) else None
+        inner = layer.app if isinstance(layer, RateLimitLayer) else layer
+        if isinstance(inner, PortApp):
+            return cls(app, inner, limiter, context_headers)
         return None
 
     def take(self, protocol: GuardedHttpToolsProtocol, method: str, raw_path: bytes, query: bytes) -> bool:
@@ -117,9 +137,10 @@ class FastLane:
         if target is None:
             return False
         parser = protocol.parser
-        cycle = FastCycle(parser.get_http_version() != "1.0" and parser.should_keep_alive())
+        version = parser.get_http_version()
+        cycle = FastCycle(protocol.headers, version, version != "1.0" and parser.should_keep_alive())
         protocol.cycle = cycle  # type: ignore[assignment]
-        task = protocol.loop.create_task(_answer(protocol, cycle, app, *target, method, path, query))
+        task = protocol.loop.create_task(_answer(protocol, cycle, app, *target, method, path, query, self.limiter))
         task.add_done_callback(protocol.tasks.discard)
         protocol.tasks.add(task)
         self.taken += 1
@@ -135,11 +156,21 @@ async def _answer(
     method: str,
     shown: str,
     query: bytes,
+    limiter: RateLimiter | None,
 ) -> None:
-    """One fast answer: the ASGI path's ``RestApp`` call and ``AnswerCycle`` writes, in one frame."""
+    """One fast answer: the ASGI path's rate limit, ``RestApp`` call and ``AnswerCycle`` writes,
+    in one frame. A call the limiter refuses gets the layer's problem; one it admits gets its
+    ``RateLimit-*`` headers after the answer's own, where the layer adds them."""
     reply: Reply | None
+    limits: Headers = ()
     try:
-        inputs = endpoint.inputs(params, query, protocol.headers, b"")
+        if limiter is not None:
+            allowed, limits = await limiter.verdict(cycle.headers, protocol.client)
+            if not allowed:
+                refusal = limiter.refusal(limits)
+                limits = ()  # the refusal carries them itself, as the layer's does
+                raise refusal
+        inputs = endpoint.inputs(params, query, cycle.headers, b"")
         reply = await app.executor.execute(endpoint.plan, inputs, keep_value=False)
     except Exception as exc:
         reply = failed(exc, method, shown)
@@ -150,6 +181,7 @@ async def _answer(
     if cycle.disconnected:
         return
     headers = protocol.server_state.default_headers + response_headers(reply.body, reply.content_type, reply.headers)
+    headers.extend(limits)
     transport = protocol.transport
     try:
         head, keep_alive, _, _ = encode_head(reply.status, headers, cycle.keep_alive, method)
@@ -158,7 +190,7 @@ async def _answer(
         transport.close()
         return
     if protocol.access_log:
-        _log_access(protocol, method, shown, query, reply.status)
+        _log_access(protocol, cycle, method, shown, query, reply.status)
     body = b"" if method == "HEAD" else reply.body
     if len(body) <= COALESCED:
         transport.write(head + body)
@@ -171,7 +203,9 @@ async def _answer(
     protocol.on_response_complete()
 
 
-def _log_access(protocol: GuardedHttpToolsProtocol, method: str, path: str, query: bytes, status: int) -> None:
+def _log_access(
+    protocol: GuardedHttpToolsProtocol, cycle: FastCycle, method: str, path: str, query: bytes, status: int
+) -> None:
     """uvicorn's access line, from what a scope would have held."""
     scope: Any = {"client": protocol.client, "raw_path": path.encode(), "path": path, "query_string": query}
     protocol.access_logger.info(
@@ -179,6 +213,6 @@ def _log_access(protocol: GuardedHttpToolsProtocol, method: str, path: str, quer
         get_client_addr(scope),
         method,
         get_path_with_query_string(scope),
-        protocol.parser.get_http_version(),
+        cycle.http_version,
         status,
     )
