@@ -7,11 +7,12 @@ two ASGI messages and their checks. ``FastLane`` takes a request only when none 
 its answer, and hands everything else to the ASGI path untouched:
 
 - the port has nothing between the origin guard and the port's handlers but its rate limit, whose
-  limiter the lane asks itself (D162: the same verdict and refusal as ``RateLimitLayer``'s), the
-  request brings no trace context that telemetry would run it in (D161: metrics and spans are the
-  executor's, on either path), and uvicorn would not limit concurrency or prefix paths for it
-  (``limit_concurrency``, ``root_path``); an access log, when uvicorn's logger has a handler, gets
-  uvicorn's line;
+  limiter the lane asks itself (D162: the same verdict and refusal as ``RateLimitLayer``'s), and
+  uvicorn would not limit concurrency or prefix paths for it (``limit_concurrency``,
+  ``root_path``); telemetry's layer around the port does nothing the lane does not: metrics and
+  spans are the executor's on either path (D161), and a request that brings a caller's trace
+  context is answered in it, by the same ``Telemetry.within`` (D163); an access log, when
+  uvicorn's logger has a handler, gets uvicorn's line;
 - the request has no body and no ``Content-Length``, ``Transfer-Encoding``, ``Expect`` or
   ``Origin`` (bodies, 100-continue and CORS stay on the ASGI path), and its ``Host`` is one the
   origin guard allows (a refusal is the guard's to write);
@@ -29,7 +30,7 @@ The answer is computed by the same code as the ASGI path's (``RestEndpoint.input
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
@@ -42,6 +43,9 @@ from .http_guard import GuardedHttpToolsProtocol
 from .origins import OriginGuard
 from .ports import PortApp
 from .rate_limits import Headers, RateLimiter, RateLimitLayer
+
+if TYPE_CHECKING:  # imported only with telemetry on: OpenTelemetry stays out of a plain start-up
+    from .telemetry import Telemetry
 
 NOT_FAST = frozenset({b"content-length", b"transfer-encoding", b"expect", b"origin"})
 """Request headers that send a request the ASGI way: a body, 100-continue, CORS and origin checks."""
@@ -85,43 +89,47 @@ class FastLane:
         guard: OriginGuard,
         port: PortApp,
         limiter: RateLimiter | None = None,
-        context_headers: frozenset[bytes] = frozenset(),
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.guard = guard
         self.port = port
         self.limiter = limiter
         """The port's rate limiter, asked for every request the lane takes (D162)."""
-        self.not_fast = NOT_FAST | context_headers
-        """``NOT_FAST``, and the headers of a caller's trace context when telemetry relays one: such a
-        request runs in that context (``Telemetry.continuing``), on the ASGI path (D161)."""
+        self.telemetry = telemetry
+        context_headers = telemetry.context_headers if telemetry is not None else frozenset()
+        self.watched = NOT_FAST | context_headers
+        """The request headers ``take`` looks twice at: ``NOT_FAST``, and those of a caller's trace
+        context when telemetry relays one, whose request is answered in that context (D163)."""
         self.taken = 0
         """Requests answered here: the tests' proof that plain calls do go fast."""
 
     @classmethod
-    def of(cls, app: Any, context_headers: frozenset[bytes] = frozenset()) -> FastLane | None:
+    def of(cls, app: Any, telemetry: Telemetry | None = None) -> FastLane | None:
         """The lane for the app a port serves, or ``None`` when a layer the lane does not know sits
         between its origin guard and its handlers. A rate limit it knows: its limiter is asked by the
-        lane as by the layer (D162). ``app`` is the port's app before telemetry's ``continuing``
-        wraps it: that layer leaves a request without any of ``context_headers`` to the app alone,
-        and the lane sends the others the ASGI way (D161)."""
+        lane as by the layer (D162). ``app`` is the port's app before ``telemetry.continuing`` wraps
+        it: that layer only runs a request that brings a trace context in it, as the lane does (D163)."""
         if not isinstance(app, OriginGuard):
             return None
         layer = app.app
         limiter = layer.limiter if isinstance(layer, RateLimitLayer) else None
         inner = layer.app if isinstance(layer, RateLimitLayer) else layer
         if isinstance(inner, PortApp):
-            return cls(app, inner, limiter, context_headers)
+            return cls(app, inner, limiter, telemetry)
         return None
 
     def take(self, protocol: GuardedHttpToolsProtocol, method: str, raw_path: bytes, query: bytes) -> bool:
         """Answer the request whose head ``protocol`` has just read, if it may go fast."""
         host = None
-        not_fast = self.not_fast
+        traced = False
+        watched = self.watched
         for name, value in protocol.headers:
             if name == b"host":
                 host = value
-            elif name in not_fast:
-                return False
+            elif name in watched:
+                if name in NOT_FAST:
+                    return False
+                traced = True
         if host is not None and not self.guard.allows_host(host):
             return False
         if not raw_path.isascii() or b"%" in raw_path:
@@ -140,7 +148,13 @@ class FastLane:
         version = parser.get_http_version()
         cycle = FastCycle(protocol.headers, version, version != "1.0" and parser.should_keep_alive())
         protocol.cycle = cycle  # type: ignore[assignment]
-        task = protocol.loop.create_task(_answer(protocol, cycle, app, *target, method, path, query, self.limiter))
+        answer = (protocol, cycle, app, *target, method, path, query, self.limiter)
+        telemetry = self.telemetry
+        if traced and telemetry is not None and (carrier := telemetry.caller_context(cycle.headers)):
+            # Answered in the caller's trace context, handed over as continuing does (D163).
+            task = protocol.loop.create_task(telemetry.within(carrier, _answer, *answer))
+        else:
+            task = protocol.loop.create_task(_answer(*answer))
         task.add_done_callback(protocol.tasks.discard)
         protocol.tasks.add(task)
         self.taken += 1

@@ -1,11 +1,13 @@
-"""Issue 22 item 2, D160, D162: the REST fast path answers with the very bytes the ASGI path does.
+"""Issue 22 item 2, D160, D162, D163: the REST fast path answers with the very bytes the ASGI path does.
 
 The Polytomic files are served twice against one recording upstream: once as shipped (plain REST
 calls take the fast path) and once with the fast path turned off on every port (everything goes
 through uvicorn's cycle and the ASGI app). The same raw requests, written on a socket, must read
 back the same raw bytes: status line, headers in order, body, and where the connection closes
 (each example pipelines a request, then a ``Connection: close`` one, and reads to the end). Only
-``date`` may differ (uvicorn's clock ticks between the two).
+``date`` may differ (uvicorn's clock ticks between the two). A control port beside them turns
+telemetry on, so a request that brings a trace context runs in it, fast too (D163; the context
+itself is held by tests/integration/test_trace_propagation.py).
 
 The same holds with a rate limit on every port (D162), admitted and refused calls, identified by
 API key or, without one, by address: the two gateways' limiters read one clock the test moves, so
@@ -21,6 +23,7 @@ import logging
 import re
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +34,7 @@ from redis_support import needs_redis, redis_server
 from support import API_KEY, CAPABILITIES, NAMESPACES, Gateway, running_gateway
 
 from naftiko_runtime.serving.fast_path import FastLane
-from naftiko_runtime.serving.rate_limits import RateLimiter, RateLimitLayer
+from naftiko_runtime.serving.rate_limits import RateLimitLayer
 from naftiko_runtime.settings import RateLimit
 
 REST = 8080
@@ -52,31 +55,58 @@ class Clock:
         return self.now
 
 
-def _gateway(upstream, fast: bool, **settings: Any) -> Iterator[Gateway]:
+CONTROL = """\
+naftiko: 1.0.0-alpha2
+info: {label: Observed, description: A control port, which turns telemetry on for every port.}
+capability:
+  exposes:
+  - type: control
+    port: 7070
+"""
+"""Served beside the Polytomic files: with telemetry on, a request that brings a trace context runs
+in it (D161, D163), on either path."""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> list[Path]:
+    control = tmp_path_factory.mktemp("observed") / "control.yaml"
+    control.write_text(CONTROL)
+    return [*CAPABILITIES, control]
+
+
+def _gateway(upstream, files: list[Path], fast: bool, clock: Clock | None = None, **settings: Any) -> Iterator[Gateway]:
+    """The files served against ``upstream``, with each port's fast lane or without; ``clock``: the
+    limiters' clock, for a rate limit in ``settings``."""
     with running_gateway(
-        CAPABILITIES,
+        files,
         {"POLYTOMIC_API_KEY": API_KEY},
         base_uris={ns: upstream.url for ns in NAMESPACES},
         read_timeout=2.0,
         total_timeout=3.0,
         **settings,
     ) as gateway:
-        lanes = [server.config.http_protocol_class for server in gateway.runtime.servers]
-        assert any(lane.fast is not None for lane in lanes), "no port of the Polytomic files has a fast path"
+        protocols = [server.config.http_protocol_class for server in gateway.runtime.servers]
+        lanes = [protocol.fast for protocol in protocols if isinstance(protocol.fast, FastLane)]
+        assert lanes, "no port of the Polytomic files has a fast path"
+        assert all(lane.telemetry is gateway.runtime.telemetry is not None for lane in lanes)
+        for lane in lanes if clock is not None else ():
+            # The lane asks its port's rate-limit layer's own limiter: one set of buckets a port.
+            assert isinstance(lane.guard.app, RateLimitLayer) and lane.guard.app.limiter is lane.limiter
+            lane.limiter.clock = clock
         if not fast:
-            for lane in lanes:  # the port's own switch (a class attribute of ours), read per connection
-                lane.fast = None
+            for protocol in protocols:  # the port's own switch (a class attribute of ours), read per connection
+                protocol.fast = None
         yield gateway
 
 
 @pytest.fixture(scope="module")
-def fast_gateway(upstream) -> Iterator[Gateway]:
-    yield from _gateway(upstream, fast=True)
+def fast_gateway(upstream, files) -> Iterator[Gateway]:
+    yield from _gateway(upstream, files, fast=True)
 
 
 @pytest.fixture(scope="module")
-def asgi_gateway(upstream) -> Iterator[Gateway]:
-    yield from _gateway(upstream, fast=False)
+def asgi_gateway(upstream, files) -> Iterator[Gateway]:
+    yield from _gateway(upstream, files, fast=False)
 
 
 @pytest.fixture(scope="module")
@@ -84,30 +114,14 @@ def clock() -> Clock:
     return Clock()
 
 
-def _limiters(gateway: Gateway) -> list[RateLimiter]:
-    """Each port's limiter as its rate-limit layer (inside the origin guard) holds it."""
-    layers = [server.config.app.app for server in gateway.runtime.servers]
-    assert all(isinstance(layer, RateLimitLayer) for layer in layers)
-    return [layer.limiter for layer in layers]
-
-
-def _limited(upstream, clock: Clock, fast: bool) -> Iterator[Gateway]:
-    for gateway in _gateway(upstream, fast, rate_limit=LIMIT):
-        for limiter in _limiters(gateway):
-            limiter.clock = clock
-        if fast:  # the lane asks the layer's own limiter: one set of buckets per port
-            assert [lane.limiter for lane in _lanes(gateway)] == _limiters(gateway)
-        yield gateway
+@pytest.fixture(scope="module")
+def limited_fast(upstream, files, clock) -> Iterator[Gateway]:
+    yield from _gateway(upstream, files, True, clock, rate_limit=LIMIT)
 
 
 @pytest.fixture(scope="module")
-def limited_fast(upstream, clock) -> Iterator[Gateway]:
-    yield from _limited(upstream, clock, fast=True)
-
-
-@pytest.fixture(scope="module")
-def limited_asgi(upstream, clock) -> Iterator[Gateway]:
-    yield from _limited(upstream, clock, fast=False)
+def limited_asgi(upstream, files, clock) -> Iterator[Gateway]:
+    yield from _gateway(upstream, files, False, clock, rate_limit=LIMIT)
 
 
 def _lanes(gateway: Gateway) -> list[FastLane]:
@@ -137,6 +151,7 @@ PATHS = sorted({case.rest_path for case in CASES}) + [
 ]
 TOKEN = st.text(st.sampled_from("abcXYZ019-_.~"), min_size=1, max_size=8)
 QUERY = st.lists(st.tuples(st.sampled_from(["active", "params[a]", "page", "x", "limit"]), TOKEN), max_size=3)
+TRACEPARENT = b"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 HEADER_LINES = [
     b"Accept: application/json",
     b"Authorization: Bearer caller",
@@ -148,6 +163,11 @@ HEADER_LINES = [
     b"Content-Length: 0",
     b"Expect: 100-continue",
     b"X-Repeated: 1",
+    TRACEPARENT,
+    b"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+    b"traceparent: not-a-context",
+    b"tracestate: vendor=abc",
+    b"baggage: tenant=acme",
 ]
 HEADERS = st.lists(st.sampled_from(HEADER_LINES), max_size=4)
 KEYED_HEADERS = st.lists(
@@ -184,9 +204,12 @@ def test_plain_rest_calls_take_the_fast_path_and_others_do_not(fast_gateway, asg
     assert exchange(REST + fast_gateway.offset, get).startswith(b"HTTP/1.1 200 OK\r\n")
     # The GET went fast; the closing GET, pipelined behind it, waited in uvicorn's pipeline (ASGI).
     assert sum(lane.taken for lane in _lanes(fast_gateway)) == before + 1
+    traced = get.replace(b"\r\n\r\n", b"\r\n" + TRACEPARENT + b"\r\n\r\n")
+    assert exchange(REST + fast_gateway.offset, traced).startswith(b"HTTP/1.1 200 OK\r\n")
+    assert sum(lane.taken for lane in _lanes(fast_gateway)) == before + 2  # in its trace context (D163)
     with_body = b"POST /v1/api/syncs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
     exchange(REST + fast_gateway.offset, with_body)
-    assert sum(lane.taken for lane in _lanes(fast_gateway)) == before + 1  # a body: the ASGI way
+    assert sum(lane.taken for lane in _lanes(fast_gateway)) == before + 2  # a body: the ASGI way
     assert _lanes(asgi_gateway) == []
 
 
@@ -239,7 +262,7 @@ def _seconds_hidden(answer: bytes) -> bytes:
 
 
 @needs_redis
-def test_fast_answers_with_the_buckets_in_a_store_are_the_asgi_paths(upstream, tmp_path):
+def test_fast_answers_with_the_buckets_in_a_store_are_the_asgi_paths(upstream, files, tmp_path):
     """D162 with ``--state``: the lane asks the same store as the layer does (each gateway its own
     database), and both fail open alike when the store is gone."""
     key = b"GET /v1/api/syncs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: one\r\n\r\n"
@@ -248,8 +271,8 @@ def test_fast_answers_with_the_buckets_in_a_store_are_the_asgi_paths(upstream, t
     served = contextlib.contextmanager(_gateway)
     with (
         redis_server(tmp_path) as store,
-        served(upstream, True, rate_limit=limit, state=store.url) as fast,
-        served(upstream, False, rate_limit=limit, state=store.url[:-1] + "1") as asgi,
+        served(upstream, files, True, rate_limit=limit, state=store.url) as fast,
+        served(upstream, files, False, rate_limit=limit, state=store.url[:-1] + "1") as asgi,
     ):
         lanes = _lanes(fast)
         before = sum(lane.taken for lane in lanes)
