@@ -31,20 +31,22 @@ import capgen
 from run import POLICIES, free_ports
 
 HERE = Path(__file__).resolve().parent
-ROWS = ("aiohttp", "rest", "metrics", "observed", "policies")
-"""Rows 2, 3, 3b, 3c and 3d, by their ``run.py`` keys. Row 2 (the Starlette + aiohttp proxy) is the
+ROWS = ("aiohttp", "rest", "metrics", "observed", "caller", "policies")
+"""Rows 2, 3, 3b, 3c and 3d, by their ``run.py`` keys, and ``caller``: row 3c with every request
+bringing a caller's ``traceparent`` (D163). Row 2 (the Starlette + aiohttp proxy) is the
 harness's own file, the same whichever tree is counted: it is counted once, under this checkout."""
+CALLER = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 WARM_UP = 300
 
 
 def capability(row: str, upstream: str, port: int, control_port: int) -> str:
-    if row in ("metrics", "observed"):
-        return capgen.observed(upstream, port, control_port, traced=row == "observed")
+    if row in ("metrics", "observed", "caller"):
+        return capgen.observed(upstream, port, control_port, traced=row != "metrics")
     return capgen.single(upstream, port, adapter="rest")
 
 
-def _get(connection: http.client.HTTPConnection) -> None:
-    connection.request("GET", "/items")
+def _get(connection: http.client.HTTPConnection, headers: dict[str, str] | None = None) -> None:
+    connection.request("GET", "/items", headers=headers or {})
     answer = connection.getresponse()
     answer.read()
     if answer.status != 200:
@@ -87,11 +89,12 @@ def count(tree: Path, row: str, requests: int, work: Path) -> tuple[float, float
     procs.append(server)
     try:
         connection = _connect(port, server)
+        headers = CALLER if row == "caller" else None
         for _ in range(WARM_UP):
-            _get(connection)
+            _get(connection, headers)
         subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True)
         for _ in range(requests):
-            _get(connection)
+            _get(connection, headers)
         subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True)
         connection.close()
     finally:

@@ -6,11 +6,13 @@ request, uvicorn's request-response cycle with its event, the origin guard's and
 two ASGI messages and their checks. ``FastLane`` takes a request only when none of that can change
 its answer, and hands everything else to the ASGI path untouched:
 
-- the port has nothing between the origin guard and the port's handlers (no rate limit:
-  ``FastLane.of`` returns ``None`` for such a port), and the request brings no trace context that
-  telemetry would run it in (D161: metrics and spans are the executor's, on either path), and uvicorn would not
-  limit concurrency or prefix paths for it (``limit_concurrency``, ``root_path``); an access log,
-  when uvicorn's logger has a handler, gets uvicorn's line;
+- the port has nothing between the origin guard and the port's handlers but its rate limit, whose
+  limiter the lane asks itself (D162: the same verdict and refusal as ``RateLimitLayer``'s), and
+  uvicorn would not limit concurrency or prefix paths for it (``limit_concurrency``,
+  ``root_path``); telemetry's layer around the port does nothing the lane does not: metrics and
+  spans are the executor's on either path (D161), and a request that brings a caller's trace
+  context is answered in it, by the same ``Telemetry.within`` (D163); an access log, when
+  uvicorn's logger has a handler, gets uvicorn's line;
 - the request has no body and no ``Content-Length``, ``Transfer-Encoding``, ``Expect`` or
   ``Origin`` (bodies, 100-continue and CORS stay on the ASGI path), and its ``Host`` is one the
   origin guard allows (a refusal is the guard's to write);
@@ -28,7 +30,7 @@ The answer is computed by the same code as the ASGI path's (``RestEndpoint.input
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
@@ -40,6 +42,10 @@ from .answer_cycle import COALESCED, encode_head
 from .http_guard import GuardedHttpToolsProtocol
 from .origins import OriginGuard
 from .ports import PortApp
+from .rate_limits import Headers, RateLimiter, RateLimitLayer
+
+if TYPE_CHECKING:  # imported only with telemetry on: OpenTelemetry stays out of a plain start-up
+    from .telemetry import Telemetry
 
 NOT_FAST = frozenset({b"content-length", b"transfer-encoding", b"expect", b"origin"})
 """Request headers that send a request the ASGI way: a body, 100-continue, CORS and origin checks."""
@@ -59,12 +65,16 @@ NO_EVENT = _NoEvent()
 
 class FastCycle:
     """What uvicorn's protocol and the guard read of a request's cycle (``response_complete``,
-    ``keep_alive``, ``disconnected``, ``more_body``, ``message_event``) for a fast answer."""
+    ``keep_alive``, ``disconnected``, ``more_body``, ``message_event``) for a fast answer, and the
+    request's own head (``headers``, ``http_version``): the protocol's are the next request's once
+    a pipelined one behind it has been parsed, before this answer's task runs."""
 
-    __slots__ = ("keep_alive", "disconnected", "more_body", "response_complete")
+    __slots__ = ("headers", "http_version", "keep_alive", "disconnected", "more_body", "response_complete")
     message_event = NO_EVENT
 
-    def __init__(self, keep_alive: bool) -> None:
+    def __init__(self, headers: list[tuple[bytes, bytes]], http_version: str, keep_alive: bool) -> None:
+        self.headers = headers
+        self.http_version = http_version
         self.keep_alive = keep_alive
         self.disconnected = False
         self.more_body = True
@@ -74,34 +84,52 @@ class FastCycle:
 class FastLane:
     """The fast path of one port (module doc)."""
 
-    def __init__(self, guard: OriginGuard, port: PortApp, context_headers: frozenset[bytes] = frozenset()) -> None:
+    def __init__(
+        self,
+        guard: OriginGuard,
+        port: PortApp,
+        limiter: RateLimiter | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self.guard = guard
         self.port = port
-        self.not_fast = NOT_FAST | context_headers
-        """``NOT_FAST``, and the headers of a caller's trace context when telemetry relays one: such a
-        request runs in that context (``Telemetry.continuing``), on the ASGI path (D161)."""
+        self.limiter = limiter
+        """The port's rate limiter, asked for every request the lane takes (D162)."""
+        self.telemetry = telemetry
+        context_headers = telemetry.context_headers if telemetry is not None else frozenset()
+        self.watched = NOT_FAST | context_headers
+        """The request headers ``take`` looks twice at: ``NOT_FAST``, and those of a caller's trace
+        context when telemetry relays one, whose request is answered in that context (D163)."""
         self.taken = 0
         """Requests answered here: the tests' proof that plain calls do go fast."""
 
     @classmethod
-    def of(cls, app: Any, context_headers: frozenset[bytes] = frozenset()) -> FastLane | None:
-        """The lane for the app a port serves, or ``None`` when a layer sits between its origin
-        guard and its handlers (rate limits): those must see every request. ``app`` is the port's
-        app before telemetry's ``continuing`` wraps it: that layer leaves a request without any of
-        ``context_headers`` to the app alone, and the lane sends the others the ASGI way (D161)."""
-        if isinstance(app, OriginGuard) and isinstance(app.app, PortApp):
-            return cls(app, app.app, context_headers)
+    def of(cls, app: Any, telemetry: Telemetry | None = None) -> FastLane | None:
+        """The lane for the app a port serves, or ``None`` when a layer the lane does not know sits
+        between its origin guard and its handlers. A rate limit it knows: its limiter is asked by the
+        lane as by the layer (D162). ``app`` is the port's app before ``telemetry.continuing`` wraps
+        it: that layer only runs a request that brings a trace context in it, as the lane does (D163)."""
+        if not isinstance(app, OriginGuard):
+            return None
+        layer = app.app
+        limiter = layer.limiter if isinstance(layer, RateLimitLayer) else None
+        inner = layer.app if isinstance(layer, RateLimitLayer) else layer
+        if isinstance(inner, PortApp):
+            return cls(app, inner, limiter, telemetry)
         return None
 
     def take(self, protocol: GuardedHttpToolsProtocol, method: str, raw_path: bytes, query: bytes) -> bool:
         """Answer the request whose head ``protocol`` has just read, if it may go fast."""
         host = None
-        not_fast = self.not_fast
+        traced = False
+        watched = self.watched
         for name, value in protocol.headers:
             if name == b"host":
                 host = value
-            elif name in not_fast:
-                return False
+            elif name in watched:
+                if name in NOT_FAST:
+                    return False
+                traced = True
         if host is not None and not self.guard.allows_host(host):
             return False
         if not raw_path.isascii() or b"%" in raw_path:
@@ -117,9 +145,16 @@ class FastLane:
         if target is None:
             return False
         parser = protocol.parser
-        cycle = FastCycle(parser.get_http_version() != "1.0" and parser.should_keep_alive())
+        version = parser.get_http_version()
+        cycle = FastCycle(protocol.headers, version, version != "1.0" and parser.should_keep_alive())
         protocol.cycle = cycle  # type: ignore[assignment]
-        task = protocol.loop.create_task(_answer(protocol, cycle, app, *target, method, path, query))
+        answer = (protocol, cycle, app, *target, method, path, query, self.limiter)
+        telemetry = self.telemetry
+        if traced and telemetry is not None and (carrier := telemetry.caller_context(cycle.headers)):
+            # Answered in the caller's trace context, handed over as continuing does (D163).
+            task = protocol.loop.create_task(telemetry.within(carrier, _answer, *answer))
+        else:
+            task = protocol.loop.create_task(_answer(*answer))
         task.add_done_callback(protocol.tasks.discard)
         protocol.tasks.add(task)
         self.taken += 1
@@ -135,11 +170,21 @@ async def _answer(
     method: str,
     shown: str,
     query: bytes,
+    limiter: RateLimiter | None,
 ) -> None:
-    """One fast answer: the ASGI path's ``RestApp`` call and ``AnswerCycle`` writes, in one frame."""
+    """One fast answer: the ASGI path's rate limit, ``RestApp`` call and ``AnswerCycle`` writes,
+    in one frame. A call the limiter refuses gets the layer's problem; one it admits gets its
+    ``RateLimit-*`` headers after the answer's own, where the layer adds them."""
     reply: Reply | None
+    limits: Headers = ()
     try:
-        inputs = endpoint.inputs(params, query, protocol.headers, b"")
+        if limiter is not None:
+            allowed, limits = await limiter.verdict(cycle.headers, protocol.client)
+            if not allowed:
+                refusal = limiter.refusal(limits)
+                limits = ()  # the refusal carries them itself, as the layer's does
+                raise refusal
+        inputs = endpoint.inputs(params, query, cycle.headers, b"")
         reply = await app.executor.execute(endpoint.plan, inputs, keep_value=False)
     except Exception as exc:
         reply = failed(exc, method, shown)
@@ -150,6 +195,7 @@ async def _answer(
     if cycle.disconnected:
         return
     headers = protocol.server_state.default_headers + response_headers(reply.body, reply.content_type, reply.headers)
+    headers.extend(limits)
     transport = protocol.transport
     try:
         head, keep_alive, _, _ = encode_head(reply.status, headers, cycle.keep_alive, method)
@@ -158,7 +204,7 @@ async def _answer(
         transport.close()
         return
     if protocol.access_log:
-        _log_access(protocol, method, shown, query, reply.status)
+        _log_access(protocol, cycle, method, shown, query, reply.status)
     body = b"" if method == "HEAD" else reply.body
     if len(body) <= COALESCED:
         transport.write(head + body)
@@ -171,7 +217,9 @@ async def _answer(
     protocol.on_response_complete()
 
 
-def _log_access(protocol: GuardedHttpToolsProtocol, method: str, path: str, query: bytes, status: int) -> None:
+def _log_access(
+    protocol: GuardedHttpToolsProtocol, cycle: FastCycle, method: str, path: str, query: bytes, status: int
+) -> None:
     """uvicorn's access line, from what a scope would have held."""
     scope: Any = {"client": protocol.client, "raw_path": path.encode(), "path": path, "query_string": query}
     protocol.access_logger.info(
@@ -179,6 +227,6 @@ def _log_access(protocol: GuardedHttpToolsProtocol, method: str, path: str, quer
         get_client_addr(scope),
         method,
         get_path_with_query_string(scope),
-        protocol.parser.get_http_version(),
+        cycle.http_version,
         status,
     )

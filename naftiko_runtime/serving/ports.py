@@ -28,7 +28,7 @@ from ..core.state import StateStore
 from ..settings import Settings
 from .listeners import Listener
 from .origins import OriginGuard, OriginPolicy
-from .rate_limits import RateLimitLayer, SharedRateLimitLayer
+from .rate_limits import RateLimiter, RateLimitLayer, SharedRateLimiter
 
 log = logging.getLogger("naftiko")
 
@@ -178,7 +178,8 @@ def build_app(
     # process or, with a store, in the fleet's (keyed by the port the file declares, issue 22).
     limited: ASGIApp = port_app
     if settings.rate_limit.requests and store is not None:
-        limited = SharedRateLimitLayer(port_app, settings.rate_limit, store, listener.port - settings.port_offset)
+        port = listener.port - settings.port_offset
+        limited = RateLimitLayer(port_app, SharedRateLimiter(settings.rate_limit, store, port))
     elif settings.rate_limit.requests:
-        limited = RateLimitLayer(port_app, settings.rate_limit)
+        limited = RateLimitLayer(port_app, RateLimiter(settings.rate_limit))
     return OriginGuard(limited, OriginPolicy.for_listener(listener.host, settings)), port_app

@@ -160,9 +160,8 @@ class Runtime:
         gauge = ConnectionGauge()
         telemetry = self.telemetry
         continuing = telemetry.continuing if telemetry else (lambda app: app)
-        context = telemetry.context_headers if telemetry else frozenset()
         self.servers = [
-            _Server(_config(continuing(app), settings, gauge, FastLane.of(app, context))) for app, _ in apps
+            _Server(_config(continuing(app), settings, gauge, FastLane.of(app, telemetry))) for app, _ in apps
         ]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reloading = asyncio.Lock()

@@ -20,6 +20,7 @@ from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from time import monotonic_ns
+from typing import ParamSpec
 from urllib.parse import urlsplit
 
 from opentelemetry import context
@@ -38,6 +39,8 @@ from .span_export import LeanSpan
 from .tracing import CURRENT_SPAN, LeanTracing, SdkTracing, Span, tracing_for
 
 log = logging.getLogger("naftiko.requests")
+
+P = ParamSpec("P")
 
 
 class _Route:
@@ -263,40 +266,51 @@ class Telemetry:
 
     @property
     def context_headers(self) -> frozenset[bytes]:
-        """The request headers that make ``continuing`` run a request in the caller's trace context;
-        a request with none of them is the port app's alone, so it may take the REST fast path (D161)."""
+        """The request headers that carry a caller's trace context: a request with none of them runs
+        in no context of ours, on either path (D161)."""
         return self.trace_headers if self.relaying else frozenset()
 
+    def caller_context(self, headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str] | None:
+        """The caller's trace context a request brings (the propagator's headers), or ``None``;
+        read alike for the ASGI path (``continuing``) and the REST fast path (D163)."""
+        wanted = self.context_headers
+        carrier: dict[str, str] | None = None  # made only for a request that brings a context
+        for name, value in headers:
+            if name in wanted:
+                if carrier is None:
+                    carrier = {}
+                carrier[name.decode("latin-1")] = value.decode("latin-1")
+        return carrier
+
+    async def within(
+        self, carrier: dict[str, str], run: Callable[P, Awaitable[None]], *args: P.args, **kwargs: P.kwargs
+    ) -> None:
+        """``run`` in the caller's trace context ``carrier``: the server span's parent when traces are
+        recorded, else the parent of an unrecorded span of ours. ``run`` is called in the context,
+        so nothing of the request happens outside it; both paths hand a request over here (D163)."""
+        extracted = self.propagator.extract(carrier)
+        token = context.attach(extracted if self.tracer is not None else continued(extracted))
+        marked = CALLER.set(True)
+        try:
+            await run(*args, **kwargs)
+        finally:
+            CALLER.reset(marked)
+            context.detach(token)
+
     def continuing(self, app: ASGIApp) -> ASGIApp:
-        """``app`` with each request running in the caller's trace context (W3C or B3): the server
-        span's parent when traces are recorded, else the parent of an unrecorded span of ours."""
+        """``app`` with each request that brings a trace context (W3C or B3) running in it
+        (``within``)."""
         if not self.relaying:
             return app
-        wanted, propagator, recording = self.trace_headers, self.propagator, self.tracer is not None
-
-        async def in_context(carrier: dict[str, str], scope: Scope, receive: Receive, send: Send) -> None:
-            extracted = propagator.extract(carrier)
-            token = context.attach(extracted if recording else continued(extracted))
-            marked = CALLER.set(True)
-            try:
-                await app(scope, receive, send)
-            finally:
-                CALLER.reset(marked)
-                context.detach(token)
 
         def continued_app(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
             """A request without a trace context gets ``app``'s own coroutine: no layer of ours."""
             if scope["type"] != "http":
                 return app(scope, receive, send)
-            carrier: dict[str, str] | None = None  # made only for a request that brings a context
-            for name, value in scope["headers"]:
-                if name in wanted:
-                    if carrier is None:
-                        carrier = {}
-                    carrier[name.decode("latin-1")] = value.decode("latin-1")
+            carrier = self.caller_context(scope["headers"])
             if carrier is None:
                 return app(scope, receive, send)
-            return in_context(carrier, scope, receive, send)
+            return self.within(carrier, app, scope, receive, send)
 
         return continued_app
 

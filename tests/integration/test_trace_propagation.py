@@ -13,7 +13,7 @@ import httpx
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
-from support import running_gateway
+from support import Recorded, needs_extra, running_gateway
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -71,12 +71,67 @@ def test_rest_traceparent_tracestate_and_baggage_continue_upstream(tmp_path, ups
         assert httpx.get(gateway.url(8080) + "/a", headers=unsampled).status_code == 200
         second = assert_continued(upstream.last.headers["traceparent"], flags="00")
         assert first != second, "each exposed request is its own span"
-        # D161: a request bringing a context ran in it, on the ASGI path; one without goes fast.
-        assert fast_answers(gateway) == 0
+        # D163: a request bringing a context ran in it on the REST fast path, as one without does.
+        assert fast_answers(gateway) == 2
         assert httpx.get(gateway.url(8080) + "/a").status_code == 200
-        assert fast_answers(gateway) == 1
+        assert fast_answers(gateway) == 3
         if gateway.runtime.telemetry is not None and gateway.runtime.telemetry.tracer is None:
             assert "traceparent" not in upstream.last.headers, "no caller context, nothing recorded: nothing sent"
+
+
+OTLP = '    observability: {{exporters: {{otlp: {{endpoint: "{url}/v1/traces"}}}}}}\n'
+"""The runtime's own span export, to the recording upstream: the spans a request made, read back."""
+
+
+def _traced(requests: list[Recorded], sent: dict[str, str]) -> dict[str, object]:
+    """What a traced call left: its server and client spans (posted as OTLP/HTTP protobuf when the
+    gateway stopped) and the context the upstream got, with the runtime's fresh span ids named by
+    their role, so that two calls' records compare equal when they continue the trace alike."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    spans = {}
+    for request in requests:
+        if request.path == "/v1/traces":
+            for resource_spans in ExportTraceServiceRequest.FromString(request.body).resource_spans:
+                for scope_spans in resource_spans.scope_spans:
+                    spans.update((span.name, span) for span in scope_spans.spans)
+    server, client = spans.pop("rest GET /a"), spans.pop("upstream api.get")
+    assert not spans, f"spans of no request: {list(spans)}"
+    roles = {server.span_id.hex(): "<server>", client.span_id.hex(): "<client>"}
+    return {
+        "server": (server.trace_id.hex(), roles.get(server.parent_span_id.hex(), server.parent_span_id.hex())),
+        "server state": (server.trace_state, server.flags, server.kind, str(server.attributes)),
+        "client": (client.trace_id.hex(), roles.get(client.parent_span_id.hex()), client.trace_state, client.flags),
+        "sent": re.sub("[0-9a-f]{16}(?=-0[01]$)", lambda m: roles.get(m.group(), m.group()), sent["traceparent"]),
+        "sent state": (sent.get("tracestate"), sent.get("baggage")),
+    }
+
+
+@needs_extra("otlp")
+def test_a_fast_call_with_a_trace_context_is_traced_as_on_the_asgi_path(tmp_path, upstream):
+    """D163: the REST fast path takes a request that brings a caller's context and answers it in
+    that context, handed over by the same ``Telemetry.within`` as the ASGI path's: the server span's
+    parent, the client span's, the upstream's ``traceparent``, ``tracestate`` and ``baggage`` are
+    those the ASGI path gives (the fresh span ids aside)."""
+    caller = {"traceparent": f"00-{TRACE}-{SPAN}-01", "tracestate": "vendor=abc", "baggage": "tenant=acme"}
+    records = []
+    for fast in (True, False):
+        start = len(upstream.requests)
+        with served(tmp_path, upstream, OTLP.format(url=upstream.url)) as gateway:
+            telemetry = gateway.runtime.telemetry
+            if telemetry is None or telemetry.lean is None:
+                pytest.skip("a tracer provider is installed in this process: the spans are its own")
+            if not fast:
+                for server in gateway.runtime.servers:  # the port's switch, read per connection
+                    server.config.http_protocol_class.fast = None
+            assert httpx.get(gateway.url(8080) + "/a", headers=caller).status_code == 200
+            assert fast_answers(gateway) == (1 if fast else 0)
+            sent = dict(upstream.last.headers)
+        records.append(_traced(upstream.requests[start:], sent))
+    assert records[0] == records[1]
+    assert records[0]["server"] == (TRACE, SPAN) and records[0]["client"][:2] == (TRACE, "<server>")
+    assert records[0]["sent"] == f"00-{TRACE}-<client>-01"
+    assert records[0]["sent state"] == ("vendor=abc", "tenant=acme")
 
 
 async def test_mcp_tool_call_continues_the_callers_trace(tmp_path, upstream):

@@ -18,7 +18,7 @@ from naftiko_runtime.core.resilience import Guard
 from naftiko_runtime.serving.rate_limits import RateLimiter
 from naftiko_runtime.settings import BreakerPolicy, RateLimit, UpstreamPolicy
 
-SCOPE = {"type": "http", "headers": [], "client": ("192.0.2.7", 4711)}
+CLIENT = ("192.0.2.7", 4711)
 
 
 class Clock:
@@ -52,7 +52,7 @@ def test_rate_limit_headers_are_the_buckets_own(requests, period, gaps):
             (b"ratelimit-remaining", str(int(tokens)).encode()),
             (b"ratelimit-reset", str(reset).encode()),
         )
-        assert limiter.take(SCOPE) == (allowed, expected)
+        assert limiter.take([], CLIENT) == (allowed, expected)
 
 
 @dataclass
