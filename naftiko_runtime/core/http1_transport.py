@@ -112,6 +112,9 @@ class Answer:
         if connection is not None:
             self._transport.release(connection)
 
+    def header_items(self) -> tuple[tuple[str, str], ...]:
+        return tuple(self.headers.items())
+
 
 class Http1Transport(PooledTransport):
     """One pool of at most ``max_connections`` connections (one transport per upstream namespace)."""
@@ -143,7 +146,8 @@ class Http1Transport(PooledTransport):
         head, prefix, origin = self._head(method, url, headers, length)
         key = prefix if server_hostname is None else f"{prefix} {server_hostname}"
         read = timeout.get("read")
-        await self._slots.acquire(timeout.get("pool"))
+        if not self._slots.take():
+            await self._slots.acquire(timeout.get("pool"))
         connection = None
         try:
             connection = self._idle_connection(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import abstractmethod
+from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Protocol
 
@@ -47,6 +48,9 @@ class Opened(Protocol):
         """The whole body, or ``None`` once it passes ``limit`` bytes."""
 
     async def aclose(self) -> None: ...
+
+    def header_items(self) -> tuple[tuple[str, str], ...]:
+        """Every header line, names in the upstream's case (as ``headers.items()`` gives them)."""
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
@@ -105,24 +109,55 @@ class Slots:
     """The pool's bound: ``size`` exchanges at a time, each holding a slot from its request until
     its answer is closed. Waiting for one is bounded by the ``pool`` timeout and fails as
     ``httpx.PoolTimeout`` (every connection busy), never as a ``ConnectTimeout`` (nothing failed to
-    connect): ``upstream`` answers it 503, pool exhausted (issue 10, item 8)."""
+    connect): ``upstream`` answers it 503, pool exhausted (issue 10, item 8).
 
-    __slots__ = ("_free", "release", "size")
+    A count and a queue of waiters rather than an ``asyncio.Semaphore``: a free slot is taken by
+    ``take``, a plain call, where the semaphore's ``locked`` and ``acquire`` were three Python
+    frames and a coroutine on every exchange (D166). A slot freed while others wait is handed to
+    the first of them; one handed to a waiter that has meanwhile timed out or been cancelled is
+    passed on, so no slot is ever lost."""
+
+    __slots__ = ("_free", "_waiting", "size")
 
     def __init__(self, size: int):
         self.size = size
-        self._free = asyncio.Semaphore(size)
-        self.release = self._free.release
+        self._free = size
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    def take(self) -> bool:
+        """A free slot, taken now if no one waits for one before this caller."""
+        if self._free and not self._waiting:
+            self._free -= 1
+            return True
+        return False
 
     async def acquire(self, pool: float | None) -> None:
-        free = self._free
-        if pool is None or not free.locked():
-            await free.acquire()  # a free slot is taken at once: no timeout to arm and cancel
+        """A slot, waited for at most ``pool`` seconds (``None``: without end)."""
+        if self.take():
             return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
         try:
             async with asyncio.timeout(pool):
-                await free.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout(
-                f"connection pool exhausted: all {self.size} connections to the upstream stayed busy for {pool:g} s"
-            ) from None
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed over as this wait ended: pass it on
+            elif waiter in self._waiting:  # else ``release`` has already dropped it, cancelled
+                waiter.cancel()
+                self._waiting.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                raise httpx.PoolTimeout(
+                    f"connection pool exhausted: all {self.size} connections to the upstream stayed busy for {pool:g} s"
+                ) from None
+            raise
+
+    def release(self) -> None:
+        """A slot comes free: the first waiter's, else back to the count."""
+        waiting = self._waiting
+        while waiting:
+            waiter = waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1

@@ -71,8 +71,11 @@ Answered = TypeVar("Answered", bound=_Status)
 class _Answer(Protocol):
     """An answer whose body is still to be read: a pooled transport's ``Opened`` or ``_HttpxAnswer``."""
 
-    status: int
-    headers: HeaderLookup
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> HeaderLookup: ...
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
@@ -310,12 +313,14 @@ class UpstreamClients:
         worth another try is ``Transient``, so that a retry policy can tell."""
         return _MappedErrors(self, call, where, timeouts)
 
-    async def _open(self, call: UpstreamCall, request: Outgoing, limit: int) -> _Answer:
-        """The answer's head, checked: a final status, and no declared length beyond ``limit``."""
+    async def _open(
+        self, call: UpstreamCall, request: Outgoing, limit: int, extension: dict[str, float | None]
+    ) -> _Answer:
+        """The answer's head, checked: a final status, and no declared length beyond ``limit``.
+        ``extension``: the call's timeouts (``_timeouts_of``)."""
         namespace = call.namespace
         if namespace not in self._clients:
             self.open({namespace})
-        extension = self._timeouts_of(call)[1]
         plain = self._plain.get(namespace)
         if plain is not None and call.credentials.challenge is None:
             # Over a pooled transport the request goes as plain values (no ``httpx.Request`` or
@@ -373,13 +378,13 @@ class UpstreamClients:
 
     def _send(self, call: UpstreamCall, request: Outgoing) -> Awaitable[UpstreamResponse]:
         """One exchange, or several under the namespace's policies, all within the total timeout."""
-        timeouts = self._timeouts_of(call)[0]
+        timeouts, extension = self._timeouts_of(call)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
         guard = self._guards.get(call.namespace)
         if guard is None:
-            return self._send_once(call, request, timeouts, loop, deadline)
-        attempt = functools.partial(self._send_once, call, request, timeouts, loop, deadline)
+            return self._send_once(call, request, timeouts, extension, loop, deadline)
+        attempt = functools.partial(self._send_once, call, request, timeouts, extension, loop, deadline)
         retryable = may_retry(call.method, request.headers)
         return guard.run(attempt, retryable, deadline, call.operation)
 
@@ -388,13 +393,14 @@ class UpstreamClients:
         call: UpstreamCall,
         request: Outgoing,
         timeouts: Timeouts,
+        extension: dict[str, float | None],
         loop: asyncio.AbstractEventLoop,
         deadline: float,
     ) -> UpstreamResponse:
         limit = self.settings.max_upstream_body
         try:  # ``_mapped_errors``, without its objects and calls on every exchange (D159)
             with Deadline(loop, deadline):
-                answer = await self._open(call, request, limit)
+                answer = await self._open(call, request, limit, extension)
                 try:
                     body = await answer.read(limit)
                 finally:
@@ -416,11 +422,11 @@ class UpstreamClients:
 
     async def _stream(self, call: UpstreamCall, request: Outgoing, limit: int) -> UpstreamStream:
         where = _Where(call, request)
-        timeouts = self._timeouts_of(call)[0]
+        timeouts, extension = self._timeouts_of(call)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
         with self._mapped_errors(call, where, timeouts), Deadline(loop, deadline):
-            answer = await self._open(call, request, limit)
+            answer = await self._open(call, request, limit, extension)
             items = answer.header_items()
             if not 200 <= answer.status < 300:
                 try:
@@ -505,24 +511,8 @@ def _raise_mapped(
 
 
 def _answer_of(opened: Opened) -> _Answer:
-    """A pooled transport's answer; a content-encoded one through httpx, which decodes it."""
+    """A pooled transport's answer as it is (no wrapper, D166); a content-encoded one through
+    httpx, which decodes it."""
     if opened.headers.get("content-encoding") is None:
-        return _OpenedAnswer(opened)
+        return opened
     return _HttpxAnswer(httpx.Response(opened.status, headers=opened.raw_headers, stream=OpenedStream(opened)))
-
-
-class _OpenedAnswer:
-    """A pooled transport's answer as an ``_Answer``, without any httpx object."""
-
-    __slots__ = ("aclose", "chunks", "headers", "opened", "read", "status")
-
-    def __init__(self, opened: Opened):
-        self.opened = opened
-        self.status = opened.status
-        self.headers: HeaderLookup = opened.headers
-        self.chunks = opened.chunks
-        self.read = opened.read
-        self.aclose = opened.aclose
-
-    def header_items(self) -> tuple[tuple[str, str], ...]:
-        return tuple(self.opened.headers.items())
