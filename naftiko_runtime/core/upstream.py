@@ -21,7 +21,7 @@ from ..settings import CachePolicy, Settings, Timeouts
 from .cache import Served, SharedCache
 from .client_tls import client_tls_context, shared_tls_context, tls_failure
 from .credentials import TokenGrant
-from .deadlines import Deadline
+from .deadlines import Deadline, DeadlineWatch
 from .mcp_upstream import McpSessions
 from .plans import UpstreamCall
 from .pooled import Opened, OpenedStream, PooledTransport
@@ -203,6 +203,15 @@ class UpstreamClients:
         self.cache = SharedCache(settings.cache_entries, settings.cache_bytes)
         self._cache_rules: dict[tuple[str, str], CachePolicy] = {}
         """The shared answer cache of the namespaces whose policy turns it on (D123)."""
+        self._deadlines: DeadlineWatch | None = None
+        """The running exchanges' total deadlines, on the loop serving them (``_deadlines_on``)."""
+
+    def _deadlines_on(self, loop: asyncio.AbstractEventLoop) -> DeadlineWatch:
+        """The deadline watch of ``loop``: one timer for every exchange's total timeout (D166)."""
+        watch = self._deadlines
+        if watch is None or watch.loop is not loop:
+            watch = self._deadlines = DeadlineWatch(loop)
+        return watch
 
     def _timeouts_of(self, call: UpstreamCall) -> tuple[Timeouts, dict[str, float | None]]:
         """The call's timeouts and their httpx extension, worked out once per operation."""
@@ -381,10 +390,13 @@ class UpstreamClients:
         timeouts, extension = self._timeouts_of(call)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
+        watch = self._deadlines
+        if watch is None or watch.loop is not loop:
+            watch = self._deadlines_on(loop)
         guard = self._guards.get(call.namespace)
         if guard is None:
-            return self._send_once(call, request, timeouts, extension, loop, deadline)
-        attempt = functools.partial(self._send_once, call, request, timeouts, extension, loop, deadline)
+            return self._send_once(call, request, timeouts, extension, watch, deadline)
+        attempt = functools.partial(self._send_once, call, request, timeouts, extension, watch, deadline)
         retryable = may_retry(call.method, request.headers)
         return guard.run(attempt, retryable, deadline, call.operation)
 
@@ -394,12 +406,12 @@ class UpstreamClients:
         request: Outgoing,
         timeouts: Timeouts,
         extension: dict[str, float | None],
-        loop: asyncio.AbstractEventLoop,
+        watch: DeadlineWatch,
         deadline: float,
     ) -> UpstreamResponse:
         limit = self.settings.max_upstream_body
         try:  # ``_mapped_errors``, without its objects and calls on every exchange (D159)
-            with Deadline(loop, deadline):
+            with Deadline(watch, deadline):
                 answer = await self._open(call, request, limit, extension)
                 try:
                     body = await answer.read(limit)
@@ -425,7 +437,7 @@ class UpstreamClients:
         timeouts, extension = self._timeouts_of(call)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
-        with self._mapped_errors(call, where, timeouts), Deadline(loop, deadline):
+        with self._mapped_errors(call, where, timeouts), Deadline(self._deadlines_on(loop), deadline):
             answer = await self._open(call, request, limit, extension)
             items = answer.header_items()
             if not 200 <= answer.status < 300:
@@ -440,12 +452,12 @@ class UpstreamClients:
     async def _chunks(
         self, call: UpstreamCall, answer: _Answer, where: _Where, limit: int, timeouts: Timeouts, deadline: float
     ) -> AsyncGenerator[bytes, None]:
-        loop = asyncio.get_running_loop()
+        watch = self._deadlines_on(asyncio.get_running_loop())
         try:
             with self._mapped_errors(call, where, timeouts):
                 chunks = _bounded(answer, where, limit)
                 while True:
-                    with Deadline(loop, deadline):
+                    with Deadline(watch, deadline):
                         chunk = await anext(chunks, None)
                     if chunk is None:
                         return
