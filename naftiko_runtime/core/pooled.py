@@ -8,13 +8,13 @@ still to be read, holding one of the pool's ``Slots`` until it is closed.
 
 from __future__ import annotations
 
-import asyncio
 from abc import abstractmethod
-from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import httpx
+
+from .turns import Turns
 
 Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 Data = bytes | httpx.SyncByteStream | httpx.AsyncByteStream | None
@@ -105,59 +105,20 @@ class OpenedStream(httpx.AsyncByteStream):
         await self._opened.aclose()
 
 
-class Slots:
+class Slots(Turns):
     """The pool's bound: ``size`` exchanges at a time, each holding a slot from its request until
-    its answer is closed. Waiting for one is bounded by the ``pool`` timeout and fails as
-    ``httpx.PoolTimeout`` (every connection busy), never as a ``ConnectTimeout`` (nothing failed to
-    connect): ``upstream`` answers it 503, pool exhausted (issue 10, item 8).
+    its answer is closed (``Turns``: a free one is taken without awaiting, D166). Waiting for one is
+    bounded by the ``pool`` timeout and fails as ``httpx.PoolTimeout`` (every connection busy),
+    never as a ``ConnectTimeout`` (nothing failed to connect): ``upstream`` answers it 503, pool
+    exhausted (issue 10, item 8)."""
 
-    A count and a queue of waiters rather than an ``asyncio.Semaphore``: a free slot is taken by
-    ``take``, a plain call, where the semaphore's ``locked`` and ``acquire`` were three Python
-    frames and a coroutine on every exchange (D166). A slot freed while others wait is handed to
-    the first of them; one handed to a waiter that has meanwhile timed out or been cancelled is
-    passed on, so no slot is ever lost."""
-
-    __slots__ = ("_free", "_waiting", "size")
-
-    def __init__(self, size: int):
-        self.size = size
-        self._free = size
-        self._waiting: deque[asyncio.Future[None]] = deque()
-
-    def take(self) -> bool:
-        """A free slot, taken now if no one waits for one before this caller."""
-        if self._free and not self._waiting:
-            self._free -= 1
-            return True
-        return False
+    __slots__ = ()
 
     async def acquire(self, pool: float | None) -> None:
         """A slot, waited for at most ``pool`` seconds (``None``: without end)."""
-        if self.take():
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)
         try:
-            async with asyncio.timeout(pool):
-                await waiter
-        except BaseException as exc:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # handed over as this wait ended: pass it on
-            elif waiter in self._waiting:  # else ``release`` has already dropped it, cancelled
-                waiter.cancel()
-                self._waiting.remove(waiter)
-            if isinstance(exc, TimeoutError):
-                raise httpx.PoolTimeout(
-                    f"connection pool exhausted: all {self.size} connections to the upstream stayed busy for {pool:g} s"
-                ) from None
-            raise
-
-    def release(self) -> None:
-        """A slot comes free: the first waiter's, else back to the count."""
-        waiting = self._waiting
-        while waiting:
-            waiter = waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self._free += 1
+            await self.wait(pool)
+        except TimeoutError:
+            raise httpx.PoolTimeout(
+                f"connection pool exhausted: all {self.size} connections to the upstream stayed busy for {pool:g} s"
+            ) from None

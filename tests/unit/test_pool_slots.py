@@ -1,7 +1,8 @@
-"""D166: the pool's bound (``pooled.Slots``) is a count and a queue of waiters. A free slot is taken
-without awaiting; a freed one goes to the first waiter; a wait past the pool timeout is
-``httpx.PoolTimeout``; a slot handed to a waiter that timed out or was cancelled meanwhile is passed
-on. Whatever the order of takes, waits, cancellations and releases, no slot is lost or made."""
+"""D166: the pool's bound (``pooled.Slots``, on ``turns.Turns`` as the bulkhead is) is a count and
+a queue of waiters. A free slot is taken without awaiting; a freed one goes to the first waiter; a
+wait past the pool timeout is ``httpx.PoolTimeout``; a slot handed to a waiter that timed out or was
+cancelled meanwhile is passed on. Whatever the order of takes, waits, cancellations and releases,
+no slot is lost or made."""
 
 from __future__ import annotations
 
