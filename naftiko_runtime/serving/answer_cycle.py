@@ -34,40 +34,49 @@ from ..adapters.asgi import BODY_FOLLOWS
 
 COALESCED = 64 * 1024
 """Up to this many body bytes are copied after a held head; a larger body is written on its own."""
-CHECKED_KEPT = 1024
-"""Header lines ``encode_head`` keeps as already checked; then it forgets them and keeps anew."""
-CHECKED_VALUE = 64
-"""Only values this short are kept checked (a date, a length, a type): the memory stays small."""
-_checked: dict[tuple[bytes, bytes], bytes] = {}
-"""Header lines found valid, by name and value, with the name in lower case (``encode_head``)."""
+HEADS_KEPT = 256
+"""Answer heads ``encode_head`` keeps by what they were made from; then it forgets them and keeps anew."""
+HEAD_KEPT_BYTES = 1024
+"""Only heads this short are kept: the memory stays small whatever an upstream's headers are."""
+Encoded = tuple[bytes, bool, int, bool | None]
+_heads: dict[tuple[object, ...], Encoded] = {}
+"""Heads already encoded, by status, keep-alive, method and header lines (``encode_head``)."""
 
 
-def encode_head(
-    status_code: int, headers: list[tuple[bytes, bytes]], keep_alive: bool, method: str
-) -> tuple[bytes, bool, int, bool | None]:
+def encode_head(status_code: int, headers: list[tuple[bytes, bytes]], keep_alive: bool, method: str) -> Encoded:
     """An answer's head as uvicorn writes it, with whether the connection stays open, the body
     length still expected and whether the body goes chunked (``None``: no body, a HEAD answer).
     Shared by ``AnswerCycle`` and the REST fast path (D160), so their bytes cannot differ. An
-    invalid header name or value is a ``RuntimeError``, as uvicorn's. A line found valid is kept
-    so (``CHECKED_KEPT`` of them, short values only): the server's, the date of this second, a
-    route's type and length recur on every answer, and their two regular-expression searches each
-    were ~2% of a pass-through's instructions (D166)."""
+    invalid header name or value is a ``RuntimeError``, as uvicorn's. A head is a function of what
+    it is made from, and a route's answers repeat it (the server's lines, the date of this second,
+    the route's type and length): the last ``HEADS_KEPT`` are kept by it, where checking and
+    writing each line (two regular-expression searches a line) was ~4% of a pass-through (D166)."""
+    key = (status_code, keep_alive, method, *headers)
+    try:
+        kept = _heads.get(key)
+    except TypeError:  # a header line given as a list (ASGI takes any pair): written, not kept
+        return _encoded_head(status_code, headers, keep_alive, method)
+    if kept is not None:
+        return kept
+    encoded = _encoded_head(status_code, headers, keep_alive, method)
+    if len(encoded[0]) <= HEAD_KEPT_BYTES:
+        if len(_heads) >= HEADS_KEPT:
+            _heads.clear()
+        _heads[key] = encoded
+    return encoded
+
+
+def _encoded_head(status_code: int, headers: list[tuple[bytes, bytes]], keep_alive: bool, method: str) -> Encoded:
     content = [STATUS_LINE[status_code]]
     chunked: bool | None = None
     expected = 0
     has_connection_close = False
-    for given, value in headers:
-        name = _checked.get((given, value))
-        if name is None:
-            if HEADER_RE.search(given):
-                raise RuntimeError("Invalid HTTP header name.")
-            if HEADER_VALUE_RE.search(value):
-                raise RuntimeError("Invalid HTTP header value.")
-            name = given.lower()
-            if len(value) <= CHECKED_VALUE:
-                if len(_checked) >= CHECKED_KEPT:
-                    _checked.clear()
-                _checked[given, value] = name
+    for name, value in headers:
+        if HEADER_RE.search(name):
+            raise RuntimeError("Invalid HTTP header name.")
+        if HEADER_VALUE_RE.search(value):
+            raise RuntimeError("Invalid HTTP header value.")
+        name = name.lower()
         if name == b"content-length" and chunked is None:
             expected = int(value.decode())
             chunked = False
