@@ -117,6 +117,9 @@ class Opened:
             self._response.release()
             slots.release()
 
+    def header_items(self) -> tuple[tuple[str, str], ...]:
+        return tuple(self.headers.items())
+
 
 class AiohttpTransport(PooledTransport):
     """One pool of at most ``max_connections`` connections (one transport per upstream namespace)."""

@@ -83,8 +83,34 @@ def split_url(url: str) -> tuple[str, str]:
     return url[:end], target
 
 
+PER_CALL = frozenset(
+    {
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "b3",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-parentspanid",
+        "x-b3-sampled",
+        "x-b3-flags",
+        "idempotency-key",
+        "x-request-id",
+    }
+)
+"""Headers (lower case) whose value is new on every call: a trace context, an idempotency key. A
+head is kept without them and they are added to the kept bytes (``Http1Transport._head``, D167)."""
+
+
 def request_head(method: str, target: str, origin: Origin, headers: Headers, length: int) -> bytes:
     """The request line and headers; ``length`` -1 for a chunked body."""
+    return b"".join(request_head_parts(method, target, origin, headers, length))
+
+
+def request_head_parts(method: str, target: str, origin: Origin, headers: Headers, length: int) -> tuple[bytes, bytes]:
+    """``request_head`` in two parts: up to the last of ``headers`` (the request line, Host and the
+    given headers), then the rest (default headers, framing, the blank line). Header lines that
+    follow the given ones go between the two, written as they would have been (D167)."""
     lines = [method, " ", target, " HTTP/1.1\r\n"]
     names, values, given = [method], [], set()
     for name, value in headers.items() if isinstance(headers, Mapping) else headers:
@@ -101,6 +127,7 @@ def request_head(method: str, target: str, origin: Origin, headers: Headers, len
         raise httpx.LocalProtocolError(f"the upstream request target {target[:200]!r} holds a space or control")
     if "host" not in given:
         lines.insert(4, origin.host_line)
+    given_end = len(lines)
     for lower, line in _DEFAULTS:
         if lower not in given:
             lines.append(line)
@@ -114,6 +141,23 @@ def request_head(method: str, target: str, origin: Origin, headers: Headers, len
         lines += ("Content-Length: ", str(length), "\r\n\r\n")
     else:
         lines.append("\r\n")
+    return _encoded(lines[:given_end]), _encoded(lines[given_end:])
+
+
+def per_call_lines(method: str, headers: tuple[tuple[str, str], ...]) -> bytes:
+    """The header lines of ``headers`` (named in ``PER_CALL``, so never framing), refused as
+    ``request_head`` refuses a header that would split the request or break its head."""
+    names, values, lines = [method], [], list[str]()
+    for name, value in headers:
+        names.append(name)
+        values.append(value)
+        lines += (name, ": ", value, "\r\n")
+    if _NOT_TOKEN.search("".join(names)) or not all(names) or _NOT_IN_VALUE.search("".join(values)):
+        raise httpx.LocalProtocolError(_refusal(names, values))
+    return _encoded(lines)
+
+
+def _encoded(lines: list[str]) -> bytes:
     return "".join(lines).encode("utf-8", "surrogateescape")
 
 

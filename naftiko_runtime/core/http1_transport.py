@@ -45,12 +45,16 @@ import httpx
 
 from .client_tls import ClosedAfterHandshake, shared_tls_context, tls_failure
 from .http1_connection import AnswerHeaders, Connection
-from .http1_requests import Origin, origin_of, request_head, split_url
+from .http1_requests import PER_CALL, Origin, origin_of, per_call_lines, request_head_parts, split_url
 from .pooled import Data, Headers, PooledTransport, Slots
 from .resilience import IDEMPOTENT_METHODS
 
 HEADS_KEPT = 256
 """Request heads an upstream's transport keeps written (``Http1Transport._write_head``)."""
+
+Written = tuple[bytes, str, Origin, int]
+"""A request's head, its URL's scheme and authority, its origin, and where its given headers end
+in the head (``request_head_parts``)."""
 
 
 class Answer:
@@ -112,6 +116,9 @@ class Answer:
         if connection is not None:
             self._transport.release(connection)
 
+    def header_items(self) -> tuple[tuple[str, str], ...]:
+        return tuple(self.headers.items())
+
 
 class Http1Transport(PooledTransport):
     """One pool of at most ``max_connections`` connections (one transport per upstream namespace)."""
@@ -125,7 +132,7 @@ class Http1Transport(PooledTransport):
         """Idle connections by scheme, authority and TLS server name; the last in goes out first."""
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
-        self._heads: dict[tuple[str, str, tuple[tuple[str, str], ...], int], tuple[bytes, str, Origin]] = {}
+        self._heads: dict[tuple[str, str, tuple[tuple[str, str], ...], int], Written] = {}
         """Request heads already written, by method, URL, headers and body length (``_write_head``)."""
 
     async def open(
@@ -140,10 +147,11 @@ class Http1Transport(PooledTransport):
         body = data if isinstance(data, bytes) and data else None
         stream = None if data is None or isinstance(data, bytes) else data
         length = -1 if stream is not None else len(body or b"")
-        head, prefix, origin = self._head(method, url, headers, length)
+        head, prefix, origin, _ = self._head(method, url, headers, length)
         key = prefix if server_hostname is None else f"{prefix} {server_hostname}"
         read = timeout.get("read")
-        await self._slots.acquire(timeout.get("pool"))
+        if not self._slots.take():
+            await self._slots.acquire(timeout.get("pool"))
         connection = None
         try:
             connection = self._idle_connection(key)
@@ -170,23 +178,35 @@ class Http1Transport(PooledTransport):
             raise
         return Answer(connection, self, read)
 
-    def _head(self, method: str, url: str, headers: Headers, length: int) -> tuple[bytes, str, Origin]:
+    def _head(self, method: str, url: str, headers: Headers, length: int) -> Written:
         """The request's head, its URL's scheme and authority and its origin: the kept ones for a
-        request already written, else written now (``_write_head``)."""
+        request already written, else written now (``_write_head``). Headers new on every call
+        (``PER_CALL``: a trace context, an idempotency key) that end the request's headers are not
+        part of a kept head: they are checked and added to the head kept without them, to the same
+        bytes (D167). Anywhere else among the headers, the head is written and not kept."""
         pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
         written = self._heads.get((method, url, pairs, length))
-        return written if written is not None else self._write_head(method, url, pairs, length)
+        if written is not None:
+            return written
+        count = len(pairs)
+        while count and pairs[count - 1][0].lower() in PER_CALL:
+            count -= 1
+        fixed = pairs[:count]
+        if any(name.lower() in PER_CALL for name, _ in fixed):
+            return _written(method, url, pairs, length)
+        if count == len(pairs):
+            return self._write_head(method, url, pairs, length)
+        kept = self._heads.get((method, url, fixed, length)) or self._write_head(method, url, fixed, length)
+        head, prefix, origin, given_end = kept
+        calls = per_call_lines(method, pairs[count:])
+        return head[:given_end] + calls + head[given_end:], prefix, origin, given_end
 
-    def _write_head(
-        self, method: str, url: str, pairs: tuple[tuple[str, str], ...], length: int
-    ) -> tuple[bytes, str, Origin]:
+    def _write_head(self, method: str, url: str, pairs: tuple[tuple[str, str], ...], length: int) -> Written:
         """The request's head, its URL's scheme and authority and its origin, kept for the next
         request that is the same (an operation without inputs sends one request again and again):
         the split, the checks and the writing, ~5% of a pass-through, paid once (D159). At most
         ``HEADS_KEPT`` are kept; then the kept ones are dropped and kept anew."""
-        prefix, target = split_url(url)
-        origin = origin_of(prefix)
-        written = request_head(method, target, origin, pairs, length), prefix, origin
+        written = _written(method, url, pairs, length)
         if len(self._heads) >= HEADS_KEPT:
             self._heads.clear()
         self._heads[(method, url, pairs, length)] = written
@@ -273,6 +293,13 @@ class Http1Transport(PooledTransport):
         for connections in idle.values():
             for connection in connections:
                 connection.transport.close()
+
+
+def _written(method: str, url: str, pairs: tuple[tuple[str, str], ...], length: int) -> Written:
+    prefix, target = split_url(url)
+    origin = origin_of(prefix)
+    given, rest = request_head_parts(method, target, origin, pairs, length)
+    return given + rest, prefix, origin, len(given)
 
 
 async def _streamed_exchange(connection: Connection, head: bytes, stream: Data, read: float | None) -> None:

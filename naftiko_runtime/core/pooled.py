@@ -8,12 +8,13 @@ still to be read, holding one of the pool's ``Slots`` until it is closed.
 
 from __future__ import annotations
 
-import asyncio
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import httpx
+
+from .turns import Turns
 
 Headers = Mapping[str, str] | Sequence[tuple[str, str]]
 Data = bytes | httpx.SyncByteStream | httpx.AsyncByteStream | None
@@ -47,6 +48,9 @@ class Opened(Protocol):
         """The whole body, or ``None`` once it passes ``limit`` bytes."""
 
     async def aclose(self) -> None: ...
+
+    def header_items(self) -> tuple[tuple[str, str], ...]:
+        """Every header line, names in the upstream's case (as ``headers.items()`` gives them)."""
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
@@ -101,27 +105,19 @@ class OpenedStream(httpx.AsyncByteStream):
         await self._opened.aclose()
 
 
-class Slots:
+class Slots(Turns):
     """The pool's bound: ``size`` exchanges at a time, each holding a slot from its request until
-    its answer is closed. Waiting for one is bounded by the ``pool`` timeout and fails as
-    ``httpx.PoolTimeout`` (every connection busy), never as a ``ConnectTimeout`` (nothing failed to
-    connect): ``upstream`` answers it 503, pool exhausted (issue 10, item 8)."""
+    its answer is closed (``Turns``: a free one is taken without awaiting, D166). Waiting for one is
+    bounded by the ``pool`` timeout and fails as ``httpx.PoolTimeout`` (every connection busy),
+    never as a ``ConnectTimeout`` (nothing failed to connect): ``upstream`` answers it 503, pool
+    exhausted (issue 10, item 8)."""
 
-    __slots__ = ("_free", "release", "size")
-
-    def __init__(self, size: int):
-        self.size = size
-        self._free = asyncio.Semaphore(size)
-        self.release = self._free.release
+    __slots__ = ()
 
     async def acquire(self, pool: float | None) -> None:
-        free = self._free
-        if pool is None or not free.locked():
-            await free.acquire()  # a free slot is taken at once: no timeout to arm and cancel
-            return
+        """A slot, waited for at most ``pool`` seconds (``None``: without end)."""
         try:
-            async with asyncio.timeout(pool):
-                await free.acquire()
+            await self.wait(pool)
         except TimeoutError:
             raise httpx.PoolTimeout(
                 f"connection pool exhausted: all {self.size} connections to the upstream stayed busy for {pool:g} s"

@@ -21,6 +21,7 @@ from typing import Protocol, TypeVar
 
 from ..settings import BreakerPolicy, BulkheadPolicy, UpstreamPolicy
 from .problems import Problem
+from .turns import Turns
 
 log = logging.getLogger("naftiko.upstream")
 
@@ -71,61 +72,30 @@ def retry_after(value: str | None) -> float:
         return 0.0
 
 
-class Bulkhead:
+class Bulkhead(Turns):
     """At most ``max_concurrent`` calls in flight; a call waits for a turn at most ``queue_timeout``.
+    ``Turns``: taking a free turn is one comparison, with no coroutine; a finishing call hands its
+    turn straight to the oldest waiter, so a new call cannot overtake one that waits."""
 
-    A count and a queue of waiters rather than an ``asyncio.Semaphore``: taking a free turn is one
-    comparison, with no coroutine and no scan of the waiters (``Semaphore.locked`` looks at each of
-    them on every call). A finishing call hands its turn straight to the oldest waiter, so turns are
-    taken in arrival order and a new call cannot overtake one that waits."""
+    __slots__ = ("namespace", "policy")
 
     def __init__(self, namespace: str, policy: BulkheadPolicy):
+        super().__init__(policy.max_concurrent)
         self.namespace = namespace
         self.policy = policy
-        self._in_flight = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    def try_acquire(self) -> bool:
-        """Take a free turn now, if there is one nobody waits for."""
-        if self._in_flight < self.policy.max_concurrent and not self._waiters:
-            self._in_flight += 1
-            return True
-        return False
 
     async def acquire(self, deadline: float) -> None:
         """Wait for a turn, at most ``queue_timeout`` and never past ``deadline``; 503 after."""
-        if self.try_acquire():
-            return
-        loop = asyncio.get_running_loop()
-        wait = max(min(self.policy.queue_timeout, deadline - loop.time()), 0.0)
-        turn: asyncio.Future[None] = loop.create_future()
-        self._waiters.append(turn)
+        wait = max(min(self.policy.queue_timeout, deadline - asyncio.get_running_loop().time()), 0.0)
         try:
-            async with asyncio.timeout(wait):
-                await turn
-        except BaseException as exc:
-            if turn.done() and not turn.cancelled():
-                self.release()  # the turn came as the wait ended: pass it on
-            else:
-                turn.cancel()
-            if isinstance(exc, TimeoutError):
-                raise Problem(
-                    503,
-                    f"all {self.policy.max_concurrent} concurrent calls allowed to {self.namespace} are in "
-                    f"flight and none finished within {wait:g} s (bulkhead full)",
-                    headers={"Retry-After": "1"},
-                ) from None
-            raise
-
-    def release(self) -> None:
-        """End a call: its turn goes to the oldest waiter still waiting, else back to the count."""
-        waiters = self._waiters
-        while waiters:
-            turn = waiters.popleft()
-            if not turn.done():
-                turn.set_result(None)
-                return
-        self._in_flight -= 1
+            await self.wait(wait)
+        except TimeoutError:
+            raise Problem(
+                503,
+                f"all {self.policy.max_concurrent} concurrent calls allowed to {self.namespace} are in "
+                f"flight and none finished within {wait:g} s (bulkhead full)",
+                headers={"Retry-After": "1"},
+            ) from None
 
 
 class Fleet(Protocol):
@@ -284,7 +254,7 @@ class Guard:
         probe = breaker is not None and breaker.state != "closed" and breaker.admit()
         verdict: bool | None = None
         try:
-            if bulkhead is not None and not bulkhead.try_acquire():
+            if bulkhead is not None and not bulkhead.take():
                 await bulkhead.acquire(deadline)
             try:
                 answer = await attempt()

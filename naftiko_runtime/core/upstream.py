@@ -21,7 +21,7 @@ from ..settings import CachePolicy, Settings, Timeouts
 from .cache import Served, SharedCache
 from .client_tls import client_tls_context, shared_tls_context, tls_failure
 from .credentials import TokenGrant
-from .deadlines import Deadline
+from .deadlines import Deadline, DeadlineWatch
 from .mcp_upstream import McpSessions
 from .plans import UpstreamCall
 from .pooled import Opened, OpenedStream, PooledTransport
@@ -71,8 +71,11 @@ Answered = TypeVar("Answered", bound=_Status)
 class _Answer(Protocol):
     """An answer whose body is still to be read: a pooled transport's ``Opened`` or ``_HttpxAnswer``."""
 
-    status: int
-    headers: HeaderLookup
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> HeaderLookup: ...
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
@@ -200,6 +203,15 @@ class UpstreamClients:
         self.cache = SharedCache(settings.cache_entries, settings.cache_bytes)
         self._cache_rules: dict[tuple[str, str], CachePolicy] = {}
         """The shared answer cache of the namespaces whose policy turns it on (D123)."""
+        self._deadlines: DeadlineWatch | None = None
+        """The running exchanges' total deadlines, on the loop serving them (``_deadlines_on``)."""
+
+    def _deadlines_on(self, loop: asyncio.AbstractEventLoop) -> DeadlineWatch:
+        """The deadline watch of ``loop``: one timer for every exchange's total timeout (D166)."""
+        watch = self._deadlines
+        if watch is None or watch.loop is not loop:
+            watch = self._deadlines = DeadlineWatch(loop)
+        return watch
 
     def _timeouts_of(self, call: UpstreamCall) -> tuple[Timeouts, dict[str, float | None]]:
         """The call's timeouts and their httpx extension, worked out once per operation."""
@@ -310,12 +322,14 @@ class UpstreamClients:
         worth another try is ``Transient``, so that a retry policy can tell."""
         return _MappedErrors(self, call, where, timeouts)
 
-    async def _open(self, call: UpstreamCall, request: Outgoing, limit: int) -> _Answer:
-        """The answer's head, checked: a final status, and no declared length beyond ``limit``."""
+    async def _open(
+        self, call: UpstreamCall, request: Outgoing, limit: int, extension: dict[str, float | None]
+    ) -> _Answer:
+        """The answer's head, checked: a final status, and no declared length beyond ``limit``.
+        ``extension``: the call's timeouts (``_timeouts_of``)."""
         namespace = call.namespace
         if namespace not in self._clients:
             self.open({namespace})
-        extension = self._timeouts_of(call)[1]
         plain = self._plain.get(namespace)
         if plain is not None and call.credentials.challenge is None:
             # Over a pooled transport the request goes as plain values (no ``httpx.Request`` or
@@ -373,13 +387,16 @@ class UpstreamClients:
 
     def _send(self, call: UpstreamCall, request: Outgoing) -> Awaitable[UpstreamResponse]:
         """One exchange, or several under the namespace's policies, all within the total timeout."""
-        timeouts = self._timeouts_of(call)[0]
+        timeouts, extension = self._timeouts_of(call)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
+        watch = self._deadlines
+        if watch is None or watch.loop is not loop:
+            watch = self._deadlines_on(loop)
         guard = self._guards.get(call.namespace)
         if guard is None:
-            return self._send_once(call, request, timeouts, loop, deadline)
-        attempt = functools.partial(self._send_once, call, request, timeouts, loop, deadline)
+            return self._send_once(call, request, timeouts, extension, watch, deadline)
+        attempt = functools.partial(self._send_once, call, request, timeouts, extension, watch, deadline)
         retryable = may_retry(call.method, request.headers)
         return guard.run(attempt, retryable, deadline, call.operation)
 
@@ -388,13 +405,14 @@ class UpstreamClients:
         call: UpstreamCall,
         request: Outgoing,
         timeouts: Timeouts,
-        loop: asyncio.AbstractEventLoop,
+        extension: dict[str, float | None],
+        watch: DeadlineWatch,
         deadline: float,
     ) -> UpstreamResponse:
         limit = self.settings.max_upstream_body
         try:  # ``_mapped_errors``, without its objects and calls on every exchange (D159)
-            with Deadline(loop, deadline):
-                answer = await self._open(call, request, limit)
+            with Deadline(watch, deadline):
+                answer = await self._open(call, request, limit, extension)
                 try:
                     body = await answer.read(limit)
                 finally:
@@ -416,11 +434,11 @@ class UpstreamClients:
 
     async def _stream(self, call: UpstreamCall, request: Outgoing, limit: int) -> UpstreamStream:
         where = _Where(call, request)
-        timeouts = self._timeouts_of(call)[0]
+        timeouts, extension = self._timeouts_of(call)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
-        with self._mapped_errors(call, where, timeouts), Deadline(loop, deadline):
-            answer = await self._open(call, request, limit)
+        with self._mapped_errors(call, where, timeouts), Deadline(self._deadlines_on(loop), deadline):
+            answer = await self._open(call, request, limit, extension)
             items = answer.header_items()
             if not 200 <= answer.status < 300:
                 try:
@@ -434,12 +452,12 @@ class UpstreamClients:
     async def _chunks(
         self, call: UpstreamCall, answer: _Answer, where: _Where, limit: int, timeouts: Timeouts, deadline: float
     ) -> AsyncGenerator[bytes, None]:
-        loop = asyncio.get_running_loop()
+        watch = self._deadlines_on(asyncio.get_running_loop())
         try:
             with self._mapped_errors(call, where, timeouts):
                 chunks = _bounded(answer, where, limit)
                 while True:
-                    with Deadline(loop, deadline):
+                    with Deadline(watch, deadline):
                         chunk = await anext(chunks, None)
                     if chunk is None:
                         return
@@ -505,24 +523,8 @@ def _raise_mapped(
 
 
 def _answer_of(opened: Opened) -> _Answer:
-    """A pooled transport's answer; a content-encoded one through httpx, which decodes it."""
+    """A pooled transport's answer as it is (no wrapper, D166); a content-encoded one through
+    httpx, which decodes it."""
     if opened.headers.get("content-encoding") is None:
-        return _OpenedAnswer(opened)
+        return opened
     return _HttpxAnswer(httpx.Response(opened.status, headers=opened.raw_headers, stream=OpenedStream(opened)))
-
-
-class _OpenedAnswer:
-    """A pooled transport's answer as an ``_Answer``, without any httpx object."""
-
-    __slots__ = ("aclose", "chunks", "headers", "opened", "read", "status")
-
-    def __init__(self, opened: Opened):
-        self.opened = opened
-        self.status = opened.status
-        self.headers: HeaderLookup = opened.headers
-        self.chunks = opened.chunks
-        self.read = opened.read
-        self.aclose = opened.aclose
-
-    def header_items(self) -> tuple[tuple[str, str], ...]:
-        return tuple(self.opened.headers.items())

@@ -34,45 +34,49 @@ from ..adapters.asgi import BODY_FOLLOWS
 
 COALESCED = 64 * 1024
 """Up to this many body bytes are copied after a held head; a larger body is written on its own."""
+HEADS_KEPT = 256
+"""Answer heads ``encode_head`` keeps by what they were made from; then it forgets them and keeps anew."""
+HEAD_KEPT_BYTES = 1024
+"""Only heads this short are kept: the memory stays small whatever an upstream's headers are."""
+Encoded = tuple[bytes, bool, int, bool | None]
+_heads: dict[tuple[object, ...], Encoded] = {}
+"""Heads already encoded, by status, keep-alive, method and header lines (``encode_head``)."""
 
 
-CHECKED_LINES = 4096
-CHECKED_VALUE = 128
-_CHECKED: dict[tuple[bytes, bytes], bytes] = {}
-"""Header lines ``encode_head`` found valid, to their lower-cased name: an answer's lines mostly
-repeat (the server's, a length, a type, ``RateLimit-*``), and the two pattern searches of a line
-took ~5k instructions, a sixth of the fast path's head (D162). Only lines whose value is at most
-``CHECKED_VALUE`` bytes are kept, at most ``CHECKED_LINES`` of them (emptied when full): ~1 MB."""
-
-
-def encode_head(
-    status_code: int, headers: list[tuple[bytes, bytes]], keep_alive: bool, method: str
-) -> tuple[bytes, bool, int, bool | None]:
+def encode_head(status_code: int, headers: list[tuple[bytes, bytes]], keep_alive: bool, method: str) -> Encoded:
     """An answer's head as uvicorn writes it, with whether the connection stays open, the body
     length still expected and whether the body goes chunked (``None``: no body, a HEAD answer).
     Shared by ``AnswerCycle`` and the REST fast path (D160), so their bytes cannot differ. An
-    invalid header name or value is a ``RuntimeError``, as uvicorn's."""
+    invalid header name or value is a ``RuntimeError``, as uvicorn's. A head is a function of what
+    it is made from, and a route's answers repeat it (the server's lines, the date of this second,
+    the route's type and length): the last ``HEADS_KEPT`` are kept by it, where checking and
+    writing each line (two regular-expression searches a line) was ~4% of a pass-through (D166)."""
+    key = (status_code, keep_alive, method, *headers)
+    try:
+        kept = _heads.get(key)
+    except TypeError:  # a header line given as a list (ASGI takes any pair): written, not kept
+        return _encoded_head(status_code, headers, keep_alive, method)
+    if kept is not None:
+        return kept
+    encoded = _encoded_head(status_code, headers, keep_alive, method)
+    if len(encoded[0]) <= HEAD_KEPT_BYTES:
+        if len(_heads) >= HEADS_KEPT:
+            _heads.clear()
+        _heads[key] = encoded
+    return encoded
+
+
+def _encoded_head(status_code: int, headers: list[tuple[bytes, bytes]], keep_alive: bool, method: str) -> Encoded:
     content = [STATUS_LINE[status_code]]
     chunked: bool | None = None
     expected = 0
     has_connection_close = False
-    checked = _CHECKED
     for name, value in headers:
-        try:
-            lowered = checked.get((name, value))
-        except TypeError:  # not bytes (a bytearray): checked every time, as uvicorn does
-            lowered = None
-        if lowered is None:
-            if HEADER_RE.search(name):
-                raise RuntimeError("Invalid HTTP header name.")
-            if HEADER_VALUE_RE.search(value):
-                raise RuntimeError("Invalid HTTP header value.")
-            lowered = name.lower()
-            if len(value) <= CHECKED_VALUE and type(name) is bytes and type(value) is bytes:
-                if len(checked) >= CHECKED_LINES:
-                    checked.clear()
-                checked[name, value] = lowered
-        name = lowered
+        if HEADER_RE.search(name):
+            raise RuntimeError("Invalid HTTP header name.")
+        if HEADER_VALUE_RE.search(value):
+            raise RuntimeError("Invalid HTTP header value.")
+        name = name.lower()
         if name == b"content-length" and chunked is None:
             expected = int(value.decode())
             chunked = False

@@ -205,7 +205,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._lingering:
             return
-        self._unset_keepalive_if_required()
+        if self.timeout_keep_alive_task is not None:  # uvicorn's, never armed here (D132): no call
+            self._unset_keepalive_if_required()
         if self._in_head:
             refusal = self._count_head(data)
             if refusal is not None:
@@ -353,7 +354,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.pipeline.appendleft((self.cycle, app))
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
+        """uvicorn's, in this frame (a call less per request), and the next head is counted."""
+        cycle = self.cycle
+        if not ((self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete):
+            cycle.more_body = False
+            cycle.message_event.set()
         self._start_head()
 
     def on_response_complete(self) -> None:
@@ -365,7 +370,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
-        self.flow.resume_reading()
+        flow = self.flow
+        if flow.read_paused:
+            flow.resume_reading()
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)

@@ -10,14 +10,11 @@ import logging
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from naftiko_runtime.adapters.asgi import BODY_FOLLOWS
-from naftiko_runtime.serving import answer_cycle
-from naftiko_runtime.serving.answer_cycle import CHECKED_LINES, CHECKED_VALUE, COALESCED, AnswerCycle, encode_head
+from naftiko_runtime.serving.answer_cycle import COALESCED, AnswerCycle
 
 LOG = logging.getLogger("test")
 DATE = [(b"date", b"Mon, 07 Dec 2026 04:00:00 GMT")]
@@ -128,31 +125,3 @@ async def test_an_invalid_header_is_refused_as_uvicorn_refuses_it(header, error)
     with pytest.raises(RuntimeError, match=f"Invalid HTTP header {error}"):
         await cycle.send({"type": "http.response.start", "status": 200, "headers": [header]})
     assert transport.writes == []
-
-
-LINE_BYTES = st.binary(max_size=CHECKED_VALUE + 8) | st.sampled_from([b"x-ok", b"Content-Length", b"bad name", b"a\nb"])
-
-
-def _encoded(lines: list[tuple[bytes, bytes]]) -> object:
-    try:
-        return encode_head(200, list(lines), True, "GET")
-    except (RuntimeError, ValueError) as refusal:  # ValueError: a Content-Length int() refuses
-        return repr(refusal)
-
-
-@given(lines=st.lists(st.tuples(LINE_BYTES, LINE_BYTES), max_size=6))
-def test_a_head_is_the_same_and_refused_alike_whatever_was_checked_before(lines):
-    """D162: the lines ``encode_head`` remembers as valid change nothing: a head encoded with its
-    lines remembered, in any order, is the bytes or the refusal of one encoded with none."""
-    answer_cycle._CHECKED.clear()
-    fresh = _encoded(lines)
-    for line in reversed(lines):  # each line remembered, if valid, before the whole head again
-        _encoded([line])
-    assert _encoded(lines) == fresh
-    assert all(len(value) <= CHECKED_VALUE for _, value in answer_cycle._CHECKED)
-
-
-def test_the_remembered_lines_are_bounded():
-    for i in range(CHECKED_LINES + 10):
-        encode_head(200, [(b"x-n", b"%d" % i)], True, "GET")
-        assert len(answer_cycle._CHECKED) <= CHECKED_LINES

@@ -1,6 +1,8 @@
 """D159: an upstream transport keeps the request heads it wrote, by everything that makes a head
 (method, URL, headers in order, body length), so a repeated request is not split, checked and
-written again; a kept head is never the head of another request, and a refused one is never kept."""
+written again; a kept head is never the head of another request, and a refused one is never kept.
+D167: headers new on every call (a trace context, an idempotency key) that end a request's headers
+are added to the head kept without them, to the same bytes and with the same refusals."""
 
 from __future__ import annotations
 
@@ -9,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from naftiko_runtime.core.http1_requests import origin_of, request_head, split_url
+from naftiko_runtime.core.http1_requests import PER_CALL, origin_of, request_head, split_url
 from naftiko_runtime.core.http1_transport import HEADS_KEPT, Http1Transport
 
 URL = "http://upstream.test:8080/v1/items?page=2"
-NAMES = st.sampled_from(["User-Agent", "Accept", "X-Key", "Authorization", "traceparent"])
+NAMES = st.sampled_from(["User-Agent", "Accept", "X-Key", "Authorization", "traceparent", "Idempotency-Key"])
 VALUES = st.text(alphabet="abcXYZ019 -/", max_size=12)
 HEADERS = st.lists(st.tuples(NAMES, VALUES), max_size=4).map(tuple)
 REQUESTS = st.tuples(
@@ -37,6 +39,24 @@ def test_every_head_is_the_one_its_request_would_be_written_with(requests):
             written = transport._head(method, url, pairs, length)
             assert written[0] == _fresh(method, url, pairs, length)
             assert written[1] == split_url(url)[0]
+    for _, _, kept, _ in transport._heads:
+        assert not any(name.lower() in PER_CALL for name, _ in kept), "a per-call value was kept"
+
+
+def test_a_traced_request_takes_the_head_kept_without_its_trace_context():
+    transport = Http1Transport(None, 4)
+    for i in range(HEADS_KEPT + 5):
+        pairs = (("X-Key", "a"), ("traceparent", f"00-{i:032x}-{i:016x}-01"), ("tracestate", "k=v"))
+        assert transport._head("GET", URL, pairs, 0)[0] == _fresh("GET", URL, pairs, 0)
+    assert list(transport._heads) == [("GET", URL, (("X-Key", "a"),), 0)], "one head kept, hit on every call"
+
+
+@pytest.mark.parametrize("value", ["00-ab\r\nHost: evil", "a\nb", "a\0b"], ids=["CRLF", "LF", "NUL"])
+def test_a_per_call_header_that_would_split_the_request_is_refused(value):
+    transport = Http1Transport(None, 4)
+    transport._head("GET", URL, (("X-Key", "a"),), 0)
+    with pytest.raises(httpx.LocalProtocolError, match="'traceparent' holds CR, LF or NUL"):
+        transport._head("GET", URL, (("X-Key", "a"), ("traceparent", value)), 0)
 
 
 def test_a_repeated_request_takes_the_kept_head_and_the_kept_heads_stay_bounded():

@@ -301,7 +301,7 @@ async def test_bulkhead_turns_go_in_arrival_order_and_a_timed_out_wait_gives_not
 
     bulkhead = Bulkhead("ns", BulkheadPolicy(max_concurrent=1, queue_timeout=2.0))
     loop = asyncio.get_running_loop()
-    assert bulkhead.try_acquire() and not bulkhead.try_acquire()
+    assert bulkhead.take() and not bulkhead.take()
     order: list[str] = []
 
     async def call(name: str) -> None:
@@ -315,11 +315,11 @@ async def test_bulkhead_turns_go_in_arrival_order_and_a_timed_out_wait_gives_not
     assert refused.value.status == 503 and "bulkhead full" in refused.value.detail
     bulkhead.release()
     await first
-    assert order == ["first"] and not bulkhead.try_acquire()  # the turn was handed over, not freed
+    assert order == ["first"] and not bulkhead.take()  # the turn was handed over, not freed
     bulkhead.release()
     await second
     bulkhead.release()
-    assert bulkhead.try_acquire() and not bulkhead.try_acquire()  # one turn, back in the count
+    assert bulkhead.take() and not bulkhead.take()  # one turn, back in the count
 
 
 def test_positions_point_at_keys_and_items_of_the_written_file():
