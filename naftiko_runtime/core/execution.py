@@ -102,25 +102,8 @@ class Executor:
     def execute(self, plan: OperationPlan, inputs: Mapping[str, Any], *, keep_value: bool = True) -> Awaitable[Reply]:
         """The plan's reply. ``keep_value=False`` (the REST adapter, which answers with the bytes)
         leaves a pass-through's ``Reply.value`` ``None``: its body is only proved JSON (D46, D158).
-        Unobserved, the execution's own coroutine: no frame of this method's on the stack."""
-        if self.observer is None:
-            return self._execute(plan, inputs, keep_value)
-        return self._observed_execution(self.observer, plan, inputs, keep_value)
-
-    async def _observed_execution(
-        self, observer: Observer, plan: OperationPlan, inputs: Mapping[str, Any], keep_value: bool
-    ) -> Reply:
-        observation = observer.request(plan)
-        status = 500
-        try:
-            reply = await self._execute(plan, inputs, keep_value)
-            status = reply.status
-            return reply
-        except Problem as exc:
-            status = exc.status
-            raise
-        finally:
-            observation.finish(status)
+        The execution's own coroutine, observed or not: no frame of this method's on the stack."""
+        return self._execute(plan, inputs, keep_value)
 
     async def relay(self, call: UpstreamCall, request: Outgoing, keep: Callable[[str], bool]) -> Reply:
         """A request built by an adapter (a REST forward, D82), sent and answered like every other
@@ -158,18 +141,49 @@ class Executor:
 
     async def _execute(self, plan: OperationPlan, inputs: Mapping[str, Any], keep_value: bool = True) -> Reply:
         """Simple mode: one step whose decoded answer the outputs map (D45); orchestrated and
-        mock plans go through ``_orchestrate``."""
-        lookup = plan.lookup(inputs)
-        if plan.orchestrated:
-            return await self._orchestrate(plan, inputs, lookup)
-        step = plan.steps[0]
-        assert isinstance(step, CallStep)
-        call = step.call
-        if call.binary is not None:
-            return await self._binary(plan, call, inputs, lookup)
-        if plan.paging is not None:
-            return await self._pages(plan, plan.paging, call, build_outgoing(call, inputs, lookup), lookup)
-        response = await self._send(call, build_outgoing(call, inputs, lookup))
+        mock plans go through ``_orchestrate``. Observed, the request's observation and a simple
+        plan's upstream call's start and finish in this coroutine: an observed pass-through runs
+        the one coroutine of the executor's that an unobserved one runs (D164)."""
+        observer = self.observer
+        observation = None if observer is None else observer.request(plan)
+        status = 500
+        try:
+            lookup = plan.lookup(inputs)
+            call = None if plan.orchestrated else _simple_call(plan)
+            if call is None:
+                reply = await self._orchestrate(plan, inputs, lookup)
+            elif call.binary is not None:
+                reply = await self._binary(plan, call, inputs, lookup)
+            elif plan.paging is not None:
+                reply = await self._pages(plan, plan.paging, call, build_outgoing(call, inputs, lookup), lookup)
+            else:
+                request = build_outgoing(call, inputs, lookup)
+                called = None if observer is None else observer.upstream(call, request)
+                answered = 500
+                try:
+                    response = await self.clients.send(call, request)
+                    answered = response.status
+                except Problem as exc:
+                    answered = exc.status
+                    raise
+                finally:
+                    if called is not None:
+                        called.finish(answered)
+                reply = self._simple_reply(plan, call, response, lookup, keep_value)
+            status = reply.status
+            return reply
+        except Problem as exc:
+            status = exc.status
+            raise
+        finally:
+            if observation is not None:
+                observation.finish(status)
+
+    def _simple_reply(
+        self, plan: OperationPlan, call: UpstreamCall, response: UpstreamResponse, lookup: Lookup, keep_value: bool
+    ) -> Reply:
+        """A simple plan's reply from its upstream answer: an error or an empty body as it came, a
+        pass-through's bytes as they came, or the outputs' mapping of the decoded document."""
         body, headers = _redacted(self.clients.secret_forms(call), response)
         content_type = response.headers.get("content-type")
         if not 200 <= response.status < 300 or not body:
@@ -179,8 +193,7 @@ class Executor:
             # Another format passes through as its decoded structure, in JSON (D50).
             document = _decode(call, response.status, body, content_type, "", keep_value)
             return Reply(response.status, body, content_type or "application/json", headers, document)
-        document = _decode(call, response.status, body, content_type, "")
-        value = plan.mapper.apply(document, lookup)
+        value = plan.mapper.apply(_decode(call, response.status, body, content_type, ""), lookup)
         body = encode_json(value, 502, f"the mapped answer of {call.label}")
         return Reply(response.status, body, "application/json", headers, value)
 
@@ -316,3 +329,10 @@ def _decode(
             f"{where}upstream {call.label} answered {status} with a body that is not "
             f"{call.decoder.name} ({content_type or 'no Content-Type'}): {exc}",
         ) from exc
+
+
+def _simple_call(plan: OperationPlan) -> UpstreamCall:
+    """The one call of a plan in simple mode (D45): its only step."""
+    step = plan.steps[0]
+    assert isinstance(step, CallStep)
+    return step.call

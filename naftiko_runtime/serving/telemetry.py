@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import time
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from time import monotonic_ns
@@ -32,7 +31,8 @@ from ..core.plans import OperationPlan, UpstreamCall
 from ..core.requests import Outgoing
 from ..core.resilience import Breaker
 from ..spec.model import Exposed
-from .light_series import BOUNDS, CounterChild, HistogramChild
+from .folded_series import FOLD_AT, Folding
+from .light_series import HistogramChild
 from .metrics import DroppedSpans, Series
 from .propagation import CALLER, HEADERS, PROPAGATORS, continued
 from .span_export import LeanSpan
@@ -56,14 +56,17 @@ class _Route:
         """``None`` when no metric is kept."""
         self.shape = None if lean is None else lean.server_shape(exposed)
         """``None`` unless the runtime exports its own spans (``LeanTracing``)."""
-        self.by_status: dict[int, tuple[CounterChild, HistogramChild]] = {}
+        self.by_status: dict[int, list[float]] = {}
+        """By answer status: the durations its series hold until they are folded (``folded_series``)."""
 
-    def children(self, status: int) -> tuple[CounterChild, HistogramChild]:
+    def held(self, status: int) -> list[float]:
         metrics, exposed = self.telemetry.metrics, self.exposed
         assert metrics is not None
         values = (exposed.adapter_kind, exposed.key, exposed.namespace, str(status))  # the engine's labels
-        children = self.by_status[status] = (metrics.requests.labels(*values), metrics.latency.labels(*values))
-        return children
+        errors = values if status >= 500 else None
+        held = self.telemetry.folding.held(metrics.requests.labels(*values), metrics.latency.labels(*values), errors)
+        self.by_status[status] = held
+        return held
 
 
 class _Callee:
@@ -75,14 +78,17 @@ class _Callee:
         self.namespace = call.namespace
         self.labels = (method, host, call.namespace)
         self.shape = None if telemetry.lean is None else telemetry.lean.client_shape(call, method, host)
-        self.by_status: dict[int, tuple[CounterChild, HistogramChild]] = {}
+        self.by_status: dict[int, list[float]] = {}
+        """By answer status: the durations its series hold until they are folded (``folded_series``)."""
 
-    def children(self, metrics: Series, status: int) -> tuple[CounterChild, HistogramChild]:
+    def held(self, telemetry: Telemetry, status: int) -> list[float]:
         method, host, namespace = self.labels
         values = (method, host, str(status), namespace)
+        metrics = telemetry.metrics
+        assert metrics is not None
         calls, latency = metrics.client_calls.labels(*values), metrics.client_latency.labels(*values)
-        self.by_status[status] = (calls, latency)
-        return calls, latency
+        held = self.by_status[status] = telemetry.folding.held(calls, latency)
+        return held
 
 
 class _Request(LeanSpan):
@@ -101,14 +107,13 @@ class _Request(LeanSpan):
         route = self.route
         telemetry, in_flight = route.telemetry, route.in_flight
         duration = (now - self.started) / 1e9
-        if in_flight is not None:  # counted in place: a method call per value cost more than the counting
-            counter, histogram = route.by_status.get(status) or route.children(status)
-            counter.value += 1.0
-            histogram.counts[bisect_left(BOUNDS, duration)] += 1
-            histogram.sum += duration
-            if status >= 500:
-                exposed = route.exposed
-                telemetry.errors.inc((exposed.adapter_kind, exposed.key, exposed.namespace, str(status)))
+        if in_flight is not None:  # held, folded into the series in bulk (D164)
+            held = route.by_status.get(status)
+            if held is None:
+                held = route.held(status)
+            held.append(duration)
+            if len(held) >= FOLD_AT:
+                telemetry.folding.fold()
             in_flight.value -= 1.0
         if telemetry.request_log:
             self._log(status, duration)
@@ -149,12 +154,13 @@ class _Upstream(LeanSpan):
         telemetry, callee = self.telemetry, self.callee
         telemetry.failing[callee.namespace] = status >= 500
         metrics = telemetry.metrics
-        if metrics is not None:
-            duration = (now - self.started) / 1e9
-            counter, histogram = callee.by_status.get(status) or callee.children(metrics, status)
-            counter.value += 1.0
-            histogram.counts[bisect_left(BOUNDS, duration)] += 1
-            histogram.sum += duration
+        if metrics is not None:  # held, folded into the series in bulk (D164)
+            held = callee.by_status.get(status)
+            if held is None:
+                held = callee.held(telemetry, status)
+            held.append((now - self.started) / 1e9)
+            if len(held) >= FOLD_AT:
+                telemetry.folding.fold()
         if callee.shape is not None and telemetry.lean is not None:
             if self.sampled:
                 telemetry.lean.export.ended(self, callee.shape, self.started, now, status)
@@ -212,7 +218,7 @@ class Telemetry:
         """An embedding program's SDK tracer provider, whose spans are the SDK's."""
         self.metrics = Series(breakers, capabilities) if observability.enabled and observability.metrics else None
         if self.metrics is not None:
-            self.errors = self.metrics.errors
+            self.folding = Folding(self.metrics.errors)
             if self.lean is not None:
                 self.metrics.registry.register(DroppedSpans(self.lean.export.dropped))
 
@@ -320,4 +326,7 @@ class Telemetry:
             self.lean.export.close()
 
     def exposition(self) -> tuple[bytes, str] | None:
-        return None if self.metrics is None else (generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST)
+        if self.metrics is None:
+            return None
+        self.folding.fold()  # every request finished before the scrape is in it
+        return generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST
