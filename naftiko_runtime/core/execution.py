@@ -146,6 +146,7 @@ class Executor:
         the one coroutine of the executor's that an unobserved one runs (D164)."""
         observer = self.observer
         observation = None if observer is None else observer.request(plan)
+        called: Observation | None = None  # the upstream call's, while open; a failed one is finished below
         status = 500
         try:
             lookup = plan.lookup(inputs)
@@ -158,17 +159,12 @@ class Executor:
                 reply = await self._pages(plan, plan.paging, call, build_outgoing(call, inputs, lookup), lookup)
             else:
                 request = build_outgoing(call, inputs, lookup)
-                called = None if observer is None else observer.upstream(call, request)
-                answered = 500
-                try:
-                    response = await self.clients.send(call, request)
-                    answered = response.status
-                except Problem as exc:
-                    answered = exc.status
-                    raise
-                finally:
-                    if called is not None:
-                        called.finish(answered)
+                if observer is not None:
+                    called = observer.upstream(call, request)
+                response = await self.clients.send(call, request)
+                if called is not None:
+                    called.finish(response.status)
+                    called = None
                 reply = self._simple_reply(plan, call, response, lookup, keep_value)
             status = reply.status
             return reply
@@ -176,6 +172,8 @@ class Executor:
             status = exc.status
             raise
         finally:
+            if called is not None:  # the upstream call failed: its status is the request's
+                called.finish(status)
             if observation is not None:
                 observation.finish(status)
 
