@@ -216,33 +216,48 @@ def test_one_token_fetch_serves_the_fleet_and_the_store_holds_no_token_in_clear(
 
 
 async def test_a_limit_per_key_holds_fleet_wide(fleet, upstream, record_property):
-    """20 calls a second for one key, whichever instance haproxy hands each call to: once the first
-    second has spent the burst (20), the fleet admits 200 calls in 10 s, within 5%, and every
-    instance admitted some (in-process, each instance would admit 200)."""
-    statuses: list[tuple[float, int]] = []
+    """20 calls a second for one key, whichever instance haproxy hands each call to: the fleet
+    admits one bucket's worth, ``burst + rate * T``, within 5%, and every instance admitted some
+    (in-process, each instance would admit its own, three times as many). Over the 10 s after the
+    first second, that is 200 calls.
+
+    ``T`` is the bucket's life in the store, which the client only brackets (as D91's test does):
+    the bucket is made between the first call sent and the first answer, and the last call is
+    counted between the last call sent and the last answer. On a quiet machine the bracket is tens
+    of milliseconds wide; on a loaded one a slow first or last answer no longer reads as tokens the
+    fleet withheld or gave away (seen once under two callgrind runs)."""
+    calls: list[tuple[float, float, int]] = []
     stop = time.monotonic() + 1.0 + WINDOW + 0.5
 
     async def caller(client: httpx.AsyncClient) -> None:
-        while time.monotonic() < stop:
-            started = time.monotonic()
+        while (sent := time.monotonic()) < stop:
             response = await client.get("/a")
-            statuses.append((started, response.status_code))
+            calls.append((sent, time.monotonic(), response.status_code))
             await asyncio.sleep(0.01)
 
     headers = {"X-API-Key": "one-key-for-the-fleet"}
     async with httpx.AsyncClient(base_url=fleet.url, headers=headers, timeout=10) as client:
         started = time.monotonic()
         await asyncio.gather(*(caller(client) for _ in range(6)))
-    in_window = [status for at, status in statuses if started + 1.0 <= at < started + 1.0 + WINDOW]
-    admitted = in_window.count(200)
-    expected = RATE * WINDOW
+    statuses = [status for _, _, status in calls]
+    admitted = statuses.count(200)
+    shortest = max(sent for sent, _, _ in calls) - min(answered for _, answered, _ in calls)
+    longest = max(answered for _, answered, _ in calls) - min(sent for sent, _, _ in calls)
+    fewest, most = RATE + RATE * shortest, RATE + RATE * longest  # burst = requests: a full bucket first
+    in_window = [status for sent, _, status in calls if started + 1.0 <= sent < started + 1.0 + WINDOW]
     by_instance = {name: sum(instance_of(r) == name for r in upstream.requests) for name in NAMES}
-    report = {"calls": len(in_window), "admitted": admitted, "expected": expected, "by_instance": by_instance}
+    report = {
+        "calls": len(calls),
+        "admitted": admitted,
+        "bucket allows": f"{fewest:.0f}-{most:.0f}",
+        "admitted in the 10 s after the first": in_window.count(200),
+        "by_instance": by_instance,
+    }
     record_property("fleet_rate_limit", report)
     print("\nfleet rate limit:", report)
-    assert set(in_window) <= {200, 429}
-    assert len(in_window) > 3 * expected, "the load did not exceed the limit enough to test it"
-    assert abs(admitted - expected) <= 0.05 * expected, report
+    assert set(statuses) <= {200, 429}
+    assert len(in_window) > 3 * RATE * WINDOW, "the load did not exceed the limit enough to test it"
+    assert 0.95 * fewest <= admitted <= 1.05 * most, report
     assert all(count > 0 for count in by_instance.values()), report
 
 
