@@ -141,12 +141,11 @@ class Executor:
 
     async def _execute(self, plan: OperationPlan, inputs: Mapping[str, Any], keep_value: bool = True) -> Reply:
         """Simple mode: one step whose decoded answer the outputs map (D45); orchestrated and
-        mock plans go through ``_orchestrate``. Observed, the request's observation and a simple
-        plan's upstream call's start and finish in this coroutine: an observed pass-through runs
-        the one coroutine of the executor's that an unobserved one runs (D164)."""
+        mock plans go through ``_orchestrate``. Observed, the request's observation starts and
+        finishes in this coroutine, with no wrapper of its own (D164); its upstream call is observed
+        by ``_send``, as every other call is."""
         observer = self.observer
         observation = None if observer is None else observer.request(plan)
-        called: Observation | None = None  # the upstream call's, while open; a failed one is finished below
         status = 500
         try:
             lookup = plan.lookup(inputs)
@@ -158,13 +157,7 @@ class Executor:
             elif plan.paging is not None:
                 reply = await self._pages(plan, plan.paging, call, build_outgoing(call, inputs, lookup), lookup)
             else:
-                request = build_outgoing(call, inputs, lookup)
-                if observer is not None:
-                    called = observer.upstream(call, request)
-                response = await self.clients.send(call, request)
-                if called is not None:
-                    called.finish(response.status)
-                    called = None
+                response = await self._send(call, build_outgoing(call, inputs, lookup))
                 reply = self._simple_reply(plan, call, response, lookup, keep_value)
             status = reply.status
             return reply
@@ -172,8 +165,6 @@ class Executor:
             status = exc.status
             raise
         finally:
-            if called is not None:  # the upstream call failed: its status is the request's
-                called.finish(status)
             if observation is not None:
                 observation.finish(status)
 

@@ -390,9 +390,7 @@ class UpstreamClients:
         timeouts, extension = self._timeouts_of(call)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeouts.total or 0.0)
-        watch = self._deadlines
-        if watch is None or watch.loop is not loop:
-            watch = self._deadlines_on(loop)
+        watch = self._deadlines_on(loop)
         guard = self._guards.get(call.namespace)
         if guard is None:
             return self._send_once(call, request, timeouts, extension, watch, deadline)
