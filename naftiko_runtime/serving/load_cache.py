@@ -71,6 +71,10 @@ class LoadCache:
     """The keys of the files this load read, hits and misses."""
     missed: int = 0
 
+    def for_workers(self) -> LoadCache:
+        """The folder alone, as each batch of files sent to a load worker carries it."""
+        return LoadCache(self.folder, self.writable)
+
     def fetch(self, path: Path) -> Prepared | None:
         """The file's ``Prepared`` from its entry, or ``None`` (a miss: the caller prepares it)."""
         try:
