@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from support import API_KEY, CAPABILITIES, ROOT, served
+from support import API_KEY, CAPABILITIES, naftiko, served
 
 from naftiko_runtime.serving import loading
 from naftiko_runtime.serving.loading import PARALLEL_FROM, load_files
@@ -48,18 +45,6 @@ def test_a_warm_start_serves_and_warns_as_the_cold_start_did(tmp_path: Path, ups
     assert warm == cold == uncached
     assert "warning" in cold[2], "the unset API key's warnings, positioned, from both starts"
     assert entries(folder) == stored
-
-
-def naftiko(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("NAFTIKO_")} | (env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "naftiko_runtime", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=ROOT,
-        timeout=60,
-    )
 
 
 def test_validate_prepares_the_cache_an_image_build_ships(tmp_path: Path) -> None:
