@@ -19,7 +19,7 @@ from typing import Any
 from ruamel.yaml import __version__ as ruamel_version
 
 from ..version import __version__
-from .plugins import AXES
+from .plugins import AXES, load_plugins
 
 PACKAGE = Path(__file__).resolve().parent.parent
 """The ``naftiko_runtime`` package folder."""
@@ -38,13 +38,14 @@ def runtime_digest() -> str:
 
 
 def _registered() -> tuple[Any, ...]:
-    """Every registered step kind, format, authentication type and adapter kind with the module
-    that defines it: what the plugins add to the shape checks and the translation."""
-    return tuple(
-        (axis, str(name), _defined_in(kind))
-        for axis, table in sorted(AXES.items())
-        for name, kind in sorted(table.table.items(), key=lambda item: str(item[0]))
-    )
+    """What the plugins add to the shape checks and the translation: each loaded plugin's
+    registrations by name, and the module of every registered type defined outside the runtime.
+    The runtime's own types are left out: its module files are in the digest already, and a
+    built-in kind registered when a file first uses it must not make a second digest of the same
+    runtime."""
+    added = tuple(sorted((*key, tuple(names)) for key, names in load_plugins().items()))
+    modules = {_defined_in(kind) for axis in AXES.values() for kind in axis.table.values()}
+    return added, tuple(sorted(m for m in modules if not m.startswith(f"{PACKAGE.name}.")))
 
 
 def _defined_in(kind: Any) -> str:
@@ -67,16 +68,15 @@ def _digest(registered: tuple[Any, ...]) -> str:
 
 
 def _code_files(registered: tuple[Any, ...]) -> list[Path]:
-    """The package's module files, and the module file of each registered type from elsewhere (a
-    plugin's), sorted."""
+    """The package's module files, and the module file of each plugin's registered type, sorted."""
     files = [
         Path(folder, name)
         for folder, _, names in os.walk(PACKAGE)
         for name in names
         if name.endswith(".py") and "__pycache__" not in folder
     ]
-    for module_name in {entry[2] for entry in registered}:
+    for module_name in registered[1]:
         module_file = getattr(sys.modules.get(module_name), "__file__", None)
-        if module_file and not Path(module_file).resolve().is_relative_to(PACKAGE):
+        if module_file:
             files.append(Path(module_file))
     return sorted(files)

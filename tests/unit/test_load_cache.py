@@ -235,3 +235,20 @@ def test_an_entry_gives_back_what_was_stored(
     assert (hit.source.path, hit.source.text, hit.source.data) == (path, text, data)
     assert (hit.dialect, hit.shape, hit.data, hit.origins) == (stored.dialect, shape, native, origins)
     assert (hit.data is hit.source.data) == (not translated)
+
+
+class _PluginStepKind:
+    """Stands for a plugin's type: defined outside the runtime's package."""
+
+
+def test_a_plugins_type_changes_the_runtime_digest_a_built_in_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    from naftiko_runtime.adapters.registry import KINDS
+    from naftiko_runtime.core.stepkinds import STEP_KINDS
+    from naftiko_runtime.serving.runtime_digest import runtime_digest
+
+    before = runtime_digest()
+    built_in = next(iter(KINDS.values()))
+    monkeypatch.setitem(KINDS, "lazily-registered", built_in)  # as a kind imported when first used
+    assert runtime_digest() == before
+    monkeypatch.setitem(STEP_KINDS, "plugin-step", _PluginStepKind())
+    assert runtime_digest() != before
