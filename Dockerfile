@@ -22,7 +22,11 @@ ENV PATH=/opt/naftiko/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     NAFTIKO_CAPABILITIES=/capabilities \
-    NAFTIKO_HEALTH_PORT=8080
+    NAFTIKO_HEALTH_PORT=8080 \
+    NAFTIKO_LOAD_CACHE=/var/cache/naftiko
+# The load cache (D172) prepared as compileall prepares bytecode: the shipped files' parse, shape
+# check and translation, in a folder only the serving user can write (files mounted later add theirs).
+RUN naftiko validate /capabilities >/dev/null && chown -R 10001:10001 /var/cache/naftiko
 USER 10001:10001
 EXPOSE 8080 9090
 # Alive = any HTTP answer on the REST port, a 404 problem included (there is no control adapter yet).

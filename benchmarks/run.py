@@ -832,7 +832,7 @@ def measure_startups(plan: Plan, work: Path, env: dict[str, str], upstream: str)
     """Row 8 (``startup.py``): first byte and ready-and-serving of ``naftiko serve`` on N files."""
 
     harness = startup_row.Harness(
-        launch=lambda name, argv, log: Proc(name, argv, log, env).start(),
+        launch=lambda name, argv, log, extra: Proc(name, argv, log, {**env, **extra}).start(),
         http=http,
         rss=lambda pid: memory_mb(pid, "VmRSS"),
         offset=lambda: free_offset((8080, 9090)),

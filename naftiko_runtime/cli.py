@@ -31,6 +31,8 @@ from .serving.stdio import serve_stdio
 from .settings import (
     BASE_URI_ENV_PREFIX,
     DEFAULTS,
+    LOAD_CACHE_ENV,
+    LOAD_CACHE_OFF,
     LOG_FORMATS,
     LOG_LEVELS,
     TRANSPORTS,
@@ -86,6 +88,21 @@ def _add_loading_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--host", help="address to listen on for every adapter (default: each adapter's address, else 127.0.0.1)"
+    )
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--load-cache",
+        metavar="DIR",
+        help="keep each file parsed, checked and translated in DIR for the next start, as Python keeps "
+        f"bytecode (${LOAD_CACHE_ENV}, else the --config file's load_cache; default: "
+        "$XDG_CACHE_HOME/naftiko-runtime/load, else ~/.cache/naftiko-runtime/load; D172)",
+    )
+    cache.add_argument(
+        "--no-load-cache",
+        action="store_const",
+        const=LOAD_CACHE_OFF,
+        dest="load_cache",
+        help='parse every file, read and write no load cache (also: load_cache = "off")',
     )
 
 
@@ -360,6 +377,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     policies = {name: getattr(args, name, None) for name in ("retries", "bulkhead", "breaker_failures", "rate_limit")}
     if args.command == "serve":
         _environment_overrides(given, policies, os.environ)
+    if "load_cache" not in given and os.environ.get(LOAD_CACHE_ENV):
+        given["load_cache"] = os.environ[LOAD_CACHE_ENV]  # every command that loads files (D172)
     settings = Settings(**given)
     config = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
     if config:

@@ -15,6 +15,9 @@ DEFAULT_HOST = "127.0.0.1"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 BASE_URI_ENV_PREFIX = "NAFTIKO_BASE_URI_"
 OAUTH_CLIENT_ENV = ("NAFTIKO_OAUTH_CLIENT_ID", "NAFTIKO_OAUTH_CLIENT_SECRET")
+LOAD_CACHE_ENV = "NAFTIKO_LOAD_CACHE"
+LOAD_CACHE_OFF = "off"
+"""``load_cache``'s value (``--no-load-cache``) for loading without the load cache (D172)."""
 """The gateway's own OAuth client, for ``tokenValidation: introspection`` (D91: not in the file)."""
 TRANSPORTS = ("http1", "aiohttp", "httpx")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -322,6 +325,9 @@ class Settings:
     state: str | None = None
     """``redis://HOST:PORT/DB``: rate-limit buckets, circuit breakers and fetched tokens shared by
     every instance using the same store (issue 22); ``None``: each process keeps its own."""
+    load_cache: str | None = None
+    """The load cache's folder (D172): parsed, checked and translated files kept for the next start;
+    ``None``: ``$XDG_CACHE_HOME/naftiko-runtime/load`` (else ``~/.cache/...``); ``off``: none."""
 
     def policy_for(self, namespace: str) -> UpstreamPolicy:
         return self.namespaces.get(namespace, self.upstream)

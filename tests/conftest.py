@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
@@ -10,6 +13,12 @@ import httpx
 import pytest
 from hypothesis import settings
 from support import API_KEY, CAPABILITIES, NAMESPACES, Gateway, RecordingUpstream, running_gateway
+
+LOAD_CACHE_HOME = tempfile.mkdtemp(prefix="naftiko-tests-cache-")
+"""Every load of this test process, and of the servers it starts, keeps its load cache (D172) here,
+not in the user's ``~/.cache``: one folder per xdist worker, removed at exit."""
+os.environ["XDG_CACHE_HOME"] = LOAD_CACHE_HOME
+atexit.register(shutil.rmtree, LOAD_CACHE_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

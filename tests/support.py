@@ -168,6 +168,20 @@ def running_gateway(
         thread.join(timeout=40)
 
 
+def naftiko(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m naftiko_runtime ARGS`` from the project's folder, as a user runs it: none of this
+    process's ``NAFTIKO_*`` settings nor its API key, only ``env`` over the rest."""
+    environ = {k: v for k, v in os.environ.items() if k != "POLYTOMIC_API_KEY" and not k.startswith("NAFTIKO_")}
+    return subprocess.run(
+        [sys.executable, "-m", "naftiko_runtime", *args],
+        capture_output=True,
+        text=True,
+        env=environ | (env or {}),
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
 # -- `naftiko serve` as a subprocess, as a user runs it ------------------------------------------
 
 PR_SET_PDEATHSIG = 1

@@ -9,6 +9,7 @@ such as one inside an inline table, is reported at its table's header, else at 1
 Layout (every section optional)::
 
     state = "redis://redis:6379/0"   # issue 22: limits, breakers and tokens shared by the fleet
+    load_cache = "/var/cache/naftiko"  # parsed files kept for the next start, or "off" (D172)
     [upstream]                  # every namespace: timeouts, retry, breaker, bulkhead
     connect_timeout = 2
     [upstream.retry]
@@ -101,7 +102,7 @@ COUNTS = frozenset(
 )
 """Whole-number fields; every other number is seconds."""
 AT_LEAST_ONE = frozenset({"attempts", "probes", "max_entries", "max_bytes"})
-SECTION_NAMES = ("state", "upstream", "namespaces", "cache", "rate_limit", "mcp")
+SECTION_NAMES = ("state", "load_cache", "upstream", "namespaces", "cache", "rate_limit", "mcp")
 Section = TypeVar("Section", RetryPolicy, BreakerPolicy, BulkheadPolicy, RateLimit, McpPolicy)
 
 
@@ -387,6 +388,7 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
         if name not in SECTION_NAMES:
             check.error((name,), f"unknown section; known: {', '.join(SECTION_NAMES)}")
     state = _state(check, document.get("state"), settings.state if "state" in given else None)
+    load_cache = _load_cache(check, document.get("load_cache"), settings.load_cache if "load_cache" in given else None)
     upstream_table = check.table(("upstream",), document.get("upstream", {}))
     upstream = check.policy(("upstream",), upstream_table, UpstreamPolicy(), namespace=False)
     # The serve-wide timeouts are settings of their own, so that --timeout and friends still win.
@@ -412,6 +414,7 @@ def apply_config(path: Path, settings: Settings, given: set[str]) -> Settings:
         rate_limit=rate_limit,
         mcp=mcp,
         state=state,
+        load_cache=load_cache,
         cache_entries=entries,
         cache_bytes=size,
         **serve_wide,
@@ -427,6 +430,14 @@ def _cache_store(check: _Checker, value: Any, settings: Settings) -> tuple[int, 
         elif isinstance(number := check.number(("cache", name), item), int):
             bounds[name] = number
     return bounds["max_entries"], bounds["max_bytes"]
+
+
+def _load_cache(check: _Checker, value: Any, given: str | None) -> str | None:
+    """The file's ``load_cache`` folder (or ``off``, D172); the command line or the environment wins."""
+    if value is not None and (not isinstance(value, str) or not value):
+        check.error(("load_cache",), f"must be a folder or 'off', not {value!r}")
+        value = None
+    return given if given is not None else value
 
 
 def _state(check: _Checker, value: Any, given: str | None) -> str | None:

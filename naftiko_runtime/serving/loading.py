@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from ..adapters.auth.compile import compile_gate
@@ -36,8 +37,9 @@ from ..spec.diagnostics import Diagnostic, Finding, Severity, path_text
 from ..spec.documents import Document
 from ..spec.imports import Composer, Prepared, prepare
 from ..spec.model import Capability
-from ..spec.source import SourceDocument, SourceError, read_source
+from ..spec.source import SourceDocument, SourceError, parse_bytes, read_bytes
 from .listeners import ListenerSet
+from .load_cache import LoadCache, open_load_cache
 from .plugins import load_plugins
 
 
@@ -107,16 +109,45 @@ class FileReport:
 
 
 PARALLEL_FROM = 64
-"""From this many files, parsing, shape checks and the translation into the native form run in
-worker processes: pure CPU and independent per file; models and plans (closures) are built here."""
+"""From this many files to prepare (the load cache's misses), parsing, shape checks and the
+translation into the native form run in worker processes: pure CPU and independent per file;
+models and plans (closures) are built here."""
 
 
-def _parse_and_check(path: Path) -> Prepared | Diagnostic:
-    """Parsed, shape-checked and translated into the native form: all of it per file, and picklable."""
+def _parse_and_check(path: Path, cache: LoadCache | None = None) -> Prepared | Diagnostic:
+    """Parsed, shape-checked and translated into the native form: all of it per file, and picklable;
+    kept in the load cache (D172), under the digest of the very bytes parsed."""
     try:
-        return prepare(read_source(path))
+        raw = read_bytes(path)
+        prepared = prepare(parse_bytes(raw, path))
     except SourceError as exc:
         return exc.diagnostic
+    if cache is not None:
+        cache.store(raw, prepared)
+    return prepared
+
+
+@contextmanager
+def _prepared(paths: Sequence[Path], cache: LoadCache | None) -> Iterator[Iterator[Prepared | Diagnostic]]:
+    """Each file's ``Prepared`` in order: from the load cache where it has the file's entry, else
+    made here or, from ``PARALLEL_FROM`` misses, by forked workers while this process builds
+    models from the earlier files. With every file a hit no pool is started."""
+    fetched: list[Prepared | None] = [cache.fetch(path) for path in paths] if cache is not None else [None] * len(paths)
+    missed = [path for path, item in zip(paths, fetched, strict=True) if item is None]
+    workers = min(os.cpu_count() or 1, 8)
+    prepare_one = partial(_parse_and_check, cache=cache and cache.for_workers())
+    if len(missed) < PARALLEL_FROM or workers < 2:
+        yield _merged(fetched, map(prepare_one, missed))
+        return
+    from concurrent.futures import ProcessPoolExecutor  # its pipes and queues only from PARALLEL_FROM (D169)
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield _merged(fetched, pool.map(prepare_one, missed, chunksize=16))
+
+
+def _merged(fetched: list[Prepared | None], made: Iterator[Prepared | Diagnostic]) -> Iterator[Prepared | Diagnostic]:
+    for item in fetched:
+        yield item if item is not None else next(made)
 
 
 @contextmanager
@@ -152,17 +183,13 @@ def load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, 
 
 def _load_files(paths: Sequence[Path], settings: Settings, environ: Mapping[str, str] | None) -> list[FileReport]:
     load_plugins()
-    workers = min(os.cpu_count() or 1, 8)
+    cache = open_load_cache(settings)  # after the plugins: their types are part of its key (D172)
     composer = Composer()  # an imported file is read once per load, however many files import it
-    if len(paths) < PARALLEL_FROM or workers < 2:
-        parsed: Iterator[Prepared | Diagnostic] = map(_parse_and_check, paths)
-        return [_report(path, item, settings, environ, composer) for path, item in zip(paths, parsed, strict=True)]
-    from concurrent.futures import ProcessPoolExecutor  # its pipes and queues only from PARALLEL_FROM (D169)
-
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        parsed = pool.map(_parse_and_check, paths, chunksize=16)
-        return [_report(path, item, settings, environ, composer) for path, item in zip(paths, parsed, strict=True)]
+    with _prepared(paths, cache) as prepared:
+        reports = [_report(path, item, settings, environ, composer) for path, item in zip(paths, prepared, strict=True)]
+    if cache is not None:
+        cache.prune()
+    return reports
 
 
 def _report(

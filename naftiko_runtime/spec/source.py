@@ -130,11 +130,20 @@ def _safe_yaml() -> YAML:
 
 def read_source(path: Path) -> SourceDocument:
     """Read and parse one file; any failure is a ``SourceError`` with ``file:line:col``."""
-    name = str(path)
+    return parse_bytes(read_bytes(path), path)
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, as ``parse_bytes`` takes them (the load cache keys an entry by them)."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
-        raise SourceError(Diagnostic(name, 1, 1, Severity.ERROR, f"cannot read file: {exc.strerror}")) from exc
+        raise SourceError(Diagnostic(str(path), 1, 1, Severity.ERROR, f"cannot read file: {exc.strerror}")) from exc
+
+
+def decode_text(raw: bytes, path: Path) -> str:
+    """A capability file's text: UTF-8 (a BOM allowed) within ``MAX_FILE_BYTES``, else a ``SourceError``."""
+    name = str(path)
     if len(raw) > MAX_FILE_BYTES:
         raise SourceError(
             Diagnostic(
@@ -155,7 +164,11 @@ def read_source(path: Path) -> SourceDocument:
                 name, line, column, Severity.ERROR, f"file is not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded"
             )
         ) from exc
-    return parse_text(text, path)
+    return text
+
+
+def parse_bytes(raw: bytes, path: Path) -> SourceDocument:
+    return parse_text(decode_text(raw, path), path)
 
 
 def _check_depth(text: str, path: Path) -> None:

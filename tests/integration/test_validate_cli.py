@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
-from support import API_KEY, CAPABILITIES, ROOT
+from support import API_KEY, CAPABILITIES, ROOT, naftiko
 
 FIXTURES = ROOT / "tests" / "fixtures"
 POSITIONED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning): (?P<message>.+)$")
-
-
-def naftiko(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k != "POLYTOMIC_API_KEY"} | (env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "naftiko_runtime", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=ROOT,
-        timeout=60,
-    )
 
 
 def diagnostics(output: str) -> list[re.Match]:

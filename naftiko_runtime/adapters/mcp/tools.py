@@ -13,6 +13,7 @@ import base64
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ...core.execution import Executor, Reply
@@ -29,15 +30,24 @@ log = logging.getLogger("naftiko.mcp")
 
 @dataclass(frozen=True)
 class ToolSpec:
-    """A tool as served: built once per adapter, shared by ``/mcp`` and ``/mcp/<namespace>``."""
+    """A tool as served: built once per adapter, shared by ``/mcp`` and ``/mcp/<namespace>``.
+
+    Its schemas are written on first use (``tools/list``, the package's side, a call's structured
+    result): a port mounting 11,500 tools wrote them all before it could answer (D173)."""
 
     name: str
     plan: OperationPlan
-    input_schema: dict[str, Any]
-    output_schema: dict[str, Any] | None
     inputs: tuple[InputSpec, ...]
     """What a call checks: the arguments, and the inputs the capability fills itself (D25a)."""
     icons: tuple[IconSpec, ...] = ()
+
+    @cached_property
+    def input_schema(self) -> dict[str, Any]:
+        return input_schema(self.plan)
+
+    @cached_property
+    def output_schema(self) -> dict[str, Any] | None:
+        return output_schema(self.plan)
 
     @property
     def destructive(self) -> bool:
@@ -46,14 +56,7 @@ class ToolSpec:
 
 def tool_spec(plan: OperationPlan, icons: Sequence[IconSpec] = ()) -> ToolSpec:
     valued = tuple(spec for spec in plan.inputs if spec.value is not None and not spec.credential)
-    return ToolSpec(
-        plan.exposed.name,
-        plan,
-        input_schema(plan),
-        output_schema(plan),
-        tuple(tool_arguments(plan)) + valued,
-        tuple(icons),
-    )
+    return ToolSpec(plan.exposed.name, plan, tuple(tool_arguments(plan)) + valued, tuple(icons))
 
 
 def adapter_tools(mounted: Mounted) -> list[ToolSpec]:
