@@ -22,8 +22,8 @@ from ...spec.diagnostics import DocPath
 from ...spec.model import Exposed, ExposedAdapter
 from ..base import Mounted
 from ..mcp.model import McpAdapter
+from .shape import SOURCES
 
-SOURCES = "sourceNamespaces"
 CARD_PATH = "/.well-known/agent-card.json"
 RPC_PATH = "/a2a"
 SOURCE_KIND = "mcp"
