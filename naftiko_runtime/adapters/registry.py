@@ -13,10 +13,10 @@ its ``with`` roots) is said beside its place, and held equal to the kind's own b
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from importlib import import_module
 from typing import cast
 
+from ..records import dataclass
 from ..spec.builder import AdapterParser
 from ..spec.shape_kinds import ShapeFragment, fixed, register_adapter_shape
 from ..spec.shapes import Shape

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from ..records import dataclass
 from ..spec.diagnostics import Finding
 from ..spec.exactjson import number_from_text
 from ..spec.expressions import Lookup, Template
