@@ -479,7 +479,8 @@ class Plan:
 def make_plan(args: argparse.Namespace) -> Plan:
     if args.quick:
         return Plan(True, 1, 1.0, (10, 100), (2, 5), 60.0, 0.0)
-    return Plan(False, args.runs, args.seconds, (10, 1000, 10000), (2, 21, 1000), 240.0, 1.0)
+    startup_files = tuple(int(n) for n in args.startup_files.split(","))
+    return Plan(False, args.runs, args.seconds, (10, 1000, 10000), startup_files, 240.0, 1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -492,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", default="", help="comma-separated row keys to run (debugging)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--startup-files", default="2,21,1000", help="row 8's file counts in full mode")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, generated files)")
     args = parser.parse_args(argv)
     plan = make_plan(args)

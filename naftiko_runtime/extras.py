@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
+
+from .records import dataclass
 
 PACKAGE = "naftiko-runtime"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol, runtime_checkable
 
 from starlette.types import ASGIApp
@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 from ..core.execution import Executor
 from ..core.plans import OperationPlan
 from ..core.scripts import ScriptGovernance
+from ..records import dataclass
 from ..settings import Settings
 from ..spec.binds import BindValues
 from ..spec.builder import ModelBuilder

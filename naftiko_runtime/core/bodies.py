@@ -7,9 +7,9 @@ The ``body:`` template is walked once: every string holding ``{{...}}`` becomes 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from ..records import dataclass
 from ..spec.expressions import Lookup, Template
 from .codecs import ENCODERS, TEMPLATE_BODY, Encoder
 

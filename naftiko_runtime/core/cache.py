@@ -25,9 +25,10 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Protocol, TypeVar
 
+from ..records import dataclass
 from ..settings import CachePolicy
 from .requests import Outgoing
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from ..extras import AVRO, HTML, MARKDOWN, PROTOBUF, Extra
+from ..records import dataclass
 from ..spec import plugged
 from ..spec.exactjson import ExactDecodeError, check, dumps, loads
 from ..spec.expressions import render_scalar

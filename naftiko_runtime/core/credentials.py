@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from urllib.parse import quote_plus
 
 import httpx
 
+from ..records import dataclass
 from ..settings import REFRESH_LEEWAY, ClientCredentialsPolicy
 from ..spec.binds import BindValues
 from ..spec.expressions import Template

@@ -11,11 +11,11 @@ import base64
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from ..records import dataclass
 from .pooled import Headers
 from .requests import USER_AGENT
 

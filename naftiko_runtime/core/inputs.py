@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from ..records import dataclass
 from ..spec.exactjson import number_from_text
 from ..spec.jsontypes import json_type
 from .problems import InputProblem

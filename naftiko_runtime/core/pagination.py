@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
+from ..records import dataclass
 from ..spec.expressions import render_scalar
 from ..spec.model import Pagination
 from .outputs import compile_path

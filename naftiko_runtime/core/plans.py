@@ -11,9 +11,10 @@ reads the plan; nothing is parsed or looked up by name there.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ClassVar
 
+from ..records import dataclass
 from ..settings import CachePolicy
 from ..spec.binds import BindValues
 from ..spec.expressions import Lookup, Reference, WithSource

@@ -7,12 +7,12 @@ A 500 is always a bug.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import orjson
 
+from ..records import dataclass
 from ..spec.exactjson import dumps
 
 

@@ -8,12 +8,12 @@ applied last so that a caller can never replace them (D33).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
 
+from ..records import dataclass
 from ..spec.exactjson import dumps
 from ..spec.expressions import Lookup, Reference, normalize_name, render_scalar, resolve
 from ..version import __version__

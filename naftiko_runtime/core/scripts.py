@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import orjson
 
+from ..records import dataclass
 from ..spec.exactjson import dumps
 from ..spec.expressions import WithSource
 from .problems import Problem

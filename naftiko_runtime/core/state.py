@@ -18,10 +18,10 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from ..extras import STATE
+from ..records import dataclass
 
 log = logging.getLogger("naftiko.state")
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
+from ..records import dataclass
 from ..spec.diagnostics import Finding
 from ..spec.expressions import Lookup, Reference, WithSource, resolve
 from ..spec.model import OutputParameter, StepMapping

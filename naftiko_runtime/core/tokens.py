@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
+from ..records import dataclass
 from ..settings import Timeouts
 from .credentials import TokenGrant
 from .problems import Problem

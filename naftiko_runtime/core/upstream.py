@@ -11,12 +11,13 @@ import asyncio
 import functools
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Protocol, TypeVar
 
 import httpx
 
+from ..records import dataclass
 from ..settings import CachePolicy, Settings, Timeouts
 from .cache import Served, SharedCache
 from .client_tls import client_tls_context, shared_tls_context, tls_failure

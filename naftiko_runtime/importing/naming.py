@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..records import dataclass
 from ..spec.diagnostics import DocPath
 from ..spec.source import SourceError, read_source
 

@@ -27,7 +27,7 @@ import io
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +36,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.representer import SafeRepresenter
 
+from ..records import dataclass
 from .naming import OperationNames, Tool, check_names, collisions, describe, kebab, neighbours, operation_name
 
 DIALECTS = {"alpha2": ("naftiko", "1.0.0-alpha2"), "beta4": ("ikanos", "1.0.0-beta4")}

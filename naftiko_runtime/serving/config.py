@@ -52,11 +52,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core.client_tls import ClientTLSError, client_tls_context
+from ..records import dataclass
 from ..settings import (
     RATE_LIMIT_IDENTITIES,
     BreakerPolicy,

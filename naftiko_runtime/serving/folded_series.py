@@ -14,10 +14,10 @@ holds more than ``FOLD_AT`` durations, so memory stays bounded without a scrape.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
 from functools import reduce
 from operator import add
 
+from ..records import dataclass
 from .light_series import BOUNDS, CounterChild, HistogramChild
 from .metrics import Untyped
 

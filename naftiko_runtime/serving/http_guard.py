@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote
@@ -52,6 +51,7 @@ import httptools
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..records import dataclass
 from ..settings import Settings
 from .answer_cycle import AnswerCycle
 

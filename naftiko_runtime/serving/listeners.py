@@ -10,11 +10,12 @@ serve the others (D32b).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..adapters.base import Claim, Mounted
 from ..adapters.registry import KINDS
 from ..core.plans import OperationPlan
+from ..records import dataclass
 from ..settings import DEFAULT_HOST, Settings
 from ..spec.diagnostics import Diagnostic, DocPath, Finding
 from ..spec.documents import Document

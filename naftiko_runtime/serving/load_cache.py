@@ -27,10 +27,11 @@ import logging
 import marshal
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from ..records import dataclass
 from ..settings import LOAD_CACHE_OFF, Settings
 from ..spec.diagnostics import Finding, Severity
 from ..spec.dialects import Dialect

@@ -19,13 +19,13 @@ request:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adapters.asgi import send_problem
 from ..core.problems import Problem
+from ..records import dataclass
 from ..settings import LOOPBACK_NAMES, Settings, is_loopback
 
 ANY = "*"

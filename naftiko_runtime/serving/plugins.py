@@ -17,7 +17,7 @@ without the interface, or that takes a type already registered stops the load wi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -27,6 +27,7 @@ from ..adapters.registry import KINDS, register_adapter_kind
 from ..core.codecs import DECODERS, Format, register_format
 from ..core.consumed_auth import CONSUMED_AUTH, ConsumedAuthType, register_consumed_auth
 from ..core.stepkinds import STEP_KINDS, StepKind, register_step_kind
+from ..records import dataclass
 
 GROUP = "naftiko_runtime.plugins"
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -25,6 +24,7 @@ from ..adapters.registry import KINDS
 from ..core.execution import Executor
 from ..core.problems import Problem
 from ..core.state import StateStore
+from ..records import dataclass
 from ..settings import Settings
 from .listeners import Listener
 from .origins import OriginGuard, OriginPolicy

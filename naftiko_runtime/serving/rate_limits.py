@@ -25,7 +25,6 @@ import hashlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..adapters.asgi import send_problem
 from ..core.problems import Problem
 from ..core.state import StateStore, StoreDown
+from ..records import dataclass
 from ..settings import RateLimit
 
 MAX_IDENTITIES = 100_000

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from ..records import dataclass
 from .diagnostics import DocPath, Finding, path_text
 from .expressions import TEMPLATE_REFERENCE, Reference
 from .model import Bind, Capability

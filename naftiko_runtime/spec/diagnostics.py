@@ -8,8 +8,9 @@ pays for position tracking.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from ..records import dataclass
 
 DocPath = tuple[str | int, ...]
 

@@ -19,9 +19,9 @@ the path it was written at (see ``documents.Document.origins``): a tool the user
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from ..records import dataclass
 from .diagnostics import DocPath, Finding
 from .profiles import ALPHA2, PROFILES, Profile
 from .schema import check_shape as shape_findings

@@ -10,9 +10,10 @@ a path in it, so that every diagnostic points at the line and column the user wr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from ..records import dataclass
 from .diagnostics import Diagnostic, DocPath, Finding
 from .source import SourceDocument
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..records import dataclass
 from .binds import file_location
 from .diagnostics import Diagnostic, DocPath, Finding
 from .dialects import Dialect, check_shape, detect, translate_up

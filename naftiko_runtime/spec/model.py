@@ -7,10 +7,11 @@ Values are already validated by the loader: code past this point never re-checks
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..records import dataclass
 from ..settings import CachePolicy
 from .diagnostics import DocPath
 

@@ -12,9 +12,9 @@ like any plugin's, when their layer is imported.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from typing import Any
 
+from ..records import dataclass
 from .diagnostics import DocPath
 from .model import StepSpec
 from .shape_kinds import ShapeRegistry, fixed

@@ -13,9 +13,9 @@ A new dialect version is one more ``Profile`` here (and its detection in ``diale
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TypeVar
 
+from ..records import dataclass
 from .shapes import Arr, Map, Shape, Str
 
 T = TypeVar("T")

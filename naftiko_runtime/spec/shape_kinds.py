@@ -27,8 +27,9 @@ runtime-side registries' business (``adapters.registry``, the builder's parsers)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from ..records import dataclass
 from .profiles import Profile
 from .shapes import Shape
 

@@ -9,10 +9,10 @@ authentication kinds register their fragments in ``shape_kinds`` like any plugin
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from ..records import dataclass
 from .profiles import Profile
 from .shape_kinds import (
     EXPOSED_AUTHENTICATION,

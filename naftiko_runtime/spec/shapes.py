@@ -13,9 +13,10 @@ import datetime
 import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, NoReturn
 
+from ..records import dataclass
 from .jsontypes import json_type
 
 PathElem = str | int

@@ -13,7 +13,7 @@ start.)
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 
+from ..records import dataclass
 from .diagnostics import Diagnostic, DocPath, Finding, Severity
 from .plain_yaml import plain_load
 from .positions import event_position

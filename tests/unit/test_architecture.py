@@ -18,7 +18,7 @@ PACKAGE = Path(naftiko_runtime.__file__).parent
 NAME = "naftiko_runtime"
 
 LAYERS = (
-    ("version", "settings", "extras"),
+    ("version", "settings", "extras", "records"),
     ("spec",),
     ("core",),
     ("adapters",),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -29,6 +28,7 @@ from ...core.execution import Executor, Reply
 from ...core.inputs import InputSpec, check_inputs
 from ...core.plans import OperationPlan
 from ...core.problems import Problem, encode_json
+from ...records import dataclass
 
 log = logging.getLogger("naftiko_runtime.a2a")
 TASK_AFTER = 1.0

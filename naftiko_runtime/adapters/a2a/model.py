@@ -13,17 +13,17 @@ named as a skill adapter's tool names its ``sourceNamespace`` (``from`` would re
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ...extras import A2A
+from ...records import dataclass
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.model import Exposed, ExposedAdapter
 from ..base import Mounted
 from ..mcp.model import McpAdapter
+from .shape import SOURCES
 
-SOURCES = "sourceNamespaces"
 CARD_PATH = "/.well-known/agent-card.json"
 RPC_PATH = "/a2a"
 SOURCE_KIND = "mcp"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ...spec.profiles import Profile
 from ...spec.shape_parts import KEBAB, STR, adapter_common
 from ...spec.shapes import Kinds, Obj, Shape
-from .model import SOURCES
+
+SOURCES = "sourceNamespaces"
+"""The key naming the MCP adapters an agent serves (``model`` reads it)."""
 
 
 def a2a_shape(d: Profile) -> Shape:

@@ -16,10 +16,10 @@ import hmac
 import re
 import secrets
 import time
-from dataclasses import dataclass
 
 from starlette.types import Scope
 
+from ...records import dataclass
 from .gates import REALM, Refusal, authorization
 
 NONCE_SECONDS = 300

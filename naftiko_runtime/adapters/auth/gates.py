@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qsl
 
 from starlette.types import Scope
+
+from ...records import dataclass
 
 REALM = "naftiko"
 

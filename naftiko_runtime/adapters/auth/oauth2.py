@@ -25,13 +25,14 @@ import asyncio
 import base64
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from starlette.types import Scope
 
+from ...records import dataclass
 from ...settings import Settings
 from ...spec.model import OAuth2
 from .gates import REALM, Refusal, authorization

@@ -11,9 +11,9 @@ A type turns the model's block, its secrets already rendered from binds (``compi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
+from ...records import dataclass
 from ...settings import OAUTH_CLIENT_ENV, Settings
 from ...spec import plugged
 from ...spec.diagnostics import Finding

@@ -15,7 +15,6 @@ import logging
 import mimetypes
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +25,7 @@ from ...core.execution import Executor
 from ...core.inputs import check_inputs
 from ...core.plans import OperationPlan
 from ...core.problems import Problem
+from ...records import dataclass
 from ...spec.expressions import TEMPLATE_REFERENCE, render_scalar
 from .resources import McpPrompt, McpResource, PromptMessage
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any, get_args
 
 import mcp_types as types
@@ -25,6 +24,7 @@ from mcp.shared.exceptions import MCPError
 from starlette.types import Receive, Scope, Send
 
 from ...core.execution import Executor
+from ...records import dataclass
 from ...settings import McpPolicy
 from ...version import __version__
 from ..base import Mounted

@@ -9,9 +9,9 @@ Parsed without importing ``mcp``: the endpoint turns each into ``mcp_types.Icon`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Literal
 
+from ...records import dataclass
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath
 from ...spec.extensions import ICONS, ICONS_INSTEAD, not_official

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from ...records import dataclass
 from ...spec.model import Exposed, ExposedAdapter
 from ..base import Mounted
 from .icons import IconSpec

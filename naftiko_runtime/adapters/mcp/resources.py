@@ -12,11 +12,11 @@ Nothing here imports the ``mcp`` package: validating and listing never pay for i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from ...records import dataclass
 from ...spec.binds import file_location
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath

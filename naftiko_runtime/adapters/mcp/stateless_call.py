@@ -24,13 +24,13 @@ package would answer with 400/406. The body read here is replayed to it as recei
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from pydantic_core import from_json, to_json
 from starlette.types import Message, Receive, Scope, Send
 
 from ...core.execution import Executor
+from ...records import dataclass
 from .tools import ToolOutcome, ToolSpec, run_tool
 
 METHOD = "tools/call"

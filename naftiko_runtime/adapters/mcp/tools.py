@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -20,6 +19,7 @@ from ...core.execution import Executor, Reply
 from ...core.inputs import InputSpec, check_inputs
 from ...core.plans import OperationPlan
 from ...core.problems import Problem, encode_json
+from ...records import dataclass
 from ..base import Mounted
 from .icons import IconSpec
 from .model import McpAdapter, tools_of

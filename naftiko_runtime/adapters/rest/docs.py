@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 import mimetypes
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from ...records import dataclass
 
 OPENAPI_PATH = "/openapi.json"
 DOCS_PATH = "/docs"

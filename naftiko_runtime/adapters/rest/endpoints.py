@@ -8,13 +8,13 @@ request is read in one pass over its query string and headers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from ...core.inputs import WHOLE_BODY, InputSpec, check_inputs
 from ...core.plans import OperationPlan
 from ...core.problems import InputProblem, bad_input
+from ...records import dataclass
 from ...spec.exactjson import ExactDecodeError, loads
 from ...spec.expressions import normalize_name
 

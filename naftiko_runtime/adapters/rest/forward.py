@@ -11,13 +11,13 @@ the execution core (``Executor.relay``) like any other: same pool, timeouts, bod
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ...core.execution import Executor, Reply
 from ...core.plans import OperationPlan
 from ...core.problems import Problem
 from ...core.requests import Outgoing, build_outgoing
+from ...records import dataclass
 
 NEVER_FORWARDED = frozenset(
     {

@@ -9,10 +9,11 @@ encoded ``%2F`` stays inside one segment value (D15).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Generic, TypeVar
 from urllib.parse import unquote
 
+from ...records import dataclass
 from ...spec.expressions import PLACEHOLDER
 
 Target = TypeVar("Target")

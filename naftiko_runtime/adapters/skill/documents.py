@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
 
+from ...records import dataclass
 from ...spec.model import Exposed
 from ..base import Mounted
 from .model import Skill, SkillTool, Source

@@ -8,10 +8,11 @@ A missing file, or one outside that folder, is an error at the ``instruction`` l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from ...records import dataclass
 from ...spec.binds import file_location
 from ...spec.builder import ModelBuilder
 from ...spec.diagnostics import DocPath

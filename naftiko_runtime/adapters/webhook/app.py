@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,6 +25,7 @@ from ...core.credentials import render_from_binds
 from ...core.inputs import InputSpec, check_inputs
 from ...core.plans import OperationPlan
 from ...core.problems import Problem, bad_input, encode_json
+from ...records import dataclass
 from ..asgi import content_length, read_body, send_problem, send_response
 from ..base import MountContext, Mounted
 from .model import WebhookAdapter

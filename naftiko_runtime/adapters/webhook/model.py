@@ -19,9 +19,9 @@ A webhook is an exposed operation like a tool (``call``, ``steps`` or a mock; in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from ...records import dataclass
 from ...spec.builder import ModelBuilder
 from ...spec.composition import keyed_items
 from ...spec.diagnostics import DocPath

@@ -21,7 +21,8 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+from ...records import dataclass
 
 STYLES = ("standard-webhooks", "github", "stripe")
 STANDARD_SECRET_PREFIX = "whsec_"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from functools import partial
 
 import httpx
 
+from ...records import dataclass
 from ...spec.binds import BindValues
 from ...spec.model import Authentication
 from ..credentials import AUTHORIZATION, Credentials, render_from_binds

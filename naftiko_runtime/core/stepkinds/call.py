@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...records import dataclass
 from ...spec.composition import Builder
 from ...spec.diagnostics import DocPath
 from ..steps import Step

@@ -9,9 +9,10 @@ branch: ``<step>.<branch>``), which is the name a failure reports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from ...records import dataclass
 from ...spec.composition import Builder, step
 from ...spec.diagnostics import DocPath
 from ...spec.expressions import InputReference

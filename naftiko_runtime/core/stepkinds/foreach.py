@@ -18,9 +18,9 @@ step. The first failing element (in the input's order) is the answer, named ``<s
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...records import dataclass
 from ...spec.composition import Builder
 from ...spec.diagnostics import DocPath
 from ...spec.expressions import InputReference

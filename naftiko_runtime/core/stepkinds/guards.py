@@ -13,9 +13,9 @@ import json
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from ...records import dataclass
 from ...spec.expressions import WithSource
 from ..steps import StepRun, StepValue, read_source
 

@@ -4,9 +4,9 @@ value(s), projected on the named fields (spec: Orchestrated, lookup)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...records import dataclass
 from ...spec.composition import Builder
 from ...spec.diagnostics import DocPath
 from ...spec.expressions import Template, render_scalar

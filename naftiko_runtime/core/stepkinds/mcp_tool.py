@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...records import dataclass
 from ...spec.diagnostics import DocPath
 from ...spec.expressions import InputReference, WithSource, resolve
 from ...spec.extensions import MCP_CONSUMES

@@ -14,9 +14,9 @@ Every branch is awaited; the first failing one in declared order is the answer, 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...records import dataclass
 from ...spec.composition import Builder
 from ...spec.diagnostics import DocPath
 from ...spec.model import StepSpec

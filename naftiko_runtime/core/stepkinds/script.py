@@ -5,12 +5,12 @@ and answers by setting ``result``."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from ...extras import SCRIPTS
+from ...records import dataclass
 from ...spec.binds import file_location
 from ...spec.composition import Builder
 from ...spec.diagnostics import DocPath
