@@ -68,6 +68,10 @@ class KindTable(Mapping[str, AdapterKind]):
     def add(self, kind_type: str, kind: AdapterKind | Deferred) -> None:
         self._kinds[kind_type] = kind
 
+    def registered(self) -> Iterator[AdapterKind | Deferred]:
+        """Every kind as registered, a deferred one left unimported (the load cache's key, D172)."""
+        return iter(self._kinds.values())
+
     def roots(self) -> frozenset[str]:
         """Every kind's ``with`` roots, a deferred one's from its ``Deferred`` (nothing imported)."""
         return frozenset(root for kind in self._kinds.values() for root in kind.reference_roots)

@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import __version__ as ruamel_version
 
+from ..adapters.registry import KindTable
 from ..version import __version__
 from .plugins import AXES, load_plugins
 
@@ -44,8 +46,13 @@ def _registered() -> tuple[Any, ...]:
     built-in kind registered when a file first uses it must not make a second digest of the same
     runtime."""
     added = tuple(sorted((*key, tuple(names)) for key, names in load_plugins().items()))
-    modules = {_defined_in(kind) for axis in AXES.values() for kind in axis.table.values()}
+    modules = {_defined_in(kind) for axis in AXES.values() for kind in _kinds_of(axis.table)}
     return added, tuple(sorted(m for m in modules if not m.startswith(f"{PACKAGE.name}.")))
+
+
+def _kinds_of(table: Mapping[str, Any]) -> Iterable[Any]:
+    """A table's types without importing the adapter kinds a file has not used yet (D170)."""
+    return table.registered() if isinstance(table, KindTable) else table.values()
 
 
 def _defined_in(kind: Any) -> str:

@@ -242,13 +242,20 @@ class _PluginStepKind:
 
 
 def test_a_plugins_type_changes_the_runtime_digest_a_built_in_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    from naftiko_runtime.adapters.registry import KINDS
+    from naftiko_runtime.adapters.registry import KINDS, Deferred
     from naftiko_runtime.core.stepkinds import STEP_KINDS
     from naftiko_runtime.serving.runtime_digest import runtime_digest
 
     before = runtime_digest()
-    built_in = next(iter(KINDS.values()))
-    monkeypatch.setitem(KINDS, "lazily-registered", built_in)  # as a kind imported when first used
+
+    def unused() -> list[str]:
+        return [name for name, kind in zip(KINDS, KINDS.registered(), strict=True) if isinstance(kind, Deferred)]
+
+    still_deferred = unused()
+    assert still_deferred, "every built-in kind imported before a file used one (D170)"
+    assert runtime_digest() == before
+    assert unused() == still_deferred, "the digest imported an adapter kind no file used"
+    KINDS[still_deferred[0]]  # a kind imported when a file first uses it
     assert runtime_digest() == before
     monkeypatch.setitem(STEP_KINDS, "plugin-step", _PluginStepKind())
     assert runtime_digest() != before
