@@ -314,10 +314,13 @@ def metric(text: str, name: str) -> float:
 async def test_the_store_down_calls_fail_open_and_limits_return_with_it(fleet, upstream, record_property):
     headers = {"X-API-Key": "outage-key"}
     async with httpx.AsyncClient(base_url=fleet.url, headers=headers, timeout=10) as client:
+        spans: list[float] = []
 
         async def burst(seconds: float) -> list[int]:
+            """Each call's status; ``spans`` gets the burst's life, first call sent to last answer."""
             statuses: list[int] = []
-            stop = time.monotonic() + seconds
+            started = time.monotonic()
+            stop = started + seconds
 
             async def caller() -> None:
                 while time.monotonic() < stop:
@@ -325,6 +328,7 @@ async def test_the_store_down_calls_fail_open_and_limits_return_with_it(fleet, u
                     await asyncio.sleep(0.01)
 
             await asyncio.gather(*(caller() for _ in range(4)))
+            spans.append(time.monotonic() - started)
             return statuses
 
         before = await burst(1.0)
@@ -342,7 +346,9 @@ async def test_the_store_down_calls_fail_open_and_limits_return_with_it(fleet, u
     print("\nstore outage:", report)
     # Calls caught by the kill while they were talking to the store are admitted too: nothing but 200.
     assert set(during) == {200} and len(during) > 50, report
-    assert 429 in after and after.count(200) < len(after) / 2, report
+    # The returned store is empty: one full bucket, then the rate, over the burst's life (D91's 5%).
+    report["after_admitted_at_most"] = most = (RATE + RATE * spans[-1]) * 1.05
+    assert 429 in after and after.count(200) <= most, report
     for instance, text in zip(fleet.instances, texts, strict=True):
         assert metric(text, "naftiko_state_store_up") == 0.0
         assert metric(text, "naftiko_state_store_outages_total") == 1.0

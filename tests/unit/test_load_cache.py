@@ -242,7 +242,7 @@ class _PluginStepKind:
 
 
 def test_a_plugins_type_changes_the_runtime_digest_a_built_in_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    from naftiko_runtime.adapters.registry import KINDS, Deferred
+    from naftiko_runtime.adapters.registry import BUILTIN, KINDS, Deferred
     from naftiko_runtime.core.stepkinds import STEP_KINDS
     from naftiko_runtime.serving.runtime_digest import runtime_digest
 
@@ -251,8 +251,11 @@ def test_a_plugins_type_changes_the_runtime_digest_a_built_in_one_does_not(monke
     def unused() -> list[str]:
         return [name for name, kind in zip(KINDS, KINDS.registered(), strict=True) if isinstance(kind, Deferred)]
 
+    if not unused():  # an earlier test of this process used every kind: one is made unused again
+        monkeypatch.setattr(
+            KINDS, "_kinds", {**dict(zip(KINDS, KINDS.registered(), strict=True)), "skill": BUILTIN["skill"]}
+        )
     still_deferred = unused()
-    assert still_deferred, "every built-in kind imported before a file used one (D170)"
     assert runtime_digest() == before
     assert unused() == still_deferred, "the digest imported an adapter kind no file used"
     KINDS[still_deferred[0]]  # a kind imported when a file first uses it
