@@ -11,6 +11,7 @@ import gzip
 import logging
 import ssl
 import time
+from types import SimpleNamespace
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -20,7 +21,8 @@ from test_control import CAPABILITY
 from test_upstream_mtls import Authority
 
 from naftiko_runtime.serving import otlp_wire
-from naftiko_runtime.serving.span_export import LeanSpan, SpanExport
+from naftiko_runtime.serving.records import Record
+from naftiko_runtime.serving.span_export import SpanExport
 
 pytestmark = needs_extra("otlp")
 
@@ -114,11 +116,17 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
 SHAPE = otlp_wire.span_shape("upstream api.get", otlp_wire.CLIENT, {})
 
 
+def _record(i: int) -> Record:
+    """An upstream call's record alone, as ``Telemetry`` leaves it when the call ends."""
+    record = Record()
+    record.route, record.callee = None, SimpleNamespace(shape=SHAPE)  # type: ignore[assignment]
+    record.hexids, record.parent, record.remote, record.state = f"{i + 1:032x}{i + 1:016x}", "", False, ""
+    record.up_started, record.up_ended, record.up_status, record.spans = 0, 1, 200, 1
+    return record
+
+
 def _ended(export: SpanExport, i: int) -> None:
-    span = LeanSpan()
-    span.trace_id, span.span_id = (i + 1).to_bytes(16, "big"), (i + 1).to_bytes(8, "big")
-    span.parent_id, span.parent_remote, span.trace_state, span.sampled, span.token = b"", False, "", True, None
-    export.ended(span, SHAPE, 0, 1, 200)
+    export.take([_record(i)], 1)
 
 
 def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(upstream, caplog):
@@ -126,8 +134,8 @@ def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(u
     export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), queue=3, batch=2, delay=60)
     with caplog.at_level(logging.WARNING, logger="naftiko.traces"):
         _ended(export, 0)  # one below a batch: the thread sleeps on
-        held = otlp_wire.FinishedSpan(SHAPE, bytes(15) + b"\2", bytes(7) + b"\2", b"", False, "", 0, 1, 200)
-        export.pending.append(held)  # held back from waking it, so the queue fills
+        export.pending.append(([_record(1)], 1))  # held back from waking it, so the queue fills
+        export.queued += 1
         for i in range(2, 6):
             _ended(export, i)
         assert len(export.pending) == 3 and export.dropped == {"queue_full": 3, "export_failed": 0}
