@@ -24,11 +24,10 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from .otlp_wire import Envelope, SpanRecord
+from .otlp_wire import Envelope
 from .records import Record
 
 QUEUE, BATCH, DELAY, TIMEOUT = 2048, 512, 5.0, 10.0
@@ -189,7 +188,7 @@ class SpanExport:
             with self._lock:
                 self.queued -= spans
             owed -= spans
-            body = self.envelope.request(record_spans(group, self.anchor))
+            body = self.envelope.request(group, self.anchor)
             if self._post(gzip.compress(body) if self.gzip else body):
                 self.exported += spans
             else:
@@ -236,27 +235,3 @@ class SpanExport:
             log.warning("trace export to %s failed (%s); spans are dropped and counted until it works", where, why)
         self._failing = True
         return False
-
-
-def record_spans(groups: list[list[Record]], anchor: int) -> Iterator[SpanRecord]:
-    """The sampled spans of the records in ``groups``: a request's and that of the call made under
-    it, or a call's alone, their times put on the wall clock's scale by ``anchor`` (D156)."""
-    for records in groups:
-        for record in records:
-            if not record.spans:
-                continue
-            ids = bytes.fromhex(record.hexids)
-            trace_id, own = ids[:16], ids[16:24]
-            parent = bytes.fromhex(record.parent) if record.parent else b""
-            route, callee, state = record.route, record.callee, record.state
-            shape: Any  # set on every route and callee while the runtime exports its own spans
-            if route is None:
-                assert callee is not None
-                shape, started, ended = callee.shape, record.up_started + anchor, record.up_ended + anchor
-                yield shape, trace_id, own, parent, record.remote, state, started, ended, record.up_status
-                continue
-            shape, started, ended = route.shape, record.started + anchor, record.ended + anchor
-            yield shape, trace_id, own, parent, record.remote, state, started, ended, record.status
-            if callee is not None:
-                shape, started, ended = callee.shape, record.up_started + anchor, record.up_ended + anchor
-                yield shape, trace_id, ids[24:], own, False, state, started, ended, record.up_status

@@ -49,7 +49,7 @@ class _Route:
     """One exposed operation's metric children and span shape, looked up once per request and
     made on its first: ``labels()`` or a shape's key per request costs more than the counting."""
 
-    __slots__ = ("by_status", "exposed", "in_flight", "orchestrated", "shape", "telemetry")
+    __slots__ = ("by_status", "call", "callee", "exposed", "in_flight", "method", "orchestrated", "shape", "telemetry")
 
     def __init__(self, telemetry: Telemetry, plan: OperationPlan):
         self.telemetry, self.exposed = telemetry, plan.exposed
@@ -62,6 +62,11 @@ class _Route:
         """Its steps' calls find their request's record through ``tracing.CURRENT`` (D174)."""
         self.by_status: dict[int, list[float]] = {}
         """By answer status: the durations its series hold until they are folded (``folded_series``)."""
+        self.call: UpstreamCall | None = None
+        self.method = ""
+        self.callee: _Callee | None = None
+        """The call its plan made last, by method, and its callee: a simple plan's one call finds
+        its callee without a key made and looked up per request (a templated host is looked up)."""
         telemetry.loop_seen()
 
     def held(self, status: int) -> list[float]:
@@ -287,9 +292,7 @@ class Telemetry:
             latency = self.steps[key] = self.metrics.steps.labels(*key)
         return _Step(latency, time.perf_counter())
 
-    def upstream(self, call: UpstreamCall, request: Outgoing, within: Observation | None = None) -> _Observed:
-        """A call starts: inline in its request's record (``within``) when it is the first the
-        request makes, else in a record of its own."""
+    def _callee(self, call: UpstreamCall, request: Outgoing) -> _Callee:
         host = self.hosts.get(call.base_uri)
         if host is None:
             host = urlsplit(request.url).hostname or ""
@@ -299,10 +302,24 @@ class Telemetry:
         callee = self.callees.get(key)
         if callee is None:
             callee = self.callees[key] = _Callee(self, call, request.method, host)
-        parent = within if isinstance(within, _Observed) else None
+        return callee
+
+    def upstream(self, call: UpstreamCall, request: Outgoing, within: Observation | None = None) -> _Observed:
+        """A call starts: inline in its request's record (``within``) when it is the first the
+        request makes, else in a record of its own."""
+        parent = within if type(within) is _Observed else None
         if parent is not None and parent.callee is None:
             record, parent = parent, None
+            route = record.route
+            assert route is not None
+            if route.call is call and route.method == request.method:  # its plan's one call, as before
+                callee = route.callee
+            else:
+                callee = route.callee = self._callee(call, request)
+                if "{" not in call.base_uri:  # else the host may change from one call to the next
+                    route.call, route.method = call, request.method
         else:
+            callee = self._callee(call, request)
             record = _Observed()
             record.route = None
         record.callee, record.up_open = callee, True
@@ -312,7 +329,8 @@ class Telemetry:
             if record.route is None:
                 record.spans = 0
             if self.sdk is not None:
-                record.up_sdk = self.sdk.client(call, request, host, self.propagator)
+                assert callee is not None
+                record.up_sdk = self.sdk.client(call, request, callee.labels[1], self.propagator)
             elif self.relaying and CALLER.get():  # the caller's context, attached by ``continuing``
                 carrier: dict[str, str] = {}
                 self.propagator.inject(carrier)

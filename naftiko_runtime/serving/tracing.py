@@ -116,11 +116,16 @@ _ZEROS = "0" * 16
 
 
 def _draw(bits: int, digits: str) -> str:
-    """``bits`` random bits as hexadecimal (``digits`` the format), none of its ids all zeros."""
+    """``bits`` random bits as hexadecimal (``digits`` the format), none of its ids all zeros (a
+    run of 16 zeros anywhere is drawn again: about once in 2**60 draws)."""
     drawn = format(getrandbits(bits), digits)
     while _ZEROS in drawn:
         drawn = format(getrandbits(bits), digits)
     return drawn
+
+
+_FLAGS = ("-00", "-01")
+"""``traceparent``'s flags, by whether the span is sampled."""
 
 
 class LeanTracing:
@@ -157,9 +162,11 @@ class LeanTracing:
         draw gives its trace id, its span id and the span id of the call a simple plan makes."""
         if CALLER.get():
             self._under(record, trace.get_current_span().get_span_context(), 128, "032x")
-        else:
-            self._root(record, 256, "064x")
-        record.spans = 1 if record.sampled else 0
+        else:  # a root: ``_root``, inline for the common case
+            record.hexids = hexids = _draw(256, "064x")
+            record.parent, record.remote, record.state = "", False, ""
+            record.sampled = self.always or int(hexids[16:32], 16) < self.bound
+        record.spans = record.sampled
         if orchestrated:
             record.token = CURRENT.set(record)
 
@@ -197,11 +204,11 @@ class LeanTracing:
                 record.state, record.sampled = server.state, server.sampled
             else:
                 self._under(record, trace.get_current_span().get_span_context(), 64, "016x")
-            record.spans = 1 if record.sampled else 0
+            record.spans = record.sampled
             hexids = record.hexids
             span_id = hexids[32:48]
         if self.w3c:  # as TraceContextTextMapPropagator writes them, then the W3C baggage
-            headers["traceparent"] = f"00-{hexids[:32]}-{span_id}-{'01' if record.sampled else '00'}"
+            headers["traceparent"] = f"00-{hexids[:32]}-{span_id}{_FLAGS[record.sampled]}"
             if record.state:
                 headers["tracestate"] = record.state
             if CALLER.get():  # a caller's context (and any baggage) was attached by ``continuing``
