@@ -17,7 +17,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .records import Record
@@ -132,60 +132,65 @@ class Envelope:
         the bytes of the digits the loop drew, its length is added up rather than measured, and all
         its pieces are joined once for the whole request (D157, D174)."""
         parts = [self.scope]
-        fromhex = bytes.fromhex
+        fromhex, lengths, times = bytes.fromhex, _LENGTHS, _TIMES.pack
         for records in groups:
             for record in records:
                 if not record.spans:
                     continue
                 ids = fromhex(record.hexids)
                 trace_id, own = ids[:16], ids[16:24]
-                state, route, callee = record.state, record.route, record.callee
-                parent = fromhex(record.parent) if record.parent else b""
-                between = (field(3, state.encode()) if state else b"") + (_PARENT_ID_HEAD + parent if parent else b"")
+                route, callee = record.route, record.callee
+                state = field(3, record.state.encode()) if record.state else b""
+                between = state + _PARENT_ID_HEAD + fromhex(record.parent) if record.parent else state
+                spans: tuple[tuple[Any, bytes, bytes, bool, int, int, int], ...]
+                shape: Any  # a SpanShape on every route and callee while the runtime exports spans
                 if route is None:  # a call alone
                     assert callee is not None
-                    parts += _span(callee.shape, trace_id, own, between, record.remote,
-                                   record.up_started + anchor, record.up_ended + anchor, record.up_status)  # fmt: skip
-                    continue
-                parts += _span(route.shape, trace_id, own, between, record.remote,
-                               record.started + anchor, record.ended + anchor, record.status)  # fmt: skip
-                if callee is not None:  # the call under it: its parent is the request's span
-                    between = (field(3, state.encode()) if state else b"") + _PARENT_ID_HEAD + own
-                    parts += _span(callee.shape, trace_id, ids[24:], between, False,
-                                   record.up_started + anchor, record.up_ended + anchor, record.up_status)  # fmt: skip
+                    up = (
+                        callee.shape,
+                        own,
+                        between,
+                        record.remote,
+                        record.up_started,
+                        record.up_ended,
+                        record.up_status,
+                    )
+                    spans = (up,)
+                else:
+                    own_span = (route.shape, own, between, record.remote, record.started, record.ended, record.status)
+                    if callee is None:
+                        spans = (own_span,)
+                    else:  # the call under it: the request's span is its parent
+                        under = state + _PARENT_ID_HEAD + own
+                        up = (
+                            callee.shape,
+                            ids[24:],
+                            under,
+                            False,
+                            record.up_started,
+                            record.up_ended,
+                            record.up_status,
+                        )
+                        spans = (own_span, up)
+                for shape, span_id, between, remote, start, end, status in spans:
+                    suffix, size = shape.endings.get(status << 1 | remote) or shape.ending(status, remote)
+                    size += len(between)
+                    parts += (
+                        _SPAN_FIELD,
+                        lengths[size] if size < 2048 else varint(size),
+                        _TRACE_ID_HEAD,
+                        trace_id,
+                        _SPAN_ID_HEAD,
+                        span_id,
+                        between,
+                        shape.name_and_kind,
+                        times(_START_TAG, start + anchor, _END_TAG, end + anchor),
+                        suffix,
+                    )
         scope_spans = b"".join(parts)
         inner = _head(2, len(scope_spans))
         outer = _head(1, len(self.resource) + len(inner) + len(scope_spans))
         return b"".join((outer, self.resource, inner, scope_spans))
-
-
-def _span(
-    shape: SpanShape | None,
-    trace_id: bytes,
-    span_id: bytes,
-    between: bytes,
-    remote: bool,
-    start: int,
-    end: int,
-    status: int,
-) -> tuple[bytes, ...]:
-    """One ``Span``'s pieces: its tag and length, ids, the trace state and parent (``between``),
-    the shape's name and kind, the times, and the ending its shape encoded once per status."""
-    assert shape is not None, "every route and callee has a shape while the runtime exports spans"
-    suffix, size = shape.endings.get(status << 1 | remote) or shape.ending(status, remote)
-    size += len(between)
-    return (
-        _SPAN_FIELD,
-        _LENGTHS[size] if size < 2048 else varint(size),
-        _TRACE_ID_HEAD,
-        trace_id,
-        _SPAN_ID_HEAD,
-        span_id,
-        between,
-        shape.name_and_kind,
-        _TIMES.pack(_START_TAG, start, _END_TAG, end),
-        suffix,
-    )
 
 
 def envelope(resource: Mapping[str, object], scope_name: str) -> Envelope:
