@@ -162,8 +162,7 @@ class Executor:
             elif call.binary is not None:
                 reply = await self._binary(plan, call, inputs, lookup, observation)
             elif plan.paging is not None:
-                outgoing = build_outgoing(call, inputs, lookup)
-                reply = await self._pages(plan, plan.paging, call, outgoing, lookup, observation)
+                reply = await self._pages(plan, plan.paging, call, build_outgoing(call, inputs, lookup), lookup)
             else:
                 response = await self._send(call, build_outgoing(call, inputs, lookup), observation)
                 reply = self._simple_reply(plan, call, response, lookup, keep_value)
@@ -195,18 +194,12 @@ class Executor:
         return Reply(response.status, body, "application/json", headers, value)
 
     async def _pages(
-        self,
-        plan: OperationPlan,
-        paging: Paging,
-        call: UpstreamCall,
-        request: Outgoing,
-        lookup: Lookup,
-        within: Observation | None,
+        self, plan: OperationPlan, paging: Paging, call: UpstreamCall, request: Outgoing, lookup: Lookup
     ) -> Reply:
         """D121: every page's items in one list, which the outputs map; an error page is the answer."""
 
         async def fetch(page: Outgoing) -> tuple[UpstreamResponse, Any]:
-            response = await self._send(call, page, within)
+            response = await self._send(call, page)
             ok = 200 <= response.status < 300 and response.body
             content_type = response.headers.get("content-type")
             return response, _decode(call, response.status, response.body, content_type, "") if ok else None

@@ -58,8 +58,10 @@ class _Route:
         """``None`` when no metric is kept."""
         self.shape = None if lean is None else lean.server_shape(self.exposed)
         """``None`` unless the runtime exports its own spans (``LeanTracing``)."""
-        self.orchestrated = lean is not None and plan.orchestrated
-        """Its steps' calls find their request's record through ``tracing.CURRENT`` (D174)."""
+        self.orchestrated = lean is not None and (plan.orchestrated or plan.paging is not None)
+        """Its calls find their request's record through ``tracing.CURRENT`` (D175): an
+        orchestrated plan's steps, and a paged plan's pages, each a record of its own, counted in
+        the order they end."""
         self.by_status: dict[int, list[float]] = {}
         """By answer status: the durations its series hold until they are folded (``folded_series``)."""
         self.call: UpstreamCall | None = None

@@ -108,8 +108,8 @@ class SdkTracing:
 
 
 CURRENT: ContextVar[Record | None] = ContextVar("naftiko_server_record", default=None)
-"""The running request's record while an orchestrated plan runs: the parent of the calls its steps
-make. A simple plan's call is handed its request's record by the executor instead (D174)."""
+"""The running request's record while an orchestrated or paged plan runs: the parent of the calls
+its steps or pages make. A simple plan's call is handed its request's record by the executor instead (D174)."""
 
 _ZEROS = "0" * 16
 """In a drawn id string: an all-zero id (invalid) may be there, so the ids are drawn again."""
