@@ -13,10 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import Token
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .telemetry import _Callee, _Route
+from typing import Any
 
 HANDOFF = 256
 """Records held at most before they are folded and handed to the span export: with a request's
@@ -50,14 +47,16 @@ class Record:
         "up_started",
         "up_status",
     )
-    route: _Route | None
-    """The exposed operation; ``None`` for an upstream call recorded alone."""
+    route: Any
+    """The exposed operation (``telemetry._Route``: its series and span shape); ``None`` for an
+    upstream call recorded alone. ``Any`` here: ``telemetry`` names the type (no import cycle)."""
     status: int
     started: int
     """``monotonic_ns()`` at each edge: one clock read per edge for the metrics and the spans."""
     ended: int
-    callee: _Callee | None
-    """The upstream operation called under this request (or alone); ``None`` before and without one."""
+    callee: Any
+    """The upstream operation (``telemetry._Callee``) called under this request (or alone);
+    ``None`` before and without one."""
     up_status: int
     up_started: int
     up_ended: int

@@ -109,6 +109,8 @@ class _Observed(Record):
     fills it in. Its end is one clock read, a few slots and an append to ``Records.held``."""
 
     __slots__ = ()
+    route: _Route | None
+    callee: _Callee | None
 
     def finish(self, status: int) -> None:
         now = monotonic_ns()
