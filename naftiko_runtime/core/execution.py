@@ -112,14 +112,21 @@ class Executor:
         body, headers = _redacted(self.clients.secret_forms(call), response, keep)
         return Reply(response.status, body, response.headers.get("content-type"), headers, None)
 
-    def _send(self, call: UpstreamCall, request: Outgoing) -> Awaitable[UpstreamResponse]:
-        """The exchange's own coroutine when nothing observes it: no frame of ``_observed`` (D166)."""
+    def _send(
+        self, call: UpstreamCall, request: Outgoing, within: Observation | None = None
+    ) -> Awaitable[UpstreamResponse]:
+        """The exchange's own coroutine when nothing observes it: no frame of ``_observed`` (D166).
+        ``within``: the observation of the request the call is made for, if at hand (D174)."""
         if self.observer is None:
             return self.clients.send(call, request)
-        return self._observed(call, request, self.clients.send)
+        return self._observed(call, request, self.clients.send, within)
 
     async def _observed(
-        self, call: UpstreamCall, request: Outgoing, exchange: Callable[[UpstreamCall, Outgoing], Awaitable[Answer]]
+        self,
+        call: UpstreamCall,
+        request: Outgoing,
+        exchange: Callable[[UpstreamCall, Outgoing], Awaitable[Answer]],
+        within: Observation | None = None,
     ) -> Answer:
         """``exchange`` (a whole answer, or a stream's head) reported to the observer, if any: the
         observer sees the request before it goes (it may add ``traceparent``) and the status after.
@@ -127,7 +134,7 @@ class Executor:
         observer = self.observer
         if observer is None:
             return await exchange(call, request)
-        observation = observer.upstream(call, request)
+        observation = observer.upstream(call, request, within)
         status = 500
         try:
             response = await exchange(call, request)
@@ -153,11 +160,11 @@ class Executor:
             if call is None:
                 reply = await self._orchestrate(plan, inputs, lookup)
             elif call.binary is not None:
-                reply = await self._binary(plan, call, inputs, lookup)
+                reply = await self._binary(plan, call, inputs, lookup, observation)
             elif plan.paging is not None:
                 reply = await self._pages(plan, plan.paging, call, build_outgoing(call, inputs, lookup), lookup)
             else:
-                response = await self._send(call, build_outgoing(call, inputs, lookup))
+                response = await self._send(call, build_outgoing(call, inputs, lookup), observation)
                 reply = self._simple_reply(plan, call, response, lookup, keep_value)
             status = reply.status
             return reply
@@ -206,7 +213,12 @@ class Executor:
         return Reply(200, body, "application/json", ((PAGES_HEADER, str(pages.count)),), value)
 
     async def _binary(
-        self, plan: OperationPlan, call: UpstreamCall, inputs: Mapping[str, Any], lookup: Lookup
+        self,
+        plan: OperationPlan,
+        call: UpstreamCall,
+        inputs: Mapping[str, Any],
+        lookup: Lookup,
+        within: Observation | None,
     ) -> Reply:
         """``outputRawFormat: binary``: the body goes to the caller as it arrives, within
         ``maxBinarySize``, with the declared media type (the exposed response's, else the
@@ -215,7 +227,7 @@ class Executor:
         assert call.binary is not None
         limit = call.binary.max_size or self.clients.settings.max_upstream_body
         opening = functools.partial(self.clients.stream, limit=limit)
-        response = await self._observed(call, build_outgoing(call, inputs, lookup), opening)
+        response = await self._observed(call, build_outgoing(call, inputs, lookup), opening, within)
         passed = UpstreamResponse(response.status, response.headers, response.items, response.body)
         forms = self.clients.secret_forms(call)
         body, headers = _redacted(forms, passed)

@@ -147,7 +147,8 @@ def request_head_parts(method: str, target: str, origin: Origin, headers: Header
 def per_call_lines(method: str, headers: tuple[tuple[str, str], ...]) -> bytes:
     """The header lines of ``headers`` (named in ``PER_CALL``, so never framing), refused as
     ``request_head`` refuses a header that would split the request or break its head."""
-    names, values, lines = [method], [], list[str]()
+    names, values = [method], []
+    lines: list[str] = []  # not ``list[str]()``: calling the alias raises and swallows an AttributeError each time
     for name, value in headers:
         names.append(name)
         values.append(value)

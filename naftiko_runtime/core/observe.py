@@ -23,8 +23,10 @@ class Observer(Protocol):
     def request(self, plan: OperationPlan) -> Observation:
         """An exposed request starts running ``plan``."""
 
-    def upstream(self, call: UpstreamCall, request: Outgoing) -> Observation:
-        """An upstream exchange starts; the observer may add headers (W3C ``traceparent``, B3)."""
+    def upstream(self, call: UpstreamCall, request: Outgoing, within: Observation | None = None) -> Observation:
+        """An upstream exchange starts; the observer may add headers (W3C ``traceparent``, B3).
+        ``within`` is the observation of the request it is made for, when the executor has it at
+        hand (a simple plan's call, its pages): the observer need not look the request up (D174)."""
 
     def step(self, plan: OperationPlan, kind: str) -> Observation:
         """A step of an orchestrated ``plan`` starts: ``call``, ``lookup`` or ``script``."""

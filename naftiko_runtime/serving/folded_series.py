@@ -2,13 +2,14 @@
 (issue 22, D164).
 
 Counting a request where it ends cost a bucket search, three additions and the series' lookup on
-the event loop for every request and every upstream exchange. Here the end of one is a float
-appended to its series' list; a scrape (``Telemetry.exposition``), or a list reaching
-``FOLD_AT``, folds every list into the ``light_series`` children: the count added at once, the sum
-added in arrival order, and the buckets counted by sorting the durations and searching each bound
-once, all in C. A scrape therefore sees every request finished before it, under the same series with
-the same values as counting each in place (``tests/unit/test_folded_series.py``), and a list never
-holds more than ``FOLD_AT`` durations, so memory stays bounded without a scrape.
+the event loop for every request and every upstream exchange. Here a scrape
+(``Telemetry.exposition``), or ``records.HANDOFF`` finished requests, put the durations of the
+requests' records (``serving.request_records``, D174) in their series' lists and fold every list into the
+``light_series`` children: the count added at once, the sum added in arrival order, and the
+buckets counted by sorting the durations and searching each bound once, all in C. A scrape
+therefore sees every request finished before it, under the same series with the same values as
+counting each in place (``tests/unit/test_folded_series.py``), and memory stays bounded without a
+scrape.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ from operator import add
 from ..records import dataclass
 from .light_series import BOUNDS, CounterChild, HistogramChild
 from .metrics import Untyped
-
-FOLD_AT = 1024
-"""Durations one series holds at most before they are folded without waiting for a scrape."""
 
 
 @dataclass(slots=True)
@@ -44,8 +42,8 @@ class Folding:
     def held(
         self, counter: CounterChild, histogram: HistogramChild, errors: tuple[str, ...] | None = None
     ) -> list[float]:
-        """A new series' list: a finished request appends its duration in seconds to it, and calls
-        ``fold`` when it holds ``FOLD_AT``."""
+        """A new series' list: a finished request's duration in seconds is appended to it before
+        ``fold`` (``Telemetry._fold``)."""
         series = _Series([], counter, histogram, errors)
         self.series.append(series)
         return series.durations

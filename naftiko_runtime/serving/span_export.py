@@ -1,13 +1,16 @@
-"""Finished spans sent over OTLP/HTTP from a thread of their own, through a bounded queue (D136).
+"""Finished requests' spans sent over OTLP/HTTP from a thread of their own, through a bounded
+queue (D136, D174).
 
-The event loop only appends a finished span's values, one tuple, to a deque: no encoding, no I/O, no
-lock. A daemon thread wakes every ``DELAY`` seconds, or as soon as a batch is full, encodes up to
-``BATCH`` spans (``otlp_wire``) and POSTs them on a kept-alive connection: full batches when a
-batch woke it, everything queued when the delay passed. The bounds are the
-OpenTelemetry SDK's ``BatchSpanProcessor`` defaults. When the collector is slower than the spans
-come, the queue stops at ``QUEUE`` spans and the ones beyond are dropped and counted
-(``naftiko_trace_spans_dropped_total``): a request never waits for its trace. A batch the
-collector refuses or cannot take is dropped and counted too, with one log line per outage.
+The event loop hands over records (``serving.request_records``) a few hundred at a time: no span objects,
+no encoding, no I/O on the loop. A daemon thread wakes when a batch's worth of spans is queued, or
+every ``DELAY`` seconds (then it first asks the loop for what it holds), makes each record's spans
+from its ids, clock readings and its operation's encoded shape (``otlp_wire``) and POSTs up to
+``BATCH`` spans at a time on a kept-alive connection: full batches when a batch woke it, everything
+queued when the delay passed. The bounds are the OpenTelemetry SDK's ``BatchSpanProcessor``
+defaults. When the collector is slower than the spans come, the queue stops at ``QUEUE`` spans and
+the ones beyond are dropped and counted (``naftiko_trace_spans_dropped_total``): a request never
+waits for its trace. A batch the collector refuses or cannot take is dropped and counted too, with
+one log line per outage.
 """
 
 from __future__ import annotations
@@ -21,38 +24,16 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
-from contextvars import Token
+from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from .otlp_wire import Envelope, SpanRecord, SpanShape
+from .otlp_wire import Envelope
+from .request_records import Record
 
 QUEUE, BATCH, DELAY, TIMEOUT = 2048, 512, 5.0, 10.0
 """Spans held at most, spans per export, seconds between exports, seconds an export may take."""
 
 log = logging.getLogger("naftiko.traces")
-
-
-class LeanSpan:
-    """A span of ``LeanTracing`` while it runs: ``serving.telemetry``'s request and upstream
-    observations are these, so a traced request makes no object of its own for its spans (issue
-    22). Filled in by ``LeanTracing.open_server`` or ``open_client``; queued by ``SpanExport.ended``
-    as a bare tuple."""
-
-    __slots__ = ("parent_id", "parent_remote", "sampled", "span_id", "token", "trace_id", "trace_state")
-    trace_id: bytes
-    """16 bytes, big-endian as ``traceparent`` and OTLP write them: the ids are drawn as ints and
-    kept as the bytes both write, so neither converts them per span."""
-    span_id: bytes
-    parent_id: bytes
-    """Empty for a root span."""
-    parent_remote: bool
-    trace_state: str
-    """As the ``tracestate`` header writes it; empty for none."""
-    sampled: bool
-    """Whether it is exported; a span not sampled still carries its context upstream."""
-    token: Token[LeanSpan | None] | None
-    """A server span's place as the running request's (``tracing.CURRENT_SPAN``); ``None`` for a client span."""
 
 
 def exporter_settings(environ: Mapping[str, str]) -> tuple[dict[str, str], bool]:
@@ -111,15 +92,23 @@ class SpanExport:
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.envelope, self.limit, self.batch, self.delay = envelope, queue, batch, delay
         self.headers, self.gzip = exporter_settings(environ)
-        self.pending: deque[SpanRecord] = deque()
+        self.pending: deque[tuple[list[Record], int]] = deque()
+        """Handed records with their spans' count, oldest first."""
+        self.queued = 0
+        """Spans in ``pending``: changed by the loop (``take``) and the thread, under ``_lock``."""
+        self.ask: Callable[[], bool] = lambda: False
+        """Asks the event loop to hand over what it holds, then ``wake`` this thread (``Telemetry``
+        sets it); ``False`` when no loop can be asked (none has served a request yet)."""
         self.dropped = {"queue_full": 0, "export_failed": 0}
         """Spans lost, by why: the count ``naftiko_trace_spans_dropped_total`` serves."""
         self.exported = 0
         self.anchor = _anchor()
         """Wall-clock minus monotonic nanoseconds: the loop reads one monotonic clock per edge of a
-        span (its metrics' too) and adds this to write the span's times; set again by the thread
+        span (its metrics' too); the thread adds this to write the span's times, and sets it again
         when the two clocks drift apart by more than a millisecond."""
         self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._owed = False
         self._stopping = False
         self._failing = False
         self._connection: http.client.HTTPConnection | None = None
@@ -127,21 +116,32 @@ class SpanExport:
         self._thread.start()
         atexit.register(self.close)
 
-    def ended(self, span: LeanSpan, shape: SpanShape, started: int, ended: int, status: int) -> None:
-        """Called on the event loop when a sampled ``span`` ends (``started`` and ``ended`` read
-        from ``time.monotonic_ns``): queue it as one tuple, or count it dropped when the queue is full."""
-        pending = self.pending
-        queued = len(pending)
-        if queued >= self.limit:
-            self.dropped["queue_full"] += 1
-            return
-        anchor = self.anchor
-        pending.append(
-            (shape, span.trace_id, span.span_id, span.parent_id, span.parent_remote, span.trace_state,
-             started + anchor, ended + anchor, status)
-        )  # fmt: skip
-        if queued + 1 == self.batch:
+    def take(self, records: list[Record], spans: int) -> None:
+        """Called on the event loop with finished requests' ``records``, whose sampled spans number
+        ``spans``: queue them, dropping and counting the spans beyond ``QUEUE``."""
+        with self._lock:
+            queued = self.queued
+            if spans > self.limit - queued:
+                records, spans = self._fitting(records, self.limit - queued)
+            if records:
+                self.pending.append((records, spans))
+                self.queued = queued + spans
+        if queued < self.batch <= queued + spans:  # a batch is full now (it was not before)
             self._wake.set()
+
+    def _fitting(self, records: list[Record], room: int) -> tuple[list[Record], int]:
+        """The first of ``records`` whose spans fit in ``room``; the others' spans counted dropped."""
+        kept, spans = [], 0
+        for record in records:
+            if spans + record.spans > room:
+                self.dropped["queue_full"] += record.spans
+            else:
+                kept.append(record)
+                spans += record.spans
+        return kept, spans
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def close(self) -> None:
         """Send what is queued (at most one more ``TIMEOUT``) and stop the thread: when the runtime
@@ -157,7 +157,11 @@ class SpanExport:
         while not self._stopping:
             timed_out = not self._wake.wait(self.delay)
             self._wake.clear()
-            self._drain(everything=timed_out)
+            if timed_out and not self._stopping and self.ask():
+                self._owed = True  # everything goes once the loop has handed over and woken us
+                continue
+            self._drain(everything=timed_out or self._owed)
+            self._owed = False
         self._drain(everything=True)
         if self._connection is not None:
             self._connection.close()
@@ -171,15 +175,24 @@ class SpanExport:
         if abs(anchor - self.anchor) > _DRIFT:
             self.anchor = anchor
         pending, batch = self.pending, self.batch
-        owed = len(pending) if everything else 0
-        while len(pending) >= batch or (owed > 0 and pending):
-            spans = [pending.popleft() for _ in range(min(batch, len(pending)))]
-            owed -= len(spans)
-            body = self.envelope.request(spans)
+        owed = self.queued if everything else 0
+        while pending and (self.queued >= batch or owed > 0):
+            group, spans = [], 0
+            while pending and spans + pending[0][1] <= batch:
+                records, count = pending.popleft()
+                group.append(records)
+                spans += count
+            if not group:  # one handing-over larger than a batch: sent whole
+                records, spans = pending.popleft()
+                group.append(records)
+            with self._lock:
+                self.queued -= spans
+            owed -= spans
+            body = self.envelope.request(group, self.anchor)
             if self._post(gzip.compress(body) if self.gzip else body):
-                self.exported += len(spans)
+                self.exported += spans
             else:
-                self.dropped["export_failed"] += len(spans)
+                self.dropped["export_failed"] += spans
 
     def _post(self, body: bytes) -> bool:
         """One export; a kept-alive connection the collector closed meanwhile is opened once more."""

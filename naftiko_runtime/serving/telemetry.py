@@ -14,10 +14,10 @@ of this runtime (``serving.propagation``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from time import monotonic_ns
 from typing import ParamSpec
 from urllib.parse import urlsplit
@@ -27,16 +27,18 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.control.model import Observability
+from ..core.observe import Observation
 from ..core.plans import OperationPlan, UpstreamCall
 from ..core.requests import Outgoing
 from ..core.resilience import Breaker
+from ..records import dataclass
 from ..spec.model import Exposed
-from .folded_series import FOLD_AT, Folding
+from .folded_series import Folding
 from .light_series import HistogramChild
 from .metrics import DroppedSpans, Series
 from .propagation import CALLER, HEADERS, PROPAGATORS, continued
-from .span_export import LeanSpan
-from .tracing import CURRENT_SPAN, LeanTracing, SdkTracing, Span, tracing_for
+from .request_records import HANDOFF, Record, Records
+from .tracing import CURRENT, LeanTracing, SdkTracing, tracing_for
 
 log = logging.getLogger("naftiko.requests")
 
@@ -47,17 +49,27 @@ class _Route:
     """One exposed operation's metric children and span shape, looked up once per request and
     made on its first: ``labels()`` or a shape's key per request costs more than the counting."""
 
-    __slots__ = ("by_status", "exposed", "in_flight", "shape", "telemetry")
+    __slots__ = ("by_status", "call", "callee", "exposed", "in_flight", "method", "orchestrated", "shape", "telemetry")
 
-    def __init__(self, telemetry: Telemetry, exposed: Exposed):
-        self.telemetry, self.exposed = telemetry, exposed
+    def __init__(self, telemetry: Telemetry, plan: OperationPlan):
+        self.telemetry, self.exposed = telemetry, plan.exposed
         metrics, lean = telemetry.metrics, telemetry.lean
-        self.in_flight = None if metrics is None else metrics.in_flight.labels(exposed.namespace)
+        self.in_flight = None if metrics is None else metrics.in_flight.labels(self.exposed.namespace)
         """``None`` when no metric is kept."""
-        self.shape = None if lean is None else lean.server_shape(exposed)
+        self.shape = None if lean is None else lean.server_shape(self.exposed)
         """``None`` unless the runtime exports its own spans (``LeanTracing``)."""
+        self.orchestrated = lean is not None and (plan.orchestrated or plan.paging is not None)
+        """Its calls find their request's record through ``tracing.CURRENT`` (D175): an
+        orchestrated plan's steps, and a paged plan's pages, each a record of its own, counted in
+        the order they end."""
         self.by_status: dict[int, list[float]] = {}
         """By answer status: the durations its series hold until they are folded (``folded_series``)."""
+        self.call: UpstreamCall | None = None
+        self.method = ""
+        self.callee: _Callee | None = None
+        """The call its plan made last, by method, and its callee: a simple plan's one call finds
+        its callee without a key made and looked up per request (a templated host is looked up)."""
+        telemetry.loop_seen()
 
     def held(self, status: int) -> list[float]:
         metrics, exposed = self.telemetry.metrics, self.exposed
@@ -72,100 +84,79 @@ class _Route:
 class _Callee:
     """One upstream operation's metric children and span shape, by method and host."""
 
-    __slots__ = ("by_status", "labels", "namespace", "shape")
+    __slots__ = ("by_status", "labels", "namespace", "shape", "telemetry")
 
     def __init__(self, telemetry: Telemetry, call: UpstreamCall, method: str, host: str):
-        self.namespace = call.namespace
+        self.telemetry, self.namespace = telemetry, call.namespace
         self.labels = (method, host, call.namespace)
         self.shape = None if telemetry.lean is None else telemetry.lean.client_shape(call, method, host)
         self.by_status: dict[int, list[float]] = {}
         """By answer status: the durations its series hold until they are folded (``folded_series``)."""
 
-    def held(self, telemetry: Telemetry, status: int) -> list[float]:
+    def held(self, status: int) -> list[float]:
         method, host, namespace = self.labels
         values = (method, host, str(status), namespace)
-        metrics = telemetry.metrics
+        metrics = self.telemetry.metrics
         assert metrics is not None
         calls, latency = metrics.client_calls.labels(*values), metrics.client_latency.labels(*values)
-        held = self.by_status[status] = telemetry.folding.held(calls, latency)
+        held = self.by_status[status] = self.telemetry.folding.held(calls, latency)
         return held
 
 
-class _Request(LeanSpan):
-    """An exposed request running: its metrics, and its span when the runtime exports its own
-    (then this object is the span). No ``__init__``: ``Telemetry.request`` fills it in."""
+class _Observed(Record):
+    """A request's record, or a lone upstream call's, while it runs: the observation
+    ``Telemetry`` hands the executor for both (``core.observe``). No ``__init__``: ``Telemetry``
+    fills it in. Its end is one clock read, a few slots and an append to ``Records.held``."""
 
-    __slots__ = ("route", "sdk", "started")
-    route: _Route
-    started: int
-    """``monotonic_ns()``: one clock read per edge for the metrics and the span."""
-    sdk: Span | None
-    """The span of an embedding program's SDK tracer provider, if that traces."""
+    __slots__ = ()
+    route: _Route | None
+    callee: _Callee | None
 
     def finish(self, status: int) -> None:
         now = monotonic_ns()
+        if self.up_open:  # the end of the upstream call under it, or of a call alone
+            self.up_open = False
+            self.up_status, self.up_ended = status, now
+            callee = self.callee
+            assert callee is not None
+            telemetry = callee.telemetry
+            telemetry.failing[callee.namespace] = status >= 500
+            if telemetry.sdk is not None:
+                self.up_sdk.end(status)
+            if self.route is None and telemetry.records is not None:
+                telemetry.records.append(self)
+            return
+        self.status, self.ended = status, now
         route = self.route
+        assert route is not None
         telemetry, in_flight = route.telemetry, route.in_flight
-        duration = (now - self.started) / 1e9
-        if in_flight is not None:  # held, folded into the series in bulk (D164)
-            held = route.by_status.get(status)
-            if held is None:
-                held = route.held(status)
-            held.append(duration)
-            if len(held) >= FOLD_AT:
-                telemetry.folding.fold()
+        if in_flight is not None:
             in_flight.value -= 1.0
-        if telemetry.request_log:
-            self._log(status, duration)
-        if route.shape is not None and telemetry.lean is not None:
-            if self.token is not None:
-                CURRENT_SPAN.reset(self.token)
-            if self.sampled:
-                telemetry.lean.export.ended(self, route.shape, self.started, now, status)
-        elif self.sdk is not None:
+        if route.orchestrated:
+            CURRENT.reset(self.token)
+        elif telemetry.sdk is not None:
             self.sdk.end(status)
+        records = telemetry.records
+        if records is not None:  # Records.append, inline: the one thing every request does
+            held = records.held
+            held.append(self)
+            if len(held) >= HANDOFF:
+                records.handoff()
+        if telemetry.request_log:
+            self._log(telemetry, route.exposed, status, (now - self.started) / 1e9)
 
-    def _log(self, status: int, duration: float) -> None:
-        exposed = self.route.exposed
+    def _log(self, telemetry: Telemetry, exposed: Exposed, status: int, duration: float) -> None:
         fields: dict[str, object] = {
             "adapter": exposed.namespace,
             "operation": exposed.key,
             "status": status,
             "duration_ms": round(duration * 1000, 3),
         }
-        if self.route.shape is not None:
-            fields["trace_id"] = self.trace_id.hex()
-        elif self.sdk is not None:
+        if telemetry.lean is not None:
+            fields["trace_id"] = self.hexids[:32]
+        elif telemetry.sdk is not None:
             fields["trace_id"] = format(self.sdk.trace_id, "032x")
         log.info("%s %s answered %d", exposed.namespace, exposed.key, status, extra=fields)
-
-
-class _Upstream(LeanSpan):
-    """An upstream exchange running: its metrics and span, as ``_Request``'s."""
-
-    __slots__ = ("callee", "sdk", "started", "telemetry")
-    telemetry: Telemetry
-    callee: _Callee
-    started: int
-    sdk: Span | None
-
-    def finish(self, status: int) -> None:
-        now = monotonic_ns()
-        telemetry, callee = self.telemetry, self.callee
-        telemetry.failing[callee.namespace] = status >= 500
-        metrics = telemetry.metrics
-        if metrics is not None:  # held, folded into the series in bulk (D164)
-            held = callee.by_status.get(status)
-            if held is None:
-                held = callee.held(telemetry, status)
-            held.append((now - self.started) / 1e9)
-            if len(held) >= FOLD_AT:
-                telemetry.folding.fold()
-        if callee.shape is not None and telemetry.lean is not None:
-            if self.sampled:
-                telemetry.lean.export.ended(self, callee.shape, self.started, now, status)
-        elif self.sdk is not None:
-            self.sdk.end(status)
 
 
 @dataclass
@@ -221,22 +212,80 @@ class Telemetry:
             self.folding = Folding(self.metrics.errors)
             if self.lean is not None:
                 self.metrics.registry.register(DroppedSpans(self.lean.export.dropped))
+        export = None if self.lean is None else self.lean.export
+        self.records = None
+        """The finished requests' records, held until folded and exported; ``None`` when nothing
+        reads them (no metric kept, no span exported by the runtime)."""
+        if self.metrics is not None or export is not None:
+            self.records = Records(self._fold, None if export is None else export.take)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The loop requests run on, once one has: the export thread asks it for what it holds."""
 
-    def request(self, plan: OperationPlan) -> _Request:
+    def loop_seen(self) -> None:
+        """Called when a route is made (on the loop, outside tests in process): from then on the
+        export thread can ask the loop to hand its records over (``SpanExport.ask``)."""
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self.lean is not None:
+            self.lean.export.ask = self._ask
+
+    def _ask(self) -> bool:
+        """On the export thread: the loop hands over its records, then wakes the thread."""
+        loop, records = self.loop, self.records
+        if loop is None or records is None or loop.is_closed():
+            return False
+        export = self.lean.export if self.lean is not None else None
+
+        def hand_over() -> None:
+            records.handoff()
+            if export is not None:
+                export.wake()
+
+        try:
+            loop.call_soon_threadsafe(hand_over)
+        except RuntimeError:  # the loop closed meanwhile
+            return False
+        return True
+
+    def _fold(self, records: list[Record]) -> None:
+        """The records' durations into their series' lists, folded at once (D164, D174): the same
+        series and values as counting each request where it ended."""
+        if self.metrics is None:
+            return
+        for record in records:
+            route = record.route
+            if route is not None:
+                held = route.by_status.get(record.status)
+                if held is None:
+                    held = route.held(record.status)
+                held.append((record.ended - record.started) / 1e9)
+            callee = record.callee
+            if callee is not None:
+                held = callee.by_status.get(record.up_status)
+                if held is None:
+                    held = callee.held(record.up_status)
+                held.append((record.up_ended - record.up_started) / 1e9)
+        self.folding.fold()
+
+    def request(self, plan: OperationPlan) -> _Observed:
         exposed = plan.exposed
         route = self.routes.get((exposed.namespace, exposed.key))
         if route is None:
-            route = self.routes[exposed.namespace, exposed.key] = _Route(self, exposed)
-        observation = _Request()
-        observation.route, observation.sdk = route, None
+            route = self.routes[exposed.namespace, exposed.key] = _Route(self, plan)
+        record = _Observed()
+        record.route, record.callee, record.up_open = route, None, False
         if route.in_flight is not None:
             route.in_flight.value += 1.0
         if self.lean is not None:
-            self.lean.open_server(observation)
-        elif self.sdk is not None:
-            observation.sdk = self.sdk.server(exposed)
-        observation.started = monotonic_ns()
-        return observation
+            self.lean.open_server(record, route.orchestrated)
+        else:
+            record.spans = 0
+            if self.sdk is not None:
+                record.sdk = self.sdk.server(exposed)
+        record.started = monotonic_ns()
+        return record
 
     def step(self, plan: OperationPlan, kind: str) -> _Step | _Unobserved:
         if self.metrics is None:
@@ -247,7 +296,7 @@ class Telemetry:
             latency = self.steps[key] = self.metrics.steps.labels(*key)
         return _Step(latency, time.perf_counter())
 
-    def upstream(self, call: UpstreamCall, request: Outgoing) -> _Upstream:
+    def _callee(self, call: UpstreamCall, request: Outgoing) -> _Callee:
         host = self.hosts.get(call.base_uri)
         if host is None:
             host = urlsplit(request.url).hostname or ""
@@ -257,18 +306,41 @@ class Telemetry:
         callee = self.callees.get(key)
         if callee is None:
             callee = self.callees[key] = _Callee(self, call, request.method, host)
-        observation = _Upstream()
-        observation.telemetry, observation.callee, observation.sdk = self, callee, None
+        return callee
+
+    def upstream(self, call: UpstreamCall, request: Outgoing, within: Observation | None = None) -> _Observed:
+        """A call starts: inline in its request's record (``within``) when it is the first the
+        request makes, else in a record of its own."""
+        parent = within if type(within) is _Observed else None
+        if parent is not None and parent.callee is None:
+            record, parent = parent, None
+            route = record.route
+            assert route is not None
+            if route.call is call and route.method == request.method:  # its plan's one call, as before
+                callee = route.callee
+            else:
+                callee = route.callee = self._callee(call, request)
+                if "{" not in call.base_uri:  # else the host may change from one call to the next
+                    route.call, route.method = call, request.method
+        else:
+            callee = self._callee(call, request)
+            record = _Observed()
+            record.route = None
+        record.callee, record.up_open = callee, True
         if self.lean is not None:
-            self.lean.open_client(observation, request.headers, self.propagator)
-        elif self.sdk is not None:
-            observation.sdk = self.sdk.client(call, request, host, self.propagator)
-        elif self.relaying and CALLER.get():  # the caller's context, attached by ``continuing``
-            carrier: dict[str, str] = {}
-            self.propagator.inject(carrier)
-            request.headers.update(carrier)
-        observation.started = monotonic_ns()
-        return observation
+            self.lean.open_client(record, request.headers, self.propagator, parent)
+        else:
+            if record.route is None:
+                record.spans = 0
+            if self.sdk is not None:
+                assert callee is not None
+                record.up_sdk = self.sdk.client(call, request, callee.labels[1], self.propagator)
+            elif self.relaying and CALLER.get():  # the caller's context, attached by ``continuing``
+                carrier: dict[str, str] = {}
+                self.propagator.inject(carrier)
+                request.headers.update(carrier)
+        record.up_started = monotonic_ns()
+        return record
 
     @property
     def context_headers(self) -> frozenset[bytes]:
@@ -321,12 +393,16 @@ class Telemetry:
         return continued_app
 
     def close(self) -> None:
-        """Send the spans still queued, if this runtime exports its own (blocks: run off the loop)."""
+        """Send the spans still held or queued, if this runtime exports its own (blocks: run off the
+        loop, once no request runs)."""
         if self.lean is not None:
+            if self.records is not None:
+                self.records.handoff()
             self.lean.export.close()
 
     def exposition(self) -> tuple[bytes, str] | None:
         if self.metrics is None:
             return None
-        self.folding.fold()  # every request finished before the scrape is in it
+        assert self.records is not None
+        self.records.fold()  # every request finished before the scrape is in it
         return generate_latest(self.metrics.registry), CONTENT_TYPE_LATEST

@@ -40,7 +40,8 @@ from ..core.requests import Outgoing
 from ..spec.model import Exposed
 from . import otlp_wire
 from .propagation import CALLER
-from .span_export import LeanSpan, SpanExport
+from .request_records import Record
+from .span_export import SpanExport
 
 SCOPE = "naftiko"
 """The instrumentation scope of every span (``get_tracer("naftiko")``)."""
@@ -106,15 +107,33 @@ class SdkTracing:
         return _SdkSpan(span, None)
 
 
-CURRENT_SPAN: ContextVar[LeanSpan | None] = ContextVar("naftiko_server_span", default=None)
-"""The running request's span: the parent of the upstream calls it makes; reset by
-``serving.telemetry`` when the request ends."""
+CURRENT: ContextVar[Record | None] = ContextVar("naftiko_server_record", default=None)
+"""The running request's record while an orchestrated or paged plan runs: the parent of the calls
+its steps or pages make. A simple plan's call is handed its request's record by the executor instead (D174)."""
+
+_ZEROS = "0" * 16
+"""In a drawn id string: an all-zero id (invalid) may be there, so the ids are drawn again."""
+
+
+def _draw(bits: int, digits: str) -> str:
+    """``bits`` random bits as hexadecimal (``digits`` the format), none of its ids all zeros (a
+    run of 16 zeros anywhere is drawn again: about once in 2**60 draws)."""
+    drawn = format(getrandbits(bits), digits)
+    while _ZEROS in drawn:
+        drawn = format(getrandbits(bits), digits)
+    return drawn
+
+
+_FLAGS = ("-00", "-01")
+"""``traceparent``'s flags, by whether the span is sampled."""
 
 
 class LeanTracing:
     def __init__(self, export: SpanExport, sampling: float, w3c: bool):
         self.export = export
         self.bound = TraceIdRatioBased.get_bound_for_rate(sampling)
+        self.always = self.bound > TraceIdRatioBased.TRACE_ID_LIMIT
+        """Every root is sampled (sampling 1.0): no trace id compared with the bound."""
         self.w3c = w3c
         """``traceparent`` and ``tracestate`` are written here, without a context object per call."""
         self.servers: dict[tuple[str, str, str], otlp_wire.SpanShape] = {}
@@ -137,54 +156,67 @@ class LeanTracing:
             shape = self.clients[key] = otlp_wire.span_shape(f"upstream {call.label}", otlp_wire.CLIENT, static)
         return shape
 
-    def open_server(self, span: LeanSpan) -> None:
-        """``span`` starts as an exposed request's: under the caller's span (attached by
-        ``continuing``), else a root sampled by its trace id as ``TraceIdRatioBased`` samples; it is
-        the parent of the upstream calls the request makes until ``ended``."""
+    def open_server(self, record: Record, orchestrated: bool) -> None:
+        """``record`` starts as an exposed request's: under the caller's span (attached by
+        ``continuing``), else a root sampled by its trace id as ``TraceIdRatioBased`` samples. One
+        draw gives its trace id, its span id and the span id of the call a simple plan makes."""
         if CALLER.get():
-            self._under(span, trace.get_current_span().get_span_context())
-        else:
-            self._root(span)
-        span.span_id = (getrandbits(64) or 1).to_bytes(8, "big")
-        span.token = CURRENT_SPAN.set(span)
+            self._under(record, trace.get_current_span().get_span_context(), 128, "032x")
+        else:  # a root: ``_root``, inline for the common case
+            record.hexids = hexids = _draw(256, "064x")
+            record.parent, record.remote, record.state = "", False, ""
+            record.sampled = self.always or int(hexids[16:32], 16) < self.bound
+        record.spans = record.sampled
+        if orchestrated:
+            record.token = CURRENT.set(record)
 
-    def _under(self, span: LeanSpan, parent: SpanContext) -> None:
-        """``span`` in ``parent``'s trace, sampled as it was, or a root when ``parent`` is invalid."""
+    def _under(self, record: Record, parent: SpanContext, bits: int, digits: str) -> None:
+        """``record`` in ``parent``'s trace, sampled as it was, or a root when ``parent`` is invalid."""
         if parent.is_valid:
-            span.trace_id, span.parent_id = parent.trace_id.to_bytes(16, "big"), parent.span_id.to_bytes(8, "big")
-            span.parent_remote = parent.is_remote
-            span.trace_state = parent.trace_state.to_header() if parent.trace_state else ""
-            span.sampled = parent.trace_flags.sampled
+            record.hexids = format(parent.trace_id, "032x") + _draw(bits, digits)
+            record.parent, record.remote = format(parent.span_id, "016x"), parent.is_remote
+            record.state = parent.trace_state.to_header() if parent.trace_state else ""
+            record.sampled = parent.trace_flags.sampled
         else:
-            self._root(span)
+            self._root(record, bits + 128, f"0{len(digits) + 32}x")
 
-    def _root(self, span: LeanSpan) -> None:
-        trace_id = getrandbits(128) or 1
-        span.trace_id = trace_id.to_bytes(16, "big")
-        span.parent_id, span.parent_remote, span.trace_state = b"", False, ""
-        span.sampled = trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound
+    def _root(self, record: Record, bits: int, digits: str) -> None:
+        record.hexids = hexids = _draw(bits, digits)
+        record.parent, record.remote, record.state = "", False, ""
+        record.sampled = self.always or int(hexids[16:32], 16) < self.bound
 
-    def open_client(self, span: LeanSpan, headers: dict[str, str], propagator: TextMapPropagator) -> None:
-        """``span`` starts as an upstream call's, under the running request's span; ``headers`` get
-        its context (``traceparent`` or B3), as the SDK's propagators write it."""
-        server = CURRENT_SPAN.get()
-        if server is not None:
-            span.trace_id, span.parent_id, span.parent_remote = server.trace_id, server.span_id, False
-            span.trace_state, span.sampled = server.trace_state, server.sampled
+    def open_client(
+        self, record: Record, headers: dict[str, str], propagator: TextMapPropagator, parent: Record | None
+    ) -> None:
+        """``record``'s upstream call starts: a request's first call (its span id drawn with the
+        request's), or a call alone, under ``parent`` (a request's next page), the running request
+        of an orchestrated plan, the caller's span or none. ``headers`` get its context
+        (``traceparent`` or B3), as the SDK's propagators write it."""
+        if record.route is not None:
+            hexids = record.hexids
+            span_id = hexids[48:]
+            record.spans += record.sampled
         else:
-            self._under(span, trace.get_current_span().get_span_context())
-        span.span_id = span_id = (getrandbits(64) or 1).to_bytes(8, "big")
-        span.token = None
+            server = parent if parent is not None else CURRENT.get()
+            if server is not None:
+                record.hexids = server.hexids[:32] + _draw(64, "016x")
+                record.parent, record.remote = server.hexids[32:48], False
+                record.state, record.sampled = server.state, server.sampled
+            else:
+                self._under(record, trace.get_current_span().get_span_context(), 64, "016x")
+            record.spans = record.sampled
+            hexids = record.hexids
+            span_id = hexids[32:48]
         if self.w3c:  # as TraceContextTextMapPropagator writes them, then the W3C baggage
-            headers["traceparent"] = f"00-{span.trace_id.hex()}-{span_id.hex()}-{'01' if span.sampled else '00'}"
-            if span.trace_state:
-                headers["tracestate"] = span.trace_state
+            headers["traceparent"] = f"00-{hexids[:32]}-{span_id}{_FLAGS[record.sampled]}"
+            if record.state:
+                headers["tracestate"] = record.state
             if CALLER.get():  # a caller's context (and any baggage) was attached by ``continuing``
                 _BAGGAGE.inject(headers)
             return
-        flags = TraceFlags(TraceFlags.SAMPLED if span.sampled else TraceFlags.DEFAULT)
-        state = TraceState.from_header([span.trace_state]) if span.trace_state else None
-        ours = SpanContext(int.from_bytes(span.trace_id, "big"), int.from_bytes(span_id, "big"), False, flags, state)
+        flags = TraceFlags(TraceFlags.SAMPLED if record.sampled else TraceFlags.DEFAULT)
+        state = TraceState.from_header([record.state]) if record.state else None
+        ours = SpanContext(int(hexids[:32], 16), int(span_id, 16), False, flags, state)
         propagator.inject(headers, context=trace.set_span_in_context(NonRecordingSpan(ours)))
 
 

@@ -11,16 +11,19 @@ import gzip
 import logging
 import ssl
 import time
+from types import SimpleNamespace
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from support import Canned, RecordingUpstream, needs_extra, served
 from test_control import CAPABILITY
+from test_engine_dashboards import answer
 from test_upstream_mtls import Authority
 
 from naftiko_runtime.serving import otlp_wire
-from naftiko_runtime.serving.span_export import LeanSpan, SpanExport
+from naftiko_runtime.serving.request_records import Record
+from naftiko_runtime.serving.span_export import SpanExport
 
 pytestmark = needs_extra("otlp")
 
@@ -114,11 +117,17 @@ def test_spans_continue_the_callers_trace_and_reach_the_collector(tmp_path, upst
 SHAPE = otlp_wire.span_shape("upstream api.get", otlp_wire.CLIENT, {})
 
 
+def _record(i: int) -> Record:
+    """An upstream call's record alone, as ``Telemetry`` leaves it when the call ends."""
+    record = Record()
+    record.route, record.callee = None, SimpleNamespace(shape=SHAPE)  # type: ignore[assignment]
+    record.hexids, record.parent, record.remote, record.state = f"{i + 1:032x}{i + 1:016x}", "", False, ""
+    record.up_started, record.up_ended, record.up_status, record.spans = 0, 1, 200, 1
+    return record
+
+
 def _ended(export: SpanExport, i: int) -> None:
-    span = LeanSpan()
-    span.trace_id, span.span_id = (i + 1).to_bytes(16, "big"), (i + 1).to_bytes(8, "big")
-    span.parent_id, span.parent_remote, span.trace_state, span.sampled, span.token = b"", False, "", True, None
-    export.ended(span, SHAPE, 0, 1, 200)
+    export.take([_record(i)], 1)
 
 
 def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(upstream, caplog):
@@ -126,8 +135,8 @@ def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(u
     export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), queue=3, batch=2, delay=60)
     with caplog.at_level(logging.WARNING, logger="naftiko.traces"):
         _ended(export, 0)  # one below a batch: the thread sleeps on
-        held = otlp_wire.FinishedSpan(SHAPE, bytes(15) + b"\2", bytes(7) + b"\2", b"", False, "", 0, 1, 200)
-        export.pending.append(held)  # held back from waking it, so the queue fills
+        export.pending.append(([_record(1)], 1))  # held back from waking it, so the queue fills
+        export.queued += 1
         for i in range(2, 6):
             _ended(export, i)
         assert len(export.pending) == 3 and export.dropped == {"queue_full": 3, "export_failed": 0}
@@ -199,3 +208,56 @@ def test_the_otlp_certificate_variables_reach_a_mutual_tls_collector(tmp_path):
             sent = environ is mutual
             assert (export.exported, export.dropped["export_failed"]) == ((1, 0) if sent else (0, 1))
     assert [request.path for request in collector.requests] == ["/v1/traces"], "only the mutual-TLS export"
+
+
+ORCHESTRATED = """
+naftiko: 1.0.0-alpha2
+info: {{label: Steps traced, description: An orchestrated operation exported over OTLP.}}
+capability:
+  consumes:
+  - type: http
+    namespace: api
+    baseUri: {upstream}
+    resources:
+    - {{name: a, path: /a, operations: [{{name: get, method: GET}}]}}
+    - {{name: crew, path: /crew, operations: [{{name: crew, method: GET}}]}}
+  exposes:
+  - type: rest
+    namespace: api-rest
+    port: 8080
+    resources:
+    - path: /joined
+      operations:
+      - method: GET
+        steps:
+        - {{name: crew, type: call, call: api.crew}}
+        - {{name: a, type: call, call: api.get}}
+        - {{name: first, type: lookup, index: crew, match: id, lookupValue: "1", outputParameters: [name]}}
+        mappings: [{{targetName: name, value: $.first.name}}]
+        outputParameters: [{{name: name, type: string}}]
+  - type: control
+    port: 7070
+    observability: {{exporters: {{otlp: {{endpoint: "{upstream}/v1/traces"}}}}}}
+"""
+
+
+def test_an_orchestrated_plans_calls_are_children_of_its_request(tmp_path, upstream):
+    """Each step's call is a record of its own, whose parent is found through ``tracing.CURRENT``
+    (D175): the request's span, in its trace, with the span id the upstream was sent."""
+    upstream.reset(answer)
+    path = tmp_path / "steps.yml"
+    path.write_text(ORCHESTRATED.format(upstream=upstream.url))
+    environ = {"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-collector-key=k%2C1", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"}
+    with served(tmp_path, upstream.url, env=environ, files=[path], ports=(8080, 7070)) as gateway:
+        answered = httpx.get(gateway.url(8080) + "/joined", timeout=10)
+        assert answered.status_code == 200 and answered.json() == {"name": "Ada"}
+        sent = {request.path: request.headers["traceparent"] for request in upstream.requests}
+        assert gateway.stop() == 0
+    spans = {span.name: span for _, span in _exported(upstream)}
+    assert set(spans) == {"rest GET /joined", "upstream api.crew", "upstream api.get"}
+    server = spans.pop("rest GET /joined")
+    assert server.parent_span_id == b"" and server.kind == Span.SPAN_KIND_SERVER
+    for path, name in (("/crew", "upstream api.crew"), ("/a", "upstream api.get")):
+        client = spans[name]
+        assert client.trace_id == server.trace_id and client.parent_span_id == server.span_id
+        assert sent[path] == f"00-{server.trace_id.hex()}-{client.span_id.hex()}-01"

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from naftiko_runtime.adapters.control.model import Observability
-from naftiko_runtime.serving import folded_series
+from naftiko_runtime.serving import request_records
 from naftiko_runtime.serving.folded_series import Folding
 from naftiko_runtime.serving.light_series import BOUNDS, CounterChild, HistogramChild
 from naftiko_runtime.serving.metrics import Untyped
@@ -49,16 +49,18 @@ def test_folding_counts_what_counting_in_place_counts(durations, fold_at, error)
     assert errors.counts == ({LABELS: float(len(durations))} if error and durations else {})
 
 
-def test_without_a_scrape_a_series_holds_at_most_its_bound_and_loses_nothing():
+def test_without_a_scrape_the_records_held_stay_within_their_bound_and_none_is_lost():
+    """Records are folded once ``HANDOFF`` are held (D174): memory is bounded without a scrape, and
+    the scrape still counts the ones held since."""
     telemetry = Telemetry(Observability(metrics=True))
     plan = SimpleNamespace(exposed=SimpleNamespace(namespace="shop-rest", key="GET /x", adapter_kind="rest"))
-    for _ in range(2 * folded_series.FOLD_AT + 3):
+    finished = 2 * request_records.HANDOFF + 3
+    for _ in range(finished):
         telemetry.request(plan).finish(200)
-    (route,) = telemetry.routes.values()
-    assert len(route.by_status[200]) == 3
+    assert telemetry.records is not None and len(telemetry.records.held) == 3
     exposition = telemetry.exposition()
     assert exposition is not None
     labels = 'naftiko_adapter_type="rest",naftiko_namespace="shop-rest",naftiko_operation_id="GET /x",status="200"'
-    total = f"naftiko_request_total{{{labels}}} {2 * folded_series.FOLD_AT + 3}.0"
-    assert total in exposition[0].decode()
-    assert route.by_status[200] == []
+    assert f"naftiko_request_total{{{labels}}} {finished}.0" in exposition[0].decode()
+    (route,) = telemetry.routes.values()
+    assert route.by_status[200] == [] and telemetry.records.folded == 3

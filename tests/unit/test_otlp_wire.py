@@ -5,6 +5,8 @@ and attribute values. A broken varint, field number, flag or length would make t
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from naftiko_runtime.serving import otlp_wire
+from naftiko_runtime.serving.request_records import Record
 
 # The SDK exporter's encoder and the generated classes come with the ``otlp`` extra.
 EXTRA = "the otlp extra: pip install 'naftiko-runtime[otlp]'"
@@ -72,19 +75,23 @@ def _sdk_span(drawn: dict, resource: Resource, scope: InstrumentationScope) -> R
     )
 
 
-def _ours(drawn: dict) -> otlp_wire.FinishedSpan:
+def _record(drawn: dict) -> Record:
+    """``drawn`` as the record the runtime holds for it: a request's (server) or a call's alone."""
     kind = otlp_wire.SERVER if drawn["server"] else otlp_wire.CLIENT
-    return otlp_wire.FinishedSpan(
-        otlp_wire.span_shape(drawn["name"], kind, drawn["static"]),
-        drawn["trace_id"].to_bytes(16, "big"),
-        drawn["span_id"].to_bytes(8, "big"),
-        drawn["parent_id"].to_bytes(8, "big") if drawn["parent_id"] else b"",
-        drawn["parent_remote"] and bool(drawn["parent_id"]),
-        ",".join(f"{key}={value}" for key, value in drawn["state"]),
-        drawn["start"],
-        drawn["start"] + drawn["took"],
-        drawn["status"],
-    )
+    owner = SimpleNamespace(shape=otlp_wire.span_shape(drawn["name"], kind, drawn["static"]))
+    record = Record()
+    record.route, record.callee = (owner, None) if drawn["server"] else (None, owner)  # type: ignore[assignment]
+    record.hexids = f"{drawn['trace_id']:032x}{drawn['span_id']:016x}"
+    record.parent = f"{drawn['parent_id']:016x}" if drawn["parent_id"] else ""
+    record.remote = drawn["parent_remote"] and bool(drawn["parent_id"])
+    record.state = ",".join(f"{key}={value}" for key, value in drawn["state"])
+    record.spans = 1
+    ended = drawn["start"] + drawn["took"]
+    if drawn["server"]:
+        record.started, record.ended, record.status = drawn["start"], ended, drawn["status"]
+    else:
+        record.up_started, record.up_ended, record.up_status = drawn["start"], ended, drawn["status"]
+    return record
 
 
 @settings(deadline=None)
@@ -93,7 +100,34 @@ def test_the_request_decodes_to_what_the_sdk_exporter_sends(spans, resource):
     sdk_resource = Resource(resource)
     scope = InstrumentationScope("naftiko")
     expected = encode_spans([_sdk_span(drawn, sdk_resource, scope) for drawn in spans])
-    ours = otlp_wire.envelope(resource, "naftiko").request(_ours(drawn) for drawn in spans)
+    ours = otlp_wire.envelope(resource, "naftiko").request([[_record(drawn) for drawn in spans]], 0)
+    assert ExportTraceServiceRequest.FromString(ours) == expected
+
+
+@settings(deadline=None)
+@given(server=SPAN, client=SPAN, anchor=st.integers(0, 2**40), resource=RESOURCE)
+def test_a_request_and_its_call_in_one_record_decode_to_the_sdk_exporters_two_spans(server, client, anchor, resource):
+    """A request's record with its call inline (D174) gives the request's span and, under it, the
+    call's: same trace and state, the request's span as parent (not remote), each with its own
+    shape, status and times, both moved to the wall clock's scale by the export's anchor."""
+    server = {**server, "server": True}
+    client = {
+        **client,
+        "server": False,
+        "trace_id": server["trace_id"],
+        "state": server["state"],
+        "parent_id": server["span_id"],
+        "parent_remote": False,
+    }
+    record = _record(server)
+    call = _record(client)
+    record.callee, record.spans = call.callee, 2
+    record.hexids += f"{client['span_id']:016x}"
+    record.up_started, record.up_ended, record.up_status = call.up_started, call.up_ended, call.up_status
+    scope = InstrumentationScope("naftiko")
+    moved = [{**drawn, "start": drawn["start"] + anchor} for drawn in (server, client)]
+    expected = encode_spans([_sdk_span(drawn, Resource(resource), scope) for drawn in moved])
+    ours = otlp_wire.envelope(resource, "naftiko").request([[record]], anchor)
     assert ExportTraceServiceRequest.FromString(ours) == expected
 
 
@@ -111,5 +145,5 @@ def test_a_span_past_the_length_table_decodes_alike(span, name, resource):
     """A span of 2,048 bytes or more has its length written as it goes, not looked up (issue 22)."""
     drawn = {**span, "name": name}
     expected = encode_spans([_sdk_span(drawn, Resource(resource), InstrumentationScope("naftiko"))])
-    ours = otlp_wire.envelope(resource, "naftiko").request([_ours(drawn)])
+    ours = otlp_wire.envelope(resource, "naftiko").request([[_record(drawn)]], 0)
     assert ExportTraceServiceRequest.FromString(ours) == expected
