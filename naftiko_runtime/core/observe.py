@@ -26,7 +26,8 @@ class Observer(Protocol):
     def upstream(self, call: UpstreamCall, request: Outgoing, within: Observation | None = None) -> Observation:
         """An upstream exchange starts; the observer may add headers (W3C ``traceparent``, B3).
         ``within`` is the observation of the request it is made for, when the executor has it at
-        hand (a simple plan's call, its pages): the observer need not look the request up (D174)."""
+        hand (a simple plan's call, a binary answer's): the observer need not look the request up
+        (D175; a paged plan's pages find it as an orchestrated plan's steps do)."""
 
     def step(self, plan: OperationPlan, kind: str) -> Observation:
         """A step of an orchestrated ``plan`` starts: ``call``, ``lookup`` or ``script``."""
