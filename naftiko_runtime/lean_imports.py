@@ -20,7 +20,7 @@ HTTPX_CLI = "httpx._main"
 def skip_httpx_cli() -> None:
     """Before httpx's first import in this process: its command-line client is not imported."""
     if "httpx" not in sys.modules:
-        sys.modules.setdefault(HTTPX_CLI, None)
+        sys.modules.setdefault(HTTPX_CLI, None)  # type: ignore[arg-type]  # None: the import system's "absent"
 
 
 skip_httpx_cli()  # the package imports this module first, before any module that imports httpx
