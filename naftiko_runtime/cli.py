@@ -515,6 +515,7 @@ def _serve_loaded(args: argparse.Namespace, settings: Settings, files: FileSet, 
         return 1
     logs.SECRETS.add(loaded.secrets)
     if args.stdio:
+        HELD.write()  # no port to wait for, and a client may end its server any way it likes
         return asyncio.run(serve_stdio(loaded.listeners, settings))
     if not loaded.listeners.listeners:
         print("naftiko: no adapter to serve", file=sys.stderr)

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -132,3 +135,27 @@ def test_forked_load_workers_write_their_entries_even_in_a_held_load(tmp_path: P
         assert not HELD.pending
     finally:
         HELD.write()
+
+
+def test_a_stdio_serve_writes_its_entries_before_it_answers(tmp_path: Path, upstream) -> None:
+    """D181: over stdio there is no port to wait for, and a client may end its server any way it
+    likes: the entries are on disk once the server answers its first message, while it still runs."""
+    folder = tmp_path / "load-cache"
+    command = [sys.executable, "-m", "naftiko_runtime", "serve", "--stdio", "--load-cache", str(folder)]
+    process = subprocess.Popen(
+        [*command, *map(str, CAPABILITIES)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NAFTIKO_")},
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        process.stdin.write(json.dumps(ping).encode() + b"\n")
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["id"] == 1
+        assert len(entries(folder)) == len(CAPABILITIES)
+    finally:
+        process.kill()
+        process.wait()
