@@ -17,6 +17,7 @@ Embedding::
         serve(loaded.listeners, settings)          # blocks; or run `Runtime(...)` in your own loop
 """
 
+from . import lean_imports  # noqa: F401  (first: httpx's command-line client stays unimported, D180)
 from .serving.loading import FileReport, Loaded, load
 from .serving.server import PortUnavailable, Runtime, serve
 from .settings import Settings

@@ -23,6 +23,7 @@ from .core.state import missing_client
 from .serving import logs
 from .serving.catalog import openapi_documents, route_rows
 from .serving.config import ConfigError, Overrides, apply_config
+from .serving.load_cache import HELD
 from .serving.loading import Loaded, collector_paused, load
 from .serving.plugins import PluginError
 from .serving.reloading import FileSet
@@ -499,12 +500,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     logs.configure(settings.log_level, settings.log_format)
     files = FileSet(args.files, settings)
-    with collector_paused(freeze_loaded=True):  # what is served lives as long as the process (D148)
+    # What is served lives as long as the process (D148); the load cache's entries are written
+    # once the ports serve (D181), and at the latest here as the serve returns, however it ends.
+    with collector_paused(freeze_loaded=True), HELD.held():
         loaded = files()
+    try:
+        return _serve_loaded(args, settings, files, loaded)
+    finally:
+        HELD.write()
+
+
+def _serve_loaded(args: argparse.Namespace, settings: Settings, files: FileSet, loaded: Loaded) -> int:
     if not _report_loading(loaded, settings):
         return 1
     logs.SECRETS.add(loaded.secrets)
     if args.stdio:
+        HELD.write()  # no port to wait for, and a client may end its server any way it likes
         return asyncio.run(serve_stdio(loaded.listeners, settings))
     if not loaded.listeners.listeners:
         print("naftiko: no adapter to serve", file=sys.stderr)

@@ -7,6 +7,13 @@ compiled (their code depends on the fields, and ``frozen`` needs its own), but `
 ``__eq__`` and ``__hash__`` read the fields in the same way for every class: here they are three
 shared functions over the class's field names, worked out once when the class is made.
 
+A frozen class's ``__setattr__`` and ``__delattr__`` are likewise two shared closures over the
+class and its field names (D182) instead of two compiled functions: ``dataclasses`` makes them in
+``_frozen_get_del_attr``, which is swapped for ``_frozen_pair`` while one of this module's classes
+is made (under a lock; the closures do what the compiled pair does, so a class another thread
+makes meanwhile gets the same behaviour). Where that function is not the one of 3.11-3.12 (its
+arguments differ), the compiled pair is kept.
+
 They behave as the generated ones do: the repr is ``Name(field=value, ...)`` of the fields with
 ``repr=True`` (a recursive one prints ``...``); equality holds for two instances of the same class
 whose ``compare`` fields are equal as tuples (so an object equal to itself by identity, as a
@@ -20,12 +27,22 @@ from __future__ import annotations
 
 import dataclasses
 import reprlib
+import threading
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, TypeVar, dataclass_transform, overload
 
 T = TypeVar("T")
 _OWN = ("__repr__", "__eq__", "__hash__")
+_STOCK_FROZEN_PAIR: Callable[..., tuple[Callable[..., None], Callable[..., None]]] | None = getattr(
+    dataclasses, "_frozen_get_del_attr", None
+)
+_SHARES_FROZEN_PAIR = _STOCK_FROZEN_PAIR is not None and _STOCK_FROZEN_PAIR.__code__.co_varnames[:3] == (
+    "cls",
+    "fields",
+    "globals",
+)
+_swapping = threading.RLock()
 
 
 @overload
@@ -60,8 +77,8 @@ def dataclass(cls: type[T] | None = None, /, **options: Any) -> type[T] | Callab
 def _made(cls: type[T], options: dict[str, Any]) -> type[T]:
     own = any(name in cls.__dict__ for name in _OWN)
     if own or options.get("order") or options.get("unsafe_hash"):
-        return dataclasses.dataclass(cls, **options)
-    made = dataclasses.dataclass(cls, **{**options, "repr": False, "eq": False})
+        return _standard(cls, options)
+    made = _standard(cls, {**options, "repr": False, "eq": False})
     fields = dataclasses.fields(made)  # type: ignore[arg-type]
     if options.get("repr", True):
         made.__repr__ = _repr_of(tuple(f.name for f in fields if f.repr))  # type: ignore[method-assign]
@@ -73,6 +90,39 @@ def _made(cls: type[T], options: dict[str, Any]) -> type[T]:
         else:
             made.__hash__ = None  # type: ignore[assignment]
     return made
+
+
+def _standard(cls: type[T], options: dict[str, Any]) -> type[T]:
+    """``dataclasses.dataclass``; a frozen class gets ``_frozen_pair``'s methods (D182)."""
+    if not (options.get("frozen") and _SHARES_FROZEN_PAIR):
+        return dataclasses.dataclass(cls, **options)
+    with _swapping:
+        setattr(dataclasses, "_frozen_get_del_attr", _frozen_pair)  # noqa: B010  (a private name)
+        try:
+            return dataclasses.dataclass(cls, **options)
+        finally:
+            setattr(dataclasses, "_frozen_get_del_attr", _STOCK_FROZEN_PAIR)  # noqa: B010
+
+
+def _frozen_pair(
+    owner: type, fields: list[dataclasses.Field[Any]], globals: dict[str, Any]
+) -> tuple[Callable[[Any, str, Any], None], Callable[[Any, str], None]]:
+    """What ``dataclasses._frozen_get_del_attr`` compiles, as closures: assigning or deleting a
+    field, or any attribute of an instance of the class itself, raises ``FrozenInstanceError``."""
+    names = tuple(f.name for f in fields)
+    frozen_error = dataclasses.FrozenInstanceError
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        if type(self) is owner or name in names:
+            raise frozen_error(f"cannot assign to field {name!r}")
+        super(owner, self).__setattr__(name, value)  # type: ignore[arg-type]  # mypy: owner is a type
+
+    def __delattr__(self: Any, name: str) -> None:
+        if type(self) is owner or name in names:
+            raise frozen_error(f"cannot delete field {name!r}")
+        super(owner, self).__delattr__(name)  # type: ignore[arg-type]
+
+    return __setattr__, __delattr__
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[object], tuple[Any, ...]]:

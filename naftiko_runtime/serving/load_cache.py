@@ -18,6 +18,9 @@ costs one log line and the load goes on without the cache (or without writing to
 Growth is bounded twice: a runtime digest's folder is the only one kept (opening a new one
 removes the others), and a load that wrote entries removes those it did not use once the folder
 holds more than ``KEPT_PER_USED`` times as many as it used plus ``SLACK``.
+
+A serve's own load does not write its entries on the way to its ports (D181): they are encoded
+then, and written by ``HELD`` once the ports serve, or at the latest when the serve ends.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ import logging
 import marshal
 import os
 import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import field
 from pathlib import Path
 from typing import Any
@@ -71,6 +77,8 @@ class LoadCache:
     used: set[str] = field(default_factory=set)
     """The keys of the files this load read, hits and misses."""
     missed: int = 0
+    held: HeldEntries | None = None
+    """Where ``store`` leaves its entries to be written later (D181); ``None``: written at once."""
 
     def for_workers(self) -> LoadCache:
         """The folder alone, as each batch of files sent to a load worker carries it."""
@@ -93,14 +101,24 @@ class LoadCache:
         return prepared
 
     def store(self, raw: bytes, prepared: Prepared) -> None:
-        """Write the entry of ``raw``'s content; one that cannot be encoded (a YAML date: marshal
-        knows no ``datetime``) or written is skipped, the load unchanged."""
+        """The entry of ``raw``'s content, written now or held (D181); one that cannot be encoded
+        (a YAML date: marshal knows no ``datetime``) or written is skipped, the load unchanged."""
         if not self.writable:
             return
         key = content_key(raw)
         try:
+            # Encoded now, whenever written: the entry is the load's result as it was made.
             payload = marshal.dumps(_plain(prepared), MARSHAL_VERSION)
         except ValueError:
+            return
+        if self.held is not None:
+            self.held.add(self, key, payload)
+        else:
+            self.write(key, payload)
+
+    def write(self, key: str, payload: bytes) -> None:
+        """The entry ``key`` on disk, whole or not at all (a temporary file renamed over it)."""
+        if not self.writable:
             return
         temporary = self.folder / f".{key}.{os.getpid()}.tmp"
         try:
@@ -129,6 +147,50 @@ class LoadCache:
             return
 
 
+class HeldEntries:
+    """The entries a serve's load made, written once its ports serve (D181).
+
+    A cold start encodes each file's entry as it loads the file, but writing it (its checksum, a
+    temporary file, a rename: ~0.2 ms a file) is nothing the ports need: ``held`` keeps the
+    entries of the loads it is open around, and ``write`` writes them, once each, from any thread:
+    the runtime's task a moment after the ports serve, and ``naftiko serve`` as it returns, so a
+    serve stopped at once still leaves them. A forked load worker writes its own at once (its
+    ``LoadCache`` holds none)."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self._entries: list[tuple[LoadCache, str, bytes]] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """While open, the load caches opened in this process hold their entries here."""
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._entries)
+
+    def add(self, cache: LoadCache, key: str, payload: bytes) -> None:
+        with self._lock:
+            self._entries.append((cache, key, payload))
+
+    def write(self) -> None:
+        """Every entry held so far, written; a second call (another thread's) finds none left."""
+        with self._lock:
+            for cache, key, payload in self._entries:
+                cache.write(key, payload)
+            self._entries.clear()
+
+
+HELD = HeldEntries()
+"""The process's held entries (a serve loads its files once before its ports serve)."""
+
+
 def open_load_cache(settings: Settings) -> LoadCache | None:
     """The serve's cache, or ``None`` when it is off or its folder is unusable (one log line)."""
     if settings.load_cache == LOAD_CACHE_OFF:
@@ -151,7 +213,7 @@ def open_load_cache(settings: Settings) -> LoadCache | None:
     writable = os.access(folder, os.W_OK)
     if fresh and writable:
         _remove_other_runtimes(root, folder.name)
-    return LoadCache(folder, writable)
+    return LoadCache(folder, writable, held=HELD if HELD.holding else None)
 
 
 def _unsafe(folder: Path) -> str | None:

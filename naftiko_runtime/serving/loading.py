@@ -136,10 +136,10 @@ def _prepared(paths: Sequence[Path], cache: LoadCache | None) -> Iterator[Iterat
     fetched: list[Prepared | None] = [cache.fetch(path) for path in paths] if cache is not None else [None] * len(paths)
     missed = [path for path, item in zip(paths, fetched, strict=True) if item is None]
     workers = min(os.cpu_count() or 1, 8)
-    prepare_one = partial(_parse_and_check, cache=cache and cache.for_workers())
     if len(missed) < PARALLEL_FROM or workers < 2:
-        yield _merged(fetched, map(prepare_one, missed))
+        yield _merged(fetched, (_parse_and_check(path, cache) for path in missed))  # a serve's held entries (D181)
         return
+    prepare_one = partial(_parse_and_check, cache=cache and cache.for_workers())
     from concurrent.futures import ProcessPoolExecutor  # its pipes and queues only from PARALLEL_FROM (D169)
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:

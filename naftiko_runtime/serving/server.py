@@ -33,6 +33,7 @@ from .control import OFF, Controls, observability_of
 from .fast_path import FastLane
 from .http_guard import ConnectionGauge, GuardLimits, guarded_protocol, raise_open_file_limit
 from .listeners import Listener, ListenerSet
+from .load_cache import HELD
 from .loading import Loaded
 from .ports import PortApp, build_app, mount_parts
 from .reloading import Watcher
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("naftiko")
 GRACEFUL_SHUTDOWN_SECONDS = 30
+ENTRIES_AFTER_SECONDS = 1.0
+"""How long after its ports serve a serve writes its load's held cache entries (D181): past the
+first calls of whoever waited for them."""
 
 
 class _Server(uvicorn.Server):
@@ -273,6 +277,7 @@ class Runtime:
         if watcher is not None:
             watcher.start()
         sharing = self._share_state()
+        writing = asyncio.ensure_future(_write_held_entries())
         try:
             results = await asyncio.gather(
                 *(server.serve(sockets=[sock]) for server, sock in zip(self.servers, sockets, strict=True)),
@@ -281,9 +286,9 @@ class Runtime:
         finally:
             if watcher is not None:
                 watcher.stop()
-            for task in sharing:
+            for task in (*sharing, writing):
                 task.cancel()
-            await asyncio.gather(*sharing, return_exceptions=True)
+            await asyncio.gather(*sharing, writing, return_exceptions=True)
             await self.clients.aclose()
             if self.store is not None:
                 await self.store.aclose()
@@ -311,6 +316,14 @@ def _telemetry(
     from .telemetry import Telemetry
 
     return Telemetry(observability or OFF, request_log, breakers, capabilities)
+
+
+async def _write_held_entries() -> None:
+    """The load cache entries this process's load held (D181), written by a thread a moment after
+    the ports serve; a stop before then leaves them to ``naftiko serve`` as it returns."""
+    await asyncio.sleep(ENTRIES_AFTER_SECONDS)
+    if HELD.pending:
+        await asyncio.to_thread(HELD.write)
 
 
 def _log_failure(task: asyncio.Future[bool]) -> None:
@@ -389,6 +402,7 @@ def run(
     """
     if settings.workers <= 1:
         return _run_one(listeners, settings, sockets, reloader, watched)
+    HELD.write()  # by the parent, once, rather than by each worker (D181)
     children: list[int] = []
     for _ in range(settings.workers):
         pid = os.fork()

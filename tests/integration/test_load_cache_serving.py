@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -13,6 +18,7 @@ import pytest
 from support import API_KEY, CAPABILITIES, naftiko, served
 
 from naftiko_runtime.serving import loading
+from naftiko_runtime.serving.load_cache import HELD, MAGIC
 from naftiko_runtime.serving.loading import PARALLEL_FROM, load_files
 from naftiko_runtime.settings import Settings
 
@@ -86,3 +92,70 @@ def test_a_load_whose_every_file_is_a_hit_starts_no_pool(tmp_path: Path, monkeyp
     assert [r.diagnostics for r in warm] == [r.diagnostics for r in cold]
     assert all(r.ok for r in warm)
     assert multiprocessing.active_children() == []
+
+
+def test_a_cold_serve_writes_its_entries_while_it_serves(tmp_path: Path, upstream) -> None:
+    """D181: the entries wait until the ports serve, then a serve left running writes them all
+    itself (no stop needed), and the warm start that reads them serves the same answers."""
+    folder = tmp_path / "load-cache"
+    with served(tmp_path, upstream.url, "--load-cache", str(folder)) as gateway:
+        deadline = time.monotonic() + 30
+        while len(entries(folder)) < len(CAPABILITIES) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(entries(folder)) == len(CAPABILITIES)
+        assert gateway.process.poll() is None, "written by the running serve, not at its end"
+    assert answers(tmp_path, upstream.url, "--load-cache", str(folder)) == answers(
+        tmp_path, upstream.url, "--no-load-cache"
+    )
+
+
+def test_a_serve_stopped_as_soon_as_it_answers_leaves_its_entries(tmp_path: Path, upstream) -> None:
+    """D181: a stop before the serve wrote its held entries writes them as it ends."""
+    folder = tmp_path / "load-cache"
+    with served(tmp_path, upstream.url, "--load-cache", str(folder)) as gateway:
+        gateway.process.send_signal(signal.SIGTERM)
+        assert gateway.process.wait(40) == 0
+    assert len(entries(folder)) == len(CAPABILITIES)
+    assert all(entry.read_bytes().startswith(MAGIC) for entry in entries(folder))
+
+
+def test_forked_load_workers_write_their_entries_even_in_a_held_load(tmp_path: Path) -> None:
+    """D181: a load worker's ``LoadCache`` holds nothing (what it held would die with it): a serve's
+    load of many files finds every entry written by its workers."""
+    text = MODELSYNC.read_text()
+    paths = []
+    for k in range(PARALLEL_FROM + 4):
+        path = tmp_path / f"copy{k}.yaml"
+        path.write_text(text.replace("port: 8080", f"port: {10000 + k}"))
+        paths.append(path)
+    with HELD.held():
+        load_files(paths, Settings(load_cache=str(tmp_path / "cache")), {"POLYTOMIC_API_KEY": API_KEY})
+    try:
+        assert len(entries(tmp_path / "cache")) == len(paths)
+        assert not HELD.pending
+    finally:
+        HELD.write()
+
+
+def test_a_stdio_serve_writes_its_entries_before_it_answers(tmp_path: Path, upstream) -> None:
+    """D181: over stdio there is no port to wait for, and a client may end its server any way it
+    likes: the entries are on disk once the server answers its first message, while it still runs."""
+    folder = tmp_path / "load-cache"
+    command = [sys.executable, "-m", "naftiko_runtime", "serve", "--stdio", "--load-cache", str(folder)]
+    process = subprocess.Popen(
+        [*command, *map(str, CAPABILITIES)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NAFTIKO_")},
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        process.stdin.write(json.dumps(ping).encode() + b"\n")
+        process.stdin.flush()
+        assert json.loads(process.stdout.readline())["id"] == 1
+        assert len(entries(folder)) == len(CAPABILITIES)
+    finally:
+        process.kill()
+        process.wait()

@@ -2,7 +2,7 @@
 needs. A TOML config file's parser and the load's process pool are imported where they are used,
 and an adapter kind where a file uses it, so a start pays for none of them otherwise; a file that
 uses every kind still loads and serves each. Runs fresh interpreters: the test process has
-imported everything already."""
+imported everything already. httpx's command-line client is never imported by the runtime (D180)."""
 
 from __future__ import annotations
 
@@ -139,3 +139,38 @@ def test_a_file_of_every_kind_loads_and_each_kind_serves_from_a_fresh_start(tmp_
             card = client.get(gateway.url(8083) + "/.well-known/agent-card.json")
             assert card.status_code == 200 and "list-orders" in card.text
             assert client.get(gateway.url(7070) + "/health/live").status_code == 200
+
+
+AFTER_THE_RUNTIME = """
+import json, sys
+import naftiko_runtime.cli
+import httpx
+response = httpx.Response(200, json={"ok": True})
+print(json.dumps({
+    "cli": [m for m in ("httpx._main", "rich", "pygments") if sys.modules.get(m) is not None],
+    "client": response.json()["ok"] and httpx.AsyncClient is not None,
+}))
+"""
+
+BEFORE_THE_RUNTIME = """
+import json, sys
+import httpx
+import naftiko_runtime
+print(json.dumps(sys.modules.get("httpx._main") is not None))
+"""
+
+
+def _fresh(code: str) -> object:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_runtime_imports_httpx_without_its_command_line_client() -> None:
+    """D180: httpx works as before, without click, pygments and rich behind its CLI."""
+    assert _fresh(AFTER_THE_RUNTIME) == {"cli": [], "client": True}
+
+
+def test_httpx_imported_before_the_runtime_is_left_as_it_was() -> None:
+    with_cli = _fresh("import json, sys, httpx; print(json.dumps(sys.modules.get('httpx._main') is not None))")
+    assert _fresh(BEFORE_THE_RUNTIME) == with_cli

@@ -18,7 +18,7 @@ PACKAGE = Path(naftiko_runtime.__file__).parent
 NAME = "naftiko_runtime"
 
 LAYERS = (
-    ("version", "settings", "extras", "records"),
+    ("version", "settings", "extras", "records", "lean_imports"),
     ("spec",),
     ("core",),
     ("adapters",),

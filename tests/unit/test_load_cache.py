@@ -262,3 +262,19 @@ def test_a_plugins_type_changes_the_runtime_digest_a_built_in_one_does_not(monke
     assert runtime_digest() == before
     monkeypatch.setitem(STEP_KINDS, "plugin-step", _PluginStepKind())
     assert runtime_digest() != before
+
+
+def test_a_held_load_writes_its_entries_only_when_told_and_then_the_same_bytes(tmp_path: Path) -> None:
+    """D181: a serve's load holds its entries (``HELD``) until its ports serve; written then, they
+    are byte for byte what a load writes at once, and a second write finds nothing left."""
+    at_once = tmp_path / "at-once"
+    load_files(CAPABILITIES, cached(at_once), ENVIRON)
+    later = tmp_path / "later"
+    with load_cache.HELD.held():
+        held = load_files(CAPABILITIES, cached(later), ENVIRON)
+    assert entries(later) == [] and load_cache.HELD.pending
+    load_cache.HELD.write()
+    assert not load_cache.HELD.pending
+    assert [p.read_bytes() for p in entries(later)] == [p.read_bytes() for p in entries(at_once)]
+    assert [p.name for p in entries(later)] == [p.name for p in entries(at_once)]
+    assert outcome(load_files(CAPABILITIES, cached(later), ENVIRON)) == outcome(held)

@@ -116,3 +116,32 @@ def test_frozen_records_stay_frozen_and_typed_fields_keep_their_defaults() -> No
         point.x = 2  # type: ignore[misc]
     assert point == Point(1, 0, ["other"]) and hash(point) == hash((1, 0)) and not hasattr(point, "__dict__")
     assert dataclasses.replace(point, y=3) == Point(1, 3) and repr(point).endswith(".Point(x=1, y=0, tags=[])")
+
+
+@given(st.booleans(), st.booleans(), st.lists(st.booleans(), max_size=3))
+def test_frozen_setattr_and_delattr_do_what_the_compiled_ones_do(slots, parent, fields) -> None:
+    """D182: a frozen record's shared ``__setattr__``/``__delattr__`` raise, or pass the attribute on
+    to the parent class, exactly where the standard decorator's compiled ones do, with the same
+    message: fields and other names, on the class itself and on a plain subclass."""
+    options = {"frozen": True, "slots": slots}
+    standard, ours = both(options, [{} for _ in fields], parent)
+    assert dataclasses.is_dataclass(ours) and ours.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert ours.__setattr__ is not standard.__setattr__ and ours.__setattr__.__qualname__.endswith(".__setattr__")
+
+    def attempts(kind: type) -> list[tuple[str, str]]:
+        subclass = type("Sub", (kind,), {})
+        outcomes = []
+        for made in (kind, subclass):
+            instance = made(**{f.name: 1 for f in dataclasses.fields(kind)})
+            for name in [f.name for f in dataclasses.fields(kind)] + ["other"]:
+                for act, more in ((setattr, (2,)), (delattr, ())):
+                    try:
+                        act(instance, name, *more)
+                        outcomes.append(("ok", name))
+                    except (dataclasses.FrozenInstanceError, AttributeError, TypeError) as exc:
+                        outcomes.append((type(exc).__name__, str(exc)))
+        return outcomes
+
+    assert attempts(ours) == attempts(standard)
+    stock = dataclasses._frozen_get_del_attr  # type: ignore[attr-defined]
+    assert records._STOCK_FROZEN_PAIR is stock, "the standard decorator is left as it was"
