@@ -329,18 +329,21 @@ class PlanCompiler:
             arguments.append(Argument(parameter, source))
             if isinstance(source, InputReference):
                 inferred[source.name] = _inferred_input(source.name, parameter, route_by_key, credentials)
+        given = {argument.parameter.name for argument in arguments}
         for parameter in operation.parameters:
-            if any(a.parameter.name == parameter.name for a in arguments):
+            if parameter.name in given:
                 continue
             if parameter.location == "environment":
                 # D73: the variable reaches the operation's path and body under its parameter name.
                 arguments.append(Argument(parameter, Template.parse("{{" + parameter.name + "}}")))
+                given.add(parameter.name)
             elif parameter.value is not None:
                 source = with_source(parameter.value, exposed.aliases, plain_references=False)
                 if isinstance(source, Literal) and unresolved_expression(source):
                     self.findings.append(Finding.error(parameter.at + ("value",), _foreign_this(source, exposed)))
                     continue
                 arguments.append(Argument(parameter, source))
+                given.add(parameter.name)
                 if isinstance(source, InputReference):
                     inferred.setdefault(source.name, _inferred_input(source.name, parameter, route_by_key, credentials))
         arguments += _filled_by_path_variables(operation, placeholders, arguments, route_by_key)
@@ -513,12 +516,16 @@ def _filled_by_path_variables(
     """What no ``with`` entry fills, a variable of the exposed path (or of an MCP resource's URI
     template) of the same name does (D25 matching): the reference engine hands a call every such
     variable by name (``ResourceHandler.readDynamic``), so a resource template needs no ``with``."""
+    if not route_by_key:
+        return []  # nothing to fill from: every MCP tool, every REST route without variables
     filled = {normalize_name(a.parameter.name) for a in arguments}
     extra = []
-    for parameter in (*operation.parameters, *(Parameter(p, "path", "string", None, True) for p in placeholders)):
-        key = normalize_name(parameter.name)
+    named = [*((p.name, p) for p in operation.parameters), *((p, None) for p in placeholders)]
+    for name, parameter in named:
+        key = normalize_name(name)
         if key in route_by_key and key not in filled:
-            extra.append(Argument(parameter, InputReference(route_by_key[key])))
+            filling = parameter or Parameter(name, "path", "string", None, True)
+            extra.append(Argument(filling, InputReference(route_by_key[key])))
             filled.add(key)
     return extra
 
