@@ -125,7 +125,7 @@ def with_source(value: Any, roots: tuple[str, ...], *, plain_references: bool = 
 @lru_cache(maxsize=1 << 14)
 def _text_source(value: str, roots: tuple[str, ...], plain_references: bool) -> WithSource:
     """``with_source`` of a text, kept: the same few texts (``rest.sync_id``) recur in every
-    operation of every file, and what they make is immutable (issue 22 item 2)."""
+    operation of every file, and what they make is immutable (D184)."""
     if "{{" in value:
         return Template.parse(value)
     match = THIS_REFERENCE.match(value) or (WITH_REFERENCE.match(value) if plain_references else None)

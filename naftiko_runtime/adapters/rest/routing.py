@@ -38,7 +38,7 @@ def split_template(path: str) -> tuple[tuple[str | None, ...], tuple[str | None,
 
     Kept for the next calls with the same path: a route's path is split when its file is read,
     again for its claim on the port and again for the route table, each a pass over every file
-    (issue 22 item 2); room for every route of a few thousand files, ~100 bytes each."""
+    (D184); room for every route of a few thousand files, ~100 bytes each."""
     segments = [s for s in path.strip().strip("/").split("/") if s != ""] if path.strip("/ ") else []
     shape: list[str | None] = []
     names: list[str | None] = []
