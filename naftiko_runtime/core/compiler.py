@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 from ..settings import ClientCredentialsPolicy
@@ -116,7 +115,7 @@ class PlanCompiler:
         if call is None:
             return None
         arguments = tuple(Argument(p, with_source(p.value, ())) for p in consumes.parameters if p.value is not None)
-        step = CallStep("forward", replace(call, arguments=arguments))
+        step = CallStep("forward", call.with_arguments(arguments))
         return OperationPlan(exposed, (), (step,), PASSTHROUGH, self.binds)
 
     def _mock(self, exposed: Exposed) -> OperationPlan:
@@ -194,7 +193,7 @@ class PlanCompiler:
         if shape_findings:
             return None
         context.reads[name] = _reads(sources.values(), known, call)
-        return CallStep(name, replace(call, arguments=arguments), shape)
+        return CallStep(name, call.with_arguments(arguments), shape)
 
     def step_source(self, value: Any, exposed: Exposed, known: Mapping[str, int]) -> WithSource | StepValue:
         if isinstance(value, str) and step_of(value) is not None:
@@ -234,7 +233,8 @@ class PlanCompiler:
     def _simple(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
         if self._consumed_kind(call_name) is not None:
             return self._simple_step(exposed, call_name)
-        sources = {key: with_source(value, exposed.aliases) for key, value in exposed.with_.items()}
+        aliases = exposed.aliases  # a tuple made at each read
+        sources = {key: with_source(value, aliases) for key, value in exposed.with_.items()}
         resolved = self.consumed.resolve(call_name)
         if resolved is None:
             self._unresolved(call_name, exposed.at + ("call",))
@@ -249,7 +249,7 @@ class PlanCompiler:
         mapper, output_findings = compile_outputs(exposed.outputs)
         self.findings.extend(output_findings)
         self._check_templates(exposed, sources, operation.parameters + tuple(inputs))
-        step = CallStep(call_name, replace(call, arguments=arguments))
+        step = CallStep(call_name, call.with_arguments(arguments))
         paging = self._paging(exposed, operation)
         if exposed.max_pages is not None and paging is None:
             return None

@@ -73,6 +73,24 @@ class UpstreamCall:
     def label(self) -> str:
         return f"{self.namespace}.{self.operation}"
 
+    def with_arguments(self, arguments: tuple[Argument, ...]) -> UpstreamCall:
+        """This call with an operation's arguments: what ``dataclasses.replace`` makes, without its
+        walk over the fields at each of the ~23,000 calls of a 1,000-file start (D184)."""
+        return UpstreamCall(
+            self.namespace,
+            self.operation,
+            self.method,
+            self.base_uri,
+            self.path_parts,
+            arguments,
+            self.body,
+            self.decoder,
+            self.credentials,
+            self.secret_forms,
+            self.binary,
+            self.cache,
+        )
+
 
 @dataclass(frozen=True)
 class CallStep:

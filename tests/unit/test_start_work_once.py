@@ -94,3 +94,18 @@ def test_a_reload_forgets_the_last_good_version_of_a_removed_file_only(tmp_path:
     assert _served(files()) == set(names) - {"c5"}  # c3 served as it was
     _capability(tmp_path / "c5.yml", "c5", valid=False)
     assert _served(files()) == set(names) - {"c5"}
+
+
+def test_a_call_with_arguments_is_the_call_replaced_field_for_field():
+    """``UpstreamCall.with_arguments`` makes what ``dataclasses.replace`` made: every field kept
+    (a field added to the class and not to the method would fail here), the arguments changed."""
+    import dataclasses
+
+    from naftiko_runtime.core.plans import UpstreamCall
+
+    values = {each.name: object() for each in dataclasses.fields(UpstreamCall)}
+    call = UpstreamCall(**values)
+    arguments = (object(),)
+    made = call.with_arguments(arguments)  # type: ignore[arg-type]
+    assert made == dataclasses.replace(call, arguments=arguments)
+    assert made.arguments is arguments and made is not call
