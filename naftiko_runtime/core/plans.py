@@ -145,7 +145,10 @@ class OperationPlan:
     @property
     def calls(self) -> tuple[UpstreamCall, ...]:
         """The upstream calls the plan may make, for opening clients and listing routes."""
-        return tuple(_calls(self.steps))
+        steps = self.steps
+        if len(steps) == 1 and steps[0].__class__ is CallStep:
+            return (steps[0].call,)  # a simple plan's (D184): read for every plan at each start
+        return tuple(_calls(steps))
 
     def lookup(self, inputs: Mapping[str, Any]) -> Lookup:
         """Template lookup for this operation: bind variables first, then inputs (D12)."""
