@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
 from ..settings import ClientCredentialsPolicy
@@ -116,7 +115,7 @@ class PlanCompiler:
         if call is None:
             return None
         arguments = tuple(Argument(p, with_source(p.value, ())) for p in consumes.parameters if p.value is not None)
-        step = CallStep("forward", replace(call, arguments=arguments))
+        step = CallStep("forward", call.with_arguments(arguments))
         return OperationPlan(exposed, (), (step,), PASSTHROUGH, self.binds)
 
     def _mock(self, exposed: Exposed) -> OperationPlan:
@@ -194,7 +193,7 @@ class PlanCompiler:
         if shape_findings:
             return None
         context.reads[name] = _reads(sources.values(), known, call)
-        return CallStep(name, replace(call, arguments=arguments), shape)
+        return CallStep(name, call.with_arguments(arguments), shape)
 
     def step_source(self, value: Any, exposed: Exposed, known: Mapping[str, int]) -> WithSource | StepValue:
         if isinstance(value, str) and step_of(value) is not None:
@@ -234,7 +233,8 @@ class PlanCompiler:
     def _simple(self, exposed: Exposed, call_name: str) -> OperationPlan | None:
         if self._consumed_kind(call_name) is not None:
             return self._simple_step(exposed, call_name)
-        sources = {key: with_source(value, exposed.aliases) for key, value in exposed.with_.items()}
+        aliases = exposed.aliases  # a tuple made at each read
+        sources = {key: with_source(value, aliases) for key, value in exposed.with_.items()}
         resolved = self.consumed.resolve(call_name)
         if resolved is None:
             self._unresolved(call_name, exposed.at + ("call",))
@@ -249,7 +249,7 @@ class PlanCompiler:
         mapper, output_findings = compile_outputs(exposed.outputs)
         self.findings.extend(output_findings)
         self._check_templates(exposed, sources, operation.parameters + tuple(inputs))
-        step = CallStep(call_name, replace(call, arguments=arguments))
+        step = CallStep(call_name, call.with_arguments(arguments))
         paging = self._paging(exposed, operation)
         if exposed.max_pages is not None and paging is None:
             return None
@@ -329,18 +329,21 @@ class PlanCompiler:
             arguments.append(Argument(parameter, source))
             if isinstance(source, InputReference):
                 inferred[source.name] = _inferred_input(source.name, parameter, route_by_key, credentials)
+        given = {argument.parameter.name for argument in arguments}
         for parameter in operation.parameters:
-            if any(a.parameter.name == parameter.name for a in arguments):
+            if parameter.name in given:
                 continue
             if parameter.location == "environment":
                 # D73: the variable reaches the operation's path and body under its parameter name.
                 arguments.append(Argument(parameter, Template.parse("{{" + parameter.name + "}}")))
+                given.add(parameter.name)
             elif parameter.value is not None:
                 source = with_source(parameter.value, exposed.aliases, plain_references=False)
                 if isinstance(source, Literal) and unresolved_expression(source):
                     self.findings.append(Finding.error(parameter.at + ("value",), _foreign_this(source, exposed)))
                     continue
                 arguments.append(Argument(parameter, source))
+                given.add(parameter.name)
                 if isinstance(source, InputReference):
                     inferred.setdefault(source.name, _inferred_input(source.name, parameter, route_by_key, credentials))
         arguments += _filled_by_path_variables(operation, placeholders, arguments, route_by_key)
@@ -513,12 +516,16 @@ def _filled_by_path_variables(
     """What no ``with`` entry fills, a variable of the exposed path (or of an MCP resource's URI
     template) of the same name does (D25 matching): the reference engine hands a call every such
     variable by name (``ResourceHandler.readDynamic``), so a resource template needs no ``with``."""
+    if not route_by_key:
+        return []  # nothing to fill from: every MCP tool, every REST route without variables
     filled = {normalize_name(a.parameter.name) for a in arguments}
     extra = []
-    for parameter in (*operation.parameters, *(Parameter(p, "path", "string", None, True) for p in placeholders)):
-        key = normalize_name(parameter.name)
+    named = [*((p.name, p) for p in operation.parameters), *((p, None) for p in placeholders)]
+    for name, parameter in named:
+        key = normalize_name(name)
         if key in route_by_key and key not in filled:
-            extra.append(Argument(parameter, InputReference(route_by_key[key])))
+            filling = parameter or Parameter(name, "path", "string", None, True)
+            extra.append(Argument(filling, InputReference(route_by_key[key])))
             filled.add(key)
     return extra
 

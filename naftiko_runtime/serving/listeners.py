@@ -76,7 +76,10 @@ class Listener:
 
     @property
     def plans(self) -> list[OperationPlan]:
-        return [plan for each in self.mounted.values() for m in each for _, plan in m.operations]
+        """Every operation's plan, in the adapters' order: their ``plans``, which hold one for each
+        of their operations (a file missing one is not served), read without the pairs of
+        ``Mounted.operations`` (D184)."""
+        return [plan for each in self.mounted.values() for m in each for plan in m.plans.values()]
 
     def described(self) -> str:
         return ", ".join(

@@ -42,7 +42,8 @@ class FileSet:
             # A file named on the command line and deleted since is removed, like one in a folder.
             files = [path for path in files if path.exists()]
         reports = [self._choose(report) for report in load_files(files, self.settings, self.environ)]
-        self._good = {path: good for path, good in self._good.items() if path in files}
+        kept = set(files)  # a set: a list made 1,000 files half a million path comparisons (D184)
+        self._good = {path: good for path, good in self._good.items() if path in kept}
         self._loaded_once = True
         return place([report for report in reports if report is not None], self.settings)
 

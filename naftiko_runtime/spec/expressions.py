@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
+from functools import lru_cache
 from typing import Any
 
 from ..records import dataclass
@@ -118,6 +119,13 @@ def with_source(value: Any, roots: tuple[str, ...], *, plain_references: bool = 
     ``$this.<root>.<input>`` form is a reference and ``a.b`` stays text."""
     if not isinstance(value, str):
         return Literal(value)
+    return _text_source(value, roots, plain_references)
+
+
+@lru_cache(maxsize=1 << 14)
+def _text_source(value: str, roots: tuple[str, ...], plain_references: bool) -> WithSource:
+    """``with_source`` of a text, kept: the same few texts (``rest.sync_id``) recur in every
+    operation of every file, and what they make is immutable (D184)."""
     if "{{" in value:
         return Template.parse(value)
     match = THIS_REFERENCE.match(value) or (WITH_REFERENCE.match(value) if plain_references else None)

@@ -59,10 +59,10 @@ class RestEndpoint:
 
     @classmethod
     def compile(cls, plan: OperationPlan) -> RestEndpoint:
-        by = {
-            location: [s for s in plan.inputs if s.location == location and s.value is None]
-            for location in ("path", "query", "header", "cookie", "body")
-        }
+        by: dict[str, list[InputSpec]] = {"path": [], "query": [], "header": [], "cookie": [], "body": []}
+        for spec in plan.inputs:  # one pass (D184): this runs for every route of every file
+            if spec.value is None and spec.location in by:
+                by[spec.location].append(spec)
         placeholders = {normalize_name(name): name for name in plan.exposed.path_parameters}
         return cls(
             plan=plan,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import field
+from functools import lru_cache
 from typing import Generic, TypeVar
 from urllib.parse import unquote
 
@@ -31,8 +32,13 @@ class PathTemplateError(ValueError):
     pass
 
 
+@lru_cache(maxsize=1 << 15)
 def split_template(path: str) -> tuple[tuple[str | None, ...], tuple[str | None, ...]]:
-    """``/syncs/{id}`` -> shape ``("syncs", None)`` and placeholder names ``(None, "id")``."""
+    """``/syncs/{id}`` -> shape ``("syncs", None)`` and placeholder names ``(None, "id")``.
+
+    Kept for the next calls with the same path: a route's path is split when its file is read,
+    again for its claim on the port and again for the route table, each a pass over every file
+    (D184); room for every route of a few thousand files, ~100 bytes each."""
     segments = [s for s in path.strip().strip("/").split("/") if s != ""] if path.strip("/ ") else []
     shape: list[str | None] = []
     names: list[str | None] = []
@@ -83,7 +89,8 @@ class RouteTable(Generic[Target]):
                 node.placeholder = node.placeholder or _Node()
                 node = node.placeholder
             else:
-                node = node.literals.setdefault(segment, _Node())
+                # ``setdefault(segment, _Node())`` would make a node for every segment of every route.
+                node = node.literals.get(segment) or node.literals.setdefault(segment, _Node())
         if method in node.methods:
             raise RouteConflict(node.methods[method][0])
         node.methods[method] = (target, names)
