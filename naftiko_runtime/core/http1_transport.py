@@ -45,7 +45,7 @@ import httpx
 
 from .client_tls import ClosedAfterHandshake, shared_tls_context, tls_failure
 from .http1_connection import AnswerHeaders, Connection
-from .http1_requests import PER_CALL, Origin, origin_of, per_call_lines, request_head_parts, split_url
+from .http1_requests import PER_CALL, Drawn, Origin, origin_of, per_call_lines, request_head_parts, split_url
 from .pooled import Data, Headers, PooledTransport, Slots
 from .resilience import IDEMPOTENT_METHODS
 
@@ -183,12 +183,26 @@ class Http1Transport(PooledTransport):
         request already written, else written now (``_write_head``). Headers new on every call
         (``PER_CALL``: a trace context, an idempotency key) that end the request's headers are not
         part of a kept head: they are checked and added to the head kept without them, to the same
-        bytes (D167). Anywhere else among the headers, the head is written and not kept."""
+        bytes (D167). Anywhere else among the headers, the head is written and not kept. Those the
+        runtime drew itself (``Drawn``: the trace context of a traced call) are spliced into the kept
+        head as they are, once it is kept: nothing to check in them, one lookup (D176)."""
         pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
         written = self._heads.get((method, url, pairs, length))
         if written is not None:
             return written
         count = len(pairs)
+        if count and type(pairs[-1][1]) is Drawn:
+            count -= 1
+            while count and type(pairs[count - 1][1]) is Drawn:
+                count -= 1
+            kept = self._heads.get((method, url, pairs[:count], length))
+            if kept is not None:
+                head, prefix, origin, given_end = kept
+                lines = ""
+                for name, value in pairs[count:]:
+                    lines += f"{name}: {value}\r\n"
+                return head[:given_end] + lines.encode() + head[given_end:], prefix, origin, given_end
+            count = len(pairs)
         while count and pairs[count - 1][0].lower() in PER_CALL:
             count -= 1
         fixed = pairs[:count]
