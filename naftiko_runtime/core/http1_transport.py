@@ -52,9 +52,9 @@ from .resilience import IDEMPOTENT_METHODS
 HEADS_KEPT = 256
 """Request heads an upstream's transport keeps written (``Http1Transport._write_head``)."""
 
-Written = tuple[bytes, str, Origin, int]
-"""A request's head, its URL's scheme and authority, its origin, and where its given headers end
-in the head (``request_head_parts``)."""
+Written = tuple[bytes, str, Origin, bytes, bytes]
+"""A request's head, its URL's scheme and authority, its origin, and its head in two parts: up to
+the end of its given headers, and the rest (``request_head_parts``)."""
 
 
 class Answer:
@@ -147,7 +147,7 @@ class Http1Transport(PooledTransport):
         body = data if isinstance(data, bytes) and data else None
         stream = None if data is None or isinstance(data, bytes) else data
         length = -1 if stream is not None else len(body or b"")
-        head, prefix, origin, _ = self._head(method, url, headers, length)
+        head, prefix, origin, _, _ = self._head(method, url, headers, length)
         key = prefix if server_hostname is None else f"{prefix} {server_hostname}"
         read = timeout.get("read")
         if not self._slots.take():
@@ -190,19 +190,19 @@ class Http1Transport(PooledTransport):
         written = self._heads.get((method, url, pairs, length))
         if written is not None:
             return written
-        count = len(pairs)
-        if count and type(pairs[-1][1]) is Drawn:
-            count -= 1
-            while count and type(pairs[count - 1][1]) is Drawn:
+        name, value = pairs[-1] if pairs else ("", "")
+        if type(value) is Drawn:
+            count = len(pairs) - 1
+            lines = f"{name}: {value}\r\n"
+            while count and type(pairs[count - 1][1]) is Drawn:  # B3's three headers
                 count -= 1
+                name, value = pairs[count]
+                lines = f"{name}: {value}\r\n{lines}"
             kept = self._heads.get((method, url, pairs[:count], length))
             if kept is not None:
-                head, prefix, origin, given_end = kept
-                lines = ""
-                for name, value in pairs[count:]:
-                    lines += f"{name}: {value}\r\n"
-                return head[:given_end] + lines.encode() + head[given_end:], prefix, origin, given_end
-            count = len(pairs)
+                _, prefix, origin, given, rest = kept
+                return given + lines.encode() + rest, prefix, origin, given, rest
+        count = len(pairs)
         while count and pairs[count - 1][0].lower() in PER_CALL:
             count -= 1
         fixed = pairs[:count]
@@ -211,9 +211,8 @@ class Http1Transport(PooledTransport):
         if count == len(pairs):
             return self._write_head(method, url, pairs, length)
         kept = self._heads.get((method, url, fixed, length)) or self._write_head(method, url, fixed, length)
-        head, prefix, origin, given_end = kept
-        calls = per_call_lines(method, pairs[count:])
-        return head[:given_end] + calls + head[given_end:], prefix, origin, given_end
+        _, prefix, origin, given, rest = kept
+        return given + per_call_lines(method, pairs[count:]) + rest, prefix, origin, given, rest
 
     def _write_head(self, method: str, url: str, pairs: tuple[tuple[str, str], ...], length: int) -> Written:
         """The request's head, its URL's scheme and authority and its origin, kept for the next
@@ -313,7 +312,7 @@ def _written(method: str, url: str, pairs: tuple[tuple[str, str], ...], length: 
     prefix, target = split_url(url)
     origin = origin_of(prefix)
     given, rest = request_head_parts(method, target, origin, pairs, length)
-    return given + rest, prefix, origin, len(given)
+    return given + rest, prefix, origin, given, rest
 
 
 async def _streamed_exchange(connection: Connection, head: bytes, stream: Data, read: float | None) -> None:
