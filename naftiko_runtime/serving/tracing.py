@@ -162,11 +162,15 @@ class LeanTracing:
         draw gives its trace id, its span id and the span id of the call a simple plan makes."""
         if CALLER.get():
             self._under(record, trace.get_current_span().get_span_context(), 128, "032x")
-        else:  # a root: ``_root``, inline for the common case
-            record.hexids = hexids = _draw(256, "064x")
-            record.parent, record.remote, record.state = "", False, ""
-            record.sampled = self.always or int(hexids[16:32], 16) < self.bound
-        record.spans = record.sampled
+            record.spans = record.sampled
+        else:  # a root: ``_root``, inline for the common case (``_draw``'s first draw too)
+            hexids = format(getrandbits(256), "064x")
+            if _ZEROS in hexids:
+                hexids = _draw(256, "064x")
+            record.hexids = hexids
+            record.parent = record.state = ""
+            record.remote = False
+            record.spans = record.sampled = self.always or int(hexids[16:32], 16) < self.bound
         if orchestrated:
             record.token = CURRENT.set(record)
 
