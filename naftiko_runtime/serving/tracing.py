@@ -164,7 +164,7 @@ class LeanTracing:
             self._under(record, trace.get_current_span().get_span_context(), 128, "032x")
             record.spans = record.sampled
         else:  # a root: ``_root``, inline for the common case (``_draw``'s first draw too)
-            hexids = format(getrandbits(256), "064x")
+            hexids = getrandbits(256).to_bytes(32, "big").hex()  # ``format(..., "064x")``, for a third less
             if _ZEROS in hexids:
                 hexids = _draw(256, "064x")
             record.hexids = hexids
