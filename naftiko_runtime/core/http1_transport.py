@@ -186,7 +186,7 @@ class Http1Transport(PooledTransport):
         bytes (D167). Anywhere else among the headers, the head is written and not kept. Those the
         runtime drew itself (``Drawn``: the trace context of a traced call) are spliced into the kept
         head as they are, once it is kept: nothing to check in them, one lookup (D176)."""
-        pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
+        pairs = tuple(headers.items()) if type(headers) is dict or isinstance(headers, Mapping) else tuple(headers)
         written = self._heads.get((method, url, pairs, length))
         if written is not None:
             return written
