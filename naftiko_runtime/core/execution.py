@@ -112,14 +112,11 @@ class Executor:
         body, headers = _redacted(self.clients.secret_forms(call), response, keep)
         return Reply(response.status, body, response.headers.get("content-type"), headers, None)
 
-    def _send(
-        self, call: UpstreamCall, request: Outgoing, within: Observation | None = None
-    ) -> Awaitable[UpstreamResponse]:
-        """The exchange's own coroutine when nothing observes it: no frame of ``_observed`` (D166).
-        ``within``: the observation of the request the call is made for, if at hand (D174)."""
+    def _send(self, call: UpstreamCall, request: Outgoing) -> Awaitable[UpstreamResponse]:
+        """The exchange's own coroutine when nothing observes it: no frame of ``_observed`` (D166)."""
         if self.observer is None:
             return self.clients.send(call, request)
-        return self._observed(call, request, self.clients.send, within)
+        return self._observed(call, request, self.clients.send)
 
     async def _observed(
         self,
@@ -149,8 +146,8 @@ class Executor:
     async def _execute(self, plan: OperationPlan, inputs: Mapping[str, Any], keep_value: bool = True) -> Reply:
         """Simple mode: one step whose decoded answer the outputs map (D45); orchestrated and
         mock plans go through ``_orchestrate``. Observed, the request's observation starts and
-        finishes in this coroutine, with no wrapper of its own (D164); its upstream call is observed
-        by ``_send``, as every other call is."""
+        finishes in this coroutine, with no wrapper of its own (D164), and so does its one upstream
+        call's (D178): every other call is observed by ``_send``."""
         observer = self.observer
         observation = None if observer is None else observer.request(plan)
         status = 500
@@ -163,8 +160,22 @@ class Executor:
                 reply = await self._binary(plan, call, inputs, lookup, observation)
             elif plan.paging is not None:
                 reply = await self._pages(plan, plan.paging, call, build_outgoing(call, inputs, lookup), lookup)
-            else:
-                response = await self._send(call, build_outgoing(call, inputs, lookup), observation)
+            elif observation is None:
+                response = await self.clients.send(call, build_outgoing(call, inputs, lookup))
+                reply = self._simple_reply(plan, call, response, lookup, keep_value)
+            else:  # the call observed in this frame, as ``_observed`` would: no coroutine of its (D178)
+                assert observer is not None
+                request = build_outgoing(call, inputs, lookup)
+                called = observer.upstream(call, request, observation)
+                called_status = 500
+                try:
+                    response = await self.clients.send(call, request)
+                    called_status = response.status
+                except Problem as exc:
+                    called_status = exc.status
+                    raise
+                finally:
+                    called.finish(called_status)
                 reply = self._simple_reply(plan, call, response, lookup, keep_value)
             status = reply.status
             return reply

@@ -45,16 +45,16 @@ import httpx
 
 from .client_tls import ClosedAfterHandshake, shared_tls_context, tls_failure
 from .http1_connection import AnswerHeaders, Connection
-from .http1_requests import PER_CALL, Origin, origin_of, per_call_lines, request_head_parts, split_url
+from .http1_requests import PER_CALL, Drawn, Origin, origin_of, per_call_lines, request_head_parts, split_url
 from .pooled import Data, Headers, PooledTransport, Slots
 from .resilience import IDEMPOTENT_METHODS
 
 HEADS_KEPT = 256
 """Request heads an upstream's transport keeps written (``Http1Transport._write_head``)."""
 
-Written = tuple[bytes, str, Origin, int]
-"""A request's head, its URL's scheme and authority, its origin, and where its given headers end
-in the head (``request_head_parts``)."""
+Written = tuple[bytes, str, Origin, bytes, bytes]
+"""A request's head, its URL's scheme and authority, its origin, and its head in two parts: up to
+the end of its given headers, and the rest (``request_head_parts``)."""
 
 
 class Answer:
@@ -147,7 +147,7 @@ class Http1Transport(PooledTransport):
         body = data if isinstance(data, bytes) and data else None
         stream = None if data is None or isinstance(data, bytes) else data
         length = -1 if stream is not None else len(body or b"")
-        head, prefix, origin, _ = self._head(method, url, headers, length)
+        head, prefix, origin, _, _ = self._head(method, url, headers, length)
         key = prefix if server_hostname is None else f"{prefix} {server_hostname}"
         read = timeout.get("read")
         if not self._slots.take():
@@ -183,11 +183,25 @@ class Http1Transport(PooledTransport):
         request already written, else written now (``_write_head``). Headers new on every call
         (``PER_CALL``: a trace context, an idempotency key) that end the request's headers are not
         part of a kept head: they are checked and added to the head kept without them, to the same
-        bytes (D167). Anywhere else among the headers, the head is written and not kept."""
-        pairs = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
+        bytes (D167). Anywhere else among the headers, the head is written and not kept. Those the
+        runtime drew itself (``Drawn``: the trace context of a traced call) are spliced into the kept
+        head as they are, once it is kept: nothing to check in them, one lookup (D176)."""
+        pairs = tuple(headers.items()) if type(headers) is dict or isinstance(headers, Mapping) else tuple(headers)
         written = self._heads.get((method, url, pairs, length))
         if written is not None:
             return written
+        name, value = pairs[-1] if pairs else ("", "")
+        if type(value) is Drawn:
+            count = len(pairs) - 1
+            lines = f"{name}: {value}\r\n"
+            while count and type(pairs[count - 1][1]) is Drawn:  # B3's three headers
+                count -= 1
+                name, value = pairs[count]
+                lines = f"{name}: {value}\r\n{lines}"
+            kept = self._heads.get((method, url, pairs[:count], length))
+            if kept is not None:
+                _, prefix, origin, given, rest = kept
+                return given + lines.encode() + rest, prefix, origin, given, rest
         count = len(pairs)
         while count and pairs[count - 1][0].lower() in PER_CALL:
             count -= 1
@@ -197,9 +211,8 @@ class Http1Transport(PooledTransport):
         if count == len(pairs):
             return self._write_head(method, url, pairs, length)
         kept = self._heads.get((method, url, fixed, length)) or self._write_head(method, url, fixed, length)
-        head, prefix, origin, given_end = kept
-        calls = per_call_lines(method, pairs[count:])
-        return head[:given_end] + calls + head[given_end:], prefix, origin, given_end
+        _, prefix, origin, given, rest = kept
+        return given + per_call_lines(method, pairs[count:]) + rest, prefix, origin, given, rest
 
     def _write_head(self, method: str, url: str, pairs: tuple[tuple[str, str], ...], length: int) -> Written:
         """The request's head, its URL's scheme and authority and its origin, kept for the next
@@ -299,7 +312,7 @@ def _written(method: str, url: str, pairs: tuple[tuple[str, str], ...], length: 
     prefix, target = split_url(url)
     origin = origin_of(prefix)
     given, rest = request_head_parts(method, target, origin, pairs, length)
-    return given + rest, prefix, origin, len(given)
+    return given + rest, prefix, origin, given, rest
 
 
 async def _streamed_exchange(connection: Connection, head: bytes, stream: Data, read: float | None) -> None:

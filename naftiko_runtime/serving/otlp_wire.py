@@ -14,7 +14,7 @@ classes and compares them with the SDK exporter's encoding of the same spans.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING, Any
 
@@ -82,9 +82,14 @@ _FIXED_SIZE = 2 + 16 + 2 + 8 + 1 + 8 + 1 + 8
 """Fields 1 (trace id), 2 (span id), 7 and 8 (start and end), their tags and lengths included."""
 
 
-@dataclass(frozen=True, slots=True)
+PAIRS_KEPT = 256
+"""Layouts of a request's two spans a shape keeps (``SpanShape.pair``): a few statuses a call."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class SpanShape:
-    """What every span of one exposed operation (or one upstream call) shares, encoded once."""
+    """What every span of one exposed operation (or one upstream call) shares, encoded once. One
+    shape per operation (``tracing.LeanTracing``): equal only to itself, hashed by identity."""
 
     name_and_kind: bytes
     """Fields 5 (name) and 6 (kind)."""
@@ -94,6 +99,9 @@ class SpanShape:
     """By answer status and remote parent (``status << 1 | remote``): the start attributes and the
     fields after them (the ``http.response.status_code`` attribute, the status, the flags), and the
     size of a span without a parent or trace state, encoded once each (``ending``)."""
+    pairs: dict[tuple[SpanShape, int, int, bool, bool], _Pair] = dataclass_field(default_factory=dict, compare=False)
+    """A request span's with the call span under it, without a trace state (``pair``), by the
+    call's shape, the statuses, and the request's parent being remote and being there."""
 
     def ending(self, status: int, remote: bool) -> tuple[bytes, int]:
         flags = HAS_IS_REMOTE | (IS_REMOTE if remote else 0)
@@ -102,6 +110,30 @@ class SpanShape:
         suffix += _FLAGS + flags.to_bytes(4, "little")
         ending = self.endings[status << 1 | remote] = (suffix, _FIXED_SIZE + len(self.name_and_kind) + len(suffix))
         return ending
+
+    def pair(self, key: tuple[SpanShape, int, int, bool, bool]) -> _Pair:
+        """The layout of this request span with the call span under it (``Envelope.request``):
+        ``key`` is the call's shape, the two statuses, and whether the request's parent is remote
+        and whether it has one. Written once per key; at most ``PAIRS_KEPT`` are kept."""
+        callee, status, up_status, remote, parented = key
+        suffix, size = self.endings.get(status << 1 | remote) or self.ending(status, remote)
+        up_suffix, up_size = callee.endings.get(up_status << 1) or callee.ending(up_status, False)
+        own = 8 + len(_PARENT_ID_HEAD) + 8 if parented else 8
+        size += own - 8
+        up_size += len(_PARENT_ID_HEAD) + 8
+        pieces = (
+            _SPAN_FIELD + varint(size) + _TRACE_ID_HEAD,
+            self.name_and_kind + bytes((_START_TAG,)),
+            suffix + _SPAN_FIELD + varint(up_size) + _TRACE_ID_HEAD,
+            callee.name_and_kind + bytes((_START_TAG,)),
+            up_suffix,
+        )
+        layout = "<{}s16s2s{}s{}sQBQ{}s16s2s8s2s8s{}sQBQ{}s"
+        packer = struct.Struct(layout.format(len(pieces[0]), own, *map(len, pieces[1:]))).pack
+        if len(self.pairs) >= PAIRS_KEPT:
+            self.pairs.clear()
+        pair = self.pairs[key] = (packer, *pieces)
+        return pair
 
 
 def span_shape(name: str, kind: int, static: Mapping[str, object]) -> SpanShape:
@@ -114,6 +146,9 @@ _TIMES = struct.Struct("<BQBQ")
 _START_TAG, _END_TAG = 7 << 3 | 1, 8 << 3 | 1
 _SPAN_FIELD = varint(2 << 3 | 2)
 """A span's tag in ``ScopeSpans`` (``spans``, number 2)."""
+_Pair = tuple[Callable[..., bytes], bytes, bytes, bytes, bytes, bytes]
+"""A ``struct`` packer and the constant pieces between the varying fields of a request's span and
+its call's (``SpanShape.pair``)."""
 _LENGTHS = [bytes((n,)) for n in range(128)] + [bytes((n & 0x7F | 0x80, n >> 7)) for n in range(128, 2048)]
 """Varints of the lengths a span usually has, looked up rather than written per span."""
 
@@ -131,67 +166,89 @@ class Envelope:
         their times put on the wall clock's scale by ``anchor``; one resource, one scope, as the
         SDK's. Each ``Span`` has its fields in number order as protobuf writes them; its ids are
         the bytes of the digits the loop drew, its length is added up rather than measured, and all
-        its pieces are joined once for the whole request (D157, D174)."""
+        its pieces are joined once for the whole request (D157, D174). A request with its call and
+        no trace state, nearly every record, is one ``struct`` pack of its ids and times between
+        its layout's constant pieces (``SpanShape.pair``, D177)."""
         parts = [self.scope]
-        fromhex, lengths, times = bytes.fromhex, _LENGTHS, _TIMES.pack
+        fromhex, id_head, parent_head, end_tag = bytes.fromhex, _SPAN_ID_HEAD, _PARENT_ID_HEAD, _END_TAG
         for records in groups:
             for record in records:
                 if not record.spans:
                     continue
-                ids = fromhex(record.hexids)
-                trace_id, own = ids[:16], ids[16:24]
                 route, callee = record.route, record.callee
-                state = field(3, record.state.encode()) if record.state else b""
-                between = state + _PARENT_ID_HEAD + fromhex(record.parent) if record.parent else state
-                spans: tuple[tuple[Any, bytes, bytes, bool, int, int, int], ...]
-                shape: Any  # a SpanShape on every route and callee while the runtime exports spans
-                if route is None:  # a call alone
-                    assert callee is not None
-                    up = (
-                        callee.shape,
-                        own,
-                        between,
-                        record.remote,
-                        record.up_started,
-                        record.up_ended,
-                        record.up_status,
-                    )
-                    spans = (up,)
-                else:
-                    own_span = (route.shape, own, between, record.remote, record.started, record.ended, record.status)
-                    if callee is None:
-                        spans = (own_span,)
-                    else:  # the call under it: the request's span is its parent
-                        under = state + _PARENT_ID_HEAD + own
-                        up = (
-                            callee.shape,
-                            ids[24:],
-                            under,
-                            False,
-                            record.up_started,
-                            record.up_ended,
-                            record.up_status,
-                        )
-                        spans = (own_span, up)
-                for shape, span_id, between, remote, start, end, status in spans:
-                    suffix, size = shape.endings.get(status << 1 | remote) or shape.ending(status, remote)
-                    size += len(between)
-                    parts += (
-                        _SPAN_FIELD,
-                        lengths[size] if size < 2048 else varint(size),
-                        _TRACE_ID_HEAD,
+                if route is None or callee is None or record.state:
+                    self._spans(parts, record, anchor)
+                    continue
+                ids, parent, shape = fromhex(record.hexids), record.parent, route.shape
+                key = (callee.shape, record.status, record.up_status, record.remote, parent != "")
+                pack, head, named, between, up_named, up_suffix = shape.pairs.get(key) or shape.pair(key)
+                trace_id, own = ids[:16], ids[16:24]
+                parts.append(
+                    pack(
+                        head,
                         trace_id,
-                        _SPAN_ID_HEAD,
-                        span_id,
+                        id_head,
+                        own + parent_head + fromhex(parent) if parent else own,
+                        named,
+                        record.started + anchor,
+                        end_tag,
+                        record.ended + anchor,
                         between,
-                        shape.name_and_kind,
-                        times(_START_TAG, start + anchor, _END_TAG, end + anchor),
-                        suffix,
+                        trace_id,
+                        id_head,
+                        ids[24:],
+                        parent_head,
+                        own,
+                        up_named,
+                        record.up_started + anchor,
+                        end_tag,
+                        record.up_ended + anchor,
+                        up_suffix,
                     )
+                )
         scope_spans = b"".join(parts)
         inner = _head(2, len(scope_spans))
         outer = _head(1, len(self.resource) + len(inner) + len(scope_spans))
         return b"".join((outer, self.resource, inner, scope_spans))
+
+    @staticmethod
+    def _spans(parts: list[bytes], record: Record, anchor: int) -> None:
+        """The spans of any record, added to ``parts``: a call's alone, a request's without a call,
+        or one with a trace state."""
+        ids = bytes.fromhex(record.hexids)
+        trace_id, own = ids[:16], ids[16:24]
+        route, callee = record.route, record.callee
+        state = field(3, record.state.encode()) if record.state else b""
+        between = state + _PARENT_ID_HEAD + bytes.fromhex(record.parent) if record.parent else state
+        spans: tuple[tuple[Any, bytes, bytes, bool, int, int, int], ...]
+        if route is None:  # a call alone
+            assert callee is not None
+            up = (callee.shape, own, between, record.remote, record.up_started, record.up_ended, record.up_status)
+            spans = (up,)
+        else:
+            own_span = (route.shape, own, between, record.remote, record.started, record.ended, record.status)
+            if callee is None:
+                spans = (own_span,)
+            else:  # the call under it: the request's span is its parent
+                under = state + _PARENT_ID_HEAD + own
+                up = (callee.shape, ids[24:], under, False, record.up_started, record.up_ended, record.up_status)
+                spans = (own_span, up)
+        shape: SpanShape
+        for shape, span_id, between, remote, start, end, status in spans:
+            suffix, size = shape.endings.get(status << 1 | remote) or shape.ending(status, remote)
+            size += len(between)
+            parts += (
+                _SPAN_FIELD,
+                _LENGTHS[size] if size < 2048 else varint(size),
+                _TRACE_ID_HEAD,
+                trace_id,
+                _SPAN_ID_HEAD,
+                span_id,
+                between,
+                shape.name_and_kind,
+                _TIMES.pack(_START_TAG, start + anchor, _END_TAG, end + anchor),
+                suffix,
+            )
 
 
 def envelope(resource: Mapping[str, object], scope_name: str) -> Envelope:

@@ -26,15 +26,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import (
-    NonRecordingSpan,
     SpanContext,
     SpanKind,
     StatusCode,
-    TraceFlags,
-    TraceState,
 )
 
 from ..adapters.control.model import Observability
+from ..core.http1_requests import Drawn
 from ..core.plans import UpstreamCall
 from ..core.requests import Outgoing
 from ..spec.model import Exposed
@@ -126,6 +124,8 @@ def _draw(bits: int, digits: str) -> str:
 
 _FLAGS = ("-00", "-01")
 """``traceparent``'s flags, by whether the span is sampled."""
+_SAMPLED = (Drawn("0"), Drawn("1"))
+"""``X-B3-Sampled``, by whether the span is sampled."""
 
 
 class LeanTracing:
@@ -162,11 +162,15 @@ class LeanTracing:
         draw gives its trace id, its span id and the span id of the call a simple plan makes."""
         if CALLER.get():
             self._under(record, trace.get_current_span().get_span_context(), 128, "032x")
-        else:  # a root: ``_root``, inline for the common case
-            record.hexids = hexids = _draw(256, "064x")
-            record.parent, record.remote, record.state = "", False, ""
-            record.sampled = self.always or int(hexids[16:32], 16) < self.bound
-        record.spans = record.sampled
+            record.spans = record.sampled
+        else:  # a root: ``_root``, inline for the common case (``_draw``'s first draw too)
+            hexids = getrandbits(256).to_bytes(32, "big").hex()  # ``format(..., "064x")``, for a third less
+            if _ZEROS in hexids:
+                hexids = _draw(256, "064x")
+            record.hexids = hexids
+            record.parent = record.state = ""
+            record.remote = False
+            record.spans = record.sampled = self.always or int(hexids[16:32], 16) < self.bound
         if orchestrated:
             record.token = CURRENT.set(record)
 
@@ -185,13 +189,12 @@ class LeanTracing:
         record.parent, record.remote, record.state = "", False, ""
         record.sampled = self.always or int(hexids[16:32], 16) < self.bound
 
-    def open_client(
-        self, record: Record, headers: dict[str, str], propagator: TextMapPropagator, parent: Record | None
-    ) -> None:
+    def open_client(self, record: Record, headers: dict[str, str], parent: Record | None) -> None:
         """``record``'s upstream call starts: a request's first call (its span id drawn with the
         request's), or a call alone, under ``parent`` (a request's next page), the running request
         of an orchestrated plan, the caller's span or none. ``headers`` get its context
-        (``traceparent`` or B3), as the SDK's propagators write it."""
+        (``traceparent`` or B3), as the SDK's propagators write it, its ids as ``Drawn`` values
+        (D176)."""
         if record.route is not None:
             hexids = record.hexids
             span_id = hexids[48:]
@@ -208,16 +211,16 @@ class LeanTracing:
             hexids = record.hexids
             span_id = hexids[32:48]
         if self.w3c:  # as TraceContextTextMapPropagator writes them, then the W3C baggage
-            headers["traceparent"] = f"00-{hexids[:32]}-{span_id}{_FLAGS[record.sampled]}"
+            headers["traceparent"] = Drawn(f"00-{hexids[:32]}-{span_id}{_FLAGS[record.sampled]}")
             if record.state:
                 headers["tracestate"] = record.state
             if CALLER.get():  # a caller's context (and any baggage) was attached by ``continuing``
                 _BAGGAGE.inject(headers)
             return
-        flags = TraceFlags(TraceFlags.SAMPLED if record.sampled else TraceFlags.DEFAULT)
-        state = TraceState.from_header([record.state]) if record.state else None
-        ours = SpanContext(int(hexids[:32], 16), int(span_id, 16), False, flags, state)
-        propagator.inject(headers, context=trace.set_span_in_context(NonRecordingSpan(ours)))
+        # as B3MultiFormat writes them
+        headers["x-b3-traceid"] = Drawn(hexids[:32])
+        headers["x-b3-spanid"] = Drawn(span_id)
+        headers["x-b3-sampled"] = _SAMPLED[record.sampled]
 
 
 _BAGGAGE = W3CBaggagePropagator()

@@ -53,6 +53,22 @@ def test_health_and_readiness_follow_the_upstream(controlled, upstream):
     assert httpx.get(control + "/health/ready").status_code == 200
 
 
+def test_a_call_that_fails_without_an_answer_is_counted_under_the_problems_status(controlled, upstream):
+    """D178: a simple plan's call observed in the execution's frame ends with the status of the
+    problem it raised (here the read timeout's 504), as ``_observed`` ended it, and so does its
+    request; nothing is left in flight."""
+    gateway, _ = controlled
+    upstream.reset(lambda request: Canned(200, b"{}", delay=2.5))
+    assert httpx.get(gateway.url(8080) + "/a", timeout=10).status_code == 504
+    upstream.reset()
+    text = httpx.get(gateway.url(7070) + "/metrics").text
+    rest = 'naftiko_adapter_type="rest",naftiko_namespace="api-rest",naftiko_operation_id="GET /a"'
+    client = 'http_request_method="GET",http_response_status_code="504",naftiko_namespace="api",'
+    assert f'naftiko_http_client_total{{{client}server_address="127.0.0.1"}} 1.0' in text
+    assert f'naftiko_request_total{{{rest},status="504"}} 1.0' in text
+    assert 'naftiko_requests_in_flight{naftiko_namespace="api-rest"} 0.0' in text
+
+
 def test_metrics_count_requests_and_upstream_errors(controlled, upstream):
     gateway, _ = controlled
     for _ in range(3):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from naftiko_runtime.core.http1_requests import PER_CALL, origin_of, request_head, split_url
+from naftiko_runtime.core.http1_requests import PER_CALL, Drawn, origin_of, request_head, split_url
 from naftiko_runtime.core.http1_transport import HEADS_KEPT, Http1Transport
 
 URL = "http://upstream.test:8080/v1/items?page=2"
@@ -73,3 +73,38 @@ def test_a_refused_head_is_not_kept():
     with pytest.raises(httpx.LocalProtocolError):
         transport._write_head("GET", URL, (("X-Key", "a\r\nHost: evil"),), 0)
     assert transport._heads == {}
+
+
+TRACE_CONTEXTS = {
+    "w3c": (("traceparent", "00-{i:032x}-{i:016x}-01"),),
+    "b3": (("x-b3-traceid", "{i:032x}"), ("x-b3-spanid", "{i:016x}"), ("x-b3-sampled", "1")),
+}
+
+
+@pytest.mark.parametrize("propagation", TRACE_CONTEXTS)
+def test_a_drawn_trace_context_is_spliced_into_the_kept_head_as_a_checked_one_is_written(propagation):
+    """D176: the lines of ``Drawn`` values (what tracing writes) go between the kept head's two
+    parts unchecked, to the bytes the checked way writes for the same values, in the same order."""
+    drawn, given = Http1Transport(None, 4), Http1Transport(None, 4)
+    for i in range(1, 6):
+        context = tuple((name, value.format(i=i)) for name, value in TRACE_CONTEXTS[propagation])
+        pairs = (("X-Key", "a"), *context)
+        ours = drawn._head("GET", URL, (("X-Key", "a"), *((name, Drawn(value)) for name, value in context)), 0)
+        assert ours[0] == given._head("GET", URL, pairs, 0)[0] == _fresh("GET", URL, pairs, 0)
+    assert list(drawn._heads) == [("GET", URL, (("X-Key", "a"),), 0)], "one head kept, hit on every call"
+
+
+@pytest.mark.parametrize("value", ["00-ab\r\nHost: evil", "a\nb", "a\0b"], ids=["CRLF", "LF", "NUL"])
+def test_a_given_trace_context_is_checked_where_a_drawn_one_would_be_spliced(value):
+    """A ``traceparent`` given as a plain value (``with:``) is refused as before once the head is
+    kept, and so is any header before a drawn run: only ``Drawn`` values skip the checks."""
+    transport = Http1Transport(None, 4)
+    for kept in ((), (("X-Key", "a"),)):  # every head a value could be spliced into is kept
+        transport._head("GET", URL, kept, 0)
+    drawn = ("traceparent", Drawn(f"00-{1:032x}-{1:016x}-01"))
+    with pytest.raises(httpx.LocalProtocolError, match="'traceparent' holds CR, LF or NUL"):
+        transport._head("GET", URL, (("X-Key", "a"), ("traceparent", value)), 0)
+    with pytest.raises(httpx.LocalProtocolError, match="'tracestate' holds CR, LF or NUL"):
+        transport._head("GET", URL, (("X-Key", "a"), ("tracestate", value), drawn), 0)
+    with pytest.raises(httpx.LocalProtocolError, match="'X-Key' holds CR, LF or NUL"):
+        transport._head("GET", URL, (("X-Key", value), drawn), 0)
