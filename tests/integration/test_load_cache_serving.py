@@ -72,13 +72,19 @@ def test_validate_prepares_the_cache_an_image_build_ships(tmp_path: Path) -> Non
     assert clash.returncode == 2 and "not allowed with argument" in clash.stderr
 
 
-def test_a_load_whose_every_file_is_a_hit_starts_no_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def parallel_copies(folder: Path) -> list[Path]:
+    """Enough copies of the model-sync file, each on its own port, for a load to use its pool."""
     text = MODELSYNC.read_text()
     paths = []
     for k in range(PARALLEL_FROM + 4):
-        path = tmp_path / f"copy{k}.yaml"
+        path = folder / f"copy{k}.yaml"
         path.write_text(text.replace("port: 8080", f"port: {10000 + k}"))
         paths.append(path)
+    return paths
+
+
+def test_a_load_whose_every_file_is_a_hit_starts_no_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = parallel_copies(tmp_path)
     settings = Settings(load_cache=str(tmp_path / "cache"))
     cold = load_files(paths, settings, {"POLYTOMIC_API_KEY": API_KEY})
     assert len(entries(tmp_path / "cache")) == len(paths)
@@ -122,12 +128,7 @@ def test_a_serve_stopped_as_soon_as_it_answers_leaves_its_entries(tmp_path: Path
 def test_forked_load_workers_write_their_entries_even_in_a_held_load(tmp_path: Path) -> None:
     """D181: a load worker's ``LoadCache`` holds nothing (what it held would die with it): a serve's
     load of many files finds every entry written by its workers."""
-    text = MODELSYNC.read_text()
-    paths = []
-    for k in range(PARALLEL_FROM + 4):
-        path = tmp_path / f"copy{k}.yaml"
-        path.write_text(text.replace("port: 8080", f"port: {10000 + k}"))
-        paths.append(path)
+    paths = parallel_copies(tmp_path)
     with HELD.held():
         load_files(paths, Settings(load_cache=str(tmp_path / "cache")), {"POLYTOMIC_API_KEY": API_KEY})
     try:
