@@ -15,9 +15,10 @@ Only a folder owned by this user (or root) and writable by no one else is read: 
 could otherwise plant entries. A folder that cannot be made, is not safe or cannot be written to
 costs one log line and the load goes on without the cache (or without writing to it).
 
-Growth is bounded twice: a runtime digest's folder is the only one kept (opening a new one
-removes the others), and a load that wrote entries removes those it did not use once the folder
-holds more than ``KEPT_PER_USED`` times as many as it used plus ``SLACK``.
+Growth is bounded twice: besides the runtime's own folder, only the ``OTHER_RUNTIMES_KEPT`` other
+runtimes' folders opened last are kept (opening a new one removes the older ones, D172a), and a
+load that wrote entries removes those it did not use once the folder holds more than
+``KEPT_PER_USED`` times as many as it used plus ``SLACK``.
 
 A serve's own load does not write its entries on the way to its ports (D181): they are encoded
 then, and written by ``HELD`` once the ports serve, or at the latest when the serve ends.
@@ -54,6 +55,10 @@ CHECKSUM_BYTES = 16
 MARSHAL_VERSION = 4
 """Shared objects stay shared (a translated document shares its leaves with the file's data)."""
 KEPT_PER_USED = 2
+OTHER_RUNTIMES_KEPT = 2
+"""Other runtimes' folders kept, the ones opened last (D172a): two installations sharing one cache
+folder, or an upgrade and its rollback, keep each other's entries instead of evicting them at
+every start, and a developer's edits (each a new runtime digest) leave at most this many behind."""
 SLACK = 256
 _warned: set[str] = set()
 
@@ -213,6 +218,8 @@ def open_load_cache(settings: Settings) -> LoadCache | None:
     writable = os.access(folder, os.W_OK)
     if fresh and writable:
         _remove_other_runtimes(root, folder.name)
+    elif writable:
+        _opened_now(folder)
     return LoadCache(folder, writable, held=HELD if HELD.holding else None)
 
 
@@ -227,14 +234,33 @@ def _unsafe(folder: Path) -> str | None:
 
 
 def _remove_other_runtimes(root: Path, kept: str) -> None:
-    """Another runtime's entries are never read again by this one: only the newest folder stays."""
+    """Another runtime's entries are never read by this one: of the other runtimes' folders, only
+    the ``OTHER_RUNTIMES_KEPT`` opened last stay (D172a); a folder's time is that of its last
+    opening (``_opened_now``) or entry written."""
     try:
-        others = [entry.path for entry in os.scandir(root) if entry.is_dir() and entry.name != kept]
+        others = [
+            (entry.stat().st_mtime, entry.path)
+            for entry in os.scandir(root)
+            if entry.is_dir() and entry.name != kept and _is_runtime_folder(entry.name, kept)
+        ]
     except OSError:
         return
-    for other in others:
-        if len(Path(other).name) == len(kept) and all(c in "0123456789abcdef" for c in Path(other).name):
-            shutil.rmtree(other, ignore_errors=True)
+    others.sort(reverse=True)
+    for _, other in others[OTHER_RUNTIMES_KEPT:]:
+        shutil.rmtree(other, ignore_errors=True)
+
+
+def _is_runtime_folder(name: str, kept: str) -> bool:
+    """A name ``runtime_digest`` could have made: anything else in the folder is not ours to remove."""
+    return len(name) == len(kept) and all(c in "0123456789abcdef" for c in name)
+
+
+def _opened_now(folder: Path) -> None:
+    """The folder's time set to now: a warm start writes no entry, yet its runtime is in use."""
+    try:
+        os.utime(folder)
+    except OSError:
+        return
 
 
 def _warn_once(key: str, message: str) -> None:

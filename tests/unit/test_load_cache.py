@@ -86,20 +86,45 @@ def test_an_edited_file_is_a_miss_and_loads_its_new_bytes(tmp_path: Path) -> Non
     assert len(entries(tmp_path / "cache")) == 2
 
 
-def test_another_runtime_reads_none_of_the_entries_and_removes_their_folder(
+def test_another_runtime_reads_none_of_the_entries_and_both_keep_theirs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """D172a: two runtimes sharing one folder (two installations, an upgrade and its rollback) read
+    none of each other's entries and evict none of them: back on the first, every file is a hit."""
     settings = cached(tmp_path)
     load_files(CAPABILITIES, settings, ENVIRON)
     (old,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    first = load_cache.runtime_digest
     monkeypatch.setattr(load_cache, "runtime_digest", lambda: "0" * len(old.name))
     cache = open_load_cache(settings)
     assert cache is not None and cache.folder.name == "0" * len(old.name)
     assert all(cache.fetch(path) is None for path in CAPABILITIES)
-    assert not old.exists(), "a runtime's entries go when another runtime opens the cache"
     assert outcome(load_files(CAPABILITIES, settings, ENVIRON)) == outcome(
         load_files(CAPABILITIES, Settings(load_cache="off"), ENVIRON)
     )
+    monkeypatch.setattr(load_cache, "runtime_digest", first)
+    back = open_load_cache(settings)
+    assert back is not None and back.folder == old
+    assert all(back.fetch(path) is not None for path in CAPABILITIES), "the other runtime evicted none"
+
+
+def test_only_the_other_runtimes_opened_last_keep_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """D172a: a new runtime's folder removes the other runtimes' folders but the
+    ``OTHER_RUNTIMES_KEPT`` opened last (a warm opening counts, though it writes nothing); what
+    ``runtime_digest`` could not have named stays."""
+    settings = cached(tmp_path)
+    width = len(load_cache.runtime_digest())
+    names = [f"{k:x}" * width for k in range(1, 5)]
+    for age, name in enumerate(names):  # the first opened last, then the others, older and older
+        (tmp_path / name).mkdir(mode=0o700)
+        os.utime(tmp_path / name, (1_000_000 - age, 1_000_000 - age))
+    (tmp_path / "notes").mkdir()
+    monkeypatch.setattr(load_cache, "runtime_digest", lambda: names[3])
+    assert open_load_cache(settings) is not None  # the oldest, opened: now the newest
+    monkeypatch.setattr(load_cache, "runtime_digest", lambda: "f" * width)
+    assert open_load_cache(settings) is not None
+    assert load_cache.OTHER_RUNTIMES_KEPT == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["f" * width, names[3], names[0], "notes"])
 
 
 def _damaged(entry: bytes) -> list[bytes]:
