@@ -45,8 +45,9 @@ import httpx
 
 from .client_tls import ClosedAfterHandshake, shared_tls_context, tls_failure
 from .http1_connection import AnswerHeaders, Connection
-from .http1_requests import PER_CALL, Drawn, Origin, origin_of, per_call_lines, request_head_parts, split_url
+from .http1_requests import PER_CALL, Origin, origin_of, per_call_lines, request_head_parts, split_url
 from .pooled import Data, Headers, PooledTransport, Slots
+from .requests import Drawn
 from .resilience import IDEMPOTENT_METHODS
 
 HEADS_KEPT = 256
@@ -143,11 +144,15 @@ class Http1Transport(PooledTransport):
         data: Data,
         timeout: Mapping[str, float | None],
         server_hostname: str | None = None,
+        drawn: str = "",
     ) -> Answer:
         body = data if isinstance(data, bytes) and data else None
         stream = None if data is None or isinstance(data, bytes) else data
         length = -1 if stream is not None else len(body or b"")
-        head, prefix, origin, _, _ = self._head(method, url, headers, length)
+        head, prefix, origin, given, rest = self._head(method, url, headers, length)
+        if drawn:  # the lines tracing drew, after the headers (D186): spliced, nothing in them to check
+            end = len(head) - len(rest)
+            head = b"".join((given if end == len(given) else head[:end], drawn.encode(), rest))
         key = prefix if server_hostname is None else f"{prefix} {server_hostname}"
         read = timeout.get("read")
         if not self._slots.take():
