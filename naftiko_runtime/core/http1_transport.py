@@ -192,9 +192,12 @@ class Http1Transport(PooledTransport):
         runtime drew itself (``Drawn``: the trace context of a traced call) are spliced into the kept
         head as they are, once it is kept: nothing to check in them, one lookup (D176)."""
         pairs = tuple(headers.items()) if type(headers) is dict or isinstance(headers, Mapping) else tuple(headers)
-        if pairs and type(pairs[-1][1]) is Drawn:  # never part of a kept head: to the one kept without them
+        written = self._heads.get((method, url, pairs, length))
+        if written is not None:
+            return written
+        name, value = pairs[-1] if pairs else ("", "")
+        if type(value) is Drawn:  # a caller's trace continued, or a trace state (D186: else ``drawn``)
             count = len(pairs) - 1
-            name, value = pairs[count]
             lines = [name, ": ", value, "\r\n"]  # joined: an f-string formats a ``str`` subclass slowly
             while count and type(pairs[count - 1][1]) is Drawn:  # B3's three headers
                 count -= 1
@@ -204,10 +207,6 @@ class Http1Transport(PooledTransport):
             if kept is not None:
                 _, prefix, origin, given, rest = kept
                 return b"".join((given, "".join(lines).encode(), rest)), prefix, origin, given, rest
-        else:
-            written = self._heads.get((method, url, pairs, length))
-            if written is not None:
-                return written
         count = len(pairs)
         while count and pairs[count - 1][0].lower() in PER_CALL:
             count -= 1
