@@ -36,6 +36,7 @@ import yarl
 
 from .client_tls import ClosedAfterHandshake
 from .pooled import Data, Headers, PooledTransport, Slots
+from .requests import drawn_pairs
 
 _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
     # The most specific first: several are subclasses of others (and of OSError or TimeoutError).
@@ -149,7 +150,10 @@ class AiohttpTransport(PooledTransport):
         data: Data,
         timeout: Mapping[str, float | None],
         server_hostname: str | None = None,
+        drawn: str = "",
     ) -> Opened:
+        if drawn:
+            headers = [*(headers.items() if isinstance(headers, Mapping) else headers), *drawn_pairs(drawn)]
         await self._slots.acquire(timeout.get("pool"))
         try:
             if self._session is None:

@@ -102,16 +102,6 @@ PER_CALL = frozenset(
 head is kept without them and they are added to the kept bytes (``Http1Transport._head``, D167)."""
 
 
-class Drawn(str):
-    """A header value this runtime drew itself: a trace context ``serving.tracing`` wrote from ids
-    it drew (hexadecimal digits, dashes, a flag digit), never a value read from a capability, a
-    caller or an upstream, so nothing in it to check. The lines of the ``Drawn`` values that end a
-    request's headers are spliced into the head kept without them, unchecked (``Http1Transport._head``,
-    D176); a value of any other type, the same header given by ``with:`` say, goes the checked way."""
-
-    __slots__ = ()
-
-
 def request_head(method: str, target: str, origin: Origin, headers: Headers, length: int) -> bytes:
     """The request line and headers; ``length`` -1 for a chunked body."""
     return b"".join(request_head_parts(method, target, origin, headers, length))

@@ -45,8 +45,9 @@ import httpx
 
 from .client_tls import ClosedAfterHandshake, shared_tls_context, tls_failure
 from .http1_connection import AnswerHeaders, Connection
-from .http1_requests import PER_CALL, Drawn, Origin, origin_of, per_call_lines, request_head_parts, split_url
+from .http1_requests import PER_CALL, Origin, origin_of, per_call_lines, request_head_parts, split_url
 from .pooled import Data, Headers, PooledTransport, Slots
+from .requests import Drawn
 from .resilience import IDEMPOTENT_METHODS
 
 HEADS_KEPT = 256
@@ -143,11 +144,15 @@ class Http1Transport(PooledTransport):
         data: Data,
         timeout: Mapping[str, float | None],
         server_hostname: str | None = None,
+        drawn: str = "",
     ) -> Answer:
         body = data if isinstance(data, bytes) and data else None
         stream = None if data is None or isinstance(data, bytes) else data
         length = -1 if stream is not None else len(body or b"")
-        head, prefix, origin, _, _ = self._head(method, url, headers, length)
+        head, prefix, origin, given, rest = self._head(method, url, headers, length)
+        if drawn:  # the lines tracing drew, after the headers (D186): spliced, nothing in them to check
+            end = len(head) - len(rest)
+            head = b"".join((given if end == len(given) else head[:end], drawn.encode(), rest))
         key = prefix if server_hostname is None else f"{prefix} {server_hostname}"
         read = timeout.get("read")
         if not self._slots.take():
@@ -191,17 +196,17 @@ class Http1Transport(PooledTransport):
         if written is not None:
             return written
         name, value = pairs[-1] if pairs else ("", "")
-        if type(value) is Drawn:
+        if type(value) is Drawn:  # a caller's trace continued, or a trace state (D186: else ``drawn``)
             count = len(pairs) - 1
-            lines = f"{name}: {value}\r\n"
+            lines = [name, ": ", value, "\r\n"]  # joined: an f-string formats a ``str`` subclass slowly
             while count and type(pairs[count - 1][1]) is Drawn:  # B3's three headers
                 count -= 1
                 name, value = pairs[count]
-                lines = f"{name}: {value}\r\n{lines}"
+                lines[:0] = (name, ": ", value, "\r\n")
             kept = self._heads.get((method, url, pairs[:count], length))
             if kept is not None:
                 _, prefix, origin, given, rest = kept
-                return given + lines.encode() + rest, prefix, origin, given, rest
+                return b"".join((given, "".join(lines).encode(), rest)), prefix, origin, given, rest
         count = len(pairs)
         while count and pairs[count - 1][0].lower() in PER_CALL:
             count -= 1

@@ -65,9 +65,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
         data: Data,
         timeout: Mapping[str, float | None],
         server_hostname: str | None = None,
+        drawn: str = "",
     ) -> Opened:
         """Send one request (``url`` already encoded, sent byte for byte) and return its answer once
-        the head has arrived, holding a pool slot until the answer is closed."""
+        the head has arrived, holding a pool slot until the answer is closed. ``drawn``: header
+        lines sent after ``headers`` (``Outgoing.drawn``)."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         data: Data

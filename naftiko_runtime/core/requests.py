@@ -55,6 +55,16 @@ def header_value(name: str, value: Any) -> str:
     return text
 
 
+class Drawn(str):
+    """A header value this runtime drew itself: a trace context ``serving.tracing`` wrote from ids
+    it drew (hexadecimal digits, dashes, a flag digit), never a value read from a capability, a
+    caller or an upstream, so nothing in it to check. The lines of the ``Drawn`` values that end a
+    request's headers are spliced into the head kept without them, unchecked (``Http1Transport._head``,
+    D176); a value of any other type, the same header given by ``with:`` say, goes the checked way."""
+
+    __slots__ = ()
+
+
 @dataclass(slots=True)
 class Outgoing:
     """One upstream request as plain values. The default transport sends these as they are; an
@@ -66,9 +76,27 @@ class Outgoing:
     """Already encoded (D15): sent byte for byte."""
     headers: dict[str, str]
     content: bytes | None
+    drawn: str = ""
+    """Header lines (``name: value\r\n``) sent after ``headers``: the trace context ``serving.tracing``
+    drew for this call, when no header of the same name was given (D186). Only the pooled
+    transports read it; anything else reads the request ``with_drawn_headers`` makes."""
+
+    def with_drawn_headers(self) -> Outgoing:
+        """The request with its ``drawn`` lines as ``Drawn`` values at the end of its headers, the
+        same headers in the same order: for a path that reads or adds headers (a cache, a fetched
+        token, an ``httpx.Request``)."""
+        if not self.drawn:
+            return self
+        return Outgoing(self.method, self.url, {**self.headers, **dict(drawn_pairs(self.drawn))}, self.content)
 
     def to_httpx(self) -> httpx.Request:
-        return httpx.Request(self.method, self.url, headers=self.headers, content=self.content)
+        headers = self.with_drawn_headers().headers
+        return httpx.Request(self.method, self.url, headers=headers, content=self.content)
+
+
+def drawn_pairs(drawn: str) -> list[tuple[str, Drawn]]:
+    """``Outgoing.drawn``'s lines as header names and ``Drawn`` values."""
+    return [(name, Drawn(value)) for name, _, value in (line.partition(": ") for line in drawn.split("\r\n")[:-1])]
 
 
 def build_outgoing(

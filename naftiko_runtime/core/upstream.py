@@ -349,7 +349,9 @@ class UpstreamClients:
         if plain is not None and call.credentials.challenge is None:
             # Over a pooled transport the request goes as plain values (no ``httpx.Request`` or
             # ``httpx.Response``; ~25% of a pass-through), awaited here: no frame between (D159).
-            opened = await plain.open(request.method, request.url, request.headers, request.content, extension)
+            opened = await plain.open(
+                request.method, request.url, request.headers, request.content, extension, None, request.drawn
+            )
             answer = _answer_of(opened)
         else:
             answer = await self._exchange_httpx(call, request, extension)
@@ -395,6 +397,7 @@ class UpstreamClients:
 
     async def _cached(self, call: UpstreamCall, policy: CachePolicy, request: Outgoing) -> UpstreamResponse:
         fetch = functools.partial(self._send, call)
+        request = request.with_drawn_headers()  # the cache reads and adds headers
         answer = await self.cache.send(call.namespace, request, policy, call.credentials.header_names, fetch)
         if isinstance(answer, Served):
             return UpstreamResponse(answer.status, answer.headers, answer.items, answer.body)
@@ -480,10 +483,12 @@ class UpstreamClients:
 
 
 def _bearer(request: Outgoing, token: Token) -> Outgoing:
-    """``request`` with the fetched token as its only ``Authorization`` (D33: whatever a caller sent)."""
-    headers = {name: value for name, value in request.headers.items() if name.lower() != "authorization"}
+    """``request`` with the fetched token as its only ``Authorization`` (D33: whatever a caller sent),
+    after its drawn trace context, as before D186."""
+    given = request.with_drawn_headers().headers
+    headers = {name: value for name, value in given.items() if name.lower() != "authorization"}
     headers["Authorization"] = token.header
-    return replace(request, headers=headers)
+    return replace(request, headers=headers, drawn="")
 
 
 async def _bounded(answer: _Answer, where: _Where, limit: int) -> AsyncIterator[bytes]:

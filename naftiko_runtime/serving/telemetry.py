@@ -328,7 +328,7 @@ class Telemetry:
             record.route = None
         record.callee, record.up_open = callee, True
         if self.lean is not None:
-            self.lean.open_client(record, request.headers, parent)
+            self.lean.open_client(record, request, parent)
         else:
             if record.route is None:
                 record.spans = 0

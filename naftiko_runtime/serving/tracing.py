@@ -32,9 +32,8 @@ from opentelemetry.trace import (
 )
 
 from ..adapters.control.model import Observability
-from ..core.http1_requests import Drawn
 from ..core.plans import UpstreamCall
-from ..core.requests import Outgoing
+from ..core.requests import Drawn, Outgoing
 from ..spec.model import Exposed
 from . import otlp_wire
 from .propagation import CALLER
@@ -124,7 +123,7 @@ def _draw(bits: int, digits: str) -> str:
 
 _FLAGS = ("-00", "-01")
 """``traceparent``'s flags, by whether the span is sampled."""
-_SAMPLED = (Drawn("0"), Drawn("1"))
+_SAMPLED = ("0", "1")
 """``X-B3-Sampled``, by whether the span is sampled."""
 
 
@@ -189,12 +188,14 @@ class LeanTracing:
         record.parent, record.remote, record.state = "", False, ""
         record.sampled = self.always or int(hexids[16:32], 16) < self.bound
 
-    def open_client(self, record: Record, headers: dict[str, str], parent: Record | None) -> None:
+    def open_client(self, record: Record, request: Outgoing, parent: Record | None) -> None:
         """``record``'s upstream call starts: a request's first call (its span id drawn with the
         request's), or a call alone, under ``parent`` (a request's next page), the running request
-        of an orchestrated plan, the caller's span or none. ``headers`` get its context
-        (``traceparent`` or B3), as the SDK's propagators write it, its ids as ``Drawn`` values
-        (D176)."""
+        of an orchestrated plan, the caller's span or none. ``request`` gets its context
+        (``traceparent`` or B3), as the SDK's propagators write it: as its ``drawn`` lines, sent
+        after its headers (D186); in its headers as ``Drawn`` values (D176) where a header of the
+        same name was given (it is replaced where it stands) or where more follow it (a trace
+        state, a caller's baggage)."""
         if record.route is not None:
             hexids = record.hexids
             span_id = hexids[48:]
@@ -210,7 +211,11 @@ class LeanTracing:
             record.spans = record.sampled
             hexids = record.hexids
             span_id = hexids[32:48]
+        headers = request.headers
         if self.w3c:  # as TraceContextTextMapPropagator writes them, then the W3C baggage
+            if not (record.state or "traceparent" in headers or CALLER.get()):
+                request.drawn = f"traceparent: 00-{hexids[:32]}-{span_id}{_FLAGS[record.sampled]}\r\n"
+                return
             headers["traceparent"] = Drawn(f"00-{hexids[:32]}-{span_id}{_FLAGS[record.sampled]}")
             if record.state:
                 headers["tracestate"] = record.state
@@ -218,9 +223,13 @@ class LeanTracing:
                 _BAGGAGE.inject(headers)
             return
         # as B3MultiFormat writes them
+        if not ("x-b3-traceid" in headers or "x-b3-spanid" in headers or "x-b3-sampled" in headers):
+            sampled = _SAMPLED[record.sampled]
+            request.drawn = f"x-b3-traceid: {hexids[:32]}\r\nx-b3-spanid: {span_id}\r\nx-b3-sampled: {sampled}\r\n"
+            return
         headers["x-b3-traceid"] = Drawn(hexids[:32])
         headers["x-b3-spanid"] = Drawn(span_id)
-        headers["x-b3-sampled"] = _SAMPLED[record.sampled]
+        headers["x-b3-sampled"] = Drawn(_SAMPLED[record.sampled])
 
 
 _BAGGAGE = W3CBaggagePropagator()

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from naftiko_runtime.core.http1_requests import PER_CALL, Drawn, origin_of, request_head, split_url
+from naftiko_runtime.core.http1_requests import PER_CALL, origin_of, request_head, split_url
 from naftiko_runtime.core.http1_transport import HEADS_KEPT, Http1Transport
+from naftiko_runtime.core.requests import Drawn
 
 URL = "http://upstream.test:8080/v1/items?page=2"
 NAMES = st.sampled_from(["User-Agent", "Accept", "X-Key", "Authorization", "traceparent", "Idempotency-Key"])

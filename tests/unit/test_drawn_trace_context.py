@@ -1,0 +1,55 @@
+"""Where lean tracing puts a traced call's trace context (D186): the request's ``drawn`` lines
+when nothing of the same name was given and nothing follows it; else, as before (D176), ``Drawn``
+values in its headers, a given one replaced where it stands, a trace state after it."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import pytest
+
+from naftiko_runtime.core.requests import Drawn, Outgoing
+from naftiko_runtime.serving.request_records import Record
+from naftiko_runtime.serving.span_export import SpanExport
+from naftiko_runtime.serving.tracing import LeanTracing
+
+URL = "http://upstream.test/v1/items"
+
+
+def _opened(w3c: bool, headers: dict[str, str], state: str = "") -> tuple[Record, Outgoing]:
+    """A root request's record, and its first call's request once ``open_client`` saw it."""
+    tracing = LeanTracing(cast(SpanExport, None), 1.0, w3c)  # the export is not used before a handoff
+    record = Record()
+    tracing.open_server(record, False)
+    record.route, record.state = object(), state
+    request = Outgoing("GET", URL, headers, None)
+    tracing.open_client(record, request, None)
+    return record, request
+
+
+def test_w3c_context_is_drawn_lines_when_nothing_of_its_name_was_given():
+    record, request = _opened(True, {"X-Key": "a"})
+    ids = record.hexids
+    assert request.drawn == f"traceparent: 00-{ids[:32]}-{ids[48:]}-01\r\n" and len(ids) == 64
+    assert request.headers == {"X-Key": "a"}
+
+
+def test_b3_context_is_drawn_lines_when_nothing_of_its_name_was_given():
+    record, request = _opened(False, {"X-Key": "a"})
+    ids = record.hexids
+    assert request.drawn == f"x-b3-traceid: {ids[:32]}\r\nx-b3-spanid: {ids[48:]}\r\nx-b3-sampled: 1\r\n"
+    assert request.headers == {"X-Key": "a"}
+
+
+@pytest.mark.parametrize(("w3c", "name"), [(True, "traceparent"), (False, "x-b3-spanid")])
+def test_a_given_header_of_the_same_name_is_replaced_where_it_stands(w3c, name):
+    record, request = _opened(w3c, {name: "given", "X-Key": "a"})
+    assert request.drawn == "" and list(request.headers)[0] == name
+    assert type(request.headers[name]) is Drawn and request.headers[name] != "given"
+    assert record.hexids[48:] in request.headers[name]
+
+
+def test_a_trace_state_follows_the_traceparent_in_the_headers():
+    _, request = _opened(True, {"X-Key": "a"}, state="vendor=1")
+    assert request.drawn == "" and list(request.headers) == ["X-Key", "traceparent", "tracestate"]
+    assert type(request.headers["traceparent"]) is Drawn and request.headers["tracestate"] == "vendor=1"
