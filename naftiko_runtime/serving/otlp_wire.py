@@ -149,6 +149,8 @@ _SPAN_FIELD = varint(2 << 3 | 2)
 _Pair = tuple[Callable[..., bytes], bytes, bytes, bytes, bytes, bytes]
 """A ``struct`` packer and the constant pieces between the varying fields of a request's span and
 its call's (``SpanShape.pair``)."""
+_SPLIT_IDS = struct.Struct("16s8s8s").unpack
+"""A request's 32 id bytes as its trace id, its span id and its call's: one call, not three slices."""
 _LENGTHS = [bytes((n,)) for n in range(128)] + [bytes((n & 0x7F | 0x80, n >> 7)) for n in range(128, 2048)]
 """Varints of the lengths a span usually has, looked up rather than written per span."""
 
@@ -170,7 +172,8 @@ class Envelope:
         no trace state, nearly every record, is one ``struct`` pack of its ids and times between
         its layout's constant pieces (``SpanShape.pair``, D177)."""
         parts = [self.scope]
-        fromhex, id_head, parent_head, end_tag = bytes.fromhex, _SPAN_ID_HEAD, _PARENT_ID_HEAD, _END_TAG
+        fromhex, split_ids = bytes.fromhex, _SPLIT_IDS
+        id_head, parent_head, end_tag = _SPAN_ID_HEAD, _PARENT_ID_HEAD, _END_TAG
         for records in groups:
             for record in records:
                 if not record.spans:
@@ -179,10 +182,10 @@ class Envelope:
                 if route is None or callee is None or record.state:
                     self._spans(parts, record, anchor)
                     continue
-                ids, parent, shape = fromhex(record.hexids), record.parent, route.shape
+                trace_id, own, up_id = split_ids(fromhex(record.hexids))
+                parent, shape = record.parent, route.shape
                 key = (callee.shape, record.status, record.up_status, record.remote, parent != "")
                 pack, head, named, between, up_named, up_suffix = shape.pairs.get(key) or shape.pair(key)
-                trace_id, own = ids[:16], ids[16:24]
                 parts.append(
                     pack(
                         head,
@@ -196,7 +199,7 @@ class Envelope:
                         between,
                         trace_id,
                         id_head,
-                        ids[24:],
+                        up_id,
                         parent_head,
                         own,
                         up_named,
