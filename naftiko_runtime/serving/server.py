@@ -293,7 +293,7 @@ class Runtime:
             if self.store is not None:
                 await self.store.aclose()
             if self.telemetry is not None:
-                await asyncio.to_thread(self.telemetry.close)  # the spans still queued go out (D136)
+                await self.telemetry.aclose()  # the spans still held or queued go out (D136)
             for sock in sockets:
                 sock.close()
         failures = [r for r in results if isinstance(r, BaseException)]

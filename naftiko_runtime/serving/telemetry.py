@@ -392,13 +392,16 @@ class Telemetry:
 
         return continued_app
 
-    def close(self) -> None:
-        """Send the spans still held or queued, if this runtime exports its own (blocks: run off the
-        loop, once no request runs)."""
+    async def aclose(self) -> None:
+        """Send the spans still held or queued, if this runtime exports its own, once no request
+        runs. The held records are handed over here, on the loop, where every other hand-over runs:
+        one the export thread asked for (``_ask``) may still be queued on the loop, and from another
+        thread the two could fold and hand over the same records twice. Then the export thread sends
+        the rest and stops, waited for off the loop (it blocks for up to its timeout)."""
         if self.lean is not None:
             if self.records is not None:
                 self.records.handoff()
-            self.lean.export.close()
+            await asyncio.to_thread(self.lean.export.close)
 
     def exposition(self) -> tuple[bytes, str] | None:
         if self.metrics is None:

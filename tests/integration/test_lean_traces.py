@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import logging
 import ssl
+import threading
 import time
 from types import SimpleNamespace
 
@@ -21,9 +22,11 @@ from test_control import CAPABILITY
 from test_engine_dashboards import answer
 from test_upstream_mtls import Authority
 
+from naftiko_runtime.adapters.control.model import Observability
 from naftiko_runtime.serving import otlp_wire
 from naftiko_runtime.serving.request_records import Record
 from naftiko_runtime.serving.span_export import SpanExport
+from naftiko_runtime.serving.telemetry import Telemetry
 
 pytestmark = needs_extra("otlp")
 
@@ -261,3 +264,32 @@ def test_an_orchestrated_plans_calls_are_children_of_its_request(tmp_path, upstr
         client = spans[name]
         assert client.trace_id == server.trace_id and client.parent_span_id == server.span_id
         assert sent[path] == f"00-{server.trace_id.hex()}-{client.span_id.hex()}-01"
+
+
+async def test_a_stop_hands_the_held_records_over_on_the_loop_as_every_other_hand_over(upstream):
+    """A hand-over the export thread asked for runs on the loop (``Telemetry._ask``); the stop's
+    runs there too, so the two never fold and hand over the same records at once from two threads
+    (spans sent twice, requests counted twice): each span reaches the collector once."""
+    observed = Telemetry(Observability(metrics=True, otlp_endpoint=f"{upstream.url}/v1/traces"))
+    observed.loop_seen()
+    assert observed.records is not None and observed.lean is not None
+    records, threads = observed.records, []
+    handoff = records.handoff
+
+    def noting_the_thread() -> None:
+        threads.append(threading.get_ident())
+        handoff()
+
+    records.handoff = noting_the_thread  # type: ignore[method-assign]
+    exposed = SimpleNamespace(namespace="shop-rest", key="GET /orders", adapter_kind="rest")
+    plan = SimpleNamespace(exposed=exposed, orchestrated=False, paging=None)
+    for answered in (200, 503):
+        observed.request(plan).finish(answered)
+    assert observed._ask(), "the export thread's ask, queued on the loop"
+    await observed.aclose()
+    assert threads and set(threads) == {threading.get_ident()}
+    export = observed.lean.export
+    assert (export.exported, export.dropped, export.queued) == (2, {"queue_full": 0, "export_failed": 0}, 0)
+    sent = [ExportTraceServiceRequest.FromString(r.body) for r in upstream.requests if r.path == "/v1/traces"]
+    spans = [span for s in sent for rs in s.resource_spans for ss in rs.scope_spans for span in ss.spans]
+    assert len(spans) == len({span.span_id for span in spans}) == 2
