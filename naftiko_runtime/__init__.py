@@ -15,6 +15,10 @@ Embedding::
         print(diagnostic)
     if not loaded.rejected:
         serve(loaded.listeners, settings)          # blocks; or run `Runtime(...)` in your own loop
+
+Imported before httpx, the package keeps httpx's command-line client (``httpx.main``, with click,
+pygments and rich) unimported in the process (D180): run the ``httpx`` command in a process of its
+own, or import httpx first.
 """
 
 from . import lean_imports  # noqa: F401  (first: httpx's command-line client stays unimported, D180)
