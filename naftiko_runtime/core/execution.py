@@ -164,9 +164,8 @@ class Executor:
                 response = await self.clients.send(call, build_outgoing(call, inputs, lookup))
                 reply = self._simple_reply(plan, call, response, lookup, keep_value)
             else:  # the call observed in this frame, as ``_observed`` would: no coroutine of its (D178)
-                assert observer is not None
                 request = build_outgoing(call, inputs, lookup)
-                called = observer.upstream(call, request, observation)
+                called = observation.call(call, request)
                 called_status = 500
                 try:
                     response = await self.clients.send(call, request)

@@ -55,7 +55,8 @@ HEADS_KEPT = 256
 
 Written = tuple[bytes, str, Origin, bytes, bytes]
 """A request's head, its URL's scheme and authority, its origin, and its head in two parts: up to
-the end of its given headers, and the rest (``request_head_parts``)."""
+the end of its headers, and the rest (``request_head_parts``): ``Outgoing.drawn``'s lines go
+between the two (D186)."""
 
 
 class Answer:
@@ -151,8 +152,7 @@ class Http1Transport(PooledTransport):
         length = -1 if stream is not None else len(body or b"")
         head, prefix, origin, given, rest = self._head(method, url, headers, length)
         if drawn:  # the lines tracing drew, after the headers (D186): spliced, nothing in them to check
-            end = len(head) - len(rest)
-            head = b"".join((given if end == len(given) else head[:end], drawn.encode(), rest))
+            head = b"".join((given, drawn.encode(), rest))
         key = prefix if server_hostname is None else f"{prefix} {server_hostname}"
         read = timeout.get("read")
         if not self._slots.take():
@@ -206,7 +206,8 @@ class Http1Transport(PooledTransport):
             kept = self._heads.get((method, url, pairs[:count], length))
             if kept is not None:
                 _, prefix, origin, given, rest = kept
-                return b"".join((given, "".join(lines).encode(), rest)), prefix, origin, given, rest
+                given = b"".join((given, "".join(lines).encode()))
+                return given + rest, prefix, origin, given, rest
         count = len(pairs)
         while count and pairs[count - 1][0].lower() in PER_CALL:
             count -= 1
@@ -217,7 +218,8 @@ class Http1Transport(PooledTransport):
             return self._write_head(method, url, pairs, length)
         kept = self._heads.get((method, url, fixed, length)) or self._write_head(method, url, fixed, length)
         _, prefix, origin, given, rest = kept
-        return given + per_call_lines(method, pairs[count:]) + rest, prefix, origin, given, rest
+        given += per_call_lines(method, pairs[count:])
+        return given + rest, prefix, origin, given, rest
 
     def _write_head(self, method: str, url: str, pairs: tuple[tuple[str, str], ...], length: int) -> Written:
         """The request's head, its URL's scheme and authority and its origin, kept for the next

@@ -19,8 +19,14 @@ class Observation(Protocol):
         """The answer's status: the reply's, or the ``Problem``'s (500 for an unexpected error)."""
 
 
+class RequestObservation(Observation, Protocol):
+    def call(self, call: UpstreamCall, request: Outgoing) -> Observation:
+        """A simple plan's one call starts, observed in the executor's frame (D178): as
+        ``Observer.upstream`` with this request's observation ``within``, for less (D188)."""
+
+
 class Observer(Protocol):
-    def request(self, plan: OperationPlan) -> Observation:
+    def request(self, plan: OperationPlan) -> RequestObservation:
         """An exposed request starts running ``plan``."""
 
     def upstream(self, call: UpstreamCall, request: Outgoing, within: Observation | None = None) -> Observation:

@@ -29,6 +29,7 @@ class Record:
 
     __slots__ = (
         "callee",
+        "drawn",
         "ended",
         "hexids",
         "parent",
@@ -66,6 +67,10 @@ class Record:
     """The trace id (32 hexadecimal digits), the span id of the record's own span (16: the request's,
     or the lone call's), and, once a call runs under a request, the call's span id (16 more): drawn
     with one ``getrandbits`` and written once, as ``traceparent`` carries them."""
+    drawn: str
+    """A request's: the ``traceparent`` line of the call a simple plan makes, written with the ids
+    (``tracing.LeanTracing.open_server``); empty where that call's context is written when it starts.
+    Set only when the runtime exports its own spans."""
     parent: str
     """The own span's parent span id, 16 hexadecimal digits; empty for a root."""
     remote: bool

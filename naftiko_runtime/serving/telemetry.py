@@ -49,7 +49,18 @@ class _Route:
     """One exposed operation's metric children and span shape, looked up once per request and
     made on its first: ``labels()`` or a shape's key per request costs more than the counting."""
 
-    __slots__ = ("by_status", "call", "callee", "exposed", "in_flight", "method", "orchestrated", "shape", "telemetry")
+    __slots__ = (
+        "by_status",
+        "call",
+        "callee",
+        "exposed",
+        "in_flight",
+        "method",
+        "orchestrated",
+        "plain",
+        "shape",
+        "telemetry",
+    )
 
     def __init__(self, telemetry: Telemetry, plan: OperationPlan):
         self.telemetry, self.exposed = telemetry, plan.exposed
@@ -64,6 +75,10 @@ class _Route:
         the order they end."""
         self.by_status: dict[int, list[float]] = {}
         """By answer status: the durations its series hold until they are folded (``folded_series``)."""
+        plain = not (self.orchestrated or telemetry.sdk is not None or telemetry.request_log)
+        self.plain = telemetry.records if plain else None
+        """Where its requests' records are held, when holding it is all their end does (nothing to
+        reset, no SDK span to end, no log line): ``_Observed.finish`` asks one question (D188)."""
         self.call: UpstreamCall | None = None
         self.method = ""
         self.callee: _Callee | None = None
@@ -129,21 +144,55 @@ class _Observed(Record):
         self.status, self.ended = status, now
         route = self.route
         assert route is not None
-        telemetry, in_flight = route.telemetry, route.in_flight
+        in_flight = route.in_flight
         if in_flight is not None:
             in_flight.value -= 1.0
+        records = route.plain
+        if records is None:
+            self._ended(route, status, now)
+            return
+        held = records.held  # Records.append, inline: the one thing every request does
+        held.append(self)
+        if len(held) >= HANDOFF:
+            records.handoff()
+
+    def _ended(self, route: _Route, status: int, now: int) -> None:
+        """The end of a request that does more than holding its record (``_Route.plain``)."""
+        telemetry = route.telemetry
         if route.orchestrated:
             CURRENT.reset(self.token)
         elif telemetry.sdk is not None:
             self.sdk.end(status)
-        records = telemetry.records
-        if records is not None:  # Records.append, inline: the one thing every request does
-            held = records.held
-            held.append(self)
-            if len(held) >= HANDOFF:
-                records.handoff()
+        if telemetry.records is not None:
+            telemetry.records.append(self)
         if telemetry.request_log:
             self._log(telemetry, route.exposed, status, (now - self.started) / 1e9)
+
+    def call(self, call: UpstreamCall, request: Outgoing) -> _Observed:
+        """The request's one call starts: a simple plan's, observed in the executor's frame (D178).
+        ``Telemetry.upstream`` for a request's first call, without its questions: this record is a
+        request's with no call yet, and ``request`` was built with ``call``'s method (D188)."""
+        route = self.route
+        assert route is not None
+        callee = route.callee
+        if route.call is not call or callee is None:
+            callee = route.callee = route.telemetry._callee(call, request)
+            if "{" not in call.base_uri:  # else the host may change from one call to the next
+                route.call, route.method = call, request.method
+        self.callee, self.up_open = callee, True
+        telemetry = route.telemetry
+        lean = telemetry.lean
+        if lean is not None:
+            drawn = self.drawn  # its trace context, written with its ids (``LeanTracing.open_server``)
+            if drawn and "traceparent" not in request.headers:
+                request.drawn = drawn
+                self.spans += self.sampled
+            else:
+                lean.open_client(self, request, None)
+        elif telemetry.sdk is not None or CALLER.get():
+            telemetry.untraced_call(self, call, request)
+        self.up_started = monotonic_ns()
+        return self
 
     def _log(self, telemetry: Telemetry, exposed: Exposed, status: int, duration: float) -> None:
         fields: dict[str, object] = {
@@ -276,8 +325,9 @@ class Telemetry:
             route = self.routes[exposed.namespace, exposed.key] = _Route(self, plan)
         record = _Observed()
         record.route, record.callee, record.up_open = route, None, False
-        if route.in_flight is not None:
-            route.in_flight.value += 1.0
+        in_flight = route.in_flight
+        if in_flight is not None:
+            in_flight.value += 1.0
         if self.lean is not None:
             self.lean.open_server(record, route.orchestrated)
         else:
@@ -332,15 +382,20 @@ class Telemetry:
         else:
             if record.route is None:
                 record.spans = 0
-            if self.sdk is not None:
-                assert callee is not None
-                record.up_sdk = self.sdk.client(call, request, callee.labels[1], self.propagator)
-            elif self.relaying and CALLER.get():  # the caller's context, attached by ``continuing``
-                carrier: dict[str, str] = {}
-                self.propagator.inject(carrier)
-                request.headers.update(carrier)
+            self.untraced_call(record, call, request)
         record.up_started = monotonic_ns()
         return record
+
+    def untraced_call(self, record: _Observed, call: UpstreamCall, request: Outgoing) -> None:
+        """A call starts without the runtime's own spans: the SDK tracer provider's client span, or
+        the caller's context passed on under no span of ours."""
+        if self.sdk is not None:
+            assert record.callee is not None
+            record.up_sdk = self.sdk.client(call, request, record.callee.labels[1], self.propagator)
+        elif self.relaying and CALLER.get():  # the caller's context, attached by ``continuing``
+            carrier: dict[str, str] = {}
+            self.propagator.inject(carrier)
+            request.headers.update(carrier)
 
     @property
     def context_headers(self) -> frozenset[bytes]:

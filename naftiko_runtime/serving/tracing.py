@@ -162,6 +162,7 @@ class LeanTracing:
         if CALLER.get():
             self._under(record, trace.get_current_span().get_span_context(), 128, "032x")
             record.spans = record.sampled
+            record.drawn = ""
         else:  # a root: ``_root``, inline for the common case (``_draw``'s first draw too)
             hexids = getrandbits(256).to_bytes(32, "big").hex()  # ``format(..., "064x")``, for a third less
             if _ZEROS in hexids:
@@ -169,7 +170,9 @@ class LeanTracing:
             record.hexids = hexids
             record.parent = record.state = ""
             record.remote = False
-            record.spans = record.sampled = self.always or int(hexids[16:32], 16) < self.bound
+            record.spans = record.sampled = sampled = self.always or int(hexids[16:32], 16) < self.bound
+            # The traceparent of the call a simple plan makes, written with the ids (``_Observed.call``)
+            record.drawn = f"traceparent: 00-{hexids[:32]}-{hexids[48:]}{_FLAGS[sampled]}\r\n" if self.w3c else ""
         if orchestrated:
             record.token = CURRENT.set(record)
 

@@ -1,16 +1,21 @@
 """Where lean tracing puts a traced call's trace context (D186): the request's ``drawn`` lines
 when nothing of the same name was given and nothing follows it; else, as before (D176), ``Drawn``
-values in its headers, a given one replaced where it stands, a trace state after it."""
+values in its headers, a given one replaced where it stands, a trace state after it. A simple
+plan's call, started by the executor in its own frame, gets the same (D188)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import cast
 
 import pytest
 
+from naftiko_runtime.adapters.control.model import Observability
+from naftiko_runtime.core.plans import OperationPlan, UpstreamCall
 from naftiko_runtime.core.requests import Drawn, Outgoing
 from naftiko_runtime.serving.request_records import Record
 from naftiko_runtime.serving.span_export import SpanExport
+from naftiko_runtime.serving.telemetry import Telemetry
 from naftiko_runtime.serving.tracing import LeanTracing
 
 URL = "http://upstream.test/v1/items"
@@ -53,3 +58,47 @@ def test_a_trace_state_follows_the_traceparent_in_the_headers():
     _, request = _opened(True, {"X-Key": "a"}, state="vendor=1")
     assert request.drawn == "" and list(request.headers) == ["X-Key", "traceparent", "tracestate"]
     assert type(request.headers["traceparent"]) is Drawn and request.headers["tracestate"] == "vendor=1"
+
+
+PLAN = SimpleNamespace(
+    exposed=SimpleNamespace(namespace="shop-rest", key="GET /items", adapter_kind="rest"),
+    orchestrated=False,
+    paging=None,
+)
+CALL = SimpleNamespace(namespace="shop", operation="list-items", base_uri="http://upstream.test/v1", label="shop.list")
+
+
+@pytest.fixture(params=["w3c", "b3"])
+def traced(request):
+    """A telemetry exporting its own spans (nothing is sent: no record is handed over)."""
+    observability = Observability(metrics=True, otlp_endpoint="http://127.0.0.1:9/v1/traces", propagation=request.param)
+    telemetry = Telemetry(observability)
+    yield telemetry
+    assert telemetry.lean is not None
+    telemetry.lean.export.close()
+
+
+def _inline_call(telemetry: Telemetry, headers: dict[str, str]) -> tuple[Record, Outgoing]:
+    """A root request's record and its one call's request, started as the executor starts a simple
+    plan's call (``_Observed.call``, D188)."""
+    record = telemetry.request(cast(OperationPlan, PLAN))
+    request = Outgoing("GET", URL, headers, None)
+    called = record.call(cast(UpstreamCall, CALL), request)
+    assert called is record and record.spans == 2
+    return cast(Record, record), request
+
+
+def test_a_simple_plans_call_sends_the_context_lean_tracing_writes_for_a_first_call(traced):
+    """The ``traceparent`` written with the ids (D188) is the one ``open_client`` writes (D186), B3's
+    lines are ``open_client``'s own; a ``with:``-given header goes the checked way and is replaced."""
+    record, request = _inline_call(traced, {"X-Key": "a"})
+    ids = record.hexids
+    if traced.lean.w3c:
+        assert request.drawn == f"traceparent: 00-{ids[:32]}-{ids[48:]}-01\r\n"
+    else:
+        assert request.drawn == f"x-b3-traceid: {ids[:32]}\r\nx-b3-spanid: {ids[48:]}\r\nx-b3-sampled: 1\r\n"
+    assert request.headers == {"X-Key": "a"}
+    name = "traceparent" if traced.lean.w3c else "x-b3-spanid"
+    record, request = _inline_call(traced, {name: "given", "X-Key": "a"})
+    assert request.drawn == "" and list(request.headers)[0] == name
+    assert type(request.headers[name]) is Drawn and record.hexids[48:] in request.headers[name]

@@ -21,9 +21,11 @@ from naftiko_runtime.serving.telemetry import Telemetry
 STATUSES = st.sampled_from([200, 201, 404, 500, 503])
 PLAN = SimpleNamespace(exposed=SimpleNamespace(namespace="shop-rest", key="GET /orders", adapter_kind="rest"))
 CALL = SimpleNamespace(namespace="shop", operation="list-orders", base_uri="http://api.test", label="shop.list")
-REQUEST = st.tuples(STATUSES, st.lists(STATUSES, max_size=3), st.booleans(), st.booleans())
+REQUEST = st.tuples(STATUSES, st.lists(STATUSES, max_size=3), st.booleans(), st.booleans(), st.booleans())
 """The answer, the answers of the calls it makes, whether it is a simple plan's (its one call inside
-its record, D175; else each call alone, as a paged or orchestrated plan's), a scrape after it."""
+its record, D175; else each call alone, as a paged or orchestrated plan's), whether that one call
+starts as the executor starts a simple plan's (``call``, D188) or a binary plan's (``upstream``
+with the request's observation), a scrape after it."""
 
 
 def _counted_in_place(observed: list) -> dict[tuple[str, str, int], tuple[float, list[int], float]]:
@@ -42,11 +44,14 @@ def test_records_fold_to_what_counting_each_request_where_it_ends_gives(requests
     kept = Telemetry(Observability(metrics=True))
     observed = []  # (series kind, status, duration) in the order they ended
     with patch.object(request_records, "HANDOFF", handoff), patch.object(telemetry, "HANDOFF", handoff):
-        for answered, calls, simple, scrape in requests:
+        for answered, calls, simple, inline, scrape in requests:
             request = kept.request(PLAN)
             for call_answered in calls[:1] if simple else calls:
                 outgoing = SimpleNamespace(url="http://api.test/orders", method="GET", headers={})
-                call = kept.upstream(CALL, outgoing, request if simple else None)
+                if simple and inline:
+                    call = request.call(CALL, outgoing)
+                else:
+                    call = kept.upstream(CALL, outgoing, request if simple else None)
                 assert (call is request) == simple
                 call.finish(call_answered)
                 observed.append(("client", call_answered, (call.up_ended - call.up_started) / 1e9))
@@ -57,7 +62,7 @@ def test_records_fold_to_what_counting_each_request_where_it_ends_gives(requests
                 kept.exposition()
         kept.exposition()
     route = kept.routes["shop-rest", "GET /orders"]
-    (callee,) = kept.callees.values() if any(calls for _, calls, _, _ in requests) else (None,)
+    (callee,) = kept.callees.values() if any(calls for _, calls, _, _, _ in requests) else (None,)
     folded = {}
     for status in route.by_status:
         child = kept.metrics.requests.children[("rest", "GET /orders", "shop-rest", str(status))]
