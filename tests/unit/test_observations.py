@@ -59,3 +59,35 @@ def test_every_request_and_exchange_is_counted_once_under_its_labels(answers):
         assert samples["naftiko_http_client_duration_seconds_count", labels] == count
     assert samples["naftiko_requests_in_flight", (("naftiko_namespace", "shop-rest"),)] == 0
     assert telemetry.failing == {"shop": answers[-1][1] >= 500}
+
+
+ROUTES = [
+    SimpleNamespace(namespace="shop-rest", key="GET /orders", adapter_kind="rest"),
+    SimpleNamespace(namespace="shop-rest", key="GET /items", adapter_kind="rest"),
+    SimpleNamespace(namespace="shop-mcp", key="list-orders", adapter_kind="mcp"),
+]
+STEP = st.tuples(st.sampled_from(["start", "finish", "scrape"]), st.integers(0, 2), STATUSES)
+"""Start a request of one of three operations (two in one namespace), finish the oldest running
+one, or scrape."""
+
+
+@settings(deadline=None, max_examples=60)
+@given(steps=st.lists(STEP, min_size=1, max_size=40))
+def test_a_scrape_counts_in_flight_the_requests_started_and_not_answered(steps):
+    """``naftiko_requests_in_flight`` per namespace, derived at the scrape from the requests started
+    and those counted answered (D189), is the number running then, whatever the order of starts,
+    ends and scrapes: a request counted twice, a route left out, or answers not folded before the
+    scrape would make it differ."""
+    telemetry = Telemetry(Observability(metrics=True))
+    running: list[tuple[str, object]] = []
+    for action, route, status in steps:
+        if action == "start":
+            exposed = ROUTES[route]
+            running.append((exposed.namespace, telemetry.request(SimpleNamespace(exposed=exposed))))
+        elif action == "finish" and running:
+            running.pop(0)[1].finish(status)
+        elif action == "scrape":
+            samples = _samples(telemetry)
+            for namespace in {exposed.namespace for exposed in ROUTES}:
+                expected = sum(1 for name, _ in running if name == namespace)
+                assert samples.get(("naftiko_requests_in_flight", (("naftiko_namespace", namespace),)), 0) == expected
