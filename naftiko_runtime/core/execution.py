@@ -165,7 +165,7 @@ class Executor:
                 reply = self._simple_reply(plan, call, response, lookup, keep_value)
             else:  # the call observed in this frame, as ``_observed`` would: no coroutine of its (D178)
                 request = build_outgoing(call, inputs, lookup)
-                called = observation.call(call, request)
+                observation.call(call, request)
                 called_status = 500
                 try:
                     response = await self.clients.send(call, request)
@@ -174,7 +174,7 @@ class Executor:
                     called_status = exc.status
                     raise
                 finally:
-                    called.finish(called_status)
+                    observation.called(called_status)
                 reply = self._simple_reply(plan, call, response, lookup, keep_value)
             status = reply.status
             return reply

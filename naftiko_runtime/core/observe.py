@@ -20,9 +20,13 @@ class Observation(Protocol):
 
 
 class RequestObservation(Observation, Protocol):
-    def call(self, call: UpstreamCall, request: Outgoing) -> Observation:
+    def call(self, call: UpstreamCall, request: Outgoing) -> None:
         """A simple plan's one call starts, observed in the executor's frame (D178): as
-        ``Observer.upstream`` with this request's observation ``within``, for less (D188)."""
+        ``Observer.upstream`` with this request's observation ``within``, for less (D188); the
+        observer may add headers."""
+
+    def called(self, status: int) -> None:
+        """That call's answer status, or its ``Problem``'s (500 for an unexpected error)."""
 
 
 class Observer(Protocol):

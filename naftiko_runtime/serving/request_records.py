@@ -43,7 +43,6 @@ class Record:
         "status",
         "token",
         "up_ended",
-        "up_open",
         "up_sdk",
         "up_started",
         "up_status",
@@ -61,8 +60,6 @@ class Record:
     up_status: int
     up_started: int
     up_ended: int
-    up_open: bool
-    """Whether the upstream call is running: its end is the next ``finish``."""
     hexids: str
     """The trace id (32 hexadecimal digits), the span id of the record's own span (16: the request's,
     or the lone call's), and, once a call runs under a request, the call's span id (16 more): drawn

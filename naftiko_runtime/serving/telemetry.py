@@ -56,7 +56,6 @@ class _Route:
         "exposed",
         "answered",
         "in_flight",
-        "method",
         "opened",
         "orchestrated",
         "plain",
@@ -85,12 +84,12 @@ class _Route:
         plain = not (self.orchestrated or telemetry.sdk is not None or telemetry.request_log)
         self.plain = telemetry.records if plain else None
         """Where its requests' records are held, when holding it is all their end does (nothing to
-        reset, no SDK span to end, no log line): ``_Observed.finish`` asks one question (D188)."""
+        reset, no SDK span to end, no log line): ``_Request.finish`` asks one question (D188)."""
         self.call: UpstreamCall | None = None
-        self.method = ""
         self.callee: _Callee | None = None
-        """The call its plan made last, by method, and its callee: a simple plan's one call finds
-        its callee without a key made and looked up per request (a templated host is looked up)."""
+        """The first call its plan made last, and its callee: a simple plan's one call finds its
+        callee without a key made and looked up per request (a templated host is looked up). The
+        call's method is its request's (``build_outgoing``), so the call names the callee."""
         telemetry.loop_seen()
 
     def held(self, status: int) -> list[float]:
@@ -128,28 +127,34 @@ class _Callee:
 
 
 class _Observed(Record):
-    """A request's record, or a lone upstream call's, while it runs: the observation
-    ``Telemetry`` hands the executor for both (``core.observe``). No ``__init__``: ``Telemetry``
-    fills it in. Its end is one clock read, a few slots and an append to ``Records.held``."""
+    """A record while it runs: the observation ``Telemetry`` hands the executor (``core.observe``).
+    No ``__init__``: ``Telemetry`` fills it in. A request's (``_Request``) or a lone call's
+    (``_Lone``): each kind's ``finish`` ends what it is, with no question asked (D188)."""
 
     __slots__ = ()
     route: _Route | None
     callee: _Callee | None
 
+    def called(self, status: int) -> None:
+        """The end of its upstream call: the call under a request, or the lone call."""
+        self.up_ended = monotonic_ns()
+        self.up_status = status
+        callee = self.callee
+        assert callee is not None
+        telemetry = callee.telemetry
+        telemetry.failing[callee.namespace] = status >= 500
+        if telemetry.sdk is not None:
+            self.up_sdk.end(status)
+
+
+class _Request(_Observed):
+    """An exposed request's record, with at most one call inline (``call`` and ``called``). Its
+    end is one clock read, a few slots and an append to ``Records.held``."""
+
+    __slots__ = ()
+
     def finish(self, status: int) -> None:
         now = monotonic_ns()
-        if self.up_open:  # the end of the upstream call under it, or of a call alone
-            self.up_open = False
-            self.up_status, self.up_ended = status, now
-            callee = self.callee
-            assert callee is not None
-            telemetry = callee.telemetry
-            telemetry.failing[callee.namespace] = status >= 500
-            if telemetry.sdk is not None:
-                self.up_sdk.end(status)
-            if self.route is None and telemetry.records is not None:
-                telemetry.records.append(self)
-            return
         self.status, self.ended = status, now
         route = self.route
         assert route is not None
@@ -174,18 +179,18 @@ class _Observed(Record):
         if telemetry.request_log:
             self._log(telemetry, route.exposed, status, (now - self.started) / 1e9)
 
-    def call(self, call: UpstreamCall, request: Outgoing) -> _Observed:
-        """The request's one call starts: a simple plan's, observed in the executor's frame (D178).
-        ``Telemetry.upstream`` for a request's first call, without its questions: this record is a
-        request's with no call yet, and ``request`` was built with ``call``'s method (D188)."""
+    def call(self, call: UpstreamCall, request: Outgoing) -> None:
+        """Its first call starts, inline in this record (D175): a simple plan's one call, observed
+        in the executor's frame (D178), or a binary plan's (``Telemetry.upstream``). ``request``
+        was built with ``call``'s method; ``called`` ends it (D188)."""
         route = self.route
         assert route is not None
         callee = route.callee
         if route.call is not call or callee is None:
             callee = route.callee = route.telemetry._callee(call, request)
             if "{" not in call.base_uri:  # else the host may change from one call to the next
-                route.call, route.method = call, request.method
-        self.callee, self.up_open = callee, True
+                route.call = call
+        self.callee = callee
         telemetry = route.telemetry
         lean = telemetry.lean
         if lean is not None:
@@ -198,7 +203,6 @@ class _Observed(Record):
         elif telemetry.sdk is not None or CALLER.get():
             telemetry.untraced_call(self, call, request)
         self.up_started = monotonic_ns()
-        return self
 
     def _log(self, telemetry: Telemetry, exposed: Exposed, status: int, duration: float) -> None:
         fields: dict[str, object] = {
@@ -212,6 +216,30 @@ class _Observed(Record):
         elif telemetry.sdk is not None:
             fields["trace_id"] = format(self.sdk.trace_id, "032x")
         log.info("%s %s answered %d", exposed.namespace, exposed.key, status, extra=fields)
+
+
+class _Lone(_Observed):
+    """A call's record alone (a paged or orchestrated plan's call, a forward): its end holds it."""
+
+    __slots__ = ()
+
+    def finish(self, status: int) -> None:
+        self.called(status)
+        callee = self.callee
+        assert callee is not None
+        if callee.telemetry.records is not None:
+            callee.telemetry.records.append(self)
+
+
+@dataclass(slots=True)
+class _Under:
+    """A request's first call opened through ``Telemetry.upstream`` (a binary plan's): inline in
+    the request's record, ended by the record's ``called``."""
+
+    request: _Request
+
+    def finish(self, status: int) -> None:
+        self.request.called(status)
 
 
 @dataclass
@@ -324,13 +352,14 @@ class Telemetry:
                 held.append((record.up_ended - record.up_started) / 1e9)
         self.folding.fold()
 
-    def request(self, plan: OperationPlan) -> _Observed:
+    def request(self, plan: OperationPlan) -> _Request:
         exposed = plan.exposed
         route = self.routes.get((exposed.namespace, exposed.key))
         if route is None:
             route = self.routes[exposed.namespace, exposed.key] = _Route(self, plan)
-        record = _Observed()
-        record.route, record.callee, record.up_open = route, None, False
+        record = _Request()
+        record.route = route
+        record.callee = None
         route.opened += 1
         if self.lean is not None:
             self.lean.open_server(record, route.orchestrated)
@@ -362,30 +391,19 @@ class Telemetry:
             callee = self.callees[key] = _Callee(self, call, request.method, host)
         return callee
 
-    def upstream(self, call: UpstreamCall, request: Outgoing, within: Observation | None = None) -> _Observed:
+    def upstream(self, call: UpstreamCall, request: Outgoing, within: Observation | None = None) -> Observation:
         """A call starts: inline in its request's record (``within``) when it is the first the
         request makes, else in a record of its own."""
-        parent = within if type(within) is _Observed else None
+        parent = within if type(within) is _Request else None
         if parent is not None and parent.callee is None:
-            record, parent = parent, None
-            route = record.route
-            assert route is not None
-            if route.call is call and route.method == request.method:  # its plan's one call, as before
-                callee = route.callee
-            else:
-                callee = route.callee = self._callee(call, request)
-                if "{" not in call.base_uri:  # else the host may change from one call to the next
-                    route.call, route.method = call, request.method
-        else:
-            callee = self._callee(call, request)
-            record = _Observed()
-            record.route = None
-        record.callee, record.up_open = callee, True
+            parent.call(call, request)
+            return _Under(parent)
+        record = _Lone()
+        record.route, record.callee = None, self._callee(call, request)
         if self.lean is not None:
             self.lean.open_client(record, request, parent)
         else:
-            if record.route is None:
-                record.spans = 0
+            record.spans = 0
             self.untraced_call(record, call, request)
         record.up_started = monotonic_ns()
         return record
