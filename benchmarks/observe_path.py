@@ -16,7 +16,7 @@ cancel out, and two runs of the same tree agree to the instruction.
 It is a relative measure (the operation and call are plain stand-ins whose attributes are read
 from a ``__dict__``; the transport's share, writing the ``traceparent`` into the request's head,
 is not in it): compare trees with it, and count a server with ``instructions.py``. Each tree runs
-with its own package first on ``sys.path``; a tree without ``_Observed.call`` (before D188) opens
+with its own package first on ``sys.path``; a tree without ``_Request.call`` (before D188) opens
 the call as the executor then did, ``Telemetry.upstream`` with the request's observation. Needs
 valgrind (Debian's package).
 """
@@ -55,12 +55,15 @@ def run(mode: str, requests: int) -> None:
     plan = SimpleNamespace(exposed=exposed, orchestrated=False, paging=None)
     call = SimpleNamespace(namespace="shop", operation="list-items", base_uri="http://upstream.test/v1", label="shop")
     url = "http://upstream.test/v1/items"
-    inline = hasattr(telemetry.request(plan), "call")  # ``_Observed.call`` (D188), else as before it
+    inline = hasattr(telemetry.request(plan), "called")  # ``_Request.call`` (D188), else as before it
     for _ in range(requests):
         record = telemetry.request(plan)
         request = Outgoing("GET", url, {"accept": "application/json"}, None)
-        called = record.call(call, request) if inline else telemetry.upstream(call, request, record)
-        called.finish(200)
+        if inline:
+            record.call(call, request)
+            record.called(200)
+        else:
+            telemetry.upstream(call, request, record).finish(200)
         record.finish(200)
     telemetry.exposition()
     records.handoff()
