@@ -50,11 +50,11 @@ class _Route:
     made on its first: ``labels()`` or a shape's key per request costs more than the counting."""
 
     __slots__ = (
+        "answered",
         "by_status",
         "call",
         "callee",
         "exposed",
-        "answered",
         "in_flight",
         "opened",
         "orchestrated",
