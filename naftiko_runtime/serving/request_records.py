@@ -65,9 +65,9 @@ class Record:
     or the lone call's), and, once a call runs under a request, the call's span id (16 more): drawn
     with one ``getrandbits`` and written once, as ``traceparent`` carries them."""
     drawn: str
-    """A request's: the ``traceparent`` line of the call a simple plan makes, written with the ids
-    (``tracing.LeanTracing.open_server``); empty where that call's context is written when it starts.
-    Set only when the runtime exports its own spans."""
+    """A sampled root request's: the ``traceparent`` line of the call a simple plan makes, written
+    with the ids (``tracing.LeanTracing.open_server``); empty where that call's context is written
+    when it starts. Set only when the runtime exports its own spans."""
     parent: str
     """The own span's parent span id, 16 hexadecimal digits; empty for a root."""
     remote: bool

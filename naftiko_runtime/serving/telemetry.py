@@ -194,10 +194,10 @@ class _Request(_Observed):
         telemetry = route.telemetry
         lean = telemetry.lean
         if lean is not None:
-            drawn = self.drawn  # its trace context, written with its ids (``LeanTracing.open_server``)
+            drawn = self.drawn  # a sampled root's, written with its ids (``LeanTracing.open_server``)
             if drawn and "traceparent" not in request.headers:
                 request.drawn = drawn
-                self.spans += self.sampled
+                self.spans = 2
             else:
                 lean.open_client(self, request, None)
         elif telemetry.sdk is not None or CALLER.get():

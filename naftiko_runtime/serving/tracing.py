@@ -171,8 +171,8 @@ class LeanTracing:
             record.parent = record.state = ""
             record.remote = False
             record.spans = record.sampled = sampled = self.always or int(hexids[16:32], 16) < self.bound
-            # The traceparent of the call a simple plan makes, written with the ids (``_Observed.call``)
-            record.drawn = f"traceparent: 00-{hexids[:32]}-{hexids[48:]}{_FLAGS[sampled]}\r\n" if self.w3c else ""
+            # A sampled call's traceparent, written with the ids (``_Request.call``: then two spans)
+            record.drawn = f"traceparent: 00-{hexids[:32]}-{hexids[48:]}-01\r\n" if sampled and self.w3c else ""
         if orchestrated:
             record.token = CURRENT.set(record)
 

@@ -102,3 +102,20 @@ def test_a_simple_plans_call_sends_the_context_lean_tracing_writes_for_a_first_c
     record, request = _inline_call(traced, {name: "given", "X-Key": "a"})
     assert request.drawn == "" and list(request.headers)[0] == name
     assert type(request.headers[name]) is Drawn and record.hexids[48:] in request.headers[name]
+
+
+def test_an_unsampled_simple_plans_call_sends_its_context_unsampled():
+    """A root not sampled has no line written with its ids (D188): its call's context is written
+    when the call starts, flagged unsampled, and the record has no span to export."""
+    observability = Observability(metrics=True, otlp_endpoint="http://127.0.0.1:9/v1/traces", sampling=0.0)
+    telemetry = Telemetry(observability)
+    try:
+        record = telemetry.request(cast(OperationPlan, PLAN))
+        request = Outgoing("GET", URL, {"X-Key": "a"}, None)
+        record.call(cast(UpstreamCall, CALL), request)
+        ids = record.hexids
+        assert record.drawn == "" and record.spans == 0
+        assert request.drawn == f"traceparent: 00-{ids[:32]}-{ids[48:]}-00\r\n"
+    finally:
+        assert telemetry.lean is not None
+        telemetry.lean.export.close()
