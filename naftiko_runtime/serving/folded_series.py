@@ -1,23 +1,22 @@
 """Finished requests' durations held per series and folded into its counter and histogram in bulk
-(issue 22, D164).
+(issue 22, D164, D190, D191).
 
 Counting a request where it ends cost a bucket search, three additions and the series' lookup on
 the event loop for every request and every upstream exchange. Here a scrape
 (``Telemetry.exposition``), or ``records.HANDOFF`` finished requests, put the durations of the
 requests' records (``serving.request_records``, D174) in their series' lists and fold every list into the
-``light_series`` children: the count added at once, the sum added in arrival order, and the
-buckets counted by sorting the durations and searching each bound once, all in C. A scrape
-therefore sees every request finished before it, under the same series with the same values as
-counting each in place (``tests/unit/test_folded_series.py``), and memory stays bounded without a
-scrape.
+``light_series`` children: the count added at once, the buckets counted by sorting the durations
+and searching each bound once, all in C. A scrape therefore sees every request finished before it,
+under the same series with the same counts and buckets as counting each in place
+(``tests/unit/test_folded_series.py``), and memory stays bounded without a scrape.
+
+Durations are held in integer nanoseconds, the clock's own readings subtracted (D191): a series
+keeps the exact sum of its nanoseconds and its histogram's sum is that sum in seconds, rounded once.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from functools import reduce
-from itertools import compress, count, islice, repeat
-from operator import add, attrgetter, is_not, ne, or_, sub, truediv
+from bisect import bisect_left, bisect_right
 from typing import Protocol
 
 from ..records import dataclass
@@ -25,57 +24,50 @@ from .light_series import BOUNDS, CounterChild, HistogramChild
 from .metrics import Untyped
 from .request_records import Record
 
+SECOND = 1_000_000_000
+
+
+def _limit(bound: float) -> int:
+    """The most nanoseconds whose duration in seconds (``ns / 1e9``, as counting in place divided
+    them) is at or below ``bound``: that division is monotonic, so a duration is in a bucket by its
+    nanoseconds exactly when it is by its seconds."""
+    limit = round(bound * 1e9)
+    while limit / 1e9 > bound:
+        limit -= 1
+    while (limit + 1) / 1e9 <= bound:
+        limit += 1
+    return limit
+
+
+LIMITS = tuple(_limit(bound) for bound in BOUNDS)
+"""``light_series.BOUNDS`` in nanoseconds, for the held durations."""
+
 
 @dataclass(slots=True)
 class _Series:
-    durations: list[float]
+    durations: list[int]
     counter: CounterChild
     histogram: HistogramChild
     errors: tuple[str, ...] | None
     """The labels of ``naftiko_request_errors`` for an exposed request answered with a server error."""
+    nanoseconds: int = 0
+    """Every duration folded so far, summed exactly."""
 
 
 class Owner(Protocol):
     """Whose series a duration goes to, by its answer status: an exposed operation
     (``telemetry._Route``) or an upstream one (``telemetry._Callee``)."""
 
-    by_status: dict[int, list[float]]
+    by_status: dict[int, list[int]]
 
-    def held(self, status: int) -> list[float]:
+    def held(self, status: int) -> list[int]:
         """The list of its series for ``status``, made with the series on its first use."""
         ...
 
 
-ROUTE, STATUS, STARTED, ENDED = attrgetter("route"), attrgetter("status"), attrgetter("started"), attrgetter("ended")
-CALLEE, UP_STATUS = attrgetter("callee"), attrgetter("up_status")
-UP_STARTED, UP_ENDED = attrgetter("up_started"), attrgetter("up_ended")
-NANOSECONDS = repeat(1e9)
-"""The divisor of every duration (an endless iterator, shared: ``map`` only draws from it)."""
-
-
-def into_series(owners: list[Owner], statuses: list[int], durations: list[float]) -> None:
-    """Each duration appended to its owner's list for its status, in order (D190). A run of one
-    series' durations goes in with one ``extend``, so no bytecode runs per duration where a batch
-    is one series (a route under load) or runs of a few: two ``list.count`` (identity compares, in
-    C) tell a batch of one series; else the places where the owner or the status changes are found
-    in C, and each run is a slice."""
-    size = len(owners)
-    owner, status = owners[0], statuses[0]
-    if owners.count(owner) == size and statuses.count(status) == size:
-        held = owner.by_status.get(status)
-        if held is None:
-            held = owner.held(status)
-        held += durations
-        return
-    start = 0
-    changed = map(or_, map(is_not, owners, islice(owners, 1, None)), map(ne, statuses, islice(statuses, 1, None)))
-    for end in (*compress(count(1), changed), size):
-        owner, status = owners[start], statuses[start]
-        held = owner.by_status.get(status)
-        if held is None:
-            held = owner.held(status)
-        held += durations[start:end]
-        start = end
+def _held(owner: Owner, status: int) -> list[int]:
+    held = owner.by_status.get(status)
+    return owner.held(status) if held is None else held
 
 
 class Folding:
@@ -87,30 +79,42 @@ class Folding:
 
     def held(
         self, counter: CounterChild, histogram: HistogramChild, errors: tuple[str, ...] | None = None
-    ) -> list[float]:
-        """A new series' list: a finished request's duration in seconds is appended to it before
-        ``fold`` (``Telemetry._fold``)."""
+    ) -> list[int]:
+        """A new series' list: a finished request's duration in nanoseconds is appended to it before
+        ``fold`` (``fold_records``)."""
         series = _Series([], counter, histogram, errors)
         self.series.append(series)
         return series.durations
 
     def fold_records(self, records: list[Record]) -> None:
-        """The requests' and calls' durations (``request_records``) into their lists, then
-        ``fold``: every field read in C, a batch's requests and its calls each at once (D190). A
-        series' durations keep the records' order (its requests, or its calls inline and alone),
-        the order in which counting in place added them."""
-        routes = list(map(ROUTE, records))
-        requests = records if all(routes) else list(compress(records, routes))
-        if requests:
-            owners = routes if requests is records else list(filter(None, routes))
-            ends, starts = map(ENDED, requests), map(STARTED, requests)
-            into_series(owners, list(map(STATUS, requests)), list(map(truediv, map(sub, ends, starts), NANOSECONDS)))
-        callees = list(map(CALLEE, records))
-        calls = records if all(callees) else list(compress(records, callees))
-        if calls:
-            owners = callees if calls is records else list(filter(None, callees))
-            ends, starts = map(UP_ENDED, calls), map(UP_STARTED, calls)
-            into_series(owners, list(map(UP_STATUS, calls)), list(map(truediv, map(sub, ends, starts), NANOSECONDS)))
+        """The records' durations into their series' lists (D190), then ``fold``. A batch is
+        mostly one route's requests answered alike, each with its call inline (a route under
+        load): then the fields are read by comprehensions (no call per record) and the durations
+        go to the one list at once; the few batches of another shape take one loop. Either way a
+        series' durations keep the records' order."""
+        size = len(records)
+        if not size:
+            return
+        routes = [record.route for record in records]
+        route = routes[0]
+        if route is not None and routes.count(route) == size:  # identity compares, in C
+            statuses = [record.status for record in records]
+            if statuses.count(statuses[0]) == size:
+                _held(route, statuses[0]).extend([record.ended - record.started for record in records])
+            else:
+                _requests(records)
+        else:
+            _requests(records)
+        callees = [record.callee for record in records]
+        callee = callees[0]
+        if callee is not None and callees.count(callee) == size:
+            statuses = [record.up_status for record in records]
+            if statuses.count(statuses[0]) == size:
+                _held(callee, statuses[0]).extend([record.up_ended - record.up_started for record in records])
+            else:
+                _calls(records)
+        else:
+            _calls(records)
         self.fold()
 
     def fold(self) -> None:
@@ -121,14 +125,43 @@ class Folding:
             count = len(durations)
             series.counter.value += count
             histogram = series.histogram
-            histogram.sum = reduce(add, durations, histogram.sum)  # the order counting in place added them
-            durations.sort()
-            counts, below = histogram.counts, 0
-            for bucket, bound in enumerate(BOUNDS):  # a duration's bucket is the first bound >= it
-                upto = bisect_right(durations, bound, below)
-                counts[bucket] += upto - below
-                below = upto
-            counts[-1] += count - below
+            series.nanoseconds += sum(durations)
+            histogram.sum = series.nanoseconds / SECOND  # int / int: the exact quotient, rounded once
+            counts = histogram.counts
+            bucket = bisect_left(LIMITS, max(durations))  # a duration's bucket is the first bound >= it
+            if bucket == 0 or bucket == bisect_left(LIMITS, min(durations)):
+                counts[bucket] += count  # all in one bucket, the rule for a route answering alike
+            else:
+                durations.sort()
+                below = 0
+                for bucket, limit in enumerate(LIMITS):
+                    upto = bisect_right(durations, limit, below)
+                    counts[bucket] += upto - below
+                    below = upto
+                counts[-1] += count - below
             if series.errors is not None:
                 self.errors.counts[series.errors] = self.errors.counts.get(series.errors, 0.0) + count
             durations.clear()
+
+
+def _requests(records: list[Record]) -> None:
+    """The requests' durations of a mixed batch, one record at a time: the list is looked up again
+    only where the route or the status changes."""
+    route, status, held = None, 0, []
+    for record in records:
+        if record.route is not None:
+            if record.route is not route or record.status != status:
+                route, status = record.route, record.status
+                held = _held(route, status)
+            held.append(record.ended - record.started)
+
+
+def _calls(records: list[Record]) -> None:
+    """``_requests`` for the upstream calls (inline in their request's record, or alone)."""
+    callee, status, held = None, 0, []
+    for record in records:
+        if record.callee is not None:
+            if record.callee is not callee or record.up_status != status:
+                callee, status = record.callee, record.up_status
+                held = _held(callee, status)
+            held.append(record.up_ended - record.up_started)

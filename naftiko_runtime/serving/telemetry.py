@@ -62,7 +62,7 @@ class _Route:
         """Its calls find their request's record through ``tracing.CURRENT`` (D175): an
         orchestrated plan's steps, and a paged plan's pages, each a record of its own, counted in
         the order they end."""
-        self.by_status: dict[int, list[float]] = {}
+        self.by_status: dict[int, list[int]] = {}
         """By answer status: the durations its series hold until they are folded (``folded_series``)."""
         self.call: UpstreamCall | None = None
         self.method = ""
@@ -71,7 +71,7 @@ class _Route:
         its callee without a key made and looked up per request (a templated host is looked up)."""
         telemetry.loop_seen()
 
-    def held(self, status: int) -> list[float]:
+    def held(self, status: int) -> list[int]:
         metrics, exposed = self.telemetry.metrics, self.exposed
         assert metrics is not None
         values = (exposed.adapter_kind, exposed.key, exposed.namespace, str(status))  # the engine's labels
@@ -90,10 +90,10 @@ class _Callee:
         self.telemetry, self.namespace = telemetry, call.namespace
         self.labels = (method, host, call.namespace)
         self.shape = None if telemetry.lean is None else telemetry.lean.client_shape(call, method, host)
-        self.by_status: dict[int, list[float]] = {}
+        self.by_status: dict[int, list[int]] = {}
         """By answer status: the durations its series hold until they are folded (``folded_series``)."""
 
-    def held(self, status: int) -> list[float]:
+    def held(self, status: int) -> list[int]:
         method, host, namespace = self.labels
         values = (method, host, str(status), namespace)
         metrics = self.telemetry.metrics
