@@ -152,7 +152,9 @@ def _requests(records: list[Record]) -> None:
         if record.route is not None:
             if record.route is not route or record.status != status:
                 route, status = record.route, record.status
-                held = _held(route, status)
+                held = route.by_status.get(status)
+                if held is None:
+                    held = route.held(status)
             held.append(record.ended - record.started)
 
 
@@ -163,5 +165,7 @@ def _calls(records: list[Record]) -> None:
         if record.callee is not None:
             if record.callee is not callee or record.up_status != status:
                 callee, status = record.callee, record.up_status
-                held = _held(callee, status)
+                held = callee.by_status.get(status)
+                if held is None:
+                    held = callee.held(status)
             held.append(record.up_ended - record.up_started)
