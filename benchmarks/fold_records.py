@@ -5,7 +5,9 @@ counted by valgrind's callgrind for a few shapes of batch, this checkout against
 
 A batch is ``HANDOFF`` (256) records of requests each with its upstream call inline, as a
 pass-through's are, their durations drawn from a fixed seed (0.2 to 3 ms, a loopback
-pass-through's). Shapes: ``uniform`` (one route and callee, every answer 200: a loaded route), ``runs`` (three routes
+pass-through's). Shapes: ``uniform`` (one route and callee, every answer 200: a loaded route), ``slow`` (the
+same, 100 times as long: durations spread over the buckets up to 0.3 s, as a slow upstream's, or
+the rows of ``instructions.py`` under valgrind), ``runs`` (three routes
 and two answers in runs of 1 to 20), ``alternating`` (the worst case: route, status, callee and call
 status change at every record), ``lone`` (a third of the records are upstream calls alone, a paged
 plan's). Each shape is counted twice, folding the batch ``N`` times and not at all, under the same
@@ -24,7 +26,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-SHAPES = ("uniform", "runs", "alternating", "lone")
+SHAPES = ("uniform", "slow", "runs", "alternating", "lone")
 HANDOFF = 256
 
 
@@ -48,7 +50,7 @@ def _records(shape: str) -> list:
     made = []
     run_left, route, status = 0, 0, 200
     for index in range(HANDOFF):
-        if shape == "uniform":
+        if shape in ("uniform", "slow"):
             route, status, up_status = 0, 200, 200
         elif shape == "alternating":
             route, status, up_status = index % 2, (200, 404)[index // 2 % 2], (200, 500)[index // 2 % 2]
@@ -66,9 +68,9 @@ def _records(shape: str) -> list:
             telemetry.upstream(calls[route], outgoing, record).finish(up_status)
             record.finish(status)
             record.started = index * 1_000_000
-            record.ended = record.started + draw.randrange(300_000, 3_000_000)
+            record.ended = record.started + draw.randrange(300_000, 3_000_000) * (100 if shape == "slow" else 1)
         record.up_started = index * 1_000_000 + 50_000
-        record.up_ended = record.up_started + draw.randrange(200_000, 2_500_000)
+        record.up_ended = record.up_started + draw.randrange(200_000, 2_500_000) * (100 if shape == "slow" else 1)
         made.append(record)
     telemetry.records = records_kept
     return [telemetry, made]

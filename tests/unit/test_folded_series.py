@@ -90,3 +90,20 @@ def test_without_a_scrape_the_records_held_stay_within_their_bound_and_none_is_l
     assert f"naftiko_request_total{{{labels}}} {finished}.0" in exposition[0].decode()
     (route,) = telemetry.routes.values()
     assert route.by_status[200] == [] and telemetry.records.folded == 3
+
+
+def test_a_series_counts_alike_whether_its_folds_stay_within_the_first_bound_or_not():
+    """A fold of durations all within the first bound is counted without a sort, one with a longer
+    duration sorted, and the series goes from one way to the other as its folds do (D191): every
+    duration lands in its bucket either way, a fast fold after a slow one included."""
+    folds = [[1_000, LIMITS[0]], [2_000, LIMITS[0] + 1, 7 * 10**9], [LIMITS[0], 3], [5], [LIMITS[1], 12 * 10**9]]
+    folding = Folding(Untyped("errors", "Doc.", ("a", "b", "c", "d")))
+    counter, histogram, expected = CounterChild(), HistogramChild(), HistogramChild()
+    held = folding.held(counter, histogram)
+    for fold in folds:
+        held.extend(fold)
+        folding.fold()
+        for nanoseconds in fold:
+            expected.observe(nanoseconds / 1e9)
+        assert histogram.counts == expected.counts
+    assert counter.value == sum(map(len, folds))
