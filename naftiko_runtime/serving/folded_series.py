@@ -82,14 +82,20 @@ class Folding:
     def __init__(self, errors: Untyped):
         self.errors = errors
         self.series: list[_Series] = []
+        self.by_histogram: dict[HistogramChild, _Series] = {}
+        """Each series by its histogram child: two owners with the same labels (two operations
+        of one upstream host, whose client series do not name the operation) share one series,
+        its list and its exact sum."""
 
     def held(
         self, counter: CounterChild, histogram: HistogramChild, errors: tuple[str, ...] | None = None
     ) -> list[int]:
-        """A new series' list: a finished request's duration in nanoseconds is appended to it before
-        ``fold`` (``fold_records``)."""
-        series = _Series([], counter, histogram, errors)
-        self.series.append(series)
+        """A series' list, made on its first use: a finished request's duration in nanoseconds is
+        appended to it before ``fold`` (``fold_records``)."""
+        series = self.by_histogram.get(histogram)
+        if series is None:
+            series = self.by_histogram[histogram] = _Series([], counter, histogram, errors)
+            self.series.append(series)
         return series.durations
 
     def fold_records(self, records: list[Record]) -> None:

@@ -23,13 +23,15 @@ from naftiko_runtime.serving.telemetry import Telemetry
 STATUSES = st.sampled_from([200, 201, 404, 500, 503])
 PLANS = [
     SimpleNamespace(exposed=SimpleNamespace(namespace="shop-rest", key=f"GET /{name}", adapter_kind="rest"))
-    for name in ("orders", "items")
+    for name in ("orders", "items", "carts")
 ]
 CALLS = [
-    SimpleNamespace(namespace="shop", operation=f"list-{name}", base_uri=f"http://{name}.test", label=f"shop.{name}")
-    for name in ("orders", "items")
+    SimpleNamespace(namespace="shop", operation=f"list-{name}", base_uri=f"http://{host}.test", label=f"shop.{name}")
+    for name, host in (("orders", "orders"), ("items", "items"), ("carts", "orders"))
 ]
-REQUEST = st.tuples(st.integers(0, 1), STATUSES, st.lists(STATUSES, max_size=3), st.booleans(), st.booleans())
+"""A callee per operation; the first and the last call one host, so their series are the same one
+(the client series are labelled by method, host, status and namespace, not by operation)."""
+REQUEST = st.tuples(st.integers(0, 2), STATUSES, st.lists(STATUSES, max_size=3), st.booleans(), st.booleans())
 """The route (and the callee its calls go to), the answer, the answers of the calls it makes,
 whether it is a simple plan's (its one call inside its record, D175; else each call alone, as a
 paged or orchestrated plan's), a scrape after it."""
@@ -82,7 +84,7 @@ def test_records_fold_to_what_counting_each_request_where_it_ends_gives(requests
             child = kept.metrics.requests.children[("rest", key, "shop-rest", str(status))]
             latency = kept.metrics.latency.children[("rest", key, "shop-rest", str(status))]
             folded["request", key, status] = (child.value, latency.counts, latency.sum)
-    for callee in kept.callees.values():
+    for callee in kept.callees.values():  # a series two callees share is read twice, the same
         for status in callee.by_status:
             labels = ("GET", callee.labels[1], str(status), "shop")
             child, latency = kept.metrics.client_calls.children[labels], kept.metrics.client_latency.children[labels]
