@@ -5,12 +5,12 @@ counted by valgrind's callgrind for a few shapes of batch, this checkout against
 
 A batch is ``HANDOFF`` (256) records of requests each with its upstream call inline, as a
 pass-through's are, their durations drawn from a fixed seed (0.2 to 3 ms, a loopback
-pass-through's). Shapes: ``uniform`` (one route and callee, every answer 200: a loaded route), ``slow`` (the
-same, 100 times as long: durations spread over the buckets up to 0.3 s, as a slow upstream's, or
-the rows of ``instructions.py`` under valgrind), ``runs`` (three routes
-and two answers in runs of 1 to 20), ``alternating`` (the worst case: route, status, callee and call
-status change at every record), ``lone`` (a third of the records are upstream calls alone, a paged
-plan's). Each shape is counted twice, folding the batch ``N`` times and not at all, under the same
+pass-through's). Shapes: ``uniform`` (one route and callee, every answer 200: a loaded route),
+``slow`` (the same, 100 times as long: durations spread over the buckets up to 0.3 s, as a slow
+upstream's, or the rows of ``instructions.py`` under valgrind), ``runs`` (three routes and two
+answers in runs of 1 to 20), ``alternating`` (the worst case: route, status, callee and call status
+change at every record), ``lone`` (a third of the records are upstream calls alone, a paged plan's).
+Each shape is counted twice, folding the batch ``N`` times and not at all, under the same
 interpreter with the same hash seed; the difference over ``N`` x 256 is what a record costs the fold
 (its series made once, at the first fold, is in it). Needs valgrind (Debian's package).
 """
