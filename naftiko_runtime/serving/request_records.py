@@ -12,14 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import Token
-from operator import attrgetter
 from typing import Any
 
 HANDOFF = 256
 """Records held at most before they are folded and handed to the span export: with a request's
 two spans, one OTLP batch (``span_export.BATCH``)."""
-
-spans_of = attrgetter("spans")
 
 
 class Record:
@@ -103,7 +100,7 @@ class Records:
         """Every finished request is in the metrics: called before a scrape."""
         held = self.held
         if self.folded < len(held):
-            self.fold_records(held[self.folded :])
+            self.fold_records(held[self.folded :] if self.folded else held)
             self.folded = len(held)
 
     def handoff(self) -> None:
@@ -115,4 +112,4 @@ class Records:
             return
         self.held, self.folded = [], 0
         if self.export is not None:
-            self.export(held, sum(map(spans_of, held)))
+            self.export(held, sum([record.spans for record in held]))  # no call per record (D190)

@@ -79,7 +79,7 @@ class _Route:
         """Its calls find their request's record through ``tracing.CURRENT`` (D175): an
         orchestrated plan's steps, and a paged plan's pages, each a record of its own, counted in
         the order they end."""
-        self.by_status: dict[int, list[float]] = {}
+        self.by_status: dict[int, list[int]] = {}
         """By answer status: the durations its series hold until they are folded (``folded_series``)."""
         plain = not (self.orchestrated or telemetry.sdk is not None or telemetry.request_log)
         self.plain = telemetry.records if plain else None
@@ -92,7 +92,7 @@ class _Route:
         call's method is its request's (``build_outgoing``), so the call names the callee."""
         telemetry.loop_seen()
 
-    def held(self, status: int) -> list[float]:
+    def held(self, status: int) -> list[int]:
         metrics, exposed = self.telemetry.metrics, self.exposed
         assert metrics is not None
         values = (exposed.adapter_kind, exposed.key, exposed.namespace, str(status))  # the engine's labels
@@ -113,10 +113,10 @@ class _Callee:
         self.telemetry, self.namespace = telemetry, call.namespace
         self.labels = (method, host, call.namespace)
         self.shape = None if telemetry.lean is None else telemetry.lean.client_shape(call, method, host)
-        self.by_status: dict[int, list[float]] = {}
+        self.by_status: dict[int, list[int]] = {}
         """By answer status: the durations its series hold until they are folded (``folded_series``)."""
 
-    def held(self, status: int) -> list[float]:
+    def held(self, status: int) -> list[int]:
         method, host, namespace = self.labels
         values = (method, host, str(status), namespace)
         metrics = self.telemetry.metrics
@@ -333,24 +333,10 @@ class Telemetry:
         return True
 
     def _fold(self, records: list[Record]) -> None:
-        """The records' durations into their series' lists, folded at once (D164, D174): the same
+        """The records' durations into their series, folded at once (D164, D174, D190): the same
         series and values as counting each request where it ended."""
-        if self.metrics is None:
-            return
-        for record in records:
-            route = record.route
-            if route is not None:
-                held = route.by_status.get(record.status)
-                if held is None:
-                    held = route.held(record.status)
-                held.append((record.ended - record.started) / 1e9)
-            callee = record.callee
-            if callee is not None:
-                held = callee.by_status.get(record.up_status)
-                if held is None:
-                    held = callee.held(record.up_status)
-                held.append((record.up_ended - record.up_started) / 1e9)
-        self.folding.fold()
+        if self.metrics is not None:
+            self.folding.fold_records(records)
 
     def request(self, plan: OperationPlan) -> _Request:
         exposed = plan.exposed
