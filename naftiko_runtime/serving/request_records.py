@@ -31,6 +31,7 @@ class Record:
         "callee",
         "ended",
         "hexids",
+        "ids",
         "parent",
         "remote",
         "route",
@@ -66,6 +67,9 @@ class Record:
     """The trace id (32 hexadecimal digits), the span id of the record's own span (16: the request's,
     or the lone call's), and, once a call runs under a request, the call's span id (16 more): drawn
     with one ``getrandbits`` and written once, as ``traceparent`` carries them."""
+    ids: bytes
+    """``hexids`` as bytes, kept as drawn for the span export, which writes them (D194): set where
+    the loop draws a root's ids (``parent`` empty); the export reads any other record's ``hexids``."""
     parent: str
     """The own span's parent span id, 16 hexadecimal digits; empty for a root."""
     remote: bool

@@ -163,10 +163,12 @@ class LeanTracing:
             self._under(record, trace.get_current_span().get_span_context(), 128, "032x")
             record.spans = record.sampled
         else:  # a root: ``_root``, inline for the common case (``_draw``'s first draw too)
-            hexids = getrandbits(256).to_bytes(32, "big").hex()  # ``format(..., "064x")``, for a third less
+            ids = getrandbits(256).to_bytes(32, "big")
+            hexids = ids.hex()  # ``format(..., "064x")``, for a third less
             if _ZEROS in hexids:
                 hexids = _draw(256, "064x")
-            record.hexids = hexids
+                ids = bytes.fromhex(hexids)
+            record.hexids, record.ids = hexids, ids  # the bytes for the span export (D194)
             record.parent = record.state = ""
             record.remote = False
             record.spans = record.sampled = self.always or int(hexids[16:32], 16) < self.bound
@@ -185,6 +187,7 @@ class LeanTracing:
 
     def _root(self, record: Record, bits: int, digits: str) -> None:
         record.hexids = hexids = _draw(bits, digits)
+        record.ids = bytes.fromhex(hexids)
         record.parent, record.remote, record.state = "", False, ""
         record.sampled = self.always or int(hexids[16:32], 16) < self.bound
 
