@@ -176,8 +176,7 @@ class Envelope:
         is one ``struct`` pack of its ids and times between its layout's constant pieces
         (``SpanShape.pair``, D177): the layout of the record before it, unless its shapes or
         statuses differ (D195)."""
-        parts = [b"", self.resource, b"", self.scope]
-        """The resource's and the scope's heads go in the two empty places once the size is known."""
+        parts = [b"", self.resource, b"", self.scope]  # the two heads go in the empty places at the end
         append, split_ids = parts.append, _SPLIT_CALL_IDS
         id_head, parent_head, end_tag = _SPAN_ID_HEAD, _PARENT_ID_HEAD, _END_TAG
         shape = up_shape = None
@@ -185,22 +184,20 @@ class Envelope:
         pack, head, named, between, up_named, up_suffix = _NO_PAIR
         for records in groups:
             for record in records:
-                if not record.spans:
-                    continue
-                route, callee = record.route, record.callee
-                if route is None or callee is None or record.state:
-                    self._spans(parts, record, anchor)
-                    continue
-                if record.parent:
-                    self._pair_under(parts, record, anchor)
+                if record.spans != 2 or record.state or record.parent:  # two spans: a request and its call
+                    if record.spans == 2 and not record.state:
+                        self._pair_under(parts, record, anchor)
+                    elif record.spans:
+                        self._spans(parts, record, anchor)
                     continue
                 if (
                     record.status != status
                     or record.up_status != up_status
-                    or route.shape is not shape
-                    or callee.shape is not up_shape
+                    or record.route.shape is not shape
+                    or record.callee.shape is not up_shape
                 ):
-                    status, up_status, shape, up_shape = record.status, record.up_status, route.shape, callee.shape
+                    status, up_status = record.status, record.up_status
+                    shape, up_shape = record.route.shape, record.callee.shape
                     key = (up_shape, status, up_status, False, False)
                     pack, head, named, between, up_named, up_suffix = shape.pairs.get(key) or shape.pair(key)
                 ids = record.ids

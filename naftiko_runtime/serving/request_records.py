@@ -77,7 +77,8 @@ class Record:
     """As the ``tracestate`` header writes it; empty for none."""
     sampled: bool
     spans: int
-    """Spans the export sends for it (0 when not sampled or not exported)."""
+    """Spans the export sends for it (0 when not sampled or not exported); 2 for a request's record
+    with its call inline, and for no other (the export tells them so, D195)."""
     token: Token[Record | None]
     """Its place as the running request's (``tracing.CURRENT``) while an orchestrated plan runs."""
     sdk: Any
