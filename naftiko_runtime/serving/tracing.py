@@ -163,12 +163,12 @@ class LeanTracing:
             self._under(record, trace.get_current_span().get_span_context(), 128, "032x")
             record.spans = record.sampled
         else:  # a root: ``_root``, inline for the common case (``_draw``'s first draw too)
-            ids = getrandbits(256).to_bytes(32, "big")
+            record.ids = ids = getrandbits(256).to_bytes(32, "big")  # kept for the span export (D194)
             hexids = ids.hex()  # ``format(..., "064x")``, for a third less
             if _ZEROS in hexids:
                 hexids = _draw(256, "064x")
-                ids = bytes.fromhex(hexids)
-            record.hexids, record.ids = hexids, ids  # the bytes for the span export (D194)
+                record.ids = bytes.fromhex(hexids)
+            record.hexids = hexids
             record.parent = record.state = ""
             record.remote = False
             record.spans = record.sampled = self.always or int(hexids[16:32], 16) < self.bound
