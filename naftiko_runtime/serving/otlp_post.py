@@ -23,7 +23,30 @@ HEAD_LIMIT = 64 * 1024
 """Bytes an answer may send before its head ends (``http.client``: 100 lines of up to 64 KiB)."""
 _LEGAL_NAME = re.compile(r"[^:\s][^:\r\n]*").fullmatch
 _ILLEGAL_VALUE = re.compile(r"\n(?![ \t])|\r(?![ \t\n])").search
-"""The header checks ``http.client`` made on every request, made once here."""
+_DISALLOWED_IN_PATH = re.compile("[\x00-\x20\x7f]").search
+"""The checks ``http.client`` made on every request, made once here."""
+
+
+def _head(host: str, port: int, tls: bool, path: str, headers: Mapping[str, str]) -> tuple[bytes, bytes]:
+    """The request's head before and after its length, checked and encoded as ``http.client`` did
+    (the host as IDNA, header names as ASCII, values as Latin-1); ``ValueError`` where it refused."""
+    try:
+        authority = host.encode("ascii")
+    except UnicodeEncodeError:
+        authority = host.encode("idna")
+    if ":" in host:
+        authority = b"[" + authority + b"]"
+    if port != (443 if tls else 80):
+        authority += b":%d" % port
+    if _DISALLOWED_IN_PATH(path):
+        raise ValueError(f"the path {path!r} is not valid")
+    lines = [b""]
+    for name, value in headers.items():
+        if not _LEGAL_NAME(name) or _ILLEGAL_VALUE(value):
+            raise ValueError(f"the header {name!r} is not valid")
+        lines.append(name.encode("ascii") + b": " + value.encode("latin-1"))
+    head = b"POST " + path.encode("ascii") + b" HTTP/1.1\r\nHost: " + authority
+    return head + b"\r\nAccept-Encoding: identity\r\nContent-Length: ", b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 class AnswerError(Exception):
@@ -57,15 +80,13 @@ class Collector:
         self, host: str, port: int, path: str, headers: Mapping[str, str], tls: ssl.SSLContext | None, timeout: float
     ):
         self.host, self.port, self.tls, self.timeout = host, port, tls, timeout
-        authority = f"[{host}]" if ":" in host else host
-        if port != (443 if tls is not None else 80):
-            authority += f":{port}"
-        self.head = f"POST {path} HTTP/1.1\r\nHost: {authority}\r\nAccept-Encoding: identity\r\nContent-Length: "
-        self.rest = "".join(f"\r\n{name}: {value}" for name, value in headers.items()) + "\r\n\r\n"
+        self.head, self.rest, self.invalid = b"", b"", ""
         """The head around the body's length, as ``http.client`` wrote it: ``Host``,
-        ``Accept-Encoding``, ``Content-Length``, then the export's headers."""
-        invalid = [name for name, value in headers.items() if not _LEGAL_NAME(name) or _ILLEGAL_VALUE(value)]
-        self.invalid = f"the header {invalid[0]!r} is not valid" if invalid else ""
+        ``Accept-Encoding``, ``Content-Length``, then the export's headers; or why it cannot be."""
+        try:
+            self.head, self.rest = _head(host, port, tls is not None, path, headers)
+        except ValueError as exc:  # a ``UnicodeError`` too: a name or value it could not encode
+            self.invalid = str(exc)
         self.sock: socket.socket | None = None
 
     def post(self, body: bytes) -> int:
@@ -75,7 +96,7 @@ class Collector:
             raise AnswerError(self.invalid)
         sock = self.sock if self.sock is not None else self._connect()
         try:
-            sock.sendall(f"{self.head}{len(body)}{self.rest}".encode("latin-1"))
+            sock.sendall(self.head + b"%d" % len(body) + self.rest)
             sock.sendall(body)
             return self._answer(sock)
         except BaseException:
