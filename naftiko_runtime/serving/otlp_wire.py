@@ -149,8 +149,11 @@ _SPAN_FIELD = varint(2 << 3 | 2)
 _Pair = tuple[Callable[..., bytes], bytes, bytes, bytes, bytes, bytes]
 """A ``struct`` packer and the constant pieces between the varying fields of a request's span and
 its call's (``SpanShape.pair``)."""
-_SPLIT_IDS = struct.Struct("16s8s8s").unpack
-"""A request's 32 id bytes as its trace id, its span id and its call's: one call, not three slices."""
+_SPLIT_CALL_IDS = struct.Struct("16x8s8s").unpack
+"""A request's 32 id bytes as its span id and its call's: one call, not two slices. Its trace id is
+the 32 bytes themselves: the layout's ``16s`` packs their first 16 (``struct`` truncates)."""
+_NO_PAIR: _Pair = (bytes, b"", b"", b"", b"", b"")
+"""The layout before a batch's first root record: never packed (its statuses match no record's)."""
 _LENGTHS = [bytes((n,)) for n in range(128)] + [bytes((n & 0x7F | 0x80, n >> 7)) for n in range(128, 2048)]
 """Varints of the lengths a span usually has, looked up rather than written per span."""
 
@@ -167,37 +170,50 @@ class Envelope:
         request's span and that of the call made under it, or a call's alone (``serving.request_records``),
         their times put on the wall clock's scale by ``anchor``; one resource, one scope, as the
         SDK's. Each ``Span`` has its fields in number order as protobuf writes them; its ids are
-        the bytes of the digits the loop drew, its length is added up rather than measured, and all
-        its pieces are joined once for the whole request (D157, D174). A request with its call and
-        no trace state, nearly every record, is one ``struct`` pack of its ids and times between
-        its layout's constant pieces (``SpanShape.pair``, D177)."""
-        parts = [self.scope]
-        fromhex, split_ids = bytes.fromhex, _SPLIT_IDS
+        the bytes the loop drew, its length is added up rather than measured, and all its pieces
+        are joined once for the whole request, the heads of the resource and the scope included
+        (D157, D174, D194). A root request with its call and no trace state, nearly every record,
+        is one ``struct`` pack of its ids and times between its layout's constant pieces
+        (``SpanShape.pair``, D177): the layout of the record before it, unless its shapes or
+        statuses differ (D195)."""
+        parts = [b"", self.resource, b"", self.scope]  # the two heads go in the empty places at the end
+        append, split_ids = parts.append, _SPLIT_CALL_IDS
         id_head, parent_head, end_tag = _SPAN_ID_HEAD, _PARENT_ID_HEAD, _END_TAG
+        shape = up_shape = None
+        status = up_status = -1
+        pack, head, named, between, up_named, up_suffix = _NO_PAIR
         for records in groups:
             for record in records:
-                if not record.spans:
+                if record.spans != 2 or record.state or record.parent:  # two spans: a request and its call
+                    if record.spans == 2 and not record.state:
+                        self._pair_under(parts, record, anchor)
+                    elif record.spans:
+                        self._spans(parts, record, anchor)
                     continue
-                route, callee = record.route, record.callee
-                if route is None or callee is None or record.state:
-                    self._spans(parts, record, anchor)
-                    continue
-                trace_id, own, up_id = split_ids(fromhex(record.hexids))
-                parent, shape = record.parent, route.shape
-                key = (callee.shape, record.status, record.up_status, record.remote, parent != "")
-                pack, head, named, between, up_named, up_suffix = shape.pairs.get(key) or shape.pair(key)
-                parts.append(
+                if (
+                    record.status != status
+                    or record.up_status != up_status
+                    or record.route.shape is not shape
+                    or record.callee.shape is not up_shape
+                ):
+                    status, up_status = record.status, record.up_status
+                    shape, up_shape = record.route.shape, record.callee.shape
+                    key = (up_shape, status, up_status, False, False)
+                    pack, head, named, between, up_named, up_suffix = shape.pairs.get(key) or shape.pair(key)
+                ids = record.ids
+                own, up_id = split_ids(ids)
+                append(
                     pack(
                         head,
-                        trace_id,
+                        ids,
                         id_head,
-                        own + parent_head + fromhex(parent) if parent else own,
+                        own,
                         named,
                         record.started + anchor,
                         end_tag,
                         record.ended + anchor,
                         between,
-                        trace_id,
+                        ids,
                         id_head,
                         up_id,
                         parent_head,
@@ -209,10 +225,43 @@ class Envelope:
                         up_suffix,
                     )
                 )
-        scope_spans = b"".join(parts)
-        inner = _head(2, len(scope_spans))
-        outer = _head(1, len(self.resource) + len(inner) + len(scope_spans))
-        return b"".join((outer, self.resource, inner, scope_spans))
+        scope_spans = sum(map(len, parts)) - len(self.resource)
+        parts[2] = inner = _head(2, scope_spans)
+        parts[0] = _head(1, len(self.resource) + len(inner) + scope_spans)
+        return b"".join(parts)
+
+    @staticmethod
+    def _pair_under(parts: list[bytes], record: Record, anchor: int) -> None:
+        """A request with its call, under a caller's span (its ``parent``), added to ``parts``:
+        one pack as a root's (``request``), by a layout looked up for it, its ids from its digits."""
+        route, callee = record.route, record.callee
+        key = (callee.shape, record.status, record.up_status, record.remote, True)
+        pack, head, named, between, up_named, up_suffix = route.shape.pairs.get(key) or route.shape.pair(key)
+        ids = bytes.fromhex(record.hexids)
+        own, up_id = _SPLIT_CALL_IDS(ids)
+        parts.append(
+            pack(
+                head,
+                ids,
+                _SPAN_ID_HEAD,
+                own + _PARENT_ID_HEAD + bytes.fromhex(record.parent),
+                named,
+                record.started + anchor,
+                _END_TAG,
+                record.ended + anchor,
+                between,
+                ids,
+                _SPAN_ID_HEAD,
+                up_id,
+                _PARENT_ID_HEAD,
+                own,
+                up_named,
+                record.up_started + anchor,
+                _END_TAG,
+                record.up_ended + anchor,
+                up_suffix,
+            )
+        )
 
     @staticmethod
     def _spans(parts: list[bytes], record: Record, anchor: int) -> None:

@@ -29,6 +29,7 @@ class Record:
         "drawn",
         "ended",
         "hexids",
+        "ids",
         "parent",
         "remote",
         "route",
@@ -65,6 +66,9 @@ class Record:
     """A sampled root request's: the ``traceparent`` line of the call a simple plan makes, written
     with the ids (``tracing.LeanTracing.open_server``); empty where that call's context is written
     when it starts. Set only when the runtime exports its own spans."""
+    ids: bytes
+    """``hexids`` as bytes, kept as drawn for the span export, which writes them (D194): set where
+    the loop draws a root's ids (``parent`` empty); the export reads any other record's ``hexids``."""
     parent: str
     """The own span's parent span id, 16 hexadecimal digits; empty for a root."""
     remote: bool
@@ -72,7 +76,8 @@ class Record:
     """As the ``tracestate`` header writes it; empty for none."""
     sampled: bool
     spans: int
-    """Spans the export sends for it (0 when not sampled or not exported)."""
+    """Spans the export sends for it (0 when not sampled or not exported); 2 for a request's record
+    with its call inline, and for no other (the export tells them so, D195)."""
     token: Token[Record | None]
     """Its place as the running request's (``tracing.CURRENT``) while an orchestrated plan runs."""
     sdk: Any

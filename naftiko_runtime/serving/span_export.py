@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import gzip
-import http.client
 import logging
 import os
 import ssl
@@ -27,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
+from .otlp_post import AnswerError, Collector
 from .otlp_wire import Envelope
 from .request_records import Record
 
@@ -87,11 +87,12 @@ class SpanExport:
         environ: Mapping[str, str] = os.environ,
     ):
         parts = urlsplit(endpoint)
-        self.tls = _tls(environ) if parts.scheme == "https" else None
-        self.host, self.port = parts.hostname or "localhost", parts.port or (443 if self.tls else 80)
-        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        tls = _tls(environ) if parts.scheme == "https" else None
+        self.host, self.port = parts.hostname or "localhost", parts.port or (443 if tls else 80)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.envelope, self.limit, self.batch, self.delay = envelope, queue, batch, delay
-        self.headers, self.gzip = exporter_settings(environ)
+        headers, self.gzip = exporter_settings(environ)
+        self.collector = Collector(self.host, self.port, path, headers, tls, TIMEOUT)
         self.pending: deque[tuple[list[Record], int]] = deque()
         """Handed records with their spans' count, oldest first."""
         self.queued = 0
@@ -111,7 +112,6 @@ class SpanExport:
         self._owed = False
         self._stopping = False
         self._failing = False
-        self._connection: http.client.HTTPConnection | None = None
         self._thread = threading.Thread(target=self._run, name="naftiko-span-export", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -163,8 +163,7 @@ class SpanExport:
             self._drain(everything=timed_out or self._owed)
             self._owed = False
         self._drain(everything=True)
-        if self._connection is not None:
-            self._connection.close()
+        self.collector.close()
 
     def _drain(self, everything: bool) -> None:
         """Woken by a full batch, send full batches only; when the delay passed (or the runtime
@@ -196,38 +195,20 @@ class SpanExport:
 
     def _post(self, body: bytes) -> bool:
         """One export; a kept-alive connection the collector closed meanwhile is opened once more."""
-        for fresh in (self._connection is None, True):
+        for fresh in (self.collector.sock is None, True):
             try:
-                connection = self._connect(fresh)
-                connection.request("POST", self.path, body, self.headers)
-                answer = connection.getresponse()
-                answer.read()
-            except (OSError, http.client.HTTPException) as exc:
-                self._reset()
+                status = self.collector.post(body)
+            except (OSError, AnswerError) as exc:
                 if fresh:
                     return self._failed(f"{type(exc).__name__}: {exc}")
                 continue
-            if 200 <= answer.status < 300:
+            if 200 <= status < 300:
                 if self._failing:
                     log.warning("trace export to %s:%d works again", self.host, self.port)
                 self._failing = False
                 return True
-            return self._failed(f"status {answer.status}")
+            return self._failed(f"status {status}")
         return False
-
-    def _connect(self, fresh: bool) -> http.client.HTTPConnection:
-        if fresh or self._connection is None:
-            self._reset()
-            if self.tls is not None:
-                self._connection = http.client.HTTPSConnection(self.host, self.port, timeout=TIMEOUT, context=self.tls)
-            else:
-                self._connection = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
-        return self._connection
-
-    def _reset(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
 
     def _failed(self, why: str) -> bool:
         if not self._failing:

@@ -164,9 +164,11 @@ class LeanTracing:
             record.spans = record.sampled
             record.drawn = ""
         else:  # a root: ``_root``, inline for the common case (``_draw``'s first draw too)
-            hexids = getrandbits(256).to_bytes(32, "big").hex()  # ``format(..., "064x")``, for a third less
+            record.ids = ids = getrandbits(256).to_bytes(32, "big")  # kept for the span export (D194)
+            hexids = ids.hex()  # ``format(..., "064x")``, for a third less
             if _ZEROS in hexids:
                 hexids = _draw(256, "064x")
+                record.ids = bytes.fromhex(hexids)
             record.hexids = hexids
             record.parent = record.state = ""
             record.remote = False
@@ -188,6 +190,7 @@ class LeanTracing:
 
     def _root(self, record: Record, bits: int, digits: str) -> None:
         record.hexids = hexids = _draw(bits, digits)
+        record.ids = bytes.fromhex(hexids)
         record.parent, record.remote, record.state = "", False, ""
         record.sampled = self.always or int(hexids[16:32], 16) < self.bound
 

@@ -123,6 +123,7 @@ def test_a_request_and_its_call_in_one_record_decode_to_the_sdk_exporters_two_sp
     call = _record(client)
     record.callee, record.spans = call.callee, 2
     record.hexids += f"{client['span_id']:016x}"
+    record.ids = bytes.fromhex(record.hexids)  # as the loop keeps a root's drawn ids (D194)
     record.up_started, record.up_ended, record.up_status = call.up_started, call.up_ended, call.up_status
     scope = InstrumentationScope("naftiko")
     moved = [{**drawn, "start": drawn["start"] + anchor} for drawn in (server, client)]
@@ -146,4 +147,76 @@ def test_a_span_past_the_length_table_decodes_alike(span, name, resource):
     drawn = {**span, "name": name}
     expected = encode_spans([_sdk_span(drawn, Resource(resource), InstrumentationScope("naftiko"))])
     ours = otlp_wire.envelope(resource, "naftiko").request([[_record(drawn)]], 0)
+    assert ExportTraceServiceRequest.FromString(ours) == expected
+
+
+OPERATIONS = [
+    {"server": True, "name": "rest list-items", "static": {"naftiko.operation.id": "list-items"}},
+    {"server": True, "name": "mcp find", "static": {"naftiko.operation.id": "find", "naftiko.namespace": "a"}},
+    {"server": False, "name": "upstream items.list", "static": {"http.request.method": "GET"}},
+    {"server": False, "name": "upstream items.find", "static": {"server.address": "b", "naftiko.namespace": "c"}},
+]
+KINDS = {True: otlp_wire.SERVER, False: otlp_wire.CLIENT}
+OWNERS = [SimpleNamespace(shape=otlp_wire.span_shape(o["name"], KINDS[o["server"]], o["static"])) for o in OPERATIONS]
+"""One shape per operation, shared by every record of it, as ``LeanTracing`` makes them."""
+RECORDED = st.fixed_dictionaries(
+    {
+        "operation": st.sampled_from([0, 1]),
+        "call": st.sampled_from([None, 2, 3]),
+        "status": st.sampled_from([200, 404, 503]),
+        "up_status": st.sampled_from([200, 503]),
+        "ids": st.tuples(st.integers(1, 2**128 - 1), st.integers(1, 2**64 - 1), st.integers(1, 2**64 - 1)),
+        "parent_id": st.one_of(st.just(0), st.just(0), st.integers(1, 2**64 - 1)),
+        "parent_remote": st.booleans(),
+        "state": st.one_of(st.just([]), st.just([]), STATE),
+        "start": st.integers(0, 2**62),
+        "took": st.integers(0, 10**12),
+        "up_took": st.integers(0, 10**12),
+    }
+)
+
+
+def _recorded(drawn: dict) -> tuple[Record, list[dict]]:
+    """A request's record (with its call when ``call`` is set) as the loop leaves it, the ids of a
+    root kept as drawn; and the spans the SDK would have exported for it, as ``SPAN`` draws them."""
+    trace_id, span_id, call_id = drawn["ids"]
+    parent_id = drawn["parent_id"]
+    record = Record()
+    record.route, record.callee = OWNERS[drawn["operation"]], None  # type: ignore[assignment]
+    record.hexids = f"{trace_id:032x}{span_id:016x}"
+    record.parent = f"{parent_id:016x}" if parent_id else ""
+    record.remote = drawn["parent_remote"] and bool(parent_id)
+    record.state = ",".join(f"{key}={value}" for key, value in drawn["state"])
+    record.started, record.ended, record.status = drawn["start"], drawn["start"] + drawn["took"], drawn["status"]
+    common = {"trace_id": trace_id, "state": drawn["state"]}
+    server = {**OPERATIONS[drawn["operation"]], **common, "span_id": span_id, "parent_id": parent_id}
+    server |= {"parent_remote": record.remote, "start": drawn["start"], "took": drawn["took"]}
+    server["status"] = drawn["status"]
+    record.spans, spans = 1, [server]
+    if drawn["call"] is not None:
+        record.callee, record.spans = OWNERS[drawn["call"]], 2  # type: ignore[assignment]
+        record.hexids += f"{call_id:016x}"
+        started = record.ended + 1
+        record.up_started, record.up_ended = started, started + drawn["up_took"]
+        record.up_status = drawn["up_status"]
+        client = {**OPERATIONS[drawn["call"]], **common, "span_id": call_id, "parent_id": span_id}
+        client |= {"parent_remote": False, "start": started, "took": drawn["up_took"], "status": drawn["up_status"]}
+        spans.append(client)
+    if not parent_id:
+        record.ids = bytes.fromhex(record.hexids)
+    return record, spans
+
+
+@settings(deadline=None)
+@given(batch=st.lists(RECORDED, min_size=1, max_size=12), cut=st.integers(0, 12), anchor=st.integers(0, 2**62))
+def test_a_batch_mixing_layouts_decodes_to_the_sdk_exporters_spans(batch, cut, anchor):
+    """Records of two operations and two callees, with and without a call, a parent or a trace
+    state, their statuses varying from one record to the next, in two groups: a root record
+    packed in the layout of the one before it (D195) is right only when its shapes and statuses
+    are the same; a layout kept too long would write another's name, attributes or status."""
+    records, spans = zip(*map(_recorded, batch), strict=True)
+    scope = InstrumentationScope("naftiko")
+    moved = [{**span, "start": span["start"] + anchor} for made in spans for span in made]
+    expected = encode_spans([_sdk_span(span, Resource({}), scope) for span in moved])
+    ours = otlp_wire.envelope({}, "naftiko").request([records[:cut], records[cut:]], anchor)
     assert ExportTraceServiceRequest.FromString(ours) == expected
