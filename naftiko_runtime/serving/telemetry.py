@@ -63,7 +63,7 @@ class _Route:
         orchestrated plan's steps, and a paged plan's pages, each a record of its own, counted in
         the order they end."""
         self.by_status: dict[int, list[int]] = {}
-        """By answer status: the durations its series hold until they are folded (``folded_series``)."""
+        """By answer status: the durations (ns) its series hold until they are folded (``folded_series``)."""
         self.call: UpstreamCall | None = None
         self.method = ""
         self.callee: _Callee | None = None
@@ -91,7 +91,7 @@ class _Callee:
         self.labels = (method, host, call.namespace)
         self.shape = None if telemetry.lean is None else telemetry.lean.client_shape(call, method, host)
         self.by_status: dict[int, list[int]] = {}
-        """By answer status: the durations its series hold until they are folded (``folded_series``)."""
+        """By answer status: the durations (ns) its series hold until they are folded (``folded_series``)."""
 
     def held(self, status: int) -> list[int]:
         method, host, namespace = self.labels
@@ -251,7 +251,7 @@ class Telemetry:
 
     def _fold(self, records: list[Record]) -> None:
         """The records' durations into their series, folded at once (D164, D174, D190): the same
-        series and values as counting each request where it ended."""
+        series, counts and buckets as counting each request where it ended, the sums exact (D191)."""
         if self.metrics is not None:
             self.folding.fold_records(records)
 
