@@ -80,7 +80,7 @@ class _Route:
         orchestrated plan's steps, and a paged plan's pages, each a record of its own, counted in
         the order they end."""
         self.by_status: dict[int, list[int]] = {}
-        """By answer status: the durations its series hold until they are folded (``folded_series``)."""
+        """By answer status: the durations (ns) its series hold until they are folded (``folded_series``)."""
         plain = not (self.orchestrated or telemetry.sdk is not None or telemetry.request_log)
         self.plain = telemetry.records if plain else None
         """Where its requests' records are held, when holding it is all their end does (nothing to
@@ -114,7 +114,7 @@ class _Callee:
         self.labels = (method, host, call.namespace)
         self.shape = None if telemetry.lean is None else telemetry.lean.client_shape(call, method, host)
         self.by_status: dict[int, list[int]] = {}
-        """By answer status: the durations its series hold until they are folded (``folded_series``)."""
+        """By answer status: the durations (ns) its series hold until they are folded (``folded_series``)."""
 
     def held(self, status: int) -> list[int]:
         method, host, namespace = self.labels
@@ -334,7 +334,7 @@ class Telemetry:
 
     def _fold(self, records: list[Record]) -> None:
         """The records' durations into their series, folded at once (D164, D174, D190): the same
-        series and values as counting each request where it ended."""
+        series, counts and buckets as counting each request where it ended, the sums exact (D191)."""
         if self.metrics is not None:
             self.folding.fold_records(records)
 
