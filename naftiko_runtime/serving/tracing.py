@@ -164,7 +164,7 @@ class LeanTracing:
             record.spans = record.sampled
             record.drawn = ""
         else:  # a root: ``_root``, inline for the common case (``_draw``'s first draw too)
-            record.ids = ids = getrandbits(256).to_bytes(32, "big")  # kept for the span export (D194)
+            record.ids = ids = getrandbits(256).to_bytes(32)  # big-endian; kept for the span export (D194)
             hexids = ids.hex()  # ``format(..., "064x")``, for a third less
             if _ZEROS in hexids:
                 hexids = _draw(256, "064x")
