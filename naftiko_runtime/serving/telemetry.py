@@ -56,6 +56,7 @@ class _Route:
         "callee",
         "exposed",
         "in_flight",
+        "lean",
         "opened",
         "orchestrated",
         "plain",
@@ -73,6 +74,7 @@ class _Route:
         (``Telemetry.exposition``, D189)."""
         self.answered: list[CounterChild] = []
         """Its requests' counters, one by answer status."""
+        self.lean = lean
         self.shape = None if lean is None else lean.server_shape(self.exposed)
         """``None`` unless the runtime exports its own spans (``LeanTracing``)."""
         self.orchestrated = lean is not None and (plan.orchestrated or plan.paging is not None)
@@ -152,22 +154,23 @@ class _Request(_Observed):
     end is one clock read, a few slots and an append to ``Records.held``."""
 
     __slots__ = ()
+    route: _Route
+    """Never ``None``: ``Telemetry.request`` sets it first."""
 
     def finish(self, status: int) -> None:
-        now = monotonic_ns()
-        self.status, self.ended = status, now
+        self.ended = monotonic_ns()
+        self.status = status
         route = self.route
-        assert route is not None
         records = route.plain
         if records is None:
-            self._ended(route, status, now)
+            self._ended(route, status)
             return
         held = records.held  # Records.append, inline: the one thing every request does
         held.append(self)
         if len(held) >= HANDOFF:
             records.handoff()
 
-    def _ended(self, route: _Route, status: int, now: int) -> None:
+    def _ended(self, route: _Route, status: int) -> None:
         """The end of a request that does more than holding its record (``_Route.plain``)."""
         telemetry = route.telemetry
         if route.orchestrated:
@@ -177,22 +180,20 @@ class _Request(_Observed):
         if telemetry.records is not None:
             telemetry.records.append(self)
         if telemetry.request_log:
-            self._log(telemetry, route.exposed, status, (now - self.started) / 1e9)
+            self._log(telemetry, route.exposed, status, (self.ended - self.started) / 1e9)
 
     def call(self, call: UpstreamCall, request: Outgoing) -> None:
         """Its first call starts, inline in this record (D175): a simple plan's one call, observed
         in the executor's frame (D178), or a binary plan's (``Telemetry.upstream``). ``request``
         was built with ``call``'s method; ``called`` ends it (D188)."""
         route = self.route
-        assert route is not None
-        callee = route.callee
-        if route.call is not call or callee is None:
-            callee = route.callee = route.telemetry._callee(call, request)
+        if route.call is call:  # set with its callee (``None`` until then, and for a templated host)
+            self.callee = route.callee
+        else:
+            self.callee = route.callee = route.telemetry._callee(call, request)
             if "{" not in call.base_uri:  # else the host may change from one call to the next
                 route.call = call
-        self.callee = callee
-        telemetry = route.telemetry
-        lean = telemetry.lean
+        lean = route.lean
         if lean is not None:
             drawn = self.drawn  # a sampled root's, written with its ids (``LeanTracing.open_server``)
             if drawn and "traceparent" not in request.headers:
@@ -200,8 +201,8 @@ class _Request(_Observed):
                 self.spans = 2
             else:
                 lean.open_client(self, request, None)
-        elif telemetry.sdk is not None or CALLER.get():
-            telemetry.untraced_call(self, call, request)
+        elif route.telemetry.sdk is not None or CALLER.get():
+            route.telemetry.untraced_call(self, call, request)
         self.up_started = monotonic_ns()
 
     def _log(self, telemetry: Telemetry, exposed: Exposed, status: int, duration: float) -> None:
