@@ -64,7 +64,7 @@ class Record:
     with one ``getrandbits`` and written once, as ``traceparent`` carries them."""
     drawn: str
     """A sampled root request's: the ``traceparent`` line of the call a simple plan makes, written
-    with the ids (``tracing.LeanTracing.open_server``); empty where that call's context is written
+    with the ids (``telemetry.Telemetry.request``); empty where that call's context is written
     when it starts. Set only when the runtime exports its own spans."""
     ids: bytes
     """``hexids`` as bytes, kept as drawn for the span export, which writes them (D194): set where

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from random import getrandbits
 from time import monotonic_ns
 from typing import ParamSpec
 from urllib.parse import urlsplit
@@ -38,7 +39,7 @@ from .light_series import CounterChild, GaugeChild, HistogramChild
 from .metrics import DroppedSpans, Series
 from .propagation import CALLER, HEADERS, PROPAGATORS, continued
 from .request_records import HANDOFF, Record, Records
-from .tracing import CURRENT, LeanTracing, SdkTracing, tracing_for
+from .tracing import CURRENT, ZEROS, LeanTracing, SdkTracing, draw, tracing_for
 
 log = logging.getLogger("naftiko.requests")
 
@@ -195,7 +196,7 @@ class _Request(_Observed):
                 route.call = call
         lean = route.lean
         if lean is not None:
-            drawn = self.drawn  # a sampled root's, written with its ids (``LeanTracing.open_server``)
+            drawn = self.drawn  # a sampled root's, written with its ids (``Telemetry.request``)
             if drawn and "traceparent" not in request.headers:
                 request.drawn = drawn
                 self.spans = 2
@@ -348,12 +349,28 @@ class Telemetry:
         record.route = route
         record.callee = None
         route.opened += 1
-        if self.lean is not None:
-            self.lean.open_server(record, route.orchestrated)
-        else:
+        lean = self.lean
+        if lean is None:
             record.spans = 0
             if self.sdk is not None:
                 record.sdk = self.sdk.server(exposed)
+        else:
+            if CALLER.get():  # a caller's trace continued (attached by ``continuing``)
+                lean.open_under_caller(record)
+            else:  # a root, its ids drawn in this frame, a call fewer (D188)
+                record.ids = ids = getrandbits(256).to_bytes(32)  # big-endian; kept for the span export (D194)
+                hexids = ids.hex()  # ``format(..., "064x")``, for a third less
+                if ZEROS in hexids:
+                    hexids = draw(256, "064x")
+                    record.ids = bytes.fromhex(hexids)
+                record.hexids = hexids
+                record.parent = record.state = ""
+                record.remote = False
+                record.spans = record.sampled = sampled = lean.always or int(hexids[16:32], 16) < lean.bound
+                # A sampled call's traceparent, written with the ids (``_Request.call``: then two spans)
+                record.drawn = f"traceparent: 00-{hexids[:32]}-{hexids[48:]}-01\r\n" if sampled and lean.w3c else ""
+            if route.orchestrated:
+                record.token = CURRENT.set(record)
         record.started = monotonic_ns()
         return record
 

@@ -108,15 +108,15 @@ CURRENT: ContextVar[Record | None] = ContextVar("naftiko_server_record", default
 """The running request's record while an orchestrated or paged plan runs: the parent of the calls
 its steps or pages make. A simple plan's call is handed its request's record by the executor instead (D174)."""
 
-_ZEROS = "0" * 16
+ZEROS = "0" * 16
 """In a drawn id string: an all-zero id (invalid) may be there, so the ids are drawn again."""
 
 
-def _draw(bits: int, digits: str) -> str:
+def draw(bits: int, digits: str) -> str:
     """``bits`` random bits as hexadecimal (``digits`` the format), none of its ids all zeros (a
     run of 16 zeros anywhere is drawn again: about once in 2**60 draws)."""
     drawn = format(getrandbits(bits), digits)
-    while _ZEROS in drawn:
+    while ZEROS in drawn:
         drawn = format(getrandbits(bits), digits)
     return drawn
 
@@ -155,33 +155,19 @@ class LeanTracing:
             shape = self.clients[key] = otlp_wire.span_shape(f"upstream {call.label}", otlp_wire.CLIENT, static)
         return shape
 
-    def open_server(self, record: Record, orchestrated: bool) -> None:
-        """``record`` starts as an exposed request's: under the caller's span (attached by
-        ``continuing``), else a root sampled by its trace id as ``TraceIdRatioBased`` samples. One
-        draw gives its trace id, its span id and the span id of the call a simple plan makes."""
-        if CALLER.get():
-            self._under(record, trace.get_current_span().get_span_context(), 128, "032x")
-            record.spans = record.sampled
-            record.drawn = ""
-        else:  # a root: ``_root``, inline for the common case (``_draw``'s first draw too)
-            record.ids = ids = getrandbits(256).to_bytes(32)  # big-endian; kept for the span export (D194)
-            hexids = ids.hex()  # ``format(..., "064x")``, for a third less
-            if _ZEROS in hexids:
-                hexids = _draw(256, "064x")
-                record.ids = bytes.fromhex(hexids)
-            record.hexids = hexids
-            record.parent = record.state = ""
-            record.remote = False
-            record.spans = record.sampled = sampled = self.always or int(hexids[16:32], 16) < self.bound
-            # A sampled call's traceparent, written with the ids (``_Request.call``: then two spans)
-            record.drawn = f"traceparent: 00-{hexids[:32]}-{hexids[48:]}-01\r\n" if sampled and self.w3c else ""
-        if orchestrated:
-            record.token = CURRENT.set(record)
+    def open_under_caller(self, record: Record) -> None:
+        """``record`` starts as an exposed request's under the caller's span (attached by
+        ``continuing``): in its trace, sampled as it was. A root request's ids (one draw: its trace
+        id, its span id and the span id of the call a simple plan makes, sampled as
+        ``TraceIdRatioBased`` samples) are drawn by ``Telemetry.request`` in its own frame (D188)."""
+        self._under(record, trace.get_current_span().get_span_context(), 128, "032x")
+        record.spans = record.sampled
+        record.drawn = ""
 
     def _under(self, record: Record, parent: SpanContext, bits: int, digits: str) -> None:
         """``record`` in ``parent``'s trace, sampled as it was, or a root when ``parent`` is invalid."""
         if parent.is_valid:
-            record.hexids = format(parent.trace_id, "032x") + _draw(bits, digits)
+            record.hexids = format(parent.trace_id, "032x") + draw(bits, digits)
             record.parent, record.remote = format(parent.span_id, "016x"), parent.is_remote
             record.state = parent.trace_state.to_header() if parent.trace_state else ""
             record.sampled = parent.trace_flags.sampled
@@ -189,7 +175,7 @@ class LeanTracing:
             self._root(record, bits + 128, f"0{len(digits) + 32}x")
 
     def _root(self, record: Record, bits: int, digits: str) -> None:
-        record.hexids = hexids = _draw(bits, digits)
+        record.hexids = hexids = draw(bits, digits)
         record.ids = bytes.fromhex(hexids)
         record.parent, record.remote, record.state = "", False, ""
         record.sampled = self.always or int(hexids[16:32], 16) < self.bound
@@ -209,7 +195,7 @@ class LeanTracing:
         else:
             server = parent if parent is not None else CURRENT.get()
             if server is not None:
-                record.hexids = server.hexids[:32] + _draw(64, "016x")
+                record.hexids = server.hexids[:32] + draw(64, "016x")
                 record.parent, record.remote = server.hexids[32:48], False
                 record.state, record.sampled = server.state, server.sampled
             else:

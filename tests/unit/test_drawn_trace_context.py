@@ -14,21 +14,27 @@ from naftiko_runtime.adapters.control.model import Observability
 from naftiko_runtime.core.plans import OperationPlan, UpstreamCall
 from naftiko_runtime.core.requests import Drawn, Outgoing
 from naftiko_runtime.serving.request_records import Record
-from naftiko_runtime.serving.span_export import SpanExport
 from naftiko_runtime.serving.telemetry import Telemetry
-from naftiko_runtime.serving.tracing import LeanTracing
 
 URL = "http://upstream.test/v1/items"
+PLAN = SimpleNamespace(
+    exposed=SimpleNamespace(namespace="shop-rest", key="GET /items", adapter_kind="rest"),
+    orchestrated=False,
+    paging=None,
+)
+CALL = SimpleNamespace(namespace="shop", operation="list-items", base_uri="http://upstream.test/v1", label="shop.list")
 
 
 def _opened(w3c: bool, headers: dict[str, str], state: str = "") -> tuple[Record, Outgoing]:
     """A root request's record, and its first call's request once ``open_client`` saw it."""
-    tracing = LeanTracing(cast(SpanExport, None), 1.0, w3c)  # the export is not used before a handoff
-    record = Record()
-    tracing.open_server(record, False)
-    record.route, record.state = object(), state
+    observability = Observability(otlp_endpoint="http://127.0.0.1:9/v1/traces", propagation="w3c" if w3c else "b3")
+    telemetry = Telemetry(observability)
+    assert telemetry.lean is not None
+    telemetry.lean.export.close()  # nothing is handed over: no record is finished
+    record = telemetry.request(cast(OperationPlan, PLAN))
+    record.state = state
     request = Outgoing("GET", URL, headers, None)
-    tracing.open_client(record, request, None)
+    telemetry.lean.open_client(record, request, None)
     return record, request
 
 
@@ -58,14 +64,6 @@ def test_a_trace_state_follows_the_traceparent_in_the_headers():
     _, request = _opened(True, {"X-Key": "a"}, state="vendor=1")
     assert request.drawn == "" and list(request.headers) == ["X-Key", "traceparent", "tracestate"]
     assert type(request.headers["traceparent"]) is Drawn and request.headers["tracestate"] == "vendor=1"
-
-
-PLAN = SimpleNamespace(
-    exposed=SimpleNamespace(namespace="shop-rest", key="GET /items", adapter_kind="rest"),
-    orchestrated=False,
-    paging=None,
-)
-CALL = SimpleNamespace(namespace="shop", operation="list-items", base_uri="http://upstream.test/v1", label="shop.list")
 
 
 @pytest.fixture(params=["w3c", "b3"])
