@@ -208,7 +208,8 @@ class Envelope:
                         key = (up_shape, status, up_status, False, False)
                         pack, head, named, between, up_named, up_suffix = shape.pairs.get(key) or shape.pair(key)
                     ids = record.ids
-                    first, up_id = own, up_id = split_ids(ids)
+                    own, up_id = split_ids(ids)
+                    first = own
                 append(
                     pack(
                         head,
