@@ -175,39 +175,47 @@ class Envelope:
         (D157, D174, D194). A root request with its call and no trace state, nearly every record,
         is one ``struct`` pack of its ids and times between its layout's constant pieces
         (``SpanShape.pair``, D177): the layout of the record before it, unless its shapes or
-        statuses differ (D195)."""
+        statuses differ (D195); one under a caller's span is packed alike, its layout looked up."""
         parts = [b"", self.resource, b"", self.scope]  # the two heads go in the empty places at the end
-        append, split_ids = parts.append, _SPLIT_CALL_IDS
+        append, split_ids, fromhex = parts.append, _SPLIT_CALL_IDS, bytes.fromhex
         id_head, parent_head, end_tag = _SPAN_ID_HEAD, _PARENT_ID_HEAD, _END_TAG
         shape = up_shape = None
         status = up_status = -1
         pack, head, named, between, up_named, up_suffix = _NO_PAIR
         for records in groups:
             for record in records:
-                if record.spans != 2 or record.state or record.parent:  # two spans: a request and its call
-                    if record.spans == 2 and not record.state:
-                        self._pair_under(parts, record, anchor)
-                    elif record.spans:
+                if record.spans != 2 or record.state:  # two spans: a request and its call
+                    if record.spans:
                         self._spans(parts, record, anchor)
                     continue
-                if (
-                    record.status != status
-                    or record.up_status != up_status
-                    or record.route.shape is not shape
-                    or record.callee.shape is not up_shape
-                ):
-                    status, up_status = record.status, record.up_status
-                    shape, up_shape = record.route.shape, record.callee.shape
-                    key = (up_shape, status, up_status, False, False)
-                    pack, head, named, between, up_named, up_suffix = shape.pairs.get(key) or shape.pair(key)
-                ids = record.ids
-                own, up_id = split_ids(ids)
+                if record.parent:  # under a caller's span: its layout looked up, its ids from its digits
+                    ids = fromhex(record.hexids)
+                    own, up_id = split_ids(ids)
+                    first = own + parent_head + fromhex(record.parent)
+                    key = (record.callee.shape, record.status, record.up_status, record.remote, True)
+                    layouts = record.route.shape
+                    pack, head, named, between, up_named, up_suffix = layouts.pairs.get(key) or layouts.pair(key)
+                    status = -1  # the layout kept is no root's now
+                else:
+                    if (
+                        record.status != status
+                        or record.up_status != up_status
+                        or record.route.shape is not shape
+                        or record.callee.shape is not up_shape
+                    ):
+                        status, up_status = record.status, record.up_status
+                        shape, up_shape = record.route.shape, record.callee.shape
+                        key = (up_shape, status, up_status, False, False)
+                        pack, head, named, between, up_named, up_suffix = shape.pairs.get(key) or shape.pair(key)
+                    ids = record.ids
+                    own, up_id = split_ids(ids)
+                    first = own
                 append(
                     pack(
                         head,
                         ids,
                         id_head,
-                        own,
+                        first,
                         named,
                         record.started + anchor,
                         end_tag,
@@ -229,39 +237,6 @@ class Envelope:
         parts[2] = inner = _head(2, scope_spans)
         parts[0] = _head(1, len(self.resource) + len(inner) + scope_spans)
         return b"".join(parts)
-
-    @staticmethod
-    def _pair_under(parts: list[bytes], record: Record, anchor: int) -> None:
-        """A request with its call, under a caller's span (its ``parent``), added to ``parts``:
-        one pack as a root's (``request``), by a layout looked up for it, its ids from its digits."""
-        route, callee = record.route, record.callee
-        key = (callee.shape, record.status, record.up_status, record.remote, True)
-        pack, head, named, between, up_named, up_suffix = route.shape.pairs.get(key) or route.shape.pair(key)
-        ids = bytes.fromhex(record.hexids)
-        own, up_id = _SPLIT_CALL_IDS(ids)
-        parts.append(
-            pack(
-                head,
-                ids,
-                _SPAN_ID_HEAD,
-                own + _PARENT_ID_HEAD + bytes.fromhex(record.parent),
-                named,
-                record.started + anchor,
-                _END_TAG,
-                record.ended + anchor,
-                between,
-                ids,
-                _SPAN_ID_HEAD,
-                up_id,
-                _PARENT_ID_HEAD,
-                own,
-                up_named,
-                record.up_started + anchor,
-                _END_TAG,
-                record.up_ended + anchor,
-                up_suffix,
-            )
-        )
 
     @staticmethod
     def _spans(parts: list[bytes], record: Record, anchor: int) -> None:
