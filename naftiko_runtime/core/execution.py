@@ -166,15 +166,15 @@ class Executor:
             else:  # the call observed in this frame, as ``_observed`` would: no coroutine of its (D178)
                 request = build_outgoing(call, inputs, lookup)
                 observation.call(call, request)
-                called_status = 500
                 try:
                     response = await self.clients.send(call, request)
-                    called_status = response.status
                 except Problem as exc:
-                    called_status = exc.status
+                    observation.called(exc.status)
                     raise
-                finally:
-                    observation.called(called_status)
+                except BaseException:
+                    observation.called(500)
+                    raise
+                observation.called(response.status)
                 reply = self._simple_reply(plan, call, response, lookup, keep_value)
             status = reply.status
             return reply

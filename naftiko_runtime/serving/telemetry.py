@@ -110,10 +110,12 @@ class _Route:
 class _Callee:
     """One upstream operation's metric children and span shape, by method and host."""
 
-    __slots__ = ("by_status", "labels", "namespace", "shape", "telemetry")
+    __slots__ = ("by_status", "failing", "labels", "namespace", "sdk", "shape", "telemetry")
 
     def __init__(self, telemetry: Telemetry, call: UpstreamCall, method: str, host: str):
         self.telemetry, self.namespace = telemetry, call.namespace
+        self.failing, self.sdk = telemetry.failing, telemetry.sdk
+        """Its telemetry's, read at each call's end without the telemetry's own lookup."""
         self.labels = (method, host, call.namespace)
         self.shape = None if telemetry.lean is None else telemetry.lean.client_shape(call, method, host)
         self.by_status: dict[int, list[int]] = {}
@@ -144,9 +146,8 @@ class _Observed(Record):
         self.up_status = status
         callee = self.callee
         assert callee is not None
-        telemetry = callee.telemetry
-        telemetry.failing[callee.namespace] = status >= 500
-        if telemetry.sdk is not None:
+        callee.failing[callee.namespace] = status >= 500
+        if callee.sdk is not None:
             self.up_sdk.end(status)
 
 

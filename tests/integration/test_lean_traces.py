@@ -15,6 +15,7 @@ import time
 from types import SimpleNamespace
 
 import httpx
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from support import Canned, RecordingUpstream, needs_extra, served
@@ -271,8 +272,10 @@ async def test_a_stop_hands_the_held_records_over_on_the_loop_as_every_other_han
     runs there too, so the two never fold and hand over the same records at once from two threads
     (spans sent twice, requests counted twice): each span reaches the collector once."""
     observed = Telemetry(Observability(metrics=True, otlp_endpoint=f"{upstream.url}/v1/traces"))
+    if observed.lean is None:  # as test_tracing.py's, the other way round: the provider is global
+        pytest.skip("an SDK tracer provider was installed in this process first: no lean tracing here")
     observed.loop_seen()
-    assert observed.records is not None and observed.lean is not None
+    assert observed.records is not None
     records, threads = observed.records, []
     handoff = records.handoff
 
