@@ -342,6 +342,9 @@ class Telemetry:
             self.folding.fold_records(records)
 
     def request(self, plan: OperationPlan) -> _Request:
+        """An exposed request starts: its record, its route's count of started requests (D189), and,
+        when the runtime exports its own spans, its trace: a root's ids drawn here, or the caller's
+        trace continued (``LeanTracing.open_under_caller``)."""
         exposed = plan.exposed
         route = self.routes.get((exposed.namespace, exposed.key))
         if route is None:
