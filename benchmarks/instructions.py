@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import capgen
@@ -67,35 +69,32 @@ def _connect(port: int, server: subprocess.Popen[bytes]) -> http.client.HTTPConn
     raise RuntimeError("the server did not answer within 5 minutes")
 
 
-def count(tree: Path, row: str, requests: int, work: Path) -> tuple[float, float]:
-    """Instructions per request of ``row`` served from ``tree``: every thread, the loop's thread."""
+@contextmanager
+def served(
+    tree: Path, row: str, work: Path, wrap: Sequence[str] = ()
+) -> Iterator[tuple[int, subprocess.Popen[bytes], http.client.HTTPConnection]]:
+    """``row`` served from ``tree`` (its command after ``wrap``: valgrind, say) in front of the
+    benchmark upstream, warmed by ``WARM_UP`` requests on the connection it yields with its port
+    and process; both stopped after. Also ``thread_cpu.py``'s."""
     upstream_port, port, control_port = free_ports(3)
     upstream = f"http://127.0.0.1:{upstream_port}"
     file = work / f"{row}.yaml"
     file.write_text(capability(row, upstream, port, control_port))
     options = ["--config", str(work / "policies.toml")] if row == "policies" else []
-    out = work / f"callgrind-{tree.name}-{row}.out"
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"}
     procs = [subprocess.Popen([sys.executable, str(HERE / "upstream.py"), str(upstream_port)], env=env)]
     serve = [sys.executable, "-m", "naftiko_runtime", "serve", str(file), "--log-level", "WARNING", *options]
     if row == "aiohttp":
         serve = [sys.executable, str(HERE / "aiohttp_proxy.py"), str(port), upstream]
-    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes"]
-    # Run from the tree counted: ``python -m`` puts its working folder before PYTHONPATH, so from
-    # another checkout the baseline would have counted that checkout's package instead.
-    server = subprocess.Popen(
-        [*valgrind, f"--callgrind-out-file={out}", *serve], env=env, stderr=subprocess.DEVNULL, cwd=tree
-    )
+    # Run from the tree served: ``python -m`` puts its working folder before PYTHONPATH, so from
+    # another checkout the baseline would have served that checkout's package instead.
+    server = subprocess.Popen([*wrap, *serve], env=env, stderr=subprocess.DEVNULL, cwd=tree)
     procs.append(server)
     try:
         connection = _connect(port, server)
-        headers = CALLER if row == "caller" else None
         for _ in range(WARM_UP):
-            _get(connection, headers)
-        subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True)
-        for _ in range(requests):
-            _get(connection, headers)
-        subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True)
+            _get(connection, CALLER if row == "caller" else None)
+        yield port, server, connection
         connection.close()
     finally:
         for proc in procs:
@@ -105,6 +104,18 @@ def count(tree: Path, row: str, requests: int, work: Path) -> tuple[float, float
                 proc.wait(60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def count(tree: Path, row: str, requests: int, work: Path) -> tuple[float, float]:
+    """Instructions per request of ``row`` served from ``tree``: every thread, the loop's thread."""
+    out = work / f"callgrind-{tree.name}-{row}.out"
+    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes"]
+    with served(tree, row, work, [*valgrind, f"--callgrind-out-file={out}"]) as (_, server, connection):
+        headers = CALLER if row == "caller" else None
+        subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True)
+        for _ in range(requests):
+            _get(connection, headers)
+        subprocess.run(["callgrind_control", "-d", str(server.pid)], check=True, capture_output=True)
     threads = {}
     for dump in out.parent.glob(f"{out.name}.1-*"):
         summary = next(line for line in dump.read_text().splitlines() if line.startswith("summary:"))

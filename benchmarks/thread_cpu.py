@@ -3,8 +3,8 @@ count does not explain it.
 
     python benchmarks/thread_cpu.py [--rows rest,metrics,observed] [--seconds 8] [--tree DIR]
 
-Serves each row (``instructions.py``'s capabilities) from a checkout, warms it with 300 requests
-and 2 s of ``wrk -c32``, then reads ``/proc`` around a ``wrk -c32 -t1`` run: user and system CPU a
+Serves each row as ``instructions.py`` does (``instructions.served``) from a checkout, warms it with
+300 requests and 2 s of ``wrk -c32``, then reads ``/proc`` around a ``wrk -c32 -t1`` run: user and system CPU a
 request of the whole server and of each of its threads (the event loop, the span export), and its
 context switches a request. Row 3c's counted instructions predict ~10% over row 3 while its CPU a
 request is ~25% over (``benchmarks/RESULTS.md``, session 32): this is the probe that split it by
@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import instructions
-from run import free_ports
+from run import POLICIES
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,31 +40,15 @@ def _ticks(pid: int) -> dict[str, tuple[int, int, int]]:
 
 
 def probe(tree: Path, row: str, seconds: int) -> None:
-    upstream_port, port, control_port = free_ports(3)
     with tempfile.TemporaryDirectory(prefix="naftiko-thread-cpu-") as folder:
-        file = Path(folder) / f"{row}.yaml"
-        file.write_text(instructions.capability(row, f"http://127.0.0.1:{upstream_port}", port, control_port))
-        env = {**os.environ, "PYTHONPATH": str(tree)}
-        procs = [subprocess.Popen([sys.executable, str(HERE / "upstream.py"), str(upstream_port)], env=env)]
-        serve = [sys.executable, "-m", "naftiko_runtime", "serve", str(file), "--log-level", "WARNING"]
-        server = subprocess.Popen(serve, env=env, cwd=tree)
-        procs.append(server)
-        try:
-            connection = instructions._connect(port, server)
-            for _ in range(instructions.WARM_UP):
-                instructions._get(connection)
-            connection.close()
+        (Path(folder) / "policies.toml").write_text(POLICIES)
+        with instructions.served(tree, row, Path(folder)) as (port, server, _):
             url = f"http://127.0.0.1:{port}/items"
             subprocess.run(["wrk", "-c32", "-t1", "-d2s", url], capture_output=True, check=True)
             before = _ticks(server.pid)
             load = ["wrk", "-c32", "-t1", f"-d{seconds}s", url]
             out = subprocess.run(load, capture_output=True, text=True, check=True).stdout
             after = _ticks(server.pid)
-        finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGINT)
-            for proc in procs:
-                proc.wait(30)
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     per = 1e6 / os.sysconf("SC_CLK_TCK") / requests
     total = [0.0, 0.0]
@@ -82,7 +64,7 @@ def probe(tree: Path, row: str, seconds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", default="rest,metrics,observed", help="comma-separated, of rest, metrics, observed")
+    parser.add_argument("--rows", default="rest,metrics,observed", help="comma-separated, of instructions.py's rows")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--tree", type=Path, default=HERE.parent, help="the checkout served (default: this one)")
     options = parser.parse_args()
