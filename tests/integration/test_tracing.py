@@ -5,12 +5,15 @@ receives a ``traceparent`` naming that client span."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util._once import Once
 from support import running_gateway
 from test_control import CAPABILITY
 
@@ -19,14 +22,24 @@ CALLER_SPAN = "00f067aa0ba902b7"
 
 
 @pytest.fixture(scope="module")
-def spans() -> InMemorySpanExporter:
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The SDK's in-memory exporter behind a provider installed for this module only.
+
+    The OpenTelemetry API lets a process set its global provider once. The next test file on this
+    worker (``--dist loadfile``) must find none, or every ``Telemetry`` it builds takes the SDK's
+    way instead of the lean export (tests/unit/test_drawn_trace_context.py failed so in CI). So the
+    teardown puts the API's globals back as OpenTelemetry's own test utilities do
+    (``opentelemetry.test.globals_test.reset_trace_globals``)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     if trace.get_tracer_provider() is not provider:
         pytest.skip("another tracer provider was installed in this process first")
-    return exporter
+    yield exporter
+    provider.shutdown()
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
 
 
 def test_spans_per_request_and_upstream_call_with_traceparent(tmp_path, upstream, spans):
