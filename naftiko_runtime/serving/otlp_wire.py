@@ -165,78 +165,82 @@ class Envelope:
     resource: bytes
     scope: bytes
 
-    def request(self, groups: Iterable[Iterable[Record]], anchor: int) -> bytes:
-        """An ``ExportTraceServiceRequest`` of the sampled spans of the records in ``groups``: a
-        request's span and that of the call made under it, or a call's alone (``serving.request_records``),
-        their times put on the wall clock's scale by ``anchor``; one resource, one scope, as the
-        SDK's. Each ``Span`` has its fields in number order as protobuf writes them; its ids are
-        the bytes the loop drew, its length is added up rather than measured, and all its pieces
-        are joined once for the whole request, the heads of the resource and the scope included
-        (D157, D174, D194). A root request with its call and no trace state, nearly every record,
-        is one ``struct`` pack of its ids and times between its layout's constant pieces
+    def spans(self, records: Iterable[Record], anchor: int) -> bytes:
+        """The ``Span`` fields of the sampled spans of ``records``, as ``ScopeSpans`` repeats them: a
+        request's span and that of the call made under it, or a call's alone
+        (``serving.request_records``), their times put on the wall clock's scale by ``anchor``. Made
+        on the event loop when records are handed over (D197); ``request`` puts them in an export.
+        Each ``Span`` has its fields in number order as protobuf writes them; its ids are the bytes
+        the loop drew, its length is added up rather than measured, and all its pieces are joined
+        once (D157, D174, D194). A root request with its call and no trace state, nearly every
+        record, is one ``struct`` pack of its ids and times between its layout's constant pieces
         (``SpanShape.pair``, D177): the layout of the record before it, unless its shapes or
         statuses differ (D195); one under a caller's span is packed alike, its layout looked up."""
-        parts = [b"", self.resource, b"", self.scope]  # the two heads go in the empty places at the end
+        parts: list[bytes] = []
         append, split_ids, fromhex = parts.append, _SPLIT_CALL_IDS, bytes.fromhex
         id_head, parent_head, end_tag = _SPAN_ID_HEAD, _PARENT_ID_HEAD, _END_TAG
         shape = up_shape = None
         status = up_status = -1
         pack, head, named, between, up_named, up_suffix = _NO_PAIR
-        for records in groups:
-            for record in records:
-                if record.spans != 2 or record.state:  # two spans: a request and its call
-                    if record.spans:
-                        self._spans(parts, record, anchor)
-                    continue
-                if record.parent:  # under a caller's span: its layout looked up, its ids from its digits
-                    ids = fromhex(record.hexids)
-                    own, up_id = split_ids(ids)
-                    first = own + parent_head + fromhex(record.parent)
-                    key = (record.callee.shape, record.status, record.up_status, record.remote, True)
-                    layouts = record.route.shape
-                    pack, head, named, between, up_named, up_suffix = layouts.pairs.get(key) or layouts.pair(key)
-                    status = -1  # the layout kept is no root's now
-                else:
-                    if (
-                        record.status != status
-                        or record.up_status != up_status
-                        or record.route.shape is not shape
-                        or record.callee.shape is not up_shape
-                    ):
-                        status, up_status = record.status, record.up_status
-                        shape, up_shape = record.route.shape, record.callee.shape
-                        key = (up_shape, status, up_status, False, False)
-                        pack, head, named, between, up_named, up_suffix = shape.pairs.get(key) or shape.pair(key)
-                    ids = record.ids
-                    own, up_id = split_ids(ids)
-                    first = own
-                append(
-                    pack(
-                        head,
-                        ids,
-                        id_head,
-                        first,
-                        named,
-                        record.started + anchor,
-                        end_tag,
-                        record.ended + anchor,
-                        between,
-                        ids,
-                        id_head,
-                        up_id,
-                        parent_head,
-                        own,
-                        up_named,
-                        record.up_started + anchor,
-                        end_tag,
-                        record.up_ended + anchor,
-                        up_suffix,
-                    )
+        for record in records:
+            if record.spans != 2 or record.state:  # two spans: a request and its call
+                if record.spans:
+                    self._spans(parts, record, anchor)
+                continue
+            if record.parent:  # under a caller's span: its layout looked up, its ids from its digits
+                ids = fromhex(record.hexids)
+                own, up_id = split_ids(ids)
+                first = own + parent_head + fromhex(record.parent)
+                key = (record.callee.shape, record.status, record.up_status, record.remote, True)
+                layouts = record.route.shape
+                pack, head, named, between, up_named, up_suffix = layouts.pairs.get(key) or layouts.pair(key)
+                status = -1  # the layout kept is no root's now
+            else:
+                if (
+                    record.status != status
+                    or record.up_status != up_status
+                    or record.route.shape is not shape
+                    or record.callee.shape is not up_shape
+                ):
+                    status, up_status = record.status, record.up_status
+                    shape, up_shape = record.route.shape, record.callee.shape
+                    key = (up_shape, status, up_status, False, False)
+                    pack, head, named, between, up_named, up_suffix = shape.pairs.get(key) or shape.pair(key)
+                ids = record.ids
+                own, up_id = split_ids(ids)
+                first = own
+            append(
+                pack(
+                    head,
+                    ids,
+                    id_head,
+                    first,
+                    named,
+                    record.started + anchor,
+                    end_tag,
+                    record.ended + anchor,
+                    between,
+                    ids,
+                    id_head,
+                    up_id,
+                    parent_head,
+                    own,
+                    up_named,
+                    record.up_started + anchor,
+                    end_tag,
+                    record.up_ended + anchor,
+                    up_suffix,
                 )
-        scope_spans = sum(map(len, parts)) - len(self.resource)
-        parts[2] = inner = _head(2, scope_spans)
-        parts[0] = _head(1, len(self.resource) + len(inner) + scope_spans)
+            )
         return b"".join(parts)
+
+    def request(self, spans: list[bytes]) -> bytes:
+        """An ``ExportTraceServiceRequest`` of the ``Span`` fields in ``spans`` (each from ``spans``):
+        one resource, one scope, as the SDK's; on the export thread, which only joins bytes."""
+        scope_spans = len(self.scope) + sum(map(len, spans))
+        inner = _head(2, scope_spans)
+        outer = _head(1, len(self.resource) + len(inner) + scope_spans)
+        return b"".join([outer, self.resource, inner, self.scope, *spans])
 
     @staticmethod
     def _spans(parts: list[bytes], record: Record, anchor: int) -> None:

@@ -1,6 +1,6 @@
 """One compact record per observed request, kept in a bounded list and consumed in bulk (issue 22
 item 2, D174): the metrics fold them at a scrape or when the list is full, and the span export
-encodes them on its own thread.
+takes their spans' bytes when they are handed over (D197).
 
 The event loop does per request only what cannot wait: it fills one ``Record`` (the request's route,
 status and clock readings, those of the upstream call made under it, the trace ids drawn as one

@@ -1,37 +1,49 @@
-"""Finished requests' spans sent over OTLP/HTTP from a thread of their own, through a bounded
-queue (D136, D174).
+"""Finished requests' spans sent over OTLP/HTTP by the event loop, through a bounded queue (D136,
+D174, D197).
 
-The event loop hands over records (``serving.request_records``) a few hundred at a time: no span objects,
-no encoding, no I/O on the loop. A daemon thread wakes when a batch's worth of spans is queued, or
-every ``DELAY`` seconds (then it first asks the loop for what it holds), makes each record's spans
-from its ids, clock readings and its operation's encoded shape (``otlp_wire``) and POSTs up to
-``BATCH`` spans at a time on a kept-alive connection: full batches when a batch woke it, everything
-queued when the delay passed. The bounds are the OpenTelemetry SDK's ``BatchSpanProcessor``
-defaults. When the collector is slower than the spans come, the queue stops at ``QUEUE`` spans and
-the ones beyond are dropped and counted (``naftiko_trace_spans_dropped_total``): a request never
-waits for its trace. A batch the collector refuses or cannot take is dropped and counted too, with
-one log line per outage.
+The event loop hands over records (``serving.request_records``) a few hundred at a time and writes
+their spans' bytes there and then, from their ids, clock readings and their operations' encoded
+shapes (``otlp_wire``): no span objects. It POSTs up to ``BATCH`` spans at a time, one export at a
+time, with the runtime's own HTTP/1.1 client (``core.http1_transport``, one kept-alive connection):
+when a batch's worth is queued (full batches only), and every ``DELAY`` seconds (first handing over
+what it holds, then everything queued). The bounds are the OpenTelemetry SDK's
+``BatchSpanProcessor`` defaults. When the collector is slower than the spans come, the queue stops
+at ``QUEUE`` spans and the ones beyond are dropped and counted
+(``naftiko_trace_spans_dropped_total``): a request never waits for its trace. A batch the collector
+refuses or cannot take is dropped and counted too, with one log line per outage.
+
+No thread: an export thread of its own, which the loop woke and which took the interpreter lock
+after each wake and each system call of its POST, cost the loop's throughput four times that
+thread's CPU under load (D197).
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import gzip
 import logging
 import os
 import ssl
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
-from .otlp_post import AnswerError, Collector
+import httpx
+
+from ..core.http1_transport import Http1Transport
 from .otlp_wire import Envelope
 from .request_records import Record
 
 QUEUE, BATCH, DELAY, TIMEOUT = 2048, 512, 5.0, 10.0
 """Spans held at most, spans per export, seconds between exports, seconds an export may take."""
+
+_TIMEOUTS = {"connect": TIMEOUT, "read": TIMEOUT, "pool": TIMEOUT}
+
+ANSWER_LIMIT = 1 << 20
+"""Bytes of a collector's answer read (an ``ExportTraceServiceResponse``: a few bytes, or a partial
+success's message); the rest is not read and the connection not kept."""
 
 log = logging.getLogger("naftiko.traces")
 
@@ -75,7 +87,7 @@ def _variable(environ: Mapping[str, str], name: str) -> str:
 
 
 class SpanExport:
-    """The queue and the thread that empties it into one OTLP/HTTP endpoint."""
+    """The queue of encoded spans and the exports that empty it into one OTLP/HTTP endpoint."""
 
     def __init__(
         self,
@@ -86,48 +98,68 @@ class SpanExport:
         delay: float = DELAY,
         environ: Mapping[str, str] = os.environ,
     ):
+        self.endpoint, self.envelope, self.limit, self.batch, self.delay = endpoint, envelope, queue, batch, delay
         parts = urlsplit(endpoint)
-        tls = _tls(environ) if parts.scheme == "https" else None
-        self.host, self.port = parts.hostname or "localhost", parts.port or (443 if tls else 80)
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        self.envelope, self.limit, self.batch, self.delay = envelope, queue, batch, delay
-        headers, self.gzip = exporter_settings(environ)
-        self.collector = Collector(self.host, self.port, path, headers, tls, TIMEOUT)
-        self.pending: deque[tuple[list[Record], int]] = deque()
-        """Handed records with their spans' count, oldest first."""
+        self.where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+        """The collector as logs name it: never the endpoint's path, query or user (a key may be there)."""
+        self.headers, self.gzip = exporter_settings(environ)
+        self.tls = _tls(environ) if parts.scheme == "https" else None
+        self.transport = Http1Transport(self.tls, max_connections=1)
+        self.pending: deque[tuple[bytes, int]] = deque()
+        """The ``Span`` fields of each hand-over, with their count, oldest first."""
         self.queued = 0
-        """Spans in ``pending``: changed by the loop (``take``) and the thread, under ``_lock``."""
-        self.ask: Callable[[], bool] = lambda: False
-        """Asks the event loop to hand over what it holds, then ``wake`` this thread (``Telemetry``
-        sets it); ``False`` when no loop can be asked (none has served a request yet)."""
+        """Spans in ``pending``."""
+        self.owed = 0
+        """Spans the delay (or the stop) asked to be sent, batch full or not."""
+        self.hand_over: Callable[[], None] = lambda: None
+        """Hands the records the loop holds over to ``take``, at each delay (``start``)."""
         self.dropped = {"queue_full": 0, "export_failed": 0}
         """Spans lost, by why: the count ``naftiko_trace_spans_dropped_total`` serves."""
         self.exported = 0
         self.anchor = _anchor()
         """Wall-clock minus monotonic nanoseconds: the loop reads one monotonic clock per edge of a
-        span (its metrics' too); the thread adds this to write the span's times, and sets it again
-        when the two clocks drift apart by more than a millisecond."""
-        self._wake = threading.Event()
-        self._lock = threading.Lock()
-        self._owed = False
-        self._stopping = False
+        span (its metrics' too) and adds this to write the span's times; set again at a hand-over
+        when the two clocks drifted apart by more than a millisecond."""
+        self._sending: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._failing = False
-        self._thread = threading.Thread(target=self._run, name="naftiko-span-export", daemon=True)
-        self._thread.start()
-        atexit.register(self.close)
+        self._kept = False
+        """The last export went through: the connection it leaves may be kept alive (``_post``)."""
+
+    def start(self, hand_over: Callable[[], None]) -> None:
+        """On the loop that serves, once: the delay's timer runs from now and calls ``hand_over``
+        (the loop's held records to ``take``) each time; and an interpreter that exits without
+        stopping the runtime (an embedding program) still sends what is queued. Not on a loop
+        (tests in process), nothing starts."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._timer is None:
+            self.hand_over = hand_over
+            self._timer = loop.call_later(self.delay, self._tick)
+            atexit.register(self._at_exit)
 
     def take(self, records: list[Record], spans: int) -> None:
         """Called on the event loop with finished requests' ``records``, whose sampled spans number
-        ``spans``: queue them, dropping and counting the spans beyond ``QUEUE``."""
-        with self._lock:
-            queued = self.queued
-            if spans > self.limit - queued:
-                records, spans = self._fitting(records, self.limit - queued)
-            if records:
-                self.pending.append((records, spans))
-                self.queued = queued + spans
-        if queued < self.batch <= queued + spans:  # a batch is full now (it was not before)
-            self._wake.set()
+        ``spans``: their spans encoded and queued, those beyond ``QUEUE`` dropped and counted; an
+        export starts when a batch is full."""
+        if spans > self.limit - self.queued:
+            records, spans = self._fitting(records, self.limit - self.queued)
+        if not spans:
+            return
+        anchor = _anchor()
+        if abs(anchor - self.anchor) > _DRIFT:
+            self.anchor = anchor
+        self.pending.append((self.envelope.spans(records, self.anchor), spans))
+        self.queued += spans
+        if self.queued >= self.batch:
+            self._send()
+
+    def _send(self) -> None:
+        """An export starts, unless one runs: that one goes on while a batch is full or spans owed."""
+        if self._sending is None:
+            self._sending = asyncio.get_running_loop().create_task(self._drain())
 
     def _fitting(self, records: list[Record], room: int) -> tuple[list[Record], int]:
         """The first of ``records`` whose spans fit in ``room``; the others' spans counted dropped."""
@@ -140,79 +172,109 @@ class SpanExport:
                 spans += record.spans
         return kept, spans
 
-    def wake(self) -> None:
-        self._wake.set()
+    def _tick(self) -> None:
+        """Every ``DELAY`` seconds: what the loop holds is handed over and everything queued sent."""
+        self._timer = asyncio.get_running_loop().call_later(self.delay, self._tick)
+        self.hand_over()
+        self.owed = self.queued
+        if self.owed:
+            self._send()
 
-    def close(self) -> None:
-        """Send what is queued (at most one more ``TIMEOUT``) and stop the thread: when the runtime
-        stops, else when the interpreter exits (an embedding program that never stops it)."""
-        if self._stopping:
-            return
-        atexit.unregister(self.close)
-        self._stopping = True
-        self._wake.set()
-        self._thread.join(TIMEOUT + 1)
+    async def aclose(self) -> None:
+        """Send everything queued (within one ``TIMEOUT``: what is left then is counted failed) and
+        close the connection: when the runtime stops, once its records are handed over."""
+        if self._timer is not None:
+            self._timer.cancel()
+            atexit.unregister(self._at_exit)
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                while self.pending or self._sending is not None:
+                    self.owed = self.queued
+                    self._send()
+                    assert self._sending is not None
+                    await asyncio.shield(self._sending)
+        except TimeoutError:
+            if self._sending is not None:
+                self._sending.cancel()
+            self.dropped["export_failed"] += self.queued
+            self.pending.clear()
+            self.queued = 0
+        await self.transport.aclose()
 
-    def _run(self) -> None:
-        while not self._stopping:
-            timed_out = not self._wake.wait(self.delay)
-            self._wake.clear()
-            if timed_out and not self._stopping and self.ask():
-                self._owed = True  # everything goes once the loop has handed over and woken us
-                continue
-            self._drain(everything=timed_out or self._owed)
-            self._owed = False
-        self._drain(everything=True)
-        self.collector.close()
+    def _at_exit(self) -> None:
+        """The interpreter exits with the runtime still running (an embedding program that never
+        stopped it): the queue is sent on a loop of its own, over a connection of its own."""
+        if self.pending:
+            self.transport, self._sending, self._timer = Http1Transport(self.tls, max_connections=1), None, None
+            asyncio.run(self.aclose())
 
-    def _drain(self, everything: bool) -> None:
-        """Woken by a full batch, send full batches only; when the delay passed (or the runtime
-        stops), send what is queued now. Spans that arrive during an export wait for the next full
-        batch or the next delay, as in the SDK's ``BatchSpanProcessor``: sending whatever came
-        meanwhile made a stream of small exports under load, each paying a whole POST (issue 22)."""
-        anchor = _anchor()
-        if abs(anchor - self.anchor) > _DRIFT:
-            self.anchor = anchor
+    async def _drain(self) -> None:
+        """Full batches, and everything owed when the delay passed (or the runtime stops). Spans
+        that arrive during an export wait for the next full batch or the next delay, as in the
+        SDK's ``BatchSpanProcessor``: sending whatever came meanwhile made a stream of small
+        exports under load, each paying a whole POST (issue 22)."""
         pending, batch = self.pending, self.batch
-        owed = self.queued if everything else 0
-        while pending and (self.queued >= batch or owed > 0):
-            group, spans = [], 0
-            while pending and spans + pending[0][1] <= batch:
-                records, count = pending.popleft()
-                group.append(records)
-                spans += count
-            if not group:  # one handing-over larger than a batch: sent whole
-                records, spans = pending.popleft()
-                group.append(records)
-            with self._lock:
+        try:
+            while pending and (self.queued >= batch or self.owed > 0):
+                group, spans = [], 0
+                while pending and spans + pending[0][1] <= batch:
+                    encoded, count = pending.popleft()
+                    group.append(encoded)
+                    spans += count
+                if not group:  # one handing-over larger than a batch: sent whole
+                    encoded, spans = pending.popleft()
+                    group.append(encoded)
                 self.queued -= spans
-            owed -= spans
-            body = self.envelope.request(group, self.anchor)
-            if self._post(gzip.compress(body) if self.gzip else body):
-                self.exported += spans
-            else:
-                self.dropped["export_failed"] += spans
+                self.owed = max(self.owed - spans, 0)
+                try:
+                    sent = await self._post(self.envelope.request(group))
+                except asyncio.CancelledError:  # the stop's time ran out during this export
+                    self.dropped["export_failed"] += spans
+                    raise
+                if sent:
+                    self.exported += spans
+                else:
+                    self.dropped["export_failed"] += spans
+        finally:
+            self._sending = None
 
-    def _post(self, body: bytes) -> bool:
-        """One export; a kept-alive connection the collector closed meanwhile is opened once more."""
-        for fresh in (self.collector.sock is None, True):
+    async def _post(self, body: bytes) -> bool:
+        """One export, within ``TIMEOUT`` an attempt; compressed off the loop (zlib lets go of the
+        interpreter lock) when the environment asks for gzip. After an export that went through,
+        the connection kept may have been closed by the collector meanwhile: an attempt that breaks
+        off then is sent once more, on a new connection (an export may arrive twice: OTLP's
+        exporters retry so)."""
+        if self.gzip:
+            body = await asyncio.to_thread(gzip.compress, body)
+        for again in (self._kept, False):
             try:
-                status = self.collector.post(body)
-            except (OSError, AnswerError) as exc:
-                if fresh:
-                    return self._failed(f"{type(exc).__name__}: {exc}")
-                continue
+                status = await self._exchange(body)
+            except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+                if again:
+                    continue
+                return self._failed(f"{type(exc).__name__}: {exc}")
+            except (httpx.HTTPError, TimeoutError) as exc:
+                return self._failed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
             if 200 <= status < 300:
                 if self._failing:
-                    log.warning("trace export to %s:%d works again", self.host, self.port)
-                self._failing = False
+                    log.warning("trace export to %s works again", self.where)
+                self._failing, self._kept = False, True
                 return True
             return self._failed(f"status {status}")
         return False
 
+    async def _exchange(self, body: bytes) -> int:
+        """The status of the collector's answer to ``body``, its answer read (and let go of)."""
+        async with asyncio.timeout(TIMEOUT):
+            answer = await self.transport.open("POST", self.endpoint, self.headers, body, _TIMEOUTS)
+            try:
+                await answer.read(ANSWER_LIMIT)
+            finally:
+                await answer.aclose()
+        return answer.status
+
     def _failed(self, why: str) -> bool:
         if not self._failing:
-            where = f"{self.host}:{self.port}"
-            log.warning("trace export to %s failed (%s); spans are dropped and counted until it works", where, why)
-        self._failing = True
+            log.warning("trace export to %s failed (%s); spans are dropped and counted until it works", self.where, why)
+        self._failing, self._kept = True, False
         return False

@@ -14,7 +14,6 @@ of this runtime (``serving.propagation``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -304,36 +303,12 @@ class Telemetry:
         reads them (no metric kept, no span exported by the runtime)."""
         if self.metrics is not None or export is not None:
             self.records = Records(self._fold, None if export is None else export.take)
-        self.loop: asyncio.AbstractEventLoop | None = None
-        """The loop requests run on, once one has: the export thread asks it for what it holds."""
 
     def loop_seen(self) -> None:
         """Called when a route is made (on the loop, outside tests in process): from then on the
-        export thread can ask the loop to hand its records over (``SpanExport.ask``)."""
-        try:
-            self.loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        if self.lean is not None:
-            self.lean.export.ask = self._ask
-
-    def _ask(self) -> bool:
-        """On the export thread: the loop hands over its records, then wakes the thread."""
-        loop, records = self.loop, self.records
-        if loop is None or records is None or loop.is_closed():
-            return False
-        export = self.lean.export if self.lean is not None else None
-
-        def hand_over() -> None:
-            records.handoff()
-            if export is not None:
-                export.wake()
-
-        try:
-            loop.call_soon_threadsafe(hand_over)
-        except RuntimeError:  # the loop closed meanwhile
-            return False
-        return True
+        span export's delay runs on this loop, handing over what the loop holds each time."""
+        if self.lean is not None and self.records is not None:
+            self.lean.export.start(self.records.handoff)
 
     def _fold(self, records: list[Record]) -> None:
         """The records' durations into their series, folded at once (D164, D174, D190): the same
@@ -479,14 +454,12 @@ class Telemetry:
 
     async def aclose(self) -> None:
         """Send the spans still held or queued, if this runtime exports its own, once no request
-        runs. The held records are handed over here, on the loop, where every other hand-over runs:
-        one the export thread asked for (``_ask``) may still be queued on the loop, and from another
-        thread the two could fold and hand over the same records twice. Then the export thread sends
-        the rest and stops, waited for off the loop (it blocks for up to its timeout)."""
+        runs: the held records are handed over, then the export sends what is queued (within its
+        timeout) and closes its connection."""
         if self.lean is not None:
             if self.records is not None:
                 self.records.handoff()
-            await asyncio.to_thread(self.lean.export.close)
+            await self.lean.export.aclose()
 
     def exposition(self) -> tuple[bytes, str] | None:
         if self.metrics is None:

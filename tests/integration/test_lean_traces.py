@@ -7,10 +7,10 @@ apply, and the queue drops and counts rather than growing or blocking."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import logging
 import ssl
-import threading
 import time
 from types import SimpleNamespace
 
@@ -134,39 +134,57 @@ def _ended(export: SpanExport, i: int) -> None:
     export.take([_record(i)], 1)
 
 
-def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(upstream, caplog):
+async def test_a_full_queue_drops_and_counts_and_a_refusing_collector_is_logged_once(upstream, caplog):
     upstream.reset(lambda request: Canned(500, b""))
     export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), queue=3, batch=2, delay=60)
     with caplog.at_level(logging.WARNING, logger="naftiko.traces"):
-        _ended(export, 0)  # one below a batch: the thread sleeps on
-        export.pending.append(([_record(1)], 1))  # held back from waking it, so the queue fills
+        _ended(export, 0)  # one below a batch: no export starts
+        export.pending.append((export.envelope.spans([_record(1)], 0), 1))  # no export started: the queue fills
         export.queued += 1
+        export._sending = asyncio.get_running_loop().create_future()  # as if an export ran: none starts
         for i in range(2, 6):
             _ended(export, i)
         assert len(export.pending) == 3 and export.dropped == {"queue_full": 3, "export_failed": 0}
-        export.close()
+        export._sending = None
+        await export.aclose()
     assert export.dropped == {"queue_full": 3, "export_failed": 3} and export.exported == 0
     posts = [request for request in upstream.requests if request.path == "/v1/traces"]
     assert len(posts) == 2, "a batch of two, then the one left"
     assert len([r for r in caplog.records if "failed (status 500)" in r.getMessage()]) == 1
 
 
-def test_a_full_batch_is_sent_alone_and_the_rest_waits_for_the_delay(upstream):
-    """Woken by a full batch, the thread sends full batches only (D157): the span after them waits
-    for the next batch or the delay (here: the stop), rather than going in an export of its own."""
+async def test_a_full_batch_is_sent_alone_and_the_rest_waits_for_the_delay(upstream):
+    """A full batch starts an export of full batches only (D157): the span after them waits for the
+    next batch or the delay (here: the stop), rather than going in an export of its own."""
     export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), batch=2, delay=60)
     for i in range(5):
         _ended(export, i)
     deadline = time.monotonic() + 10
     while export.exported < 4 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.3)  # time enough for an export of the fifth span, were it sent
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # time enough for an export of the fifth span, were it sent
     assert export.exported == 4 and len(export.pending) == 1
-    export.close()
+    await export.aclose()
     posts = [request for request in upstream.requests if request.path == "/v1/traces"]
     batches = [ExportTraceServiceRequest.FromString(post.body).resource_spans[0] for post in posts]
     sizes = [len(batch.scope_spans[0].spans) for batch in batches]
     assert sizes == [2, 2, 1] and export.exported == 5
+
+
+async def test_the_delay_hands_over_what_the_loop_holds_and_sends_it(upstream):
+    """Below a batch nothing is sent until the delay: then the loop's held records are handed over
+    (``start``'s ``hand_over``) and everything queued goes in one export (D197: a timer on the loop)."""
+    export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), batch=100, delay=0.2)
+    held = [_record(i) for i in range(3)]
+    export.start(lambda: export.take(held, 3))
+    _ended(export, 9)
+    deadline = time.monotonic() + 10
+    while export.exported < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    await export.aclose()
+    posts = [request for request in upstream.requests if request.path == "/v1/traces"]
+    assert export.exported == 4 and len(posts) == 1
+    assert len(ExportTraceServiceRequest.FromString(posts[0].body).resource_spans[0].scope_spans[0].spans) == 4
 
 
 def test_b3_context_names_the_exported_client_span(tmp_path, upstream):
@@ -208,7 +226,7 @@ def test_the_otlp_certificate_variables_reach_a_mutual_tls_collector(tmp_path):
         for environ in (mutual, trusted):
             export = SpanExport(url, otlp_wire.envelope({}, "naftiko"), delay=60, environ=environ)
             _ended(export, 0)
-            export.close()
+            asyncio.run(export.aclose())
             sent = environ is mutual
             assert (export.exported, export.dropped["export_failed"]) == ((1, 0) if sent else (0, 1))
     assert [request.path for request in collector.requests] == ["/v1/traces"], "only the mutual-TLS export"
@@ -267,32 +285,26 @@ def test_an_orchestrated_plans_calls_are_children_of_its_request(tmp_path, upstr
         assert sent[path] == f"00-{server.trace_id.hex()}-{client.span_id.hex()}-01"
 
 
-async def test_a_stop_hands_the_held_records_over_on_the_loop_as_every_other_hand_over(upstream):
-    """A hand-over the export thread asked for runs on the loop (``Telemetry._ask``); the stop's
-    runs there too, so the two never fold and hand over the same records at once from two threads
-    (spans sent twice, requests counted twice): each span reaches the collector once."""
+async def test_the_delay_and_the_stop_hand_the_held_records_over_and_each_span_is_sent_once(upstream):
+    """A route made on the loop starts the export's delay there (``Telemetry.loop_seen``, D197): a
+    request held below a hand-over is sent when the delay passes, the next one at the stop; each
+    span reaches the collector once, in two exports."""
     observed = Telemetry(Observability(metrics=True, otlp_endpoint=f"{upstream.url}/v1/traces"))
     if observed.lean is None:  # as test_tracing.py's, the other way round: the provider is global
         pytest.skip("an SDK tracer provider was installed in this process first: no lean tracing here")
+    export = observed.lean.export
+    export.delay = 0.1
     observed.loop_seen()
-    assert observed.records is not None
-    records, threads = observed.records, []
-    handoff = records.handoff
-
-    def noting_the_thread() -> None:
-        threads.append(threading.get_ident())
-        handoff()
-
-    records.handoff = noting_the_thread  # type: ignore[method-assign]
     exposed = SimpleNamespace(namespace="shop-rest", key="GET /orders", adapter_kind="rest")
     plan = SimpleNamespace(exposed=exposed, orchestrated=False, paging=None)
-    for answered in (200, 503):
-        observed.request(plan).finish(answered)
-    assert observed._ask(), "the export thread's ask, queued on the loop"
+    observed.request(plan).finish(200)
+    deadline = time.monotonic() + 10
+    while export.exported < 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert export.exported == 1, "the delay handed the held record over and sent it"
+    observed.request(plan).finish(503)
     await observed.aclose()
-    assert threads and set(threads) == {threading.get_ident()}
-    export = observed.lean.export
     assert (export.exported, export.dropped, export.queued) == (2, {"queue_full": 0, "export_failed": 0}, 0)
     sent = [ExportTraceServiceRequest.FromString(r.body) for r in upstream.requests if r.path == "/v1/traces"]
     spans = [span for s in sent for rs in s.resource_spans for ss in rs.scope_spans for span in ss.spans]
-    assert len(spans) == len({span.span_id for span in spans}) == 2
+    assert len(sent) == 2 and len(spans) == len({span.span_id for span in spans}) == 2

@@ -75,6 +75,14 @@ def _sdk_span(drawn: dict, resource: Resource, scope: InstrumentationScope) -> R
     )
 
 
+def _exported(resource: dict, records: list[Record], anchor: int) -> bytes:
+    """The export of ``records``: their spans written as the loop writes them at a hand-over, in a
+    request as the export thread makes it (D197), here split in two to show the halves join."""
+    envelope = otlp_wire.envelope(resource, "naftiko")
+    cut = len(records) // 2
+    return envelope.request([envelope.spans(records[:cut], anchor), envelope.spans(records[cut:], anchor)])
+
+
 def _record(drawn: dict) -> Record:
     """``drawn`` as the record the runtime holds for it: a request's (server) or a call's alone."""
     kind = otlp_wire.SERVER if drawn["server"] else otlp_wire.CLIENT
@@ -100,7 +108,7 @@ def test_the_request_decodes_to_what_the_sdk_exporter_sends(spans, resource):
     sdk_resource = Resource(resource)
     scope = InstrumentationScope("naftiko")
     expected = encode_spans([_sdk_span(drawn, sdk_resource, scope) for drawn in spans])
-    ours = otlp_wire.envelope(resource, "naftiko").request([[_record(drawn) for drawn in spans]], 0)
+    ours = _exported(resource, [_record(drawn) for drawn in spans], 0)
     assert ExportTraceServiceRequest.FromString(ours) == expected
 
 
@@ -128,7 +136,7 @@ def test_a_request_and_its_call_in_one_record_decode_to_the_sdk_exporters_two_sp
     scope = InstrumentationScope("naftiko")
     moved = [{**drawn, "start": drawn["start"] + anchor} for drawn in (server, client)]
     expected = encode_spans([_sdk_span(drawn, Resource(resource), scope) for drawn in moved])
-    ours = otlp_wire.envelope(resource, "naftiko").request([[record]], anchor)
+    ours = _exported(resource, [record], anchor)
     assert ExportTraceServiceRequest.FromString(ours) == expected
 
 
@@ -146,7 +154,7 @@ def test_a_span_past_the_length_table_decodes_alike(span, name, resource):
     """A span of 2,048 bytes or more has its length written as it goes, not looked up (issue 22)."""
     drawn = {**span, "name": name}
     expected = encode_spans([_sdk_span(drawn, Resource(resource), InstrumentationScope("naftiko"))])
-    ours = otlp_wire.envelope(resource, "naftiko").request([[_record(drawn)]], 0)
+    ours = _exported(resource, [_record(drawn)], 0)
     assert ExportTraceServiceRequest.FromString(ours) == expected
 
 
@@ -213,10 +221,12 @@ def test_a_batch_mixing_layouts_decodes_to_the_sdk_exporters_spans(batch, cut, a
     """Records of two operations and two callees, with and without a call, a parent or a trace
     state, their statuses varying from one record to the next, in two groups: a root record
     packed in the layout of the one before it (D195) is right only when its shapes and statuses
-    are the same; a layout kept too long would write another's name, attributes or status."""
+    are the same; a layout kept too long would write another's name, attributes or status. The two
+    groups are two hand-overs' bytes in one export (D197)."""
     records, spans = zip(*map(_recorded, batch), strict=True)
     scope = InstrumentationScope("naftiko")
     moved = [{**span, "start": span["start"] + anchor} for made in spans for span in made]
     expected = encode_spans([_sdk_span(span, Resource({}), scope) for span in moved])
-    ours = otlp_wire.envelope({}, "naftiko").request([records[:cut], records[cut:]], anchor)
+    envelope = otlp_wire.envelope({}, "naftiko")
+    ours = envelope.request([envelope.spans(records[:cut], anchor), envelope.spans(records[cut:], anchor)])
     assert ExportTraceServiceRequest.FromString(ours) == expected
