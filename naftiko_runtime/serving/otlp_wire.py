@@ -236,7 +236,7 @@ class Envelope:
 
     def request(self, spans: list[bytes]) -> bytes:
         """An ``ExportTraceServiceRequest`` of the ``Span`` fields in ``spans`` (each from ``spans``):
-        one resource, one scope, as the SDK's; on the export thread, which only joins bytes."""
+        one resource, one scope, as the SDK's: an export joins the bytes of its hand-overs once (D197)."""
         scope_spans = len(self.scope) + sum(map(len, spans))
         inner = _head(2, scope_spans)
         outer = _head(1, len(self.resource) + len(inner) + scope_spans)

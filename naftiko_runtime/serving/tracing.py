@@ -6,7 +6,7 @@
   installed. A span is a few plain values; its name, kind and start attributes were encoded when
   the operation first ran (``otlp_wire.SpanShape``); ids, sampling (``ParentBased`` over
   ``TraceIdRatioBased``, as the SDK samples) and the trace context upstream follow the SDK's rules,
-  and the thread of ``span_export`` sends them. The SDK's spans, attribute dicts, locks, span
+  and ``span_export`` sends them from the loop (D197). The SDK's spans, attribute dicts, locks, span
   processor and per-span protobuf objects cost 35-45% of a pass-through's throughput.
 
 Either way an upstream call's span is a child of its request's, the upstream receives the client
