@@ -157,9 +157,13 @@ class SpanExport:
             self._send()
 
     def _send(self) -> None:
-        """An export starts, unless one runs: that one goes on while a batch is full or spans owed."""
+        """An export starts, unless one runs: that one goes on while a batch is full or spans owed.
+        Off a loop (records handed over in a test in process) the spans wait for the stop."""
         if self._sending is None:
-            self._sending = asyncio.get_running_loop().create_task(self._drain())
+            try:
+                self._sending = asyncio.get_running_loop().create_task(self._drain())
+            except RuntimeError:
+                return
 
     def _fitting(self, records: list[Record], room: int) -> tuple[list[Record], int]:
         """The first of ``records`` whose spans fit in ``room``; the others' spans counted dropped."""
@@ -206,7 +210,10 @@ class SpanExport:
         stopped it): the queue is sent on a loop of its own, over a connection of its own."""
         if self.pending:
             self.transport, self._sending, self._timer = Http1Transport(self.tls, max_connections=1), None, None
-            asyncio.run(self.aclose())
+            try:
+                asyncio.run(self.aclose())
+            except RuntimeError as exc:  # a loop still running on this thread: nothing can be sent
+                log.warning("trace export: %d spans not sent at exit (%s)", self.queued, exc)
 
     async def _drain(self) -> None:
         """Full batches, and everything owed when the delay passed (or the runtime stops). Spans
@@ -253,7 +260,7 @@ class SpanExport:
                 if again:
                     continue
                 return self._failed(f"{type(exc).__name__}: {exc}")
-            except (httpx.HTTPError, TimeoutError) as exc:
+            except (httpx.HTTPError, OSError) as exc:  # ``TimeoutError`` is an ``OSError``
                 return self._failed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
             if 200 <= status < 300:
                 if self._failing:

@@ -171,6 +171,17 @@ async def test_a_full_batch_is_sent_alone_and_the_rest_waits_for_the_delay(upstr
     assert sizes == [2, 2, 1] and export.exported == 5
 
 
+def test_an_interpreter_exiting_with_the_runtime_running_sends_what_is_queued(upstream):
+    """An embedding program that never stops the runtime: at exit the queue goes on a loop of its
+    own (``atexit``, D197), where no serving loop runs any more."""
+    export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), delay=60)
+    _ended(export, 0)  # below a batch: queued, no export started
+    assert export.exported == 0 and export.queued == 1
+    export._at_exit()
+    assert export.exported == 1 and export.queued == 0
+    assert [request.path for request in upstream.requests] == ["/v1/traces"]
+
+
 async def test_the_delay_hands_over_what_the_loop_holds_and_sends_it(upstream):
     """Below a batch nothing is sent until the delay: then the loop's held records are handed over
     (``start``'s ``hand_over``) and everything queued goes in one export (D197: a timer on the loop)."""
