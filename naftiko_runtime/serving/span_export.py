@@ -124,6 +124,8 @@ class SpanExport:
         self._timer: asyncio.TimerHandle | None = None
         self._failing = False
         self._kept = False
+        self._unwritable = False
+        """Spans could not be encoded once already: logged the first time only."""
         """The last export went through: the connection it leaves may be kept alive (``_post``)."""
 
     def start(self, hand_over: Callable[[], None]) -> None:
@@ -151,7 +153,15 @@ class SpanExport:
         anchor = _anchor()
         if abs(anchor - self.anchor) > _DRIFT:
             self.anchor = anchor
-        self.pending.append((self.envelope.spans(records, self.anchor), spans))
+        try:
+            encoded = self.envelope.spans(records, self.anchor)
+        except Exception:  # a record the encoder cannot write is a bug of ours: never the request's failure
+            if not self._unwritable:
+                log.exception("trace export: spans could not be encoded; they are dropped and counted")
+            self._unwritable = True
+            self.dropped["export_failed"] += spans
+            return
+        self.pending.append((encoded, spans))
         self.queued += spans
         if self.queued >= self.batch:
             self._send()

@@ -171,6 +171,23 @@ async def test_a_full_batch_is_sent_alone_and_the_rest_waits_for_the_delay(upstr
     assert sizes == [2, 2, 1] and export.exported == 5
 
 
+def test_spans_that_cannot_be_encoded_are_counted_and_logged_once_and_the_hand_over_goes_on(upstream, caplog):
+    """Encoding runs in the request that hands records over (D197): a record it cannot write (here
+    one missing its clock readings) must not fail that request; its spans are counted failed and the
+    reason logged once, and the next hand-over is sent."""
+    export = SpanExport(upstream.url + "/v1/traces", otlp_wire.envelope({}, "naftiko"), delay=60)
+    broken = _record(0)
+    del broken.up_ended
+    with caplog.at_level(logging.ERROR, logger="naftiko.traces"):
+        export.take([broken], 1)
+        export.take([broken], 1)
+    assert export.dropped == {"queue_full": 0, "export_failed": 2} and export.queued == 0
+    assert len([r for r in caplog.records if "could not be encoded" in r.getMessage()]) == 1
+    _ended(export, 1)
+    export._at_exit()
+    assert export.exported == 1
+
+
 def test_an_interpreter_exiting_with_the_runtime_running_sends_what_is_queued(upstream):
     """An embedding program that never stops the runtime: at exit the queue goes on a loop of its
     own (``atexit``, D197), where no serving loop runs any more."""
