@@ -235,7 +235,7 @@ class Envelope:
         return b"".join(parts)
 
     def request(self, spans: list[bytes]) -> bytes:
-        """An ``ExportTraceServiceRequest`` of the ``Span`` fields in ``spans`` (each from ``spans``):
+        """An ``ExportTraceServiceRequest`` of the ``Span`` fields in ``spans`` (each made by ``spans``):
         one resource, one scope, as the SDK's: an export joins the bytes of its hand-overs once (D197)."""
         scope_spans = len(self.scope) + sum(map(len, spans))
         inner = _head(2, scope_spans)
