@@ -16,8 +16,9 @@ this module holds the pool and the answers):
   first out, closed once idle for ``keepalive_expiry`` s (one timer per pool), dropped when the
   upstream closes them. A request
   that meets EOF or a reset before any byte of its answer on a *reused* connection is sent once
-  more on a new one, when it is idempotent and its body can be sent again (RFC 9112 section 9.3.1;
-  as aiohttp did): the upstream closed the idle connection as it was taken. Never otherwise;
+  more on a new one, when it is idempotent (or its caller says it may arrive twice: ``resendable``,
+  the span export's) and its body can be sent again (RFC 9112 section 9.3.1; as aiohttp did): the
+  upstream closed the idle connection as it was taken. Never otherwise;
 - timeouts: ``connect``; ``read``, the wait for the head and between body reads (aiohttp's
   ``sock_read``); ``pool``; the total is the caller's (``Deadline``). An exchange cancelled at any
   point closes its connection and frees its slot;
@@ -146,6 +147,7 @@ class Http1Transport(PooledTransport):
         timeout: Mapping[str, float | None],
         server_hostname: str | None = None,
         drawn: str = "",
+        resendable: bool = False,
     ) -> Answer:
         body = data if isinstance(data, bytes) and data else None
         stream = None if data is None or isinstance(data, bytes) else data
@@ -172,7 +174,9 @@ class Http1Transport(PooledTransport):
                 try:
                     await self._exchange(connection, method, head, body, stream, read)
                 except (httpx.RemoteProtocolError, httpx.ReadError):
-                    if not (connection.silently_lost() and stream is None and method in IDEMPOTENT_METHODS):
+                    if not (
+                        connection.silently_lost() and stream is None and (resendable or method in IDEMPOTENT_METHODS)
+                    ):
                         raise
                     connection = await self._connect(origin, server_hostname, timeout.get("connect"), key)
                     await self._exchange(connection, method, head, body, stream, read)

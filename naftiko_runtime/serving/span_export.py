@@ -123,10 +123,8 @@ class SpanExport:
         self._sending: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._failing = False
-        self._kept = False
         self._unwritable = False
         """Spans could not be encoded once already: logged the first time only."""
-        """The last export went through: the connection it leaves may be kept alive (``_post``)."""
 
     def start(self, hand_over: Callable[[], None]) -> None:
         """On the loop that serves, once: the delay's timer runs from now and calls ``hand_over``
@@ -256,42 +254,32 @@ class SpanExport:
             self._sending = None
 
     async def _post(self, body: bytes) -> bool:
-        """One export, within ``TIMEOUT`` an attempt; compressed off the loop (zlib lets go of the
-        interpreter lock) when the environment asks for gzip. After an export that went through,
-        the connection kept may have been closed by the collector meanwhile: an attempt that breaks
-        off then is sent once more, on a new connection (an export may arrive twice: OTLP's
-        exporters retry so)."""
+        """One export, within ``TIMEOUT``; compressed off the loop (zlib lets go of the interpreter
+        lock) when the environment asks for gzip. Sent as ``resendable``: the transport sends it once
+        more on a new connection when the collector closed the kept one as it was taken (an export
+        may arrive twice: OTLP's exporters retry so)."""
         if self.gzip:
             body = await asyncio.to_thread(gzip.compress, body)
-        for again in (self._kept, False):
-            try:
-                status = await self._exchange(body)
-            except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
-                if again:
-                    continue
-                return self._failed(f"{type(exc).__name__}: {exc}")
-            except (httpx.HTTPError, OSError) as exc:  # ``TimeoutError`` is an ``OSError``
-                return self._failed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-            if 200 <= status < 300:
-                if self._failing:
-                    log.warning("trace export to %s works again", self.where)
-                self._failing, self._kept = False, True
-                return True
-            return self._failed(f"status {status}")
-        return False
-
-    async def _exchange(self, body: bytes) -> int:
-        """The status of the collector's answer to ``body``, its answer read (and let go of)."""
-        async with asyncio.timeout(TIMEOUT):
-            answer = await self.transport.open("POST", self.endpoint, self.headers, body, _TIMEOUTS)
-            try:
-                await answer.read(ANSWER_LIMIT)
-            finally:
-                await answer.aclose()
-        return answer.status
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                answer = await self.transport.open(
+                    "POST", self.endpoint, self.headers, body, _TIMEOUTS, resendable=True
+                )
+                try:
+                    await answer.read(ANSWER_LIMIT)
+                finally:
+                    await answer.aclose()
+        except (httpx.HTTPError, OSError) as exc:  # ``TimeoutError`` is an ``OSError``
+            return self._failed(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        if 200 <= answer.status < 300:
+            if self._failing:
+                log.warning("trace export to %s works again", self.where)
+            self._failing = False
+            return True
+        return self._failed(f"status {answer.status}")
 
     def _failed(self, why: str) -> bool:
         if not self._failing:
             log.warning("trace export to %s failed (%s); spans are dropped and counted until it works", self.where, why)
-        self._failing, self._kept = True, False
+        self._failing = True
         return False
